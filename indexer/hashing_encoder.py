@@ -1,0 +1,35 @@
+"""A deterministic, dependency-free encoder: feature hashing of analysed tokens.
+
+Used by the fast test tier (``embed_model = "hash:256"``) and handy for a machine without
+torch. It captures word overlap only; real deployments use a sentence-transformers model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from indexer import analysis
+
+PREFIX = "hash:"
+
+
+class HashingEncoder:
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+        self.name = f"{PREFIX}{dim}"
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dim, dtype=np.float32)
+        for token in analysis.words(text) + analysis.bigrams(text):
+            digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "little") % self.dim
+            vec[bucket] += 1.0 if digest[4] & 1 else -1.0
+        norm = float(np.linalg.norm(vec))
+        return vec / norm if norm else vec
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([self._vector(t) for t in texts])

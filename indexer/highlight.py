@@ -1,0 +1,92 @@
+"""Snippets with highlighted query terms (pure; output is HTML-escaped with ``<mark>``)."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from indexer import analysis
+
+_FENCE_LINE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
+_MD_NOISE = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+\.\s+|!\[[^\]]*\]\([^)]*\))", re.MULTILINE)
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """What a query looks for, in the forms the analyzers produce."""
+
+    words: frozenset[str]
+    idents: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str) -> "QueryTerms":
+        return cls(frozenset(analysis.words(text)), frozenset(analysis.query_identifier_candidates(text)))
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.idents)
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown reduced to readable plain text (fences, emphasis, list markers and link targets removed)."""
+    text = _FENCE_LINE.sub("", markdown)
+    text = _LINK.sub(r"\1", text)
+    text = _MD_NOISE.sub("", text)
+    return re.sub(r"[ \t]+", " ", re.sub(r"\n{2,}", "\n", text)).strip()
+
+
+def match_spans(text: str, terms: QueryTerms) -> list[tuple[int, int]]:
+    """Spans of ``text`` (original offsets) whose analysed form is one of the query's terms."""
+    norm, offsets = analysis.normalize_with_offsets(text)
+    spans: list[tuple[int, int]] = []
+    for is_cjk, run, start in analysis.split_runs(norm):
+        pieces = analysis.japanese_words(run) if is_cjk else analysis.english_words(run)
+        spans += [(offsets[start + s], offsets[start + e]) for tok, s, e in pieces if tok in terms.words]
+    for ident in terms.idents:
+        for match in re.finditer(re.escape(ident), norm):
+            spans.append((offsets[match.start()], offsets[match.end()]))
+    return _merge(sorted(spans))
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def count_matches(text: str, terms: QueryTerms) -> int:
+    return len(match_spans(text, terms)) if terms else 0
+
+
+def snippet(text: str, terms: QueryTerms, width: int = 180) -> str:
+    """The ``width``-character window with the most matches, escaped, matches wrapped in ``<mark>``."""
+    text = plain_text(text)
+    spans = match_spans(text, terms) if terms else []
+    start = 0
+    if spans:
+        best = max(range(len(spans)), key=lambda i: sum(1 for s, _ in spans[i:] if s < spans[i][0] + width))
+        start = max(0, spans[best][0] - width // 5)
+    end = min(len(text), start + width)
+    out = ["…" if start else ""]
+    pos = start
+    for s, e in spans:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        out.append(html.escape(text[pos:s]))
+        out.append(f"<mark>{html.escape(text[s:e])}</mark>")
+        pos = e
+    out.append(html.escape(text[pos:end]))
+    out.append("…" if end < len(text) else "")
+    return "".join(out).replace("\n", " ")
+
+
+def summary(markdown: str, limit: int = 220) -> str:
+    """Plain-text summary: the first ``limit`` characters of a section."""
+    text = plain_text(markdown).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -1,0 +1,182 @@
+"""The lexical side, engine-neutral: field table, documents, query building, the engine interface.
+
+Nothing here imports a search engine: :mod:`indexer.whoosh_engine` implements
+:class:`LexicalEngine` and a second engine can be added beside it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
+
+from indexer import analysis, logsig
+from indexer.filters import Filters
+from kb.case import Case
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One indexed field: which analyzer fills it and its query-time boost."""
+
+    name: str
+    analyzer: str
+    boost: float
+
+
+# Field profiles. "standard" is the product; "baseline" reproduces a default analyzer
+# (lowercase word runs, Japanese unsplit) and exists so `kb eval` can show the difference.
+PROFILES: dict[str, tuple[FieldSpec, ...]] = {
+    "standard": (
+        FieldSpec("title", "words", 2.5),
+        FieldSpec("symptoms", "words", 1.5),
+        FieldSpec("resolution", "words", 0.8),
+        FieldSpec("body", "words", 1.0),
+        FieldSpec("bigram", "bigrams", 0.6),
+        FieldSpec("ident", "idents", 3.0),
+    ),
+    "baseline": (
+        FieldSpec("title", "plain", 2.5),
+        FieldSpec("symptoms", "plain", 1.5),
+        FieldSpec("resolution", "plain", 0.8),
+        FieldSpec("body", "plain", 1.0),
+    ),
+}
+SIGNATURE_FIELD = "logsig"
+
+
+def profile(name: str) -> tuple[FieldSpec, ...]:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown field profile '{name}' (choices: {', '.join(PROFILES)})") from None
+
+
+@dataclass(frozen=True)
+class LexicalDoc:
+    """A case as the lexical engine sees it: analysed tokens per field, plus filter values."""
+
+    case_id: str
+    tokens: Mapping[str, Sequence[str]]
+    product: str = ""
+    component: str = ""
+    status: str = ""
+    visibility: str = ""
+    created: str = ""
+    tags: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FieldQuery:
+    """Weighted terms to look for in one field."""
+
+    field: str
+    terms: tuple[tuple[str, float], ...]
+    boost: float = 1.0
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    case_id: str
+    score: float
+    matched: tuple[str, ...]  # "field:term"
+
+
+class LexicalEngine(Protocol):
+    """What every lexical engine offers. Generations are written once, then only read."""
+
+    def add(self, docs: Iterable[LexicalDoc]) -> None: ...
+    def delete(self, case_ids: Iterable[str]) -> None: ...
+    def commit(self) -> None: ...
+    def search(self, queries: Sequence[FieldQuery], filters: Filters, limit: int) -> list[LexicalHit]: ...
+    def doc_frequencies(self, field: str, terms: Iterable[str]) -> dict[str, int]: ...
+    def doc_count(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def case_field_texts(case: Case) -> dict[str, str]:
+    """Raw text per logical field, before analysis."""
+    resolution = "\n\n".join(filter(None, (case.section_text("resolution"), case.section_text("workaround"))))
+    return {
+        "title": case.title,
+        "symptoms": case.section_text("symptoms"),
+        "resolution": resolution,
+        "body": "\n\n".join(s.text for s in case.sections if s.name not in ("symptoms", "resolution", "workaround")),
+        "all": f"{case.title}\n{case.body_text}",
+    }
+
+
+def log_text(case: Case) -> str:
+    """The text that log signatures are taken from: the logs section and every fenced block."""
+    blocks = logsig.code_blocks(case.body_text)
+    logs = case.section_text("logs")
+    return "\n".join(blocks) if blocks else logs
+
+
+def case_document(case: Case, fields: Sequence[FieldSpec]) -> LexicalDoc:
+    """Analyse a case into a :class:`LexicalDoc` for the given field profile."""
+    texts = case_field_texts(case)
+    tokens: dict[str, list[str]] = {}
+    for spec in fields:
+        source = texts["all"] if spec.name in ("bigram", "ident") else texts[spec.name]
+        tokens[spec.name] = analysis.analyzer(spec.analyzer)(source)
+    if "ident" in tokens:
+        tokens["ident"] += [c.casefold().replace(" ", "-") for c in case.error_codes]
+    tokens[SIGNATURE_FIELD] = logsig.signature_tokens(log_text(case))
+    return LexicalDoc(case.id, tokens, case.product, case.component, case.status, case.visibility,
+                      case.created.isoformat(), tuple(case.tags), tuple(case.versions))
+
+
+def select_terms(counts: Mapping[str, int], doc_freq: Mapping[str, int], n_docs: int, limit: int) -> list[tuple[str, float]]:
+    """MoreLikeThis-style reduction: keep the ``limit`` terms with the highest tf-idf (absent terms dropped).
+
+    Weights are normalised so the best term weighs 1.0; ties keep query order.
+    """
+    scored = []
+    for order, (term, tf) in enumerate(counts.items()):
+        df = doc_freq.get(term, 0)
+        if df == 0:
+            continue
+        idf = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+        scored.append((-(1 + math.log(tf)) * idf, order, term))
+    scored.sort()
+    top = scored[:limit]
+    if not top:
+        return []
+    best = -top[0][0]
+    return [(term, round(-score / best, 4)) for score, _, term in top]
+
+
+DocFreq = Callable[[str, Iterable[str]], Mapping[str, int]]
+
+
+def build_queries(text: str, fields: Sequence[FieldSpec], doc_freq: DocFreq, n_docs: int,
+                  max_terms: int) -> list[FieldQuery]:
+    """Analyse the query text for each field; long queries keep only their most informative terms."""
+    queries = []
+    for spec in fields:
+        if spec.name == "ident":
+            terms = analysis.query_identifier_candidates(text)
+        else:
+            terms = analysis.analyzer(spec.analyzer)(text)
+        counts = Counter(terms)
+        if not counts:
+            continue
+        if len(counts) > max_terms:
+            chosen = select_terms(counts, doc_freq(spec.name, counts), n_docs, max_terms)
+        else:
+            chosen = [(t, 1.0) for t in counts]
+        if chosen:
+            queries.append(FieldQuery(spec.name, tuple(chosen), spec.boost))
+    return queries
+
+
+def signature_query(text: str, doc_freq: DocFreq, n_docs: int, max_terms: int) -> list[FieldQuery]:
+    """The signature leg's query: template and shingle tokens of the log-like lines of ``text``."""
+    counts = Counter(logsig.signature_tokens(text))
+    if not counts:
+        return []
+    chosen = select_terms(counts, doc_freq(SIGNATURE_FIELD, counts), n_docs, max_terms * 2)
+    return [FieldQuery(SIGNATURE_FIELD, tuple(chosen), 1.0)] if chosen else []

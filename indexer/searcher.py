@@ -1,0 +1,274 @@
+"""Answering queries: analyse, run the legs inside the live generation, fuse, explain.
+
+A :class:`Searcher` is made once per process. It opens the generation named by ``CURRENT``
+and reopens only when the pointer changes; the encoder is loaded once, on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from indexer import generation as gen
+from indexer import logsig
+from indexer.builder import CHUNKS_FILE
+from indexer.engines import lexical_engine
+from indexer.filters import Filters, visibilities_for
+from indexer.fusion import LEGS, group_best, rrf
+from indexer.highlight import QueryTerms, count_matches, snippet, summary
+from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
+from kb.case import Case
+from kb.codes import extract_error_codes
+from kb.errors import NotFoundError, QueryError
+from kb.language import detect_language
+from kb.settings import Settings
+from kb.store import Store
+
+MAX_QUERY_CHARS = 100_000
+DENSE_QUERY_CHARS = 2_000
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    text: str
+    filters: Filters = field(default_factory=Filters)
+    role: str = "support"
+    limit: int = 10
+    offset: int = 0
+    legs: tuple[str, ...] = LEGS
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass
+class Hit:
+    id: str
+    title: str
+    status: str
+    product: str
+    component: str
+    versions: list[str]
+    visibility: str
+    created: str
+    score: float
+    section: str
+    section_heading: str
+    snippet: str
+    resolution: str
+    why: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class SearchResponse:
+    hits: list[Hit]
+    total: int
+    query: dict[str, Any]
+    took_ms: float
+    generation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hits": [h.to_dict() for h in self.hits], "total": self.total, "query": self.query,
+                "took_ms": round(self.took_ms, 1), "generation": self.generation}
+
+
+class OpenGeneration:
+    """One published generation, opened for reading."""
+
+    def __init__(self, folder: Path):
+        from indexer.dense import VectorIndex
+
+        self.name = folder.name
+        self.manifest = gen.Manifest.read(folder)
+        self.fields = profile(self.manifest.field_profile)
+        self.lexical: LexicalEngine = lexical_engine(self.manifest.lexical_engine, folder / "lexical", self.fields)
+        self.vectors = VectorIndex.load(folder)
+        chunks = json.loads((folder / CHUNKS_FILE).read_text("utf-8"))
+        self.chunk_case = [c["case_id"] for c in chunks]
+        self.chunk_section = [c["section"] for c in chunks]
+        self.case_rows: dict[str, list[int]] = {}
+        for row, case_id in enumerate(self.chunk_case):
+            self.case_rows.setdefault(case_id, []).append(row)
+        self.doc_count = self.lexical.doc_count()
+
+    def close(self) -> None:
+        self.lexical.close()
+
+
+def classify_query(text: str) -> str:
+    """``log`` for pasted logs, ``code`` for short queries carrying an error code, else ``words``."""
+    if logsig.looks_like_log(text) and "\n" in text.strip():
+        return "log"
+    if extract_error_codes(text) and len(text.split()) <= 6:
+        return "code"
+    return "log" if logsig.looks_like_log(text) and len(text) > 80 else "words"
+
+
+def _check_request(req: SearchRequest) -> None:
+    if not req.text.strip():
+        raise QueryError("the query is empty: type words, an error code or paste a log", "q")
+    if len(req.text) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is longer than {MAX_QUERY_CHARS} characters; paste the relevant part of the log", "q")
+    if not 1 <= req.limit <= MAX_LIMIT:
+        raise QueryError(f"limit must be between 1 and {MAX_LIMIT}", "limit")
+    if req.offset < 0:
+        raise QueryError("offset must not be negative", "offset")
+    unknown = [leg for leg in req.legs if leg not in LEGS]
+    if unknown:
+        raise QueryError(f"unknown leg {unknown[0]!r} (legs: {', '.join(LEGS)})", "legs")
+    visibilities_for(req.role)
+
+
+class Searcher:
+    def __init__(self, settings: Settings, store: Store, encoder_loader: Callable[..., Any] | None = None):
+        self.settings = settings
+        self.store = store
+        self._encoder_loader = encoder_loader
+        self._lock = threading.Lock()
+        self._open: OpenGeneration | None = None
+
+    # -- generation and encoder ------------------------------------------------------------
+    def generation(self) -> OpenGeneration:
+        """The live generation, reopened when ``CURRENT`` names a new one."""
+        name = gen.current_name(self.settings.index_dir)
+        current = self._open
+        if current is not None and current.name == name:
+            return current
+        with self._lock:
+            if self._open is None or self._open.name != name:
+                fresh = OpenGeneration(gen.current_dir(self.settings.index_dir))
+                self._open = fresh  # the old one is left to the garbage collector: in-flight queries finish
+            return self._open
+
+    def encoder(self, model: str) -> Any:
+        if self._encoder_loader is not None:
+            return self._encoder_loader(model)
+        from indexer.dense import load_encoder
+
+        return load_encoder(model, self.settings.device, self.settings.embed_batch_size)
+
+    # -- legs --------------------------------------------------------------------------------
+    def _lexical(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+        queries = build_queries(text, g.fields, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms)
+        hits = g.lexical.search(queries, filters, self.settings.candidates)
+        return [h.case_id for h in hits], {h.case_id: h.matched for h in hits}
+
+    def _signature(self, g: OpenGeneration, text: str, filters: Filters) -> list[str]:
+        if not logsig.looks_like_log(text):
+            return []
+        queries = signature_query(text, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms)
+        return [h.case_id for h in g.lexical.search(queries, filters, self.settings.candidates)]
+
+    def _dense(self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]) -> list[list[tuple[str, int]]]:
+        if g.vectors.size == 0 or not texts:
+            return [[] for _ in texts]
+        vectors = self.encoder(g.manifest.model).encode([t[:DENSE_QUERY_CHARS] for t in texts])
+        results = []
+        for vector, flt in zip(vectors, filters):
+            allowed = None
+            if not flt.is_empty():
+                ids = g.lexical.matching_ids(flt)
+                allowed = sorted(row for cid in ids for row in g.case_rows.get(cid, ()))
+            found = g.vectors.search(vector[None, :], self.settings.candidates * 4, allowed)[0]
+            best = group_best([(g.chunk_case[row], -score) for row, score in found])
+            first_row = {}
+            for row, _ in found:
+                first_row.setdefault(g.chunk_case[row], row)
+            results.append([(cid, first_row[cid]) for cid, _ in best][: self.settings.candidates])
+        return results
+
+    # -- search ----------------------------------------------------------------------------
+    def search(self, req: SearchRequest) -> SearchResponse:
+        return self.search_many([req])[0]
+
+    def search_many(self, reqs: Sequence[SearchRequest]) -> list[SearchResponse]:
+        """Answer several requests; the dense leg encodes all their queries in one batch."""
+        for req in reqs:
+            _check_request(req)
+        g = self.generation()
+        started = time.perf_counter()
+        langs = [detect_language(r.text) for r in reqs]
+        filters = [r.filters.for_role(r.role) for r in reqs]
+        dense_needed = [i for i, r in enumerate(reqs)
+                        if "dense" in r.legs and g.manifest.fusion_weights[langs[i]].get("dense", 0) > 0]
+        dense = dict(zip(dense_needed, self._dense(g, [reqs[i].text for i in dense_needed], [filters[i] for i in dense_needed])))
+        shared = (time.perf_counter() - started) / max(1, len(reqs))
+        return [self._answer(g, req, lang, flt, dense.get(i, []), shared) for i, (req, lang, flt) in enumerate(zip(reqs, langs, filters))]
+
+    def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters,
+                dense: list[tuple[str, int]], shared_seconds: float) -> SearchResponse:
+        started = time.perf_counter()
+        ranked: dict[str, list[str]] = {}
+        matched: dict[str, tuple[str, ...]] = {}
+        if "lexical" in req.legs:
+            ranked["lexical"], matched = self._lexical(g, req.text, flt)
+        if "signature" in req.legs:
+            ranked["signature"] = self._signature(g, req.text, flt)
+        ranked["dense"] = [cid for cid, _ in dense]
+        weights = dict(g.manifest.fusion_weights[lang])
+        if len([leg for leg in req.legs if ranked.get(leg)]) == 1:
+            weights = {leg: 1.0 for leg in req.legs}  # a single leg alone keeps its own order
+        for leg in ranked:
+            ranked[leg] = [cid for cid in ranked[leg] if cid not in req.exclude]
+        fused = rrf(ranked, g.manifest.rrf_k, weights)
+        page = fused[req.offset:req.offset + req.limit]
+        dense_rows = dict(dense)
+        ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
+        hits = self._hydrate(g, req, page, ranks, matched, dense_rows)
+        kind = classify_query(req.text)
+        query_info = {"text": req.text[:500], "lang": lang, "kind": kind, "filters": flt.to_dict(),
+                      "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
+                      "weights": weights, "role": req.role}
+        took = (time.perf_counter() - started + shared_seconds) * 1000
+        return SearchResponse(hits, len(fused), query_info, took, g.name)
+
+    def _hydrate(self, g: OpenGeneration, req: SearchRequest, page: list[tuple[str, float]],
+                 ranks: dict[str, dict[str, int]], matched: dict[str, tuple[str, ...]],
+                 dense_rows: dict[str, int]) -> list[Hit]:
+        cases = self.store.get_cases([cid for cid, _ in page])
+        allowed = visibilities_for(req.role)
+        terms = QueryTerms.of(req.text)
+        hits = []
+        for cid, score in page:
+            case = cases.get(cid)
+            if case is None or case.visibility not in allowed:
+                continue  # stale generation or not visible: never shown
+            dense_section = g.chunk_section[dense_rows[cid]] if cid in dense_rows else None
+            section = _best_section(case, terms, dense_section, ranks.get("signature", {}).get(cid) is not None)
+            why = {leg: ranks[leg].get(cid) for leg in ranks}
+            why["matched_terms"] = [m.split(":", 1)[1] for m in matched.get(cid, ()) if not m.startswith("logsig:")][:12]
+            why["signature"] = cid in ranks.get("signature", {})
+            why["dense_section"] = dense_section
+            hits.append(Hit(
+                id=case.id, title=case.title, status=case.status, product=case.product, component=case.component,
+                versions=list(case.versions), visibility=case.visibility, created=case.created.isoformat(),
+                score=round(score, 6), section=section.name if section else "", section_heading=section.heading if section else "",
+                snippet=snippet(section.text, terms) if section else "", resolution=summary(case.resolution_text), why=why,
+            ))
+        return hits
+
+    def similar(self, case_id: str, role: str = "support", limit: int = 5) -> SearchResponse:
+        """Cases like ``case_id`` (its title and symptoms as the query), itself excluded."""
+        case = self.store.get_case(case_id)
+        if case is None or case.visibility not in visibilities_for(role):
+            raise NotFoundError(f"no case '{case_id}'")
+        text = f"{case.title}\n{case.section_text('symptoms')}\n" + " ".join(case.error_codes)
+        return self.search(SearchRequest(text=text, role=role, limit=limit, exclude=(case.id,)))
+
+
+def _best_section(case: Case, terms: QueryTerms, dense_section: str | None, by_signature: bool) -> Any:
+    if by_signature and case.section("logs"):
+        return case.section("logs")
+    scored = [(count_matches(s.text, terms), s.name == dense_section, -i, s) for i, s in enumerate(case.sections) if s.text.strip()]
+    if not scored:
+        return None
+    best = max(scored, key=lambda t: t[:3])
+    if best[0] == 0 and dense_section is None:
+        return case.section("symptoms") or best[3]
+    return best[3]

@@ -1,0 +1,172 @@
+"""The ``kb`` command: thin click commands over library calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kb.errors import KBError, Problem
+from kb.settings import Settings, load_settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]  # type: ignore[no-any-return]
+
+
+def print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+
+
+class KBGroup(click.Group):
+    """Turns every :class:`KBError` into a one-line message and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KBError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=KBGroup)
+@click.option("--config", type=click.Path(dir_okay=False), help="Config file (TOML); default $KB_CONFIG or ./kb.toml.")
+@click.option("--cases-dir", type=click.Path(file_okay=False), help="Override the cases folder (KB_CASES_DIR).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Override the data folder (KB_DATA_DIR).")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, cases_dir: str | None, data_dir: str | None) -> None:
+    """Escalation KB: search past escalation cases by words, error codes and pasted logs."""
+    try:
+        settings = load_settings(config, cases_dir=cases_dir, data_dir=data_dir)
+    except KBError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(2)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"settings": settings}
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@click.pass_context
+def lint(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Check case files (default: the cases folder); exit 1 when any error is found."""
+    from kb.corpus import load_cases
+
+    settings = _settings(ctx)
+    result = load_cases(paths or (settings.cases_dir,), settings.id_regex, settings.max_case_bytes)
+    if as_json:
+        click.echo(json.dumps({"cases": len(result.cases), "errors": result.error_count,
+                               "problems": [p.to_dict() for p in result.problems]}, ensure_ascii=False, indent=2))
+    else:
+        print_problems(result.problems)
+        warnings = len(result.problems) - result.error_count
+        click.echo(f"{len(result.cases)} case(s) OK, {len(set(result.failed))} file(s) with errors, "
+                   f"{result.error_count} error(s), {warnings} warning(s)")
+    ctx.exit(1 if result.error_count else 0)
+
+
+@main.command()
+@click.option("--quiet", is_flag=True, help="Print only problems and the summary line.")
+@click.option("--full", is_flag=True, help="Build a fresh generation even when nothing changed.")
+@click.option("--wait", default=0.0, type=float, help="Seconds to wait for another running reindex.")
+@click.pass_context
+def index(ctx: click.Context, quiet: bool, full: bool, wait: float) -> None:
+    """Load new and changed case files into the store and publish an updated search index."""
+    from kb.pipeline import run_index
+
+    settings = _settings(ctx)
+    report = run_index(settings, progress=None if quiet else click.echo, full=full, wait=wait)
+    print_problems(report.problems)
+    click.echo(report.summary())
+    ctx.exit(1 if report.failed else 0)
+
+
+def _searcher(settings: Settings):  # type: ignore[no-untyped-def]
+    from indexer.searcher import Searcher
+    from kb.pipeline import open_store
+
+    return Searcher(settings, open_store(settings))
+
+
+def _print_hits(response: Any) -> None:
+    from indexer.highlight import plain_text
+
+    query = response.query
+    click.echo(f"{response.total} candidate(s) for a {query['lang']} {query['kind']} query "
+               f"({response.took_ms:.0f} ms, {response.generation})")
+    for n, hit in enumerate(response.hits, start=1):
+        why = hit.why
+        legs = ", ".join(f"{leg} #{why[leg]}" for leg in ("lexical", "signature", "dense") if why.get(leg))
+        click.echo(f"\n{n}. {hit.id}  {hit.title}  [{hit.status}] {', '.join(hit.versions)}")
+        click.echo(f"   matched {hit.section_heading or '-'} ({legs or 'no leg'})")
+        if why.get("matched_terms"):
+            click.echo(f"   terms: {', '.join(why['matched_terms'])}")
+        if hit.snippet:
+            click.echo("   " + plain_text(hit.snippet.replace("<mark>", "[").replace("</mark>", "]")).replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&").replace("&quot;", '"').replace("&#x27;", "'"))
+        if hit.resolution:
+            click.echo(f"   → {hit.resolution}")
+
+
+_FILTER_OPTIONS = ("product", "component", "status", "tag", "version")
+
+
+@main.command()
+@click.argument("query", required=False)
+@click.option("--log", "log_file", type=click.File("r", encoding="utf-8", errors="replace"), help="Read a pasted log from FILE ('-' for stdin).")
+@click.option("--product", multiple=True, help="Only this product (repeatable).")
+@click.option("--component", multiple=True, help="Only this component (repeatable).")
+@click.option("--status", multiple=True, help="Only this status: resolved, workaround, known-issue.")
+@click.option("--tag", multiple=True, help="Only cases with this tag.")
+@click.option("--version", multiple=True, help="Only cases affecting this version.")
+@click.option("--from", "date_from", help="Created on or after YYYY-MM-DD.")
+@click.option("--to", "date_to", help="Created on or before YYYY-MM-DD.")
+@click.option("--role", default="engineer", show_default=True, help="Search as this role: support, engineer, admin.")
+@click.option("--limit", default=None, type=int, help="Number of hits (default: setting search_limit).")
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+@click.pass_context
+def search(ctx: click.Context, query: str | None, log_file: Any, date_from: str | None, date_to: str | None,
+           role: str, limit: int | None, as_json: bool, **filters: tuple[str, ...]) -> None:
+    """Search past cases by words, an error code or a pasted log."""
+    from indexer.filters import parse_filters
+    from indexer.searcher import SearchRequest
+
+    settings = _settings(ctx)
+    text = "\n".join(filter(None, [query, log_file.read() if log_file else None]))
+    params = {k: list(v) for k, v in filters.items()}
+    params.update({"from": [date_from or ""], "to": [date_to or ""]})
+    request = SearchRequest(text=text, filters=parse_filters(params), role=role, limit=limit or settings.search_limit)
+    response = _searcher(settings).search(request)
+    if as_json:
+        click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_hits(response)
+
+
+@main.command()
+@click.argument("case_id")
+@click.option("--role", default="engineer", show_default=True, help="Search as this role.")
+@click.option("--limit", default=5, show_default=True, type=int, help="Number of similar cases.")
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+@click.pass_context
+def similar(ctx: click.Context, case_id: str, role: str, limit: int, as_json: bool) -> None:
+    """List cases similar to CASE_ID."""
+    response = _searcher(_settings(ctx)).similar(case_id, role=role, limit=limit)
+    if as_json:
+        click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_hits(response)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    main(prog_name="kb")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())

@@ -1,0 +1,109 @@
+"""A folder (or list) of case files -> cases and problems, with the corpus-wide checks."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from kb.case import Case
+from kb.errors import Problem
+from kb.parse import MARKDOWN_SUFFIXES, read_case_file
+
+IGNORED_NAMES = frozenset({"README.md", "readme.md", "TEMPLATE.md", "template.md"})
+
+
+@dataclass
+class CorpusLoad:
+    """Result of loading many case files: the good cases and every problem."""
+
+    cases: list[Case] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for p in self.problems if p.is_error)
+
+
+def display_path(path: Path, root: Path | None = None) -> str:
+    """A short path for messages: relative to ``root`` or the current folder when possible."""
+    for base in (root.parent if root else None, Path.cwd()):
+        if base is None:
+            continue
+        try:
+            return os.path.relpath(path, base) if path.is_relative_to(base.resolve()) or not path.is_absolute() else str(path)
+        except ValueError:
+            continue
+    return str(path)
+
+
+def find_case_files(root: Path) -> tuple[list[Path], list[Problem]]:
+    """Markdown files under ``root`` (recursively, hidden folders skipped), sorted; other files are warned about."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name in IGNORED_NAMES:
+                continue
+            path = Path(dirpath) / name
+            if name.lower().endswith(MARKDOWN_SUFFIXES):
+                files.append(path)
+            else:
+                problems.append(Problem(str(path), None, "not a Markdown case file (expected .md); ignored", severity="warning"))
+    return files, problems
+
+
+def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
+    """Files named directly plus the case files inside named folders."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for path in paths:
+        if path.is_dir():
+            found, warned = find_case_files(path)
+            files += found
+            problems += warned
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(Problem(str(path), None, "no such file or folder"))
+    return files, problems
+
+
+def corpus_problems(cases: list[Case]) -> tuple[list[Case], list[Problem]]:
+    """Ids unique across the corpus (later duplicates rejected), related ids that exist (warning)."""
+    first: dict[str, Case] = {}
+    kept: list[Case] = []
+    problems: list[Problem] = []
+    for case in cases:
+        if case.id in first:
+            problems.append(Problem(case.path, 2, f"duplicate id '{case.id}' (also used by {first[case.id].path})", "id"))
+            continue
+        first[case.id] = case
+        kept.append(case)
+    for case in kept:
+        for other in case.related:
+            if other not in first:
+                problems.append(Problem(case.path, None, f"related case '{other}' does not exist", "related", "warning"))
+    return kept, problems
+
+
+def load_cases(paths: Iterable[Path], id_regex: re.Pattern[str], max_bytes: int) -> CorpusLoad:
+    """Read and check every file; one bad file never stops the others."""
+    files, problems = expand_paths(paths)
+    result = CorpusLoad(problems=problems)
+    parsed: list[Case] = []
+    for path in files:
+        case, file_problems = read_case_file(path, id_regex, max_bytes)
+        result.problems += file_problems
+        if case is None:
+            result.failed.append(str(path))
+        else:
+            parsed.append(case)
+    result.cases, extra = corpus_problems(parsed)
+    result.problems += extra
+    result.failed += [p.path for p in extra if p.is_error]
+    return result

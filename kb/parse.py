@@ -1,0 +1,171 @@
+"""Case files -> :class:`~kb.case.Case`: decoding, front matter, H2 sections, validation.
+
+``check_case_text`` is a pure function of the text; it collects every problem it finds
+instead of stopping at the first. ``read_case_file`` adds the file-level checks (size,
+extension, UTF-8).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from markdown_it import MarkdownIt
+from mdit_py_plugins.front_matter import front_matter_plugin
+
+from kb.case import Case, Section
+from kb.errors import CaseFormatError, Problem
+from kb.fields import validate_fields
+from kb.headings import canonical_section, known_headings
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+DEFAULT_ID_REGEX = re.compile(r"ESC-\d{4}-\d{4}")
+_KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
+
+
+@dataclass(frozen=True)
+class RawSections:
+    sections: list[Section]
+    problems: list[Problem]
+
+
+def _md() -> MarkdownIt:
+    return MarkdownIt("commonmark").use(front_matter_plugin)
+
+
+def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int], int, list[Problem]]:
+    """Parse the YAML front matter; returns (data, key -> line, first body line, problems)."""
+    tokens = _md().parse(text)
+    fm = next((t for t in tokens if t.type == "front_matter"), None)
+    if fm is None or not text.startswith("---"):
+        return {}, {}, 0, [Problem(path, 1, "missing YAML front matter (the file must start with a '---' line)")]
+    assert fm.map is not None
+    start, end = fm.map  # 0-based: the opening '---' line and the line after the closing one
+    problems: list[Problem] = []
+    key_lines: dict[str, int] = {}
+    for offset, line in enumerate(fm.content.splitlines()):
+        match = _KEY_LINE.match(line)
+        if not match:
+            continue
+        key, lineno = match.group(1), start + 2 + offset
+        if key in key_lines:
+            problems.append(Problem(path, lineno, f"duplicate field '{key}' (first at line {key_lines[key]})", key))
+        else:
+            key_lines[key] = lineno
+    try:
+        data = yaml.safe_load(fm.content) if fm.content.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = start + 2 + mark.line if mark is not None else start + 1
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return {}, key_lines, end, problems + [Problem(path, line, f"invalid YAML in front matter: {reason}")]
+    if not isinstance(data, dict):
+        return {}, key_lines, end, problems + [Problem(path, start + 1, "front matter must be a mapping of field: value")]
+    return data, key_lines, end, problems
+
+
+def split_sections(text: str, path: str) -> RawSections:
+    """Cut the Markdown body into H2 sections with canonical names (code blocks kept verbatim)."""
+    lines = text.split("\n")
+    tokens = _md().parse(text)
+    heads = [(i, t) for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
+    problems: list[Problem] = []
+    sections: list[Section] = []
+    seen: dict[str, int] = {}
+    body_start = next((t.map[1] for t in tokens if t.type == "front_matter" and t.map), 0)
+    first_head = heads[0][1].map[0] if heads and heads[0][1].map else len(lines)
+    if "\n".join(lines[body_start:first_head]).strip():
+        problems.append(Problem(path, body_start + 1, "text before the first '## ' section is not part of any section", severity="warning"))
+    for n, (i, tok) in enumerate(heads):
+        assert tok.map is not None
+        heading = tokens[i + 1].content.strip()
+        lineno = tok.map[0] + 1
+        stop = heads[n + 1][1].map[0] if n + 1 < len(heads) else len(lines)  # type: ignore[index]
+        content = "\n".join(lines[tok.map[1]:stop]).strip("\n")
+        name = canonical_section(heading)
+        if name is None:
+            problems.append(Problem(path, lineno, f"unknown section heading '{heading}' (known: {known_headings()})", severity="warning"))
+            name = "other"
+        elif name in seen:
+            problems.append(Problem(path, lineno, f"duplicate section '{heading}' ({name}, first at line {seen[name]})", name))
+            continue
+        seen.setdefault(name, lineno)
+        sections.append(Section(name=name, heading=heading, text=content, line=lineno))
+    return RawSections(sections, problems)
+
+
+def _section_problems(sections: list[Section], status: Any, path: str, fm_end: int) -> list[Problem]:
+    problems = []
+    by_name = {s.name: s for s in sections}
+    required = ["symptoms"] + (["cause"] if status == "resolved" else [])
+    for name in required:
+        if name not in by_name:
+            problems.append(Problem(path, fm_end + 1, f"missing required section '{name}'", name))
+    if "resolution" not in by_name and "workaround" not in by_name:
+        problems.append(Problem(path, fm_end + 1, "missing required section 'resolution' (or 'workaround')", "resolution"))
+    for name in ("symptoms", "cause", "resolution", "workaround"):
+        section = by_name.get(name)
+        if section is not None and not section.text.strip():
+            problems.append(Problem(path, section.line, f"section '{section.heading}' is empty", name))
+    return problems
+
+
+def check_case_text(text: str, path: str, id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
+                    content_hash: str = "", expected_id: str | None = None) -> tuple[Case | None, list[Problem]]:
+    """Parse and validate one case; returns the case (None if any error) and all problems.
+
+    ``expected_id`` (the file name's stem) must equal the ``id`` field when given.
+    """
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    data, key_lines, fm_end, problems = _front_matter(text, path)
+    raw = split_sections(text, path)
+    problems += raw.problems
+    problems += _section_problems(raw.sections, data.get("status"), path, fm_end)
+    fields, field_problems = validate_fields(data, key_lines, path, id_regex, raw.sections, expected_id)
+    problems += field_problems
+    if any(p.is_error for p in problems) or fields is None:
+        return None, problems
+    digest = content_hash or hashlib.sha256(text.encode("utf-8")).hexdigest()
+    case = Case(sections=tuple(raw.sections), path=path, content_hash=digest, meta=data, **fields)
+    return case, problems
+
+
+def parse_case(text: str, path: str = "<string>", id_regex: re.Pattern[str] = DEFAULT_ID_REGEX) -> Case:
+    """Parse one case from its text; raises :class:`CaseFormatError` with every error found."""
+    case, problems = check_case_text(text, path, id_regex)
+    if case is None:
+        raise CaseFormatError([p for p in problems if p.is_error])
+    return case
+
+
+def decode_case_bytes(data: bytes, path: str, max_bytes: int) -> tuple[str | None, list[Problem]]:
+    """File-level checks: extension, size, binary content, UTF-8. Returns (text, problems)."""
+    if not path.lower().endswith(MARKDOWN_SUFFIXES):
+        return None, [Problem(path, None, "not a Markdown case file (expected a .md file)")]
+    if len(data) > max_bytes:
+        return None, [Problem(path, None, f"file too large: {len(data)} bytes (limit {max_bytes}, setting max_case_bytes)")]
+    if b"\x00" in data:
+        return None, [Problem(path, data[: data.index(b"\x00")].count(b"\n") + 1, "binary content (NUL byte) in a Markdown file")]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return None, [Problem(path, line, f"invalid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); save the file as UTF-8")]
+
+
+def read_case_file(path: Path, id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
+                   max_bytes: int = 262144, display_path: str | None = None) -> tuple[Case | None, list[Problem]]:
+    """Read, decode and check one case file; never raises for bad content."""
+    shown = display_path or str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(shown, None, f"cannot read file: {exc.strerror}")]
+    text, problems = decode_case_bytes(data, shown, max_bytes)
+    if text is None:
+        return None, problems
+    return check_case_text(text, shown, id_regex, hashlib.sha256(data).hexdigest(), expected_id=Path(shown).stem)

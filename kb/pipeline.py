@@ -1,0 +1,104 @@
+"""The index job: sync the store from the case files, then publish a new generation if needed.
+
+One run at a time (a lock in the data folder; the OS releases it when a process dies, so a
+killed run never leaves a stale lock behind).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from filelock import FileLock, Timeout
+
+from kb.errors import Problem, ReindexBusyError
+from kb.settings import Settings
+from kb.store import Store
+from kb.sync import SyncReport, sync_store
+
+Progress = Callable[[str], None] | None
+LOCK_FILE = "reindex.lock"
+
+
+@dataclass
+class IndexReport:
+    sync: SyncReport
+    generation: str | None = None
+    published: bool = False
+    build: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.sync.problems
+
+    @property
+    def failed(self) -> list[str]:
+        return self.sync.failed
+
+    def summary(self) -> str:
+        state = f"published {self.generation}" if self.published else f"index unchanged ({self.generation or 'none'})"
+        return f"{self.sync.summary()}; {state}; {self.seconds:.2f}s"
+
+
+def open_store(settings: Settings) -> Store:
+    """The store named by the settings, with its schema created."""
+    store = Store(settings.resolved_database_url)
+    store.create_schema()
+    return store
+
+
+def reindex_lock(settings: Settings, wait: float = 0) -> FileLock:
+    """Acquire the data folder's reindex lock or raise :class:`ReindexBusyError`."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(settings.data_dir / LOCK_FILE))
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:
+        raise ReindexBusyError(f"another reindex is running (lock {settings.data_dir / LOCK_FILE}); try again later") from None
+    return lock
+
+
+def needs_build(settings: Settings, sync: SyncReport, model: str) -> bool:
+    """A new generation is needed when cases changed or the live one was built differently."""
+    from indexer import generation as gen
+    from indexer.fusion import resolve_weights
+
+    if sync.touched:
+        return True
+    try:
+        manifest = gen.Manifest.read(gen.current_dir(settings.index_dir))
+    except Exception:
+        return True
+    return (manifest.model != model or manifest.lexical_engine != settings.lexical_engine
+            or manifest.fusion_weights != resolve_weights(model, settings.fusion_weights)
+            or manifest.rrf_k != settings.rrf_k)
+
+
+def run_index(settings: Settings, progress: Progress = None, full: bool = False, wait: float = 0) -> IndexReport:
+    """Sync the store and publish a new generation when anything changed (or ``full``)."""
+    from indexer import generation as gen
+
+    started = time.monotonic()
+    lock = reindex_lock(settings, wait)
+    store = open_store(settings)
+    try:
+        report = IndexReport(sync_store(settings, store))
+        if progress:
+            progress(f"store: {report.sync.summary()}")
+        if full or needs_build(settings, report.sync, settings.embed_model):
+            from indexer.builder import build_generation
+            from indexer.dense import load_encoder
+
+            encoder = load_encoder(settings.embed_model, settings.device, settings.embed_batch_size)
+            result = build_generation(settings, store, encoder, progress)
+            report.generation, report.published = result.generation, True
+            report.build = result.__dict__
+        else:
+            report.generation = gen.current_name(settings.index_dir)
+        report.seconds = time.monotonic() - started
+        return report
+    finally:
+        store.close()
+        lock.release()

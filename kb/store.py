@@ -1,0 +1,269 @@
+"""The SQLAlchemy store: cases, sections, chunks, tags, error codes, file states, embeddings.
+
+The same models run on SQLite (default, under the data directory) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text, create_engine,
+                        delete, event, select)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from kb.case import Case, Section
+from kb.chunking import case_chunks
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    product: Mapped[str] = mapped_column(String(128), index=True)
+    component: Mapped[str] = mapped_column(String(128), index=True)
+    visibility: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str | None] = mapped_column(String(8))
+    origin: Mapped[str | None] = mapped_column(String(32))
+    lang: Mapped[str] = mapped_column(String(8))
+    fixed_in: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[date] = mapped_column(Date, index=True)
+    resolved: Mapped[date | None] = mapped_column(Date)
+    review_by: Mapped[date | None] = mapped_column(Date)
+    versions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    related: Mapped[list[str]] = mapped_column(JSON, default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    sections: Mapped[list["SectionRow"]] = relationship(back_populates="case", cascade="all, delete-orphan",
+                                                        order_by="SectionRow.position", passive_deletes=True)
+    tags: Mapped[list["TagRow"]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    error_codes: Mapped[list["ErrorCodeRow"]] = relationship(cascade="all, delete-orphan", order_by="ErrorCodeRow.position", passive_deletes=True)
+    chunks: Mapped[list["ChunkRow"]] = relationship(cascade="all, delete-orphan", order_by="ChunkRow.position", passive_deletes=True)
+
+
+class SectionRow(Base):
+    __tablename__ = "sections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(32))
+    heading: Mapped[str] = mapped_column(String(400))
+    line: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    case: Mapped[CaseRow] = relationship(back_populates="sections")
+
+
+class TagRow(Base):
+    __tablename__ = "tags"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
+class ErrorCodeRow(Base):
+    __tablename__ = "error_codes"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ChunkRow(Base):
+    __tablename__ = "chunks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    section: Mapped[str] = mapped_column(String(32))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class FileStateRow(Base):
+    """What the last sync saw in each file: its hash, the case it holds, its problems."""
+
+    __tablename__ = "file_states"
+
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str | None] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(default=True)
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class EmbeddingRow(Base):
+    """Embedding cache keyed by (model, text hash): unchanged text is never embedded twice."""
+
+    __tablename__ = "embeddings"
+
+    model: Mapped[str] = mapped_column(String(512), primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+def _case_to_row(case: Case) -> CaseRow:
+    row = CaseRow(
+        id=case.id, path=case.path, content_hash=case.content_hash, title=case.title, status=case.status,
+        product=case.product, component=case.component, visibility=case.visibility, severity=case.severity,
+        origin=case.origin, lang=case.lang, fixed_in=case.fixed_in, created=case.created, resolved=case.resolved,
+        review_by=case.review_by, versions=list(case.versions), authors=list(case.authors),
+        related=list(case.related), meta=_jsonable(case.meta), updated_at=_now(),
+    )
+    row.sections = [SectionRow(position=i, name=s.name, heading=s.heading, line=s.line, text=s.text)
+                    for i, s in enumerate(case.sections)]
+    row.tags = [TagRow(tag=t) for t in case.tags]
+    row.error_codes = [ErrorCodeRow(code=c, position=i) for i, c in enumerate(case.error_codes)]
+    row.chunks = [ChunkRow(position=i, section=c.section, ordinal=c.ordinal, text=c.text, text_hash=c.text_hash)
+                  for i, c in enumerate(case_chunks(case))]
+    return row
+
+
+def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in meta.items()}
+
+
+def row_to_case(row: CaseRow) -> Case:
+    """Rebuild the :class:`Case` value object from its rows."""
+    return Case(
+        id=row.id, title=row.title, status=row.status, product=row.product, component=row.component,
+        visibility=row.visibility, created=row.created, lang=row.lang, versions=tuple(row.versions or ()),
+        fixed_in=row.fixed_in, severity=row.severity, tags=tuple(t.tag for t in row.tags),
+        error_codes=tuple(c.code for c in row.error_codes), origin=row.origin, resolved=row.resolved,
+        review_by=row.review_by, authors=tuple(row.authors or ()), related=tuple(row.related or ()),
+        path=row.path, content_hash=row.content_hash, meta=dict(row.meta or {}),
+        sections=tuple(Section(s.name, s.heading, s.text, s.line) for s in row.sections),
+    )
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+class Store:
+    """Access to the case store. One instance per process; sessions are short-lived."""
+
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_pragmas(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    def drop_schema(self) -> None:
+        Base.metadata.drop_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # -- cases -------------------------------------------------------------------------
+    def upsert_cases(self, session: Session, cases: Iterable[Case]) -> None:
+        for case in cases:
+            self.delete_cases(session, [case.id])
+            session.add(_case_to_row(case))
+        session.flush()
+
+    def delete_cases(self, session: Session, case_ids: Iterable[str]) -> None:
+        ids = list(case_ids)
+        if not ids:
+            return
+        for table in (ChunkRow, SectionRow, TagRow, ErrorCodeRow):
+            session.execute(delete(table).where(table.case_id.in_(ids)))
+        session.execute(delete(CaseRow).where(CaseRow.id.in_(ids)))
+
+    def get_case(self, case_id: str) -> Case | None:
+        with self.session() as session:
+            row = session.get(CaseRow, case_id)
+            return row_to_case(row) if row else None
+
+    def all_cases(self) -> list[Case]:
+        with self.session() as session:
+            rows = session.scalars(select(CaseRow).order_by(CaseRow.id)).all()
+            return [row_to_case(r) for r in rows]
+
+    def all_chunks(self) -> list[tuple[str, str, str, str]]:
+        """Every chunk as (case_id, section, text, text_hash), by case id then position."""
+        with self.session() as session:
+            rows = session.execute(select(ChunkRow.case_id, ChunkRow.section, ChunkRow.text, ChunkRow.text_hash)
+                                   .order_by(ChunkRow.case_id, ChunkRow.position))
+            return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def get_cases(self, case_ids: Iterable[str]) -> dict[str, Case]:
+        """Cases by id (missing ids are absent from the result)."""
+        ids = list(case_ids)
+        if not ids:
+            return {}
+        with self.session() as session:
+            rows = session.scalars(select(CaseRow).where(CaseRow.id.in_(ids))).all()
+            return {r.id: row_to_case(r) for r in rows}
+
+    def case_count(self) -> int:
+        with self.session() as session:
+            return len(session.scalars(select(CaseRow.id)).all())
+
+    # -- file states -------------------------------------------------------------------
+    def file_states(self) -> dict[str, FileStateRow]:
+        with self.session() as session:
+            return {row.path: row for row in session.scalars(select(FileStateRow)).all()}
+
+    def set_file_state(self, session: Session, path: str, content_hash: str, case_id: str | None,
+                       problems: list[dict[str, Any]]) -> None:
+        ok = not any(p.get("severity") == "error" for p in problems)
+        session.merge(FileStateRow(path=path, content_hash=content_hash, case_id=case_id, ok=ok, problems=problems))
+
+    def delete_file_states(self, session: Session, paths: Iterable[str]) -> None:
+        paths = list(paths)
+        if paths:
+            session.execute(delete(FileStateRow).where(FileStateRow.path.in_(paths)))
+
+    # -- embeddings --------------------------------------------------------------------
+    def cached_embeddings(self, model: str, hashes: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(set(hashes))
+        found: dict[str, bytes] = {}
+        with self.session() as session:
+            for start in range(0, len(wanted), 500):
+                batch = wanted[start:start + 500]
+                rows = session.execute(select(EmbeddingRow.text_hash, EmbeddingRow.vector)
+                                       .where(EmbeddingRow.model == model, EmbeddingRow.text_hash.in_(batch)))
+                found.update({h: v for h, v in rows})
+        return found
+
+    def save_embeddings(self, model: str, dim: int, vectors: dict[str, bytes]) -> None:
+        with self.session() as session:
+            for text_hash, vector in vectors.items():
+                session.merge(EmbeddingRow(model=model, text_hash=text_hash, dim=dim, vector=vector))

@@ -1,0 +1,119 @@
+"""Bring the store in line with the case files: changed files updated, deleted ones removed.
+
+A file whose content hash is unchanged is not parsed again; a bad file is reported and
+skipped, and the last good version of its case stays in the store (nothing is lost).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kb.case import Case
+from kb.corpus import find_case_files
+from kb.errors import Problem
+from kb.parse import check_case_text, decode_case_bytes
+from kb.settings import Settings
+from kb.store import Store
+
+
+@dataclass
+class SyncReport:
+    """What a sync did, by case id and by file."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    failed: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.added or self.changed or self.deleted)
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for p in self.problems if p.is_error)
+
+    def summary(self) -> str:
+        return (f"{len(self.added)} added, {len(self.changed)} changed, {len(self.deleted)} deleted, "
+                f"{self.unchanged} unchanged, {len(self.failed)} failed")
+
+
+def _problem_from_dict(data: dict[str, object]) -> Problem:
+    return Problem(str(data["path"]), data.get("line"), str(data["message"]), data.get("field"), str(data.get("severity", "error")))  # type: ignore[arg-type]
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _parse_file(path: Path, shown: str, data: bytes, settings: Settings, digest: str) -> tuple[Case | None, list[Problem]]:
+    text, problems = decode_case_bytes(data, shown, settings.max_case_bytes)
+    if text is None:
+        return None, problems
+    return check_case_text(text, shown, settings.id_regex, digest, expected_id=path.stem)
+
+
+def _is_duplicate(case: Case, rel: str, owners: dict[str, str], present: set[str]) -> str | None:
+    """The other file that already holds this id, if it still exists."""
+    owner = owners.get(case.id)
+    return owner if owner is not None and owner != rel and owner in present else None
+
+
+def sync_store(settings: Settings, store: Store) -> SyncReport:
+    """Load new and changed case files into the store and remove deleted ones."""
+    root = settings.cases_dir
+    report = SyncReport()
+    if not root.is_dir():
+        report.problems.append(Problem(str(root), None, "cases folder does not exist (setting cases_dir)"))
+        return report
+    files, report.problems = find_case_files(root)
+    present = {_relative(f, root) for f in files}
+    states = store.file_states()
+    owners = {s.case_id: p for p, s in states.items() if s.case_id and p in present}
+    with store.session() as session:
+        for path in files:
+            rel = _relative(path, root)
+            shown = str(root / rel)
+            state = states.get(rel)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                report.problems.append(Problem(shown, None, f"cannot read file: {exc.strerror}"))
+                report.failed.append(shown)
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if state is not None and state.content_hash == digest:
+                report.unchanged += 1
+                report.problems += [_problem_from_dict(p) for p in state.problems]
+                if not state.ok:
+                    report.failed.append(shown)
+                continue
+            case, problems = _parse_file(path, shown, data, settings, digest)
+            other = _is_duplicate(case, rel, owners, present) if case else None
+            if other:
+                problems.append(Problem(shown, 2, f"duplicate id '{case.id}' (also used by {root / other})", "id"))  # type: ignore[union-attr]
+                case = None
+            report.problems += problems
+            old_id = state.case_id if state else None
+            store.set_file_state(session, rel, digest, case.id if case else old_id, [p.to_dict() for p in problems])
+            if case is None:
+                report.failed.append(shown)
+                continue
+            if old_id and old_id != case.id and owners.get(old_id) == rel:
+                store.delete_cases(session, [old_id])
+                owners.pop(old_id)
+                report.deleted.append(old_id)
+            (report.changed if old_id == case.id else report.added).append(case.id)
+            owners[case.id] = rel
+            store.upsert_cases(session, [dataclasses.replace(case, path=rel)])
+        gone = [p for p in states if p not in present]
+        gone_ids = [i for i in (states[p].case_id for p in gone) if i and i not in owners]
+        store.delete_cases(session, gone_ids)
+        store.delete_file_states(session, gone)
+        report.deleted += gone_ids
+    return report
