@@ -101,6 +101,13 @@ class OpenGeneration:
         self.lexical.close()
 
 
+def effective_weights(weights: dict[str, float], ranked: dict[str, list[str]], legs: Sequence[str]) -> dict[str, float]:
+    """The fusion weights for one query: a leg asked for alone keeps its own order."""
+    if len(legs) == 1:
+        return {legs[0]: 1.0}
+    return {leg: w for leg, w in weights.items() if leg in legs}
+
+
 def classify_query(text: str) -> str:
     """``log`` for pasted logs, ``code`` for short queries carrying an error code, else ``words``."""
     if logsig.looks_like_log(text) and "\n" in text.strip():
@@ -201,28 +208,39 @@ class Searcher:
         shared = (time.perf_counter() - started) / max(1, len(reqs))
         return [self._answer(g, req, lang, flt, dense.get(i, []), shared) for i, (req, lang, flt) in enumerate(zip(reqs, langs, filters))]
 
-    def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters,
-                dense: list[tuple[str, int]], shared_seconds: float) -> SearchResponse:
-        started = time.perf_counter()
+    def rank_legs(self, g: OpenGeneration, req: SearchRequest, flt: Filters,
+                  dense: list[tuple[str, int]]) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
+        """Each leg's ranked case ids (the request's exclusions removed) and the lexical matched terms."""
         ranked: dict[str, list[str]] = {}
         matched: dict[str, tuple[str, ...]] = {}
         if "lexical" in req.legs:
             ranked["lexical"], matched = self._lexical(g, req.text, flt)
         if "signature" in req.legs:
             ranked["signature"] = self._signature(g, req.text, flt)
-        ranked["dense"] = [cid for cid, _ in dense]
-        weights = dict(g.manifest.fusion_weights[lang])
-        if len([leg for leg in req.legs if ranked.get(leg)]) == 1:
-            weights = {leg: 1.0 for leg in req.legs}  # a single leg alone keeps its own order
-        for leg in ranked:
-            ranked[leg] = [cid for cid in ranked[leg] if cid not in req.exclude]
+        if "dense" in req.legs:
+            ranked["dense"] = [cid for cid, _ in dense]
+        if req.exclude:
+            ranked = {leg: [cid for cid in ids if cid not in req.exclude] for leg, ids in ranked.items()}
+        return ranked, matched
+
+    def rank_many(self, reqs: Sequence[SearchRequest]) -> list[tuple[str, dict[str, list[str]]]]:
+        """(query language, ranked ids per leg) for each request: the evaluation's raw material."""
+        g = self.generation()
+        langs = [detect_language(r.text) for r in reqs]
+        filters = [r.filters.for_role(r.role) for r in reqs]
+        dense = self._dense(g, [r.text for r in reqs], filters)
+        return [(lang, self.rank_legs(g, req, flt, d)[0]) for req, lang, flt, d in zip(reqs, langs, filters, dense)]
+
+    def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters,
+                dense: list[tuple[str, int]], shared_seconds: float) -> SearchResponse:
+        started = time.perf_counter()
+        ranked, matched = self.rank_legs(g, req, flt, dense)
+        weights = effective_weights(g.manifest.fusion_weights[lang], ranked, req.legs)
         fused = rrf(ranked, g.manifest.rrf_k, weights)
         page = fused[req.offset:req.offset + req.limit]
-        dense_rows = dict(dense)
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
-        hits = self._hydrate(g, req, page, ranks, matched, dense_rows)
-        kind = classify_query(req.text)
-        query_info = {"text": req.text[:500], "lang": lang, "kind": kind, "filters": flt.to_dict(),
+        hits = self._hydrate(g, req, page, ranks, matched, dict(dense))
+        query_info = {"text": req.text[:500], "lang": lang, "kind": classify_query(req.text), "filters": flt.to_dict(),
                       "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
                       "weights": weights, "role": req.role}
         took = (time.perf_counter() - started + shared_seconds) * 1000

@@ -163,6 +163,39 @@ def similar(ctx: click.Context, case_id: str, role: str, limit: int, as_json: bo
         _print_hits(response)
 
 
+@main.command(name="eval")
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Evaluation queries (JSON Lines); default: the bundled set, against KB_CASES_DIR.")
+@click.option("--beir", "beir_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Evaluate on a BEIR folder (corpus.jsonl, queries.jsonl, qrels.tsv) instead.")
+@click.option("--max-queries", type=int, help="Use only the first N queries.")
+@click.option("--baseline/--no-baseline", default=True, show_default=True,
+              help="Also score a lexical index built with a default analyzer (no Japanese splitting).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object keyed by leg.")
+@click.pass_context
+def eval_command(ctx: click.Context, queries_file: Path | None, beir_dir: Path | None, max_queries: int | None,
+                 baseline: bool, as_json: bool) -> None:
+    """Measure search quality: nDCG@10, Recall@1/5/10, MRR@10 per leg and for the hybrid."""
+    from indexer.dense import load_encoder
+    from indexer.evaluate import (DEFAULT_QUERIES, beir_cases, beir_queries, cases_for_eval, evaluate,
+                                  format_report, load_queries)
+
+    settings = _settings(ctx)
+    if beir_dir:
+        cases, queries, title = beir_cases(beir_dir), beir_queries(beir_dir, max_queries), f"BEIR {beir_dir}"
+    else:
+        path = queries_file or DEFAULT_QUERIES
+        cases, queries = cases_for_eval(settings), load_queries(path)[:max_queries]
+        title = f"{path} against {settings.cases_dir}"
+    encoder = load_encoder(settings.embed_model, settings.device, settings.embed_batch_size)
+    progress = None if as_json else (lambda msg: click.echo(msg, err=True))
+    report = evaluate(cases, queries, settings, encoder, baseline=baseline, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_report(report, f"{title}: {len(cases)} documents, {len(queries)} queries"))
+
+
 def run() -> None:
     """Console-script entry point."""
     main(prog_name="kb")

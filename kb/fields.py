@@ -36,7 +36,7 @@ class _Collector:
 
 def _as_string(value: Any, field: str, out: _Collector) -> str | None:
     if isinstance(value, float):
-        out.error(field, f"{field}: {value!r} is a number; quote it (\"{value}\") so '5.10' is not read as 5.1")
+        out.error(field, f"{field}: unquoted number (read as {value!r}); quote versions, e.g. \"5.10\", so 5.10 is not read as 5.1")
         return None
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return str(value).strip()

@@ -27,6 +27,16 @@ DEFAULT_ID_REGEX = re.compile(r"ESC-\d{4}-\d{4}")
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
 
 
+class _CaseLoader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps: dates stay text and are checked by kb.fields."""
+
+
+_CaseLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 @dataclass(frozen=True)
 class RawSections:
     sections: list[Section]
@@ -57,9 +67,9 @@ def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int],
         else:
             key_lines[key] = lineno
     try:
-        data = yaml.safe_load(fm.content) if fm.content.strip() else {}
+        data = yaml.load(fm.content, Loader=_CaseLoader) if fm.content.strip() else {}  # noqa: S506 (safe loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = start + 2 + mark.line if mark is not None else start + 1
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return {}, key_lines, end, problems + [Problem(path, line, f"invalid YAML in front matter: {reason}")]
@@ -125,8 +135,11 @@ def check_case_text(text: str, path: str, id_regex: re.Pattern[str] = DEFAULT_ID
     raw = split_sections(text, path)
     problems += raw.problems
     problems += _section_problems(raw.sections, data.get("status"), path, fm_end)
+    fm_broken = any(p.line is not None and "front matter" in p.message for p in problems)
     fields, field_problems = validate_fields(data, key_lines, path, id_regex, raw.sections, expected_id)
-    problems += field_problems
+    if not fm_broken:  # after a YAML error, "missing field" messages would only be noise
+        problems += field_problems
+    problems.sort(key=lambda p: (p.line or 0))
     if any(p.is_error for p in problems) or fields is None:
         return None, problems
     digest = content_hash or hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,204 @@
+"""``kb eval``: the evaluation set (or a BEIR folder) against a freshly built temporary index.
+
+Each leg is run once per query and every variant (each leg alone, the hybrid) is scored from
+those rankings, so the figures of the hybrid are exactly what search returns.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from indexer.filters import Filters
+from indexer.fusion import rrf
+from indexer.logsig import looks_like_log
+from indexer.metrics import mean_scores, score_all
+from indexer.searcher import SearchRequest, Searcher, classify_query, effective_weights
+from kb.case import Case, Section
+from kb.errors import KBError
+from kb.language import detect_language
+from kb.settings import Settings
+from kb.store import Store
+
+KINDS = ("words", "code", "log")
+DEFAULT_QUERIES = Path(__file__).resolve().parent.parent / "tests" / "data" / "eval" / "queries.jsonl"
+Progress = Callable[[str], None] | None
+
+
+@dataclass(frozen=True)
+class EvalQuery:
+    query: str
+    relevant: dict[str, float]
+    kind: str
+    lang: str
+    qid: str = ""
+
+
+def load_queries(path: Path) -> list[EvalQuery]:
+    """Read a JSON Lines evaluation file; a bad line is an error naming file and line."""
+    queries = []
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KBError(f"{path}: cannot read evaluation queries ({exc})") from exc
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            text, relevant = data["query"], data["relevant"]
+            if not isinstance(text, str) or not text.strip() or not isinstance(relevant, list) or not relevant:
+                raise ValueError("'query' must be text and 'relevant' a non-empty list")
+            kind = data.get("kind") or classify_query(text)
+            if kind not in KINDS:
+                raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KBError(f"{path}:{n}: invalid evaluation query ({exc})") from exc
+        queries.append(EvalQuery(text, {str(r): 1.0 for r in relevant}, kind,
+                                 data.get("lang") or detect_language(text), str(n)))
+    return queries
+
+
+def beir_cases(folder: Path) -> list[Case]:
+    """BEIR ``corpus.jsonl`` documents as cases (title + text as the symptoms section)."""
+    cases = []
+    with (folder / "corpus.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            doc = json.loads(line)
+            text, title = doc.get("text", ""), doc.get("title") or ""
+            cases.append(Case(id=str(doc["_id"]), title=title or text[:80], status="resolved", product="beir",
+                              component="beir", visibility="support", created=date(2000, 1, 1),
+                              lang=detect_language(title + text), path=f"{doc['_id']}.md",
+                              content_hash=str(hash(text)),
+                              sections=(Section("symptoms", "Text", text, 1),)))
+    return cases
+
+
+def beir_queries(folder: Path, limit: int | None = None) -> list[EvalQuery]:
+    """BEIR queries with their graded qrels (queries without judgements are skipped)."""
+    qrels: dict[str, dict[str, float]] = defaultdict(dict)
+    with (folder / "qrels.tsv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            qrels[row["query-id"]][row["corpus-id"]] = float(row["score"])
+    queries = []
+    with (folder / "queries.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                q = json.loads(line)
+                if str(q["_id"]) in qrels:
+                    text = q["text"]
+                    queries.append(EvalQuery(text, qrels[str(q["_id"])], classify_query(text), detect_language(text), str(q["_id"])))
+    return queries[:limit] if limit else queries
+
+
+@dataclass
+class EvalReport:
+    """Scores per variant (lexical, signature, dense, hybrid, ...), overall and per split."""
+
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.variants
+
+
+def _score_variant(rows: list[tuple[EvalQuery, list[str]]]) -> dict[str, Any]:
+    overall = mean_scores([score_all(ranked, q.relevant) for q, ranked in rows])
+    splits: dict[str, Any] = {}
+    for key in ("lang", "kind"):
+        groups: dict[str, list[dict[str, float]]] = defaultdict(list)
+        for q, ranked in rows:
+            groups[getattr(q, key)].append(score_all(ranked, q.relevant))
+        splits[key] = {name: mean_scores(vals) for name, vals in sorted(groups.items())}
+    return overall | {"splits": splits}
+
+
+def index_cases(cases: Sequence[Case], settings: Settings, encoder: Any, profile_name: str, progress: Progress) -> Searcher:
+    """Load cases into the store at ``settings`` and publish a generation built with ``profile_name``."""
+    from indexer.builder import build_generation
+
+    store = Store(settings.resolved_database_url)
+    store.create_schema()
+    with store.session() as session:
+        store.upsert_cases(session, cases)
+    build_generation(settings, store, encoder, progress, field_profile=profile_name)
+    return Searcher(settings, store, encoder_loader=lambda _model: encoder)
+
+
+def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Settings, encoder: Any,
+             baseline: bool = False, progress: Progress = None, weights_override: dict[str, dict[str, float]] | None = None) -> EvalReport:
+    """Index ``cases`` in a temporary data folder and score every leg and the hybrid."""
+    report = EvalReport()
+    with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
+        local = settings.replace(data_dir=Path(tmp), database_url="")
+        searcher = index_cases(cases, local, encoder, "standard", progress)
+        manifest = searcher.generation().manifest
+        report.manifest = {"model": manifest.model, "fusion_weights": manifest.fusion_weights, "rrf_k": manifest.rrf_k}
+        requests = [SearchRequest(text=q.query, role="admin", limit=10, filters=Filters()) for q in queries]
+        ranked_all = []
+        for start in range(0, len(requests), 256):
+            ranked_all += searcher.rank_many(requests[start:start + 256])
+            if progress:
+                progress(f"evaluated {min(start + 256, len(requests))}/{len(requests)} queries")
+        weights = weights_override or manifest.fusion_weights
+        report.variants = score_rankings(queries, ranked_all, weights, manifest.rrf_k)
+        if baseline:
+            base = settings.replace(data_dir=Path(tmp) / "baseline", database_url=local.resolved_database_url)
+            base_searcher = index_cases(cases, base, encoder, "baseline", progress)
+            base_ranked = base_searcher.rank_many([SearchRequest(text=q.query, role="admin", legs=("lexical",)) for q in queries])
+            report.variants["lexical-baseline"] = _score_variant([(q, r["lexical"]) for q, (_, r) in zip(queries, base_ranked)])
+    return report
+
+
+def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[tuple[str, dict[str, list[str]]]],
+                   weights: dict[str, dict[str, float]], k: int) -> dict[str, dict[str, Any]]:
+    """Score each leg alone and their fusion from per-query leg rankings."""
+    variants: dict[str, dict[str, Any]] = {}
+    for leg in ("lexical", "signature", "dense"):
+        rows = [(q, r.get(leg, [])) for q, (_, r) in zip(queries, ranked_all)
+                if leg != "signature" or looks_like_log(q.query)]
+        if rows:
+            variants[leg] = _score_variant(rows)
+    hybrid = []
+    for q, (lang, ranked) in zip(queries, ranked_all):
+        w = effective_weights(weights[lang], ranked, ("lexical", "signature", "dense"))
+        hybrid.append((q, [cid for cid, _ in rrf(ranked, k, w, limit=10)]))
+    variants["hybrid"] = _score_variant(hybrid)
+    return variants
+
+
+def format_report(report: EvalReport, title: str) -> str:
+    """A side-by-side text table: variants as columns, overall then per-split rows."""
+    names = list(report.variants)
+    metrics = ["ndcg@10", "recall@1", "recall@5", "recall@10", "success@1", "mrr@10", "queries"]
+    lines = [title, f"model {report.manifest.get('model')}, weights {json.dumps(report.manifest.get('fusion_weights'))}", ""]
+    header = f"{'':22}" + "".join(f"{n:>18}" for n in names)
+    for split_label, getter in [("all", lambda v: v)] + [
+        (f"{key}={value}", (lambda key, value: lambda v: v["splits"][key].get(value))(key, value))
+        for key in ("lang", "kind") for value in sorted({val for v in report.variants.values() for val in v["splits"][key]})
+    ]:
+        lines.append(f"[{split_label}]")
+        lines.append(header)
+        for metric in metrics:
+            cells = []
+            for name in names:
+                block = getter(report.variants[name])
+                cells.append(f"{block[metric]:>18}" if block else f"{'-':>18}")
+            lines.append(f"  {metric:<20}" + "".join(cells))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def cases_for_eval(settings: Settings) -> list[Case]:
+    """The corpus in the cases folder (bad files reported by ``kb lint`` are left out)."""
+    from kb.corpus import load_cases
+
+    return load_cases([settings.cases_dir], settings.id_regex, settings.max_case_bytes).cases

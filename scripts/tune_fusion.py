@@ -1,0 +1,52 @@
+"""Sweep fusion weights on an evaluation set and print nDCG@10 / Recall@5 per setting.
+
+Each leg runs once per query; every weight setting is scored from those rankings.
+Usage: python scripts/tune_fusion.py [--beir DIR] [--max-queries N] [--show-misses]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+from pathlib import Path
+
+from indexer.dense import load_encoder
+from indexer.evaluate import DEFAULT_QUERIES, beir_cases, beir_queries, cases_for_eval, index_cases, load_queries, score_rankings
+from indexer.searcher import SearchRequest
+from kb.settings import load_settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--beir", type=Path)
+    parser.add_argument("--max-queries", type=int)
+    parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--k", type=int, nargs="*", default=[60])
+    args = parser.parse_args()
+    settings = load_settings()
+    if args.beir:
+        cases, queries = beir_cases(args.beir), beir_queries(args.beir, args.max_queries)
+    else:
+        cases, queries = cases_for_eval(settings), load_queries(DEFAULT_QUERIES)[: args.max_queries]
+    encoder = load_encoder(settings.embed_model, settings.device, settings.embed_batch_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        searcher = index_cases(cases, settings.replace(data_dir=Path(tmp), database_url=""), encoder, "standard", None)
+        ranked = []
+        for i in range(0, len(queries), 256):
+            ranked += searcher.rank_many([SearchRequest(text=q.query, role="admin") for q in queries[i:i + 256]])
+    print(f"{'k':>4} {'dense_en':>9} {'dense_ja':>9} {'sig':>5} | {'ndcg':>7} {'R@5':>7} {'S@1':>7} | ndcg by lang / kind")
+    for k, d_en, d_ja, sig in itertools.product(args.k, (0.0, 0.2, 0.35, 0.5, 0.7, 1.0), (0.0, 0.05, 0.1, 0.2, 0.5), (1.0, 2.0)):
+        weights = {"en": {"lexical": 1.0, "signature": sig, "dense": d_en}, "ja": {"lexical": 1.0, "signature": sig, "dense": d_ja}}
+        hybrid = score_rankings(queries, ranked, weights, k)["hybrid"]
+        splits = " ".join(f"{name}={v['ndcg@10']:.3f}" for key in ("lang", "kind") for name, v in hybrid["splits"][key].items())
+        print(f"{k:>4} {d_en:>9} {d_ja:>9} {sig:>5} | {hybrid['ndcg@10']:>7.4f} {hybrid['recall@5']:>7.4f} {hybrid['success@1']:>7.4f} | {splits}")
+    if args.show_misses:
+        for q, (lang, legs) in zip(queries, ranked):
+            top = legs.get("lexical", [])[:5]
+            if not set(top[:1]) & set(q.relevant):
+                print(f"\nMISS [{q.kind}/{lang}] {q.query[:120]!r}\n  relevant={list(q.relevant)}\n  lexical={top}\n  dense={legs.get('dense', [])[:5]}\n  sig={legs.get('signature', [])[:5]}")
+
+
+if __name__ == "__main__":
+    main()

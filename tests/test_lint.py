@@ -1,0 +1,63 @@
+"""`kb lint` on the sample corpus and on the deliberately broken fixture set."""
+
+from click.testing import CliRunner
+
+from kb.cli import main
+from kb.corpus import load_cases
+from kb.settings import load_settings
+
+from conftest import BROKEN, SAMPLE_CASES
+
+EXPECTED = [
+    ("ESC-2026-0901.md:4:", "unknown status 'fixed'"),
+    ("ESC-2026-0901.md:8:", "invalid date '2026-13-45'"),
+    ("ESC-2026-0902.md:2:", "does not match the file name"),
+    ("ESC-2026-0902.md:9:", "unknown field 'colour'"),
+    ("ESC-2026-0903.md:13:", "duplicate section '症状'"),
+    ("ESC-2026-0903.md:16:", "section '対処' is empty"),
+    ("ESC-2026-0903.md:10:", "missing required section 'cause'"),
+    ("ESC-2026-0904.md:3:", "invalid YAML"),
+    ("ESC-2026-0905.md:7:", "invalid UTF-8"),
+    ("ESC-2026-0906.txt:", "not a Markdown case file"),
+    ("ESC-2026-0907.md:7:", "unknown visibility 'secret'"),
+    ("ESC-2026-0907.md:8:", "quote versions"),
+    ("ESC-2026-0907.md:10:", "before the created date"),
+    ("ESC-2026-0908.md:1:", "missing YAML front matter"),
+    ("dup/ESC-2024-0100.md:2:", "duplicate id 'ESC-2024-0100'"),
+]
+
+
+def test_sample_corpus_is_clean():
+    settings = load_settings(environ={})
+    result = load_cases([SAMPLE_CASES], settings.id_regex, settings.max_case_bytes)
+    assert result.error_count == 0, [str(p) for p in result.problems if p.is_error]
+    assert len(result.cases) >= 60
+
+
+def test_lint_reports_every_seeded_error_with_file_and_line():
+    runner = CliRunner()
+    result = runner.invoke(main, ["lint", str(SAMPLE_CASES), str(BROKEN), str(BROKEN / "ESC-2026-0906.txt")])
+    assert result.exit_code == 1
+    out = result.output
+    for where, what in EXPECTED:
+        assert any(where in line and what in line for line in out.splitlines()), (where, what)
+    assert "ESC-2026-0904.md:2: missing required field" not in out  # no noise after a YAML error
+
+
+def test_lint_passes_on_the_sample_corpus():
+    result = CliRunner().invoke(main, ["lint", str(SAMPLE_CASES)])
+    assert result.exit_code == 0, result.output
+
+
+def test_lint_json_output():
+    import json
+
+    result = CliRunner().invoke(main, ["lint", "--json", str(BROKEN / "ESC-2026-0901.md")])
+    data = json.loads(result.output)
+    assert result.exit_code == 1
+    assert {p["field"] for p in data["problems"]} >= {"status", "created"}
+
+
+def test_missing_path_is_an_error():
+    result = CliRunner().invoke(main, ["lint", "no/such/folder"])
+    assert result.exit_code == 1 and "no such file or folder" in result.output
