@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -27,7 +28,7 @@ def case_text(case_id: str = "ESC-2026-0001", *, title: str = "Recurring events 
     parts = [textwrap.dedent(f"""\
         ---
         id: {case_id}
-        title: {title}
+        title: {json.dumps(title, ensure_ascii=False)}
         status: {status}
         product: {product}
         versions: {versions}

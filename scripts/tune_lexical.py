@@ -1,0 +1,58 @@
+"""Compare lexical analysis variants (Sudachi split mode, bigram weight, field boosts) by nDCG@10.
+
+Usage: python scripts/tune_lexical.py [--beir DIR] [--max-queries N]
+The dense leg is replaced by a tiny hashing encoder, so only the lexical leg is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+from indexer import analysis, lexical
+from indexer.evaluate import DEFAULT_QUERIES, beir_cases, beir_queries, cases_for_eval, index_cases, load_queries
+from indexer.hashing_encoder import HashingEncoder
+from indexer.lexical import FieldSpec
+from indexer.metrics import mean_scores, score_all
+from indexer.searcher import SearchRequest
+from kb.settings import load_settings
+
+
+def measure(cases, queries, settings, fields) -> dict:
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(lexical.PROFILES, {"standard": fields}):
+        searcher = index_cases(cases, settings.replace(data_dir=Path(tmp), database_url=""), HashingEncoder(8), "standard", None)
+        ranked = searcher.rank_many([SearchRequest(text=q.query, role="admin", legs=("lexical",)) for q in queries])
+        return mean_scores([score_all(r["lexical"], q.relevant) for q, (_, r) in zip(queries, ranked)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--beir", type=Path)
+    parser.add_argument("--max-queries", type=int)
+    args = parser.parse_args()
+    settings = load_settings()
+    if args.beir:
+        cases, queries = beir_cases(args.beir), beir_queries(args.beir, args.max_queries)
+    else:
+        cases, queries = cases_for_eval(settings), load_queries(DEFAULT_QUERIES)[: args.max_queries]
+    base = list(lexical.PROFILES["standard"])
+    variants = {"standard": base}
+    for weight in (0.0, 0.3, 1.0):
+        variants[f"bigram={weight}"] = [f if f.name != "bigram" else FieldSpec("bigram", "bigrams", weight) for f in base if weight or f.name != "bigram"]
+    variants["flat boosts"] = [FieldSpec(f.name, f.analyzer, 1.0) for f in base]
+    original = analysis.japanese_words
+    for mode in ("A", "B", "C"):
+        for label, fields in variants.items():
+            if mode != "C" and label != "standard":
+                continue
+            analysis.japanese_words = lambda run, mode=mode: original(run, mode)  # type: ignore[assignment]
+            scores = measure(cases, queries, settings, tuple(fields))
+            print(f"sudachi={mode} {label:<14} ndcg@10={scores['ndcg@10']:.4f} recall@5={scores['recall@5']:.4f} "
+                  f"success@1={scores['success@1']:.4f} (n={scores['queries']})", flush=True)
+    analysis.japanese_words = original
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""End-to-end search on tiny worlds with the deterministic fake encoder (fast tier)."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.filters import Filters, parse_filters
+from indexer.searcher import SearchRequest, Searcher
+from kb.errors import IndexNotReadyError, NotFoundError, QueryError
+from kb.pipeline import open_store, run_index
+
+from conftest import case_text
+
+LOG = """2026-03-02 10:15:07,123 ERROR [http-nio-8080-exec-7] c.k.t.schedule.RecurrenceService - req=8f3a2c91 [SCH-13208] Cannot apply exception to series 448213: no matching instance for 2026-02-11
+    at com.kasumi.tsumugi.schedule.RecurrenceService.apply(RecurrenceService.java:231)"""
+
+WORLD = {
+    "ESC-2026-0001.md": case_text("ESC-2026-0001", title="繰り返し予定の一部削除で HTTP 500 (SCH-13208)",
+                                  symptoms="毎週の定例会議のうち祝日の回だけ削除しようとするとエラーになる。", logs=LOG,
+                                  cause="例外日の照合を JVM の既定タイムゾーンで行っていた。", resolution="JVM オプションから -Duser.timezone=UTC を削除して再起動する。"),
+    "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Approval route not updated after reorganisation (WF-20417)",
+                                  component="workflow", tags="[approval]", versions='["6.0"]',
+                                  symptoms="Requests still go to the former manager after the org chart changed.",
+                                  cause="The approval route cache is not invalidated.", resolution="Clear the route cache from the admin screen.",
+                                  logs="2026-04-01 09:00:00 WARN [wf-3] RouteResolver - [WF-20417] approver 1182 not in group 77"),
+    "ESC-2026-0003.md": case_text("ESC-2026-0003", title="Notification mail delayed by hours", component="notification",
+                                  symptoms="Users receive the notification e-mails two hours late.", cause="mail.smtp.timeout was 0.",
+                                  resolution="Set mail.smtp.timeout to 30 seconds.", status="resolved", product="tsumugi-cloud",
+                                  logs="2026-05-01 08:00:00 ERROR [mail-1] SmtpSender - connection to relay 192.0.2.5 timed out after 7200000 ms"),
+    "ESC-2026-0004.md": case_text("ESC-2026-0004", title="Engineering-only: heap dump analysis of the search indexer",
+                                  visibility="engineering", component="fulltext-search",
+                                  symptoms="The indexer dies with java.lang.OutOfMemoryError nightly. Codename GLASS-HERON.",
+                                  cause="Large attachments are read fully into memory.", resolution="Stream attachments."),
+    "ESC-2026-0005.md": case_text("ESC-2026-0005", title="Restricted: tenant data exposure in export", visibility="restricted",
+                                  component="rest-api", symptoms="Export returned another tenant's rows. Codename VELVET-OWL.",
+                                  cause="Missing tenant filter.", resolution="Hotfix applied."),
+}
+
+
+@pytest.fixture
+def searcher(settings, write_cases):
+    write_cases(WORLD)
+    report = run_index(settings)
+    assert report.published and not report.failed
+    store = open_store(settings)
+    yield Searcher(settings, store)
+    store.close()
+
+
+def ids(response):
+    return [h.id for h in response.hits]
+
+
+def test_error_code_query_finds_its_case_first(searcher):
+    assert ids(searcher.search(SearchRequest("WF-20417", role="admin")))[0] == "ESC-2026-0002"
+    assert ids(searcher.search(SearchRequest("ｗｆ－２０４１７", role="admin")))[0] == "ESC-2026-0002"
+
+
+def test_japanese_words_query(searcher):
+    response = searcher.search(SearchRequest("定例会議の一部の回が削除できない", role="support"))
+    assert ids(response)[0] == "ESC-2026-0001"
+    assert response.query["lang"] == "ja"
+    assert "<mark>" in response.hits[0].snippet
+
+
+def test_pasted_log_with_other_numbers_matches_by_signature(searcher):
+    pasted = """2025-12-24 23:59:01,999 ERROR [http-nio-8443-exec-41] c.k.t.schedule.RecurrenceService - req=00ffab12 [SCH-13208] Cannot apply exception to series 9 no matching instance for 2025-12-25
+        at com.kasumi.tsumugi.schedule.RecurrenceService.apply(RecurrenceService.java:231)"""
+    response = searcher.search(SearchRequest(pasted, role="support"))
+    hit = response.hits[0]
+    assert hit.id == "ESC-2026-0001"
+    assert hit.why["signature"] == 1 and hit.section == "logs"
+    assert response.query["kind"] == "log"
+
+
+def test_signature_alone_matches_a_log_without_shared_words(searcher):
+    pasted = "2027-01-01 00:00:00 ERROR [mail-9] SmtpSender - connection to relay 203.0.113.9 timed out after 5 ms"
+    response = searcher.search(SearchRequest(pasted, role="support", legs=("signature",)))
+    assert ids(response) == ["ESC-2026-0003"]
+
+
+def test_hits_explain_themselves(searcher):
+    hit = searcher.search(SearchRequest("notification mail late", role="support")).hits[0]
+    assert hit.id == "ESC-2026-0003"
+    assert hit.resolution.startswith("Set mail.smtp.timeout")
+    assert hit.why["lexical"] == 1 and "dense" in hit.why
+    assert "notif" in " ".join(hit.why["matched_terms"])
+    assert hit.status == "resolved" and hit.versions == ["5.9"]
+
+
+def test_filters_apply_inside_every_leg(searcher):
+    flt = parse_filters({"component": ["workflow"]})
+    for legs in (("lexical",), ("dense",), ("lexical", "signature", "dense")):
+        response = searcher.search(SearchRequest("mail timeout approval", filters=flt, role="admin", legs=legs))
+        assert ids(response) in ([], ["ESC-2026-0002"]), legs
+    dense_only = searcher.search(SearchRequest("mail notification delayed", filters=flt, role="admin", legs=("dense",)))
+    assert ids(dense_only) == ["ESC-2026-0002"]  # the best dense match (mail) is filtered inside faiss
+
+
+def test_product_version_tag_and_date_filters(searcher):
+    def run(**params):
+        return ids(searcher.search(SearchRequest("error", filters=parse_filters(params), role="admin", limit=10)))
+    assert run(product=["tsumugi-cloud"]) == ["ESC-2026-0003"]
+    assert run(version=["6.0"]) == ["ESC-2026-0002"]
+    assert run(tag=["approval"]) == ["ESC-2026-0002"]
+    assert run(**{"from": ["2027-01-01"]}) == []
+
+
+@pytest.mark.parametrize("role,visible", [("support", {"ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003"}),
+                                          ("engineer", {"ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003", "ESC-2026-0004"}),
+                                          ("admin", {f"ESC-2026-000{i}" for i in range(1, 6)})])
+def test_visibility_is_enforced_in_the_search_layer(searcher, role, visible):
+    for query in ("GLASS-HERON", "VELVET-OWL", "tenant export", "OutOfMemoryError", "error"):
+        found = set(ids(searcher.search(SearchRequest(query, role=role, limit=20))))
+        assert found <= visible, (role, query)
+    assert "ESC-2026-0005" not in ids(searcher.search(SearchRequest("VELVET-OWL", role="support", filters=Filters(visibilities=("restricted",)))))
+
+
+@pytest.mark.parametrize("query", ['"unbalanced', "title:foo AND (bar OR", "*?[]{}\\", "NOT", "AND OR NOT", "::::", "ｘ" * 300])
+def test_arbitrary_text_never_raises(searcher, query):
+    searcher.search(SearchRequest(query, role="support"))
+
+
+def test_a_20kb_log_is_answered(searcher):
+    big = "\n".join(f"2026-03-02 10:{i % 60:02d}:07,123 INFO [exec-{i}] c.k.t.Poller - polled {i} items in {i * 3} ms" for i in range(300))
+    big += "\n" + WORLD["ESC-2026-0001.md"].split("```text\n")[1].split("```")[0]
+    assert len(big) > 20000
+    response = searcher.search(SearchRequest(big, role="support"))
+    assert ids(response)[0] == "ESC-2026-0001"
+
+
+def test_bad_requests_are_query_errors(searcher):
+    for request in (SearchRequest("   "), SearchRequest("x", limit=0), SearchRequest("x", limit=1000),
+                    SearchRequest("x", role="root"), SearchRequest("x", legs=("sparse",)), SearchRequest("x" * 200_001)):
+        with pytest.raises(QueryError):
+            searcher.search(request)
+    with pytest.raises(QueryError, match="status"):
+        parse_filters({"status": ["fixed"]})
+    with pytest.raises(QueryError, match="from"):
+        parse_filters({"from": ["yesterday"]})
+
+
+def test_similar_excludes_itself_and_respects_roles(searcher):
+    response = searcher.similar("ESC-2026-0001", role="support")
+    assert "ESC-2026-0001" not in ids(response)
+    with pytest.raises(NotFoundError):
+        searcher.similar("ESC-2026-0005", role="support")
+    with pytest.raises(NotFoundError):
+        searcher.similar("ESC-2099-0001", role="admin")
+
+
+def test_paging(searcher):
+    first = ids(searcher.search(SearchRequest("error mail approval", role="admin", limit=2)))
+    second = ids(searcher.search(SearchRequest("error mail approval", role="admin", limit=2, offset=2)))
+    assert len(first) == 2 and not set(first) & set(second)
+
+
+def test_no_index_yet(settings):
+    store = open_store(settings)
+    with pytest.raises(IndexNotReadyError):
+        Searcher(settings, store).search(SearchRequest("x"))
+    store.close()

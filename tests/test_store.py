@@ -1,0 +1,112 @@
+"""The store and the sync, on SQLite and (when KB_TEST_DATABASE_URL is set) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from kb.store import Store
+from kb.sync import sync_store
+
+from conftest import case_text
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KB_TEST_DATABASE_URL") else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path: Path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kb.sqlite3'}"
+        return
+    base = os.environ["KB_TEST_DATABASE_URL"]
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def store(store_url):
+    s = Store(store_url)
+    s.create_schema()
+    yield s
+    s.close()
+
+
+def test_ci_proves_both_backends():
+    if os.environ.get("CI"):
+        assert "postgresql" in BACKENDS, "CI must set KB_TEST_DATABASE_URL (scripts/test.sh starts a server)"
+
+
+def test_sync_adds_changes_and_deletes(settings, write_cases, store):
+    folder = write_cases({"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Mail stuck")})
+    report = sync_store(settings, store)
+    assert sorted(report.added) == ["ESC-2026-0001", "ESC-2026-0002"] and not report.failed
+
+    again = sync_store(settings, store)
+    assert again.unchanged == 2 and not again.touched
+
+    (folder / "ESC-2026-0002.md").write_text(case_text("ESC-2026-0002", title="Mail stuck in queue"), "utf-8")
+    (folder / "ESC-2026-0001.md").unlink()
+    third = sync_store(settings, store)
+    assert third.changed == ["ESC-2026-0002"] and third.deleted == ["ESC-2026-0001"]
+    assert store.get_case("ESC-2026-0001") is None
+    assert store.get_case("ESC-2026-0002").title == "Mail stuck in queue"
+
+
+def test_round_trip_keeps_every_field(settings, write_cases, store):
+    write_cases({"ESC-2026-0001.md": case_text(extra="severity: S2\nauthors: [sakai]\nrelated: [ESC-2025-0042]\nreview_by: 2026-09-01\n",
+                                               logs="2026-01-01 10:00:00 ERROR x failed [SCH-13208]")})
+    sync_store(settings, store)
+    case = store.get_case("ESC-2026-0001")
+    assert case.severity == "S2" and case.authors == ("sakai",) and case.related == ("ESC-2025-0042",)
+    assert case.versions == ("5.9",) and case.tags == ("repeat-event",)
+    assert [s.name for s in case.sections] == ["symptoms", "cause", "resolution", "logs"]
+    assert case.error_codes == ("SCH-13208",)
+    assert case.path == "ESC-2026-0001.md"
+    chunks = store.all_chunks()
+    assert {c[1] for c in chunks} == {"symptoms", "cause", "resolution", "logs"}
+    assert all(c[2].startswith(case.title) for c in chunks)
+
+
+def test_a_bad_file_is_reported_and_its_last_good_version_kept(settings, write_cases, store):
+    folder = write_cases({"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002")})
+    sync_store(settings, store)
+    (folder / "ESC-2026-0001.md").write_text(case_text(status="fixed"), "utf-8")
+    (folder / "ESC-2026-0003.md").write_text(case_text("ESC-2026-0003", title="New one"), "utf-8")
+    report = sync_store(settings, store)
+    assert report.added == ["ESC-2026-0003"]
+    assert report.failed == [str(folder / "ESC-2026-0001.md")]
+    assert any("unknown status 'fixed'" in str(p) for p in report.problems)
+    assert store.get_case("ESC-2026-0001").status == "resolved"  # nothing lost
+    # the problem is still reported on the next run even though the file did not change
+    assert sync_store(settings, store).failed == [str(folder / "ESC-2026-0001.md")]
+
+
+def test_duplicate_ids_in_subfolders(settings, write_cases, store):
+    folder = write_cases({"ESC-2026-0001.md": case_text()})
+    (folder / "2026").mkdir()
+    (folder / "2026" / "ESC-2026-0001.md").write_text(case_text(title="Copy"), "utf-8")
+    report = sync_store(settings, store)
+    assert len(report.added) == 1 and len(report.failed) == 1
+    assert any("duplicate id 'ESC-2026-0001'" in p.message for p in report.problems)
+
+
+def test_embedding_cache(store):
+    store.save_embeddings("m", 2, {"h1": b"12345678"})
+    assert store.cached_embeddings("m", ["h1", "h2"]) == {"h1": b"12345678"}
+    assert store.cached_embeddings("other", ["h1"]) == {}
+
+
+def test_missing_cases_folder_is_reported(settings, store):
+    report = sync_store(settings.replace(cases_dir=Path("/no/such/folder")), store)
+    assert report.problems[0].message.startswith("cases folder does not exist")
