@@ -27,6 +27,7 @@ from kb.store import Store
 
 log = logging.getLogger(__name__)
 CHUNKS_FILE = "chunks.json"
+CATALOG_FILE = "cases.json"
 Progress = Callable[[str], None] | None
 
 
@@ -126,6 +127,7 @@ def build_generation(settings: Settings, store: Store, encoder: "object", progre
             progress(f"lexical index: {len(cases)} cases")
         vectors, embedded = embed_chunks(store, encoder, chunks, progress)
         write_vectors(partial, vectors, chunks)
+        write_catalog(partial, cases)
         manifest = gen.Manifest(
             generation=name, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             lexical_engine=settings.lexical_engine, field_profile=field_profile,
@@ -144,6 +146,16 @@ def build_generation(settings: Settings, store: Store, encoder: "object", progre
     pruned = gen.prune(index_dir, settings.keep_generations)
     log.info("published %s (%d cases, %d chunks)", name, len(cases), len(chunks))
     return BuildResult(name, len(cases), len(chunks), embedded, len(chunks) - embedded, time.monotonic() - started, pruned)
+
+
+def write_catalog(folder: Path, cases: list[Case]) -> None:
+    """Per-case facts the searcher needs without the store: content hash and declared related cases."""
+    catalog = {c.id: {"hash": c.content_hash, "related": list(c.related)} for c in cases}
+    (folder / CATALOG_FILE).write_text(json.dumps(catalog, ensure_ascii=False), "utf-8")
+
+
+def read_catalog(folder: Path) -> dict[str, dict[str, object]]:
+    return json.loads((folder / CATALOG_FILE).read_text("utf-8"))  # type: ignore[no-any-return]
 
 
 def write_vectors(folder: Path, vectors: np.ndarray, chunks: list[tuple[str, str, str, str]]) -> None:

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from indexer.filters import Filters
-from indexer.fusion import rrf
 from indexer.logsig import looks_like_log
 from indexer.metrics import mean_scores, score_all
-from indexer.searcher import SearchRequest, Searcher, classify_query, effective_weights
+from indexer.searcher import SearchRequest, Searcher, classify_query, effective_weights, fuse
 from kb.case import Case, Section
 from kb.errors import KBError
 from kb.language import detect_language
@@ -149,7 +148,7 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
             if progress:
                 progress(f"evaluated {min(start + 256, len(requests))}/{len(requests)} queries")
         weights = weights_override or manifest.fusion_weights
-        report.variants = score_rankings(queries, ranked_all, weights, manifest.rrf_k)
+        report.variants = score_rankings(queries, ranked_all, weights, manifest.rrf_k, searcher.generation().related)
         if baseline:
             base = settings.replace(data_dir=Path(tmp) / "baseline", database_url=local.resolved_database_url)
             base_searcher = index_cases(cases, base, encoder, "baseline", progress)
@@ -159,7 +158,7 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
 
 
 def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[tuple[str, dict[str, list[str]]]],
-                   weights: dict[str, dict[str, float]], k: int) -> dict[str, dict[str, Any]]:
+                   weights: dict[str, dict[str, float]], k: int, related: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
     """Score each leg alone and their fusion from per-query leg rankings."""
     variants: dict[str, dict[str, Any]] = {}
     for leg in ("lexical", "signature", "dense"):
@@ -169,8 +168,8 @@ def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[tuple[str,
             variants[leg] = _score_variant(rows)
     hybrid = []
     for q, (lang, ranked) in zip(queries, ranked_all):
-        w = effective_weights(weights[lang], ranked, ("lexical", "signature", "dense"))
-        hybrid.append((q, [cid for cid, _ in rrf(ranked, k, w, limit=10)]))
+        w = effective_weights(weights[lang], classify_query(q.query), ("lexical", "signature", "dense"))
+        hybrid.append((q, [cid for cid, _ in fuse(ranked, w, k, related or {})][:10]))
     variants["hybrid"] = _score_variant(hybrid)
     return variants
 

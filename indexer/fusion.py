@@ -9,8 +9,10 @@ LEGS = ("lexical", "signature", "dense")
 
 # Chosen by measurement (README, "Search quality"): an English-only model gets a small weight on
 # Japanese queries so it can only break ties, and a full weight where it understands the language.
-DENSE_NATIVE_WEIGHT = 0.5
-DENSE_FOREIGN_WEIGHT = 0.05
+DENSE_NATIVE_WEIGHT = 0.7
+DENSE_FOREIGN_WEIGHT = 0.0
+# Error-code queries: the exact identifier match is the evidence; embeddings cannot read codes.
+CODE_QUERY_DENSE_FACTOR = 0.4
 MULTILINGUAL_HINTS = ("multilingual", "xlm", "labse", "bge-m3", "e5", "paraphrase-multilingual", "ruri", "japanese", "cl-nagoya")
 
 
@@ -43,6 +45,28 @@ def group_best(items: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
     return list(seen.items())
 
 
+RELATED_FACTOR = 0.95
+RELATED_DEPTH = 5
+
+
+def expand_related(fused: Sequence[tuple[str, float]], related: Mapping[str, Sequence[str]],
+                   factor: float = RELATED_FACTOR, depth: int = RELATED_DEPTH) -> list[tuple[str, float]]:
+    """Lift the declared ``related`` cases of the top ``depth`` hits (recurring problems).
+
+    A related case scores at least ``factor`` times its parent's score, so it ranks just below
+    the parent unless it already ranks higher; nothing is lowered, and ids are never duplicated.
+    """
+    scores = dict(fused)
+    order = {cid: i for i, (cid, _) in enumerate(fused)}
+    for cid, score in list(fused[:depth]):
+        for other in related.get(cid, ()):
+            lifted = score * factor
+            if lifted > scores.get(other, 0.0):
+                scores[other] = lifted
+                order.setdefault(other, len(order))
+    return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
 def model_languages(model: str) -> str:
     """``"multi"`` for models known to be multilingual by name, else ``"en"``."""
     lowered = model.lower()
@@ -56,6 +80,14 @@ def default_weights(model: str) -> dict[str, dict[str, float]]:
         "en": {"lexical": 1.0, "signature": 1.0, "dense": DENSE_NATIVE_WEIGHT},
         "ja": {"lexical": 1.0, "signature": 1.0, "dense": DENSE_NATIVE_WEIGHT if multi else DENSE_FOREIGN_WEIGHT},
     }
+
+
+def weights_for_kind(weights: Mapping[str, float], kind: str) -> dict[str, float]:
+    """Adjust a language's weights for the query kind (``code`` queries trust the dense leg less)."""
+    adjusted = dict(weights)
+    if kind == "code" and "dense" in adjusted:
+        adjusted["dense"] = round(adjusted["dense"] * CODE_QUERY_DENSE_FACTOR, 6)
+    return adjusted
 
 
 def parse_weight_spec(spec: str) -> dict[str, dict[str, float]]:

@@ -10,6 +10,7 @@ from indexer import analysis
 
 _FENCE_LINE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
 _MD_NOISE = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+\.\s+|!\[[^\]]*\]\([^)]*\))", re.MULTILINE)
+_HIRAGANA_ONLY = re.compile(r"[\u3040-\u309f]+")  # する, なる...: matched, but not worth a highlight
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 
 
@@ -42,7 +43,8 @@ def match_spans(text: str, terms: QueryTerms) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for is_cjk, run, start in analysis.split_runs(norm):
         pieces = analysis.japanese_words(run) if is_cjk else analysis.english_words(run)
-        spans += [(offsets[start + s], offsets[start + e]) for tok, s, e in pieces if tok in terms.words]
+        spans += [(offsets[start + s], offsets[start + e]) for tok, s, e in pieces
+                  if tok in terms.words and not _HIRAGANA_ONLY.fullmatch(tok)]
     for ident in terms.idents:
         for match in re.finditer(re.escape(ident), norm):
             spans.append((offsets[match.start()], offsets[match.end()]))

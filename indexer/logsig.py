@@ -31,9 +31,10 @@ MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _WORD = re.compile(r"<[a-z]+>|[^\W_]+", re.UNICODE)
 _LOG_HINT = re.compile(
-    r"\b(?:error|warn(?:ing)?|info|debug|trace|fatal|severe|exception|caused by|at\s+[\w$.]+\(|traceback)\b"
-    r"|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|\b\d{2}:\d{2}:\d{2}\b",
-    re.IGNORECASE,
+    r"\b(?:ERROR|WARN|WARNING|INFO|DEBUG|TRACE|FATAL|SEVERE|CRITICAL)\b"  # levels as loggers print them
+    r"|\b(?:[A-Z]\w*(?:Exception|Error)|Caused by|Traceback \(most recent call last\))\b"
+    r"|^\s*at\s+[\w$.<>]+\(|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|\b\d{2}:\d{2}:\d{2}\b",
+    re.MULTILINE,
 )
 MIN_TEMPLATE_WORDS = 3
 SHINGLE = 3
@@ -77,9 +78,15 @@ def signature_tokens(text: str) -> list[str]:
 
 
 def looks_like_log(text: str) -> bool:
-    """True for pasted log excerpts: several lines, or a line with a timestamp, level or stack frame."""
+    """True for pasted log excerpts: a timestamp, an upper-case level, an exception or a stack frame,
+    or several lines most of which carry variable parts (ids, numbers, addresses)."""
+    if _LOG_HINT.search(text):
+        return True
     lines = [line for line in text.splitlines() if line.strip()]
-    return len(lines) >= 2 or bool(_LOG_HINT.search(text))
+    if len(lines) < 2:
+        return False
+    variable = sum(1 for line in lines if "<" in mask_line(line) and "<" not in line)
+    return variable * 2 >= len(lines)
 
 
 FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)

@@ -15,10 +15,10 @@ from typing import Any, Callable, Sequence
 
 from indexer import generation as gen
 from indexer import logsig
-from indexer.builder import CHUNKS_FILE
+from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
 from indexer.filters import Filters, visibilities_for
-from indexer.fusion import LEGS, group_best, rrf
+from indexer.fusion import LEGS, expand_related, group_best, rrf, weights_for_kind
 from indexer.highlight import QueryTerms, count_matches, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
 from kb.case import Case
@@ -96,16 +96,24 @@ class OpenGeneration:
         for row, case_id in enumerate(self.chunk_case):
             self.case_rows.setdefault(case_id, []).append(row)
         self.doc_count = self.lexical.doc_count()
+        catalog = read_catalog(folder)
+        self.related: dict[str, list[str]] = {cid: list(info.get("related", [])) for cid, info in catalog.items()}  # type: ignore[call-overload]
 
     def close(self) -> None:
         self.lexical.close()
 
 
-def effective_weights(weights: dict[str, float], ranked: dict[str, list[str]], legs: Sequence[str]) -> dict[str, float]:
-    """The fusion weights for one query: a leg asked for alone keeps its own order."""
+def effective_weights(weights: dict[str, float], kind: str, legs: Sequence[str]) -> dict[str, float]:
+    """The fusion weights for one query: per language, adjusted for its kind; a leg alone keeps its order."""
     if len(legs) == 1:
         return {legs[0]: 1.0}
-    return {leg: w for leg, w in weights.items() if leg in legs}
+    return {leg: w for leg, w in weights_for_kind(weights, kind).items() if leg in legs}
+
+
+def fuse(ranked: dict[str, list[str]], weights: dict[str, float], k: int,
+         related: dict[str, list[str]]) -> list[tuple[str, float]]:
+    """Weighted RRF of the legs, then the declared related cases of the top hits lifted."""
+    return expand_related(rrf(ranked, k, weights), related)
 
 
 def classify_query(text: str) -> str:
@@ -203,7 +211,7 @@ class Searcher:
         langs = [detect_language(r.text) for r in reqs]
         filters = [r.filters.for_role(r.role) for r in reqs]
         dense_needed = [i for i, r in enumerate(reqs)
-                        if "dense" in r.legs and g.manifest.fusion_weights[langs[i]].get("dense", 0) > 0]
+                        if "dense" in r.legs and (len(r.legs) == 1 or g.manifest.fusion_weights[langs[i]].get("dense", 0) > 0)]
         dense = dict(zip(dense_needed, self._dense(g, [reqs[i].text for i in dense_needed], [filters[i] for i in dense_needed])))
         shared = (time.perf_counter() - started) / max(1, len(reqs))
         return [self._answer(g, req, lang, flt, dense.get(i, []), shared) for i, (req, lang, flt) in enumerate(zip(reqs, langs, filters))]
@@ -235,16 +243,28 @@ class Searcher:
                 dense: list[tuple[str, int]], shared_seconds: float) -> SearchResponse:
         started = time.perf_counter()
         ranked, matched = self.rank_legs(g, req, flt, dense)
-        weights = effective_weights(g.manifest.fusion_weights[lang], ranked, req.legs)
-        fused = rrf(ranked, g.manifest.rrf_k, weights)
+        kind = classify_query(req.text)
+        weights = effective_weights(g.manifest.fusion_weights[lang], kind, req.legs)
+        fused = fuse(ranked, weights, g.manifest.rrf_k, g.related)
+        fused = self._drop_unfiltered(g, fused, ranked, flt)
         page = fused[req.offset:req.offset + req.limit]
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
         hits = self._hydrate(g, req, page, ranks, matched, dict(dense))
-        query_info = {"text": req.text[:500], "lang": lang, "kind": classify_query(req.text), "filters": flt.to_dict(),
+        query_info = {"text": req.text[:500], "lang": lang, "kind": kind, "filters": flt.to_dict(),
                       "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
                       "weights": weights, "role": req.role}
         took = (time.perf_counter() - started + shared_seconds) * 1000
         return SearchResponse(hits, len(fused), query_info, took, g.name)
+
+    def _drop_unfiltered(self, g: OpenGeneration, fused: list[tuple[str, float]], ranked: dict[str, list[str]],
+                         flt: Filters) -> list[tuple[str, float]]:
+        """Related cases were added outside the engines: keep only those that pass the filters."""
+        from_legs = {cid for ids in ranked.values() for cid in ids}
+        extra = [cid for cid, _ in fused if cid not in from_legs]
+        if not extra:
+            return fused
+        allowed = g.lexical.matching_ids(flt, extra)
+        return [(cid, score) for cid, score in fused if cid in from_legs or cid in allowed]
 
     def _hydrate(self, g: OpenGeneration, req: SearchRequest, page: list[tuple[str, float]],
                  ranks: dict[str, dict[str, int]], matched: dict[str, tuple[str, ...]],

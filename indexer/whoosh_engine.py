@@ -127,10 +127,14 @@ class WhooshEngine:
     def doc_count(self) -> int:
         return int(self._search_handle().doc_count())
 
-    def matching_ids(self, filters: Filters) -> set[str]:
-        """Case ids passing the filters (used to restrict the dense leg inside faiss)."""
+    def matching_ids(self, filters: Filters, among: Iterable[str] | None = None) -> set[str]:
+        """Case ids passing the filters, optionally only among ``among`` (restricts the dense leg)."""
         built = _filter_query(filters)
         searcher = self._search_handle()
+        if among is not None:
+            among = list(among)
+            scope = wq.Or([wq.Term("id", cid) for cid in among]) if among else wq.NullQuery
+            built = scope if built is None else wq.And([scope, built])
         if built is None:
             return {fields["id"] for fields in searcher.all_stored_fields()}
         return {searcher.stored_fields(n)["id"] for n in built.docs(searcher)}

@@ -196,6 +196,19 @@ def eval_command(ctx: click.Context, queries_file: Path | None, beir_dir: Path |
         click.echo(format_report(report, f"{title}: {len(cases)} documents, {len(queries)} queries"))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--debug", is_flag=True, help="Flask debug mode (never in production).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, debug: bool) -> None:
+    """Serve the search web UI and JSON API (development server; see the README for gunicorn)."""
+    from webui import create_app
+
+    app = create_app(_settings(ctx))
+    app.run(host=host, port=port, debug=debug, use_reloader=False)
+
+
 def run() -> None:
     """Console-script entry point."""
     main(prog_name="kb")

@@ -27,7 +27,9 @@ def test_short_lines_are_not_signatures():
 
 def test_looks_like_log():
     assert looks_like_log(LINE_A)
-    assert looks_like_log("line one\nline two")
+    assert looks_like_log("job 8812 took 15 ms\njob 8813 took 12 ms")
+    assert not looks_like_log("my calendar is empty\nand mail is late")
+    assert not looks_like_log("how do I fix the error in Gmail")
     assert looks_like_log("    at com.kasumi.Foo.bar(Foo.java:12)")
     assert not looks_like_log("カレンダーの予定が消える")
     assert not looks_like_log("approval stuck for substitute")

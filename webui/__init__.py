@@ -1,0 +1,55 @@
+"""The search web UI and JSON API: build it with :func:`create_app` (nothing happens at import)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any, Mapping
+
+from flask import Flask
+
+from kb.settings import Settings, load_settings
+
+MAX_REQUEST_BYTES = 1024 * 1024
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The Flask app: one store and one searcher, blueprints, error handler, CSRF and security headers.
+
+    ``settings`` default to :func:`load_settings`; ``test_config`` overrides Flask config keys.
+    """
+    from flask_wtf.csrf import CSRFProtect
+
+    from webui import api, security, views
+    from webui.errors import register_error_handler
+    from webui.service import KB
+
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    secret = str(getattr(settings, "secret_key", "") or "")
+    if not secret:
+        log.info("no secret_key setting: using a random per-process key (form tokens do not survive a restart "
+                 "and are not shared between worker processes)")
+    app.config.from_mapping(
+        SECRET_KEY=secret or secrets.token_hex(32),
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=12 * 3600,
+        KB_SETTINGS=settings,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    app.extensions["kb"] = KB.open(settings)
+    csrf = CSRFProtect(app)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+    csrf.exempt(api.bp)  # JSON only (enforced in the blueprint): cross-site forms cannot send it
+    register_error_handler(app)
+    security.init_app(app)
+    return app

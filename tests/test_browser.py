@@ -1,0 +1,191 @@
+"""The web UI in a real browser: Debian's headless Chromium driven by Playwright (browser tier).
+
+Run with ``pytest -m browser``; screenshots land in ``test-artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from kb.pipeline import run_index
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+LAPTOP = {"width": 1366, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on the sample corpus, served by werkzeug on a free local port in a thread."""
+    from werkzeug.serving import make_server
+
+    from kb.settings import load_settings
+    from webui import create_app
+
+    from conftest import FAKE_MODEL, SAMPLE_CASES
+
+    settings = load_settings(environ={}, cases_dir=SAMPLE_CASES, data_dir=tmp_path_factory.mktemp("browser") / "data",
+                             embed_model=FAKE_MODEL)
+    report = run_index(settings)
+    assert report.published
+    app = create_app(settings)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+    server.server_close()
+    app.extensions["kb"].close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM),
+                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_url):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport=LAPTOP, locale="ja-JP", base_url=live_url)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    tab.on("pageerror", lambda exc: problems.append(str(exc)))
+    tab.problems = problems
+    yield tab
+    context.close()
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def search_for(page, text: str) -> None:  # type: ignore[no-untyped-def]
+    box = page.locator("textarea#q")
+    box.fill(text)
+    with page.expect_navigation():
+        box.press("Enter")  # app.js: Enter submits
+
+
+def test_search_filter_case_feedback_and_stats(page):  # type: ignore[no-untyped-def]
+    page.goto("/")
+    assert page.locator("html").get_attribute("lang") == "ja"  # from the browser's Accept-Language
+    assert page.locator(".example").count() == 3
+    shot(page, "01-empty-ja")
+
+    # Shift+Enter adds a line instead of submitting.
+    box = page.locator("textarea#q")
+    box.fill("一行目")
+    box.press("Shift+Enter")
+    box.type("二行目")
+    assert box.input_value() == "一行目\n二行目" and page.url.endswith("/")
+
+    search_for(page, "毎週の会議を1回分だけ消そうとするとエラー画面になる")
+    assert "q=" in page.url
+    first = page.locator("li.hit").first
+    assert first.locator(".hit-title").inner_text().startswith("繰り返し予定")
+    assert first.locator("mark").count() > 0
+    assert "対処" in first.locator(".hit-resolution").inner_text()
+    shot(page, "02-results-ja")
+
+    # A facet checkbox narrows the results (app.js submits the filter form on change).
+    page.locator("fieldset.facet", has_text="製品").locator("label", has_text="tsumugi-cloud").click()
+    page.wait_for_url(re.compile(r"product=tsumugi-cloud"))
+    metas = page.locator("li.hit .hit-meta").all_inner_texts()
+    assert metas and all("tsumugi-cloud" in m for m in metas)
+    assert page.locator(".active-filters .chip-remove").count() == 1
+    shot(page, "03-filtered-ja")
+
+    # Open a case from the results (through the click log) and say it solved the problem.
+    title = page.locator("li.hit .hit-title a").first
+    case_title = title.inner_text()
+    title.click()
+    page.wait_for_url(re.compile(r"/cases/ESC-\d{4}-\d{4}\?sid=\d+"))
+    assert page.locator("h1.case-title").inner_text() == case_title
+    assert page.locator(".meta").inner_text().count("cases/") == 1
+    shot(page, "04-case-ja")
+    with page.expect_navigation():
+        page.locator(".case-feedback button[value=solved]").click()
+    assert "解決" in page.locator(".flash").inner_text()
+
+    # An English query with the UI switched to English, then "none of these".
+    page.goto("/?lang=en")
+    assert page.locator("html").get_attribute("lang") == "en"
+    search_for(page, "notification mails arrive hours late")
+    assert page.locator("li.hit").count() > 0
+    assert "Resolution" in page.locator("li.hit .hit-resolution").first.inner_text()
+    shot(page, "05-results-en")
+    with page.expect_navigation():
+        page.locator(".escalate button[value=escalated]").click()
+    assert "escalate" in page.locator(".flash").inner_text().lower()
+
+    # A pasted multi-line log.
+    log = ("2025-12-24 23:59:01,999 ERROR [http-nio-8443-exec-41] j.k.t.schedule.RecurrenceService - SCH-13208 "
+           "Cannot apply exception to series 9: no matching instance for 2025-12-25\n"
+           "jp.kasumi.tsumugi.schedule.RecurrenceException: SCH-13208 no matching instance\n"
+           "\tat jp.kasumi.tsumugi.schedule.RecurrenceService.applyException(RecurrenceService.java:412)")
+    search_for(page, log)
+    assert page.locator(".understood").inner_text().count("log") >= 1
+    assert page.locator("li.hit").count() > 0
+    shot(page, "06-log-en")
+
+    page.goto("/search?q=SCH-13208&from=2030-01-01")
+    assert page.locator(".zero-state").count() == 1
+    shot(page, "07-zero-en")
+
+    page.goto("/stats")
+    assert int(page.locator("#kpi-searches").inner_text()) >= 3
+    assert page.locator("#kpi-deflection").inner_text() == "50%"
+    assert page.locator("svg.chart rect.bar").count() == 30
+    shot(page, "08-stats-en")
+
+    page.goto("/stats?lang=ja")
+    shot(page, "09-stats-ja")
+    page.goto("/cases/ESC-2099-0001")
+    shot(page, "10-not-found-ja")
+    assert page.problems == []  # no script errors and no CSP violations
+
+
+def test_narrow_laptop_layout(page, browser, live_url):  # type: ignore[no-untyped-def]
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto("/search?q=SCH-13208")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1024  # no horizontal scrolling
+    shot(page, "11-results-1024")
+    page.goto("/cases/ESC-2024-0100")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+    shot(page, "12-case-1024")
+    assert page.problems == []
+
+
+def test_works_without_javascript(browser, live_url):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport=LAPTOP, java_script_enabled=False, base_url=live_url, locale="en-US")
+    page = context.new_page()
+    page.goto("/")
+    page.fill("textarea#q", "approval route")
+    with page.expect_navigation():
+        page.click(".searchbox button[type=submit]")
+    assert page.locator("li.hit").count() > 0
+    page.locator("fieldset.facet", has_text="Status").locator("input[value=resolved]").check()
+    with page.expect_navigation():
+        page.click(".filter-actions button[type=submit]")
+    assert "status=resolved" in page.url
+    with page.expect_navigation():
+        page.locator("li.hit button[value=not_relevant]").first.click()
+    assert "not relevant" in page.locator(".flash").inner_text()
+    context.close()

@@ -1,0 +1,173 @@
+"""UI strings in Japanese and English: one table, one lookup, one rule for choosing the language."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+LANGS = ("ja", "en")
+DEFAULT_LANG = "ja"
+LANG_COOKIE = "lang"
+
+# key -> (Japanese, English). ``{name}`` placeholders are filled by :func:`translate`.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "app.name": ("エスカレーション KB", "Escalation KB"),
+    "app.tagline": ("過去のエスカレーション事例を検索", "Search past escalation cases"),
+    "nav.search": ("検索", "Search"),
+    "nav.stats": ("利用状況", "Stats"),
+    "nav.language": ("表示言語", "Language"),
+    "nav.skip": ("本文へ移動", "Skip to content"),
+    "search.label": ("検索語・エラーコード・ログ", "Words, an error code or a log"),
+    "search.placeholder": ("症状の説明、エラーコード (例: SCH-13208)、またはログを貼り付け",
+                           "Describe the symptom, type an error code (e.g. SCH-13208) or paste a log"),
+    "search.hint": ("Enter で検索、Shift+Enter で改行", "Enter to search, Shift+Enter for a new line"),
+    "search.submit": ("検索", "Search"),
+    "search.results": ("{total} 件中 {first}–{last} 件目", "{first}–{last} of {total}"),
+    "search.took": ("{ms} ミリ秒", "{ms} ms"),
+    "search.understood": ("解釈", "Understood as"),
+    "search.share": ("この検索の URL", "Link to this search"),
+    "search.prev": ("前へ", "Previous"),
+    "search.next": ("次へ", "Next"),
+    "search.pages": ("ページ", "Pages"),
+    "search.generation": ("索引 {name}", "index {name}"),
+    "kind.words": ("文章", "words"),
+    "kind.code": ("エラーコード", "error code"),
+    "kind.log": ("ログ", "log"),
+    "lang.ja": ("日本語", "Japanese"),
+    "lang.en": ("英語", "English"),
+    "query.lang": ("言語", "Language"),
+    "query.kind": ("種類", "Kind"),
+    "query.identifiers": ("識別子", "Identifiers"),
+    "filters.title": ("絞り込み", "Filters"),
+    "filters.apply": ("絞り込む", "Apply"),
+    "filters.clear": ("すべて解除", "Clear all"),
+    "filters.active": ("適用中の条件", "Active filters"),
+    "filters.remove": ("「{label}」を解除", "Remove “{label}”"),
+    "filters.more": ("ほか {n} 件", "{n} more"),
+    "filters.none": ("該当なし", "none"),
+    "facet.product": ("製品", "Product"),
+    "facet.component": ("コンポーネント", "Component"),
+    "facet.status": ("状態", "Status"),
+    "facet.tag": ("タグ", "Tags"),
+    "facet.version": ("バージョン", "Version"),
+    "facet.from": ("登録日 (から)", "Created from"),
+    "facet.to": ("登録日 (まで)", "Created to"),
+    "status.resolved": ("解決済み", "Resolved"),
+    "status.workaround": ("回避策あり", "Workaround"),
+    "status.known-issue": ("既知の問題", "Known issue"),
+    "hit.resolution": ("対処", "Resolution"),
+    "hit.versions": ("対象バージョン", "Versions"),
+    "hit.matched_in": ("一致箇所", "Matched in"),
+    "hit.why": ("一致の理由", "Why it matched"),
+    "hit.lexical": ("キーワード #{rank}", "lexical #{rank}"),
+    "hit.signature": ("ログ署名 #{rank}", "signature #{rank}"),
+    "hit.signature_any": ("ログ署名一致", "log signature"),
+    "hit.dense": ("意味 #{rank}", "semantic #{rank}"),
+    "hit.terms": ("一致語", "terms"),
+    "feedback.solved": ("解決した", "This solved it"),
+    "feedback.not_relevant": ("関係なし", "Not relevant"),
+    "feedback.escalated": ("該当なし — エスカレーションする", "None of these — escalating"),
+    "feedback.thanks.solved": ("記録しました: {case} で解決", "Recorded: solved by {case}"),
+    "feedback.thanks.not_relevant": ("記録しました: {case} は関係なし", "Recorded: {case} not relevant"),
+    "feedback.thanks.escalated": ("記録しました。通常の手順でエスカレーションしてください。",
+                                  "Recorded. Please escalate through the usual procedure."),
+    "feedback.question": ("この事例で解決しましたか？", "Did this case solve it?"),
+    "feedback.none_found": ("探している事例が見つかりませんか？", "Nothing here that fits?"),
+    "empty.title": ("何をお探しですか？", "What are you looking for?"),
+    "empty.intro": ("お客様の言葉、エラーコード、ログのどれでも検索できます。日本語と英語の両方に対応しています。",
+                    "Search with the customer's words, an error code or a pasted log, in Japanese or English."),
+    "empty.words": ("症状の説明", "A description"),
+    "empty.code": ("エラーコード", "An error code"),
+    "empty.log": ("ログの貼り付け", "A pasted log"),
+    "empty.words.example": ("繰り返し予定の1回だけ削除するとエラーになる", "notification mails arrive hours late"),
+    "empty.log.tip": ("ログは複数行をそのまま貼り付けてください。時刻や ID の違いは無視して照合します。",
+                      "Paste log lines as they are: timestamps, ids and numbers are ignored when matching."),
+    "zero.title": ("該当する事例が見つかりませんでした", "No cases found"),
+    "zero.tips": ("ヒント", "Tips"),
+    "zero.tip.filters": ("条件を外すと見つかるかもしれません:", "Removing a filter may help:"),
+    "zero.tip.words": ("言葉を減らすか、エラーコードだけで検索してみてください。", "Try fewer words, or the error code alone."),
+    "zero.tip.code": ("エラーコードだけで検索: ", "Search for the error code alone: "),
+    "case.metadata": ("概要", "Details"),
+    "case.id": ("ID", "ID"),
+    "case.title": ("タイトル", "Title"),
+    "case.status": ("状態", "Status"),
+    "case.product": ("製品", "Product"),
+    "case.component": ("コンポーネント", "Component"),
+    "case.versions": ("対象バージョン", "Affected versions"),
+    "case.fixed_in": ("修正バージョン", "Fixed in"),
+    "case.severity": ("重要度", "Severity"),
+    "case.tags": ("タグ", "Tags"),
+    "case.error_codes": ("エラーコード", "Error codes"),
+    "case.created": ("登録日", "Created"),
+    "case.resolved": ("解決日", "Resolved"),
+    "case.authors": ("担当", "Authors"),
+    "case.visibility": ("公開範囲", "Visibility"),
+    "case.source": ("元ファイル", "Source file"),
+    "case.related": ("関連事例", "Related cases"),
+    "case.similar": ("類似事例", "Similar cases"),
+    "case.none": ("なし", "none"),
+    "case.back": ("検索結果に戻る", "Back to the results"),
+    "visibility.support": ("サポート全員", "All support staff"),
+    "visibility.engineering": ("エンジニアのみ", "Engineering only"),
+    "visibility.restricted": ("限定公開", "Restricted"),
+    "stats.title": ("利用状況", "Usage"),
+    "stats.window": ("過去 {days} 日間 (UTC)", "Last {days} days (UTC)"),
+    "stats.per_day": ("1 日あたりの検索数", "Searches per day"),
+    "stats.searches": ("検索数", "Searches"),
+    "stats.deflection": ("自己解決率", "Deflection rate"),
+    "stats.deflection.help": ("結果が出た検索 ({decided} 件) のうち「解決した」で終わった割合",
+                              "Share of decided searches ({decided}) that ended “solved”"),
+    "stats.solved": ("解決", "Solved"),
+    "stats.escalated": ("エスカレーション", "Escalated"),
+    "stats.undecided": ("記録なし", "No verdict"),
+    "stats.latency": ("応答時間 p50 / p95", "Latency p50 / p95"),
+    "stats.gaps": ("見つからなかった検索", "Queries that found nothing"),
+    "stats.gaps.help": ("結果ゼロ、またはキーワードが一つも一致しなかった検索", "No result, or no keyword matched at all"),
+    "stats.escalated_queries": ("エスカレーションになった検索", "Queries that ended escalated"),
+    "stats.most_viewed": ("よく開かれた事例", "Most viewed cases"),
+    "stats.most_solving": ("よく解決に使われた事例", "Cases that solved most"),
+    "stats.query": ("検索語", "Query"),
+    "stats.count": ("回数", "Count"),
+    "stats.last": ("最終", "Last"),
+    "stats.views": ("閲覧", "Views"),
+    "stats.solves": ("解決", "Solved"),
+    "stats.empty": ("まだデータがありません", "No data yet"),
+    "stats.new_case": ("この内容でケースを作成", "Start a case from this"),
+    "new.title": ("新しいケース", "New case"),
+    "new.unavailable": ("ケース編集画面はまだありません。cases/ フォルダに Markdown ファイルを追加してください。",
+                        "The case editor is not available yet. Add a Markdown file to the cases/ folder."),
+    "new.proposed_title": ("タイトル案", "Proposed title"),
+    "error.title": ("エラー", "Error"),
+    "error.400": ("リクエストに誤りがあります", "Bad request"),
+    "error.404": ("見つかりません", "Not found"),
+    "error.405": ("この操作はできません", "Method not allowed"),
+    "error.413": ("送信データが大きすぎます", "Request too large"),
+    "error.415": ("形式が違います", "Unsupported media type"),
+    "error.500": ("サーバーでエラーが発生しました", "Server error"),
+    "error.503": ("まだ検索できません", "Search is not ready"),
+    "error.generic": ("エラーが発生しました", "Something went wrong"),
+    "error.field": ("項目: {field}", "Field: {field}"),
+    "error.case_not_found": ("事例 {id} は存在しないか、閲覧できません。", "Case {id} does not exist or you may not see it."),
+    "error.csrf": ("フォームの有効期限が切れました。ページを再読み込みしてもう一度送信してください。",
+                   "The form has expired. Reload the page and send it again."),
+    "error.home": ("検索に戻る", "Back to search"),
+}
+
+
+def translate(key: str, lang: str, **values: Any) -> str:
+    """The message ``key`` in ``lang`` with ``{placeholders}`` filled; raises KeyError for an unknown key."""
+    ja, en = MESSAGES[key]
+    text = ja if lang == "ja" else en
+    return text.format(**values) if values else text
+
+
+def choose_language(param: str | None, cookie: str | None, accepted: Iterable[tuple[str, float]]) -> str:
+    """The UI language: the ``lang`` parameter, else the cookie, else the best of Accept-Language."""
+    for candidate in (param, cookie):
+        if candidate in LANGS:
+            return candidate  # type: ignore[return-value]
+    best: tuple[float, str] | None = None
+    for value, quality in accepted:
+        primary = value.lower().split("-")[0].split("_")[0]
+        if primary in LANGS and quality > 0 and (best is None or quality > best[0]):
+            best = (quality, primary)
+    return best[1] if best else DEFAULT_LANG

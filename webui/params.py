@@ -1,0 +1,93 @@
+"""Search parameters: read from a query string, checked once, and written back into shareable URLs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+from urllib.parse import urlencode
+
+from indexer.filters import Filters, parse_filters
+from indexer.searcher import MAX_LIMIT
+from kb.errors import QueryError
+
+# URL parameter -> Filters attribute, in the order they are written into URLs.
+FILTER_PARAMS: dict[str, str] = {"product": "products", "component": "components", "status": "statuses",
+                                 "tag": "tags", "version": "versions"}
+DATE_PARAMS: dict[str, str] = {"from": "created_from", "to": "created_to"}
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """One search as the user asked for it: text, filters, paging."""
+
+    text: str
+    filters: Filters
+    limit: int
+    offset: int
+    default_limit: int
+
+    @property
+    def has_query(self) -> bool:
+        return bool(self.text.strip())
+
+    def active_filters(self) -> list[tuple[str, str]]:
+        """(parameter, value) for every active filter value, in URL order."""
+        active = [(param, value) for param, attr in FILTER_PARAMS.items() for value in getattr(self.filters, attr)]
+        for param, attr in DATE_PARAMS.items():
+            value = getattr(self.filters, attr)
+            if value:
+                active.append((param, value.isoformat()))
+        return active
+
+    def query_pairs(self, *, offset: int | None = None, without: tuple[str, str] | None = None,
+                    adding: tuple[str, str] | None = None, clear_filters: bool = False) -> list[tuple[str, str]]:
+        """The parameters of this search as (name, value) pairs, optionally changed."""
+        pairs: list[tuple[str, str]] = [("q", self.text)] if self.text else []
+        filters = [] if clear_filters else [p for p in self.active_filters() if p != without]
+        if adding and adding not in filters:
+            if adding[0] in DATE_PARAMS:
+                filters = [p for p in filters if p[0] != adding[0]]
+            filters.append(adding)
+        pairs += sorted(filters, key=lambda p: list(FILTER_PARAMS).index(p[0]) if p[0] in FILTER_PARAMS
+                        else len(FILTER_PARAMS) + list(DATE_PARAMS).index(p[0]))
+        if self.limit != self.default_limit:
+            pairs.append(("limit", str(self.limit)))
+        page_offset = self.offset if offset is None else offset
+        if page_offset and not (without or adding or clear_filters):
+            pairs.append(("offset", str(page_offset)))
+        return pairs
+
+    def url(self, path: str = "/search", **changes: object) -> str:
+        """A shareable URL of this search (``changes`` as for :meth:`query_pairs`)."""
+        pairs = self.query_pairs(**changes)  # type: ignore[arg-type]
+        return f"{path}?{urlencode(pairs)}" if pairs else path
+
+
+def _int_param(args: Mapping[str, Sequence[str]], name: str, default: int, low: int, high: int | None) -> int:
+    values = args.get(name) or []
+    raw = values[0].strip() if values else ""
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise QueryError(f"{name}: '{raw[:20]}' is not a whole number", name) from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise QueryError(f"{name} must be {bounds}", name)
+    return value
+
+
+MAX_OFFSET = 10_000
+
+
+def parse_search_params(args: Mapping[str, Sequence[str]], default_limit: int) -> SearchParams:
+    """Read ``q``, the filters, ``limit`` and ``offset``; raises :class:`QueryError` naming the bad field.
+
+    ``args`` maps each parameter to its list of values (``request.args.to_dict(flat=False)``).
+    """
+    text = ((args.get("q") or [""])[0]).replace("\r\n", "\n")
+    filters = parse_filters({name: list(args.get(name) or []) for name in (*FILTER_PARAMS, *DATE_PARAMS)})
+    limit = _int_param(args, "limit", min(default_limit, MAX_LIMIT), 1, MAX_LIMIT)
+    offset = _int_param(args, "offset", 0, 0, MAX_OFFSET)
+    return SearchParams(text=text, filters=filters, limit=limit, offset=offset, default_limit=min(default_limit, MAX_LIMIT))

@@ -1,0 +1,361 @@
+"""What the views call: search with facets and logging, case pages, feedback and stats.
+
+Views only parse the request, call one function here and render; everything here works on
+plain values and is testable without a request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable, Sequence
+from urllib.parse import urlencode
+
+import numpy as np
+from sqlalchemy import select
+
+from indexer.filters import ROLE_VISIBILITY, visibilities_for
+from indexer.fusion import rrf
+from indexer.highlight import QueryTerms
+from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher, effective_weights
+from kb import activity  # declares the activity tables, so open_store creates them
+from kb.case import STATUSES, Case
+from kb.errors import IndexNotReadyError, NotFoundError, QueryError
+from kb.pipeline import open_store
+from kb.render import render_case_sections
+from kb.settings import Settings
+from kb.store import CaseRow, Store, TagRow
+from webui.params import FILTER_PARAMS, SearchParams
+
+FACET_CANDIDATES = 200
+FACET_PARAMS = tuple(FILTER_PARAMS)  # product, component, status, tag, version
+SIMILAR_LIMIT = 5
+MAX_SIMILAR = 20
+
+
+# -- the per-app objects -----------------------------------------------------------------------
+
+class QueryEncoderCache:
+    """Wraps an encoder so a query text is embedded once (the facet pass and paging reuse it)."""
+
+    def __init__(self, encoder: Any, size: int = 256):
+        self._encoder = encoder
+        self.name = getattr(encoder, "name", "")
+        self.dim = getattr(encoder, "dim", 0)
+        self._size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        fresh = self._encoder.encode(missing) if missing else None
+        with self._lock:
+            for text, vector in zip(missing, fresh if fresh is not None else []):
+                self._cache[text] = vector
+                if len(self._cache) > self._size:
+                    self._cache.popitem(last=False)
+            for text in texts:
+                if text in self._cache:
+                    self._cache.move_to_end(text)
+            found = {t: self._cache.get(t) for t in texts}
+        if any(v is None for v in found.values()):  # evicted meanwhile: encode what is missing again
+            again = [t for t, v in found.items() if v is None]
+            found.update(zip(again, self._encoder.encode(again)))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([found[t] for t in texts])
+
+
+def caching_loader(settings: Settings) -> Callable[[str], Any]:
+    """An ``encoder_loader`` for :class:`Searcher` that loads each model once and caches query vectors."""
+    loaded: dict[str, QueryEncoderCache] = {}
+    lock = threading.Lock()
+
+    def load(model: str) -> QueryEncoderCache:
+        with lock:
+            if model not in loaded:
+                from indexer.dense import load_encoder
+
+                loaded[model] = QueryEncoderCache(load_encoder(model, settings.device, settings.embed_batch_size))
+            return loaded[model]
+
+    return load
+
+
+@dataclass
+class KB:
+    """The one store and one searcher of an app (``app.extensions["kb"]``)."""
+
+    settings: Settings
+    store: Store
+    searcher: Searcher
+
+    @classmethod
+    def open(cls, settings: Settings) -> "KB":
+        store = open_store(settings)
+        return cls(settings, store, Searcher(settings, store, caching_loader(settings)))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+# -- visibility ----------------------------------------------------------------------------------
+
+def visible(case: Case | None, role: str) -> bool:
+    return case is not None and case.visibility in visibilities_for(role)
+
+
+def covered_roles(role: str) -> list[str]:
+    """Roles that see nothing ``role`` may not see: whose queries ``role`` may read in the stats."""
+    allowed = set(visibilities_for(role))
+    return [other for other, levels in ROLE_VISIBILITY.items() if set(levels) <= allowed]
+
+
+# -- search --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str
+    count: int
+    selected: bool
+
+
+@dataclass(frozen=True)
+class Facet:
+    param: str
+    values: list[FacetValue]
+
+
+@dataclass
+class SearchPage:
+    """One answered search, ready to render or serialise."""
+
+    params: SearchParams
+    response: SearchResponse
+    search_id: int
+    facets: list[Facet] = field(default_factory=list)
+    latency_ms: float = 0.0
+
+    @property
+    def hits(self) -> list[Hit]:
+        return self.response.hits
+
+    @property
+    def first(self) -> int:
+        return self.params.offset + 1 if self.response.hits else 0
+
+    @property
+    def last(self) -> int:
+        return self.params.offset + len(self.response.hits)
+
+    @property
+    def pages(self) -> list[tuple[int, int]]:
+        """(page number, offset) for every page of the result set."""
+        size = self.params.limit
+        return [(i + 1, i * size) for i in range(-(-self.response.total // size))]
+
+    def page_links(self, around: int = 2) -> list[tuple[int, int] | None]:
+        """Pages to link: the first, the last and those near the current one; None marks a gap."""
+        pages = self.pages
+        current = self.params.offset // self.params.limit
+        keep = [p for i, p in enumerate(pages) if i in (0, len(pages) - 1) or abs(i - current) <= around]
+        links: list[tuple[int, int] | None] = []
+        for page in keep:
+            if links and links[-1] is not None and page[0] - links[-1][0] > 1:
+                links.append(None)
+            links.append(page)
+        return links
+
+    @property
+    def prev_offset(self) -> int | None:
+        return max(0, self.params.offset - self.params.limit) if self.params.offset > 0 else None
+
+    @property
+    def next_offset(self) -> int | None:
+        following = self.params.offset + self.params.limit
+        return following if following < self.response.total else None
+
+
+def keyword_matched(hits: Sequence[Hit]) -> bool:
+    """Whether any hit was found by a keyword or log signature (not only by meaning)."""
+    return any(h.why.get("lexical") or h.why.get("signature") for h in hits)
+
+
+def run_search(kb: KB, params: SearchParams, role: str, source: str = "web", facets: bool = True) -> SearchPage:
+    """Search, optionally count facets over the top candidates, and log the search."""
+    started = time.perf_counter()
+    request = SearchRequest(text=params.text, filters=params.filters, role=role, limit=params.limit, offset=params.offset)
+    response = kb.searcher.search(request)
+    counted = facet_counts(kb, request) if facets else []
+    latency = (time.perf_counter() - started) * 1000
+    search_id = activity.record_search(kb.store, activity.SearchEvent(
+        text=params.text, role=role, result_count=response.total, latency_ms=latency, generation=response.generation,
+        lang=response.query.get("lang", ""), kind=response.query.get("kind", ""), filters=logged_filters(params),
+        keyword_match=keyword_matched(response.hits) if params.offset == 0 else True, offset=params.offset, source=source))
+    return SearchPage(params, response, search_id, counted, latency)
+
+
+def logged_filters(params: SearchParams) -> dict[str, list[str]]:
+    """The active filters as URL parameters (``{"product": [...], "from": [...]}``), as the log keeps them."""
+    logged: dict[str, list[str]] = {}
+    for name, value in params.active_filters():
+        logged.setdefault(name, []).append(value)
+    return logged
+
+
+def search_url_from_log(logged: activity.SearchLog, path: str = "/search") -> str:
+    """The URL of a logged search (its first page), to go back to it."""
+    pairs = [("q", logged.text)] + [(name, str(v)) for name, values in (logged.filters or {}).items()
+                                    for v in (values if isinstance(values, list) else [values])]
+    return f"{path}?{urlencode(pairs)}"
+
+
+def candidate_ids(searcher: Searcher, request: SearchRequest, limit: int = FACET_CANDIDATES) -> list[str]:
+    """The top ``limit`` fused case ids of a request (the result set the facets describe)."""
+    g = searcher.generation()
+    [(lang, ranked)] = searcher.rank_many([request])
+    weights = effective_weights(g.manifest.fusion_weights[lang], ranked, request.legs)
+    return [cid for cid, _ in rrf(ranked, g.manifest.rrf_k, weights, limit)]
+
+
+def facet_counts(kb: KB, request: SearchRequest, limit: int = FACET_CANDIDATES) -> list[Facet]:
+    """Counts per product, component, status, tag and version over the top ``limit`` candidates."""
+    ids = candidate_ids(kb.searcher, request, limit)
+    allowed = visibilities_for(request.role)
+    counters: dict[str, Counter[str]] = {param: Counter() for param in FACET_PARAMS}
+    if ids:
+        with kb.store.session() as session:
+            rows = session.execute(select(CaseRow.id, CaseRow.product, CaseRow.component, CaseRow.status,
+                                          CaseRow.versions, CaseRow.visibility).where(CaseRow.id.in_(ids))).all()
+            seen = {r.id for r in rows if r.visibility in allowed}
+            tags = session.execute(select(TagRow.case_id, TagRow.tag).where(TagRow.case_id.in_(list(seen)))).all()
+        for row in rows:
+            if row.id in seen:
+                counters["product"][row.product] += 1
+                counters["component"][row.component] += 1
+                counters["status"][row.status] += 1
+                counters["version"].update(set(row.versions or ()))
+        counters["tag"].update(tag for _, tag in tags)
+    selected = {param: set(getattr(request.filters, attr)) for param, attr in FILTER_PARAMS.items()}
+    facets = []
+    for param in FACET_PARAMS:
+        values = set(counters[param]) | selected[param]
+        order = (lambda v: STATUSES.index(v) if v in STATUSES else len(STATUSES)) if param == "status" \
+            else (lambda v, c=counters[param]: (-c[v], v))
+        facets.append(Facet(param, [FacetValue(v, counters[param][v], v in selected[param]) for v in sorted(values, key=order)]))
+    return facets
+
+
+def display_terms(hit: Hit, query_text: str, limit: int = 8) -> list[str]:
+    """The matched terms worth showing: whole query words and identifiers, without duplicates."""
+    terms = QueryTerms.of(query_text)
+    wanted = terms.words | terms.idents
+    matched = list(dict.fromkeys(hit.why.get("matched_terms") or []))
+    shown = [t for t in matched if t in wanted] or matched
+    return shown[:limit]
+
+
+# -- cases ---------------------------------------------------------------------------------------
+
+@dataclass
+class CaseView:
+    case: Case
+    sections: list[dict[str, str]]
+    related: list[Case]
+    similar: list[Hit]
+
+
+def visible_case(kb: KB, case_id: str, role: str) -> Case:
+    """The case if ``role`` may see it; :class:`NotFoundError` otherwise (the two are not told apart)."""
+    case = kb.store.get_case(case_id) if len(case_id) <= 64 else None
+    if not visible(case, role):
+        raise NotFoundError(f"no case '{case_id[:64]}'")
+    assert case is not None
+    return case
+
+
+def similar_hits(kb: KB, case_id: str, role: str, limit: int = SIMILAR_LIMIT) -> SearchResponse:
+    return kb.searcher.similar(case_id, role=role, limit=limit)
+
+
+def case_view(kb: KB, case_id: str, role: str) -> CaseView:
+    """A visible case rendered safely, with its visible related cases and similar cases."""
+    case = visible_case(kb, case_id, role)
+    found = kb.store.get_cases(case.related)
+    related = [found[cid] for cid in case.related if visible(found.get(cid), role)]
+    try:
+        similar = similar_hits(kb, case.id, role).hits
+    except IndexNotReadyError:
+        similar = []
+    return CaseView(case, render_case_sections(case), related, similar)
+
+
+def case_document(case: Case) -> dict[str, Any]:
+    """A case as JSON: metadata plus each section's Markdown and safe HTML."""
+    sections = render_case_sections(case)
+    return {
+        "id": case.id, "title": case.title, "status": case.status, "product": case.product,
+        "component": case.component, "versions": list(case.versions), "fixed_in": case.fixed_in,
+        "severity": case.severity, "tags": list(case.tags), "error_codes": list(case.error_codes),
+        "visibility": case.visibility, "origin": case.origin, "lang": case.lang,
+        "created": case.created.isoformat(), "resolved": case.resolved.isoformat() if case.resolved else None,
+        "authors": list(case.authors), "related": list(case.related), "path": f"cases/{case.path}",
+        "sections": [{"name": s.name, "heading": s.heading, "markdown": s.text, "html": r["html"]}
+                     for s, r in zip(case.sections, sections)],
+    }
+
+
+# -- feedback and clicks ---------------------------------------------------------------------------
+
+def record_feedback(kb: KB, role: str, verdict: str, search_id: int | None, case_id: str | None) -> int:
+    """Store a verdict after checking that the case, when named, is one the user may see."""
+    activity.check_feedback(verdict, search_id, case_id)
+    if case_id:
+        try:
+            visible_case(kb, case_id, role)
+        except NotFoundError:
+            raise QueryError(f"case_id: no case '{case_id[:64]}'", "case_id") from None
+    return activity.record_feedback(kb.store, verdict, role, search_id=search_id, case_id=case_id)
+
+
+def record_click(kb: KB, search_id: int, case_id: str, rank: int | None) -> None:
+    activity.record_click(kb.store, search_id, case_id, rank)
+
+
+def parse_optional_int(raw: object, name: str) -> int | None:
+    """An optional positive id from a form or JSON value; :class:`QueryError` when it is not one."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise QueryError(f"{name} must be a whole number", name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise QueryError(f"{name} must be a whole number", name) from None
+    if value < 1:
+        raise QueryError(f"{name} must be positive", name)
+    return value
+
+
+# -- stats ---------------------------------------------------------------------------------------
+
+@dataclass
+class StatsView:
+    stats: activity.ActivityStats
+    cases: dict[str, Case]
+    most_viewed: list[tuple[Case, int]]
+    most_solving: list[tuple[Case, int]]
+
+
+def stats_view(kb: KB, role: str, days: int = 30, today: date | None = None, limit: int = 10) -> StatsView:
+    """The stats page: queries of roles ``role`` covers, cases ``role`` may see."""
+    stats = activity.activity_stats(kb.store, days=days, today=today, roles=covered_roles(role), limit=limit)
+    ids = {cid for cid, _ in stats.most_viewed} | {cid for cid, _ in stats.most_solving}
+    cases = {cid: c for cid, c in kb.store.get_cases(ids).items() if visible(c, role)}
+    viewed = [(cases[cid], n) for cid, n in stats.most_viewed if cid in cases][:limit]
+    solving = [(cases[cid], n) for cid, n in stats.most_solving if cid in cases][:limit]
+    return StatsView(stats, cases, viewed, solving)
