@@ -1,7 +1,14 @@
-"""Building a generation from the store: lexical index, chunk vectors, manifest; verify; publish."""
+"""Building a generation from the store: plan (none / incremental / full), write, verify, publish.
+
+An incremental build copies the live generation's lexical index and applies only the cases
+whose content hash changed; vectors always come from the (model, text hash) embedding cache,
+so unchanged text is never embedded again. Everything is written under ``gen-N.partial`` and
+published only after verification.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -11,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -32,8 +39,20 @@ Progress = Callable[[str], None] | None
 
 
 @dataclass
+class BuildPlan:
+    """What a run must do and why."""
+
+    mode: str  # "none" | "incremental" | "full"
+    reason: str
+    upsert: list[str] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+    base: Path | None = None
+
+
+@dataclass
 class BuildResult:
     generation: str
+    mode: str
     case_count: int
     chunk_count: int
     embedded: int
@@ -42,19 +61,45 @@ class BuildResult:
     pruned: list[str] = field(default_factory=list)
 
 
-def embed_chunks(store: Store, encoder: "object", chunks: list[tuple[str, str, str, str]],
+def plan_build(settings: Settings, store: Store, model: str, full: bool = False, field_profile: str = "standard") -> BuildPlan:
+    """Compare the store with the live generation's catalog and settings."""
+    hashes = {cid: info["hash"] for cid, info in store.case_catalog().items()}
+    try:
+        live = gen.current_dir(settings.index_dir)
+        manifest = gen.Manifest.read(live)
+        catalog = read_catalog(live)
+    except (KBError, OSError, ValueError):
+        return BuildPlan("full", "no usable live generation")
+    if full:
+        return BuildPlan("full", "full rebuild requested")
+    if manifest.model != model:
+        return BuildPlan("full", f"model changed ({manifest.model} -> {model}): every chunk is embedded again")
+    if manifest.lexical_engine != settings.lexical_engine or manifest.field_profile != field_profile:
+        return BuildPlan("full", "lexical engine or field profile changed")
+    upsert = sorted(cid for cid, h in hashes.items() if catalog.get(cid, {}).get("hash") != h)
+    delete = sorted(cid for cid in catalog if cid not in hashes)
+    tuned = manifest.fusion_weights != resolve_weights(model, settings.fusion_weights) or manifest.rrf_k != settings.rrf_k
+    if not upsert and not delete and not tuned:
+        return BuildPlan("none", "live generation is up to date")
+    return BuildPlan("incremental", f"{len(upsert)} changed, {len(delete)} deleted" + (", fusion settings changed" if tuned else ""),
+                     upsert, delete, live)
+
+
+def embed_chunks(store: Store, encoder: Any, chunks: list[tuple[str, str, str, str]],
                  progress: Progress = None) -> tuple[np.ndarray, int]:
     """Vectors for every chunk, reusing the (model, text hash) cache; returns (vectors, newly embedded)."""
-    name, dim = encoder.name, encoder.dim  # type: ignore[attr-defined]
+    name = encoder.name
     hashes = [c[3] for c in chunks]
     cached = store.cached_embeddings(name, hashes)
     missing = {h: text for _, _, text, h in chunks if h not in cached}
+    # The model is loaded only when something must be embedded.
+    dim = encoder.dim if missing or not cached else len(next(iter(cached.values()))) // 4
     if missing:
         order = sorted(missing, key=lambda h: len(missing[h]))  # batch by length: less padding
         batch = 256
         for start in range(0, len(order), batch):
             part = order[start:start + batch]
-            vectors = encoder.encode([missing[h] for h in part])  # type: ignore[attr-defined]
+            vectors = encoder.encode([missing[h] for h in part])
             fresh = {h: v.astype(np.float32).tobytes() for h, v in zip(part, vectors)}
             store.save_embeddings(name, dim, fresh)
             cached.update(fresh)
@@ -66,10 +111,10 @@ def embed_chunks(store: Store, encoder: "object", chunks: list[tuple[str, str, s
     return matrix, len(missing)
 
 
-def content_digest(cases: list[Case]) -> str:
+def content_digest(catalog: dict[str, dict[str, Any]]) -> str:
     digest = hashlib.sha256()
-    for case in sorted(cases, key=lambda c: c.id):
-        digest.update(f"{case.id}:{case.content_hash}\n".encode())
+    for cid in sorted(catalog):
+        digest.update(f"{cid}:{catalog[cid]['hash']}\n".encode())
     return digest.hexdigest()
 
 
@@ -82,7 +127,7 @@ def source_commit(cases_dir: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def verify(folder: Path, manifest: gen.Manifest, cases: list[Case]) -> None:
+def verify(folder: Path, manifest: gen.Manifest, probe: Case | None) -> None:
     """Reopen what was written and check counts and a smoke query; raises KBError on mismatch."""
     from indexer.dense import VectorIndex
 
@@ -94,8 +139,7 @@ def verify(folder: Path, manifest: gen.Manifest, cases: list[Case]) -> None:
         vectors = VectorIndex.load(folder)
         if vectors.size != manifest.chunk_count:
             raise KBError(f"verification failed: vector index holds {vectors.size} chunks, expected {manifest.chunk_count}")
-        if cases:
-            probe = cases[0]
+        if probe is not None:
             queries = build_queries(probe.title, fields, engine.doc_frequencies, engine.doc_count(), 32)
             hits = engine.search(queries, Filters(), 50)
             if probe.id not in {h.case_id for h in hits}:
@@ -104,57 +148,87 @@ def verify(folder: Path, manifest: gen.Manifest, cases: list[Case]) -> None:
         engine.close()
 
 
-def build_generation(settings: Settings, store: Store, encoder: "object", progress: Progress = None,
-                     field_profile: str = "standard") -> BuildResult:
-    """Write a complete new generation, verify it, publish it and prune old ones."""
-    started = time.monotonic()
-    index_dir = settings.index_dir
-    index_dir.mkdir(parents=True, exist_ok=True)
-    gen.clean_partials(index_dir)
-    cases = store.all_cases()
-    chunks = store.all_chunks()
-    name = gen.next_generation_name(index_dir)
-    partial = index_dir / f"{name}.partial"
+def _write_lexical(settings: Settings, store: Store, plan: BuildPlan, target: Path, field_profile: str) -> Case | None:
+    """Fill ``target`` (full: every case; incremental: a copy of the live index plus the changes)."""
+    fields = profile(field_profile)
+    if plan.mode == "incremental" and plan.base is not None:
+        shutil.copytree(plan.base / "lexical", target)
+        engine = lexical_engine(settings.lexical_engine, target, fields)
+        cases = list(store.get_cases(plan.upsert).values())
+        engine.delete(plan.delete)
+    else:
+        engine = lexical_engine(settings.lexical_engine, target, fields, create=True)
+        cases = store.all_cases()
     try:
-        fields = profile(field_profile)
-        engine = lexical_engine(settings.lexical_engine, partial / "lexical", fields, create=True)
-        try:
-            engine.add(case_document(c, fields) for c in cases)
-            engine.commit()
-        finally:
-            engine.close()
+        engine.add(case_document(c, fields) for c in cases)
+        engine.commit()
+    finally:
+        engine.close()
+    return cases[0] if cases else None
+
+
+def _friendly_os_error(exc: OSError, live: str | None) -> KBError:
+    reason = {errno.ENOSPC: "no space left on device", errno.EACCES: "permission denied",
+              errno.EROFS: "read-only file system", errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or str(exc))
+    where = f" ({exc.filename})" if exc.filename else ""
+    return KBError(f"index build failed: {reason}{where}; the live generation {live or '(none)'} keeps serving")
+
+
+def build_generation(settings: Settings, store: Store, encoder: Any, progress: Progress = None,
+                     plan: BuildPlan | None = None, field_profile: str = "standard") -> BuildResult:
+    """Write a new generation (as planned), verify it, publish it and prune old ones."""
+    started = time.monotonic()
+    plan = plan or BuildPlan("full", "full build")
+    index_dir = settings.index_dir
+    live = gen.current_name(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        gen.clean_partials(index_dir)
+        name = gen.next_generation_name(index_dir)
+        partial = index_dir / f"{name}.partial"
+        partial.mkdir()
+    except OSError as exc:
+        raise _friendly_os_error(exc, live) from exc
+    try:
+        probe = _write_lexical(settings, store, plan, partial / "lexical", field_profile)
         if progress:
-            progress(f"lexical index: {len(cases)} cases")
+            progress(f"lexical index written ({plan.mode}: {plan.reason})")
+        chunks = store.all_chunks()
         vectors, embedded = embed_chunks(store, encoder, chunks, progress)
         write_vectors(partial, vectors, chunks)
-        write_catalog(partial, cases)
+        catalog = store.case_catalog()
+        write_catalog(partial, catalog)
         manifest = gen.Manifest(
             generation=name, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             lexical_engine=settings.lexical_engine, field_profile=field_profile,
-            model=encoder.name, dimension=encoder.dim,  # type: ignore[attr-defined]
-            fusion_weights=resolve_weights(encoder.name, settings.fusion_weights), rrf_k=settings.rrf_k,  # type: ignore[attr-defined]
-            case_count=len(cases), chunk_count=len(chunks), content_digest=content_digest(cases),
-            source_commit=source_commit(settings.cases_dir),
+            model=encoder.name, dimension=int(vectors.shape[1]),
+            fusion_weights=resolve_weights(encoder.name, settings.fusion_weights), rrf_k=settings.rrf_k,
+            case_count=len(catalog), chunk_count=len(chunks), content_digest=content_digest(catalog),
+            source_commit=source_commit(settings.cases_dir), extra={"build_mode": plan.mode},
         )
         (partial / gen.MANIFEST).write_text(manifest.to_json(), "utf-8")
-        verify(partial, manifest, cases)
+        verify(partial, manifest, probe)
         gen.finish_partial(index_dir, partial, name)
+        gen.publish(index_dir, name)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise _friendly_os_error(exc, live) from exc
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    gen.publish(index_dir, name)
     pruned = gen.prune(index_dir, settings.keep_generations)
-    log.info("published %s (%d cases, %d chunks)", name, len(cases), len(chunks))
-    return BuildResult(name, len(cases), len(chunks), embedded, len(chunks) - embedded, time.monotonic() - started, pruned)
+    log.info("published %s (%s, %d cases, %d chunks)", name, plan.mode, len(catalog), len(chunks))
+    return BuildResult(name, plan.mode, len(catalog), len(chunks), embedded, len(chunks) - embedded,
+                       time.monotonic() - started, pruned)
 
 
-def write_catalog(folder: Path, cases: list[Case]) -> None:
+def write_catalog(folder: Path, catalog: dict[str, dict[str, Any]]) -> None:
     """Per-case facts the searcher needs without the store: content hash and declared related cases."""
-    catalog = {c.id: {"hash": c.content_hash, "related": list(c.related)} for c in cases}
-    (folder / CATALOG_FILE).write_text(json.dumps(catalog, ensure_ascii=False), "utf-8")
+    data = {cid: {"hash": info["hash"], "related": info["related"]} for cid, info in catalog.items()}
+    (folder / CATALOG_FILE).write_text(json.dumps(data, ensure_ascii=False), "utf-8")
 
 
-def read_catalog(folder: Path) -> dict[str, dict[str, object]]:
+def read_catalog(folder: Path) -> dict[str, dict[str, Any]]:
     return json.loads((folder / CATALOG_FILE).read_text("utf-8"))  # type: ignore[no-any-return]
 
 

@@ -78,6 +78,25 @@ def load_encoder(model: str, device: str = "cpu", batch_size: int = 32) -> Encod
     return SentenceTransformerEncoder(model, device, batch_size)
 
 
+class LazyEncoder:
+    """An encoder whose model loads on first use, so a run with nothing new to embed never loads it."""
+
+    def __init__(self, model: str, device: str = "cpu", batch_size: int = 32):
+        self.name = model
+        self._args = (model, device, batch_size)
+
+    @property
+    def loaded(self) -> Encoder:
+        return load_encoder(*self._args)
+
+    @property
+    def dim(self) -> int:
+        return self.loaded.dim
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.loaded.encode(texts)
+
+
 class VectorIndex:
     """Exact inner-product search over normalised chunk vectors, filterable by row id inside faiss."""
 

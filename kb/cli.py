@@ -80,11 +80,53 @@ def index(ctx: click.Context, quiet: bool, full: bool, wait: float) -> None:
     """Load new and changed case files into the store and publish an updated search index."""
     from kb.pipeline import run_index
 
+    from kb.progress import Reporter
+
     settings = _settings(ctx)
-    report = run_index(settings, progress=None if quiet else click.echo, full=full, wait=wait)
+    report = run_index(settings, progress=None if quiet else Reporter(), full=full, wait=wait)
     print_problems(report.problems)
     click.echo(report.summary())
+    _warn_large_corpus(settings, report)
     ctx.exit(1 if report.failed else 0)
+
+
+def _warn_large_corpus(settings: Settings, report: Any) -> None:
+    count = report.build.get("case_count") if report.build else None
+    if count and count > 20000 and settings.lexical_engine == "whoosh":
+        click.echo(f"warning: {count} cases on the whoosh engine; queries slow down as the corpus grows "
+                   "(see the README's scale section)", err=True)
+
+
+@main.command()
+@click.option("--full", is_flag=True, help="Build a fresh generation from scratch (published only when verified).")
+@click.option("--wait", default=0.0, type=float, help="Seconds to wait for another running reindex.")
+@click.pass_context
+def reindex(ctx: click.Context, full: bool, wait: float) -> None:
+    """Reindex: incremental by default, --full for a complete, verified rebuild."""
+    ctx.invoke(index, quiet=False, full=full, wait=wait)
+
+
+@main.command()
+@click.option("--pull", is_flag=True, help="git pull --ff-only in the cases folder first (when it is a git checkout).")
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Evaluation queries for the quality check (default: the bundled set).")
+@click.option("--tolerance", default=0.02, show_default=True, type=float, help="Flag a drop of nDCG@10 or Recall@5 larger than this.")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON report here.")
+@click.pass_context
+def nightly(ctx: click.Context, pull: bool, queries_file: Path | None, tolerance: float, report_file: Path | None) -> None:
+    """The scheduled job: pull, reindex, quality and freshness report (JSON); non-zero exit on trouble.
+
+    Exit status: 0 ok, 1 some case files have errors, 2 the run failed, 3 search quality dropped.
+    """
+    from kb.nightly import run_nightly
+    from kb.progress import Reporter
+
+    report, status = run_nightly(_settings(ctx), pull=pull, queries_file=queries_file, tolerance=tolerance, progress=Reporter())
+    text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
+    if report_file:
+        report_file.write_text(text, "utf-8")
+    click.echo(text)
+    ctx.exit(status)
 
 
 def _searcher(settings: Settings):  # type: ignore[no-untyped-def]

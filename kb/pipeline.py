@@ -27,6 +27,7 @@ class IndexReport:
     generation: str | None = None
     published: bool = False
     build: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -60,22 +61,6 @@ def reindex_lock(settings: Settings, wait: float = 0) -> FileLock:
     return lock
 
 
-def needs_build(settings: Settings, sync: SyncReport, model: str) -> bool:
-    """A new generation is needed when cases changed or the live one was built differently."""
-    from indexer import generation as gen
-    from indexer.fusion import resolve_weights
-
-    if sync.touched:
-        return True
-    try:
-        manifest = gen.Manifest.read(gen.current_dir(settings.index_dir))
-    except Exception:
-        return True
-    return (manifest.model != model or manifest.lexical_engine != settings.lexical_engine
-            or manifest.fusion_weights != resolve_weights(model, settings.fusion_weights)
-            or manifest.rrf_k != settings.rrf_k)
-
-
 def run_index(settings: Settings, progress: Progress = None, full: bool = False, wait: float = 0) -> IndexReport:
     """Sync the store and publish a new generation when anything changed (or ``full``)."""
     from indexer import generation as gen
@@ -87,14 +72,19 @@ def run_index(settings: Settings, progress: Progress = None, full: bool = False,
         report = IndexReport(sync_store(settings, store))
         if progress:
             progress(f"store: {report.sync.summary()}")
-        if full or needs_build(settings, report.sync, settings.embed_model):
-            from indexer.builder import build_generation
-            from indexer.dense import load_encoder
+        from indexer.builder import build_generation, plan_build
 
-            encoder = load_encoder(settings.embed_model, settings.device, settings.embed_batch_size)
-            result = build_generation(settings, store, encoder, progress)
+        plan = plan_build(settings, store, settings.embed_model, full=full)
+        report.plan = {"mode": plan.mode, "reason": plan.reason, "upsert": len(plan.upsert), "delete": len(plan.delete)}
+        if progress:
+            progress(f"index: {plan.mode} ({plan.reason})")
+        if plan.mode != "none":
+            from indexer.dense import LazyEncoder
+
+            encoder = LazyEncoder(settings.embed_model, settings.device, settings.embed_batch_size)
+            result = build_generation(settings, store, encoder, progress, plan)
             report.generation, report.published = result.generation, True
-            report.build = result.__dict__
+            report.build = dict(result.__dict__)
         else:
             report.generation = gen.current_name(settings.index_dir)
         report.seconds = time.monotonic() - started

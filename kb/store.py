@@ -223,6 +223,14 @@ class Store:
                                    .order_by(ChunkRow.case_id, ChunkRow.position))
             return [tuple(r) for r in rows]  # type: ignore[misc]
 
+    def case_catalog(self) -> dict[str, dict[str, Any]]:
+        """Every case's content hash, declared related cases, owner and review date, without sections."""
+        with self.session() as session:
+            rows = session.execute(select(CaseRow.id, CaseRow.content_hash, CaseRow.related, CaseRow.authors,
+                                          CaseRow.review_by, CaseRow.title, CaseRow.path))
+            return {r.id: {"hash": r.content_hash, "related": list(r.related or ()), "authors": list(r.authors or ()),
+                           "review_by": r.review_by, "title": r.title, "path": r.path} for r in rows}
+
     def get_cases(self, case_ids: Iterable[str]) -> dict[str, Case]:
         """Cases by id (missing ids are absent from the result)."""
         ids = list(case_ids)

@@ -156,9 +156,11 @@ def test_search_filter_case_feedback_and_stats(page):  # type: ignore[no-untyped
 
     page.goto("/stats?lang=ja")
     shot(page, "09-stats-ja")
-    page.goto("/cases/ESC-2099-0001")
-    shot(page, "10-not-found-ja")
     assert page.problems == []  # no script errors and no CSP violations
+
+    response = page.goto("/cases/ESC-2099-0001")
+    assert response.status == 404 and page.locator("h1").inner_text() == "見つかりません"
+    shot(page, "10-not-found-ja")
 
 
 def test_narrow_laptop_layout(page, browser, live_url):  # type: ignore[no-untyped-def]

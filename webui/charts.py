@@ -20,7 +20,7 @@ def _nice_max(value: int) -> int:
         top *= 10
 
 
-def bar_chart(points: Sequence[tuple[date, int]], title: str, width: int = 720, height: int = 180) -> Markup:
+def bar_chart(points: Sequence[tuple[date, int]], title: str, width: int = 960, height: int = 200) -> Markup:
     """A vertical bar chart of counts per day; each bar has a tooltip with its date and count."""
     left, bottom, top_pad = 34, 22, 10
     plot_w, plot_h = width - left - 6, height - bottom - top_pad
@@ -37,7 +37,8 @@ def bar_chart(points: Sequence[tuple[date, int]], title: str, width: int = 720, 
         x = left + i * slot + slot * 0.15
         parts.append(f'<rect class="bar" x="{x:.1f}" y="{top_pad + plot_h - h:.1f}" width="{slot * 0.7:.1f}" '
                      f'height="{max(h, 0):.1f}"><title>{escape(day.isoformat())}: {count}</title></rect>')
-        if i % 7 == 0 or i == len(points) - 1:
+        last = len(points) - 1
+        if i == last or (i % 7 == 0 and last - i >= 4):
             parts.append(f'<text class="axis" x="{x + slot * 0.35:.1f}" y="{height - 6}" text-anchor="middle">'
                          f'{escape(day.strftime("%m-%d"))}</text>')
     parts.append("</svg>")
@@ -45,7 +46,7 @@ def bar_chart(points: Sequence[tuple[date, int]], title: str, width: int = 720, 
 
 
 def deflection_bar(result: Deflection, solved: str, escalated: str, undecided: str,
-                   width: int = 720, height: int = 28) -> Markup:
+                   width: int = 960, height: int = 28) -> Markup:
     """A stacked bar: searches that ended solved, escalated, and without a verdict."""
     total = max(result.searches, result.decided)
     segments = [("solved", solved, result.solved), ("escalated", escalated, result.escalated),

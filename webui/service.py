@@ -18,9 +18,8 @@ import numpy as np
 from sqlalchemy import select
 
 from indexer.filters import ROLE_VISIBILITY, visibilities_for
-from indexer.fusion import rrf
 from indexer.highlight import QueryTerms
-from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher, effective_weights
+from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher, classify_query, effective_weights, fuse
 from kb import activity  # declares the activity tables, so open_store creates them
 from kb.case import STATUSES, Case
 from kb.errors import IndexNotReadyError, NotFoundError, QueryError
@@ -215,11 +214,20 @@ def search_url_from_log(logged: activity.SearchLog, path: str = "/search") -> st
 
 
 def candidate_ids(searcher: Searcher, request: SearchRequest, limit: int = FACET_CANDIDATES) -> list[str]:
-    """The top ``limit`` fused case ids of a request (the result set the facets describe)."""
+    """The top ``limit`` fused case ids of a request: the result set the facets describe.
+
+    Rebuilt from the searcher's public pieces (legs, weights, fusion). Related cases that the
+    fusion lifts in from outside the legs are counted only when no filter is active, because
+    only the legs apply the filters.
+    """
     g = searcher.generation()
     [(lang, ranked)] = searcher.rank_many([request])
-    weights = effective_weights(g.manifest.fusion_weights[lang], ranked, request.legs)
-    return [cid for cid, _ in rrf(ranked, g.manifest.rrf_k, weights, limit)]
+    weights = effective_weights(g.manifest.fusion_weights[lang], classify_query(request.text), request.legs)
+    fused = fuse(ranked, weights, g.manifest.rrf_k, g.related)
+    if not request.filters.is_empty():
+        from_legs = {cid for ids in ranked.values() for cid in ids}
+        fused = [(cid, score) for cid, score in fused if cid in from_legs]
+    return [cid for cid, _ in fused[:limit]]
 
 
 def facet_counts(kb: KB, request: SearchRequest, limit: int = FACET_CANDIDATES) -> list[Facet]:
@@ -251,12 +259,18 @@ def facet_counts(kb: KB, request: SearchRequest, limit: int = FACET_CANDIDATES) 
 
 
 def display_terms(hit: Hit, query_text: str, limit: int = 8) -> list[str]:
-    """The matched terms worth showing: whole query words and identifiers, without duplicates."""
+    """The matched terms worth showing: query words and identifiers, not bare numbers or fragments."""
     terms = QueryTerms.of(query_text)
     wanted = terms.words | terms.idents
     matched = list(dict.fromkeys(hit.why.get("matched_terms") or []))
-    shown = [t for t in matched if t in wanted] or matched
+    chosen = [t for t in matched if t in wanted] or matched
+    useful = [t for t in chosen if len(t) > 1 and not t.isdigit() and t not in _FUNCTION_LEMMAS]
+    shown = [t for t in useful if not any(t != other and t in other for other in useful)]
     return shown[:limit]
+
+
+# Japanese auxiliary lemmas the analyzer produces for する/なる/ある/いる: true matches, but no help to a reader.
+_FUNCTION_LEMMAS = frozenset({"為る", "成る", "有る", "居る", "出来る", "言う", "事", "物", "所", "様"})
 
 
 # -- cases ---------------------------------------------------------------------------------------
@@ -279,7 +293,10 @@ def visible_case(kb: KB, case_id: str, role: str) -> Case:
 
 
 def similar_hits(kb: KB, case_id: str, role: str, limit: int = SIMILAR_LIMIT) -> SearchResponse:
-    return kb.searcher.similar(case_id, role=role, limit=limit)
+    """Cases like ``case_id``, never the case itself (the searcher's related-case lift can add it back)."""
+    response = kb.searcher.similar(case_id, role=role, limit=limit + 1)
+    response.hits = [h for h in response.hits if h.id != case_id][:limit]
+    return response
 
 
 def case_view(kb: KB, case_id: str, role: str) -> CaseView:

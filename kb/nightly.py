@@ -1,0 +1,143 @@
+"""The nightly job: optionally pull the cases repository, reindex, check quality and freshness,
+and write a machine-readable JSON report. The exit status says what went wrong (see ``EXIT``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import defaultdict
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from kb.errors import KBError
+from kb.settings import Settings
+
+EXIT = {"ok": 0, "bad_files": 1, "failed": 2, "quality_drop": 3}
+REPORTS = "reports"
+LATEST = "nightly-latest.json"
+Progress = Callable[[str], None] | None
+
+
+def git_pull(cases_dir: Path) -> dict[str, Any]:
+    """``git pull --ff-only`` when the cases folder is a git checkout."""
+    probe = subprocess.run(["git", "-C", str(cases_dir), "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return {"pulled": False, "reason": "not a git checkout"}
+    run = subprocess.run(["git", "-C", str(cases_dir), "pull", "--ff-only"], capture_output=True, text=True, timeout=300)
+    return {"pulled": run.returncode == 0, "output": (run.stdout + run.stderr).strip()[-2000:], "status": run.returncode}
+
+
+def overdue_reviews(catalog: dict[str, dict[str, Any]], today: date) -> dict[str, list[dict[str, str]]]:
+    """Cases whose ``review_by`` has passed, grouped by owner (first author), oldest first."""
+    groups: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for cid, info in sorted(catalog.items(), key=lambda kv: (kv[1].get("review_by") or date.max, kv[0])):
+        due = info.get("review_by")
+        if due and due < today:
+            owner = (info.get("authors") or ["(no author)"])[0]
+            groups[owner].append({"id": cid, "title": info.get("title", ""), "review_by": due.isoformat()})
+    return dict(sorted(groups.items()))
+
+
+def quality(settings: Settings, queries_file: Path) -> dict[str, Any]:
+    """nDCG@10 / Recall@5 of the live generation on the evaluation queries whose cases exist."""
+    from indexer.evaluate import load_queries, score_rankings
+    from indexer.searcher import SearchRequest, Searcher
+    from kb.pipeline import open_store
+
+    store = open_store(settings)
+    try:
+        searcher = Searcher(settings, store)
+        g = searcher.generation()
+        known = set(g.related)
+        queries = [q for q in load_queries(queries_file) if set(q.relevant) <= known]
+        if not queries:
+            return {"skipped": f"no query in {queries_file} is about cases of this corpus"}
+        ranked = searcher.rank_many([SearchRequest(text=q.query, role="admin") for q in queries])
+        hybrid = score_rankings(queries, ranked, g.manifest.fusion_weights, g.manifest.rrf_k, g.related)["hybrid"]
+        return {"ndcg@10": hybrid["ndcg@10"], "recall@5": hybrid["recall@5"], "queries": len(queries), "generation": g.name}
+    finally:
+        store.close()
+
+
+def compare(current: dict[str, Any], previous: dict[str, Any] | None, tolerance: float) -> dict[str, Any]:
+    """Current metrics beside the previous run's; ``drop`` is True when any fell by more than ``tolerance``."""
+    if not previous or "ndcg@10" not in previous or "ndcg@10" not in current:
+        return {"previous": previous, "drop": False}
+    deltas = {m: round(current[m] - previous[m], 4) for m in ("ndcg@10", "recall@5")}
+    return {"previous": {m: previous[m] for m in deltas}, "delta": deltas,
+            "drop": any(d < -tolerance for d in deltas.values()), "tolerance": tolerance}
+
+
+def run_nightly(settings: Settings, pull: bool = False, queries_file: Path | None = None,
+                tolerance: float = 0.02, progress: Progress = None, today: date | None = None,
+                lock_wait: float = 60.0) -> tuple[dict[str, Any], int]:
+    """Run the whole job and return (report, exit status). The report is also written to disk."""
+    from indexer.evaluate import DEFAULT_QUERIES
+    from kb.pipeline import open_store, run_index
+
+    started = time.monotonic()
+    report: dict[str, Any] = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              "cases_dir": str(settings.cases_dir), "durations": {}}
+    reports_dir = settings.data_dir / REPORTS
+    previous = _read_json(reports_dir / LATEST)
+    status = "ok"
+    try:
+        if pull:
+            t = time.monotonic()
+            report["git"] = git_pull(settings.cases_dir)
+            report["durations"]["pull"] = round(time.monotonic() - t, 3)
+        t = time.monotonic()
+        index = run_index(settings, progress=progress, wait=lock_wait)
+        report["durations"]["index"] = round(time.monotonic() - t, 3)
+        report["index"] = {
+            "added": len(index.sync.added), "changed": len(index.sync.changed), "deleted": len(index.sync.deleted),
+            "unchanged": index.sync.unchanged, "failed": len(index.failed),
+            "errors": [p.to_dict() for p in index.problems if p.is_error],
+            "warnings": len([p for p in index.problems if not p.is_error]),
+            "generation": index.generation, "published": index.published, "plan": index.plan,
+        }
+        if index.failed:
+            status = "bad_files"
+        t = time.monotonic()
+        before = (previous or {}).get("quality") or {}
+        if not index.published and before.get("generation") == index.generation and "ndcg@10" in before:
+            current = {k: before[k] for k in ("ndcg@10", "recall@5", "queries", "generation")} | {"carried_over": True}
+        else:
+            current = quality(settings, queries_file or DEFAULT_QUERIES)
+        report["durations"]["quality"] = round(time.monotonic() - t, 3)
+        report["quality"] = current | compare(current, before.get("previous") if current.get("carried_over") else before, tolerance)
+        if report["quality"].get("drop"):
+            status = "quality_drop"
+        store = open_store(settings)
+        try:
+            report["review_overdue"] = overdue_reviews(store.case_catalog(), today or date.today())
+        finally:
+            store.close()
+    except KBError as exc:
+        report["error"] = str(exc)
+        status = "failed"
+    report["status"] = status
+    report["durations"]["total"] = round(time.monotonic() - started, 3)
+    report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _write_report(reports_dir, report, keep_previous=status != "failed" or previous is None)
+    return report, EXIT[status]
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text("utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def _write_report(folder: Path, report: dict[str, Any], keep_previous: bool) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
+    stamp = report["started_at"].replace(":", "").replace("-", "")[:15]
+    (folder / f"nightly-{stamp}.json").write_text(text, "utf-8")
+    if keep_previous:  # a failed run must not become the baseline of the next comparison
+        tmp = folder / f".{LATEST}.tmp"
+        tmp.write_text(text, "utf-8")
+        tmp.replace(folder / LATEST)

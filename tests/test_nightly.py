@@ -1,0 +1,90 @@
+import json
+import subprocess
+from datetime import date
+
+from kb.nightly import EXIT, LATEST, REPORTS, compare, git_pull, overdue_reviews, run_nightly
+
+from conftest import case_text
+
+
+def test_overdue_reviews_grouped_by_owner():
+    catalog = {
+        "A": {"review_by": date(2026, 1, 1), "authors": ["sakai", "m.ito"], "title": "a"},
+        "B": {"review_by": date(2027, 1, 1), "authors": ["sakai"], "title": "b"},
+        "C": {"review_by": date(2025, 6, 1), "authors": [], "title": "c"},
+        "D": {"review_by": None, "authors": ["jlee"], "title": "d"},
+        "E": {"review_by": date(2025, 1, 1), "authors": ["sakai"], "title": "e"},
+    }
+    groups = overdue_reviews(catalog, date(2026, 6, 1))
+    assert groups == {"(no author)": [{"id": "C", "title": "c", "review_by": "2025-06-01"}],
+                      "sakai": [{"id": "E", "title": "e", "review_by": "2025-01-01"},
+                                {"id": "A", "title": "a", "review_by": "2026-01-01"}]}
+
+
+def test_compare_flags_a_drop_beyond_tolerance():
+    assert compare({"ndcg@10": 0.90, "recall@5": 0.9}, {"ndcg@10": 0.95, "recall@5": 0.9}, 0.02)["drop"] is True
+    assert compare({"ndcg@10": 0.94, "recall@5": 0.9}, {"ndcg@10": 0.95, "recall@5": 0.9}, 0.02)["drop"] is False
+    assert compare({"ndcg@10": 0.9, "recall@5": 0.9}, None, 0.02)["drop"] is False
+
+
+def _queries(tmp_path, relevant):
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"query": "widget", "relevant": relevant, "kind": "words", "lang": "en"}) + "\n")
+    return path
+
+
+def test_nightly_report_counts_errors_and_reviews(settings, write_cases, tmp_path):
+    write_cases({"ESC-2026-0001.md": case_text(symptoms="the widget breaks", extra="review_by: 2026-01-01\nauthors: [sakai]\n"),
+                 "ESC-2026-0002.md": case_text("ESC-2026-0002", status="fixed")})
+    report, status = run_nightly(settings, queries_file=_queries(tmp_path, ["ESC-2026-0001"]), today=date(2026, 6, 1))
+    assert status == EXIT["bad_files"] == 1
+    assert report["index"]["added"] == 1 and report["index"]["failed"] == 1 and report["index"]["published"]
+    assert report["index"]["errors"][0]["message"].startswith("unknown status 'fixed'")
+    assert report["quality"]["ndcg@10"] == 1.0 and report["quality"]["queries"] == 1
+    assert report["review_overdue"] == {"sakai": [{"id": "ESC-2026-0001", "title": "Recurring events fail with SCH-13208", "review_by": "2026-01-01"}]}
+    assert set(report["durations"]) >= {"index", "quality", "total"}
+    saved = json.loads((settings.data_dir / REPORTS / LATEST).read_text())
+    assert saved["status"] == "bad_files"
+
+
+def test_nightly_flags_a_quality_drop(settings, write_cases, tmp_path):
+    write_cases({"ESC-2026-0001.md": case_text(symptoms="the widget breaks"),
+                 "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Other", symptoms="the widget and the widget again")})
+    queries = _queries(tmp_path, ["ESC-2026-0001"])
+    first, status = run_nightly(settings, queries_file=queries)
+    assert status == 0
+    latest = settings.data_dir / REPORTS / LATEST
+    data = json.loads(latest.read_text())
+    data["quality"]["ndcg@10"] = 1.5  # pretend the previous night was far better
+    data["quality"]["generation"] = "gen-999999"
+    latest.write_text(json.dumps(data))
+    report, status = run_nightly(settings, queries_file=queries)
+    assert status == EXIT["quality_drop"] and report["quality"]["drop"] is True
+    assert report["quality"]["previous"]["ndcg@10"] == 1.5
+
+
+def test_nightly_failure_exit_status(settings, write_cases, tmp_path):
+    write_cases({"ESC-2026-0001.md": case_text()})
+    from kb.pipeline import reindex_lock
+
+    lock = reindex_lock(settings)
+    try:
+        report, status = run_nightly(settings, queries_file=_queries(tmp_path, ["ESC-2026-0001"]), lock_wait=0)
+    finally:
+        lock.release()
+    assert status == EXIT["failed"] and "another reindex is running" in report["error"]
+
+
+def test_git_pull_in_a_checkout(tmp_path):
+    origin, clone = tmp_path / "origin", tmp_path / "clone"
+    run = lambda *args, cwd=tmp_path: subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+    run("git", "init", "-q", "-b", "main", str(origin))
+    (origin / "a.md").write_text("x")
+    run("git", "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".", cwd=origin)
+    run("git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "one", cwd=origin)
+    run("git", "clone", "-q", str(origin), str(clone))
+    (origin / "b.md").write_text("y")
+    run("git", "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".", cwd=origin)
+    run("git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "two", cwd=origin)
+    assert git_pull(clone)["pulled"] is True and (clone / "b.md").exists()
+    assert git_pull(tmp_path / "origin" / "..")["reason"] == "not a git checkout"

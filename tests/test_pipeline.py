@@ -1,0 +1,187 @@
+"""Index generations and the reindex job: incremental, atomic, crash-safe (issue: nightly reindex)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from indexer import generation as gen
+from indexer.searcher import SearchRequest, Searcher
+from kb.errors import KBError, ReindexBusyError
+from kb.pipeline import open_store, reindex_lock, run_index
+
+from conftest import REPO, case_text
+
+
+def world(n: int = 3) -> dict[str, str]:
+    return {f"ESC-2026-{i:04d}.md": case_text(f"ESC-2026-{i:04d}", title=f"Case number {i} about topic{i}",
+                                              symptoms=f"Symptom text mentioning widget{i} and ERR-{1000 + i:05d}.")
+            for i in range(1, n + 1)}
+
+
+def live(settings) -> str | None:
+    return gen.current_name(settings.index_dir)
+
+
+def test_no_change_publishes_nothing(settings, write_cases):
+    write_cases(world())
+    first = run_index(settings)
+    assert first.published and first.plan["mode"] == "full"
+    again = run_index(settings)
+    assert not again.published and again.plan["mode"] == "none" and live(settings) == first.generation
+
+
+def test_incremental_update_is_picked_up_by_an_open_reader(settings, write_cases):
+    folder = write_cases(world())
+    run_index(settings)
+    store = open_store(settings)
+    reader = Searcher(settings, store)
+    assert reader.search(SearchRequest("widget2", role="admin")).hits[0].id == "ESC-2026-0002"
+
+    (folder / "ESC-2026-0002.md").write_text(case_text("ESC-2026-0002", symptoms="Now about gizmo42 instead."), "utf-8")
+    (folder / "ESC-2026-0003.md").unlink()
+    report = run_index(settings)
+    assert report.plan == {"mode": "incremental", "reason": "1 changed, 1 deleted", "upsert": 1, "delete": 1}
+    assert report.build["embedded"] < report.build["chunk_count"]  # unchanged chunks came from the cache
+
+    response = reader.search(SearchRequest("gizmo42", role="admin"))
+    assert response.generation == report.generation and response.hits[0].id == "ESC-2026-0002"
+    assert "ESC-2026-0003" not in [h.id for h in reader.search(SearchRequest("widget3 topic3", role="admin")).hits]
+    manifest = gen.Manifest.read(settings.index_dir / report.generation)
+    assert manifest.case_count == 2 and manifest.extra["build_mode"] == "incremental"
+    store.close()
+
+
+def test_a_store_synced_by_a_crashed_run_is_still_published(settings, write_cases, monkeypatch):
+    folder = write_cases(world())
+    run_index(settings)
+    (folder / "ESC-2026-0004.md").write_text(case_text("ESC-2026-0004", title="Late arrival"), "utf-8")
+    import indexer.builder as builder
+
+    monkeypatch.setattr(builder, "verify", lambda *a, **k: (_ for _ in ()).throw(KBError("simulated crash")))
+    with pytest.raises(KBError):
+        run_index(settings)
+    monkeypatch.undo()
+    report = run_index(settings)  # the store already holds the case; the generation must catch up
+    assert report.published and report.plan["upsert"] == 1
+
+
+def test_full_rebuild_and_manifest(settings, write_cases):
+    write_cases(world())
+    run_index(settings)
+    report = run_index(settings, full=True)
+    manifest = gen.Manifest.read(settings.index_dir / report.generation)
+    assert report.plan["mode"] == "full" and manifest.model == "hash:256" and manifest.dimension == 256
+    assert manifest.case_count == 3 and manifest.chunk_count == 9 and len(manifest.content_digest) == 64
+
+
+def test_model_change_reembeds_everything(settings, write_cases):
+    write_cases(world())
+    run_index(settings)
+    other = settings.replace(embed_model="hash:128")
+    report = run_index(other)
+    assert report.plan["mode"] == "full" and "model changed" in report.plan["reason"]
+    assert report.build["embedded"] == report.build["chunk_count"]
+    assert gen.Manifest.read(settings.index_dir / report.generation).dimension == 128
+
+
+def test_old_generations_are_pruned(settings, write_cases):
+    folder = write_cases(world())
+    keep = settings.replace(keep_generations=2)
+    for i in range(4):
+        (folder / "ESC-2026-0001.md").write_text(case_text("ESC-2026-0001", title=f"Revision {i}"), "utf-8")
+        run_index(keep)
+    names = [p.name for p in gen.generation_dirs(settings.index_dir)]
+    assert len(names) == 2 and live(settings) == names[-1]
+
+
+def test_a_second_run_is_refused_while_one_holds_the_lock(settings, write_cases):
+    write_cases(world())
+    lock = reindex_lock(settings)
+    try:
+        with pytest.raises(ReindexBusyError, match="another reindex is running"):
+            run_index(settings)
+    finally:
+        lock.release()
+    assert run_index(settings).published
+
+
+@pytest.mark.parametrize("code,words", [(errno.ENOSPC, "no space left on device"), (errno.EACCES, "permission denied")])
+def test_disk_full_and_permission_errors_leave_the_live_generation(settings, write_cases, monkeypatch, code, words):
+    folder = write_cases(world())
+    first = run_index(settings).generation
+    (folder / "ESC-2026-0001.md").write_text(case_text("ESC-2026-0001", title="Changed"), "utf-8")
+    from indexer import dense
+
+    def broken_save(self, target):
+        raise OSError(code, os.strerror(code), str(target / "dense.faiss"))
+
+    monkeypatch.setattr(dense.VectorIndex, "save", broken_save)
+    with pytest.raises(KBError, match=f"{words}.*{first} keeps serving"):
+        run_index(settings)
+    assert live(settings) == first
+    assert not [p for p in settings.index_dir.iterdir() if p.name.endswith(".partial")]
+    store = open_store(settings)
+    assert Searcher(settings, store).search(SearchRequest("topic1", role="admin")).hits
+    store.close()
+
+
+def test_a_bad_file_is_skipped_and_the_rest_indexed(settings, write_cases):
+    files = world()
+    files["ESC-2026-0009.md"] = case_text("ESC-2026-0009", status="fixed")
+    write_cases(files)
+    report = run_index(settings)
+    assert report.published and len(report.failed) == 1
+    assert gen.Manifest.read(settings.index_dir / report.generation).case_count == 3
+
+
+def _kb(settings, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, KB_CASES_DIR=str(settings.cases_dir), KB_DATA_DIR=str(settings.data_dir),
+               KB_EMBED_MODEL=settings.embed_model, KB_LOG_LEVEL="WARNING")
+    return subprocess.Popen([sys.executable, "-m", "kb.cli", *args], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_kill_9_during_a_build_leaves_the_live_generation_serving(settings, write_cases):
+    folder = write_cases(world())
+    first = run_index(settings).generation
+    for i in range(10, 1500):
+        (folder / f"ESC-2026-{i:04d}.md").write_text(case_text(f"ESC-2026-{i:04d}", title=f"Bulk case {i}"), "utf-8")
+    proc = _kb(settings, "index", "--full")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.endswith(".partial") for p in settings.index_dir.iterdir()):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the build finished before it could be killed"
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert live(settings) == first  # the pointer never moved
+    store = open_store(settings)
+    assert Searcher(settings, store).search(SearchRequest("topic2", role="admin")).hits[0].id == "ESC-2026-0002"
+    store.close()
+    # the lock died with the process; the next run cleans up and publishes
+    recovered = run_index(settings)
+    assert recovered.published and live(settings) != first
+    assert not [p for p in settings.index_dir.iterdir() if p.name.endswith(".partial")]
+    assert gen.Manifest.read(settings.index_dir / recovered.generation).case_count == 1493
+
+
+def test_cli_index_reports_and_exit_status(settings, write_cases):
+    files = world()
+    files["ESC-2026-0009.md"] = case_text("ESC-2026-0009", status="fixed")
+    write_cases(files)
+    proc = _kb(settings, "index", "--quiet")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "ESC-2026-0009.md:" in out and "unknown status 'fixed'" in out
+    assert "3 added, 0 changed, 0 deleted, 0 unchanged, 1 failed; published gen-000001" in out

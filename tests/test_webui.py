@@ -1,0 +1,523 @@
+"""The web UI and JSON API through Flask's test client, on a tiny indexed world (fast tier)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from kb import activity
+from kb.pipeline import run_index
+from webui import create_app
+
+from conftest import case_text
+
+LOG = ("2026-03-02 10:15:07,123 ERROR [http-nio-8080-exec-7] c.k.t.schedule.RecurrenceService - req=8f3a2c91 [SCH-13208] "
+       "Cannot apply exception to series 448213: no matching instance for 2026-02-11")
+
+
+def _filler(i: int) -> tuple[str, str]:
+    case_id = f"ESC-2025-{i:04d}"
+    return f"{case_id}.md", case_text(case_id, title=f"Mail queue stalls on relay node {i}", component="mail",
+                                      product="tsumugi-cloud" if i % 2 else "tsumugi-server", tags="[smtp]",
+                                      versions='["6.0"]' if i % 3 else '["5.9"]', created=f"2025-0{1 + i % 9}-1{i % 10}",
+                                      symptoms=f"Outgoing mail waits in the queue on relay node {i}; the mail queue grows.",
+                                      cause="The relay connection pool is exhausted.", resolution=f"Restart relay node {i}.",
+                                      status="workaround" if i % 4 == 0 else "resolved")
+
+
+WORLD = dict([
+    ("ESC-2026-0001.md", case_text("ESC-2026-0001", title="繰り返し予定の一部削除で HTTP 500 (SCH-13208)",
+                                   symptoms="毎週の定例会議のうち祝日の回だけ削除しようとするとエラーになる。", logs=LOG,
+                                   cause="例外日の照合を JVM の既定タイムゾーンで行っていた。",
+                                   resolution="JVM オプションから -Duser.timezone=UTC を削除して再起動する。",
+                                   extra="related: [ESC-2026-0005, ESC-2026-0003]\n")),
+    ("ESC-2026-0002.md", case_text("ESC-2026-0002", title="Approval route not updated after reorganisation (WF-20417)",
+                                   component="workflow", tags="[approval]", versions='["6.0"]',
+                                   symptoms="Requests still go to the former manager after the org chart changed.",
+                                   cause="The approval route cache is not invalidated.",
+                                   resolution="Clear the route cache from the admin screen.")),
+    ("ESC-2026-0003.md", case_text("ESC-2026-0003", title="Notification mail delayed by hours", component="notification",
+                                   symptoms="Users receive the notification e-mails two hours late.", cause="mail.smtp.timeout was 0.",
+                                   resolution="Set mail.smtp.timeout to 30 seconds.", product="tsumugi-cloud")),
+    ("ESC-2026-0004.md", case_text("ESC-2026-0004", title="Engineering-only: heap dump of the indexer GLASS-HERON",
+                                   visibility="engineering", component="fulltext-search",
+                                   symptoms="The indexer dies with java.lang.OutOfMemoryError nightly. Codename GLASS-HERON.",
+                                   cause="Large attachments are read fully into memory.", resolution="Stream attachments.")),
+    ("ESC-2026-0005.md", case_text("ESC-2026-0005", title="Restricted: tenant data exposure VELVET-OWL", visibility="restricted",
+                                   component="rest-api", symptoms="Export returned another tenant's rows. Codename VELVET-OWL.",
+                                   cause="Missing tenant filter.", resolution="Hotfix applied.")),
+    ("ESC-2026-0006.md", case_text("ESC-2026-0006", title='Portal shows <script>alert("x")</script> in widget titles',
+                                   component="portal", symptoms='A widget named <img src=x onerror=alert(1)> breaks the portal.',
+                                   cause="Titles were not escaped.", resolution="Rename the widget; fixed in 6.1.")),
+    *[_filler(i) for i in range(1, 11)],
+])
+SUPPORT_VISIBLE = {cid.removesuffix(".md") for cid in WORLD} - {"ESC-2026-0004", "ESC-2026-0005"}
+SECRETS = ("GLASS-HERON", "VELVET-OWL", "ESC-2026-0004", "ESC-2026-0005")
+
+
+@pytest.fixture
+def app(settings, write_cases):
+    write_cases(WORLD)
+    report = run_index(settings)
+    assert report.published and not report.failed
+    app = create_app(settings)
+    yield app
+    app.extensions["kb"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def en(client):
+    client.set_cookie("lang", "en")
+    return client
+
+
+def page_text(response) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
+
+
+def hit_ids(response) -> list[str]:
+    return re.findall(r'<li class="hit" id="hit-([^"]+)"', response.get_data(as_text=True))
+
+
+def csrf_token(response) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True)).group(1)
+
+
+def search_id_of(response) -> int:
+    return int(re.search(r'name="search_id" value="(\d+)"', response.get_data(as_text=True)).group(1))
+
+
+def api(client, path: str, **params):
+    response = client.get(f"/api/v1/{path}", query_string=params)
+    assert response.mimetype == "application/json"
+    return response
+
+
+def rows(app, model):
+    with app.extensions["kb"].store.session() as session:
+        return session.scalars(select(model).order_by(model.id)).all()
+
+
+# -- search pages ---------------------------------------------------------------------------------
+
+def test_empty_search_page_helps_in_japanese_and_english(client):
+    ja = client.get("/", headers={"Accept-Language": "ja,en;q=0.5"})
+    assert ja.status_code == 200 and '<html lang="ja">' in ja.get_data(as_text=True)
+    assert "何をお探しですか" in page_text(ja) and page_text(ja).count("SCH-13208") >= 2
+    assert ja.get_data(as_text=True).count('class="example"') == 3
+    english = client.get("/search", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert "What are you looking for?" in page_text(english) and '<html lang="en">' in english.get_data(as_text=True)
+    assert not rows(client.application, activity.SearchLog)  # no query, nothing logged
+
+
+def test_japanese_search_page(client):
+    response = client.get("/search", query_string={"q": "定例会議の祝日の回が削除できない"}, headers={"Accept-Language": "ja"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert hit_ids(response)[0] == "ESC-2026-0001"
+    first = body[body.index('id="hit-ESC-2026-0001"'):]
+    first = first[:first.index("</li>")]
+    assert "<mark>" in first and 'class="badge status-resolved">解決済み<' in first
+    assert "対処:</strong> JVM オプションから" in first
+    assert "キーワード #1" in first and "/go/" in first
+    assert "解釈" in page_text(response) and "日本語" in page_text(response)
+
+
+def test_english_search_page_explains_hits(client):
+    response = en(client).get("/search?q=notification+mail+late")
+    text = page_text(response)
+    assert hit_ids(response)[0] == "ESC-2026-0003"
+    assert "Resolution: Set mail.smtp.timeout to 30 seconds." in " ".join(text.split())
+    assert "lexical #1" in text and "This solved it" in text and "None of these — escalating" in text
+    assert "Understood as:" in text and "English" in text
+
+
+def test_pasted_log_is_understood_as_a_log(client):
+    pasted = LOG.replace("448213", "9").replace("8f3a2c91", "00ffab12") + "\n" + LOG.replace("10:15", "11:16")
+    response = en(client).get("/search", query_string={"q": pasted})
+    assert hit_ids(response)[0] == "ESC-2026-0001"
+    assert re.search(r'class="chip">log<', response.get_data(as_text=True))
+    assert "SCH-13208" in re.search(r'class="understood">(.*?)</p>', response.get_data(as_text=True), re.S).group(1)
+
+
+def test_api_search_shape(client):
+    response = api(client, "search", q="WF-20417", limit=3)
+    data = response.get_json()
+    assert response.status_code == 200 and data["ok"] is True
+    assert set(data) == {"ok", "hits", "total", "query", "took_ms", "generation", "search_id"}
+    assert data["hits"][0]["id"] == "ESC-2026-0002" and data["hits"][0]["url"] == "/cases/ESC-2026-0002"
+    assert {"title", "status", "snippet", "resolution", "why", "section", "versions"} <= set(data["hits"][0])
+    assert data["query"]["kind"] == "code" and data["query"]["identifiers"] == ["WF-20417"]
+    assert data["generation"].startswith("gen-") and len(data["hits"]) <= 3
+    assert isinstance(data["search_id"], int)
+
+
+def test_filters_narrow_results_in_html_and_json(client):
+    everything = api(client, "search", q="mail queue relay", limit=50).get_json()
+    assert {h["component"] for h in everything["hits"]} > {"mail"}
+    narrowed = api(client, "search", q="mail queue relay", component="mail", product="tsumugi-cloud", limit=50).get_json()
+    assert narrowed["hits"] and all(h["component"] == "mail" and h["product"] == "tsumugi-cloud" for h in narrowed["hits"])
+    assert narrowed["total"] < everything["total"]
+    assert narrowed["query"]["filters"]["components"] == ["mail"]
+    by_version = api(client, "search", q="mail queue relay", version="5.9", status="workaround", limit=50).get_json()
+    assert by_version["hits"] and all(h["versions"] == ["5.9"] and h["status"] == "workaround" for h in by_version["hits"])
+    assert api(client, "search", q="mail queue relay", tag="approval").get_json()["total"] == 0
+    dated = api(client, "search", q="mail queue relay", **{"from": "2025-03-01", "to": "2025-05-31"}, limit=50).get_json()
+    assert dated["hits"] and all("2025-03-01" <= h["created"] <= "2025-05-31" for h in dated["hits"])
+
+    page = en(client).get("/search", query_string={"q": "mail queue relay", "component": "mail"})
+    assert set(hit_ids(page)) <= {cid for cid in SUPPORT_VISIBLE if cid.startswith("ESC-2025")}
+    assert 'name="component" value="mail" checked' in page.get_data(as_text=True)
+
+
+def test_facet_counts_describe_the_result_set(client):
+    response = api(client, "search", q="mail queue relay", limit=50).get_json()
+    page = en(client).get("/search", query_string={"q": "mail queue relay"}).get_data(as_text=True)
+    counts = dict(re.findall(r'name="product" value="([^"]+)"[^>]*>\s*<span class="facet-label">[^<]*</span>\s*'
+                             r'<span class="count">(\d+)</span>', page))
+    expected: dict[str, int] = {}
+    for hit in response["hits"]:
+        expected[hit["product"]] = expected.get(hit["product"], 0) + 1
+    assert {k: int(v) for k, v in counts.items()} == expected
+    assert sum(expected.values()) == response["total"]
+    status_counts = re.findall(r'name="status" value="([^"]+)"', page)
+    assert status_counts == ["resolved", "workaround"]  # in the order of the status list, only present values
+
+
+def test_pagination(client):
+    first = api(client, "search", q="mail queue relay node", limit=4).get_json()
+    second = api(client, "search", q="mail queue relay node", limit=4, offset=4).get_json()
+    assert len(first["hits"]) == len(second["hits"]) == 4 and first["total"] == second["total"] > 8
+    assert not {h["id"] for h in first["hits"]} & {h["id"] for h in second["hits"]}
+    page = en(client).get("/search?q=mail+queue+relay+node&limit=4&offset=4")
+    body = page.get_data(as_text=True)
+    assert hit_ids(page) == [h["id"] for h in second["hits"]]
+    assert "5–8 of" in page_text(page) and '<ol class="hits" start="5">' in body
+    assert 'rel="prev" href="/search?q=mail+queue+relay+node&amp;limit=4"' in body
+    assert 'rel="next" href="/search?q=mail+queue+relay+node&amp;limit=4&amp;offset=8"' in body
+    assert 'aria-current="page">2<' in body
+
+
+def test_shared_url_round_trip(client):
+    response = en(client).get("/search", query_string=[("q", "mail queue"), ("component", "mail"), ("tag", "smtp"),
+                                                       ("from", "2025-01-01"), ("limit", "3"), ("offset", "3")])
+    share = html.unescape(re.search(r'href="([^"]+)" class="share"', response.get_data(as_text=True)).group(1))
+    assert parse_qs(urlsplit(share).query) == {"q": ["mail queue"], "component": ["mail"], "tag": ["smtp"],
+                                                "from": ["2025-01-01"], "limit": ["3"], "offset": ["3"]}
+    again = client.get(share)
+    assert hit_ids(again) == hit_ids(response) and hit_ids(again)
+
+
+def test_zero_results_help(client):
+    response = en(client).get("/search", query_string={"q": "SCH-13208 calendar", "from": "2030-01-01", "component": "schedule"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and not hit_ids(response)
+    assert 'class="zero-state"' in body and "No cases found" in page_text(response)
+    assert re.search(r"<dt>Identifiers</dt><dd><code>SCH-13208</code>", body)
+    removes = [html.unescape(u) for u in re.findall(r'<a class="chip chip-remove" href="([^"]+)">Remove', body)]
+    assert len(removes) == 2
+    without_date = next(u for u in removes if "from=" not in u)
+    assert hit_ids(client.get(without_date))[0] == "ESC-2026-0001"
+    assert '/search?q=SCH-13208"' in body  # search for the code alone
+    assert "None of these — escalating" in page_text(response)
+    logged = rows(client.application, activity.SearchLog)[-1]
+    assert logged.result_count == 0 and logged.filters == {"component": ["schedule"], "from": ["2030-01-01"]}
+
+
+BAD_PARAMS = [({"from": "yesterday"}, "from"), ({"status": "fixed"}, "status"), ({"limit": "0"}, "limit"),
+              ({"limit": "many"}, "limit"), ({"offset": "-3"}, "offset"), ({"to": "2024-02-30"}, "to")]
+
+
+@pytest.mark.parametrize("params,field", BAD_PARAMS)
+def test_bad_parameters_are_400_in_html_and_json(client, params, field):
+    page = en(client).get("/search", query_string={"q": "mail", **params})
+    assert page.status_code == 400 and page.mimetype == "text/html"
+    assert "Bad request" in page_text(page) and f"Field: {field}" in page_text(page)
+    response = api(client, "search", q="mail", **params)
+    data = response.get_json()
+    assert response.status_code == 400
+    assert set(data) == {"ok", "error", "status", "field"} and data["ok"] is False
+    assert data["status"] == 400 and data["field"] == field and data["error"]
+    assert field in page_text(page) and data["error"] in page_text(page)
+
+
+def test_empty_query_is_a_400_in_the_api(client):
+    data = api(client, "search", q="   ").get_json()
+    assert data == {"ok": False, "error": data["error"], "status": 400, "field": "q"}
+
+
+# -- cases ----------------------------------------------------------------------------------------
+
+def test_case_page(client):
+    response = en(client).get("/cases/ESC-2026-0001")
+    text = page_text(response)
+    assert response.status_code == 200
+    assert "繰り返し予定の一部削除で HTTP 500 (SCH-13208)" in text
+    assert "cases/ESC-2026-0001.md" in text and "All support staff" in text and "2026-03-02" in text
+    assert '<pre><code class="language-text">' in response.get_data(as_text=True)
+    related = response.get_data(as_text=True).split("Related cases")[1].split("Similar cases")[0]
+    assert "ESC-2026-0003" in related  # visible related case
+    assert not any(secret in response.get_data(as_text=True) for secret in SECRETS)  # restricted related case hidden
+    similar = re.findall(r'href="/cases/(ESC-[\d-]+)"', response.get_data(as_text=True).split("Similar cases")[1])
+    assert similar and "ESC-2026-0001" not in similar and set(similar) <= SUPPORT_VISIBLE
+    assert "This solved it" in text and csrf_token(response)
+
+
+def test_case_is_rendered_safely(client):
+    page = client.get("/cases/ESC-2026-0006").get_data(as_text=True)
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert" in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    results = client.get("/search?q=widget+portal").get_data(as_text=True)
+    assert "<script>alert" not in results and "<img src=x" not in results and "&lt;script&gt;" in results
+
+
+def test_api_case_and_similar(client):
+    data = api(client, "cases/ESC-2026-0006").get_json()
+    case = data["case"]
+    assert data["ok"] is True and case["id"] == "ESC-2026-0006" and case["path"] == "cases/ESC-2026-0006.md"
+    symptoms = case["sections"][0]
+    assert symptoms["name"] == "symptoms" and "<img src=x onerror=alert(1)>" in symptoms["markdown"]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in symptoms["html"] and "<img" not in symptoms["html"]
+    similar = api(client, "cases/ESC-2026-0001/similar", limit=3).get_json()
+    assert similar["ok"] and similar["case_id"] == "ESC-2026-0001" and 0 < len(similar["hits"]) <= 3
+    assert "ESC-2026-0001" not in {h["id"] for h in similar["hits"]}
+    assert api(client, "cases/ESC-2026-0001/similar", limit=0).status_code == 400
+
+
+@pytest.mark.parametrize("case_id", ["ESC-2099-0001", "ESC-2026-0004", "ESC-2026-0005", "not-an-id", "x" * 300])
+def test_unknown_or_invisible_case_is_404(client, case_id):
+    page = en(client).get(f"/cases/{case_id}")
+    assert page.status_code == 404 and "Not found" in page_text(page)
+    assert not any(secret in page.get_data(as_text=True) for secret in ("GLASS-HERON", "VELVET-OWL", "heap dump"))
+    for path in (f"cases/{case_id}", f"cases/{case_id}/similar"):
+        response = api(client, path)
+        data = response.get_json()
+        assert response.status_code == 404
+        assert set(data) == {"ok", "error", "status"} and data["ok"] is False and data["status"] == 404
+
+
+def test_support_never_sees_engineering_or_restricted_cases(client):
+    for query in ("GLASS-HERON", "VELVET-OWL", "tenant export", "OutOfMemoryError heap dump", "Codename", "error"):
+        page = client.get("/search", query_string={"q": query, "limit": 100})
+        assert set(hit_ids(page)) <= SUPPORT_VISIBLE, query
+        body = page.get_data(as_text=True)
+        assert "ESC-2026-0004" not in body and "ESC-2026-0005" not in body and "heap dump" not in body
+        data = api(client, "search", q=query, limit=100).get_json()
+        assert {h["id"] for h in data["hits"]} <= SUPPORT_VISIBLE
+        facets = re.findall(r'name="component" value="([^"]+)"', body)
+        assert "fulltext-search" not in facets  # the engineering case is not even counted
+    for cid in SUPPORT_VISIBLE:
+        similar = api(client, f"cases/{cid}/similar", limit=20).get_json()
+        assert {h["id"] for h in similar["hits"]} <= SUPPORT_VISIBLE
+    # asking for the hidden levels explicitly does not widen anything
+    assert api(client, "search", q="VELVET-OWL", visibility="restricted").get_json()["total"] == 0
+
+
+# -- feedback, clicks, log, stats ---------------------------------------------------------------------
+
+def test_search_log_records_every_query(client, app):
+    data = api(client, "search", q="WF-20417", component="workflow").get_json()
+    en(client).get("/search?q=mail+queue+relay&limit=2&offset=2")
+    logs = rows(app, activity.SearchLog)
+    assert len(logs) == 2
+    first, second = logs
+    assert first.id == data["search_id"] and first.text == "WF-20417" and first.source == "api"
+    assert first.role == "support" and first.result_count == data["total"] and first.generation == data["generation"]
+    assert first.filters == {"component": ["workflow"]} and first.kind == "code" and first.keyword_match
+    assert 0 < first.latency_ms < 10_000 and first.created_at is not None
+    assert second.offset == 2 and second.source == "web" and second.lang == "en"
+
+
+def test_click_through_is_logged_and_redirects(client, app):
+    page = client.get("/search?q=WF-20417")
+    sid = search_id_of(page)
+    response = client.get(f"/go/{sid}/ESC-2026-0002?rank=1")
+    assert response.status_code == 303 and response.headers["Location"] == f"/cases/ESC-2026-0002?sid={sid}"
+    clicks = rows(app, activity.Click)
+    assert [(c.search_id, c.case_id, c.rank) for c in clicks] == [(sid, "ESC-2026-0002", 1)]
+    case_page = client.get(response.headers["Location"])
+    assert f'name="search_id" value="{sid}"' in case_page.get_data(as_text=True)
+    assert 'href="/search?q=WF-20417"' in case_page.get_data(as_text=True)  # back to the results
+    assert client.get("/go/99999/ESC-2026-0002").status_code == 303 and len(rows(app, activity.Click)) == 1
+
+
+def test_feedback_forms_store_verdicts_and_feed_the_stats(client, app):
+    page = en(client).get("/search?q=notification+mail+late")
+    sid, token = search_id_of(page), csrf_token(page)
+    solved = client.post("/feedback", data={"csrf_token": token, "search_id": sid, "case_id": "ESC-2026-0003",
+                                            "verdict": "solved", "next": f"/search?q=notification+mail+late#hit-ESC-2026-0003"})
+    assert solved.status_code == 303 and solved.headers["Location"].endswith("#hit-ESC-2026-0003")
+    assert "Recorded: solved by ESC-2026-0003" in page_text(client.get(solved.headers["Location"]))
+
+    other = client.get("/search?q=printer+on+fire")
+    escalated = client.post("/feedback", data={"csrf_token": token, "search_id": search_id_of(other), "verdict": "escalated",
+                                               "next": "//evil.example/"})
+    assert escalated.status_code == 303 and escalated.headers["Location"] == "/search"  # never off-site
+    feedback = rows(app, activity.Feedback)
+    assert [(f.search_id, f.case_id, f.verdict, f.role) for f in feedback] == [
+        (sid, "ESC-2026-0003", "solved", "support"), (search_id_of(other), None, "escalated", "support")]
+
+    stats = client.get("/stats")
+    text = " ".join(page_text(stats).split())
+    assert stats.status_code == 200
+    assert re.search(r'id="kpi-searches">2<', stats.get_data(as_text=True))
+    assert re.search(r'id="kpi-deflection">50%<', stats.get_data(as_text=True))
+    escalated_section = stats.get_data(as_text=True).split('id="escalated"')[1].split("</section>")[0]
+    assert "printer on fire" in escalated_section and "/new?title=printer+on+fire" in escalated_section
+    solving = stats.get_data(as_text=True).split('id="most-solving"')[1].split("</section>")[0]
+    assert "ESC-2026-0003" in solving and "Notification mail delayed by hours" in solving
+    assert "Start a case from this" in text
+
+
+def test_feedback_refuses_bad_input(client, app):
+    page = client.get("/search?q=mail")
+    token = csrf_token(page)
+    for form, field in (({"verdict": "maybe", "case_id": "ESC-2026-0003"}, "verdict"),
+                        ({"verdict": "solved", "case_id": "ESC-2026-0005"}, "case_id"),
+                        ({"verdict": "solved", "case_id": "ESC-2026-0003", "search_id": "abc"}, "search_id"),
+                        ({"verdict": "escalated"}, "search_id")):
+        response = en(client).post("/feedback", data={"csrf_token": token, **form})
+        assert response.status_code == 400 and f"Field: {field}" in page_text(response)
+    assert rows(app, activity.Feedback) == []
+
+
+def test_csrf_token_is_required_on_forms(client, app):
+    assert app.config.get("WTF_CSRF_ENABLED", True)
+    response = en(client).post("/feedback", data={"verdict": "solved", "case_id": "ESC-2026-0003"})
+    assert response.status_code == 400 and "The form has expired" in page_text(response)
+    wrong = client.post("/feedback", data={"verdict": "solved", "case_id": "ESC-2026-0003", "csrf_token": "forged"})
+    assert wrong.status_code == 400
+    assert rows(app, activity.Feedback) == []
+    fresh = app.test_client()  # a token from another session is refused too
+    token = csrf_token(client.get("/search?q=mail"))
+    assert fresh.post("/feedback", data={"verdict": "solved", "case_id": "ESC-2026-0003", "csrf_token": token}).status_code == 400
+
+
+def test_api_feedback(client, app):
+    sid = api(client, "search", q="WF-20417").get_json()["search_id"]
+    ok = client.post("/api/v1/feedback", json={"search_id": sid, "case_id": "ESC-2026-0002", "verdict": "solved"})
+    assert ok.status_code == 201 and ok.get_json()["ok"] is True and isinstance(ok.get_json()["feedback_id"], int)
+    case_only = client.post("/api/v1/feedback", json={"case_id": "ESC-2026-0002", "verdict": "not_relevant"})
+    assert case_only.status_code == 201
+    for body, field in (({"verdict": "great", "case_id": "ESC-2026-0002"}, "verdict"), ({"case_id": "ESC-2026-0002"}, "verdict"),
+                        ({"verdict": "solved", "case_id": "ESC-2026-0004"}, "case_id"),
+                        ({"verdict": "escalated", "search_id": 10_000}, "search_id"),
+                        ({"verdict": "escalated", "search_id": "one"}, "search_id"),
+                        ({"verdict": "solved", "case_id": ["ESC-2026-0002"]}, "case_id")):
+        response = client.post("/api/v1/feedback", json=body)
+        data = response.get_json()
+        assert response.status_code == 400 and data["field"] == field and data["ok"] is False, body
+    assert [(f.verdict, f.case_id) for f in rows(app, activity.Feedback)] == [("solved", "ESC-2026-0002"),
+                                                                              ("not_relevant", "ESC-2026-0002")]
+
+
+def test_api_posts_must_be_json_and_small(client, app):
+    form = client.post("/api/v1/feedback", data={"verdict": "solved", "case_id": "ESC-2026-0002"})
+    assert form.status_code == 415 and form.get_json() == {"ok": False, "status": 415, "error": form.get_json()["error"]}
+    broken = client.post("/api/v1/feedback", data="{not json", content_type="application/json")
+    assert broken.status_code == 400 and broken.get_json()["status"] == 400
+    huge = client.post("/api/v1/feedback", data=json.dumps({"verdict": "solved", "pad": "x" * 2_000_000}),
+                       content_type="application/json")
+    assert huge.status_code == 413 and huge.get_json()["status"] == 413 and huge.get_json()["ok"] is False
+    huge_form = client.post("/feedback", data={"pad": "x" * 2_000_000})
+    assert huge_form.status_code == 413 and huge_form.mimetype == "text/html"
+    wrong_method = client.get("/api/v1/feedback")
+    assert wrong_method.status_code == 405 and wrong_method.get_json()["status"] == 405
+    assert client.delete("/search").status_code == 405
+    missing = client.get("/api/v1/nothing-here")
+    assert missing.status_code == 404 and missing.get_json() == {"ok": False, "status": 404, "error": missing.get_json()["error"]}
+    assert rows(app, activity.Feedback) == []
+
+
+def test_stats_page_with_history(client, app):
+    store = app.extensions["kb"].store
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    for days_ago, count in ((0, 3), (1, 1), (5, 2), (40, 7)):
+        for i in range(count):
+            activity.record_search(store, activity.SearchEvent(text=f"gap query {days_ago}", role="support", result_count=0,
+                                                               latency_ms=10.0 + i), now=now - timedelta(days=days_ago))
+    activity.record_search(store, activity.SearchEvent(text="engineer secret GLASS-HERON", role="engineer", result_count=0,
+                                                       latency_ms=5), now=now)
+    response = en(client).get("/stats")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and body.count('class="bar"') == 30
+    assert re.search(r'id="kpi-searches">6<', body)  # the 40-day-old searches are outside the window
+    assert "gap query 0" in body and "gap query 40" not in body and "GLASS-HERON" not in body
+    assert "/new?title=gap+query+0" in body
+    new = client.get("/new?title=gap+query+0")
+    assert new.status_code == 200 and "gap query 0" in page_text(new)
+    assert en(client).get("/stats?days=7").get_data(as_text=True).count('class="bar"') == 7
+    assert client.get("/stats?days=0").status_code == 400 and client.get("/stats?days=9999").status_code == 400
+
+
+# -- the app as a whole ---------------------------------------------------------------------------------
+
+def test_security_headers_on_every_response(client):
+    for response in (client.get("/"), client.get("/search?q=mail"), api(client, "search", q="mail"),
+                     client.get("/cases/ESC-2099-0001"), client.get("/static/app.css"), client.get("/search?limit=0&q=x"),
+                     client.post("/feedback")):
+        headers = response.headers
+        assert "script-src 'self'" in headers["Content-Security-Policy"], response.request.path
+        assert "unsafe-inline" not in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_pages_have_no_inline_script_or_external_assets(client):
+    for path in ("/", "/search?q=mail", "/cases/ESC-2026-0001", "/stats", "/cases/nope"):
+        body = client.get(path).get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=\"/static/)", body), path
+        assert not re.search(r"\son[a-z]+=", body), path
+        assert not re.search(r'(src|href)="(https?:)?//', body), path
+        assert " style=" not in body, path
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_language_switch_parameter_sets_a_cookie(client):
+    switched = client.get("/?lang=en", headers={"Accept-Language": "ja"})
+    assert "lang=en" in switched.headers["Set-Cookie"] and '<html lang="en">' in switched.get_data(as_text=True)
+    assert '<html lang="en">' in client.get("/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert '<html lang="ja">' in client.get("/?lang=ja").get_data(as_text=True)
+    assert "Set-Cookie" not in client.get("/?lang=fr").headers
+
+
+def test_no_index_yet_is_503(settings):
+    app = create_app(settings)
+    client = app.test_client()
+    page = en(client).get("/search?q=mail")
+    assert page.status_code == 503 and "Search is not ready" in page_text(page) and "kb index" in page_text(page)
+    data = api(client, "search", q="mail").get_json()
+    assert data == {"ok": False, "error": data["error"], "status": 503} and "kb index" in data["error"]
+    assert client.get("/").status_code == 200
+    assert api(client, "health").get_json() == {"ok": True, "generation": None, "cases": 0}
+    app.extensions["kb"].close()
+
+
+def test_new_generations_are_picked_up_without_a_restart(client, app, settings, write_cases):
+    assert api(client, "search", q="QUOKKA-7781").get_json()["hits"] == [] or \
+        "ESC-2026-0099" not in {h["id"] for h in api(client, "search", q="QUOKKA-7781").get_json()["hits"]}
+    before = api(client, "health").get_json()["generation"]
+    write_cases({"ESC-2026-0099.md": case_text("ESC-2026-0099", title="Badge printer QUOKKA-7781 jams", component="portal")})
+    assert run_index(settings).published
+    data = api(client, "search", q="QUOKKA-7781").get_json()
+    assert data["hits"][0]["id"] == "ESC-2026-0099" and data["generation"] != before
+
+
+def test_one_store_and_searcher_per_app(app, client):
+    kb = app.extensions["kb"]
+    client.get("/search?q=mail")
+    api(client, "search", q="mail")
+    assert app.extensions["kb"] is kb and kb.searcher.store is kb.store
