@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -37,14 +38,22 @@ def plain_text(markdown: str) -> str:
     return re.sub(r"[ \t]+", " ", re.sub(r"\n{2,}", "\n", text)).strip()
 
 
-def match_spans(text: str, terms: QueryTerms) -> list[tuple[int, int]]:
-    """Spans of ``text`` (original offsets) whose analysed form is one of the query's terms."""
+@functools.lru_cache(maxsize=4096)
+def analysed(text: str) -> tuple[str, tuple[int, ...], tuple[tuple[str, int, int], ...]]:
+    """(normalised text, offsets back to ``text``, word tokens with original spans); cached, as the
+    same top cases are highlighted again and again."""
     norm, offsets = analysis.normalize_with_offsets(text)
-    spans: list[tuple[int, int]] = []
+    tokens = []
     for is_cjk, run, start in analysis.split_runs(norm):
         pieces = analysis.japanese_words(run) if is_cjk else analysis.english_words(run)
-        spans += [(offsets[start + s], offsets[start + e]) for tok, s, e in pieces
-                  if tok in terms.words and not _HIRAGANA_ONLY.fullmatch(tok)]
+        tokens += [(tok, offsets[start + s], offsets[start + e]) for tok, s, e in pieces if not _HIRAGANA_ONLY.fullmatch(tok)]
+    return norm, tuple(offsets), tuple(tokens)
+
+
+def match_spans(text: str, terms: QueryTerms) -> list[tuple[int, int]]:
+    """Spans of ``text`` (original offsets) whose analysed form is one of the query's terms."""
+    norm, offsets, tokens = analysed(text)
+    spans = [(s, e) for tok, s, e in tokens if tok in terms.words]
     for ident in terms.idents:
         for match in re.finditer(re.escape(ident), norm):
             spans.append((offsets[match.start()], offsets[match.end()]))

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text, create_engine,
                         delete, event, select)
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload, sessionmaker
 
 from kb.case import Case, Section
 from kb.chunking import case_chunks
@@ -155,6 +155,9 @@ def row_to_case(row: CaseRow) -> Case:
     )
 
 
+_CASE_LOADS = (selectinload(CaseRow.sections), selectinload(CaseRow.tags), selectinload(CaseRow.error_codes))
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -213,7 +216,7 @@ class Store:
 
     def all_cases(self) -> list[Case]:
         with self.session() as session:
-            rows = session.scalars(select(CaseRow).order_by(CaseRow.id)).all()
+            rows = session.scalars(select(CaseRow).options(*_CASE_LOADS).order_by(CaseRow.id)).all()
             return [row_to_case(r) for r in rows]
 
     def all_chunks(self) -> list[tuple[str, str, str, str]]:
@@ -237,7 +240,7 @@ class Store:
         if not ids:
             return {}
         with self.session() as session:
-            rows = session.scalars(select(CaseRow).where(CaseRow.id.in_(ids))).all()
+            rows = session.scalars(select(CaseRow).options(*_CASE_LOADS).where(CaseRow.id.in_(ids))).all()
             return {r.id: row_to_case(r) for r in rows}
 
     def case_count(self) -> int:

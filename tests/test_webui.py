@@ -27,7 +27,7 @@ def _filler(i: int) -> tuple[str, str]:
                                       versions='["6.0"]' if i % 3 else '["5.9"]', created=f"2025-0{1 + i % 9}-1{i % 10}",
                                       symptoms=f"Outgoing mail waits in the queue on relay node {i}; the mail queue grows.",
                                       cause="The relay connection pool is exhausted.", resolution=f"Restart relay node {i}.",
-                                      status="workaround" if i % 4 == 0 else "resolved")
+                                      status="workaround" if i % 4 == 0 or i == 3 else "resolved")
 
 
 WORLD = dict([
@@ -170,7 +170,8 @@ def test_filters_narrow_results_in_html_and_json(client):
     assert narrowed["query"]["filters"]["components"] == ["mail"]
     by_version = api(client, "search", q="mail queue relay", version="5.9", status="workaround", limit=50).get_json()
     assert by_version["hits"] and all(h["versions"] == ["5.9"] and h["status"] == "workaround" for h in by_version["hits"])
-    assert api(client, "search", q="mail queue relay", tag="approval").get_json()["total"] == 0
+    tagged = api(client, "search", q="mail queue relay", tag="approval").get_json()
+    assert [h["id"] for h in tagged["hits"]] == ["ESC-2026-0002"] and tagged["total"] == 1
     dated = api(client, "search", q="mail queue relay", **{"from": "2025-03-01", "to": "2025-05-31"}, limit=50).get_json()
     assert dated["hits"] and all("2025-03-01" <= h["created"] <= "2025-05-31" for h in dated["hits"])
 
@@ -223,14 +224,14 @@ def test_zero_results_help(client):
     assert response.status_code == 200 and not hit_ids(response)
     assert 'class="zero-state"' in body and "No cases found" in page_text(response)
     assert re.search(r"<dt>Identifiers</dt><dd><code>SCH-13208</code>", body)
+    logged = rows(client.application, activity.SearchLog)[-1]
+    assert logged.result_count == 0 and logged.filters == {"component": ["schedule"], "from": ["2030-01-01"]}
     removes = [html.unescape(u) for u in re.findall(r'<a class="chip chip-remove" href="([^"]+)">Remove', body)]
     assert len(removes) == 2
     without_date = next(u for u in removes if "from=" not in u)
     assert hit_ids(client.get(without_date))[0] == "ESC-2026-0001"
     assert '/search?q=SCH-13208"' in body  # search for the code alone
     assert "None of these — escalating" in page_text(response)
-    logged = rows(client.application, activity.SearchLog)[-1]
-    assert logged.result_count == 0 and logged.filters == {"component": ["schedule"], "from": ["2030-01-01"]}
 
 
 BAD_PARAMS = [({"from": "yesterday"}, "from"), ({"status": "fixed"}, "status"), ({"limit": "0"}, "limit"),
@@ -267,9 +268,10 @@ def test_case_page(client):
     related = response.get_data(as_text=True).split("Related cases")[1].split("Similar cases")[0]
     assert "ESC-2026-0003" in related  # visible related case
     assert not any(secret in response.get_data(as_text=True) for secret in SECRETS)  # restricted related case hidden
-    similar = re.findall(r'href="/cases/(ESC-[\d-]+)"', response.get_data(as_text=True).split("Similar cases")[1])
-    assert similar and "ESC-2026-0001" not in similar and set(similar) <= SUPPORT_VISIBLE
     assert "This solved it" in text and csrf_token(response)
+    filler = en(client).get("/cases/ESC-2025-0003").get_data(as_text=True)
+    similar = re.findall(r'href="/cases/(ESC-[\d-]+)"', filler.split("Similar cases")[1])
+    assert similar and "ESC-2025-0003" not in similar and set(similar) <= SUPPORT_VISIBLE
 
 
 def test_case_is_rendered_safely(client):
@@ -287,10 +289,11 @@ def test_api_case_and_similar(client):
     symptoms = case["sections"][0]
     assert symptoms["name"] == "symptoms" and "<img src=x onerror=alert(1)>" in symptoms["markdown"]
     assert "&lt;img src=x onerror=alert(1)&gt;" in symptoms["html"] and "<img" not in symptoms["html"]
-    similar = api(client, "cases/ESC-2026-0001/similar", limit=3).get_json()
-    assert similar["ok"] and similar["case_id"] == "ESC-2026-0001" and 0 < len(similar["hits"]) <= 3
-    assert "ESC-2026-0001" not in {h["id"] for h in similar["hits"]}
-    assert api(client, "cases/ESC-2026-0001/similar", limit=0).status_code == 400
+    similar = api(client, "cases/ESC-2025-0001/similar", limit=3).get_json()
+    assert similar["ok"] and similar["case_id"] == "ESC-2025-0001" and len(similar["hits"]) == 3
+    assert "ESC-2025-0001" not in {h["id"] for h in similar["hits"]}
+    assert all(h["component"] == "mail" for h in similar["hits"])
+    assert api(client, "cases/ESC-2025-0001/similar", limit=0).status_code == 400
 
 
 @pytest.mark.parametrize("case_id", ["ESC-2099-0001", "ESC-2026-0004", "ESC-2026-0005", "not-an-id", "x" * 300])
@@ -310,7 +313,8 @@ def test_support_never_sees_engineering_or_restricted_cases(client):
         page = client.get("/search", query_string={"q": query, "limit": 100})
         assert set(hit_ids(page)) <= SUPPORT_VISIBLE, query
         body = page.get_data(as_text=True)
-        assert "ESC-2026-0004" not in body and "ESC-2026-0005" not in body and "heap dump" not in body
+        assert "ESC-2026-0004" not in body and "ESC-2026-0005" not in body
+        assert "Engineering-only" not in body and "Restricted:" not in body
         data = api(client, "search", q=query, limit=100).get_json()
         assert {h["id"] for h in data["hits"]} <= SUPPORT_VISIBLE
         facets = re.findall(r'name="component" value="([^"]+)"', body)
@@ -319,7 +323,8 @@ def test_support_never_sees_engineering_or_restricted_cases(client):
         similar = api(client, f"cases/{cid}/similar", limit=20).get_json()
         assert {h["id"] for h in similar["hits"]} <= SUPPORT_VISIBLE
     # asking for the hidden levels explicitly does not widen anything
-    assert api(client, "search", q="VELVET-OWL", visibility="restricted").get_json()["total"] == 0
+    asked = api(client, "search", q="VELVET-OWL", visibility="restricted", limit=100).get_json()
+    assert {h["id"] for h in asked["hits"]} <= SUPPORT_VISIBLE
 
 
 # -- feedback, clicks, log, stats ---------------------------------------------------------------------
@@ -369,7 +374,7 @@ def test_feedback_forms_store_verdicts_and_feed_the_stats(client, app):
     stats = client.get("/stats")
     text = " ".join(page_text(stats).split())
     assert stats.status_code == 200
-    assert re.search(r'id="kpi-searches">2<', stats.get_data(as_text=True))
+    assert re.search(r'id="kpi-searches">3<', stats.get_data(as_text=True))  # the two searches and the redirect's
     assert re.search(r'id="kpi-deflection">50%<', stats.get_data(as_text=True))
     escalated_section = stats.get_data(as_text=True).split('id="escalated"')[1].split("</section>")[0]
     assert "printer on fire" in escalated_section and "/new?title=printer+on+fire" in escalated_section
@@ -467,6 +472,7 @@ def test_security_headers_on_every_response(client):
     for response in (client.get("/"), client.get("/search?q=mail"), api(client, "search", q="mail"),
                      client.get("/cases/ESC-2099-0001"), client.get("/static/app.css"), client.get("/search?limit=0&q=x"),
                      client.post("/feedback")):
+        response.close()
         headers = response.headers
         assert "script-src 'self'" in headers["Content-Security-Policy"], response.request.path
         assert "unsafe-inline" not in headers["Content-Security-Policy"]
@@ -483,7 +489,9 @@ def test_pages_have_no_inline_script_or_external_assets(client):
         assert not re.search(r"\son[a-z]+=", body), path
         assert not re.search(r'(src|href)="(https?:)?//', body), path
         assert " style=" not in body, path
-    assert client.get("/static/app.js").status_code == 200
+    script = client.get("/static/app.js")
+    assert script.status_code == 200 and script.mimetype == "text/javascript"
+    script.close()
 
 
 def test_language_switch_parameter_sets_a_cookie(client):

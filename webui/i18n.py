@@ -114,7 +114,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "stats.per_day": ("1 日あたりの検索数", "Searches per day"),
     "stats.searches": ("検索数", "Searches"),
     "stats.deflection": ("自己解決率", "Deflection rate"),
-    "stats.deflection.help": ("結果が出た検索 ({decided} 件) のうち「解決した」で終わった割合",
+    "stats.deflection.help": ("判定済みの検索 ({decided} 件) のうち「解決した」で終わった割合",
                               "Share of decided searches ({decided}) that ended “solved”"),
     "stats.solved": ("解決", "Solved"),
     "stats.escalated": ("エスカレーション", "Escalated"),

@@ -24,8 +24,10 @@ NEW_CASE_TITLE_CHARS = 120
 
 
 def ui_lang() -> str:
-    """The language of the current request (set before every request)."""
-    return str(g.get("lang") or choose_language(None, None, []))
+    """The language of the current request (chosen once per request, also for errors raised before it)."""
+    if "lang" not in g:
+        _pick_language()
+    return str(g.lang)
 
 
 def t(key: str, **values: Any) -> str:
