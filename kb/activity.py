@@ -290,7 +290,7 @@ def most_solving(session: Session, since: datetime, limit: int = 10) -> list[tup
     rows = session.execute(select(Feedback.case_id, func.count())
                            .where(Feedback.created_at >= since, Feedback.verdict == "solved", Feedback.case_id.is_not(None))
                            .group_by(Feedback.case_id).order_by(func.count().desc(), Feedback.case_id).limit(limit))
-    return [(cid, n) for cid, n in rows]
+    return [(str(cid), n) for cid, n in rows]
 
 
 def activity_stats(store: Store, days: int = 30, today: date | None = None, roles: Sequence[str] | None = None,

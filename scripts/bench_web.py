@@ -29,7 +29,7 @@ from webui import create_app  # noqa: E402
 
 # Each pass sends every query once more with different filters (a new search for the engines,
 # the same text for the query-vector cache).
-PASSES = ({}, {"status": "resolved"}, {"product": "tsumugi-server"})
+PASSES: tuple[dict[str, str], ...] = ({}, {"status": "resolved"}, {"product": "tsumugi-server"})
 
 
 def summary(label: str, values: list[float]) -> str:

@@ -88,12 +88,18 @@ def hit_ids(response) -> list[str]:
     return re.findall(r'<li class="hit" id="hit-([^"]+)"', response.get_data(as_text=True))
 
 
+def _first(pattern: str, response) -> str:
+    found = re.search(pattern, response.get_data(as_text=True))
+    assert found, pattern
+    return found.group(1)
+
+
 def csrf_token(response) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True)).group(1)
+    return _first(r'name="csrf_token" value="([^"]+)"', response)
 
 
 def search_id_of(response) -> int:
-    return int(re.search(r'name="search_id" value="(\d+)"', response.get_data(as_text=True)).group(1))
+    return int(_first(r'name="search_id" value="(\d+)"', response))
 
 
 def api(client, path: str, **params):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, current_app, render_template, request
+from werkzeug.sansio.response import Response as BaseResponse
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -28,7 +29,7 @@ def error_payload(exc: BaseException) -> dict[str, object]:
     return {"ok": False, "error": "internal error", "status": 500}
 
 
-def handle_error(exc: Exception) -> Response | tuple[str, int] | HTTPException:
+def handle_error(exc: Exception) -> BaseResponse | tuple[str, int] | HTTPException:
     """The app's single error handler, registered for every exception: JSON under /api/, else a page."""
     if isinstance(exc, HTTPException) and (exc.code or 500) < 400:
         return exc  # redirects raised by routing

@@ -99,6 +99,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "case.error_codes": ("エラーコード", "Error codes"),
     "case.created": ("登録日", "Created"),
     "case.resolved": ("解決日", "Resolved"),
+    "case.review_by": ("見直し期限", "Review by"),
     "case.authors": ("担当", "Authors"),
     "case.visibility": ("公開範囲", "Visibility"),
     "case.source": ("元ファイル", "Source file"),

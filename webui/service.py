@@ -66,7 +66,7 @@ class QueryEncoderCache:
             found.update(zip(again, self._encoder.encode(again)))
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack([found[t] for t in texts])
+        return np.vstack([vector for vector in (found[t] for t in texts) if vector is not None])
 
 
 def caching_loader(settings: Settings) -> Callable[[str], Any]:
@@ -320,6 +320,7 @@ def case_document(case: Case) -> dict[str, Any]:
         "severity": case.severity, "tags": list(case.tags), "error_codes": list(case.error_codes),
         "visibility": case.visibility, "origin": case.origin, "lang": case.lang,
         "created": case.created.isoformat(), "resolved": case.resolved.isoformat() if case.resolved else None,
+        "review_by": case.review_by.isoformat() if case.review_by else None,
         "authors": list(case.authors), "related": list(case.related), "path": f"cases/{case.path}",
         "sections": [{"name": s.name, "heading": s.heading, "markdown": s.text, "html": r["html"]}
                      for s, r in zip(case.sections, sections)],

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+from indexer.evaluate import DEFAULT_QUERIES, beir_cases, beir_queries, evaluate, load_queries, score_rankings
+from indexer.hashing_encoder import HashingEncoder
+from kb.corpus import load_cases
+from kb.errors import KBError
+from kb.settings import load_settings
+
+from conftest import SAMPLE_CASES, case_text
+
+
+def test_bundled_evaluation_set_is_valid_and_balanced():
+    queries = load_queries(DEFAULT_QUERIES)
+    settings = load_settings(environ={})
+    ids = {c.id for c in load_cases([SAMPLE_CASES], settings.id_regex, settings.max_case_bytes).cases}
+    assert len(queries) >= 80
+    assert all(set(q.relevant) <= ids for q in queries)
+    assert {q.kind for q in queries} == {"words", "code", "log"}
+    langs = [q.lang for q in queries]
+    assert langs.count("ja") >= 0.4 * len(queries) and langs.count("en") >= 0.4 * len(queries)
+    assert ids <= {cid for q in queries for cid in q.relevant}  # every case is the answer to some query
+
+
+def test_bad_query_lines_name_file_and_line(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"query": "a", "relevant": ["X"]}\n{"query": "b"}\n')
+    with pytest.raises(KBError, match=r"q.jsonl:2: invalid evaluation query"):
+        load_queries(path)
+    path.write_text('{"query": "a", "relevant": ["X"], "kind": "poem"}\n')
+    with pytest.raises(KBError, match=":1:"):
+        load_queries(path)
+
+
+def test_beir_loader(tmp_path):
+    (tmp_path / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "title": "Gmail filter", "text": "How to filter mail"}) + "\n"
+                                           + json.dumps({"_id": "d2", "title": "", "text": "富士山の高さは3776メートル"}) + "\n")
+    (tmp_path / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "filter my mail"}) + "\n"
+                                            + json.dumps({"_id": "q2", "text": "unjudged"}) + "\n")
+    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    cases = beir_cases(tmp_path)
+    assert [c.id for c in cases] == ["d1", "d2"] and cases[1].lang == "ja"
+    queries = beir_queries(tmp_path)
+    assert [q.qid for q in queries] == ["q1"] and queries[0].relevant == {"d1": 1.0}
+
+
+def test_evaluate_scores_each_leg_and_the_hybrid(tmp_path):
+    from kb.parse import parse_case
+
+    cases = [parse_case(case_text("ESC-2026-0001", title="Mail delayed", symptoms="notification mail arrives late"), "ESC-2026-0001.md"),
+             parse_case(case_text("ESC-2026-0002", title="Approval stuck", symptoms="approver cannot approve"), "ESC-2026-0002.md")]
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"query": "mail late", "relevant": ["ESC-2026-0001"], "kind": "words", "lang": "en"}) + "\n")
+    settings = load_settings(environ={}, data_dir=tmp_path / "data", embed_model="hash:64")
+    report = evaluate(cases, load_queries(path), settings, HashingEncoder(64), baseline=True)
+    assert set(report.variants) == {"lexical", "dense", "hybrid", "lexical-baseline"}
+    assert report.variants["hybrid"]["ndcg@10"] == 1.0 and report.variants["hybrid"]["queries"] == 1
+    assert report.variants["lexical"]["splits"]["lang"]["en"]["queries"] == 1
+
+
+def test_score_rankings_uses_fusion_weights():
+    from indexer.evaluate import EvalQuery
+
+    q = EvalQuery("x", {"b": 1.0}, "words", "en")
+    ranked = [("en", {"lexical": ["a", "b"], "dense": ["b", "c"]})]
+    heavy_dense = score_rankings([q], ranked, {"en": {"lexical": 1.0, "dense": 5.0}, "ja": {}}, 60)
+    no_dense = score_rankings([q], ranked, {"en": {"lexical": 1.0, "dense": 0.0}, "ja": {}}, 60)
+    assert heavy_dense["hybrid"]["success@1"] == 1.0 and no_dense["hybrid"]["success@1"] == 0.0
