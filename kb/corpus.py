@@ -91,13 +91,14 @@ def corpus_problems(cases: list[Case]) -> tuple[list[Case], list[Problem]]:
     return kept, problems
 
 
-def load_cases(paths: Iterable[Path], id_regex: re.Pattern[str], max_bytes: int) -> CorpusLoad:
+def load_cases(paths: Iterable[Path], id_regex: re.Pattern[str], max_bytes: int,
+               customer_domains: tuple[str, ...] = ()) -> CorpusLoad:
     """Read and check every file; one bad file never stops the others."""
     files, problems = expand_paths(paths)
     result = CorpusLoad(problems=problems)
     parsed: list[Case] = []
     for path in files:
-        case, file_problems = read_case_file(path, id_regex, max_bytes)
+        case, file_problems = read_case_file(path, id_regex, max_bytes, customer_domains=customer_domains)
         result.problems += file_problems
         if case is None:
             result.failed.append(str(path))

@@ -21,6 +21,7 @@ from kb.case import Case, Section
 from kb.errors import CaseFormatError, Problem
 from kb.fields import validate_fields
 from kb.headings import canonical_section, known_headings
+from kb.sensitive import scan_case_text
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 DEFAULT_ID_REGEX = re.compile(r"ESC-\d{4}-\d{4}")
@@ -82,6 +83,10 @@ def split_sections(text: str, path: str) -> RawSections:
     """Cut the Markdown body into H2 sections with canonical names (code blocks kept verbatim)."""
     lines = text.split("\n")
     tokens = _md().parse(text)
+    for tok in tokens:  # authoring prompts (<!-- ... --> blocks) are not content
+        if tok.type == "html_block" and tok.map and tok.content.lstrip().startswith("<!--") and tok.content.rstrip().endswith("-->"):
+            for n in range(*tok.map):
+                lines[n] = ""
     heads = [(i, t) for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
     problems: list[Problem] = []
     sections: list[Section] = []
@@ -125,7 +130,8 @@ def _section_problems(sections: list[Section], status: Any, path: str, fm_end: i
 
 
 def check_case_text(text: str, path: str, id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
-                    content_hash: str = "", expected_id: str | None = None) -> tuple[Case | None, list[Problem]]:
+                    content_hash: str = "", expected_id: str | None = None,
+                    customer_domains: tuple[str, ...] = ()) -> tuple[Case | None, list[Problem]]:
     """Parse and validate one case; returns the case (None if any error) and all problems.
 
     ``expected_id`` (the file name's stem) must equal the ``id`` field when given.
@@ -135,6 +141,7 @@ def check_case_text(text: str, path: str, id_regex: re.Pattern[str] = DEFAULT_ID
     raw = split_sections(text, path)
     problems += raw.problems
     problems += _section_problems(raw.sections, data.get("status"), path, fm_end)
+    problems += [f.problem(path) for f in scan_case_text(text, customer_domains)]
     fm_broken = any(p.line is not None and "front matter" in p.message for p in problems)
     fields, field_problems = validate_fields(data, key_lines, path, id_regex, raw.sections, expected_id)
     if not fm_broken:  # after a YAML error, "missing field" messages would only be noise
@@ -143,7 +150,8 @@ def check_case_text(text: str, path: str, id_regex: re.Pattern[str] = DEFAULT_ID
     if any(p.is_error for p in problems) or fields is None:
         return None, problems
     digest = content_hash or hashlib.sha256(text.encode("utf-8")).hexdigest()
-    case = Case(sections=tuple(raw.sections), path=path, content_hash=digest, meta=data, **fields)
+    kept = tuple(s for s in raw.sections if s.text.strip())  # unfilled optional sections carry nothing
+    case = Case(sections=kept, path=path, content_hash=digest, meta=data, **fields)
     return case, problems
 
 
@@ -171,7 +179,8 @@ def decode_case_bytes(data: bytes, path: str, max_bytes: int) -> tuple[str | Non
 
 
 def read_case_file(path: Path, id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
-                   max_bytes: int = 262144, display_path: str | None = None) -> tuple[Case | None, list[Problem]]:
+                   max_bytes: int = 262144, display_path: str | None = None,
+                   customer_domains: tuple[str, ...] = ()) -> tuple[Case | None, list[Problem]]:
     """Read, decode and check one case file; never raises for bad content."""
     shown = display_path or str(path)
     try:
@@ -181,4 +190,5 @@ def read_case_file(path: Path, id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
     text, problems = decode_case_bytes(data, shown, max_bytes)
     if text is None:
         return None, problems
-    return check_case_text(text, shown, id_regex, hashlib.sha256(data).hexdigest(), expected_id=Path(shown).stem)
+    return check_case_text(text, shown, id_regex, hashlib.sha256(data).hexdigest(), expected_id=Path(shown).stem,
+                           customer_domains=customer_domains)

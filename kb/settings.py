@@ -45,6 +45,11 @@ class Settings:
     keep_generations: int = _setting(3, "How many index generations are kept on disk, the live one included.")
     search_limit: int = _setting(10, "Default number of hits a search returns.")
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
+    customer_domains: str = _setting("", "Comma-separated customer domain names that must not appear in cases (flagged by kb lint, replaced by kb redact).")
+
+    @property
+    def customer_domain_list(self) -> tuple[str, ...]:
+        return tuple(d.strip().lower() for d in self.customer_domains.split(",") if d.strip())
 
     @property
     def resolved_database_url(self) -> str:

@@ -55,7 +55,8 @@ def _parse_file(path: Path, shown: str, data: bytes, settings: Settings, digest:
     text, problems = decode_case_bytes(data, shown, settings.max_case_bytes)
     if text is None:
         return None, problems
-    return check_case_text(text, shown, settings.id_regex, digest, expected_id=path.stem)
+    return check_case_text(text, shown, settings.id_regex, digest, expected_id=path.stem,
+                           customer_domains=settings.customer_domain_list)
 
 
 def _is_duplicate(case: Case, rel: str, owners: dict[str, str], present: set[str]) -> str | None:

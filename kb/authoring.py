@@ -1,0 +1,152 @@
+"""Writing cases: the next free id, the template, form fields to Markdown, and a safe save."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from kb.errors import KBError
+from kb.headings import SECTION_LABELS, SECTION_ORDER
+
+FIELD_ORDER = ("id", "title", "status", "product", "versions", "fixed_in", "component", "severity", "tags",
+               "error_codes", "visibility", "origin", "created", "resolved", "review_by", "authors", "related", "lang")
+
+
+class ConflictError(KBError):
+    """The file changed (or exists) since the editor loaded it."""
+
+    status = 409
+
+
+def next_case_id(existing: list[str], pattern: re.Pattern[str], today: date) -> str:
+    """The next free id: ``ESC-<year>-<n+1>`` for the default shape, else the largest id's number + 1."""
+    if pattern.pattern == r"ESC-\d{4}-\d{4}":
+        numbers = [int(i[-4:]) for i in existing if i.startswith(f"ESC-{today.year}-")]
+        return f"ESC-{today.year}-{max(numbers, default=0) + 1:04d}"
+    matching = sorted((i for i in existing if pattern.fullmatch(i)), key=lambda i: int(re.findall(r"\d+", i)[-1]))
+    if not matching:
+        raise KBError(f"cannot derive the first id for pattern {pattern.pattern}; pass --id")
+    last = matching[-1]
+    digits = re.findall(r"\d+", last)[-1]
+    candidate = last[: last.rfind(digits)] + f"{int(digits) + 1:0{len(digits)}d}" + last[last.rfind(digits) + len(digits):]
+    if not pattern.fullmatch(candidate):
+        raise KBError(f"the next id {candidate} would not match {pattern.pattern}; pass --id")
+    return candidate
+
+
+def git_author(cwd: Path | None = None) -> str:
+    """A login-like author name from ``git config user.email`` / ``user.name``, or $USER."""
+    for key in ("user.email", "user.name"):
+        try:
+            out = subprocess.run(["git", "config", key], capture_output=True, text=True, timeout=5, cwd=cwd)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        value = out.stdout.strip()
+        if value:
+            return re.sub(r"[^\w.-]+", ".", value.split("@")[0].lower()).strip(".")
+    return os.environ.get("USER", "unknown")
+
+
+def template(lang: str, case_id: str, title: str, author: str, today: date,
+             product: str = "tsumugi-server", component: str = "") -> str:
+    """A new case file from the Japanese or English template, ready to edit."""
+    if lang not in ("ja", "en"):
+        raise KBError(f"unknown template language '{lang}' (ja or en)")
+    text = resources.files("kb").joinpath(f"templates/case-{lang}.md").read_text("utf-8")
+    values = {"id": case_id, "title": _yaml_scalar(title or ("(件名)" if lang == "ja" else "(title)")), "author": author,
+              "today": today.isoformat(), "product": product, "component": component or "(component)"}
+    return text.format(**values)
+
+
+def _yaml_scalar(value: Any) -> str:
+    dumped = yaml.safe_dump(value, allow_unicode=True, default_flow_style=True, width=1000).strip()
+    return dumped[: -len("...")].strip() if dumped.endswith("...") else dumped
+
+
+def case_markdown(fields: Mapping[str, Any], sections: Mapping[str, str], lang: str = "en") -> str:
+    """Form values -> a case file: front matter in canonical order, sections under canonical headings."""
+    lines = ["---"]
+    for name in FIELD_ORDER:
+        value = fields.get(name)
+        if value in (None, "", [], ()):
+            continue
+        if isinstance(value, (list, tuple)):
+            value = [str(v) for v in value]
+        elif isinstance(value, date):
+            value = value.isoformat()
+        lines.append(f"{name}: {_yaml_scalar(value)}")
+    lines.append("---")
+    for name in SECTION_ORDER:
+        body = (sections.get(name) or "").strip("\n")
+        if body.strip():
+            ja, en = SECTION_LABELS[name]
+            lines += [f"## {ja if lang == 'ja' else en}", body, ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def file_hash(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    path: Path
+    content_hash: str
+    created: bool
+
+
+def save_case_file(cases_dir: Path, case_id: str, text: str, base_hash: str | None) -> SaveResult:
+    """Write ``cases/<id>.md`` atomically.
+
+    ``base_hash`` is the hash of the file the editor started from (None for a new case). A new
+    case never overwrites an existing file, and an edit is refused when the file changed since.
+    """
+    if not re.fullmatch(r"[\w.-]+", case_id) or case_id.startswith("."):
+        raise KBError(f"invalid case id '{case_id}'")
+    path = cases_dir / f"{case_id}.md"
+    current = file_hash(path)
+    if base_hash is None and current is not None:
+        raise ConflictError(f"{path} already exists: another case uses id {case_id}")
+    if base_hash is not None and current != base_hash:
+        raise ConflictError(f"{path} was changed by someone else since you opened it; reload and merge your edits")
+    cases_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cases_dir / f".{case_id}.md.{os.getpid()}.tmp"
+    data = text.encode("utf-8")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if base_hash is None:
+        try:
+            _create_exclusive(tmp, path, data)
+        except FileExistsError:
+            raise ConflictError(f"{path} already exists: another case uses id {case_id}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        os.replace(tmp, path)
+    return SaveResult(path, hashlib.sha256(data).hexdigest(), base_hash is None)
+
+
+def _create_exclusive(tmp: Path, path: Path, data: bytes) -> None:
+    """Publish ``tmp`` as ``path`` only if ``path`` does not exist (hard link; O_EXCL where links fail)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
