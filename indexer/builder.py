@@ -195,7 +195,7 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
             progress(f"lexical index written ({plan.mode}: {plan.reason})")
         chunks = store.all_chunks()
         vectors, embedded = embed_chunks(store, encoder, chunks, progress)
-        write_vectors(partial, vectors, chunks)
+        vector_kind = write_vectors(partial, vectors, chunks, settings.ann_threshold)
         catalog = store.case_catalog()
         write_catalog(partial, catalog)
         manifest = gen.Manifest(
@@ -204,7 +204,7 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
             model=encoder.name, dimension=int(vectors.shape[1]),
             fusion_weights=resolve_weights(encoder.name, settings.fusion_weights), rrf_k=settings.rrf_k,
             case_count=len(catalog), chunk_count=len(chunks), content_digest=content_digest(catalog),
-            source_commit=source_commit(settings.cases_dir), extra={"build_mode": plan.mode},
+            source_commit=source_commit(settings.cases_dir), extra={"build_mode": plan.mode, "vector_index": vector_kind},
         )
         (partial / gen.MANIFEST).write_text(manifest.to_json(), "utf-8")
         verify(partial, manifest, probe)
@@ -232,10 +232,13 @@ def read_catalog(folder: Path) -> dict[str, dict[str, Any]]:
     return json.loads((folder / CATALOG_FILE).read_text("utf-8"))  # type: ignore[no-any-return]
 
 
-def write_vectors(folder: Path, vectors: np.ndarray, chunks: list[tuple[str, str, str, str]]) -> None:
+def write_vectors(folder: Path, vectors: np.ndarray, chunks: list[tuple[str, str, str, str]], ann_threshold: int = 200_000) -> str:
+    """Write the vector index and the row -> (case, section) map; returns the index kind."""
     from indexer.dense import VectorIndex
 
     folder.mkdir(parents=True, exist_ok=True)
-    VectorIndex.build(vectors).save(folder)
+    index = VectorIndex.build(vectors, ann_threshold)
+    index.save(folder)
     rows = [{"case_id": c[0], "section": c[1]} for c in chunks]
     (folder / CHUNKS_FILE).write_text(json.dumps(rows, ensure_ascii=False), "utf-8")
+    return index.kind

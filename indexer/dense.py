@@ -120,27 +120,47 @@ class LazyEncoder:
 
 
 class VectorIndex:
-    """Exact inner-product search over normalised chunk vectors, filterable by row id inside faiss."""
+    """Inner-product search over normalised chunk vectors, filterable by row id inside faiss.
+
+    Exact (``flat``) while the corpus is small; ``hnsw`` (approximate, measured recall in the
+    README) from ``ann_threshold`` chunks on. Loaded memory-mapped, so web workers on one host
+    share the vectors through the page cache instead of each holding a copy.
+    """
 
     FILE = "dense.faiss"
+    HNSW_M = 32
+    HNSW_EF_CONSTRUCTION = 80
+    HNSW_EF_SEARCH = 128
 
-    def __init__(self, index: "object"):
+    def __init__(self, index: "object", kind: str):
         self._index = index
+        self.kind = kind
 
     @classmethod
-    def build(cls, vectors: np.ndarray) -> "VectorIndex":
+    def build(cls, vectors: np.ndarray, ann_threshold: int = 200_000) -> "VectorIndex":
         import faiss
 
-        index = faiss.IndexFlatIP(int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[1] else 1)
+        dim = int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[1] else 1
+        if len(vectors) >= ann_threshold:
+            index = faiss.IndexHNSWFlat(dim, cls.HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = cls.HNSW_EF_CONSTRUCTION
+            kind = "hnsw"
+        else:
+            index, kind = faiss.IndexFlatIP(dim), "flat"
         if len(vectors):
             index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return cls(index)
+        return cls(index, kind)
 
     @classmethod
     def load(cls, folder: Path) -> "VectorIndex":
         import faiss
 
-        return cls(faiss.read_index(str(folder / cls.FILE)))
+        path = str(folder / cls.FILE)
+        try:
+            index = faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError:
+            index = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        return cls(index, "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat")
 
     def save(self, folder: Path) -> None:
         import faiss
@@ -151,16 +171,19 @@ class VectorIndex:
     def size(self) -> int:
         return int(self._index.ntotal)  # type: ignore[attr-defined]
 
-    def search(self, vectors: np.ndarray, k: int, allowed_rows: Sequence[int] | None = None) -> list[list[tuple[int, float]]]:
-        """Top ``k`` (row, score) per query vector; ``allowed_rows`` restricts the search inside faiss."""
+    def _params(self, allowed_rows: Sequence[int] | None) -> "object | None":
         import faiss
 
-        if self.size == 0 or k <= 0:
+        sel = faiss.IDSelectorBatch(np.asarray(allowed_rows, dtype=np.int64)) if allowed_rows is not None else None
+        if self.kind == "hnsw":
+            return faiss.SearchParametersHNSW(sel=sel, efSearch=self.HNSW_EF_SEARCH) if sel is not None \
+                else faiss.SearchParametersHNSW(efSearch=self.HNSW_EF_SEARCH)
+        return faiss.SearchParameters(sel=sel) if sel is not None else None
+
+    def search(self, vectors: np.ndarray, k: int, allowed_rows: Sequence[int] | None = None) -> list[list[tuple[int, float]]]:
+        """Top ``k`` (row, score) per query vector; ``allowed_rows`` restricts the search inside faiss."""
+        if self.size == 0 or k <= 0 or (allowed_rows is not None and len(allowed_rows) == 0):
             return [[] for _ in range(len(vectors))]
-        params = None
-        if allowed_rows is not None:
-            if len(allowed_rows) == 0:
-                return [[] for _ in range(len(vectors))]
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed_rows, dtype=np.int64)))
+        params = self._params(allowed_rows)
         scores, rows = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, self.size), params=params)  # type: ignore[attr-defined]
         return [[(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0] for row_ids, row_scores in zip(rows, scores)]

@@ -42,6 +42,7 @@ class Settings:
     fusion_weights: str = _setting("", "Override of the measured fusion weights, e.g. 'ja:lexical=1,dense=0.1;en:lexical=1,dense=0.6'. Empty keeps the measured defaults.")
     long_query_terms: int = _setting(32, "Long queries (pasted tickets and logs) are reduced to this many most informative terms per field.")
     candidates: int = _setting(100, "How many candidates each leg contributes before fusion.")
+    ann_threshold: int = _setting(200000, "From this many chunks on, the vector index is approximate (faiss HNSW) instead of exact.")
     keep_generations: int = _setting(3, "How many index generations are kept on disk, the live one included.")
     search_limit: int = _setting(10, "Default number of hits a search returns.")
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
@@ -74,11 +75,11 @@ class Settings:
 SETTINGS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(Settings)
 _ALLOWED = {
     "device": ("cpu", "cuda"),
-    "lexical_engine": ("whoosh",),
+    "lexical_engine": ("whoosh", "tantivy"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 _MINIMUM = {"embed_batch_size": 1, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,
-            "candidates": 1, "keep_generations": 1, "search_limit": 1}
+            "candidates": 1, "keep_generations": 1, "search_limit": 1, "ann_threshold": 1}
 
 
 def setting_help() -> dict[str, str]:

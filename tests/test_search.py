@@ -160,3 +160,34 @@ def test_no_index_yet(settings):
     with pytest.raises(IndexNotReadyError):
         Searcher(settings, store).search(SearchRequest("x"))
     store.close()
+
+
+def test_hnsw_vector_index_agrees_with_exact_search_and_filters(settings, write_cases):
+    import numpy as np
+
+    from indexer.dense import VectorIndex
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(500, 32)).astype("float32")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact, approx = VectorIndex.build(vectors, ann_threshold=10_000), VectorIndex.build(vectors, ann_threshold=100)
+    assert (exact.kind, approx.kind) == ("flat", "hnsw")
+    queries = vectors[:20]
+    agree = [len({r for r, _ in e} & {r for r, _ in a}) / 10 for e, a in zip(exact.search(queries, 10), approx.search(queries, 10))]
+    assert sum(agree) / len(agree) >= 0.9
+    allowed = list(range(0, 500, 7))
+    assert {r for r, _ in approx.search(queries[:1], 10, allowed)[0]} <= set(allowed)
+    assert approx.search(queries[:1], 10, [])[0] == []
+
+
+def test_generation_built_with_hnsw_serves_queries(settings, write_cases):
+    from indexer import generation as gen
+
+    write_cases(WORLD)
+    small = settings.replace(ann_threshold=1)
+    report = run_index(small)
+    assert gen.Manifest.read(settings.index_dir / report.generation).extra["vector_index"] == "hnsw"
+    store = open_store(small)
+    hits = Searcher(small, store).search(SearchRequest("notification mail", role="admin", legs=("dense",))).hits
+    assert hits and hits[0].id == "ESC-2026-0003"
+    store.close()
