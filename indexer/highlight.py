@@ -46,14 +46,20 @@ def analysed(text: str) -> tuple[str, tuple[int, ...], tuple[tuple[str, int, int
     tokens = []
     for is_cjk, run, start in analysis.split_runs(norm):
         pieces = analysis.japanese_words(run) if is_cjk else analysis.english_words(run)
-        tokens += [(tok, offsets[start + s], offsets[start + e]) for tok, s, e in pieces if not _HIRAGANA_ONLY.fullmatch(tok)]
+        tokens += [(tok, offsets[start + s], offsets[start + e]) for tok, s, e in pieces
+                   if not _HIRAGANA_ONLY.fullmatch(run[s:e])]
     return norm, tuple(offsets), tuple(tokens)
+
+
+def _worth_marking(token: str) -> bool:
+    """Single letters and bare numbers match, but marking them only adds noise to a snippet."""
+    return len(token) > 1 and not token.isdigit()
 
 
 def match_spans(text: str, terms: QueryTerms) -> list[tuple[int, int]]:
     """Spans of ``text`` (original offsets) whose analysed form is one of the query's terms."""
     norm, offsets, tokens = analysed(text)
-    spans = [(s, e) for tok, s, e in tokens if tok in terms.words]
+    spans = [(s, e) for tok, s, e in tokens if tok in terms.words and _worth_marking(tok)]
     for ident in terms.idents:
         for match in re.finditer(re.escape(ident), norm):
             spans.append((offsets[match.start()], offsets[match.end()]))

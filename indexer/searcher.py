@@ -31,6 +31,7 @@ from kb.store import Store
 MAX_QUERY_CHARS = 100_000
 DENSE_QUERY_CHARS = 2_000
 MAX_LIMIT = 100
+MAX_CANDIDATES = 500
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class SearchResponse:
     query: dict[str, Any]
     took_ms: float
     generation: str
+    candidates: list[str] = field(default_factory=list)  # every fused id (filtered, visible), best first: for facets
 
     def to_dict(self) -> dict[str, Any]:
         return {"hits": [h.to_dict() for h in self.hits], "total": self.total, "query": self.query,
@@ -246,7 +248,7 @@ class Searcher:
         kind = classify_query(req.text)
         weights = effective_weights(g.manifest.fusion_weights[lang], kind, req.legs)
         fused = fuse(ranked, weights, g.manifest.rrf_k, g.related)
-        fused = self._drop_unfiltered(g, fused, ranked, flt)
+        fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
         page = fused[req.offset:req.offset + req.limit]
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
         hits = self._hydrate(g, req, page, ranks, matched, dict(dense))
@@ -254,7 +256,7 @@ class Searcher:
                       "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
                       "weights": weights, "role": req.role}
         took = (time.perf_counter() - started + shared_seconds) * 1000
-        return SearchResponse(hits, len(fused), query_info, took, g.name)
+        return SearchResponse(hits, len(fused), query_info, took, g.name, [cid for cid, _ in fused[:MAX_CANDIDATES]])
 
     def _drop_unfiltered(self, g: OpenGeneration, fused: list[tuple[str, float]], ranked: dict[str, list[str]],
                          flt: Filters) -> list[tuple[str, float]]:
@@ -281,7 +283,6 @@ class Searcher:
             section = _best_section(case, terms, dense_section, ranks.get("signature", {}).get(cid) is not None)
             why = {leg: ranks[leg].get(cid) for leg in ranks}
             why["matched_terms"] = [m.split(":", 1)[1] for m in matched.get(cid, ()) if not m.startswith("logsig:")][:12]
-            why["signature"] = cid in ranks.get("signature", {})
             why["dense_section"] = dense_section
             hits.append(Hit(
                 id=case.id, title=case.title, status=case.status, product=case.product, component=case.component,
@@ -301,7 +302,7 @@ class Searcher:
 
 
 def _best_section(case: Case, terms: QueryTerms, dense_section: str | None, by_signature: bool) -> Any:
-    if by_signature and case.section("logs"):
+    if by_signature and case.section("logs"):  # the signature leg matched the case's log
         return case.section("logs")
     scored = [(count_matches(s.text, terms), s.name == dense_section, -i, s) for i, s in enumerate(case.sections) if s.text.strip()]
     if not scored:

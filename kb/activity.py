@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Sequence
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, func, or_, select
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kb.errors import QueryError
@@ -311,3 +311,18 @@ def activity_stats(store: Store, days: int = 30, today: date | None = None, role
             most_viewed=most_viewed(session, since, limit * 2),
             most_solving=most_solving(session, since, limit * 2),
         )
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+SCRUBBED = ""
+
+
+def scrub_search_log(store: Store, older_than_days: int, now: datetime | None = None) -> int:
+    """Blank the query text of searches older than ``older_than_days`` (pasted logs may hold customer
+    data); counts, latencies, clicks and verdicts stay, so long-term deflection figures survive."""
+    cutoff = (now or _now()) - timedelta(days=older_than_days)
+    with store.session() as session:
+        result = session.execute(update(SearchLog).where(SearchLog.created_at < cutoff, SearchLog.text != SCRUBBED)
+                                 .values(text=SCRUBBED))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

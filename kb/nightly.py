@@ -112,7 +112,10 @@ def run_nightly(settings: Settings, pull: bool = False, queries_file: Path | Non
             status = "quality_drop"
         store = open_store(settings)
         try:
+            from kb.activity import scrub_search_log
+
             report["review_overdue"] = overdue_reviews(store.case_catalog(), today or date.today())
+            report["search_log_scrubbed"] = scrub_search_log(store, settings.search_log_days)
         finally:
             store.close()
     except KBError as exc:

@@ -44,7 +44,9 @@ class IndexReport:
 
 
 def open_store(settings: Settings) -> Store:
-    """The store named by the settings, with its schema created."""
+    """The store named by the settings, with its schema created (activity tables included)."""
+    import kb.activity  # noqa: F401  (registers the search-log and feedback tables)
+
     store = Store(settings.resolved_database_url)
     store.create_schema()
     return store

@@ -46,6 +46,8 @@ class Settings:
     keep_generations: int = _setting(3, "How many index generations are kept on disk, the live one included.")
     search_limit: int = _setting(10, "Default number of hits a search returns.")
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
+    secret_key: str = _setting("", "Key that signs session cookies and form tokens; set the same value for every web worker (empty: a random key per process).")
+    search_log_days: int = _setting(180, "Search-log entries (which may hold pasted customer logs) older than this many days are deleted by the nightly job.")
     customer_domains: str = _setting("", "Comma-separated customer domain names that must not appear in cases (flagged by kb lint, replaced by kb redact).")
 
     @property
@@ -79,7 +81,7 @@ _ALLOWED = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 _MINIMUM = {"embed_batch_size": 1, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,
-            "candidates": 1, "keep_generations": 1, "search_limit": 1, "ann_threshold": 1}
+            "candidates": 1, "keep_generations": 1, "search_limit": 1, "ann_threshold": 1, "search_log_days": 1}
 
 
 def setting_help() -> dict[str, str]:

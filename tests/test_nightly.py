@@ -88,3 +88,21 @@ def test_git_pull_in_a_checkout(tmp_path):
     run("git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "two", cwd=origin)
     assert git_pull(clone)["pulled"] is True and (clone / "b.md").exists()
     assert git_pull(tmp_path / "origin" / "..")["reason"] == "not a git checkout"
+
+
+def test_old_search_log_text_is_scrubbed_but_counts_stay(settings):
+    from datetime import datetime, timedelta, timezone
+
+    from kb.activity import SearchEvent, SearchLog, record_search, scrub_search_log
+    from kb.pipeline import open_store
+
+    store = open_store(settings)
+    now = datetime.now(timezone.utc)
+    old = record_search(store, SearchEvent("2026-01-01 ERROR user=tanaka@corp.example", "support", 3, 12.0), now=now - timedelta(days=200))
+    new = record_search(store, SearchEvent("recent query", "support", 1, 8.0), now=now)
+    assert scrub_search_log(store, 180, now=now) == 1
+    assert scrub_search_log(store, 180, now=now) == 0
+    with store.session() as session:
+        rows = {r.id: r for r in session.query(SearchLog).all()}
+        assert rows[old].text == "" and rows[old].result_count == 3 and rows[new].text == "recent query"
+    store.close()

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from indexer.filters import ROLE_VISIBILITY, visibilities_for
 from indexer.highlight import QueryTerms
-from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher, classify_query, effective_weights, fuse
+from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher
 from kb import activity  # declares the activity tables, so open_store creates them
 from kb.case import STATUSES, Case
 from kb.errors import IndexNotReadyError, NotFoundError, QueryError
@@ -189,7 +189,7 @@ def run_search(kb: KB, params: SearchParams, role: str, source: str = "web", fac
     started = time.perf_counter()
     request = SearchRequest(text=params.text, filters=params.filters, role=role, limit=params.limit, offset=params.offset)
     response = kb.searcher.search(request)
-    counted = facet_counts(kb, request) if facets else []
+    counted = facet_counts(kb, request, response.candidates) if facets else []
     latency = (time.perf_counter() - started) * 1000
     search_id = activity.record_search(kb.store, activity.SearchEvent(
         text=params.text, role=role, result_count=response.total, latency_ms=latency, generation=response.generation,
@@ -213,26 +213,9 @@ def search_url_from_log(logged: activity.SearchLog, path: str = "/search") -> st
     return f"{path}?{urlencode(pairs)}"
 
 
-def candidate_ids(searcher: Searcher, request: SearchRequest, limit: int = FACET_CANDIDATES) -> list[str]:
-    """The top ``limit`` fused case ids of a request: the result set the facets describe.
-
-    Rebuilt from the searcher's public pieces (legs, weights, fusion). Related cases that the
-    fusion lifts in from outside the legs are counted only when no filter is active, because
-    only the legs apply the filters.
-    """
-    g = searcher.generation()
-    [(lang, ranked)] = searcher.rank_many([request])
-    weights = effective_weights(g.manifest.fusion_weights[lang], classify_query(request.text), request.legs)
-    fused = fuse(ranked, weights, g.manifest.rrf_k, g.related)
-    if not request.filters.is_empty():
-        from_legs = {cid for ids in ranked.values() for cid in ids}
-        fused = [(cid, score) for cid, score in fused if cid in from_legs]
-    return [cid for cid, _ in fused[:limit]]
-
-
-def facet_counts(kb: KB, request: SearchRequest, limit: int = FACET_CANDIDATES) -> list[Facet]:
-    """Counts per product, component, status, tag and version over the top ``limit`` candidates."""
-    ids = candidate_ids(kb.searcher, request, limit)
+def facet_counts(kb: KB, request: SearchRequest, candidates: Sequence[str], limit: int = FACET_CANDIDATES) -> list[Facet]:
+    """Counts per product, component, status, tag and version over the top ``limit`` fused candidates."""
+    ids = list(candidates[:limit])
     allowed = visibilities_for(request.role)
     counters: dict[str, Counter[str]] = {param: Counter() for param in FACET_PARAMS}
     if ids:
@@ -293,10 +276,8 @@ def visible_case(kb: KB, case_id: str, role: str) -> Case:
 
 
 def similar_hits(kb: KB, case_id: str, role: str, limit: int = SIMILAR_LIMIT) -> SearchResponse:
-    """Cases like ``case_id``, never the case itself (the searcher's related-case lift can add it back)."""
-    response = kb.searcher.similar(case_id, role=role, limit=limit + 1)
-    response.hits = [h for h in response.hits if h.id != case_id][:limit]
-    return response
+    """Cases like ``case_id`` (never the case itself)."""
+    return kb.searcher.similar(case_id, role=role, limit=limit)
 
 
 def case_view(kb: KB, case_id: str, role: str) -> CaseView:
