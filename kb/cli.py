@@ -47,6 +47,8 @@ def main(ctx: click.Context, config: str | None, cases_dir: str | None, data_dir
         click.echo(f"error: {exc}", err=True)
         ctx.exit(2)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "faiss.loader", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     ctx.obj = {"settings": settings}
 
 
@@ -302,6 +304,34 @@ def redact(ctx: click.Context, files: tuple[Path, ...], dry_run: bool) -> None:
         if findings and not dry_run:
             save_case_file(path.parent, path.stem, apply_redaction(text, findings), file_hash(path))
         click.echo(f"{path}: {len(findings)} replacement(s){' (dry run)' if dry_run else ''}")
+
+
+@main.group()
+def db() -> None:
+    """Store schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Migrate the store (KB_DATABASE_URL) to the current schema; run once per deploy."""
+    from kb.migrate import head_revision, migrate
+
+    settings = _settings(ctx.find_root())
+    migrate(settings.resolved_database_url)
+    click.echo(f"store at revision {head_revision()}")
+
+
+@db.command("check")
+@click.pass_context
+def db_check(ctx: click.Context) -> None:
+    """Exit 1 when the store is behind the code's schema."""
+    from kb.migrate import current_revision, head_revision
+
+    settings = _settings(ctx.find_root())
+    current, head = current_revision(settings.resolved_database_url), head_revision()
+    click.echo(f"store revision {current or '(none)'}, code revision {head}")
+    ctx.exit(0 if current == head else 1)
 
 
 def run() -> None:

@@ -44,12 +44,18 @@ class IndexReport:
 
 
 def open_store(settings: Settings) -> Store:
-    """The store named by the settings, with its schema created (activity tables included)."""
-    import kb.activity  # noqa: F401  (registers the search-log and feedback tables)
+    """The store named by the settings, migrated to the current schema (activity tables included).
 
-    store = Store(settings.resolved_database_url)
-    store.create_schema()
-    return store
+    Migrations run under a lock in the data folder, so several processes starting at once on one
+    host do not race; on several hosts run ``kb db upgrade`` once at deploy time.
+    """
+    import kb.activity  # noqa: F401  (registers the search-log and feedback tables)
+    from kb.migrate import migrate
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.data_dir / "migrate.lock"), timeout=120):
+        migrate(settings.resolved_database_url)
+    return Store(settings.resolved_database_url, settings.db_pool_size, settings.db_max_overflow)
 
 
 def reindex_lock(settings: Settings, wait: float = 0) -> FileLock:

@@ -32,6 +32,8 @@ class Settings:
     cases_dir: Path = _setting(Path("cases"), "Folder holding the Markdown case files.")
     data_dir: Path = _setting(Path("kb-data"), "Folder for the store and the index generations (outside cases/).")
     database_url: str = _setting("", "SQLAlchemy URL of the store; empty means SQLite at <data_dir>/kb.sqlite3.")
+    db_pool_size: int = _setting(5, "Connections each process keeps open to a server database (PostgreSQL).")
+    db_max_overflow: int = _setting(10, "Extra connections a process may open under load beyond db_pool_size.")
     embed_model: str = _setting(PACKAGED_MODEL, "Sentence-transformers model: a name or a local folder. The default ships in a Python package and loads offline.")
     device: str = _setting("cpu", "Device for the embedding model: cpu or cuda.")
     embed_batch_size: int = _setting(32, "How many chunks are embedded per batch.")
@@ -81,7 +83,7 @@ _ALLOWED = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 _MINIMUM = {"embed_batch_size": 1, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,
-            "candidates": 1, "keep_generations": 1, "search_limit": 1, "ann_threshold": 1, "search_log_days": 1}
+            "candidates": 1, "keep_generations": 1, "search_limit": 1, "ann_threshold": 1, "search_log_days": 1, "db_pool_size": 1, "db_max_overflow": 0}
 
 
 def setting_help() -> dict[str, str]:

@@ -171,11 +171,14 @@ def _sqlite_pragmas(engine: Engine) -> None:
 class Store:
     """Access to the case store. One instance per process; sessions are short-lived."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, pool_size: int = 5, max_overflow: int = 10, pool_recycle: int = 1800):
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
+        pool: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True) if url.startswith("sqlite:///") else None
+        else:  # a server database: bounded pool per process, stale connections detected and recycled
+            pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_recycle": pool_recycle, "pool_pre_ping": True}
+        self.engine = create_engine(url, future=True, **pool)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -110,3 +110,24 @@ def test_embedding_cache(store):
 def test_missing_cases_folder_is_reported(settings, store):
     report = sync_store(settings.replace(cases_dir=Path("/no/such/folder")), store)
     assert report.problems[0].message.startswith("cases folder does not exist")
+
+
+def test_migrations_build_exactly_the_models_schema(store_url):
+    from kb.migrate import current_revision, head_revision, migrate, pending_changes
+
+    migrate(store_url)
+    assert current_revision(store_url) == head_revision()
+    assert pending_changes(store_url) == []
+    migrate(store_url)  # idempotent
+
+
+def test_a_store_made_before_migrations_is_adopted(store_url):
+    from kb.migrate import current_revision, head_revision, migrate
+
+    import kb.activity  # noqa: F401
+
+    legacy = Store(store_url)
+    legacy.create_schema()
+    legacy.close()
+    migrate(store_url)
+    assert current_revision(store_url) == head_revision()

@@ -1,0 +1,73 @@
+"""Schema migrations (Alembic) for production stores: ``kb db upgrade`` brings a database to the
+current models; ``kb db check`` says whether it is behind. The default SQLite store is created
+directly from the models and stamped, so both paths end at the same schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply every migration up to ``revision``."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+BASELINE = "0001"
+
+
+def migrate(url: str) -> str | None:
+    """Bring the store to the newest schema; a store made before migrations existed is adopted."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            current = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+    if current is None and "cases" in tables:
+        command.stamp(alembic_config(url), BASELINE)
+    if current != head_revision():
+        upgrade(url)
+    return head_revision()
+
+
+def pending_changes(url: str) -> list[object]:
+    """Differences between the database and the models (empty when the migrations are complete)."""
+    import kb.activity  # noqa: F401
+    from kb.store import Base
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+    finally:
+        engine.dispose()
