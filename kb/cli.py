@@ -334,6 +334,132 @@ def db_check(ctx: click.Context) -> None:
     ctx.exit(0 if current == head else 1)
 
 
+def _store(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from kb.pipeline import open_store
+
+    return open_store(_settings(ctx.find_root()))
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@main.group()
+def user() -> None:
+    """Built-in accounts: add, list, disable, change passwords."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["support", "engineer", "admin"]), required=True, help="The account's role.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
+@click.option("--sso", is_flag=True, help="An account that logs in through the SSO proxy only (no password).")
+@click.pass_context
+def user_add(ctx: click.Context, name: str, role: str, password_stdin: bool, sso: bool) -> None:
+    """Create account NAME with a role."""
+    from kb.accounts import add_user, audit
+
+    store = _store(ctx)
+    add_user(store, name, role, None if sso else _read_password(password_stdin))
+    audit(store, "cli", "admin", "user_add", name, detail={"role": role})
+    click.echo(f"user {name} added ({role})")
+
+
+@user.command("list")
+@click.pass_context
+def user_list(ctx: click.Context) -> None:
+    """List accounts with their roles."""
+    from kb.accounts import list_users
+
+    for u in list_users(_store(ctx)):
+        state = "disabled" if u["disabled"] else "active"
+        click.echo(f"{u['name']:<24} {u['role']:<9} {state:<9} {'password' if u['password'] else 'sso-only'}  last login {u['last_login_at'] or '-'}")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.pass_context
+def user_disable(ctx: click.Context, name: str) -> None:
+    """Disable account NAME and revoke its API tokens."""
+    from kb.accounts import audit, disable_user
+
+    store = _store(ctx)
+    disable_user(store, name)
+    audit(store, "cli", "admin", "user_disable", name)
+    click.echo(f"user {name} disabled")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_context
+def user_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Set the password of account NAME."""
+    from kb.accounts import audit, set_password
+
+    store = _store(ctx)
+    set_password(store, name, _read_password(password_stdin))
+    audit(store, "cli", "admin", "user_passwd", name)
+    click.echo(f"password of {name} changed")
+
+
+@main.group()
+def token() -> None:
+    """API tokens for scripts (sent as 'Authorization: Bearer ...')."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--label", default="script", show_default=True, help="What the token is for.")
+@click.pass_context
+def token_create(ctx: click.Context, name: str, label: str) -> None:
+    """Create a token acting as user NAME; it is printed once and stored only hashed."""
+    from kb.accounts import audit, create_token
+
+    store = _store(ctx)
+    value = create_token(store, name, label)
+    audit(store, "cli", "admin", "token_create", name, detail={"label": label})
+    click.echo(value)
+
+
+@token.command("list")
+@click.pass_context
+def token_list(ctx: click.Context) -> None:
+    """List tokens (never their values)."""
+    from kb.accounts import list_tokens
+
+    for t in list_tokens(_store(ctx)):
+        click.echo(f"{t['id']:>4}  {t['user']:<20} {t['label']:<20} {'revoked' if t['revoked'] else 'active':<8} last used {t['last_used_at'] or '-'}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_context
+def token_revoke(ctx: click.Context, token_id: int) -> None:
+    """Revoke token TOKEN_ID."""
+    from kb.accounts import audit, revoke_token
+
+    store = _store(ctx)
+    revoke_token(store, token_id)
+    audit(store, "cli", "admin", "token_revoke", str(token_id))
+    click.echo(f"token {token_id} revoked")
+
+
+@main.command(name="audit")
+@click.option("--actor", help="Only this user.")
+@click.option("--action", help="Only this action (login, login_failed, view_restricted, case_save, ...).")
+@click.option("--limit", default=50, show_default=True, type=int, help="How many events.")
+@click.pass_context
+def audit_command(ctx: click.Context, actor: str | None, action: str | None, limit: int) -> None:
+    """Show the audit log: logins, failures, views of restricted cases and every write."""
+    from kb.accounts import audit_events
+
+    for e in audit_events(_store(ctx), limit, actor, action):
+        click.echo(f"{e['at']:%Y-%m-%d %H:%M:%S}  {e['actor']:<16} {e['role']:<9} {e['action']:<16} {e['target']}  {e['address']}")
+
+
 def run() -> None:
     """Console-script entry point."""
     main(prog_name="kb")

@@ -41,7 +41,9 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
-BASELINE = "0001"
+# A store created from the models before it was under migration control is stamped with the
+# newest revision whose tables it already has (newest first).
+ADOPT = (("users", "0002"), ("cases", "0001"))
 
 
 def migrate(url: str) -> str | None:
@@ -53,8 +55,9 @@ def migrate(url: str) -> str | None:
             current = MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
-    if current is None and "cases" in tables:
-        command.stamp(alembic_config(url), BASELINE)
+    adopted = next((rev for table, rev in ADOPT if table in tables), None)
+    if current is None and adopted:
+        command.stamp(alembic_config(url), adopted)
     if current != head_revision():
         upgrade(url)
     return head_revision()
@@ -62,6 +65,7 @@ def migrate(url: str) -> str | None:
 
 def pending_changes(url: str) -> list[object]:
     """Differences between the database and the models (empty when the migrations are complete)."""
+    import kb.accounts  # noqa: F401
     import kb.activity  # noqa: F401
     from kb.store import Base
 

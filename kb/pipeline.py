@@ -49,6 +49,7 @@ def open_store(settings: Settings) -> Store:
     Migrations run under a lock in the data folder, so several processes starting at once on one
     host do not race; on several hosts run ``kb db upgrade`` once at deploy time.
     """
+    import kb.accounts  # noqa: F401  (registers the account and audit tables)
     import kb.activity  # noqa: F401  (registers the search-log and feedback tables)
     from kb.migrate import migrate
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import kb.accounts  # noqa: F401  (registers the account tables on the metadata)
 import kb.activity  # noqa: F401  (registers the activity tables on the metadata)
 from kb.store import Base
 
