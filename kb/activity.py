@@ -23,7 +23,7 @@ from kb.store import Base, Store
 VERDICTS = ("solved", "not_relevant", "escalated")
 DECISIVE = ("solved", "escalated")
 SOURCES = ("web", "api")
-MAX_LOGGED_QUERY = 4000
+MAX_LOGGED_QUERY = 100_000  # the whole query (searcher.MAX_QUERY_CHARS): ?sid= reloads it; the nightly job scrubs old ones
 
 
 def _now() -> datetime:

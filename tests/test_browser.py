@@ -6,6 +6,7 @@ Run with ``pytest -m browser``; screenshots land in ``test-artifacts/screenshots
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -22,8 +23,8 @@ LAPTOP = {"width": 1366, "height": 900}
 
 
 @pytest.fixture(scope="module")
-def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app on the sample corpus, served by werkzeug on a free local port in a thread."""
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
+    """The app on a copy of the sample corpus (the editor writes there), served by werkzeug in a thread."""
     from werkzeug.serving import make_server
 
     from kb.settings import load_settings
@@ -31,19 +32,34 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     from conftest import FAKE_MODEL, SAMPLE_CASES
 
-    settings = load_settings(environ={}, cases_dir=SAMPLE_CASES, data_dir=tmp_path_factory.mktemp("browser") / "data",
-                             embed_model=FAKE_MODEL)
+    folder = tmp_path_factory.mktemp("browser")
+    shutil.copytree(SAMPLE_CASES, folder / "cases")
+    settings = load_settings(environ={}, cases_dir=folder / "cases", data_dir=folder / "data", embed_model=FAKE_MODEL)
     report = run_index(settings)
     assert report.published
     app = create_app(settings)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield f"http://127.0.0.1:{server.server_port}", app
     server.shutdown()
     thread.join(timeout=5)
     server.server_close()
     app.extensions["kb"].close()
+
+
+@pytest.fixture(scope="module")
+def live_url(live_app: tuple[str, object]) -> str:
+    return live_app[0]
+
+
+@pytest.fixture
+def engineer(live_app: tuple[str, object]) -> Iterator[None]:
+    """Every request made during the test is an engineer's (until real sign-in exists)."""
+    app = live_app[1]
+    app.config["KB_ROLE"] = "engineer"  # type: ignore[attr-defined]
+    yield
+    app.config["KB_ROLE"] = "support"  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +86,9 @@ def page(browser, live_url):  # type: ignore[no-untyped-def]
     context.close()
 
 
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+def shot(page, name: str, full_page: bool = True) -> None:  # type: ignore[no-untyped-def]
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def search_for(page, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -163,7 +179,7 @@ def test_search_filter_case_feedback_and_stats(page):  # type: ignore[no-untyped
     shot(page, "10-not-found-ja")
 
 
-def test_narrow_laptop_layout(page, browser, live_url):  # type: ignore[no-untyped-def]
+def test_narrow_laptop_layout(page, browser, live_url, engineer):  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 1024, "height": 768})
     page.goto("/search?q=SCH-13208")
     width = page.evaluate("document.documentElement.scrollWidth")
@@ -172,6 +188,11 @@ def test_narrow_laptop_layout(page, browser, live_url):  # type: ignore[no-untyp
     page.goto("/cases/ESC-2024-0100")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
     shot(page, "12-case-1024")
+    page.goto("/cases/ESC-2024-0100/edit?lang=en")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+    page.locator("#section_cause").fill("")  # a required section emptied: the problem shows next to it
+    page.locator("#problems-cause li").wait_for()
+    shot(page, "16-editor-edit-1024-en", full_page=False)
     assert page.problems == []
 
 
@@ -191,3 +212,79 @@ def test_works_without_javascript(browser, live_url):  # type: ignore[no-untyped
         page.locator("li.hit button[value=not_relevant]").first.click()
     assert "not relevant" in page.locator(".flash").inner_text()
     context.close()
+
+
+def test_long_pasted_log_is_posted(page):  # type: ignore[no-untyped-def]
+    page.goto("/?lang=en")
+    line = ("2025-12-24 23:59:01,999 ERROR [http-nio-8443-exec-41] j.k.t.schedule.RecurrenceService - SCH-13208 "
+            "Cannot apply exception to series {n}: no matching instance for 2025-12-25")
+    log = "\n".join(line.format(n=448213 + i) for i in range(20))  # about 3 KB: too long for a URL
+    page.locator("textarea#q").fill(log)
+    with page.expect_navigation():
+        page.locator(".searchbox button[type=submit]").click()
+    assert page.url.endswith("/search")  # posted: the text is not in the URL
+    assert page.locator("li.hit").count() > 0
+    share = page.locator("a.share").get_attribute("href")
+    assert re.fullmatch(r"/search\?sid=\d+", share or "")
+    page.goto(share)
+    assert page.locator("li.hit").count() > 0 and page.locator("textarea#q").input_value() == log
+    assert page.problems == []
+
+
+def test_write_a_case_with_similar_cases_and_live_preview(page, engineer):  # type: ignore[no-untyped-def]
+    page.goto("/")
+    with page.expect_navigation():
+        page.locator("a.btn-new").click()
+    assert page.url.endswith("/new") and page.locator("html").get_attribute("lang") == "ja"
+    new_id = page.locator("#f-id").input_value()
+    assert re.fullmatch(r"ESC-\d{4}-\d{4}", new_id) and page.locator("#f-authors").input_value()
+    assert page.locator("#section_symptoms").get_attribute("placeholder").startswith("お客様の言葉で")
+
+    page.locator("#f-title").fill("週次の定例会議で祝日の回だけ削除すると SCH-13208 エラーになる")
+    page.locator("#section_symptoms").fill("毎週の定例会議のうち祝日の回だけ削除すると「予定を保存できませんでした。(SCH-13208)」と表示される。\n\n"
+                                          "- 対象: **繰り返し予定**\n- 連絡先: sato@hanamura-logi.co.jp")
+    suggestion = page.locator("#similar-list .similar-item", has=page.locator("button[name=relate]")).first
+    suggestion.wait_for()  # similar cases arrive while typing
+    related_id = suggestion.get_attribute("data-id")
+    assert re.fullmatch(r"ESC-\d{4}-\d{4}", related_id or "")
+    suggestion.locator("button[name=relate]").click()
+    assert related_id in page.locator("#f-related").input_value()
+    page.locator(f"#similar-list .similar-item[data-id='{related_id}'] .chip-related").wait_for()
+
+    preview = page.locator("#preview-body")
+    preview.locator("strong", has_text="繰り返し予定").wait_for()  # the live preview renders the Markdown
+    page.locator("#findings:not([hidden])").wait_for()  # the e-mail address is flagged
+    assert "メールアドレス" in page.locator("#finding-list").inner_text()
+    page.locator("#findings button[value=redact]").click()
+    page.wait_for_function("document.querySelector('#section_symptoms').value.includes('<EMAIL>')")
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "13-editor-ja", full_page=False)  # what the author sees: the sticky side panel and action bar
+
+    page.locator("#f-component").fill("schedule")
+    page.locator("#section_cause").fill("例外日の照合を JVM の既定タイムゾーンで行っていたため、祝日の回が見つからなかった。")
+    page.locator("#section_resolution").fill("1. JVM オプションから `-Duser.timezone=UTC` を削除する\n2. サービスを再起動する")
+    page.locator("#preview-body .section-resolution li").first.wait_for()
+    page.locator("#check-summary.is-ok").wait_for()
+    assert page.locator("#findings").is_hidden()
+    page.locator("#section_symptoms").scroll_into_view_if_needed()
+    shot(page, "14-editor-preview-ja", full_page=False)
+
+    with page.expect_navigation():
+        page.locator("#save").click()
+    assert page.url.endswith(f"/cases/{new_id}")
+    assert page.locator("h1.case-title").inner_text().startswith("週次の定例会議で祝日の回だけ")
+    assert "保存しました" in page.locator(".flash").inner_text()
+    assert related_id in page.locator(".case-side").inner_text()
+    assert page.locator("a.case-edit").count() == 1
+    shot(page, "15-new-case-ja")
+    with page.expect_navigation():
+        page.locator("a.case-edit").click()
+    assert page.locator("#f-id").input_value() == new_id and page.locator("#f-id").get_attribute("readonly") is not None
+    assert page.locator("#f-related").input_value() == related_id
+    assert "<EMAIL>" in page.locator("#section_symptoms").input_value()
+
+    page.goto("/")
+    search_for(page, "定例会議 祝日の回 SCH-13208 タイムゾーン")
+    assert new_id in page.locator("li.hit .hit-meta").all_inner_texts()[0] or \
+        new_id in " ".join(page.locator("li.hit .hit-meta").all_inner_texts()[:3])
+    assert page.problems == []

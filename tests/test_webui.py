@@ -383,10 +383,14 @@ def test_feedback_forms_store_verdicts_and_feed_the_stats(client, app):
     assert re.search(r'id="kpi-searches">3<', stats.get_data(as_text=True))  # the two searches and the redirect's
     assert re.search(r'id="kpi-deflection">50%<', stats.get_data(as_text=True))
     escalated_section = stats.get_data(as_text=True).split('id="escalated"')[1].split("</section>")[0]
-    assert "printer on fire" in escalated_section and "/new?title=printer+on+fire" in escalated_section
+    assert "printer on fire" in escalated_section and "/new?title=" not in escalated_section  # support does not write cases
     solving = stats.get_data(as_text=True).split('id="most-solving"')[1].split("</section>")[0]
     assert "ESC-2026-0003" in solving and "Notification mail delayed by hours" in solving
-    assert "Start a case from this" in text
+    assert "Start a case from this" not in text
+    app.config["KB_ROLE"] = "engineer"
+    engineer = client.get("/stats").get_data(as_text=True)
+    assert "/new?title=printer+on+fire" in engineer.split('id="escalated"')[1].split("</section>")[0]
+    assert "Start a case from this" in engineer
 
 
 def test_feedback_refuses_bad_input(client, app):
@@ -465,9 +469,12 @@ def test_stats_page_with_history(client, app):
     assert response.status_code == 200 and body.count('class="bar"') == 30
     assert re.search(r'id="kpi-searches">6<', body)  # the 40-day-old searches are outside the window
     assert "gap query 0" in body and "gap query 40" not in body and "GLASS-HERON" not in body
-    assert "/new?title=gap+query+0" in body
+    assert "/new?title=" not in body and client.get("/new?title=gap+query+0").status_code == 403
+    app.config["KB_ROLE"] = "engineer"  # engineers start cases from the gaps
+    assert "/new?title=gap+query+0" in client.get("/stats").get_data(as_text=True)
     new = client.get("/new?title=gap+query+0")
-    assert new.status_code == 200 and "gap query 0" in page_text(new)
+    assert new.status_code == 200 and 'name="title" type="text" value="gap query 0"' in new.get_data(as_text=True)
+    app.config["KB_ROLE"] = "support"
     assert en(client).get("/stats?days=7").get_data(as_text=True).count('class="bar"') == 7
     assert client.get("/stats?days=0").status_code == 400 and client.get("/stats?days=9999").status_code == 400
 

@@ -17,11 +17,13 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
     """The Flask app: one store and one searcher, blueprints, error handler, CSRF and security headers.
 
-    ``settings`` default to :func:`load_settings`; ``test_config`` overrides Flask config keys.
+    ``settings`` default to :func:`load_settings`; ``test_config`` overrides Flask config keys (e.g.
+    ``KB_ROLE``: the role of every request until authentication exists; ``KB_EDITOR_INDEX_WAIT``:
+    seconds a save waits for a running reindex).
     """
     from flask_wtf.csrf import CSRFProtect
 
-    from webui import api, security, views
+    from webui import api, editor_views, security, views
     from webui.errors import register_error_handler
     from webui.service import KB
 
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
         SESSION_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=12 * 3600,
         KB_SETTINGS=settings,
+        KB_EDITOR_INDEX_WAIT=3.0,
     )
     if test_config:
         app.config.update(test_config)
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.extensions["kb"] = KB.open(settings)
     csrf = CSRFProtect(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(editor_views.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     csrf.exempt(api.bp)  # JSON only (enforced in the blueprint): cross-site forms cannot send it
     register_error_handler(app)

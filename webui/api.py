@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1: search, cases, similar cases, feedback, health."""
+"""The JSON API under /api/v1: search, cases, similar cases, feedback, the editor's draft checks, health."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from indexer import generation as gen
 from kb.errors import QueryError
-from webui import service
-from webui.access import current_role
+from webui import access, editor, service
 from webui.params import parse_search_params
+from webui.security import t, ui_lang
 
 bp = Blueprint("api", __name__)
 
@@ -36,7 +36,7 @@ def _hit(hit: Any) -> dict[str, Any]:
 @bp.get("/search")
 def search() -> dict[str, Any]:
     params = parse_search_params(request.args.to_dict(flat=False), kb().settings.search_limit)
-    page = service.run_search(kb(), params, current_role(), source="api", facets=False)
+    page = service.run_search(kb(), params, access.current_role(), source="api", facets=False)
     body = page.response.to_dict()
     body["hits"] = [_hit(h) for h in page.hits]
     return {"ok": True, **body, "search_id": page.search_id}
@@ -44,7 +44,7 @@ def search() -> dict[str, Any]:
 
 @bp.get("/cases/<case_id>")
 def case(case_id: str) -> dict[str, Any]:
-    return {"ok": True, "case": service.case_document(service.visible_case(kb(), case_id, current_role()))}
+    return {"ok": True, "case": service.case_document(service.visible_case(kb(), case_id, access.current_role()))}
 
 
 @bp.get("/cases/<case_id>/similar")
@@ -52,8 +52,8 @@ def similar(case_id: str) -> dict[str, Any]:
     limit = service.parse_optional_int(request.args.get("limit"), "limit") or service.SIMILAR_LIMIT
     if limit > service.MAX_SIMILAR:
         raise QueryError(f"limit must be between 1 and {service.MAX_SIMILAR}", "limit")
-    case = service.visible_case(kb(), case_id, current_role())
-    response = service.similar_hits(kb(), case.id, current_role(), limit=limit)
+    case = service.visible_case(kb(), case_id, access.current_role())
+    response = service.similar_hits(kb(), case.id, access.current_role(), limit=limit)
     body = response.to_dict()
     body["hits"] = [_hit(h) for h in response.hits]
     return {"ok": True, "case_id": case.id, **body}
@@ -71,8 +71,41 @@ def feedback() -> tuple[dict[str, Any], int]:
     if case_id is not None and not isinstance(case_id, str):
         raise QueryError("case_id must be a string", "case_id")
     search_id = service.parse_optional_int(data.get("search_id"), "search_id")
-    feedback_id = service.record_feedback(kb(), current_role(), verdict, search_id, case_id)
+    feedback_id = service.record_feedback(kb(), access.current_role(), verdict, search_id, case_id)
     return {"ok": True, "feedback_id": feedback_id}, 201
+
+
+@bp.post("/drafts/check")
+def check_draft() -> dict[str, Any]:
+    """The editor's live view of a draft: lint problems per form control, sensitive data, preview, similar cases.
+
+    In: ``{"fields": {...}, "sections": {...}, "heading_lang": "ja", "original_id": null}``.
+    """
+    role = access.require_editor()
+    data = request.get_json(silent=True)
+    draft = editor.Draft.from_json(data)
+    original = data.get("original_id") if isinstance(data, dict) else None
+    check = editor.check_draft(kb(), draft, role, ui_lang(), original_id=original if isinstance(original, str) and original else None)
+    related = check.related
+    return {
+        "ok": True,
+        "problems": check.problems,
+        "counts": {"errors": check.count("error"), "warnings": check.count("warning")},
+        "sections": check.previews,
+        "findings": check.findings,
+        "similar": [{"id": h.id, "title": h.title, "status": h.status, "status_label": t(f"status.{h.status}"),
+                     "product": h.product, "component": h.component, "url": url_for("web.case", case_id=h.id),
+                     "related": h.id in related} for h in check.similar],
+    }
+
+
+@bp.post("/drafts/redact")
+def redact_draft() -> dict[str, Any]:
+    """The draft with likely personal or secret data replaced by placeholders (title and sections)."""
+    access.require_editor()
+    draft, replaced = editor.redact_draft(editor.Draft.from_json(request.get_json(silent=True)), kb().settings.customer_domain_list)
+    return {"ok": True, "replaced": replaced, "fields": {"title": draft.fields.get("title", "")},
+            "sections": dict(draft.sections), "extra": draft.extra}
 
 
 @bp.get("/health")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Mapping, Sequence
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from indexer.filters import Filters, parse_filters
 from indexer.searcher import MAX_LIMIT
@@ -14,21 +14,37 @@ from kb.errors import QueryError
 FILTER_PARAMS: dict[str, str] = {"product": "products", "component": "components", "status": "statuses",
                                  "tag": "tags", "version": "versions"}
 DATE_PARAMS: dict[str, str] = {"from": "created_from", "to": "created_to"}
+# Query texts longer than this once URL-encoded travel by POST and are linked as ``/search?sid=<id>``:
+# a pasted log in a URL breaks request-line limits (gunicorn: 4094 bytes) and proxies. app.js uses
+# the same figure (the search form's ``data-post-over``); Japanese text takes 9 bytes a character.
+LONG_QUERY_URL_CHARS = 2000
+SEARCH_PARAMS = ("q", "sid", "limit", "offset", *FILTER_PARAMS, *DATE_PARAMS)
 
 
 @dataclass(frozen=True)
 class SearchParams:
-    """One search as the user asked for it: text, filters, paging."""
+    """One search as the user asked for it: text, filters, paging.
+
+    ``sid`` is set when the text is referred to by its search-log id instead of being written into
+    URLs (long texts): links then carry ``sid`` and always an explicit ``offset``, which tells them
+    apart from a bare ``/search?sid=`` link (that one restores the logged filters too).
+    """
 
     text: str
     filters: Filters
     limit: int
     offset: int
     default_limit: int
+    sid: int | None = None
 
     @property
     def has_query(self) -> bool:
         return bool(self.text.strip())
+
+    @property
+    def is_long(self) -> bool:
+        """Whether the text is too long to travel in a URL."""
+        return too_long_for_url(self.text)
 
     def active_filters(self) -> list[tuple[str, str]]:
         """(parameter, value) for every active filter value, in URL order."""
@@ -42,7 +58,10 @@ class SearchParams:
     def query_pairs(self, *, offset: int | None = None, without: tuple[str, str] | None = None,
                     adding: tuple[str, str] | None = None, clear_filters: bool = False) -> list[tuple[str, str]]:
         """The parameters of this search as (name, value) pairs, optionally changed."""
-        pairs: list[tuple[str, str]] = [("q", self.text)] if self.text else []
+        if self.sid is not None:
+            pairs: list[tuple[str, str]] = [("sid", str(self.sid))]
+        else:
+            pairs = [("q", self.text)] if self.text else []
         filters = [] if clear_filters else [p for p in self.active_filters() if p != without]
         if adding and adding not in filters:
             if adding[0] in DATE_PARAMS:
@@ -53,7 +72,9 @@ class SearchParams:
         if self.limit != self.default_limit:
             pairs.append(("limit", str(self.limit)))
         page_offset = self.offset if offset is None else offset
-        if page_offset and not (without or adding or clear_filters):
+        if without or adding or clear_filters:
+            page_offset = 0
+        if page_offset or self.sid is not None:
             pairs.append(("offset", str(page_offset)))
         return pairs
 
@@ -61,6 +82,11 @@ class SearchParams:
         """A shareable URL of this search (``changes`` as for :meth:`query_pairs`)."""
         pairs = self.query_pairs(**changes)  # type: ignore[arg-type]
         return f"{path}?{urlencode(pairs)}" if pairs else path
+
+
+def too_long_for_url(text: str) -> bool:
+    """Whether ``text``, URL-encoded, is over :data:`LONG_QUERY_URL_CHARS`."""
+    return len(text) > LONG_QUERY_URL_CHARS or len(quote_plus(text)) > LONG_QUERY_URL_CHARS
 
 
 def _int_param(args: Mapping[str, Sequence[str]], name: str, default: int, low: int, high: int | None) -> int:

@@ -7,8 +7,9 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, g, request, url_for
 
-from webui.access import current_role
+from webui import access
 from webui.i18n import LANG_COOKIE, LANGS, choose_language, translate
+from webui.params import LONG_QUERY_URL_CHARS
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -36,14 +37,15 @@ def t(key: str, **values: Any) -> str:
 
 
 def lang_url(code: str) -> str:
-    """The current page in another UI language."""
-    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"] + [("lang", code)]
+    """The current page in another UI language (a page answering a POST names its GET form in ``g.lang_args``)."""
+    current = g.lang_args if "lang_args" in g else list(request.args.items(multi=True))
+    args = [(k, v) for k, v in current if k != "lang"] + [("lang", code)]
     return f"{request.path}?{urlencode(args)}"
 
 
 def new_case_url(title: str) -> str:
-    """Where "start a case from this" leads (the editor will live here)."""
-    return url_for("web.new_case", title=" ".join(title.split())[:NEW_CASE_TITLE_CHARS])
+    """Where "start a case from this" leads: the case editor with the text as the title."""
+    return url_for("editor.new_case", title=" ".join(title.split())[:NEW_CASE_TITLE_CHARS])
 
 
 def _pick_language() -> None:
@@ -61,8 +63,13 @@ def _finish(response: Response) -> Response:
     return response
 
 
+def _template_globals() -> dict[str, Any]:
+    role = access.current_role()
+    return {"t": t, "lang": ui_lang(), "langs": LANGS, "lang_url": lang_url, "new_case_url": new_case_url,
+            "role": role, "can_edit": access.can_edit(role), "long_query_chars": LONG_QUERY_URL_CHARS}
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_pick_language)
     app.after_request(_finish)
-    app.context_processor(lambda: {"t": t, "lang": ui_lang(), "langs": LANGS, "lang_url": lang_url,
-                                   "new_case_url": new_case_url, "role": current_role()})
+    app.context_processor(_template_globals)

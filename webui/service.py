@@ -11,7 +11,7 @@ import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlencode
 
 import numpy as np
@@ -27,7 +27,7 @@ from kb.pipeline import open_store
 from kb.render import render_case_sections
 from kb.settings import Settings
 from kb.store import CaseRow, Store, TagRow
-from webui.params import FILTER_PARAMS, SearchParams
+from webui.params import FILTER_PARAMS, SEARCH_PARAMS, SearchParams, too_long_for_url
 
 FACET_CANDIDATES = 200
 FACET_PARAMS = tuple(FILTER_PARAMS)  # product, component, status, tag, version
@@ -170,6 +170,13 @@ class SearchPage:
         return links
 
     @property
+    def share_url(self) -> str:
+        """A link to this search: its URL, or ``/search?sid=`` (this page's log entry) when the text is long."""
+        if self.params.sid is not None:
+            return f"/search?sid={self.search_id}"
+        return self.params.url()
+
+    @property
     def prev_offset(self) -> int | None:
         return max(0, self.params.offset - self.params.limit) if self.params.offset > 0 else None
 
@@ -207,10 +214,33 @@ def logged_filters(params: SearchParams) -> dict[str, list[str]]:
 
 
 def search_url_from_log(logged: activity.SearchLog, path: str = "/search") -> str:
-    """The URL of a logged search (its first page), to go back to it."""
+    """The URL of a logged search (its first page), to go back to it; ``?sid=`` when the text is long."""
+    if too_long_for_url(logged.text):
+        return f"{path}?sid={logged.id}"
     pairs = [("q", logged.text)] + [(name, str(v)) for name, values in (logged.filters or {}).items()
                                     for v in (values if isinstance(values, list) else [values])]
     return f"{path}?{urlencode(pairs)}"
+
+
+def logged_search(kb: KB, search_id: int, role: str) -> activity.SearchLog:
+    """A logged search whose text ``role`` may read again: one made by the same role or a role it covers.
+
+    Raises :class:`NotFoundError` otherwise, and for an unknown or scrubbed search (not told apart).
+    """
+    logged = activity.get_search(kb.store, search_id)
+    if logged is None or not logged.text.strip() or logged.role not in covered_roles(role):
+        raise NotFoundError(f"no search {search_id} (unknown, expired, or made by a role with wider access)")
+    return logged
+
+
+def search_args_from_log(logged: activity.SearchLog, args: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The parameters of a ``/search?sid=`` request: the logged text with the URL's filters and paging,
+    or with the logged filters when the URL has nothing but ``sid`` (a shared link)."""
+    own = {name: list(values) for name, values in args.items() if name in SEARCH_PARAMS and name not in ("q", "sid")}
+    if not own:
+        own = {name: [str(v) for v in (values if isinstance(values, list) else [values])]
+               for name, values in (logged.filters or {}).items()}
+    return {**own, "q": [logged.text]}
 
 
 def facet_counts(kb: KB, request: SearchRequest, candidates: Sequence[str], limit: int = FACET_CANDIDATES) -> list[Facet]:

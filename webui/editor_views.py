@@ -1,0 +1,99 @@
+"""The case editor pages: new case, edit case (thin: parse the form, call :mod:`webui.editor`, render).
+
+Every page works without JavaScript: the form's buttons (check and preview, redact, mark as
+related, save) post it back and the page is rendered again with the draft kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from indexer.filters import visibilities_for
+from kb.authoring import ConflictError
+from kb.case import ORIGINS, SEVERITIES, STATUSES
+from kb.render import section_label
+from webui import access, editor, service
+from webui.security import t, ui_lang
+
+bp = Blueprint("editor", __name__)
+log = logging.getLogger(__name__)
+INDEX_WAIT_CONFIG = "KB_EDITOR_INDEX_WAIT"  # seconds a save waits for a running reindex before saying "later"
+TITLE_CHARS = 200
+
+
+def kb() -> service.KB:
+    return current_app.extensions["kb"]  # type: ignore[no-any-return]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new_case() -> str | Response | tuple[str, int]:
+    """A new case: pre-filled with the next free id, today, the git author and ``?title=``."""
+    role = access.require_editor()
+    if request.method == "GET":
+        draft = editor.new_draft(kb(), request.args.get("title", "")[:TITLE_CHARS], date.today(), ui_lang(), role)
+        return _render(editor.check_draft(kb(), draft, role, ui_lang(), lint=False), role)
+    return _submit(editor.Draft.from_form(request.form), role, None, None)
+
+
+@bp.route("/cases/<case_id>/edit", methods=["GET", "POST"])
+def edit_case(case_id: str) -> str | Response | tuple[str, int]:
+    """An existing case, read from its file; saving is refused if the file changed meanwhile."""
+    role = access.require_editor()
+    target = editor.open_case(kb(), case_id, role)
+    if request.method == "GET":
+        return _render(editor.check_draft(kb(), target.draft, role, ui_lang(), original_id=target.case_id), role,
+                       target=target, base_hash=target.base_hash)
+    draft = editor.Draft.from_form(request.form)
+    draft = editor.Draft(dict(draft.fields, id=target.case_id), draft.sections, draft.heading_lang, draft.extra, draft.content_lang)
+    return _submit(draft, role, target, request.form.get("base_hash") or None)
+
+
+def _submit(draft: editor.Draft, role: str, target: editor.EditTarget | None,
+            base_hash: str | None) -> str | Response | tuple[str, int]:
+    """One press of a form button: mark as related, redact, check, or save."""
+    original = target.case_id if target else None
+    notice = None
+    relate = request.form.get("relate")
+    action = "relate" if relate else request.form.get("action", "check")
+    if relate:
+        draft = draft.with_related(relate.strip())
+    elif action == "redact":
+        draft, replaced = editor.redact_draft(draft, kb().settings.customer_domain_list)
+        notice = t("editor.redacted", n=replaced)
+    check = editor.check_draft(kb(), draft, role, ui_lang(), original_id=original)
+    if action != "save":
+        return _render(check, role, target=target, base_hash=base_hash, notice=notice)
+    if check.has_errors:
+        return _render(check, role, target=target, base_hash=base_hash, blocked=True), 422
+    try:
+        result = editor.save_draft(kb(), check, target, base_hash, float(current_app.config.get(INDEX_WAIT_CONFIG, 3.0)))
+    except ConflictError:
+        conflict = "changed" if target else "exists"
+        if not target:
+            check.add("id", t("editor.id_taken", id=draft.case_id))
+        return _render(check, role, target=target, base_hash=base_hash, conflict=conflict), 409
+    key = {"done": "editor.saved", "busy": "editor.saved_busy"}.get(result.index, "editor.saved_failed")
+    flash(t(key, id=result.case_id))
+    if result.indexed or kb().store.get_case(result.case_id) is not None:
+        return redirect(url_for("web.case", case_id=result.case_id), code=303)
+    return redirect(url_for("web.search"), code=303)
+
+
+def _render(check: editor.DraftCheck, role: str, target: editor.EditTarget | None = None, base_hash: str | None = None,
+            **state: Any) -> str:
+    lang = ui_lang()
+    return render_template(
+        "editor.html", check=check, draft=check.draft, mode="edit" if target else "new",
+        case_id=target.case_id if target else None, base_hash=base_hash or "",
+        prompts=editor.section_prompts(lang), sections=editor.SECTIONS, section_label=_section_label,
+        statuses=STATUSES, severities=SEVERITIES, origins=ORIGINS, visibilities=visibilities_for(role),
+        suggestions=editor.known_values(kb(), role), list_fields=editor.LIST_FIELDS, **state)
+
+
+def _section_label(name: str) -> str:
+    return section_label(name, ui_lang())
