@@ -247,10 +247,25 @@ def eval_command(ctx: click.Context, queries_file: Path | None, beir_dir: Path |
 @click.option("--debug", is_flag=True, help="Flask debug mode (never in production).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, debug: bool) -> None:
-    """Serve the search web UI and JSON API (development server; see the README for gunicorn)."""
+    """Serve the search web UI and JSON API (development server; see the README for gunicorn).
+
+    With auth_mode 'auto' (the default), a loopback address means local single-user mode (no
+    login) and any other address means accounts (log in; create users with 'kb user add').
+    """
+    import ipaddress
+
     from webui import create_app
 
-    app = create_app(_settings(ctx))
+    settings = _settings(ctx)
+    mode = settings.auth_mode
+    if mode == "auto":
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        mode = "local" if loopback else "accounts"
+    click.echo(f"auth: {mode}" + (f" (one local user with the {settings.local_role} role, no login)" if mode == "local" else ""), err=True)
+    app = create_app(settings, test_config={"KB_AUTH_MODE": mode})
     app.run(host=host, port=port, debug=debug, use_reloader=False)
 
 

@@ -48,6 +48,13 @@ class Settings:
     keep_generations: int = _setting(3, "How many index generations are kept on disk, the live one included.")
     search_limit: int = _setting(10, "Default number of hits a search returns.")
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
+    auth_mode: str = _setting("auto", "Who may use the web UI: accounts (built-in logins and API tokens), proxy (user and groups from a trusted SSO reverse proxy, plus accounts), local (no login: one user on a laptop), auto (local for 'kb serve' on a loopback address, else accounts).")
+    local_role: str = _setting("admin", "The role of the single user in local mode.")
+    proxy_user_header: str = _setting("X-Forwarded-User", "Proxy mode: the header carrying the user name.")
+    proxy_groups_header: str = _setting("X-Forwarded-Groups", "Proxy mode: the header carrying the user's groups (comma-separated).")
+    proxy_trusted: str = _setting("", "Proxy mode: comma-separated addresses or networks of the reverse proxies whose headers are believed (e.g. 127.0.0.1,10.1.0.0/24).")
+    proxy_role_map: str = _setting("kb-admin=admin,kb-engineer=engineer,kb-support=support", "Proxy mode: group=role pairs; a user gets the highest role of their groups and no access without one.")
+    cookie_secure: bool = _setting(True, "Send the session cookie over HTTPS only (turn off only for plain-HTTP testing; local mode never needs it).")
     secret_key: str = _setting("", "Key that signs session cookies and form tokens; set the same value for every web worker (empty: a random key per process).")
     search_log_days: int = _setting(180, "Search-log entries (which may hold pasted customer logs) older than this many days are deleted by the nightly job.")
     customer_domains: str = _setting("", "Comma-separated customer domain names that must not appear in cases (flagged by kb lint, replaced by kb redact).")
@@ -79,6 +86,8 @@ class Settings:
 SETTINGS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(Settings)
 _ALLOWED = {
     "device": ("cpu", "cuda"),
+    "auth_mode": ("auto", "accounts", "proxy", "local"),
+    "local_role": ("support", "engineer", "admin"),
     "lexical_engine": ("whoosh", "tantivy"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }

@@ -37,7 +37,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ob
     settings = load_settings(environ={}, cases_dir=folder / "cases", data_dir=folder / "data", embed_model=FAKE_MODEL)
     report = run_index(settings)
     assert report.published
-    app = create_app(settings)
+    app = create_app(settings, test_config={"KB_ROLE": "support"})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

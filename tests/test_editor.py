@@ -193,10 +193,12 @@ def test_support_may_not_edit(app, client):
 
 
 def test_role_is_one_replaceable_function(app, client, monkeypatch):
-    as_role(app, "")
-    assert client.get("/new").status_code == 403  # the default is support
+    as_role(app, "support")
+    assert client.get("/new").status_code == 403
     monkeypatch.setattr(access, "current_role", lambda: "admin")
     assert client.get("/new").status_code == 200
+    as_role(app, "")
+    assert client.get("/new").headers["Location"].startswith("/login")  # nobody signed in: log in first
     assert access.can_edit("engineer") and access.can_edit("admin") and not access.can_edit("support")
 
 

@@ -65,7 +65,7 @@ def app(settings, write_cases):
     write_cases(WORLD)
     report = run_index(settings)
     assert report.published and not report.failed
-    app = create_app(settings)
+    app = create_app(settings, test_config={"KB_ROLE": "support"})
     yield app
     app.extensions["kb"].close()
 
@@ -516,7 +516,7 @@ def test_language_switch_parameter_sets_a_cookie(client):
 
 
 def test_no_index_yet_is_503(settings):
-    app = create_app(settings)
+    app = create_app(settings, test_config={"KB_ROLE": "support"})
     client = app.test_client()
     page = en(client).get("/search?q=mail")
     assert page.status_code == 503 and "Search is not ready" in page_text(page) and "kb index" in page_text(page)

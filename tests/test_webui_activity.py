@@ -132,9 +132,13 @@ def test_feedback_on_an_unknown_search_is_refused(store):
         activity.record_feedback(store, "escalated", "support", search_id=42)
 
 
-def test_long_queries_are_truncated_in_the_log(store):
-    sid = search(store, "x" * 10_000)
-    logged = activity.get_search(store, sid)
+def test_long_queries_are_kept_whole_up_to_the_query_limit(store):
+    from indexer.searcher import MAX_QUERY_CHARS
+
+    assert activity.MAX_LOGGED_QUERY >= MAX_QUERY_CHARS  # a ?sid= link reloads the whole query
+    logged = activity.get_search(store, search(store, "x" * 20_000))
+    assert logged is not None and len(logged.text) == 20_000
+    logged = activity.get_search(store, search(store, "y" * (activity.MAX_LOGGED_QUERY + 5)))
     assert logged is not None and len(logged.text) == activity.MAX_LOGGED_QUERY
 
 

@@ -18,12 +18,13 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     """The Flask app: one store and one searcher, blueprints, error handler, CSRF and security headers.
 
     ``settings`` default to :func:`load_settings`; ``test_config`` overrides Flask config keys (e.g.
-    ``KB_ROLE``: the role of every request until authentication exists; ``KB_EDITOR_INDEX_WAIT``:
+    ``KB_ROLE``: tests and demos only, every request gets this role without logging in;
+    ``KB_AUTH_MODE``: the resolved auth mode, set by ``kb serve``; ``KB_EDITOR_INDEX_WAIT``:
     seconds a save waits for a running reindex).
     """
     from flask_wtf.csrf import CSRFProtect
 
-    from webui import api, editor_views, security, views
+    from webui import admin, api, auth, editor_views, security, views
     from webui.errors import register_error_handler
     from webui.service import KB
 
@@ -53,7 +54,9 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(views.bp)
     app.register_blueprint(editor_views.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(admin.bp, url_prefix="/admin")
     csrf.exempt(api.bp)  # JSON only (enforced in the blueprint): cross-site forms cannot send it
     register_error_handler(app)
     security.init_app(app)
+    auth.init_app(app)
     return app

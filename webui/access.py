@@ -6,19 +6,40 @@ at call time, so tests can monkeypatch it) or :func:`can_edit`.
 
 from __future__ import annotations
 
-from flask import current_app, has_app_context
+from typing import Any
+
+from flask import current_app, g, has_request_context, request
 from werkzeug.exceptions import Forbidden
 
-DEFAULT_ROLE = "support"
-ROLE_CONFIG_KEY = "KB_ROLE"  # Flask config: the role of every request until authentication exists (tests, demos)
+from kb.accounts import Identity, audit
+
+DEFAULT_ROLE = "support"  # the narrowest role: what an unresolved caller could ever see
 EDITOR_ROLES = frozenset({"engineer", "admin"})
+
+
+def current_identity() -> Identity | None:
+    """The authenticated caller of the current request (see :mod:`webui.auth`)."""
+    return g.get("identity") if has_request_context() else None
 
 
 def current_role() -> str:
     """The role of the user making the current request (visibility is enforced by the search layer)."""
-    if has_app_context():
-        return str(current_app.config.get(ROLE_CONFIG_KEY) or DEFAULT_ROLE)
-    return DEFAULT_ROLE
+    identity = current_identity()
+    return identity.role if identity is not None else DEFAULT_ROLE
+
+
+def record(action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
+    """Audit an action of the current caller (restricted views, writes)."""
+    identity = current_identity()
+    audit(current_app.extensions["kb"].store, identity.name if identity else "-", identity.role if identity else "-",
+          action, target, request.remote_addr or "" if has_request_context() else "", detail)
+
+
+def require_admin() -> str:
+    role = current_role()
+    if role != "admin":
+        raise Forbidden("this page is for administrators")
+    return role
 
 
 def can_edit(role: str) -> bool:

@@ -44,7 +44,10 @@ def search() -> dict[str, Any]:
 
 @bp.get("/cases/<case_id>")
 def case(case_id: str) -> dict[str, Any]:
-    return {"ok": True, "case": service.case_document(service.visible_case(kb(), case_id, access.current_role()))}
+    found = service.visible_case(kb(), case_id, access.current_role())
+    if found.visibility == "restricted":
+        access.record("view_restricted", found.id, {"via": "api"})
+    return {"ok": True, "case": service.case_document(found, service.visible_related(kb(), found, access.current_role()))}
 
 
 @bp.get("/cases/<case_id>/similar")

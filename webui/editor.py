@@ -35,7 +35,7 @@ from kb.settings import Settings
 from kb.sensitive import redact, scan_text
 from kb.store import CaseRow
 from webui.i18n import MESSAGES, translate
-from webui.service import KB, visible_case
+from webui.service import KB, visible, visible_case
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,8 @@ class EditTarget:
     path: Path
     base_hash: str
     draft: Draft
+    related_order: tuple[str, ...] = ()  # the related ids as the file has them
+    hidden_related: frozenset[str] = frozenset()  # related cases the editor's role may not see: kept, never shown
 
 
 def case_file(kb: KB, case: Case) -> Path:
@@ -261,7 +263,21 @@ def open_case(kb: KB, case_id: str, role: str) -> EditTarget:
                                        display_path=f"cases/{case.path}", customer_domains=settings.customer_domain_list)
     if current is None:
         raise CaseFormatError([p for p in problems if p.is_error])
-    return EditTarget(case.id, path, current.content_hash, Draft.from_case(current))
+    found = kb.store.get_cases(current.related)
+    hidden = frozenset(cid for cid in current.related if cid in found and not visible(found[cid], role))
+    draft = Draft.from_case(current)
+    draft = replace(draft, fields={**draft.fields, "related": ", ".join(c for c in current.related if c not in hidden)})
+    return EditTarget(case.id, path, current.content_hash, draft, tuple(current.related), hidden)
+
+
+def with_hidden_related(draft: Draft, target: EditTarget) -> Draft:
+    """The draft with the related cases its author could not see put back where the file had them."""
+    if not target.hidden_related:
+        return draft
+    chosen = split_list(draft.fields.get("related", ""))
+    merged = [cid for cid in target.related_order if cid in target.hidden_related or cid in chosen]
+    merged += [cid for cid in chosen if cid not in merged]
+    return replace(draft, fields={**draft.fields, "related": ", ".join(merged)})
 
 
 # -- checking ------------------------------------------------------------------------------------------
@@ -483,7 +499,8 @@ def save_draft(kb: KB, check: DraftCheck, target: EditTarget | None, base_hash: 
             raise ConflictError(f"another case already uses id {draft.case_id}")
         saved = save_case_file(kb.settings.cases_dir, draft.case_id, check.text, None)
     else:
-        saved = save_case_file(target.path.parent, target.path.stem, check.text, base_hash or "unknown")
+        text = with_hidden_related(draft, target).to_text() if target.hidden_related else check.text
+        saved = save_case_file(target.path.parent, target.path.stem, text, base_hash or "unknown")
     index = "done"
     try:
         run_index(kb.settings, wait=index_wait)

@@ -77,6 +77,7 @@ def _submit(draft: editor.Draft, role: str, target: editor.EditTarget | None,
         if not target:
             check.add("id", t("editor.id_taken", id=draft.case_id))
         return _render(check, role, target=target, base_hash=base_hash, conflict=conflict), 409
+    access.record("case_edit" if target else "case_create", result.case_id, {"index": result.index})
     key = {"done": "editor.saved", "busy": "editor.saved_busy"}.get(result.index, "editor.saved_failed")
     flash(t(key, id=result.case_id))
     if result.indexed or kb().store.get_case(result.case_id) is not None:

@@ -66,7 +66,8 @@ def _finish(response: Response) -> Response:
 def _template_globals() -> dict[str, Any]:
     role = access.current_role()
     return {"t": t, "lang": ui_lang(), "langs": LANGS, "lang_url": lang_url, "new_case_url": new_case_url,
-            "role": role, "can_edit": access.can_edit(role), "long_query_chars": LONG_QUERY_URL_CHARS}
+            "role": role, "can_edit": access.can_edit(role), "long_query_chars": LONG_QUERY_URL_CHARS,
+            "identity": access.current_identity()}
 
 
 def init_app(app: Flask) -> None:

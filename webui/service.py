@@ -322,8 +322,14 @@ def case_view(kb: KB, case_id: str, role: str) -> CaseView:
     return CaseView(case, render_case_sections(case), related, similar)
 
 
-def case_document(case: Case) -> dict[str, Any]:
-    """A case as JSON: metadata plus each section's Markdown and safe HTML."""
+def visible_related(kb: KB, case: Case, role: str) -> list[str]:
+    """The declared related ids that ``role`` may see (a hidden case's id is not revealed either)."""
+    found = kb.store.get_cases(case.related)
+    return [cid for cid in case.related if visible(found.get(cid), role)]
+
+
+def case_document(case: Case, related: list[str] | None = None) -> dict[str, Any]:
+    """A case as JSON: metadata plus each section's Markdown and safe HTML (``related``: the visible ones)."""
     sections = render_case_sections(case)
     return {
         "id": case.id, "title": case.title, "status": case.status, "product": case.product,
@@ -332,7 +338,7 @@ def case_document(case: Case) -> dict[str, Any]:
         "visibility": case.visibility, "origin": case.origin, "lang": case.lang,
         "created": case.created.isoformat(), "resolved": case.resolved.isoformat() if case.resolved else None,
         "review_by": case.review_by.isoformat() if case.review_by else None,
-        "authors": list(case.authors), "related": list(case.related), "path": f"cases/{case.path}",
+        "authors": list(case.authors), "related": list(case.related if related is None else related), "path": f"cases/{case.path}",
         "sections": [{"name": s.name, "heading": s.heading, "markdown": s.text, "html": r["html"]}
                      for s, r in zip(case.sections, sections)],
     }

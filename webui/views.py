@@ -58,6 +58,8 @@ def case(case_id: str) -> str:
     search_id = service.parse_optional_int(request.args.get("sid"), "sid")
     role = access.current_role()
     view = service.case_view(kb(), case_id, role)
+    if view.case.visibility == "restricted":
+        access.record("view_restricted", view.case.id)
     back = None
     if search_id is not None:
         logged = activity.get_search(kb().store, search_id)

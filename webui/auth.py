@@ -1,0 +1,155 @@
+"""Who is asking, for every request: a fixed local user, an API token, a trusted SSO proxy's
+headers, or a login session. Unauthenticated requests get the login page (HTML) or 401 (API).
+
+The identity is resolved once per request into ``g.identity``; sessions re-check the account on
+every request, so disabling a user or changing a role takes effect at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.wrappers import Response
+
+from kb import accounts
+from kb.accounts import Identity
+from kb.settings import Settings
+
+log = logging.getLogger(__name__)
+bp = Blueprint("auth", __name__)
+ROLE_ORDER = ("support", "engineer", "admin")
+FIXED_ROLE_KEY = "KB_ROLE"  # Flask config set by tests and demos only: every request has this role
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.login_post", "static", "api.health"})
+
+
+def auth_mode(app: Flask) -> str:
+    settings: Settings = app.config["KB_SETTINGS"]
+    mode = app.config.get("KB_AUTH_MODE") or settings.auth_mode
+    return "accounts" if mode == "auto" else str(mode)
+
+
+def _store() -> Any:
+    return current_app.extensions["kb"].store
+
+
+def _trusted(address: str | None, networks: str) -> bool:
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+        return any(ip in ipaddress.ip_network(n.strip(), strict=False) for n in networks.split(",") if n.strip())
+    except ValueError:
+        return False
+
+
+def role_from_groups(groups: str, role_map: str) -> str | None:
+    """The highest role any of the groups maps to (``kb-admin=admin,...``); None without a match."""
+    mapping = dict(pair.split("=", 1) for pair in (p.strip() for p in role_map.split(",")) if "=" in pair)
+    roles = {mapping[g.strip()] for g in groups.split(",") if g.strip() in mapping}
+    ranked = [r for r in ROLE_ORDER if r in roles]
+    return ranked[-1] if ranked else None
+
+
+def _from_proxy(settings: Settings) -> Identity | None:
+    name = request.headers.get(settings.proxy_user_header, "").strip().lower()
+    if not name:
+        return None
+    if not _trusted(request.remote_addr, settings.proxy_trusted):
+        log.warning("ignored %s header from untrusted address %s", settings.proxy_user_header, request.remote_addr)
+        return None
+    role = role_from_groups(request.headers.get(settings.proxy_groups_header, ""), settings.proxy_role_map)
+    if role is None:
+        raise Forbidden("your account has no Escalation KB role (ask for one of the configured groups)")
+    account = accounts.active_identity(_store(), name)
+    if account is None and name in {u["name"] for u in accounts.list_users(_store())}:
+        raise Forbidden("this account is disabled")
+    return Identity(name, role, "proxy")
+
+
+def resolve_identity() -> Identity | None:
+    """The caller of the current request, or None when nobody is authenticated."""
+    settings: Settings = current_app.config["KB_SETTINGS"]
+    fixed = current_app.config.get(FIXED_ROLE_KEY)
+    if fixed:
+        return Identity("local", str(fixed), "local")
+    mode = auth_mode(current_app)
+    if mode == "local":
+        return Identity("local", settings.local_role, "local")
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        try:
+            return accounts.verify_token(_store(), header[7:].strip())
+        except accounts.AuthError as exc:
+            raise Unauthorized(str(exc)) from None
+    if mode == "proxy":
+        identity = _from_proxy(settings)
+        if identity is not None:
+            return identity
+    name = session.get("user")
+    if name:
+        identity = accounts.active_identity(_store(), name)
+        if identity is None:
+            session.clear()  # disabled or deleted since the login
+        return identity
+    return None
+
+
+def _before_request() -> Response | None:
+    g.identity = resolve_identity()
+    if g.identity is not None or request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if request.path.startswith("/api/"):
+        raise Unauthorized("authentication required: log in or send 'Authorization: Bearer <token>'")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after login (no open redirect)."""
+    if not target:
+        return url_for("web.search")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("web.search")
+    return target
+
+
+@bp.get("/login")
+def login() -> str:
+    return render_template("login.html", next=safe_next(request.args.get("next")), error=None)
+
+
+@bp.post("/login")
+def login_post() -> Response | tuple[str, int]:
+    name = request.form.get("name", "")
+    try:
+        identity = accounts.authenticate(_store(), name, request.form.get("password", ""), request.remote_addr or "")
+    except accounts.AuthError as exc:
+        return render_template("login.html", next=safe_next(request.form.get("next")), error=str(exc), name=name[:64]), 401
+    session.clear()  # no session fixation: a fresh session for the new identity
+    session["user"] = identity.name
+    session.permanent = True
+    return redirect(safe_next(request.form.get("next")), code=303)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    identity = g.get("identity")
+    if identity is not None:
+        accounts.audit(_store(), identity.name, identity.role, "logout", address=request.remote_addr or "")
+    session.clear()
+    return redirect(url_for("auth.login"), code=303)
+
+
+def init_app(app: Flask) -> None:
+    settings: Settings = app.config["KB_SETTINGS"]
+    mode = auth_mode(app)
+    app.config["SESSION_COOKIE_SECURE"] = bool(settings.cookie_secure) and mode != "local" and not app.config.get(FIXED_ROLE_KEY)
+    if mode == "proxy" and not settings.proxy_trusted:
+        raise accounts.AccountError("auth_mode proxy needs proxy_trusted: the addresses of the reverse proxies")
+    app.register_blueprint(bp)
+    app.before_request(_before_request)
