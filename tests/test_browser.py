@@ -288,3 +288,55 @@ def test_write_a_case_with_similar_cases_and_live_preview(page, engineer):  # ty
     assert new_id in page.locator("li.hit .hit-meta").all_inner_texts()[0] or \
         new_id in " ".join(page.locator("li.hit .hit-meta").all_inner_texts()[:3])
     assert page.problems == []
+
+
+def test_sign_in_as_support_and_out(browser, tmp_path):  # type: ignore[no-untyped-def]
+    """Accounts mode in a real browser: the login form, the session cookie, a support user's view."""
+    from werkzeug.serving import make_server
+
+    from kb import accounts
+    from kb.pipeline import open_store
+    from kb.settings import load_settings
+    from webui import create_app
+
+    from conftest import FAKE_MODEL, SAMPLE_CASES
+
+    shutil.copytree(SAMPLE_CASES, tmp_path / "cases")
+    settings = load_settings(environ={}, cases_dir=tmp_path / "cases", data_dir=tmp_path / "data", embed_model=FAKE_MODEL,
+                             auth_mode="accounts", cookie_secure=False, secret_key="browser-test")
+    run_index(settings)
+    store = open_store(settings)
+    accounts.add_user(store, "sato", "support", "correct horse battery staple")
+    store.close()
+    app = create_app(settings)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        context = browser.new_context(viewport=LAPTOP, locale="en-US", base_url=f"http://127.0.0.1:{server.server_port}")
+        page = context.new_page()
+        page.goto("/search?q=tenant")
+        assert "/login" in page.url
+        page.fill("input[name=name]", "sato")
+        page.fill("input[name=password]", "wrong password here")
+        page.click("button[type=submit]")
+        assert "Could not log in" in page.inner_text("main")
+        page.fill("input[name=password]", "correct horse battery staple")
+        shot(page, "17-login-en")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/search?q=tenant")
+        assert "sato (support)" in page.inner_text("header")
+        restricted = [c.stem for c in (tmp_path / "cases").glob("*.md") if "visibility: restricted" in c.read_text("utf-8")]
+        assert restricted and not any(cid in page.content() for cid in restricted)
+        page.goto(f"/cases/{restricted[0]}")
+        assert "404" in page.inner_text("main")
+        shot(page, "18-signed-in-404-en")
+        page.goto("/")
+        page.click("header button:has-text('Log out')")
+        page.wait_for_url("**/login")
+        context.close()
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+        app.extensions["kb"].close()
