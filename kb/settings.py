@@ -42,7 +42,7 @@ class Settings:
     lexical_engine: str = _setting("whoosh", "Lexical engine for new generations.")
     rrf_k: int = _setting(60, "The k constant of reciprocal-rank fusion.")
     fusion_weights: str = _setting("", "Override of the measured fusion weights, e.g. 'ja:lexical=1,dense=0.1;en:lexical=1,dense=0.6'. Empty keeps the measured defaults.")
-    long_query_terms: int = _setting(32, "Long queries (pasted tickets and logs) are reduced to this many most informative terms per field.")
+    long_query_terms: int = _setting(12, "Long queries (pasted tickets and logs) are reduced to this many most informative terms per field.")
     candidates: int = _setting(100, "How many candidates each leg contributes before fusion.")
     ann_threshold: int = _setting(200000, "From this many chunks on, the vector index is approximate (faiss HNSW) instead of exact.")
     keep_generations: int = _setting(3, "How many index generations are kept on disk, the live one included.")
