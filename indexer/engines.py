@@ -14,7 +14,13 @@ def _whoosh(path: Path, fields: Sequence[FieldSpec], create: bool) -> LexicalEng
     return WhooshEngine(path, fields, create=create)
 
 
-ENGINES: dict[str, Callable[[Path, Sequence[FieldSpec], bool], LexicalEngine]] = {"whoosh": _whoosh}
+def _tantivy(path: Path, fields: Sequence[FieldSpec], create: bool) -> LexicalEngine:
+    from indexer.tantivy_engine import TantivyEngine
+
+    return TantivyEngine(path, fields, create=create)
+
+
+ENGINES: dict[str, Callable[[Path, Sequence[FieldSpec], bool], LexicalEngine]] = {"whoosh": _whoosh, "tantivy": _tantivy}
 
 
 def lexical_engine(name: str, path: Path, fields: Sequence[FieldSpec], create: bool = False) -> LexicalEngine:

@@ -82,7 +82,8 @@ class WhooshEngine:
 
     def add(self, docs: Iterable[LexicalDoc]) -> None:
         writer = self._ensure_writer()
-        for doc in docs:
+        # update_document does not see documents buffered in the same writer: the last one per id wins here
+        for doc in {d.case_id: d for d in docs}.values():
             fields = {name: " ".join(tokens) for name, tokens in doc.tokens.items()}
             writer.update_document(
                 id=doc.case_id, product=doc.product, component=doc.component, status=doc.status,

@@ -8,11 +8,13 @@ generations with each engine through ``run_index`` and compare what search retur
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -199,11 +201,16 @@ def test_delete_and_update_by_id_on_a_reopened_index(engine):
     again.close()
 
 
-def test_adding_the_same_id_twice_keeps_the_last(tmp_path):
-    for name in NAMES:
-        engine = open_engine(name, tmp_path / name, [doc("A", "first", "case"), doc("A", "second", "case")])
+@pytest.mark.parametrize("name", [
+    "whoosh",
+    "tantivy",
+])
+def test_adding_the_same_id_twice_in_one_batch_keeps_the_last(tmp_path, name):
+    engine = open_engine(name, tmp_path / name, [doc("A", "first", "case"), doc("A", "second", "case")])
+    try:
         assert engine.doc_count() == 1 and ids(engine.search([q("title", "second")], Filters(), 10)) == ["A"]
         assert engine.search([q("title", "first")], Filters(), 10) == []
+    finally:
         engine.close()
 
 
@@ -239,6 +246,27 @@ def test_another_process_reads_a_committed_index(engine):
     out = subprocess.run([sys.executable, "-c", READER, engine.name, str(engine.path)], cwd=REPO,
                          capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(out.stdout) == {"count": 5, "hits": ids(engine.search([q("body", "timeout")], Filters(), 10))}
+
+
+def test_tantivy_reads_through_a_shadow_folder_when_it_cannot_lock(tmp_path, monkeypatch):
+    """Tantivy locks even to read; without write access the engine reads through links to the files."""
+    from indexer import tantivy_engine
+
+    open_engine("tantivy", tmp_path / "lexical").close()
+    real = tantivy_engine.tantivy.Index
+
+    def refuse_in_place(path: str):  # type: ignore[no-untyped-def]
+        if Path(path) == tmp_path / "lexical":
+            raise ValueError("Failed to acquire Lockfile: Permission denied")
+        return real.open(path)
+
+    monkeypatch.setattr(tantivy_engine, "tantivy", SimpleNamespace(Index=SimpleNamespace(exists=real.exists, open=refuse_in_place)))
+    reader = lexical_engine("tantivy", tmp_path / "lexical", FIELDS)
+    shadow = Path(reader._remove_shadow.peek()[2][0])
+    assert shadow.is_dir() and all(p.is_symlink() for p in shadow.iterdir() if not p.name.startswith(".tantivy-"))
+    assert reader.doc_count() == 5 and ids(reader.search([q("title", "alpha")], Filters(), 10)) == ["D"]
+    reader.close()
+    assert not shadow.exists() and reader.doc_count() == 5
 
 
 def test_engines_rank_and_score_alike(tmp_path):
