@@ -93,11 +93,14 @@ def index(ctx: click.Context, quiet: bool, full: bool, wait: float) -> None:
     ctx.exit(1 if report.failed else 0)
 
 
+WHOOSH_WARN_CASES = 2000  # measured: whoosh passes ~500 ms p95 on pasted logs here (README, "Speed")
+
+
 def _warn_large_corpus(settings: Settings, report: Any) -> None:
     count = report.build.get("case_count") if report.build else None
-    if count and count > 20000 and settings.lexical_engine == "whoosh":
+    if count and count > WHOOSH_WARN_CASES and settings.lexical_engine == "whoosh":
         click.echo(f"warning: {count} cases on the whoosh engine; queries slow down as the corpus grows "
-                   "(see the README's scale section)", err=True)
+                   "(see the README's speed section; set KB_LEXICAL_ENGINE=tantivy)", err=True)
 
 
 @main.command()

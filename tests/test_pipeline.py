@@ -185,3 +185,17 @@ def test_cli_index_reports_and_exit_status(settings, write_cases):
     assert proc.returncode == 1
     assert "ESC-2026-0009.md:" in out and "unknown status 'fixed'" in out
     assert "3 added, 0 changed, 0 deleted, 0 unchanged, 1 failed; published gen-000001" in out
+
+
+def test_index_warns_when_a_large_corpus_runs_on_whoosh(settings, write_cases, monkeypatch):
+    from click.testing import CliRunner
+
+    import kb.cli as cli
+
+    write_cases(world(3))
+    monkeypatch.setattr(cli, "WHOOSH_WARN_CASES", 2)
+    env = {"KB_CASES_DIR": str(settings.cases_dir), "KB_DATA_DIR": str(settings.data_dir), "KB_EMBED_MODEL": settings.embed_model}
+    result = CliRunner().invoke(cli.main, ["index", "--quiet"], env=env)
+    assert result.exit_code == 0 and "3 cases on the whoosh engine" in result.output and "KB_LEXICAL_ENGINE=tantivy" in result.output
+    tantivy = CliRunner().invoke(cli.main, ["index", "--quiet", "--full"], env={**env, "KB_LEXICAL_ENGINE": "tantivy"})
+    assert tantivy.exit_code == 0 and "whoosh engine" not in tantivy.output
