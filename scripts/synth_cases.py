@@ -40,7 +40,7 @@ def synth_case(i: int, rng: random.Random, vocab: dict[str, dict[str, list[str]]
     lang = "ja" if i % 2 else "en"
     v = vocab[lang]
     code = f"{rng.choice(['SCH', 'WF', 'MAIL', 'SSO', 'PTL', 'API', 'FS', 'NTF', 'FTS', 'UPG', 'PRF'])}-{rng.randint(10000, 99999)}"
-    year = 2020 + i % 7
+    year = 1990 + i // 10000  # 10,000 ids a year: any corpus size gets unique ids
     case_id = f"ESC-{year}-{i % 10000:04d}"
     heads = {"ja": ("症状", "原因", "対処", "ログ"), "en": ("Symptoms", "Cause", "Resolution", "Logs")}[lang]
 
