@@ -130,6 +130,9 @@ def case_document(case: Case, fields: Sequence[FieldSpec]) -> LexicalDoc:
                       case.created.isoformat(), tuple(case.tags), tuple(case.versions))
 
 
+MIN_TERM_WEIGHT = 0.01
+
+
 def select_terms(counts: Mapping[str, int], doc_freq: Mapping[str, int], n_docs: int, limit: int) -> list[tuple[str, float]]:
     """MoreLikeThis-style reduction: keep the ``limit`` terms with the highest tf-idf (absent terms dropped).
 
@@ -147,7 +150,8 @@ def select_terms(counts: Mapping[str, int], doc_freq: Mapping[str, int], n_docs:
     if not top:
         return []
     best = -top[0][0]
-    return [(term, round(-score / best, 4)) for score, _, term in top]
+    # never a zero weight: a term kept is a term that counts (whoosh divides by boosts when skipping)
+    return [(term, max(round(-score / best, 4), MIN_TERM_WEIGHT)) for score, _, term in top]
 
 
 DocFreq = Callable[[str, Iterable[str]], Mapping[str, int]]

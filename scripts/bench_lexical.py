@@ -9,8 +9,7 @@ pre-tokenised documents, so build times are the engine's own (the shared analysi
 apart). Queries run one at a time, as ``indexer.searcher`` runs its legs for the ``support`` role:
 ``build_queries`` + ``search`` for the lexical leg, ``signature_query`` + ``search`` for pasted
 logs (query analysis included), and ``matching_ids`` (the dense leg's filter) timed on its own.
-Terms whose weight ``select_terms`` rounded to 0 are dropped for every engine (whoosh raises on
-them, see :func:`without_zero_weights`). ``bm25s`` is a speed reference on the same tokens, as one
+``bm25s`` is a speed reference on the same tokens, as one
 field of ``field:term`` tokens: it has no per-term boosts, so its ranking is not comparable.
 synth_cases makes at most 70,000 distinct ids, so larger corpora are made of several seeds with
 suffixed ids. A benchmark, never a timed unit test; figures go in the README.
@@ -28,12 +27,13 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
-from indexer.lexical import FieldQuery, LexicalDoc, build_queries, case_document, profile, signature_query
+from indexer.lexical import LexicalDoc, build_queries, case_document, profile, signature_query
 from indexer.logsig import looks_like_log
 from kb.case import Case
 from kb.corpus import load_cases
@@ -96,21 +96,6 @@ def bench_queries(cases: Sequence[Case], per_kind: int, rng: random.Random) -> l
     return queries
 
 
-def without_zero_weights(queries: Sequence[FieldQuery]) -> tuple[list[FieldQuery], int]:
-    """The queries without terms whose weight ``select_terms`` rounded to 0.0, and how many were dropped.
-
-    Whoosh divides by a term's boost while skipping blocks and raises ZeroDivisionError on such
-    terms (seen at 10,000 cases); they are dropped for every engine alike and counted.
-    """
-    kept, dropped = [], 0
-    for q in queries:
-        terms = tuple((t, w) for t, w in q.terms if w > 0)
-        dropped += len(q.terms) - len(terms)
-        if terms:
-            kept.append(replace(q, terms=terms))
-    return kept, dropped
-
-
 class EngineRunner:
     """One of our engines, queried exactly as the searcher's lexical and signature legs do."""
 
@@ -119,7 +104,6 @@ class EngineRunner:
         self.fields = profile("standard")
         self.long_query_terms, self.candidates = long_query_terms, candidates
         self.engine: Any = None
-        self.zero_weight_terms = 0
 
     def build(self, docs: Sequence[LexicalDoc]) -> None:
         engine = lexical_engine(self.name, self.folder, self.fields, create=True)
@@ -133,14 +117,11 @@ class EngineRunner:
 
     def query(self, text: str) -> int:
         engine = self.engine
-        legs = [build_queries(text, self.fields, engine.doc_frequencies, self.doc_count, self.long_query_terms)]
+        queries = build_queries(text, self.fields, engine.doc_frequencies, self.doc_count, self.long_query_terms)
+        found = len(engine.search(queries, ROLE_FILTERS, self.candidates))
         if looks_like_log(text):
-            legs.append(signature_query(text, engine.doc_frequencies, self.doc_count, self.long_query_terms))
-        found = 0
-        for queries in legs:
-            kept, dropped = without_zero_weights(queries)
-            self.zero_weight_terms += dropped
-            found += len(engine.search(kept, ROLE_FILTERS, self.candidates))
+            sig = signature_query(text, engine.doc_frequencies, self.doc_count, self.long_query_terms)
+            found += len(engine.search(sig, ROLE_FILTERS, self.candidates))
         return found
 
     def filter_ids(self) -> int:
@@ -157,7 +138,6 @@ class Bm25sRunner:
     """bm25s on the same tokens, one field of ``field:term`` tokens; the role filter as a weight mask."""
 
     name = "bm25s"
-    zero_weight_terms = 0  # bm25s has no term weights
 
     def __init__(self, folder: Path, long_query_terms: int, candidates: int):
         self.folder, self.long_query_terms, self.candidates = folder, long_query_terms, candidates
@@ -228,7 +208,7 @@ def bench_engine(runner: Any, docs: Sequence[LexicalDoc], queries: Sequence[tupl
               "index_mb": round(runner.size() / 2**20, 1),
               "query_ms": {kind: latency(values) for kind, values in per_kind.items() if values}
               | {"all": latency([v for values in per_kind.values() for v in values])},
-              "filter_ids_ms": latency(filters), "zero_weight_terms_dropped": runner.zero_weight_terms}
+              "filter_ids_ms": latency(filters)}
     runner.close()
     return result
 
@@ -244,7 +224,10 @@ def run(count: int, engines: Sequence[str], per_kind: int, root: Path) -> dict[s
     analyse_s = time.perf_counter() - started
     queries = bench_queries(cases, per_kind, random.Random(11))
     result: dict[str, Any] = {"cases": len(docs), "load_s": round(load_s, 1), "analyse_s": round(analyse_s, 1),
-                              "queries": dict(Counter(kind for kind, _ in queries)), "engines": {}}
+                              "queries": dict(Counter(kind for kind, _ in queries)),
+                              "settings": {"long_query_terms": settings.long_query_terms, "candidates": settings.candidates},
+                              "versions": {name: _version(name) for name in ("whoosh-reloaded", "tantivy", "bm25s")},
+                              "engines": {}}
     print(f"{len(docs)} cases: loaded in {load_s:.1f}s, analysed in {analyse_s:.1f}s", flush=True)
     for name in engines:
         folder = root / f"index-{count}-{name}"
@@ -266,6 +249,13 @@ def table(results: Sequence[dict[str, Any]]) -> str:
             cells = "".join(f" {_pair(r['query_ms'].get(k)):>22}" for k in KINDS + ("all",))
             lines.append(f"{result['cases']:>7} {name:<8} {r['build_s']:>8} {r['index_mb']:>7}{cells} {_pair(r['filter_ids_ms']):>16}")
     return "\n".join(lines)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _pair(stats: dict[str, float] | None) -> str:

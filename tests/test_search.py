@@ -191,3 +191,14 @@ def test_generation_built_with_hnsw_serves_queries(settings, write_cases):
     hits = Searcher(small, store).search(SearchRequest("notification mail", role="admin", legs=("dense",))).hits
     assert hits and hits[0].id == "ESC-2026-0003"
     store.close()
+
+
+def test_select_terms_keeps_informative_terms_with_positive_weights():
+    from indexer.lexical import MIN_TERM_WEIGHT, select_terms
+
+    counts = {"the": 5, "sch-13208": 1, "relay": 2, "absent": 1}
+    doc_freq = {"the": 1000, "sch-13208": 1, "relay": 40}
+    chosen = select_terms(counts, doc_freq, 1000, 2)
+    assert [t for t, _ in chosen] == ["sch-13208", "relay"] and chosen[0][1] == 1.0
+    everything = select_terms(counts, doc_freq, 1000, 10)
+    assert "absent" not in dict(everything) and min(w for _, w in everything) >= MIN_TERM_WEIGHT
