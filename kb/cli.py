@@ -93,7 +93,7 @@ def index(ctx: click.Context, quiet: bool, full: bool, wait: float) -> None:
     ctx.exit(1 if report.failed else 0)
 
 
-WHOOSH_WARN_CASES = 2000  # measured: whoosh passes ~500 ms p95 on pasted logs here (README, "Speed")
+WHOOSH_WARN_CASES = 1000  # measured: whoosh passes 50 ms p95 on words and logs at ~750 cases (README, "Speed")
 
 
 def _warn_large_corpus(settings: Settings, report: Any) -> None:

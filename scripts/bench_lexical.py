@@ -9,10 +9,9 @@ pre-tokenised documents, so build times are the engine's own (the shared analysi
 apart). Queries run one at a time, as ``indexer.searcher`` runs its legs for the ``support`` role:
 ``build_queries`` + ``search`` for the lexical leg, ``signature_query`` + ``search`` for pasted
 logs (query analysis included), and ``matching_ids`` (the dense leg's filter) timed on its own.
-``bm25s`` is a speed reference on the same tokens, as one
-field of ``field:term`` tokens: it has no per-term boosts, so its ranking is not comparable.
-synth_cases makes at most 70,000 distinct ids, so larger corpora are made of several seeds with
-suffixed ids. A benchmark, never a timed unit test; figures go in the README.
+``bm25s`` is a speed reference on the same tokens, as one field of ``field:term`` tokens: it has
+no per-term boosts, so its ranking is not comparable. A benchmark, never a timed unit test;
+figures go in the README.
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ from kb.settings import load_settings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth_cases  # noqa: E402
 
-IDS_PER_SEED = 70_000  # synth_cases ids repeat after 7 years x 10,000 numbers
 KINDS = ("words", "code", "log")
 ROLE_FILTERS = Filters().for_role("support")
 
@@ -57,18 +55,13 @@ def folder_size(path: Path) -> int:
 
 
 def synthetic_cases(root: Path, count: int) -> list[Case]:
-    """``count`` synthetic cases (generated under ``root`` unless already there), ids made unique."""
+    """``count`` synthetic cases, generated under ``root`` unless already there."""
     settings = load_settings(environ={})
-    cases: list[Case] = []
-    for part, start in enumerate(range(0, count, IDS_PER_SEED)):
-        folder = root / f"cases-{count}-{part}"
-        size = min(IDS_PER_SEED, count - start)
-        if len(list(folder.glob("*.md"))) != size:
-            shutil.rmtree(folder, ignore_errors=True)
-            synth_cases.generate(folder, size, seed=7 + part)
-        loaded = load_cases([folder], settings.id_regex, settings.max_case_bytes).cases
-        cases += loaded if part == 0 else [replace(c, id=f"{c.id}-{part}") for c in loaded]
-    return cases
+    folder = root / f"cases-{count}"
+    if len(list(folder.glob("*.md"))) != count:
+        shutil.rmtree(folder, ignore_errors=True)
+        synth_cases.generate(folder, count)
+    return load_cases([folder], settings.id_regex, settings.max_case_bytes).cases
 
 
 def analyse(cases: Sequence[Case]) -> list[LexicalDoc]:

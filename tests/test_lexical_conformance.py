@@ -8,7 +8,6 @@ generations with each engine through ``run_index`` and compare what search retur
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
