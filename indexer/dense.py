@@ -171,19 +171,32 @@ class VectorIndex:
     def size(self) -> int:
         return int(self._index.ntotal)  # type: ignore[attr-defined]
 
-    def _params(self, allowed_rows: Sequence[int] | None) -> "object | None":
+    def _params(self, allowed: "np.ndarray | None") -> "tuple[object | None, np.ndarray | None]":
+        """Search parameters restricting the rows (a bitmap selector), and the bitmap to keep alive."""
         import faiss
 
-        sel = faiss.IDSelectorBatch(np.asarray(allowed_rows, dtype=np.int64)) if allowed_rows is not None else None
+        bits = np.packbits(allowed, bitorder="little") if allowed is not None else None
+        sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits)) if allowed is not None else None
         if self.kind == "hnsw":
-            return faiss.SearchParametersHNSW(sel=sel, efSearch=self.HNSW_EF_SEARCH) if sel is not None \
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=self.HNSW_EF_SEARCH) if sel is not None \
                 else faiss.SearchParametersHNSW(efSearch=self.HNSW_EF_SEARCH)
-        return faiss.SearchParameters(sel=sel) if sel is not None else None
+            return params, bits
+        return (faiss.SearchParameters(sel=sel) if sel is not None else None), bits
 
-    def search(self, vectors: np.ndarray, k: int, allowed_rows: Sequence[int] | None = None) -> list[list[tuple[int, float]]]:
-        """Top ``k`` (row, score) per query vector; ``allowed_rows`` restricts the search inside faiss."""
-        if self.size == 0 or k <= 0 or (allowed_rows is not None and len(allowed_rows) == 0):
+    def search(self, vectors: np.ndarray, k: int, allowed: "np.ndarray | Sequence[int] | None" = None) -> list[list[tuple[int, float]]]:
+        """Top ``k`` (row, score) per query vector.
+
+        ``allowed`` restricts the search inside faiss: a boolean mask over the rows (or a list of
+        allowed row numbers).
+        """
+        if allowed is not None and not (isinstance(allowed, np.ndarray) and allowed.dtype == bool):
+            mask = np.zeros(self.size, dtype=bool)
+            mask[np.asarray(list(allowed), dtype=np.int64)] = True
+            allowed = mask
+        if self.size == 0 or k <= 0 or (allowed is not None and not allowed.any()):
             return [[] for _ in range(len(vectors))]
-        params = self._params(allowed_rows)
+        if allowed is not None and allowed.all():
+            allowed = None  # nothing filtered out: no selector to check
+        params, _bits = self._params(allowed)  # _bits must outlive the search: the selector points into it
         scores, rows = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, self.size), params=params)  # type: ignore[attr-defined]
         return [[(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0] for row_ids, row_scores in zip(rows, scores)]

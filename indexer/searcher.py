@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from indexer import generation as gen
 from indexer import logsig
@@ -32,6 +35,7 @@ MAX_QUERY_CHARS = 100_000
 DENSE_QUERY_CHARS = 2_000
 MAX_LIMIT = 100
 MAX_CANDIDATES = 500
+MASK_CACHE = 32
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,32 @@ class OpenGeneration:
         self.case_rows: dict[str, list[int]] = {}
         for row, case_id in enumerate(self.chunk_case):
             self.case_rows.setdefault(case_id, []).append(row)
+        self.case_index = {cid: i for i, cid in enumerate(self.case_rows)}
+        self.row_case = np.fromiter((self.case_index[cid] for cid in self.chunk_case), dtype=np.int64, count=len(self.chunk_case))
+        self._masks: OrderedDict[Filters, np.ndarray] = OrderedDict()
+        self._masks_lock = threading.Lock()
         self.doc_count = self.lexical.doc_count()
         catalog = read_catalog(folder)
         self.related: dict[str, list[str]] = {cid: list(info.get("related", [])) for cid, info in catalog.items()}  # type: ignore[call-overload]
+
+    def row_mask(self, flt: Filters) -> np.ndarray | None:
+        """Which chunk rows pass the filters (None: all); cached, as a role's filter repeats on every query."""
+        if flt.is_empty():
+            return None
+        with self._masks_lock:
+            cached = self._masks.get(flt)
+            if cached is not None:
+                self._masks.move_to_end(flt)
+                return cached
+        cases = np.zeros(len(self.case_index), dtype=bool)
+        hits = [self.case_index[cid] for cid in self.lexical.matching_ids(flt) if cid in self.case_index]
+        cases[hits] = True
+        mask = cases[self.row_case] if len(self.row_case) else np.zeros(0, dtype=bool)
+        with self._masks_lock:
+            self._masks[flt] = mask
+            while len(self._masks) > MASK_CACHE:
+                self._masks.popitem(last=False)
+        return mask
 
     def close(self) -> None:
         self.lexical.close()
@@ -188,11 +215,7 @@ class Searcher:
         vectors = self.encoder(g.manifest.model).encode([t[:DENSE_QUERY_CHARS] for t in texts])
         results = []
         for vector, flt in zip(vectors, filters):
-            allowed = None
-            if not flt.is_empty():
-                ids = g.lexical.matching_ids(flt)
-                allowed = sorted(row for cid in ids for row in g.case_rows.get(cid, ()))
-            found = g.vectors.search(vector[None, :], self.settings.candidates * 4, allowed)[0]
+            found = g.vectors.search(vector[None, :], self.settings.candidates * 4, g.row_mask(flt))[0]
             best = group_best([(g.chunk_case[row], -score) for row, score in found])
             first_row = {}
             for row, _ in found:
