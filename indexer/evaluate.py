@@ -201,3 +201,12 @@ def cases_for_eval(settings: Settings) -> list[Case]:
     from kb.corpus import load_cases
 
     return load_cases([settings.cases_dir], settings.id_regex, settings.max_case_bytes).cases
+
+
+def eval_inputs(settings: Settings, beir_dir: Path | None = None, queries_file: Path | None = None,
+                max_queries: int | None = None) -> tuple[list[Case], list[EvalQuery], str]:
+    """(cases, queries, title): a BEIR folder, or the queries file against the cases folder."""
+    if beir_dir is not None:
+        return beir_cases(beir_dir), beir_queries(beir_dir, max_queries), f"BEIR {beir_dir}"
+    path = queries_file or DEFAULT_QUERIES
+    return cases_for_eval(settings), load_queries(path)[:max_queries], f"{path} against {settings.cases_dir}"

@@ -225,16 +225,10 @@ def eval_command(ctx: click.Context, queries_file: Path | None, beir_dir: Path |
                  baseline: bool, as_json: bool) -> None:
     """Measure search quality: nDCG@10, Recall@1/5/10, MRR@10 per leg and for the hybrid."""
     from indexer.dense import load_encoder
-    from indexer.evaluate import (DEFAULT_QUERIES, beir_cases, beir_queries, cases_for_eval, evaluate,
-                                  format_report, load_queries)
+    from indexer.evaluate import eval_inputs, evaluate, format_report
 
     settings = _settings(ctx)
-    if beir_dir:
-        cases, queries, title = beir_cases(beir_dir), beir_queries(beir_dir, max_queries), f"BEIR {beir_dir}"
-    else:
-        path = queries_file or DEFAULT_QUERIES
-        cases, queries = cases_for_eval(settings), load_queries(path)[:max_queries]
-        title = f"{path} against {settings.cases_dir}"
+    cases, queries, title = eval_inputs(settings, beir_dir, queries_file, max_queries)
     encoder = load_encoder(settings.embed_model, settings.device, settings.embed_batch_size)
     progress = None if as_json else (lambda msg: click.echo(msg, err=True))
     report = evaluate(cases, queries, settings, encoder, baseline=baseline, progress=progress)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from indexer.dense import load_encoder
-from indexer.evaluate import DEFAULT_QUERIES, beir_cases, beir_queries, cases_for_eval, index_cases, load_queries, score_rankings
+from indexer.evaluate import eval_inputs, index_cases, score_rankings
 from indexer.searcher import SearchRequest
 from kb.settings import load_settings
 
@@ -26,10 +26,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="*", default=[60])
     args = parser.parse_args()
     settings = load_settings()
-    if args.beir:
-        cases, queries = beir_cases(args.beir), beir_queries(args.beir, args.max_queries)
-    else:
-        cases, queries = cases_for_eval(settings), load_queries(DEFAULT_QUERIES)[: args.max_queries]
+    cases, queries, _ = eval_inputs(settings, args.beir, max_queries=args.max_queries)
     encoder = load_encoder(settings.embed_model, settings.device, settings.embed_batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         searcher = index_cases(cases, settings.replace(data_dir=Path(tmp), database_url=""), encoder, "standard", None)

@@ -12,7 +12,7 @@ from pathlib import Path
 from unittest import mock
 
 from indexer import analysis, lexical
-from indexer.evaluate import DEFAULT_QUERIES, beir_cases, beir_queries, cases_for_eval, index_cases, load_queries
+from indexer.evaluate import eval_inputs, index_cases
 from indexer.hashing_encoder import HashingEncoder
 from indexer.lexical import FieldSpec
 from indexer.metrics import mean_scores, score_all
@@ -33,10 +33,7 @@ def main() -> None:
     parser.add_argument("--max-queries", type=int)
     args = parser.parse_args()
     settings = load_settings()
-    if args.beir:
-        cases, queries = beir_cases(args.beir), beir_queries(args.beir, args.max_queries)
-    else:
-        cases, queries = cases_for_eval(settings), load_queries(DEFAULT_QUERIES)[: args.max_queries]
+    cases, queries, _ = eval_inputs(settings, args.beir, max_queries=args.max_queries)
     base = list(lexical.PROFILES["standard"])
     variants = {"standard": base}
     for weight in (0.0, 0.3, 1.0):
