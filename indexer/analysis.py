@@ -47,10 +47,12 @@ def normalize(text: str) -> str:
 
 def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     """Normalise character by character; ``offsets[i]`` is the original index of output char ``i``."""
+    if text.isascii():  # NFKC leaves ASCII alone and casefold is lower(): one pass, offsets 1:1
+        return text.lower(), list(range(len(text) + 1))
     out: list[str] = []
     offsets: list[int] = []
     for index, char in enumerate(text):
-        norm = normalize(char)
+        norm = char.lower() if char.isascii() else normalize(char)
         out.append(norm)
         offsets.extend([index] * len(norm))
     offsets.append(len(text))
@@ -108,7 +110,8 @@ def english_words(run: str, stem: bool = True) -> list[tuple[str, int, int]]:
         word = match.group().replace("’", "'")
         if word in ENGLISH_STOP_WORDS:
             continue
-        tokens.append((_stem(word) if stem else word, match.start(), match.end()))
+        stemmed = stem and not word[-1].isdigit()  # Snowball only rewrites letter suffixes: numbers, ids pass as they are
+        tokens.append((_stem(word) if stemmed else word, match.start(), match.end()))
     return tokens
 
 

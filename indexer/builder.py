@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from indexer import generation as gen
+from indexer.dense import precision_for
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
 from indexer.fusion import resolve_weights
@@ -74,6 +75,9 @@ def plan_build(settings: Settings, store: Store, model: str, full: bool = False,
         return BuildPlan("full", "full rebuild requested")
     if manifest.model != model:
         return BuildPlan("full", f"model changed ({manifest.model} -> {model}): every chunk is embedded again")
+    precision = precision_for(settings, model)
+    if manifest.extra.get("embed_precision", "float32") != precision:
+        return BuildPlan("full", f"embedding precision changed ({manifest.extra.get('embed_precision', 'float32')} -> {precision}): every chunk is embedded again")
     if manifest.lexical_engine != settings.lexical_engine or manifest.field_profile != field_profile:
         return BuildPlan("full", "lexical engine or field profile changed")
     upsert = sorted(cid for cid, h in hashes.items() if catalog.get(cid, {}).get("hash") != h)
@@ -88,7 +92,7 @@ def plan_build(settings: Settings, store: Store, model: str, full: bool = False,
 def embed_chunks(store: Store, encoder: Any, chunks: list[tuple[str, str, str, str]],
                  progress: Progress = None) -> tuple[np.ndarray, int]:
     """Vectors for every chunk, reusing the (model, text hash) cache; returns (vectors, newly embedded)."""
-    name = encoder.name
+    name = getattr(encoder, "cache_key", encoder.name)
     hashes = [c[3] for c in chunks]
     cached = store.cached_embeddings(name, hashes)
     missing = {h: text for _, _, text, h in chunks if h not in cached}
@@ -204,7 +208,8 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
             model=encoder.name, dimension=int(vectors.shape[1]),
             fusion_weights=resolve_weights(encoder.name, settings.fusion_weights), rrf_k=settings.rrf_k,
             case_count=len(catalog), chunk_count=len(chunks), content_digest=content_digest(catalog),
-            source_commit=source_commit(settings.cases_dir), extra={"build_mode": plan.mode, "vector_index": vector_kind},
+            source_commit=source_commit(settings.cases_dir),
+            extra={"build_mode": plan.mode, "vector_index": vector_kind, "embed_precision": getattr(encoder, "precision", "float32")},
         )
         (partial / gen.MANIFEST).write_text(manifest.to_json(), "utf-8")
         verify(partial, manifest, probe)

@@ -16,7 +16,7 @@ from typing import Iterator, Protocol, Sequence
 import numpy as np
 
 from kb.errors import ConfigError
-from kb.settings import PACKAGED_MODEL
+from kb.settings import PACKAGED_MODEL, Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -29,6 +29,8 @@ logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 class Encoder(Protocol):
     name: str
     dim: int
+    precision: str
+    cache_key: str
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
@@ -42,18 +44,65 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text("utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def resolve_precision(precision: str, device: str, flags: frozenset[str] | None = None) -> str:
+    """``auto`` made concrete: bfloat16 where the CPU computes it natively (elsewhere torch emulates
+    it, slower than float32), float16 on CUDA, else float32. Other values pass through."""
+    if precision != "auto":
+        return precision
+    if device == "cuda":
+        return "float16"
+    flags = cpu_flags() if flags is None else flags
+    return "bfloat16" if any(f in flags for f in BF16_CPU_FLAGS) else "float32"
+
+
+def precision_for(settings: Settings, model: str | None = None) -> str:
+    """The precision the settings' encoder computes in (the hashing encoder has only float32)."""
+    from indexer.hashing_encoder import PREFIX
+
+    if (model or settings.embed_model).startswith(PREFIX):
+        return "float32"
+    return resolve_precision(settings.embed_precision, settings.device)
+
+
+def cache_key(model: str, precision: str) -> str:
+    """The embedding cache's key for a model: vectors computed in another precision are not reused."""
+    return model if precision == "float32" else f"{model}@{precision}"
+
+
 class SentenceTransformerEncoder:
     """Batched, L2-normalised sentence embeddings."""
 
-    def __init__(self, model: str, device: str = "cpu", batch_size: int = 32):
+    def __init__(self, model: str, device: str = "cpu", batch_size: int = 32, query_threads: int = 0,
+                 precision: str = "float32"):
+        import torch
         from sentence_transformers import SentenceTransformer
 
         self.name = model
         self.batch_size = batch_size
+        self.query_threads = query_threads
+        self.precision = resolve_precision(precision, device)
+        self.cache_key = cache_key(model, self.precision)
+        kwargs = {} if self.precision == "float32" else {"model_kwargs": {"dtype": getattr(torch, self.precision)}}
         try:
-            self._model = SentenceTransformer(resolve_model_path(model), device=device)
-        except (OSError, ValueError) as exc:
-            raise ConfigError([f"embed_model: cannot load '{model}' on {device} ({exc})"]) from exc
+            self._model = SentenceTransformer(resolve_model_path(model), device=device, **kwargs)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ConfigError([f"embed_model: cannot load '{model}' on {device} in {self.precision} ({exc})"]) from exc
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
             else self._model.get_sentence_embedding_dimension()
         self.dim = int(dim)
@@ -61,22 +110,24 @@ class SentenceTransformerEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with _threads(1 if len(texts) <= SMALL_BATCH else None):
-            vectors = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+        with _threads(self.query_threads if len(texts) <= SMALL_BATCH else 0):
+            vectors = self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # in float32: a bf16 norm is off by 0.2%
+        return vectors / np.maximum(norms, 1e-12)
 
 
 SMALL_BATCH = 8
 
 
 @contextlib.contextmanager
-def _threads(count: int | None) -> Iterator[None]:
-    """Query-sized batches run on one thread: for a few short texts, thread hand-offs cost more than
-    they save, and web workers already run in parallel. Index batches use every core."""
+def _threads(count: int) -> Iterator[None]:
+    """Run on ``count`` threads (0: torch's default, every core). Index batches use every core; query
+    batches use ``query_threads``: all cores halve one long query's time on an idle host, one thread
+    avoids oversubscription when gunicorn already runs a worker per core."""
     import torch
 
-    if count is None:
+    if count <= 0:
         yield
         return
     before = torch.get_num_threads()
@@ -87,9 +138,16 @@ def _threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def encoder_for(settings: Settings, model: str | None = None) -> Encoder:
+    """The settings' encoder (or ``model`` with the settings' device, precision, batch size and threads)."""
+    return load_encoder(model or settings.embed_model, settings.device, settings.embed_batch_size,
+                        settings.query_threads, settings.embed_precision)
+
+
 @functools.lru_cache(maxsize=4)
-def load_encoder(model: str, device: str = "cpu", batch_size: int = 32) -> Encoder:
-    """One encoder per (model, device) per process: the model is never loaded per query."""
+def load_encoder(model: str, device: str = "cpu", batch_size: int = 32, query_threads: int = 0,
+                 precision: str = "float32") -> Encoder:
+    """One encoder per (model, device, precision) per process: the model is never loaded per query."""
     from indexer.hashing_encoder import PREFIX, HashingEncoder
 
     if model.startswith(PREFIX):
@@ -97,19 +155,21 @@ def load_encoder(model: str, device: str = "cpu", batch_size: int = 32) -> Encod
             return HashingEncoder(int(model[len(PREFIX):]))
         except ValueError:
             raise ConfigError([f"embed_model: '{model}' must be hash:<dimension>"]) from None
-    return SentenceTransformerEncoder(model, device, batch_size)
+    return SentenceTransformerEncoder(model, device, batch_size, query_threads, precision)
 
 
 class LazyEncoder:
     """An encoder whose model loads on first use, so a run with nothing new to embed never loads it."""
 
-    def __init__(self, model: str, device: str = "cpu", batch_size: int = 32):
-        self.name = model
-        self._args = (model, device, batch_size)
+    def __init__(self, settings: Settings):
+        self.name = settings.embed_model
+        self.precision = precision_for(settings)
+        self.cache_key = cache_key(self.name, self.precision)
+        self._settings = settings
 
     @property
     def loaded(self) -> Encoder:
-        return load_encoder(*self._args)
+        return encoder_for(self._settings)
 
     @property
     def dim(self) -> int:

@@ -19,6 +19,8 @@ class HashingEncoder:
     def __init__(self, dim: int = 256):
         self.dim = dim
         self.name = f"{PREFIX}{dim}"
+        self.precision = "float32"
+        self.cache_key = self.name
 
     def _vector(self, text: str) -> np.ndarray:
         vec = np.zeros(self.dim, dtype=np.float32)

@@ -193,9 +193,9 @@ class Searcher:
     def encoder(self, model: str) -> Any:
         if self._encoder_loader is not None:
             return self._encoder_loader(model)
-        from indexer.dense import load_encoder
+        from indexer.dense import encoder_for
 
-        return load_encoder(model, self.settings.device, self.settings.embed_batch_size)
+        return encoder_for(self.settings, model)
 
     # -- legs --------------------------------------------------------------------------------
     def _lexical(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], dict[str, tuple[str, ...]]]:

@@ -224,12 +224,12 @@ def similar(ctx: click.Context, case_id: str, role: str, limit: int, as_json: bo
 def eval_command(ctx: click.Context, queries_file: Path | None, beir_dir: Path | None, max_queries: int | None,
                  baseline: bool, as_json: bool) -> None:
     """Measure search quality: nDCG@10, Recall@1/5/10, MRR@10 per leg and for the hybrid."""
-    from indexer.dense import load_encoder
+    from indexer.dense import encoder_for
     from indexer.evaluate import eval_inputs, evaluate, format_report
 
     settings = _settings(ctx)
     cases, queries, title = eval_inputs(settings, beir_dir, queries_file, max_queries)
-    encoder = load_encoder(settings.embed_model, settings.device, settings.embed_batch_size)
+    encoder = encoder_for(settings)
     progress = None if as_json else (lambda msg: click.echo(msg, err=True))
     report = evaluate(cases, queries, settings, encoder, baseline=baseline, progress=progress)
     if as_json:

@@ -90,7 +90,7 @@ def run_index(settings: Settings, progress: Progress = None, full: bool = False,
         if plan.mode != "none":
             from indexer.dense import LazyEncoder
 
-            encoder = LazyEncoder(settings.embed_model, settings.device, settings.embed_batch_size)
+            encoder = LazyEncoder(settings)
             result = build_generation(settings, store, encoder, progress, plan)
             report.generation, report.published = result.generation, True
             report.build = dict(result.__dict__)

@@ -37,6 +37,8 @@ class Settings:
     embed_model: str = _setting(PACKAGED_MODEL, "Sentence-transformers model: a name or a local folder. The default ships in a Python package and loads offline.")
     device: str = _setting("cpu", "Device for the embedding model: cpu or cuda.")
     embed_batch_size: int = _setting(32, "How many chunks are embedded per batch.")
+    embed_precision: str = _setting("auto", "Number format of the embedding model: float32, bfloat16, float16 (CUDA only), or auto: bfloat16 on CPUs with native bf16 instructions (AMX or AVX512-BF16), float16 on CUDA, else float32. Changing it re-embeds every chunk.")
+    query_threads: int = _setting(0, "CPU threads that encode one search query (0: all cores, the fastest one query at a time; set 1 when gunicorn runs a worker per core).")
     id_pattern: str = _setting(r"ESC-\d{4}-\d{4}", "Regular expression every case id must match in full.")
     max_case_bytes: int = _setting(262144, "Largest accepted case file, in bytes.")
     lexical_engine: str = _setting("whoosh", "Lexical engine for new generations.")
@@ -86,12 +88,13 @@ class Settings:
 SETTINGS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(Settings)
 _ALLOWED = {
     "device": ("cpu", "cuda"),
+    "embed_precision": ("auto", "float32", "bfloat16", "float16"),
     "auth_mode": ("auto", "accounts", "proxy", "local"),
     "local_role": ("support", "engineer", "admin"),
     "lexical_engine": ("whoosh", "tantivy"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
-_MINIMUM = {"embed_batch_size": 1, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,
+_MINIMUM = {"embed_batch_size": 1, "query_threads": 0, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,
             "candidates": 1, "keep_generations": 1, "search_limit": 1, "ann_threshold": 1, "search_log_days": 1, "db_pool_size": 1, "db_max_overflow": 0}
 
 
@@ -133,6 +136,8 @@ def _check_values(settings: Settings) -> list[str]:
     for name, minimum in _MINIMUM.items():
         if getattr(settings, name) < minimum:
             problems.append(f"{name}: must be at least {minimum}")
+    if settings.embed_precision == "float16" and settings.device != "cuda":
+        problems.append("embed_precision: float16 needs device cuda (on a CPU use bfloat16 or float32)")
     try:
         re.compile(settings.id_pattern)
     except re.error as exc:

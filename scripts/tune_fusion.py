@@ -11,7 +11,7 @@ import itertools
 import tempfile
 from pathlib import Path
 
-from indexer.dense import load_encoder
+from indexer.dense import encoder_for
 from indexer.evaluate import eval_inputs, index_cases, score_rankings
 from indexer.searcher import SearchRequest
 from kb.settings import load_settings
@@ -27,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     cases, queries, _ = eval_inputs(settings, args.beir, max_queries=args.max_queries)
-    encoder = load_encoder(settings.embed_model, settings.device, settings.embed_batch_size)
+    encoder = encoder_for(settings)
     with tempfile.TemporaryDirectory() as tmp:
         searcher = index_cases(cases, settings.replace(data_dir=Path(tmp), database_url=""), encoder, "standard", None)
         ranked = []

@@ -71,3 +71,25 @@ def test_normalize_with_offsets_maps_back():
     norm, offsets = analysis.normalize_with_offsets("ＡＢ①c")
     assert norm == "ab1c"
     assert offsets[:4] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("text", ["Plain ASCII Text 123", "ＡＢ①c Mixed テスト ß", "", "İstanbul ﬁle"])
+def test_normalize_with_offsets_equals_normalising_each_character(text):
+    norm, offsets = analysis.normalize_with_offsets(text)
+    assert norm == "".join(normalize(c) for c in text)
+    assert len(offsets) == len(norm) + 1 and offsets[-1] == len(text)
+    assert all(normalize(text[offsets[i]]).startswith(norm[i]) or norm[i] in normalize(text[offsets[i]]) for i in range(len(norm)))
+
+
+def test_tokens_ending_in_a_digit_are_what_the_stemmer_would_give():
+    import random
+    import string
+
+    import snowballstemmer
+
+    stemmer = snowballstemmer.stemmer("english")
+    rng = random.Random(5)
+    tokens = ["".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(rng.randint(0, 12))) + rng.choice(string.digits)
+              for _ in range(3000)] + ["eyes2", "running1", "ies9", "0a57de16c5b25f23", "v2", "2026"]
+    assert [t for t, _, _ in analysis.english_words(" ".join(tokens))] == [stemmer.stemWord(t) for t in tokens]
+    assert analysis.words("running servers 2026") == ["run", "server", "2026"]

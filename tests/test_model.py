@@ -57,3 +57,14 @@ def test_japanese_aware_fields_beat_the_default_analyzer(sample_report):
     ja = sample_report.variants["lexical"]["splits"]["lang"]["ja"]["ndcg@10"]
     base = sample_report.variants["lexical-baseline"]["splits"]["lang"]["ja"]["ndcg@10"]
     assert ja > base + 0.2
+
+
+def test_bf16_encoder_stays_close_to_float32():
+    texts = ["The mail server times out", "ログイン後に画面が真っ白になる", "ERROR [exec-7] SMTP-421 relay refused after 30000 ms"]
+    full = load_encoder(PACKAGED_MODEL)
+    half = load_encoder(PACKAGED_MODEL, precision="bfloat16")
+    assert half.precision == "bfloat16" and half.cache_key == f"{PACKAGED_MODEL}@bfloat16"
+    assert full.precision == "float32" and full.cache_key == PACKAGED_MODEL
+    a, b = full.encode(texts), half.encode(texts)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-3)
+    assert (a * b).sum(axis=1).min() > 0.99

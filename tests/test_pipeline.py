@@ -199,3 +199,16 @@ def test_index_warns_when_a_large_corpus_runs_on_whoosh(settings, write_cases, m
     assert result.exit_code == 0 and "3 cases on the whoosh engine" in result.output and "KB_LEXICAL_ENGINE=tantivy" in result.output
     tantivy = CliRunner().invoke(cli.main, ["index", "--quiet", "--full"], env={**env, "KB_LEXICAL_ENGINE": "tantivy"})
     assert tantivy.exit_code == 0 and "whoosh engine" not in tantivy.output
+
+
+def test_precision_change_reembeds_everything(settings, write_cases):
+    write_cases(world())
+    first = run_index(settings)
+    folder = settings.index_dir / first.generation
+    manifest = gen.Manifest.read(folder)
+    assert manifest.extra["embed_precision"] == "float32"  # the hashing encoder computes in float32 only
+    data = json.loads((folder / gen.MANIFEST).read_text("utf-8"))
+    data["extra"]["embed_precision"] = "bfloat16"  # as if built by a bf16 encoder
+    (folder / gen.MANIFEST).write_text(json.dumps(data), "utf-8")
+    report = run_index(settings)
+    assert report.plan["mode"] == "full" and "embedding precision changed (bfloat16 -> float32)" in report.plan["reason"]

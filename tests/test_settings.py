@@ -41,6 +41,11 @@ def test_values_are_validated():
         load_settings(environ={"KB_ID_PATTERN": "ESC-("})
     with pytest.raises(ConfigError, match="fusion_weights"):
         load_settings(environ={"KB_FUSION_WEIGHTS": "fr:dense=1"})
+    with pytest.raises(ConfigError, match="embed_precision: float16 needs device cuda"):
+        load_settings(environ={"KB_EMBED_PRECISION": "float16"})
+    with pytest.raises(ConfigError, match="embed_precision"):
+        load_settings(environ={"KB_EMBED_PRECISION": "int4"})
+    assert load_settings(environ={"KB_EMBED_PRECISION": "float16", "KB_DEVICE": "cuda"}).embed_precision == "float16"
 
 
 def test_custom_id_pattern_is_honoured():

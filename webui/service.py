@@ -77,9 +77,9 @@ def caching_loader(settings: Settings) -> Callable[[str], Any]:
     def load(model: str) -> QueryEncoderCache:
         with lock:
             if model not in loaded:
-                from indexer.dense import load_encoder
+                from indexer.dense import encoder_for
 
-                loaded[model] = QueryEncoderCache(load_encoder(model, settings.device, settings.embed_batch_size))
+                loaded[model] = QueryEncoderCache(encoder_for(settings, model))
             return loaded[model]
 
     return load
