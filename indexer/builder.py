@@ -64,7 +64,7 @@ class BuildResult:
 
 def plan_build(settings: Settings, store: Store, model: str, full: bool = False, field_profile: str = "standard") -> BuildPlan:
     """Compare the store with the live generation's catalog and settings."""
-    hashes = {cid: info["hash"] for cid, info in store.case_catalog().items()}
+    hashes = store.case_hashes()
     try:
         live = gen.current_dir(settings.index_dir)
         manifest = gen.Manifest.read(live)

@@ -42,18 +42,19 @@ def overdue_reviews(catalog: dict[str, dict[str, Any]], today: date) -> dict[str
 
 def quality(settings: Settings, queries_file: Path) -> dict[str, Any]:
     """nDCG@10 / Recall@5 of the live generation on the evaluation queries whose cases exist."""
+    from indexer import generation as gen
     from indexer.evaluate import load_queries, score_rankings
     from indexer.searcher import SearchRequest, Searcher
     from kb.pipeline import open_store
 
     store = open_store(settings)
     try:
-        searcher = Searcher(settings, store)
-        g = searcher.generation()
-        known = set(g.related)
+        known = set(store.case_hashes())  # checked before the generation is opened: cheap at any size
         queries = [q for q in load_queries(queries_file) if set(q.relevant) <= known]
+        searcher = Searcher(settings, store)
         if not queries:
-            return {"skipped": f"no query in {queries_file} is about cases of this corpus"}
+            return {"skipped": f"no query in {queries_file} is about cases of this corpus", "generation": gen.current_name(settings.index_dir)}
+        g = searcher.generation()
         ranked = searcher.rank_many([SearchRequest(text=q.query, role="admin") for q in queries])
         hybrid = score_rankings(queries, ranked, g.manifest.fusion_weights, g.manifest.rrf_k, g.related)["hybrid"]
         return {"ndcg@10": hybrid["ndcg@10"], "recall@5": hybrid["recall@5"], "queries": len(queries), "generation": g.name}
@@ -102,8 +103,9 @@ def run_nightly(settings: Settings, pull: bool = False, queries_file: Path | Non
             status = "bad_files"
         t = time.monotonic()
         before = (previous or {}).get("quality") or {}
-        if not index.published and before.get("generation") == index.generation and "ndcg@10" in before:
-            current = {k: before[k] for k in ("ndcg@10", "recall@5", "queries", "generation")} | {"carried_over": True}
+        if not index.published and before.get("generation") == index.generation and ("ndcg@10" in before or "skipped" in before):
+            kept = ("ndcg@10", "recall@5", "queries", "generation", "skipped")
+            current = {k: before[k] for k in kept if k in before} | {"carried_over": True}
         else:
             current = quality(settings, queries_file or DEFAULT_QUERIES)
         report["durations"]["quality"] = round(time.monotonic() - t, 3)
@@ -114,7 +116,8 @@ def run_nightly(settings: Settings, pull: bool = False, queries_file: Path | Non
         try:
             from kb.activity import scrub_search_log
 
-            report["review_overdue"] = overdue_reviews(store.case_catalog(), today or date.today())
+            day = today or date.today()
+            report["review_overdue"] = overdue_reviews(store.case_catalog(review_before=day), day)
             report["search_log_scrubbed"] = scrub_search_log(store, settings.search_log_days)
         finally:
             store.close()

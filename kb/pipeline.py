@@ -78,7 +78,7 @@ def run_index(settings: Settings, progress: Progress = None, full: bool = False,
     lock = reindex_lock(settings, wait)
     store = open_store(settings)
     try:
-        report = IndexReport(sync_store(settings, store))
+        report = IndexReport(sync_store(settings, store, rehash=full))
         if progress:
             progress(f"store: {report.sync.summary()}")
         from indexer.builder import build_generation, plan_build

@@ -6,11 +6,12 @@ The same models run on SQLite (default, under the data directory) and PostgreSQL
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text, create_engine,
+from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text, create_engine,
                         delete, event, select)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload, sessionmaker
@@ -108,6 +109,23 @@ class FileStateRow(Base):
     case_id: Mapped[str | None] = mapped_column(String(64))
     ok: Mapped[bool] = mapped_column(default=True)
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The file's size and modification time when it was hashed: while both still match, the file
+    # is not read again (None: not trusted, the file was written too close to the scan).
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the last sync saw in one file (a plain value, loaded without the ORM for speed)."""
+
+    path: str
+    content_hash: str
+    case_id: str | None
+    ok: bool
+    problems: list[dict[str, Any]]
+    size: int | None = None
+    mtime_ns: int | None = None
 
 
 class EmbeddingRow(Base):
@@ -229,13 +247,20 @@ class Store:
                                    .order_by(ChunkRow.case_id, ChunkRow.position))
             return [tuple(r) for r in rows]  # type: ignore[misc]
 
-    def case_catalog(self) -> dict[str, dict[str, Any]]:
-        """Every case's content hash, declared related cases, owner and review date, without sections."""
+    def case_catalog(self, review_before: date | None = None) -> dict[str, dict[str, Any]]:
+        """Every case's content hash, declared related cases, owner and review date, without sections
+        (only the cases to review before ``review_before``, when given)."""
+        query = select(CaseRow.id, CaseRow.content_hash, CaseRow.related, CaseRow.authors, CaseRow.review_by, CaseRow.title, CaseRow.path)
+        if review_before is not None:
+            query = query.where(CaseRow.review_by.is_not(None), CaseRow.review_by < review_before)
         with self.session() as session:
-            rows = session.execute(select(CaseRow.id, CaseRow.content_hash, CaseRow.related, CaseRow.authors,
-                                          CaseRow.review_by, CaseRow.title, CaseRow.path))
             return {r.id: {"hash": r.content_hash, "related": list(r.related or ()), "authors": list(r.authors or ()),
-                           "review_by": r.review_by, "title": r.title, "path": r.path} for r in rows}
+                           "review_by": r.review_by, "title": r.title, "path": r.path} for r in session.execute(query)}
+
+    def case_hashes(self) -> dict[str, str]:
+        """Every case's content hash (what planning a build compares)."""
+        with self.session() as session:
+            return {cid: digest for cid, digest in session.execute(select(CaseRow.id, CaseRow.content_hash))}
 
     def get_cases(self, case_ids: Iterable[str]) -> dict[str, Case]:
         """Cases by id (missing ids are absent from the result)."""
@@ -251,14 +276,17 @@ class Store:
             return len(session.scalars(select(CaseRow.id)).all())
 
     # -- file states -------------------------------------------------------------------
-    def file_states(self) -> dict[str, FileStateRow]:
+    def file_states(self) -> dict[str, FileState]:
+        t = FileStateRow.__table__
         with self.session() as session:
-            return {row.path: row for row in session.scalars(select(FileStateRow)).all()}
+            rows = session.execute(select(t.c.path, t.c.content_hash, t.c.case_id, t.c.ok, t.c.problems, t.c.size, t.c.mtime_ns))
+            return {r.path: FileState(*r) for r in rows}
 
     def set_file_state(self, session: Session, path: str, content_hash: str, case_id: str | None,
-                       problems: list[dict[str, Any]]) -> None:
+                       problems: list[dict[str, Any]], size: int | None = None, mtime_ns: int | None = None) -> None:
         ok = not any(p.get("severity") == "error" for p in problems)
-        session.merge(FileStateRow(path=path, content_hash=content_hash, case_id=case_id, ok=ok, problems=problems))
+        session.merge(FileStateRow(path=path, content_hash=content_hash, case_id=case_id, ok=ok, problems=problems,
+                                   size=size, mtime_ns=mtime_ns))
 
     def delete_file_states(self, session: Session, paths: Iterable[str]) -> None:
         paths = list(paths)

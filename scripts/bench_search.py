@@ -88,12 +88,12 @@ def build(args: argparse.Namespace, root: Path) -> dict:
 
 def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
     """Runs in a fresh process: open the index, load the model, answer queries one at a time."""
-    from indexer.dense import load_encoder
+    from indexer.dense import encoder_for
     from indexer.searcher import SearchRequest, Searcher
     from kb.pipeline import open_store
 
     settings = load_settings(cases_dir=root / "cases", data_dir=root / "data", lexical_engine=engine)
-    encoder = load_encoder(model)
+    encoder = encoder_for(settings, model)
     searcher = Searcher(settings, open_store(settings), encoder_loader=lambda _name: encoder)
     queries = bench_queries(root / "cases", n, random.Random(11))
     for _, text in queries[:10]:
@@ -108,7 +108,7 @@ def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
                for k, v in sorted(latencies.items())}
     return {"query_ms": {"all": {"p50": round(statistics.median(every), 1), "p95": round(percentile(every, 0.95), 1), "n": len(every)}} | summary,
             "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "vector_index": searcher.generation().vectors.kind}
+            "vector_index": searcher.generation().vectors.kind, "query_precision": encoder.precision}
 
 
 def main() -> None:

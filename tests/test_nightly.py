@@ -106,3 +106,15 @@ def test_old_search_log_text_is_scrubbed_but_counts_stay(settings):
         rows = {r.id: r for r in session.query(SearchLog).all()}
         assert rows[old].text == "" and rows[old].result_count == 3 and rows[new].text == "recent query"
     store.close()
+
+
+def test_a_skipped_quality_check_is_carried_over_when_nothing_was_published(settings, write_cases, tmp_path):
+    write_cases({"ESC-2026-0001.md": case_text(extra="review_by: 2027-01-01\nauthors: [sakai]\n")})
+    queries = _queries(tmp_path, ["ESC-2099-0001"])  # about a case this corpus does not have
+    first, _ = run_nightly(settings, queries_file=queries, today=date(2026, 6, 1))
+    assert first["quality"]["skipped"].startswith("no query in") and first["quality"]["generation"] == first["index"]["generation"]
+    second, status = run_nightly(settings, queries_file=queries, today=date(2026, 6, 2))
+    assert status == 0 and second["quality"]["carried_over"] and second["quality"]["skipped"] == first["quality"]["skipped"]
+    assert second["review_overdue"] == {}
+    third, _ = run_nightly(settings, queries_file=queries, today=date(2027, 1, 2))
+    assert [c["id"] for c in third["review_overdue"]["sakai"]] == ["ESC-2026-0001"]

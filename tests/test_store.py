@@ -137,3 +137,75 @@ def test_a_store_made_before_migrations_is_adopted(store_url):
     assert {"search_log", "users", "embeddings"} <= set(inspect(engine).get_table_names())
     engine.dispose()
     assert pending_changes(store_url) == []
+
+
+def _age(folder: Path, seconds: int = 60) -> None:
+    """Date every file in ``folder`` back, as files committed long before the sync."""
+    import time
+
+    for path in folder.rglob("*.md"):
+        then = time.time() - seconds
+        os.utime(path, (then, then))
+
+
+def _count_reads(monkeypatch) -> list[str]:
+    reads: list[str] = []
+    original = Path.read_bytes
+
+    def counting(self):
+        reads.append(self.name)
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    return reads
+
+
+def test_files_whose_size_and_time_match_are_not_read_again(settings, write_cases, store, monkeypatch):
+    folder = write_cases({"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002", status="fixed")})
+    _age(folder)
+    first = sync_store(settings, store)
+    assert first.added == ["ESC-2026-0001"] and len(first.failed) == 1
+    reads = _count_reads(monkeypatch)
+    again = sync_store(settings, store)
+    assert reads == [] and again.unchanged == 2
+    assert again.failed == first.failed and any("unknown status 'fixed'" in str(p) for p in again.problems)  # still reported
+
+    path = folder / "ESC-2026-0001.md"
+    before = path.stat()
+    path.write_text(case_text(title="Recurring events FAIL with SCH-13208"), "utf-8")
+    assert path.stat().st_size == before.st_size
+    third = sync_store(settings, store)
+    assert reads == ["ESC-2026-0001.md"] and third.changed == ["ESC-2026-0001"]
+
+
+def test_a_file_written_just_before_the_scan_is_hashed_again_next_time(settings, write_cases, store, monkeypatch):
+    write_cases({"ESC-2026-0001.md": case_text()})  # written now: its time cannot be trusted yet
+    sync_store(settings, store)
+    assert store.file_states()["ESC-2026-0001.md"].mtime_ns is None
+    reads = _count_reads(monkeypatch)
+    assert sync_store(settings, store).unchanged == 1 and reads == ["ESC-2026-0001.md"]
+
+
+def test_a_touched_file_is_unchanged_and_its_new_time_remembered(settings, write_cases, store, monkeypatch):
+    folder = write_cases({"ESC-2026-0001.md": case_text()})
+    _age(folder, 120)
+    sync_store(settings, store)
+    _age(folder, 60)  # same content, new time (a git checkout does this)
+    report = sync_store(settings, store)
+    assert report.unchanged == 1 and not report.touched
+    reads = _count_reads(monkeypatch)
+    sync_store(settings, store)
+    assert reads == []
+
+
+def test_rehash_reads_every_file_even_when_size_and_time_were_restored(settings, write_cases, store):
+    folder = write_cases({"ESC-2026-0001.md": case_text()})
+    _age(folder)
+    sync_store(settings, store)
+    path = folder / "ESC-2026-0001.md"
+    st = path.stat()
+    path.write_text(case_text(title="Recurring events FAIL with SCH-13208"), "utf-8")  # same size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old time put back
+    assert sync_store(settings, store).unchanged == 1  # invisible to the fast path, by design
+    assert sync_store(settings, store, rehash=True).changed == ["ESC-2026-0001"]
+    assert store.get_case("ESC-2026-0001").title == "Recurring events FAIL with SCH-13208"
