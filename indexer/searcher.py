@@ -215,7 +215,7 @@ class Searcher:
         vectors = self.encoder(g.manifest.model).encode([t[:DENSE_QUERY_CHARS] for t in texts])
         results = []
         for vector, flt in zip(vectors, filters):
-            found = g.vectors.search(vector[None, :], self.settings.candidates * 4, g.row_mask(flt))[0]
+            found = g.vectors.search(vector[None, :], self.settings.candidates * 4, g.row_mask(flt), self.settings.ann_ef_search)[0]
             best = group_best([(g.chunk_case[row], -score) for row, score in found])
             first_row = {}
             for row, _ in found:

@@ -47,6 +47,7 @@ class Settings:
     long_query_terms: int = _setting(12, "Long queries (pasted tickets and logs) are reduced to this many most informative terms per field.")
     candidates: int = _setting(100, "How many candidates each leg contributes before fusion.")
     ann_threshold: int = _setting(200000, "From this many chunks on, the vector index is approximate (faiss HNSW) instead of exact.")
+    ann_ef_search: int = _setting(512, "Search breadth of the approximate vector index (faiss HNSW efSearch; never below the 400 chunks the dense leg asks for): higher finds more of the exact neighbours, slower.")
     keep_generations: int = _setting(3, "How many index generations are kept on disk, the live one included.")
     search_limit: int = _setting(10, "Default number of hits a search returns.")
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
@@ -95,7 +96,7 @@ _ALLOWED = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 _MINIMUM = {"embed_batch_size": 1, "query_threads": 0, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,
-            "candidates": 1, "keep_generations": 1, "search_limit": 1, "ann_threshold": 1, "search_log_days": 1, "db_pool_size": 1, "db_max_overflow": 0}
+            "candidates": 1, "keep_generations": 1, "search_limit": 1, "ann_threshold": 1, "ann_ef_search": 1, "search_log_days": 1, "db_pool_size": 1, "db_max_overflow": 0}
 
 
 def setting_help() -> dict[str, str]:

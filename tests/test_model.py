@@ -68,3 +68,19 @@ def test_bf16_encoder_stays_close_to_float32():
     a, b = full.encode(texts), half.encode(texts)
     assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-3)
     assert (a * b).sum(axis=1).min() > 0.99
+
+
+def test_cuda_loads_in_float16_where_a_gpu_exists_and_is_a_clear_error_elsewhere():
+    import torch
+
+    from indexer.dense import SentenceTransformerEncoder
+    from kb.errors import ConfigError
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="device: cuda asked for, but torch .* sees no CUDA device"):
+            SentenceTransformerEncoder(PACKAGED_MODEL, device="cuda", precision="auto")
+        return
+    encoder = SentenceTransformerEncoder(PACKAGED_MODEL, device="cuda", precision="auto")
+    cpu = load_encoder(PACKAGED_MODEL)
+    texts = ["The mail server times out", "ログイン後に画面が真っ白になる"]
+    assert encoder.precision == "float16" and (encoder.encode(texts) * cpu.encode(texts)).sum(axis=1).min() > 0.99

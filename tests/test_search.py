@@ -178,6 +178,11 @@ def test_hnsw_vector_index_agrees_with_exact_search_and_filters(settings, write_
     allowed = list(range(0, 500, 7))
     assert {r for r, _ in approx.search(queries[:1], 10, allowed)[0]} <= set(allowed)
     assert approx.search(queries[:1], 10, [])[0] == []
+    # efSearch below k would return fewer, worse neighbours: the breadth is raised to k
+    wide = [{r for r, _ in hits} for hits in approx.search(queries, 200, ef=1)]
+    exact_wide = [{r for r, _ in hits} for hits in exact.search(queries, 200)]
+    assert all(len(w) == 200 for w in wide)
+    assert sum(len(w & e) for w, e in zip(wide, exact_wide)) / (200 * len(wide)) >= 0.9
 
 
 def test_generation_built_with_hnsw_serves_queries(settings, write_cases):
