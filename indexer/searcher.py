@@ -7,9 +7,11 @@ and reopens only when the pointer changes; the encoder is loaded once, on first 
 from __future__ import annotations
 
 import json
+import os
 import threading
-from collections import OrderedDict
 import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -36,6 +38,28 @@ DENSE_QUERY_CHARS = 2_000
 MAX_LIMIT = 100
 MAX_CANDIDATES = 500
 MASK_CACHE = 32
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _dense_pool() -> ThreadPoolExecutor:
+    """The process's threads for the dense leg (the model, then faiss: both release the GIL, so it
+    runs beside the lexical legs). Made on first use, and again in a forked child."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-dense")
+        return _POOL
+
+
+def _forget_pool_after_fork() -> None:
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()  # the parent's threads do not exist in the child
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 @dataclass(frozen=True)
@@ -228,7 +252,8 @@ class Searcher:
         return self.search_many([req])[0]
 
     def search_many(self, reqs: Sequence[SearchRequest]) -> list[SearchResponse]:
-        """Answer several requests; the dense leg encodes all their queries in one batch."""
+        """Answer several requests; the dense leg encodes all their queries in one batch, in a
+        worker thread while this one runs the lexical and signature legs."""
         for req in reqs:
             _check_request(req)
         g = self.generation()
@@ -237,24 +262,39 @@ class Searcher:
         filters = [r.filters.for_role(r.role) for r in reqs]
         dense_needed = [i for i, r in enumerate(reqs)
                         if "dense" in r.legs and (len(r.legs) == 1 or g.manifest.fusion_weights[langs[i]].get("dense", 0) > 0)]
-        dense = dict(zip(dense_needed, self._dense(g, [reqs[i].text for i in dense_needed], [filters[i] for i in dense_needed])))
+        pending = _dense_pool().submit(self._dense, g, [reqs[i].text for i in dense_needed], [filters[i] for i in dense_needed]) \
+            if dense_needed else None
+        text_legs = [self._text_legs(g, req, flt) for req, flt in zip(reqs, filters)]
+        dense = dict(zip(dense_needed, pending.result())) if pending is not None else {}
         shared = (time.perf_counter() - started) / max(1, len(reqs))
-        return [self._answer(g, req, lang, flt, dense.get(i, []), shared) for i, (req, lang, flt) in enumerate(zip(reqs, langs, filters))]
+        return [self._answer(g, req, lang, flt, legs, dense.get(i, []), shared)
+                for i, (req, lang, flt, legs) in enumerate(zip(reqs, langs, filters, text_legs))]
 
-    def rank_legs(self, g: OpenGeneration, req: SearchRequest, flt: Filters,
-                  dense: list[tuple[str, int]]) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
-        """Each leg's ranked case ids (the request's exclusions removed) and the lexical matched terms."""
+    def _text_legs(self, g: OpenGeneration, req: SearchRequest, flt: Filters) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
+        """The lexical and signature legs' ranked case ids, and the lexical matched terms."""
         ranked: dict[str, list[str]] = {}
         matched: dict[str, tuple[str, ...]] = {}
         if "lexical" in req.legs:
             ranked["lexical"], matched = self._lexical(g, req.text, flt)
         if "signature" in req.legs:
             ranked["signature"] = self._signature(g, req.text, flt)
+        return ranked, matched
+
+    @staticmethod
+    def _with_dense(req: SearchRequest, text_legs: dict[str, list[str]], dense: list[tuple[str, int]]) -> dict[str, list[str]]:
+        """Every leg's ranked case ids, the request's exclusions removed."""
+        ranked = dict(text_legs)
         if "dense" in req.legs:
             ranked["dense"] = [cid for cid, _ in dense]
         if req.exclude:
             ranked = {leg: [cid for cid in ids if cid not in req.exclude] for leg, ids in ranked.items()}
-        return ranked, matched
+        return ranked
+
+    def rank_legs(self, g: OpenGeneration, req: SearchRequest, flt: Filters,
+                  dense: list[tuple[str, int]]) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
+        """Each leg's ranked case ids (the request's exclusions removed) and the lexical matched terms."""
+        text_legs, matched = self._text_legs(g, req, flt)
+        return self._with_dense(req, text_legs, dense), matched
 
     def rank_many(self, reqs: Sequence[SearchRequest]) -> list[tuple[str, dict[str, list[str]]]]:
         """(query language, ranked ids per leg) for each request: the evaluation's raw material."""
@@ -265,9 +305,10 @@ class Searcher:
         return [(lang, self.rank_legs(g, req, flt, d)[0]) for req, lang, flt, d in zip(reqs, langs, filters, dense)]
 
     def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters,
-                dense: list[tuple[str, int]], shared_seconds: float) -> SearchResponse:
+                text_legs: tuple[dict[str, list[str]], dict[str, tuple[str, ...]]], dense: list[tuple[str, int]],
+                shared_seconds: float) -> SearchResponse:
         started = time.perf_counter()
-        ranked, matched = self.rank_legs(g, req, flt, dense)
+        ranked, matched = self._with_dense(req, text_legs[0], dense), text_legs[1]
         kind = classify_query(req.text)
         weights = effective_weights(g.manifest.fusion_weights[lang], kind, req.legs)
         fused = fuse(ranked, weights, g.manifest.rrf_k, g.related)

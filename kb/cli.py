@@ -76,7 +76,7 @@ def lint(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
 
 @main.command()
 @click.option("--quiet", is_flag=True, help="Print only problems and the summary line.")
-@click.option("--full", is_flag=True, help="Build a fresh generation even when nothing changed.")
+@click.option("--full", is_flag=True, help="Read and hash every case file (not only those whose size or time changed) and build a fresh generation.")
 @click.option("--wait", default=0.0, type=float, help="Seconds to wait for another running reindex.")
 @click.pass_context
 def index(ctx: click.Context, quiet: bool, full: bool, wait: float) -> None:
@@ -104,7 +104,7 @@ def _warn_large_corpus(settings: Settings, report: Any) -> None:
 
 
 @main.command()
-@click.option("--full", is_flag=True, help="Build a fresh generation from scratch (published only when verified).")
+@click.option("--full", is_flag=True, help="Read and hash every case file and build a fresh generation from scratch (published only when verified).")
 @click.option("--wait", default=0.0, type=float, help="Seconds to wait for another running reindex.")
 @click.pass_context
 def reindex(ctx: click.Context, full: bool, wait: float) -> None:

@@ -5,6 +5,7 @@ The same models run on SQLite (default, under the data directory) and PostgreSQL
 
 from __future__ import annotations
 
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -14,7 +15,7 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text, create_engine,
                         delete, event, select)
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from kb.case import Case, Section
 from kb.chunking import case_chunks
@@ -160,20 +161,39 @@ def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in meta.items()}
 
 
-def row_to_case(row: CaseRow) -> Case:
-    """Rebuild the :class:`Case` value object from its rows."""
-    return Case(
-        id=row.id, title=row.title, status=row.status, product=row.product, component=row.component,
-        visibility=row.visibility, created=row.created, lang=row.lang, versions=tuple(row.versions or ()),
-        fixed_in=row.fixed_in, severity=row.severity, tags=tuple(t.tag for t in row.tags),
-        error_codes=tuple(c.code for c in row.error_codes), origin=row.origin, resolved=row.resolved,
-        review_by=row.review_by, authors=tuple(row.authors or ()), related=tuple(row.related or ()),
-        path=row.path, content_hash=row.content_hash, meta=dict(row.meta or {}),
-        sections=tuple(Section(s.name, s.heading, s.text, s.line) for s in row.sections),
-    )
+def _by_case(session: Session, query: Any, ids: list[str] | None, column: Any) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    for row in session.execute(query if ids is None else query.where(column.in_(ids))):
+        grouped[row[0]].append(row[1:])
+    return grouped
 
 
-_CASE_LOADS = (selectinload(CaseRow.sections), selectinload(CaseRow.tags), selectinload(CaseRow.error_codes))
+ID_BATCH = 500  # ids per IN (...) list: SQLite allows a limited number of bound variables
+
+
+def load_cases(session: Session, ids: list[str] | None = None) -> dict[str, Case]:
+    """Cases (all, or those of ``ids``) with their sections, tags and codes, by id, in four plain
+    queries per batch: no ORM objects, as hydrating a page of hits happens on every search."""
+    if ids is not None and len(ids) > ID_BATCH:
+        found: dict[str, Case] = {}
+        for start in range(0, len(ids), ID_BATCH):
+            found.update(load_cases(session, ids[start:start + ID_BATCH]))
+        return found
+    c, s, t, e = CaseRow.__table__, SectionRow.__table__, TagRow.__table__, ErrorCodeRow.__table__
+    sections = _by_case(session, select(s.c.case_id, s.c.name, s.c.heading, s.c.text, s.c.line).order_by(s.c.case_id, s.c.position), ids, s.c.case_id)
+    tags = _by_case(session, select(t.c.case_id, t.c.tag).order_by(t.c.case_id, t.c.tag), ids, t.c.case_id)
+    codes = _by_case(session, select(e.c.case_id, e.c.code).order_by(e.c.case_id, e.c.position), ids, e.c.case_id)
+    query = select(c).order_by(c.c.id)
+    cases = {}
+    for r in session.execute(query if ids is None else query.where(c.c.id.in_(ids))):
+        cases[r.id] = Case(
+            id=r.id, title=r.title, status=r.status, product=r.product, component=r.component, visibility=r.visibility,
+            created=r.created, lang=r.lang, versions=tuple(r.versions or ()), fixed_in=r.fixed_in, severity=r.severity,
+            tags=tuple(tag for (tag,) in tags[r.id]), error_codes=tuple(code for (code,) in codes[r.id]), origin=r.origin,
+            resolved=r.resolved, review_by=r.review_by, authors=tuple(r.authors or ()), related=tuple(r.related or ()),
+            path=r.path, content_hash=r.content_hash, meta=dict(r.meta or {}),
+            sections=tuple(Section(*row) for row in sections[r.id]))
+    return cases
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -231,14 +251,11 @@ class Store:
         session.execute(delete(CaseRow).where(CaseRow.id.in_(ids)))
 
     def get_case(self, case_id: str) -> Case | None:
-        with self.session() as session:
-            row = session.get(CaseRow, case_id)
-            return row_to_case(row) if row else None
+        return self.get_cases([case_id]).get(case_id)
 
     def all_cases(self) -> list[Case]:
         with self.session() as session:
-            rows = session.scalars(select(CaseRow).options(*_CASE_LOADS).order_by(CaseRow.id)).all()
-            return [row_to_case(r) for r in rows]
+            return list(load_cases(session).values())
 
     def all_chunks(self) -> list[tuple[str, str, str, str]]:
         """Every chunk as (case_id, section, text, text_hash), by case id then position."""
@@ -268,8 +285,7 @@ class Store:
         if not ids:
             return {}
         with self.session() as session:
-            rows = session.scalars(select(CaseRow).options(*_CASE_LOADS).where(CaseRow.id.in_(ids))).all()
-            return {r.id: row_to_case(r) for r in rows}
+            return load_cases(session, ids)
 
     def case_count(self) -> int:
         with self.session() as session:

@@ -1,4 +1,4 @@
-"""Lexical engines side by side on a synthetic corpus: build time, index size, query latency.
+"""Lexical engines side by side on a synthetic corpus: build time, index size, memory, query latency.
 
 Usage: python scripts/bench_lexical.py [--cases 2000 10000 50000] [--queries 200] [--keep DIR]
                                        [--engines whoosh tantivy bm25s] [--json FILE]
@@ -188,8 +188,31 @@ def latency(values: Sequence[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(values), 2), "p95": round(percentile(values, 0.95), 2), "n": len(values)}
 
 
+def _proc_status_mb(field: str) -> float | None:
+    """A memory figure of this process from /proc (Linux), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> None:
+    """Start a new peak-memory (VmHWM) measurement (Linux: ``5`` in clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def bench_engine(runner: Any, docs: Sequence[LexicalDoc], queries: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    base = _proc_status_mb("VmRSS")
+    _reset_peak()
     build_ms = timed(lambda: runner.build(docs))
+    peak = _proc_status_mb("VmHWM")
+    before_open = _proc_status_mb("VmRSS")
     runner.open()
     for _, text in queries[:10]:  # warm-up: files mapped, caches filled
         runner.query(text)
@@ -197,8 +220,11 @@ def bench_engine(runner: Any, docs: Sequence[LexicalDoc], queries: Sequence[tupl
     for kind, text in queries:
         per_kind[kind].append(timed(lambda: runner.query(text)))
     filters = [timed(runner.filter_ids) for _ in range(20)]
+    after_queries = _proc_status_mb("VmRSS")
+    memory = {"build_peak_mb": round(peak - base), "serving_mb": round(after_queries - before_open)} \
+        if None not in (base, peak, before_open, after_queries) else {}  # growth over the analysed documents held in memory
     result = {"build_s": round(build_ms / 1000, 2), "docs_per_s": round(len(docs) / (build_ms / 1000)),
-              "index_mb": round(runner.size() / 2**20, 1),
+              "index_mb": round(runner.size() / 2**20, 1), "memory": memory,
               "query_ms": {kind: latency(values) for kind, values in per_kind.items() if values}
               | {"all": latency([v for values in per_kind.values() for v in values])},
               "filter_ids_ms": latency(filters)}
@@ -235,12 +261,14 @@ def run(count: int, engines: Sequence[str], per_kind: int, root: Path) -> dict[s
 
 def table(results: Sequence[dict[str, Any]]) -> str:
     """One row per (corpus size, engine): build, size, p50/p95 per query kind and the filter."""
-    head = f"{'cases':>7} {'engine':<8} {'build s':>8} {'MB':>7}" + "".join(f" {k + ' p50/p95 ms':>22}" for k in KINDS + ("all",)) + f" {'filter p50/p95':>16}"
+    head = f"{'cases':>7} {'engine':<8} {'build s':>8} {'MB':>7}" + "".join(f" {k + ' p50/p95 ms':>22}" for k in KINDS + ("all",)) + f" {'filter p50/p95':>16} {'mem build/serve MB':>19}"
     lines = [head, "-" * len(head)]
     for result in results:
         for name, r in result["engines"].items():
             cells = "".join(f" {_pair(r['query_ms'].get(k)):>22}" for k in KINDS + ("all",))
-            lines.append(f"{result['cases']:>7} {name:<8} {r['build_s']:>8} {r['index_mb']:>7}{cells} {_pair(r['filter_ids_ms']):>16}")
+            mem = r.get("memory") or {}
+            memory = f"{mem.get('build_peak_mb', '-')} / {mem.get('serving_mb', '-')}"
+            lines.append(f"{result['cases']:>7} {name:<8} {r['build_s']:>8} {r['index_mb']:>7}{cells} {_pair(r['filter_ids_ms']):>16} {memory:>19}")
     return "\n".join(lines)
 
 

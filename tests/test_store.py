@@ -209,3 +209,18 @@ def test_rehash_reads_every_file_even_when_size_and_time_were_restored(settings,
     assert sync_store(settings, store).unchanged == 1  # invisible to the fast path, by design
     assert sync_store(settings, store, rehash=True).changed == ["ESC-2026-0001"]
     assert store.get_case("ESC-2026-0001").title == "Recurring events FAIL with SCH-13208"
+
+
+def test_many_cases_load_in_batches_with_every_part(settings, write_cases, store, monkeypatch):
+    import kb.store
+
+    monkeypatch.setattr(kb.store, "ID_BATCH", 2)
+    write_cases({f"ESC-2026-{i:04d}.md": case_text(f"ESC-2026-{i:04d}", title=f"Case {i}", tags="[b-tag, a-tag]" if i == 3 else "[repeat-event]",
+                                                    logs=f"ERROR x failed [SCH-1320{i}]") for i in range(1, 6)})
+    sync_store(settings, store)
+    cases = store.get_cases([f"ESC-2026-{i:04d}" for i in range(0, 7)])
+    assert sorted(cases) == [f"ESC-2026-{i:04d}" for i in range(1, 6)]
+    assert cases["ESC-2026-0004"].error_codes == ("SCH-13204",) and cases["ESC-2026-0004"].title == "Case 4"
+    assert [s.name for s in cases["ESC-2026-0002"].sections] == ["symptoms", "cause", "resolution", "logs"]
+    assert set(cases["ESC-2026-0003"].tags) == {"a-tag", "b-tag"}
+    assert [c.id for c in store.all_cases()] == sorted(cases)
