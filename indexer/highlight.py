@@ -61,8 +61,10 @@ def match_spans(text: str, terms: QueryTerms) -> list[tuple[int, int]]:
     norm, offsets, tokens = analysed(text)
     spans = [(s, e) for tok, s, e in tokens if tok in terms.words and _worth_marking(tok)]
     for ident in terms.idents:
-        for match in re.finditer(re.escape(ident), norm):
-            spans.append((offsets[match.start()], offsets[match.end()]))
+        start = norm.find(ident) if ident else -1
+        while start >= 0:  # plain search: a regex per identifier and section would be compiled every time
+            spans.append((offsets[start], offsets[start + len(ident)]))
+            start = norm.find(ident, start + len(ident))
     return _merge(sorted(spans))
 
 

@@ -77,6 +77,23 @@ def signature_tokens(text: str) -> list[str]:
     return tokens
 
 
+def dense_view(text: str) -> str:
+    """What a sentence encoder is given of a pasted log: each line with its variable parts
+    (timestamps, ids, hex, addresses, numbers) removed. They mean nothing to the model and
+    would fill its token window (a 3-line log: 228 word pieces, 125 without them); text that
+    does not look like a log is returned as it is."""
+    if not looks_like_log(text):
+        return text
+    lines = []
+    for line in unicodedata.normalize("NFKC", text).splitlines():
+        for _, pattern in MASKS:
+            line = pattern.sub(" ", line)
+        line = re.sub(r"\s+", " ", line).strip()
+        if line:
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def looks_like_log(text: str) -> bool:
     """True for pasted log excerpts: a timestamp, an upper-case level, an exception or a stack frame,
     or several lines most of which carry variable parts (ids, numbers, addresses)."""

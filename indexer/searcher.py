@@ -231,12 +231,12 @@ class Searcher:
         if not logsig.looks_like_log(text):
             return []
         queries = signature_query(text, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms)
-        return [h.case_id for h in g.lexical.search(queries, filters, self.settings.candidates)]
+        return [h.case_id for h in g.lexical.search(queries, filters, self.settings.candidates, with_matched=False)]
 
     def _dense(self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]) -> list[list[tuple[str, int]]]:
         if g.vectors.size == 0 or not texts:
             return [[] for _ in texts]
-        vectors = self.encoder(g.manifest.model).encode([t[:DENSE_QUERY_CHARS] for t in texts])
+        vectors = self.encoder(g.manifest.model).encode([logsig.dense_view(t[:DENSE_QUERY_CHARS]) for t in texts])
         results = []
         for vector, flt in zip(vectors, filters):
             found = g.vectors.search(vector[None, :], self.settings.candidates * 4, g.row_mask(flt), self.settings.ann_ef_search)[0]

@@ -58,6 +58,7 @@ TOKENIZER = "whitespace"
 _KEYWORD_FIELDS = ("product", "component", "status", "visibility", "tags", "versions")
 _MARKER_FIELD, _MARKER = "doc", "doc"  # one constant term per document: counts deleted ones too
 _MATCH_BITS = 24  # float32 holds integers below 2**24 exactly
+DF_CACHE = 200_000  # (field, term) document frequencies remembered per open index
 _HEAP_BYTES = 256 * 2**20
 
 
@@ -202,6 +203,7 @@ class TantivyEngine:
         self._searcher: Any = None
         self._stats: tuple[int, int] | None = None
         self._ids: dict[int, str] | None = None
+        self._df_cache: dict[tuple[str, str], tuple[int, int]] = {}
 
     _remove_shadow: Any = None
 
@@ -257,6 +259,7 @@ class TantivyEngine:
         self._searcher = None
         self._stats = None
         self._ids = None
+        self._df_cache = {}
 
     # -- reading ---------------------------------------------------------------------------
     def _search_handle(self) -> Any:
@@ -271,6 +274,19 @@ class TantivyEngine:
             self._stats = (int(searcher.num_docs), int(searcher.doc_freq(_MARKER_FIELD, _MARKER)))
         return self._stats
 
+    def _frequencies(self, searcher: Any, field: str, term: str, has_deletes: bool) -> tuple[int, int]:
+        """(raw, live) document frequency of a term, cached: choosing a long query's terms and
+        weighting them ask for the same ones, and the index never changes once opened."""
+        key = (field, term)
+        cached = self._df_cache.get(key)
+        if cached is None:
+            raw = int(searcher.doc_freq(field, term))
+            cached = (raw, self._live_df(searcher, field, term, raw, has_deletes))
+            if len(self._df_cache) >= DF_CACHE:
+                self._df_cache.clear()
+            self._df_cache[key] = cached
+        return cached
+
     def _live_df(self, searcher: Any, field: str, term: str, raw_df: int, has_deletes: bool) -> int:
         if not has_deletes or raw_df == 0:
             return raw_df
@@ -282,14 +298,13 @@ class TantivyEngine:
         has_deletes = live != counted
         out = []
         for field, term, boost in terms:
-            raw = int(searcher.doc_freq(field, term))
+            raw, df = self._frequencies(searcher, field, term, has_deletes)
             if raw == 0:
                 continue  # matches nothing
-            df = self._live_df(searcher, field, term, raw, has_deletes)
             out.append((field, term, boost * whoosh_idf(df, live) / tantivy_idf(raw, counted)))
         return out
 
-    def search(self, queries: Sequence[FieldQuery], filters: Filters, limit: int) -> list[LexicalHit]:
+    def search(self, queries: Sequence[FieldQuery], filters: Filters, limit: int, with_matched: bool = True) -> list[LexicalHit]:
         terms = weighted_terms(queries, self._text_fields)
         if not terms or limit < 1:
             return []
@@ -300,8 +315,8 @@ class TantivyEngine:
             return []
         found = searcher.search(built, limit, count=False).hits
         ids = {(address.segment_ord, address.doc): searcher.doc(address)["id"][0] for _, address in found}
-        matched = self._matched_terms(searcher, ids, [(field, term) for field, term, _ in present])
-        return [LexicalHit(ids[key], float(score), matched[key])
+        matched = self._matched_terms(searcher, ids, [(field, term) for field, term, _ in present]) if with_matched else {}
+        return [LexicalHit(ids[key], float(score), matched.get(key, ()))
                 for score, key in ((score, (address.segment_ord, address.doc)) for score, address in found)]
 
     def _matched_terms(self, searcher: Any, ids: dict[tuple[int, int], str],
@@ -330,7 +345,7 @@ class TantivyEngine:
         if field not in self._text_fields:
             return {t: 0 for t in terms}
         live, counted = self._statistics()
-        return {t: self._live_df(searcher, field, t, int(searcher.doc_freq(field, t)), live != counted) for t in terms}
+        return {t: self._frequencies(searcher, field, t, live != counted)[1] for t in terms}
 
     def doc_count(self) -> int:
         return int(self._search_handle().num_docs)

@@ -108,17 +108,17 @@ class WhooshEngine:
             self._searcher = self._index.searcher(weighting=BM25F())
         return self._searcher
 
-    def search(self, queries: Sequence[FieldQuery], filters: Filters, limit: int) -> list[LexicalHit]:
+    def search(self, queries: Sequence[FieldQuery], filters: Filters, limit: int, with_matched: bool = True) -> list[LexicalHit]:
         built = build_query(queries)
         if built is None:
             return []
         searcher = self._search_handle()
         # optimize=False: whoosh's block-max pruning costs more than it saves on wide OR queries (measured: -25%)
-        results = searcher.search(built, limit=limit, filter=_filter_query(filters), terms=True, optimize=False)
+        results = searcher.search(built, limit=limit, filter=_filter_query(filters), terms=with_matched, optimize=False)
         hits = []
         for hit in results:
             matched = tuple(sorted({f"{field}:{term.decode('utf-8') if isinstance(term, bytes) else term}"
-                                    for field, term in (hit.matched_terms() or [])}))
+                                    for field, term in (hit.matched_terms() or [])})) if with_matched else ()
             hits.append(LexicalHit(hit["id"], float(hit.score), matched))
         return hits
 

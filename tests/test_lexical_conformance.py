@@ -161,6 +161,14 @@ def test_matched_terms_list_what_each_hit_contains(engine):
     }
 
 
+def test_hits_without_matched_terms_rank_the_same(engine):
+    queries = [q("title", "mail", "timeout"), q("body", "timeout", "queue"), q(SIGNATURE_FIELD, "t:1a")]
+    full, bare = engine.search(queries, Filters(), 10), engine.search(queries, Filters(), 10, with_matched=False)
+    assert [h.case_id for h in bare] == [h.case_id for h in full]
+    assert [h.score for h in bare] == pytest.approx([h.score for h in full], rel=1e-9)
+    assert all(h.matched == () for h in bare) and all(h.matched for h in full)
+
+
 def test_matched_terms_of_a_long_query(engine):
     noise = [f"noise{i}" for i in range(70)]
     hits = engine.search([q("body", *noise[:35], "relay", *noise[35:], "route", "case")], Filters(), 10)
