@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import unicodedata
 from typing import Callable
 
@@ -59,11 +60,23 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     return "".join(out), offsets
 
 
+_LOCAL = threading.local()
+
+
 @functools.lru_cache(maxsize=1)
-def _sudachi():  # type: ignore[no-untyped-def]
+def _dictionary():  # type: ignore[no-untyped-def]
     from sudachipy import Dictionary
 
-    return Dictionary(dict="core").tokenizer()
+    return Dictionary(dict="core")
+
+
+def _sudachi():  # type: ignore[no-untyped-def]
+    """This thread's tokenizer: a Sudachi tokenizer must not be used by two threads at once (web
+    requests and the dense leg's thread analyse text concurrently); the dictionary is shared."""
+    tokenizer = getattr(_LOCAL, "tokenizer", None)
+    if tokenizer is None:
+        tokenizer = _LOCAL.tokenizer = _dictionary().tokenizer()
+    return tokenizer
 
 
 @functools.lru_cache(maxsize=1)

@@ -110,6 +110,21 @@ def warm_page_cache(*places: Path) -> None:
                     pass
 
 
+PROBE_LOG = "\n".join(f"2026-03-0{i} 10:15:0{i},123 ERROR [exec-{i}] c.k.t.mail.SmtpRelay - MAIL-4{i}21 relay refused "
+                      f"after 3000{i} ms req=8f3a9c2d1e{i} user=tanaka" for i in range(1, 4))
+
+
+def encoder_probe_ms(encoder) -> float:  # type: ignore[no-untyped-def]
+    """Median time to encode one fixed 3-line log: how fast this machine is right now, so runs at
+    different times (the machine may be shared) can be compared."""
+    times = []
+    for _ in range(25):
+        started = time.perf_counter()
+        encoder.encode([PROBE_LOG])
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times[5:]), 1)
+
+
 def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
     """Runs in a fresh process: open the index, load the model, answer queries one at a time."""
     from indexer.dense import encoder_for
@@ -121,6 +136,7 @@ def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
     searcher = Searcher(settings, open_store(settings), encoder_loader=lambda _name: encoder)
     queries = bench_queries(root / "cases", n, random.Random(11))
     warm_page_cache(settings.index_dir / searcher.generation().name, settings.data_dir / "kb.sqlite3")
+    probe = encoder_probe_ms(encoder)
     for _, text in queries[:10]:
         searcher.search(SearchRequest(text, role="support"))
     latencies: dict[str, list[float]] = {}
@@ -133,7 +149,8 @@ def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
                for k, v in sorted(latencies.items())}
     return {"query_ms": {"all": {"p50": round(statistics.median(every), 1), "p95": round(percentile(every, 0.95), 1), "n": len(every)}} | summary,
             "worker_peak_rss_mb": round(peak_rss_mb()),
-            "vector_index": searcher.generation().vectors.kind, "query_precision": encoder.precision}
+            "vector_index": searcher.generation().vectors.kind, "query_precision": encoder.precision,
+            "encoder_probe_ms": probe}
 
 
 def main() -> None:

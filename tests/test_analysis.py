@@ -93,3 +93,24 @@ def test_tokens_ending_in_a_digit_are_what_the_stemmer_would_give():
               for _ in range(3000)] + ["eyes2", "running1", "ies9", "0a57de16c5b25f23", "v2", "2026"]
     assert [t for t, _, _ in analysis.english_words(" ".join(tokens))] == [stemmer.stemWord(t) for t in tokens]
     assert analysis.words("running servers 2026") == ["run", "server", "2026"]
+
+
+def test_threads_can_analyse_japanese_at_the_same_time():
+    import threading
+
+    errors: list[Exception] = []
+    expected = words("メール送信がタイムアウトしてログインできない")
+
+    def work() -> None:
+        try:
+            for _ in range(200):
+                assert words("メール送信がタイムアウトしてログインできない") == expected
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
