@@ -346,7 +346,8 @@ class Searcher:
             dense_section = g.chunk_section[dense_rows[cid]] if cid in dense_rows else None
             section = _best_section(case, terms, dense_section, ranks.get("signature", {}).get(cid) is not None)
             why = {leg: ranks[leg].get(cid) for leg in ranks}
-            why["matched_terms"] = [m.split(":", 1)[1] for m in matched.get(cid, ()) if not m.startswith("logsig:")][:12]
+            terms_seen = (m.split(":", 1)[1] for m in matched.get(cid, ()) if not m.startswith("logsig:"))
+            why["matched_terms"] = list(dict.fromkeys(terms_seen))[:12]  # a term matched in several fields once
             why["dense_section"] = dense_section
             hits.append(Hit(
                 id=case.id, title=case.title, status=case.status, product=case.product, component=case.component,

@@ -85,6 +85,7 @@ def test_hits_explain_themselves(searcher):
     assert hit.resolution.startswith("Set mail.smtp.timeout")
     assert hit.why["lexical"] == 1 and "dense" in hit.why
     assert "notif" in " ".join(hit.why["matched_terms"])
+    assert len(hit.why["matched_terms"]) == len(set(hit.why["matched_terms"]))  # once, whatever the fields
     assert hit.status == "resolved" and hit.versions == ["5.9"]
 
 

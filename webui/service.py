@@ -275,7 +275,7 @@ def display_terms(hit: Hit, query_text: str, limit: int = 8) -> list[str]:
     """The matched terms worth showing: query words and identifiers, not bare numbers or fragments."""
     terms = QueryTerms.of(query_text)
     wanted = terms.words | terms.idents
-    matched = list(dict.fromkeys(hit.why.get("matched_terms") or []))
+    matched = list(hit.why.get("matched_terms") or [])
     chosen = [t for t in matched if t in wanted] or matched
     useful = [t for t in chosen if len(t) > 1 and not t.isdigit() and t not in _FUNCTION_LEMMAS]
     shown = [t for t in useful if not any(t != other and t in other for other in useful)]
