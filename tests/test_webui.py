@@ -542,3 +542,18 @@ def test_one_store_and_searcher_per_app(app, client):
     client.get("/search?q=mail")
     api(client, "search", q="mail")
     assert app.extensions["kb"] is kb and kb.searcher.store is kb.store
+
+
+def test_warm_up_loads_the_live_model_before_the_first_search(app, monkeypatch):
+    kb = app.extensions["kb"]
+    asked: list[str] = []
+    real = kb.searcher.encoder
+    monkeypatch.setattr(kb.searcher, "encoder", lambda model: asked.append(model) or real(model))
+    kb.warm_up().join(timeout=30)
+    assert asked == ["hash:256"]
+
+
+def test_warm_up_without_an_index_only_logs(settings, caplog):
+    app = create_app(settings, test_config={"TESTING": True, "KB_ROLE": "support"})
+    app.extensions["kb"].warm_up().join(timeout=30)
+    assert "warm-up skipped" in caplog.text
