@@ -52,12 +52,24 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
         return text.lower(), list(range(len(text) + 1))
     out: list[str] = []
     offsets: list[int] = []
-    for index, char in enumerate(text):
-        norm = char.lower() if char.isascii() else normalize(char)
-        out.append(norm)
-        offsets.extend([index] * len(norm))
+    for match in _SCRIPT_RUN.finditer(text):
+        run, start = match.group(), match.start()
+        if run.isascii():
+            out.append(run.lower())
+            offsets.extend(range(start, start + len(run)))
+        elif unicodedata.is_normalized("NFKC", run) and run.casefold() == run:
+            out.append(run)  # already normal (most Japanese text): every character maps to itself
+            offsets.extend(range(start, start + len(run)))
+        else:
+            for index, char in enumerate(run, start):
+                norm = normalize(char)
+                out.append(norm)
+                offsets.extend([index] * len(norm))
     offsets.append(len(text))
     return "".join(out), offsets
+
+
+_SCRIPT_RUN = re.compile(r"[\x00-\x7f]+|[^\x00-\x7f]+")
 
 
 _LOCAL = threading.local()

@@ -29,6 +29,15 @@ def test_any_front_matter_values_are_validated_without_crashing(fields):
     check_case_text(text, "x.md")
 
 
+@given(st.text(alphabet=st.sampled_from("aZ09 -ｱｲｳﾞﾟＡ１①ßİﬁ한글가각\u0301\u3099テスト日本語。、ー〜"), max_size=40) | TEXT)
+@hsettings(max_examples=300, deadline=None)
+def test_normalising_with_offsets_equals_normalising_each_character(text):
+    norm, offsets = analysis.normalize_with_offsets(text)
+    assert norm == "".join(analysis.normalize(c) for c in text)
+    assert len(offsets) == len(norm) + 1 and offsets == sorted(offsets) and offsets[-1] == len(text)
+    assert all(norm[i] in analysis.normalize(text[offsets[i]]) for i in range(len(norm)))
+
+
 @given(TEXT)
 @hsettings(max_examples=200, deadline=None)
 def test_analysis_and_signatures_never_crash(text):
