@@ -30,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from bench_search import folder_size, percentile, proc_status_mb  # noqa: E402  (scripts/ is on sys.path)
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
 from indexer.lexical import LexicalDoc, build_queries, case_document, profile, signature_query
@@ -43,15 +44,6 @@ import synth_cases  # noqa: E402
 
 KINDS = ("words", "code", "log")
 ROLE_FILTERS = Filters().for_role("support")
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def folder_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def synthetic_cases(root: Path, count: int) -> list[Case]:
@@ -188,17 +180,6 @@ def latency(values: Sequence[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(values), 2), "p95": round(percentile(values, 0.95), 2), "n": len(values)}
 
 
-def _proc_status_mb(field: str) -> float | None:
-    """A memory figure of this process from /proc (Linux), in MB."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 def _reset_peak() -> None:
     """Start a new peak-memory (VmHWM) measurement (Linux: ``5`` in clear_refs)."""
     try:
@@ -208,11 +189,11 @@ def _reset_peak() -> None:
 
 
 def bench_engine(runner: Any, docs: Sequence[LexicalDoc], queries: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    base = _proc_status_mb("VmRSS")
+    base = proc_status_mb("VmRSS")
     _reset_peak()
     build_ms = timed(lambda: runner.build(docs))
-    peak = _proc_status_mb("VmHWM")
-    before_open = _proc_status_mb("VmRSS")
+    peak = proc_status_mb("VmHWM")
+    before_open = proc_status_mb("VmRSS")
     runner.open()
     for _, text in queries[:10]:  # warm-up: files mapped, caches filled
         runner.query(text)
@@ -220,7 +201,7 @@ def bench_engine(runner: Any, docs: Sequence[LexicalDoc], queries: Sequence[tupl
     for kind, text in queries:
         per_kind[kind].append(timed(lambda: runner.query(text)))
     filters = [timed(runner.filter_ids) for _ in range(20)]
-    after_queries = _proc_status_mb("VmRSS")
+    after_queries = proc_status_mb("VmRSS")
     memory = {"build_peak_mb": round(peak - base), "serving_mb": round(after_queries - before_open)} \
         if None not in (base, peak, before_open, after_queries) else {}  # growth over the analysed documents held in memory
     result = {"build_s": round(build_ms / 1000, 2), "docs_per_s": round(len(docs) / (build_ms / 1000)),
