@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import html
 import re
@@ -21,10 +22,13 @@ class QueryTerms:
 
     words: frozenset[str]
     idents: frozenset[str]
+    forms: frozenset[tuple[str, str]] = frozenset()  # (analysed word, as typed): for the quick count
 
     @classmethod
     def of(cls, text: str) -> "QueryTerms":
-        return cls(frozenset(analysis.words(text)), frozenset(analysis.query_identifier_candidates(text)))
+        norm, spans = analysis.normalize(text), analysis.word_spans(text)
+        return cls(frozenset(tok for tok, _, _ in spans), frozenset(analysis.query_identifier_candidates(text)),
+                   frozenset((tok, norm[s:e]) for tok, s, e in spans))
 
     def __bool__(self) -> bool:
         return bool(self.words or self.idents)
@@ -82,13 +86,23 @@ def count_matches(text: str, terms: QueryTerms) -> int:
     return len(match_spans(text, terms)) if terms else 0
 
 
+def quick_count(text: str, terms: QueryTerms) -> int:
+    """About how often the query's terms occur in ``text``, by substring search on the normalised
+    text (a word counts under its analysed or its typed form, whichever is found more): a cheap way
+    to choose the section a snippet is cut from without analysing every section."""
+    norm = analysis.normalize(text)
+    words = sum(max(norm.count(tok), norm.count(typed)) for tok, typed in terms.forms if _worth_marking(tok))
+    return words + sum(norm.count(ident) for ident in terms.idents if ident)
+
+
 def snippet(text: str, terms: QueryTerms, width: int = 180) -> str:
     """The ``width``-character window with the most matches, escaped, matches wrapped in ``<mark>``."""
     text = plain_text(text)
     spans = match_spans(text, terms) if terms else []
     start = 0
     if spans:
-        best = max(range(len(spans)), key=lambda i: sum(1 for s, _ in spans[i:] if s < spans[i][0] + width))
+        starts = [s for s, _ in spans]  # sorted and disjoint: the window from span i holds spans i..j-1
+        best = max(range(len(spans)), key=lambda i: bisect.bisect_left(starts, starts[i] + width) - i)
         start = max(0, spans[best][0] - width // 5)
     end = min(len(text), start + width)
     out = ["…" if start else ""]

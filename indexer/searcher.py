@@ -24,7 +24,7 @@ from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
 from indexer.filters import Filters, visibilities_for
 from indexer.fusion import LEGS, expand_related, group_best, rrf, weights_for_kind
-from indexer.highlight import QueryTerms, count_matches, plain_text, snippet, summary
+from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
 from kb.case import Case
 from kb.codes import extract_error_codes
@@ -369,8 +369,8 @@ class Searcher:
 def _best_section(case: Case, terms: QueryTerms, dense_section: str | None, by_signature: bool) -> Any:
     if by_signature and case.section("logs"):  # the signature leg matched the case's log
         return case.section("logs")
-    # counted on the plain text the snippet is cut from, so the chosen section is analysed once (cached)
-    scored = [(count_matches(plain_text(s.text), terms), s.name == dense_section, -i, s) for i, s in enumerate(case.sections) if s.text.strip()]
+    # a quick count: only the chosen section is analysed, for its snippet
+    scored = [(quick_count(s.text, terms), s.name == dense_section, -i, s) for i, s in enumerate(case.sections) if s.text.strip()]
     if not scored:
         return None
     best = max(scored, key=lambda t: t[:3])

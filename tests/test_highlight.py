@@ -1,6 +1,6 @@
 """Snippets and highlighting (pure): tiny hand-made inputs."""
 
-from indexer.highlight import QueryTerms, count_matches, match_spans, snippet
+from indexer.highlight import QueryTerms, count_matches, match_spans, quick_count, snippet
 
 
 def test_identifiers_are_marked_every_time_they_occur():
@@ -28,3 +28,17 @@ def test_an_empty_identifier_never_loops():
 
 def test_snippet_escapes_html():
     assert "&lt;script&gt;" in snippet("<script>alert(1)</script> relay", QueryTerms.of("relay"))
+
+
+def test_quick_count_finds_words_by_analysed_or_typed_form_and_identifiers():
+    terms = QueryTerms.of("retries connecting SCH-13208 タイムアウトした")
+    assert quick_count("Connection retry x", terms) == 1  # "connect" inside "connection"; "retry" is neither "retri" nor "retries"
+    assert quick_count("two retries, then SCH-13208", terms) == 3  # retries, and the code as identifier and as its words
+    assert quick_count("送信がタイムアウトした", terms) >= 1
+    assert quick_count("nothing here", terms) == 0
+
+
+def test_the_snippet_window_holds_the_most_matches():
+    text = "relay " + "filler " * 40 + "timeout relay timeout relay" + " filler" * 40
+    out = snippet(text, QueryTerms.of("relay timeout"), width=60)
+    assert out.count("<mark>") == 4 and out.startswith("…")
