@@ -38,7 +38,7 @@ class Settings:
     device: str = _setting("cpu", "Device for the embedding model: cpu or cuda.")
     embed_batch_size: int = _setting(32, "How many chunks are embedded per batch.")
     embed_precision: str = _setting("auto", "Number format of the embedding model: float32, bfloat16, float16 (CUDA only), or auto: bfloat16 on CPUs with native bf16 instructions (AMX or AVX512-BF16), float16 on CUDA, else float32. Changing it re-embeds every chunk.")
-    query_threads: int = _setting(0, "CPU threads that encode one search query (0: all cores, the fastest one query at a time; set 1 when gunicorn runs a worker per core).")
+    query_threads: int = _setting(0, "CPU threads that encode one search query (0: every core but one, which the lexical legs use meanwhile; set 1 when gunicorn runs a worker per core).")
     id_pattern: str = _setting(r"ESC-\d{4}-\d{4}", "Regular expression every case id must match in full.")
     max_case_bytes: int = _setting(262144, "Largest accepted case file, in bytes.")
     lexical_engine: str = _setting("whoosh", "Lexical engine for new generations.")

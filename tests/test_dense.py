@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.dense import cache_key, precision_for, resolve_precision
+from indexer.dense import cache_key, precision_for, query_thread_count, resolve_precision
 from kb.settings import load_settings
 
 SAPPHIRE_RAPIDS = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
@@ -31,3 +31,8 @@ def test_cache_key_separates_precisions_but_keeps_float32_keys_of_older_stores()
 def test_the_hashing_encoder_is_always_float32():
     assert precision_for(load_settings(environ={}, embed_model="hash:64", embed_precision="bfloat16")) == "float32"
     assert precision_for(load_settings(environ={}, embed_precision="bfloat16")) == "bfloat16"
+
+
+@pytest.mark.parametrize(("setting", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 16, 15), (3, 16, 3), (1, 2, 1)])
+def test_query_threads_leave_a_core_to_the_lexical_legs_unless_set(setting, cores, expected):
+    assert query_thread_count(setting, cores) == expected
