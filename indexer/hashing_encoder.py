@@ -31,6 +31,9 @@ class HashingEncoder:
         norm = float(np.linalg.norm(vec))
         return vec / norm if norm else vec
 
+    def query_text(self, text: str) -> str:
+        return text  # no token window: every word counts
+
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -236,7 +236,8 @@ class Searcher:
     def _dense(self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]) -> list[list[tuple[str, int]]]:
         if g.vectors.size == 0 or not texts:
             return [[] for _ in texts]
-        vectors = self.encoder(g.manifest.model).encode([logsig.dense_view(t[:DENSE_QUERY_CHARS]) for t in texts])
+        encoder = self.encoder(g.manifest.model)
+        vectors = encoder.encode([encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts])
         results = []
         for vector, flt in zip(vectors, filters):
             found = g.vectors.search(vector[None, :], self.settings.candidates * 4, g.row_mask(flt), self.settings.ann_ef_search)[0]

@@ -26,6 +26,20 @@ def test_packaged_model_loads_offline_and_embeds():
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
 
 
+def test_a_query_is_cut_to_the_token_budget_on_a_word_piece_boundary():
+    from indexer.dense import QUERY_TOKENS
+
+    encoder = load_encoder(PACKAGED_MODEL)
+    short = "SMTP relay timed out"
+    assert encoder.query_text(short) == short
+    log = " ".join(f"ERROR job-{i} relay refused connection" for i in range(60))
+    cut = encoder.query_text(log)
+    pieces = encoder._model.tokenizer(cut, add_special_tokens=False)["input_ids"]
+    assert log.startswith(cut) and len(pieces) == QUERY_TOKENS - 2
+    assert encoder._model.tokenizer(log[:len(cut) + 1], add_special_tokens=False)["input_ids"][:len(pieces)] == pieces  # no piece split
+    assert encoder.query_text("障害発生" * 100) == "障害発生" * 31 + "障害"  # one word piece per kanji here
+
+
 def test_unknown_model_is_a_clear_configuration_error(tmp_path):
     from kb.errors import ConfigError
 

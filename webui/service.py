@@ -51,6 +51,9 @@ class QueryEncoderCache:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
+    def query_text(self, text: str) -> str:
+        return self._encoder.query_text(text)  # type: ignore[no-any-return]
+
     def encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
