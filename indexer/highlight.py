@@ -123,3 +123,18 @@ def summary(markdown: str, limit: int = 220) -> str:
     """Plain-text summary: the first ``limit`` characters of a section."""
     text = plain_text(markdown).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# Japanese auxiliary lemmas the analyzer produces for する/なる/ある/いる: true matches, but no help to a reader.
+_FUNCTION_LEMMAS = frozenset({"為る", "成る", "有る", "居る", "出来る", "言う", "事", "物", "所", "様"})
+
+
+def readable_terms(matched: list[str], query_text: str, limit: int = 8) -> list[str]:
+    """The matched terms worth showing a reader: the query's words and identifiers (bigram pieces
+    only when nothing else matched), no bare numbers, auxiliary lemmas or terms inside longer ones."""
+    terms = QueryTerms.of(query_text)
+    wanted = terms.words | terms.idents
+    chosen = [t for t in matched if t in wanted] or list(matched)
+    useful = [t for t in chosen if len(t) > 1 and not t.isdigit() and t not in _FUNCTION_LEMMAS]
+    shown = [t for t in useful if not any(t != other and t in other for other in useful)]
+    return shown[:limit]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import sys
@@ -142,8 +143,8 @@ def _searcher(settings: Settings):  # type: ignore[no-untyped-def]
     return Searcher(settings, open_store(settings))
 
 
-def _print_hits(response: Any) -> None:
-    from indexer.highlight import plain_text
+def _print_hits(response: Any, query_text: str | None = None) -> None:
+    from indexer.highlight import plain_text, readable_terms
 
     query = response.query
     click.echo(f"{response.total} candidate(s) for a {query['lang']} {query['kind']} query "
@@ -153,10 +154,11 @@ def _print_hits(response: Any) -> None:
         legs = ", ".join(f"{leg} #{why[leg]}" for leg in ("lexical", "signature", "dense") if why.get(leg))
         click.echo(f"\n{n}. {hit.id}  {hit.title}  [{hit.status}] {', '.join(hit.versions)}")
         click.echo(f"   matched {hit.section_heading or '-'} ({legs or 'no leg'})")
-        if why.get("matched_terms"):
-            click.echo(f"   terms: {', '.join(why['matched_terms'])}")
+        terms = readable_terms(why.get("matched_terms") or [], query_text or query["text"])
+        if terms:
+            click.echo(f"   terms: {', '.join(terms)}")
         if hit.snippet:
-            click.echo("   " + plain_text(hit.snippet.replace("<mark>", "[").replace("</mark>", "]")).replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&").replace("&quot;", '"').replace("&#x27;", "'"))
+            click.echo("   " + html.unescape(plain_text(hit.snippet.replace("<mark>", "[").replace("</mark>", "]"))))
         if hit.resolution:
             click.echo(f"   → {hit.resolution}")
 
@@ -193,7 +195,7 @@ def search(ctx: click.Context, query: str | None, log_file: Any, date_from: str 
     if as_json:
         click.echo(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
     else:
-        _print_hits(response)
+        _print_hits(response, text)
 
 
 @main.command()

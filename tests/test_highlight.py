@@ -1,6 +1,6 @@
 """Snippets and highlighting (pure): tiny hand-made inputs."""
 
-from indexer.highlight import QueryTerms, count_matches, match_spans, quick_count, snippet
+from indexer.highlight import QueryTerms, count_matches, match_spans, quick_count, readable_terms, snippet
 
 
 def test_identifiers_are_marked_every_time_they_occur():
@@ -42,3 +42,9 @@ def test_the_snippet_window_holds_the_most_matches():
     text = "relay " + "filler " * 40 + "timeout relay timeout relay" + " filler" * 40
     out = snippet(text, QueryTerms.of("relay timeout"), width=60)
     assert out.count("<mark>") == 4 and out.startswith("…")
+
+
+def test_readable_terms_keep_query_words_and_identifiers_not_fragments():
+    matched = ["メー", "ル送", "メール", "送信", "為る", "sch-13208", "sch", "13208"]
+    assert readable_terms(matched, "メール送信 SCH-13208") == ["メール", "送信", "sch-13208"]
+    assert readable_terms(["メー", "ール"], "メール") == ["メー", "ール"]  # only bigrams matched: shown rather than nothing

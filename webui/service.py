@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import select
 
 from indexer.filters import ROLE_VISIBILITY, visibilities_for
-from indexer.highlight import QueryTerms
+from indexer.highlight import readable_terms
 from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher
 from kb import activity  # declares the activity tables, so open_store creates them
 from kb.case import STATUSES, Case
@@ -291,18 +291,8 @@ def facet_counts(kb: KB, request: SearchRequest, candidates: Sequence[str], limi
 
 
 def display_terms(hit: Hit, query_text: str, limit: int = 8) -> list[str]:
-    """The matched terms worth showing: query words and identifiers, not bare numbers or fragments."""
-    terms = QueryTerms.of(query_text)
-    wanted = terms.words | terms.idents
-    matched = list(hit.why.get("matched_terms") or [])
-    chosen = [t for t in matched if t in wanted] or matched
-    useful = [t for t in chosen if len(t) > 1 and not t.isdigit() and t not in _FUNCTION_LEMMAS]
-    shown = [t for t in useful if not any(t != other and t in other for other in useful)]
-    return shown[:limit]
-
-
-# Japanese auxiliary lemmas the analyzer produces for する/なる/ある/いる: true matches, but no help to a reader.
-_FUNCTION_LEMMAS = frozenset({"為る", "成る", "有る", "居る", "出来る", "言う", "事", "物", "所", "様"})
+    """The matched terms the results page shows for a hit."""
+    return readable_terms(hit.why.get("matched_terms") or [], query_text, limit)
 
 
 # -- cases ---------------------------------------------------------------------------------------
