@@ -10,8 +10,9 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -99,7 +100,7 @@ class SentenceTransformerEncoder:
             raise ConfigError([f"device: cuda asked for, but torch {torch.__version__} ({build}) sees no CUDA device; use KB_DEVICE=cpu"])
         self.name = model
         self.batch_size = batch_size
-        self.query_threads = query_thread_count(query_threads, torch.get_num_threads())
+        self.query_threads = query_thread_count(query_threads, every_core())
         self.precision = resolve_precision(precision, device)
         self.cache_key = cache_key(model, self.precision)
         kwargs = {} if self.precision == "float32" else {"model_kwargs": {"dtype": getattr(torch, self.precision)}}
@@ -110,24 +111,23 @@ class SentenceTransformerEncoder:
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
             else self._model.get_sentence_embedding_dimension()
         self.dim = int(dim)
+        self._pieces = _word_piece_tokenizer(self._model.tokenizer)
+        self._threads = QueryThreads(self.query_threads, every_core())
 
     def query_text(self, text: str) -> str:
-        """``text`` cut after :data:`QUERY_TOKENS` word pieces: a pasted log's tail adds little to
-        its meaning but costs encoding time in proportion (a log of 200 word pieces: 18 ms at 256,
-        16 at 128 on one thread) and a query is then as long as the model's training inputs."""
-        budget = min(QUERY_TOKENS, self._model.max_seq_length or QUERY_TOKENS) - 2  # [CLS] and [SEP]
-        backend = getattr(self._model.tokenizer, "backend_tokenizer", None)  # fast tokenizers only
-        if len(text) <= budget or backend is None:  # a word piece covers at least one character
+        """``text`` cut to fit :data:`QUERY_TOKENS` tokens with [CLS] and [SEP] (126 word pieces):
+        a pasted log's tail adds little to its meaning but costs encoding time in proportion (a log
+        of 200 word pieces: 18 ms whole, 16 cut, on one thread). Never cut inside a word piece."""
+        budget = min(QUERY_TOKENS, self._model.max_seq_length or QUERY_TOKENS) - 2
+        if len(text) <= budget or self._pieces is None:  # a word piece covers at least one character
             return text
-        # the Rust tokenizer itself: the Python wrapper would reset the truncation the model's own
-        # calls set, and two threads changing it at once fail ("Already borrowed")
-        offsets = backend.encode(text, add_special_tokens=False).offsets
+        offsets = self._pieces.encode(text, add_special_tokens=False).offsets
         return text if len(offsets) <= budget else text[:offsets[budget - 1][1]]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with _threads(self.query_threads if len(texts) <= SMALL_BATCH else 0):
+        with self._threads.for_query() if len(texts) <= SMALL_BATCH else contextlib.nullcontext():
             vectors = self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
         vectors = np.asarray(vectors, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # in float32: a bf16 norm is off by 0.2%
@@ -135,31 +135,64 @@ class SentenceTransformerEncoder:
 
 
 SMALL_BATCH = 8
-QUERY_TOKENS = 128  # all-MiniLM-L6-v2 was trained on inputs of up to 128 word pieces
+QUERY_TOKENS = 128  # a query's budget whatever the model (all-MiniLM-L6-v2 was trained on 128); a smaller model limit wins
 
 
 def query_thread_count(setting: int, cores: int) -> int:
     """Threads that encode a query: the setting, or (0) every core but one. The dense leg runs beside
     the lexical legs, which keep one core busy; a model spread over every core would have its
-    threads wait on each other (2 cores: p95 of a pasted log 62 ms on two threads, 48 on one)."""
+    threads wait on each other (2 cores, 100,000 cases: a pasted log's p95 62–64 ms on two threads, 48–53 on one)."""
     return setting if setting > 0 else max(1, cores - 1)
 
 
-@contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    """Run on ``count`` threads (0: torch's default, every core). Index batches use every core; query
-    batches use ``query_threads`` (see :func:`query_thread_count`)."""
+@functools.lru_cache(maxsize=1)
+def every_core() -> int:
+    """torch's own thread count, read once, before any query has changed it."""
     import torch
 
-    if count <= 0:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return int(torch.get_num_threads())
+
+
+def _word_piece_tokenizer(tokenizer: Any) -> Any:
+    """A private copy of a fast tokenizer's Rust tokenizer, without padding or truncation, to count
+    a query's word pieces. The model's own tokenizer carries state its calls change (the packaged
+    model's file pads to 128 until the first encode), so it is not used for counting; the copy is
+    only read, so threads may share it. None for a slow (Python) tokenizer."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    copy = Tokenizer.from_str(backend.to_str())
+    copy.no_padding()
+    copy.no_truncation()
+    return copy
+
+
+class QueryThreads:
+    """Runs query encodings on ``count`` torch threads and gives the process back every core when
+    the last one in flight ends: restoring each caller's "before" would let two overlapping
+    queries leave the process on ``count`` threads for good (and index batches with them)."""
+
+    def __init__(self, count: int, every: int):
+        self.count, self.every = count, every
+        self._active = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def for_query(self) -> Iterator[None]:
+        import torch
+
+        with self._lock:
+            self._active += 1
+            torch.set_num_threads(self.count)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0:
+                    torch.set_num_threads(self.every)
 
 
 def encoder_for(settings: Settings, model: str | None = None) -> Encoder:

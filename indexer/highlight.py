@@ -14,6 +14,8 @@ _FENCE_LINE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
 _MD_NOISE = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+\.\s+|!\[[^\]]*\]\([^)]*\))", re.MULTILINE)
 _HIRAGANA_ONLY = re.compile(r"[\u3040-\u309f]+")  # する, なる...: matched, but not worth a highlight
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+# Japanese auxiliary lemmas the analyzer produces for する/なる/ある/いる: true matches, but no help to a reader.
+_FUNCTION_LEMMAS = frozenset({"為る", "成る", "有る", "居る", "出来る", "言う", "事", "物", "所", "様"})
 
 
 @dataclass(frozen=True)
@@ -22,16 +24,30 @@ class QueryTerms:
 
     words: frozenset[str]
     idents: frozenset[str]
-    forms: frozenset[tuple[str, str]] = frozenset()  # (analysed word, as typed): for the quick count
+    forms: tuple[tuple[str, str], ...] = ()  # (analysed word, as typed), in query order: for the quick count
 
     @classmethod
     def of(cls, text: str) -> "QueryTerms":
         norm, spans = analysis.normalize(text), analysis.word_spans(text)
         return cls(frozenset(tok for tok, _, _ in spans), frozenset(analysis.query_identifier_candidates(text)),
-                   frozenset((tok, norm[s:e]) for tok, s, e in spans))
+                   tuple(dict.fromkeys((tok, norm[s:e]) for tok, s, e in spans)))
 
     def __bool__(self) -> bool:
         return bool(self.words or self.idents)
+
+    @functools.cached_property
+    def quick_groups(self) -> tuple[tuple[str, ...], ...]:
+        """What :func:`quick_count` looks for: per query word its analysed and typed forms (either
+        counts), then each identifier. Words worth no highlight (hiragana-only, auxiliary lemmas,
+        single letters, numbers) are left out, and a huge pasted log keeps its first terms only."""
+        groups = [tuple(dict.fromkeys(f for f in (tok, typed) if len(f) > 1)) for tok, typed in self.forms
+                  if _worth_marking(tok) and tok not in _FUNCTION_LEMMAS and not _HIRAGANA_ONLY.fullmatch(typed)]
+        groups += [(ident,) for ident in sorted(self.idents, key=lambda i: (-len(i), i)) if len(ident) > 1]
+        return tuple(dict.fromkeys(g for g in groups if g))[:QUICK_GROUPS]
+
+
+QUICK_GROUPS = 64
+SHORT_WORD = 3  # Latin keys this short count only at a word start: "ip" not in "skip", "log" not in "catalog"
 
 
 def plain_text(markdown: str) -> str:
@@ -87,12 +103,24 @@ def count_matches(text: str, terms: QueryTerms) -> int:
 
 
 def quick_count(text: str, terms: QueryTerms) -> int:
-    """About how often the query's terms occur in ``text``, by substring search on the normalised
-    text (a word counts under its analysed or its typed form, whichever is found more): a cheap way
-    to choose the section a snippet is cut from without analysing every section."""
+    """About how often the query's terms occur in ``text``: substring counts on the normalised text,
+    so a stem also finds its longer inflections ("connect" in "connection"), though not those it is
+    no prefix of ("retri" misses "retry"). A cheap way to choose the section a snippet is cut from
+    without analysing every section; the snippet itself is matched exactly (:func:`match_spans`).
+    Markdown is counted as written (a link target too): stripping it per section would cost more."""
     norm = analysis.normalize(text)
-    words = sum(max(norm.count(tok), norm.count(typed)) for tok, typed in terms.forms if _worth_marking(tok))
-    return words + sum(norm.count(ident) for ident in terms.idents if ident)
+    return sum(max(_occurrences(norm, key) for key in group) for group in terms.quick_groups)
+
+
+def _occurrences(norm: str, key: str) -> int:
+    if len(key) > SHORT_WORD or not key.isascii():
+        return norm.count(key)
+    return len(_at_word_start(key).findall(norm))
+
+
+@functools.lru_cache(maxsize=4096)
+def _at_word_start(key: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![0-9a-z_])" + re.escape(key))
 
 
 def snippet(text: str, terms: QueryTerms, width: int = 180) -> str:
@@ -123,10 +151,6 @@ def summary(markdown: str, limit: int = 220) -> str:
     """Plain-text summary: the first ``limit`` characters of a section."""
     text = plain_text(markdown).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-# Japanese auxiliary lemmas the analyzer produces for する/なる/ある/いる: true matches, but no help to a reader.
-_FUNCTION_LEMMAS = frozenset({"為る", "成る", "有る", "居る", "出来る", "言う", "事", "物", "所", "様"})
 
 
 def readable_terms(matched: list[str], query_text: str, limit: int = 8) -> list[str]:

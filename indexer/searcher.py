@@ -345,7 +345,7 @@ class Searcher:
             if case is None or case.visibility not in allowed:
                 continue  # stale generation or not visible: never shown
             dense_section = g.chunk_section[dense_rows[cid]] if cid in dense_rows else None
-            section = _best_section(case, terms, dense_section, ranks.get("signature", {}).get(cid) is not None)
+            section = best_section(case, terms, dense_section, ranks.get("signature", {}).get(cid) is not None)
             why = {leg: ranks[leg].get(cid) for leg in ranks}
             terms_seen = (m.split(":", 1)[1] for m in matched.get(cid, ()) if not m.startswith("logsig:"))
             why["matched_terms"] = list(dict.fromkeys(terms_seen))[:12]  # a term matched in several fields once
@@ -367,7 +367,7 @@ class Searcher:
         return self.search(SearchRequest(text=text, role=role, limit=limit, exclude=(case.id,)))
 
 
-def _best_section(case: Case, terms: QueryTerms, dense_section: str | None, by_signature: bool) -> Any:
+def best_section(case: Case, terms: QueryTerms, dense_section: str | None, by_signature: bool) -> Any:
     if by_signature and case.section("logs"):  # the signature leg matched the case's log
         return case.section("logs")
     # a quick count: only the chosen section is analysed, for its snippet

@@ -36,3 +36,18 @@ def test_the_hashing_encoder_is_always_float32():
 @pytest.mark.parametrize(("setting", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 16, 15), (3, 16, 3), (1, 2, 1)])
 def test_query_threads_leave_a_core_to_the_lexical_legs_unless_set(setting, cores, expected):
     assert query_thread_count(setting, cores) == expected
+
+
+def test_overlapping_queries_give_the_cores_back_only_when_the_last_ends():
+    import torch
+
+    from indexer.dense import QueryThreads
+
+    every = torch.get_num_threads()
+    threads = QueryThreads(1, every + 1)
+    with threads.for_query():
+        with threads.for_query():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1  # the first query is still encoding
+    assert torch.get_num_threads() == every + 1
+    torch.set_num_threads(every)

@@ -34,10 +34,18 @@ def test_a_query_is_cut_to_the_token_budget_on_a_word_piece_boundary():
     assert encoder.query_text(short) == short
     log = " ".join(f"ERROR job-{i} relay refused connection" for i in range(60))
     cut = encoder.query_text(log)
-    pieces = encoder._model.tokenizer(cut, add_special_tokens=False)["input_ids"]
+    pieces = encoder._pieces.encode(cut, add_special_tokens=False).ids
     assert log.startswith(cut) and len(pieces) == QUERY_TOKENS - 2
-    assert encoder._model.tokenizer(log[:len(cut) + 1], add_special_tokens=False)["input_ids"][:len(pieces)] == pieces  # no piece split
+    assert encoder._pieces.encode(log[:len(cut) + 1], add_special_tokens=False).ids[:len(pieces)] == pieces  # no piece split
     assert encoder.query_text("障害発生" * 100) == "障害発生" * 31 + "障害"  # one word piece per kanji here
+
+
+def test_a_fresh_encoder_keeps_a_long_query_with_few_word_pieces_whole():
+    from indexer.dense import QUERY_TOKENS, SentenceTransformerEncoder
+
+    encoder = SentenceTransformerEncoder(PACKAGED_MODEL)  # not the shared one: nothing encoded yet
+    text = "The relay server rejected the connection after the certificate expired. " * 3  # ~40 pieces
+    assert len(text) > QUERY_TOKENS and encoder.query_text(text) == text
 
 
 def test_unknown_model_is_a_clear_configuration_error(tmp_path):
