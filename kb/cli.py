@@ -264,8 +264,7 @@ def serve(ctx: click.Context, host: str, port: int, debug: bool) -> None:
             loopback = False
         mode = "local" if loopback else "accounts"
     click.echo(f"auth: {mode}" + (f" (one local user with the {settings.local_role} role, no login)" if mode == "local" else ""), err=True)
-    app = create_app(settings, test_config={"KB_AUTH_MODE": mode})
-    app.extensions["kb"].warm_up()
+    app = create_app(settings, test_config={"KB_AUTH_MODE": mode}, warm_up=True)
     app.run(host=host, port=port, debug=debug, use_reloader=False)
 
 

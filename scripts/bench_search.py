@@ -139,6 +139,7 @@ def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
 
     settings = load_settings(cases_dir=root / "cases", data_dir=root / "data", lexical_engine=engine)
     encoder = encoder_for(settings, model)
+    traced = encoder.prepare_queries()  # as `kb serve` and gunicorn workers do when they start
     searcher = Searcher(settings, open_store(settings), encoder_loader=lambda _name: encoder)
     queries = bench_queries(root / "cases", n, random.Random(11))
     warm_page_cache(settings.index_dir / searcher.generation().name, settings.data_dir / "kb.sqlite3")
@@ -156,6 +157,7 @@ def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
     return {"query_ms": {"all": {"p50": round(statistics.median(every), 1), "p95": round(percentile(every, 0.95), 1), "n": len(every)}} | summary,
             "worker_peak_rss_mb": round(peak_rss_mb()),
             "vector_index": searcher.generation().vectors.kind, "query_precision": encoder.precision,
+            "query_model": "traced" if traced else "as loaded",
             "encoder_probe_ms": probe}
 
 

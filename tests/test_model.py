@@ -48,6 +48,34 @@ def test_a_fresh_encoder_keeps_a_long_query_with_few_word_pieces_whole():
     assert len(text) > QUERY_TOKENS and encoder.query_text(text) == text
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_traced_queries_give_the_model_s_own_vectors(precision):
+    from indexer.dense import SentenceTransformerEncoder
+    from indexer.traced import TracedQueries
+
+    encoder = SentenceTransformerEncoder(PACKAGED_MODEL, precision=precision)
+    texts = ["SMTP relay timed out", "メール送信がタイムアウトする", "ERROR [job-7] SCH-13208 broker refused\nWARN retry 3 of 5"]
+    before = encoder.encode(texts[:2])
+    assert encoder.prepare_queries() and encoder.prepare_queries()  # traced once, then reused
+    assert isinstance(encoder._traced, TracedQueries)
+    after = np.vstack([encoder.encode([t]) for t in texts[:2]])
+    assert (before * after).sum(axis=1).min() > 0.9999
+    assert np.allclose(np.linalg.norm(encoder.encode(texts), axis=1), 1.0, atol=1e-5)
+
+
+def test_a_model_whose_traced_vectors_differ_keeps_its_own_encode(monkeypatch, caplog):
+    from indexer.dense import SentenceTransformerEncoder
+    from indexer.traced import TracedQueries
+
+    encoder = SentenceTransformerEncoder(PACKAGED_MODEL)
+    monkeypatch.setattr(TracedQueries, "agreement", lambda self: 0.5)
+    assert encoder.prepare_queries() is False and encoder._traced is None
+    assert "vectors differ" in caplog.text
+    monkeypatch.setattr(TracedQueries, "_trace", classmethod(lambda cls, model: 1 / 0))
+    assert TracedQueries.build(encoder._model) is None and "ZeroDivisionError" in caplog.text
+    assert encoder.encode(["still answers"]).shape == (1, 384)
+
+
 def test_unknown_model_is_a_clear_configuration_error(tmp_path):
     from kb.errors import ConfigError
 

@@ -553,6 +553,23 @@ def test_warm_up_loads_the_live_model_before_the_first_search(app, monkeypatch):
     assert asked == ["hash:256"]
 
 
+def test_warm_up_prepares_the_encoder_for_queries(app, monkeypatch, caplog):
+    import logging
+
+    kb = app.extensions["kb"]
+    prepared: list[bool] = []
+
+    class Ready:
+        def prepare_queries(self) -> bool:
+            prepared.append(True)
+            return True
+
+    monkeypatch.setattr(kb.searcher, "encoder", lambda model: Ready())
+    with caplog.at_level(logging.INFO, logger="webui.service"):
+        kb.warm_up().join(timeout=30)
+    assert prepared == [True] and "query model ready (traced)" in caplog.text
+
+
 def test_warm_up_without_an_index_only_logs(settings, caplog):
     app = create_app(settings, test_config={"TESTING": True, "KB_ROLE": "support"})
     app.extensions["kb"].warm_up().join(timeout=30)

@@ -14,8 +14,13 @@ MAX_REQUEST_BYTES = 1024 * 1024
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None,
+               warm_up: bool = False) -> Flask:
     """The Flask app: one store and one searcher, blueprints, error handler, CSRF and security headers.
+
+    ``warm_up`` loads the live model and prepares it for queries in the background at once (gunicorn:
+    ``'webui:create_app(warm_up=True)'``, each worker builds its app after the fork; ``kb serve``
+    does the same). Without it the first search of each process loads the model.
 
     ``settings`` default to :func:`load_settings`; ``test_config`` overrides Flask config keys (e.g.
     ``KB_ROLE``: tests and demos only, every request gets this role without logging in;
@@ -59,4 +64,6 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     register_error_handler(app)
     security.init_app(app)
     auth.init_app(app)
+    if warm_up:
+        app.extensions["kb"].warm_up()
     return app

@@ -54,6 +54,9 @@ class QueryEncoderCache:
     def query_text(self, text: str) -> str:
         return self._encoder.query_text(text)  # type: ignore[no-any-return]
 
+    def prepare_queries(self) -> bool:
+        return bool(self._encoder.prepare_queries())
+
     def encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
@@ -108,11 +111,13 @@ class KB:
         self.store.close()
 
     def warm_up(self) -> threading.Thread:
-        """Open the live generation and load its model in the background, so the first search
-        does not wait for them (about 6 s on 2 cores); a search arriving sooner waits for the load."""
+        """Open the live generation, load its model and prepare it for queries (traced, see
+        :mod:`indexer.traced`) in the background, so the first search does not wait for them
+        (about 6 s on 2 cores); a search arriving sooner waits for the load, not for the tracing."""
         def load() -> None:
             try:
-                self.searcher.encoder(self.searcher.generation().manifest.model)
+                encoder = self.searcher.encoder(self.searcher.generation().manifest.model)
+                log.info("query model ready (%s)", "traced" if encoder.prepare_queries() else "as loaded")
             except KBError as exc:  # no index yet, or a model that cannot load: searches will say so
                 log.warning("warm-up skipped: %s", exc)
 
