@@ -141,14 +141,25 @@ class SentenceTransformerEncoder:
         offsets = self._pieces.encode(text, add_special_tokens=False).offsets
         return text if len(offsets) <= budget else text[:offsets[budget - 1][1]]
 
+    def _traced_encode(self, texts: list[str]) -> np.ndarray | None:
+        """The traced model's vectors, or None when it fails: it is then dropped (logged once) and
+        the model's own encode answers from now on, so a fault there never fails a search."""
+        traced = self._traced
+        try:
+            return traced.encode(texts)  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001
+            if self._traced is traced:
+                self._traced = None
+                logging.getLogger(__name__).exception("traced query model failed; queries use the model's own encode")
+            return None
+
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         small = len(texts) <= SMALL_BATCH
         with self._threads.for_query() if small else contextlib.nullcontext():
-            if small and self._traced is not None:
-                vectors = self._traced.encode(texts)
-            else:
+            vectors = self._traced_encode(texts) if small and self._traced is not None else None
+            if vectors is None:
                 vectors = self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
         vectors = np.asarray(vectors, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # in float32: a bf16 norm is off by 0.2%
@@ -191,29 +202,23 @@ def _word_piece_tokenizer(tokenizer: Any) -> Any:
 
 
 class QueryThreads:
-    """Runs query encodings on ``count`` torch threads and gives the process back every core when
-    the last one in flight ends: restoring each caller's "before" would let two overlapping
-    queries leave the process on ``count`` threads for good (and index batches with them)."""
+    """Runs a query encoding on ``count`` torch threads, then sets ``every`` core again. The thread
+    count is per calling thread in torch's OpenMP build (global in others), so each call sets and
+    restores its own; restoring the fixed ``every`` rather than the count read before means that
+    where it is global, two overlapping queries cannot leave the process on ``count`` for good."""
 
     def __init__(self, count: int, every: int):
         self.count, self.every = count, every
-        self._active = 0
-        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def for_query(self) -> Iterator[None]:
         import torch
 
-        with self._lock:
-            self._active += 1
-            torch.set_num_threads(self.count)
+        torch.set_num_threads(self.count)
         try:
             yield
         finally:
-            with self._lock:
-                self._active -= 1
-                if self._active == 0:
-                    torch.set_num_threads(self.every)
+            torch.set_num_threads(self.every)
 
 
 def encoder_for(settings: Settings, model: str | None = None) -> Encoder:

@@ -48,17 +48,17 @@ class TracedQueries:
         (logged) where the model cannot be traced or its vectors differ."""
         try:
             traced = cls._trace(model)
+            if traced is None:
+                return None
+            cosine = traced.agreement()
+            if cosine < MIN_COSINE:
+                log.warning("query model not traced: its vectors differ from the model's (cosine %.6f)", cosine)
+                return None
+            traced.warm(warm_lengths)
+            return traced
         except Exception as exc:  # noqa: BLE001 - any failure leaves the model's own encode in charge
             log.warning("query model not traced (%s: %s); queries use the model's own encode", type(exc).__name__, exc)
             return None
-        if traced is None:
-            return None
-        cosine = traced.agreement()
-        if cosine < MIN_COSINE:
-            log.warning("query model not traced: its vectors differ from the model's (cosine %.6f)", cosine)
-            return None
-        traced.warm(warm_lengths)
-        return traced
 
     @classmethod
     def _trace(cls, model: Any) -> "TracedQueries | None":
@@ -74,8 +74,13 @@ class TracedQueries:
         accepted = inspect.signature(network.forward).parameters
         features = _features(model, [PROBES[0]])
         inputs = tuple(k for k, v in features.items() if k in accepted and isinstance(v, torch.Tensor))
-        with warnings.catch_warnings(), torch.inference_mode():
-            warnings.simplefilter("ignore")  # tracer and deprecation notices: the agreement check decides
+        # The tracer's notices (Python values it fixes as constants: the agreement check decides) and
+        # TorchScript's deprecation (if a later torch drops it, tracing fails and the model answers).
+        # Filters added once, not catch_warnings(): that is not thread-safe and this runs beside requests.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")  # attributes the tracer reads
+        with torch.inference_mode():
             traced = torch.jit.trace(network, example_kwarg_inputs={k: features[k] for k in inputs},
                                      strict=False, check_trace=False)
             frozen = torch.jit.freeze(traced.eval())  # optimize_for_inference measured no faster, 75 MB larger

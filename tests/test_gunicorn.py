@@ -44,7 +44,7 @@ def test_workers_serve_and_pick_up_a_new_generation(settings, write_cases):
                KB_EMBED_MODEL=settings.embed_model, KB_SECRET_KEY="test-secret", KB_LOG_LEVEL="WARNING")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     proc = subprocess.Popen([str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "--limit-request-line", "8190",
-                             "webui:create_app(warm_up=True)"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "-c", "python:webui.gunicorn_conf", "webui:create_app()"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

@@ -57,10 +57,31 @@ def test_traced_queries_give_the_model_s_own_vectors(precision):
     texts = ["SMTP relay timed out", "メール送信がタイムアウトする", "ERROR [job-7] SCH-13208 broker refused\nWARN retry 3 of 5"]
     before = encoder.encode(texts[:2])
     assert encoder.prepare_queries() and encoder.prepare_queries()  # traced once, then reused
-    assert isinstance(encoder._traced, TracedQueries)
+    traced = encoder._traced
+    assert isinstance(traced, TracedQueries)
+    calls: list[int] = []
+    real = traced.encode
+    traced.encode = lambda batch: calls.append(len(batch)) or real(batch)
     after = np.vstack([encoder.encode([t]) for t in texts[:2]])
-    assert (before * after).sum(axis=1).min() > 0.9999
-    assert np.allclose(np.linalg.norm(encoder.encode(texts), axis=1), 1.0, atol=1e-5)
+    assert calls == [1, 1] and (before * after).sum(axis=1).min() > 0.9999  # queries went through the traced graph
+    raw = real(texts)
+    assert np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-5)  # normalised by the model's own modules
+    encoder.encode(["a"] * 9)
+    assert calls == [1, 1]  # a batch beyond a few queries (indexing) uses the model's own encode
+
+
+def test_a_failing_traced_model_is_dropped_and_the_search_still_gets_vectors(caplog):
+    from indexer.dense import SentenceTransformerEncoder
+
+    encoder = SentenceTransformerEncoder(PACKAGED_MODEL)
+    assert encoder.prepare_queries()
+
+    def broken(batch):
+        raise RuntimeError("kernel fault")
+
+    encoder._traced.encode = broken
+    vectors = encoder.encode(["SMTP relay timed out"])
+    assert vectors.shape == (1, 384) and encoder._traced is None and "traced query model failed" in caplog.text
 
 
 def test_a_model_whose_traced_vectors_differ_keeps_its_own_encode(monkeypatch, caplog):

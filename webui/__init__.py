@@ -18,9 +18,9 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
                warm_up: bool = False) -> Flask:
     """The Flask app: one store and one searcher, blueprints, error handler, CSRF and security headers.
 
-    ``warm_up`` loads the live model and prepares it for queries in the background at once (gunicorn:
-    ``'webui:create_app(warm_up=True)'``, each worker builds its app after the fork; ``kb serve``
-    does the same). Without it the first search of each process loads the model.
+    ``warm_up`` loads the live model and prepares it for queries in the background at once, for a
+    single process (``kb serve``). Under gunicorn use :mod:`webui.gunicorn_conf` instead, which
+    warms each worker after the fork. Without either the first search of a process loads the model.
 
     ``settings`` default to :func:`load_settings`; ``test_config`` overrides Flask config keys (e.g.
     ``KB_ROLE``: tests and demos only, every request gets this role without logging in;

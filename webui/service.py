@@ -89,6 +89,8 @@ def caching_loader(settings: Settings) -> Callable[[str], Any]:
                 from indexer.dense import encoder_for
 
                 loaded[model] = QueryEncoderCache(encoder_for(settings, model))
+                # a model first met by a search (a new generation's, or no warm-up) is traced meanwhile
+                threading.Thread(target=loaded[model].prepare_queries, name="kb-prepare", daemon=True).start()
             return loaded[model]
 
     return load
