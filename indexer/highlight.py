@@ -28,9 +28,8 @@ class QueryTerms:
 
     @classmethod
     def of(cls, text: str) -> "QueryTerms":
-        norm, spans = analysis.normalize(text), analysis.word_spans(text)
-        return cls(frozenset(tok for tok, _, _ in spans), frozenset(analysis.query_identifier_candidates(text)),
-                   tuple(dict.fromkeys((tok, norm[s:e]) for tok, s, e in spans)))
+        """The query's terms; analysed once per text (a results page asks again for every hit)."""
+        return _query_terms(text)
 
     def __bool__(self) -> bool:
         return bool(self.words or self.idents)
@@ -44,6 +43,13 @@ class QueryTerms:
                   if _worth_marking(tok) and tok not in _FUNCTION_LEMMAS and not _HIRAGANA_ONLY.fullmatch(typed)]
         groups += [(ident,) for ident in sorted(self.idents, key=lambda i: (-len(i), i)) if len(ident) > 1]
         return tuple(dict.fromkeys(g for g in groups if g))[:QUICK_GROUPS]
+
+
+@functools.lru_cache(maxsize=64)
+def _query_terms(text: str) -> QueryTerms:
+    norm, spans = analysis.normalize(text), analysis.word_spans(text)
+    return QueryTerms(frozenset(tok for tok, _, _ in spans), frozenset(analysis.query_identifier_candidates(text)),
+                      tuple(dict.fromkeys((tok, norm[s:e]) for tok, s, e in spans)))
 
 
 QUICK_GROUPS = 64
