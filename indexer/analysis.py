@@ -22,7 +22,7 @@ from typing import Callable
 
 import snowballstemmer
 
-from kb.codes import ERROR_CODE, NOT_CODES
+from kb.codes import canonical_code, find_codes, query_code_candidates
 
 CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u3006\u30fc]+")
 _LATIN_WORD = re.compile(r"[^\W_]+(?:['’][a-z]+)?")
@@ -189,9 +189,8 @@ def identifiers(text: str) -> list[str]:
     """Identifiers kept whole (case-folded), in order of appearance, repeated as often as they occur."""
     text = unicodedata.normalize("NFKC", text)
     found: set[tuple[int, str]] = set()
-    for match in ERROR_CODE.finditer(text):
-        if match.group(1).split("-")[0] not in NOT_CODES:
-            found.add((match.start(), match.group(1).casefold()))
+    for start, _end, code in find_codes(text):
+        found.add((start, canonical_code(code)))
     for pattern in _IDENT_PATTERNS:
         for match in pattern.finditer(text):
             token = match.group().strip(".")
@@ -210,9 +209,16 @@ def identifiers(text: str) -> list[str]:
 
 
 def query_identifier_candidates(text: str) -> list[str]:
-    """Identifiers plus every bare whitespace-separated token: a bare ``40P01`` is tried as an identifier too."""
+    """Identifiers plus every bare token with a digit (a bare ``40P01``): what a hit highlights."""
     bare = [t.strip("()[]{}<>\"'`,;:!?。、「」") for t in normalize(text).split()]
     return list(dict.fromkeys(identifiers(text) + [t for t in bare if len(t) >= 3 and re.search(r"\d", t)]))
+
+
+def query_ident_terms(text: str) -> list[str]:
+    """What the identifier field is searched with: identifiers plus every form a query could name a
+    listed code by (:func:`kb.codes.query_code_candidates`), so a bare ``ETIMEDOUT`` or ``HTTP 503``
+    finds the case that lists it. Plain words cost nothing there: the field holds only identifiers."""
+    return list(dict.fromkeys(identifiers(text) + [t for t in query_code_candidates(text) if len(t) >= 2]))
 
 
 Analyzer = Callable[[str], list[str]]

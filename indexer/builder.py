@@ -29,6 +29,7 @@ from indexer.filters import Filters
 from indexer.fusion import resolve_weights
 from indexer.lexical import build_queries, case_document, profile
 from kb.case import Case
+from kb.codes import code_variants
 from kb.errors import KBError
 from kb.settings import Settings
 from kb.store import Store
@@ -201,6 +202,9 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
         vectors, embedded = embed_chunks(store, encoder, chunks, progress)
         vector_kind = write_vectors(partial, vectors, chunks, settings.ann_threshold)
         catalog = store.case_catalog()
+        for cid, codes in store.case_codes().items():
+            if cid in catalog:
+                catalog[cid]["codes"] = codes
         write_catalog(partial, catalog)
         manifest = gen.Manifest(
             generation=name, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -228,8 +232,11 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
 
 
 def write_catalog(folder: Path, catalog: dict[str, dict[str, Any]]) -> None:
-    """Per-case facts the searcher needs without the store: content hash and declared related cases."""
-    data = {cid: {"hash": info["hash"], "related": info["related"]} for cid, info in catalog.items()}
+    """Per-case facts the searcher needs without the store: content hash, declared related cases and
+    error codes (canonical forms, for the exact-code tier)."""
+    data = {cid: {"hash": info["hash"], "related": info["related"],
+                  "codes": sorted({v for code in info.get("codes", ()) for v in code_variants(code)})}
+            for cid, info in catalog.items()}
     (folder / CATALOG_FILE).write_text(json.dumps(data, ensure_ascii=False), "utf-8")
 
 

@@ -34,7 +34,8 @@ class Encoder(Protocol):
     precision: str
     cache_key: str
 
-    def encode(self, texts: list[str]) -> np.ndarray: ...
+    def encode(self, texts: list[str]) -> np.ndarray: ...  # stored texts (passages)
+    def encode_queries(self, texts: list[str]) -> np.ndarray: ...  # search queries (E5 models encode them apart)
     def query_text(self, text: str) -> str: ...  # the part of a search query the encoder is given
     def prepare_queries(self) -> bool: ...  # get ready to answer queries for long (serving processes)
 
@@ -77,9 +78,11 @@ def resolve_precision(precision: str, device: str, flags: frozenset[str] | None 
 
 def precision_for(settings: Settings, model: str | None = None) -> str:
     """The precision the settings' encoder computes in (the hashing encoder has only float32)."""
+    from indexer.e5_encoder import is_e5_model
     from indexer.hashing_encoder import PREFIX
 
-    if (model or settings.embed_model).startswith(PREFIX):
+    name = model or settings.embed_model
+    if name.startswith(PREFIX) or is_e5_model(name):
         return "float32"
     return resolve_precision(settings.embed_precision, settings.device)
 
@@ -165,6 +168,10 @@ class SentenceTransformerEncoder:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # in float32: a bf16 norm is off by 0.2%
         return vectors / np.maximum(norms, 1e-12)
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Queries are encoded like passages (symmetric models)."""
+        return self.encode(texts)
+
 
 SMALL_BATCH = 8
 QUERY_TOKENS = 128  # a query's budget whatever the model (all-MiniLM-L6-v2 was trained on 128); a smaller model limit wins
@@ -231,8 +238,11 @@ def encoder_for(settings: Settings, model: str | None = None) -> Encoder:
 def load_encoder(model: str, device: str = "cpu", batch_size: int = 32, query_threads: int = 0,
                  precision: str = "float32") -> Encoder:
     """One encoder per (model, device, precision) per process: the model is never loaded per query."""
+    from indexer.e5_encoder import E5Encoder, is_e5_model
     from indexer.hashing_encoder import PREFIX, HashingEncoder
 
+    if is_e5_model(model):
+        return E5Encoder(model)
     if model.startswith(PREFIX):
         try:
             return HashingEncoder(int(model[len(PREFIX):]))
@@ -260,6 +270,9 @@ class LazyEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.loaded.encode(texts)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.loaded.encode_queries(texts)
 
     def query_text(self, text: str) -> str:
         return self.loaded.query_text(text)

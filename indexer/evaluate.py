@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from indexer.filters import Filters
 from indexer.logsig import looks_like_log
 from indexer.metrics import mean_scores, score_all
-from indexer.searcher import SearchRequest, Searcher, classify_query, effective_weights, fuse
+from indexer.searcher import SearchRequest, Searcher, classify_query, effective_weights, exact_tier, fuse
 from kb.case import Case, Section
 from kb.errors import KBError
 from kb.language import detect_language
@@ -153,23 +153,32 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
             base = settings.replace(data_dir=Path(tmp) / "baseline", database_url=local.resolved_database_url)
             base_searcher = index_cases(cases, base, encoder, "baseline", progress)
             base_ranked = base_searcher.rank_many([SearchRequest(text=q.query, role="admin", legs=("lexical",)) for q in queries])
-            report.variants["lexical-baseline"] = _score_variant([(q, r["lexical"]) for q, (_, r) in zip(queries, base_ranked)])
+            report.variants["lexical-baseline"] = _score_variant([(q, r[1]["lexical"]) for q, r in zip(queries, base_ranked)])
     return report
 
 
-def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[tuple[str, dict[str, list[str]]]],
-                   weights: dict[str, dict[str, float]], k: int, related: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+Ranking = tuple[str, dict[str, list[str]], dict[str, int]]  # (language, ids per leg, exact code matches)
+
+
+def hybrid_ranking(query: str, ranking: Ranking, weights: dict[str, Any], k: int,
+                   related: dict[str, list[str]] | None = None, limit: int = 10) -> list[str]:
+    """The ids search returns for one query, from its legs' rankings (the same steps as ``Searcher``)."""
+    lang, ranked, matches = ranking
+    kind = classify_query(query, bool(matches))
+    w = effective_weights(weights, lang, kind, ("lexical", "signature", "dense"))
+    return [cid for cid, _ in fuse(ranked, w, k, related or {}, exact_tier(kind, matches))][:limit]
+
+
+def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[Ranking],
+                   weights: dict[str, Any], k: int, related: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
     """Score each leg alone and their fusion from per-query leg rankings."""
     variants: dict[str, dict[str, Any]] = {}
     for leg in ("lexical", "signature", "dense"):
-        rows = [(q, r.get(leg, [])) for q, (_, r) in zip(queries, ranked_all)
+        rows = [(q, r[1].get(leg, [])) for q, r in zip(queries, ranked_all)
                 if leg != "signature" or looks_like_log(q.query)]
         if rows:
             variants[leg] = _score_variant(rows)
-    hybrid = []
-    for q, (lang, ranked) in zip(queries, ranked_all):
-        w = effective_weights(weights[lang], classify_query(q.query), ("lexical", "signature", "dense"))
-        hybrid.append((q, [cid for cid, _ in fuse(ranked, w, k, related or {})][:10]))
+    hybrid = [(q, hybrid_ranking(q.query, r, weights, k, related)) for q, r in zip(queries, ranked_all)]
     variants["hybrid"] = _score_variant(hybrid)
     return variants
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 LEGS = ("lexical", "signature", "dense")
 
@@ -73,31 +73,67 @@ def model_languages(model: str) -> str:
     return "multi" if any(h in lowered for h in MULTILINGUAL_HINTS) else "en"
 
 
-def default_weights(model: str) -> dict[str, dict[str, float]]:
-    """Weights per query language for a model: the dense leg is trusted only in languages it knows."""
-    multi = model_languages(model) == "multi"
-    return {
-        "en": {"lexical": 1.0, "signature": 1.0, "dense": DENSE_NATIVE_WEIGHT},
-        "ja": {"lexical": 1.0, "signature": 1.0, "dense": DENSE_NATIVE_WEIGHT if multi else DENSE_FOREIGN_WEIGHT},
-    }
+LANGS = ("ja", "en")
+KINDS = ("words", "code", "log")
+Weights = dict[str, dict[str, dict[str, float]]]  # {lang: {kind: {leg: weight}}}
+
+# A multilingual encoder's weights per query language and kind, chosen on the tuning sets
+# (docs: "Search quality"; scripts/tune_fusion.py): never on the set the figures are reported on.
+MULTILINGUAL_WEIGHTS: Weights = {
+    "ja": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.7},
+           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.3},
+           "log": {"lexical": 1.0, "signature": 1.0, "dense": 0.3}},
+    "en": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.7},
+           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.3},
+           "log": {"lexical": 1.0, "signature": 1.0, "dense": 0.3}},
+}
 
 
-def weights_for_kind(weights: Mapping[str, float], kind: str) -> dict[str, float]:
-    """Adjust a language's weights for the query kind (``code`` queries trust the dense leg less)."""
-    adjusted = dict(weights)
-    if kind == "code" and "dense" in adjusted:
-        adjusted["dense"] = round(adjusted["dense"] * CODE_QUERY_DENSE_FACTOR, 6)
-    return adjusted
+def _english_only_weights() -> Weights:
+    """An English-only model: no weight on Japanese queries, less on error codes."""
+    table: Weights = {}
+    for lang in LANGS:
+        dense = DENSE_NATIVE_WEIGHT if lang == "en" else DENSE_FOREIGN_WEIGHT
+        table[lang] = {kind: {"lexical": 1.0, "signature": 1.0,
+                              "dense": round(dense * (CODE_QUERY_DENSE_FACTOR if kind == "code" else 1.0), 6)}
+                       for kind in KINDS}
+    return table
+
+
+def default_weights(model: str) -> Weights:
+    """Weights per query language and kind for a model: the dense leg is trusted only in languages it knows."""
+    if model_languages(model) == "multi":
+        return {lang: {kind: dict(legs) for kind, legs in kinds.items()} for lang, kinds in MULTILINGUAL_WEIGHTS.items()}
+    return _english_only_weights()
+
+
+def weights_for(table: Mapping[str, Any], lang: str, kind: str) -> dict[str, float]:
+    """One query's leg weights from a table. Tables of older generations hold legs per language
+    only ({lang: {leg: w}}): there ``code`` queries get the dense leg at ``CODE_QUERY_DENSE_FACTOR``."""
+    entry = table.get(lang) or table.get("en") or {}
+    if entry and all(isinstance(v, (int, float)) for v in entry.values()):
+        legs = dict(entry)
+        if kind == "code" and "dense" in legs:
+            legs["dense"] = round(legs["dense"] * CODE_QUERY_DENSE_FACTOR, 6)
+        return legs
+    return dict(entry.get(kind) or entry.get("words") or {})
+
+
+def max_dense_weight(table: Mapping[str, Any], lang: str) -> float:
+    """The largest dense weight any kind of query in ``lang`` gets (0: the dense leg can be skipped)."""
+    return max((weights_for(table, lang, kind).get("dense", 0.0) for kind in KINDS), default=0.0)
 
 
 def parse_weight_spec(spec: str) -> dict[str, dict[str, float]]:
-    """Parse ``'ja:lexical=1,dense=0.1;en:dense=0.6'`` into ``{lang: {leg: weight}}``."""
+    """Parse ``'ja:lexical=1,dense=0.1;en.code:dense=0.2'`` into ``{"ja": {...}, "en.code": {...}}``:
+    a target is a language (every kind) or ``language.kind``."""
     result: dict[str, dict[str, float]] = {}
     for part in filter(None, (p.strip() for p in spec.split(";"))):
-        lang, sep, body = part.partition(":")
-        if not sep or lang.strip() not in ("ja", "en"):
-            raise ValueError(f"'{part}': expected LANG:leg=weight,... with LANG ja or en")
-        legs = result.setdefault(lang.strip(), {})
+        target, sep, body = part.partition(":")
+        lang, _, kind = target.strip().partition(".")
+        if not sep or lang not in LANGS or (kind and kind not in KINDS):
+            raise ValueError(f"'{part}': expected LANG[.KIND]:leg=weight,... with LANG ja or en and KIND one of {', '.join(KINDS)}")
+        legs = result.setdefault(target.strip(), {})
         for item in filter(None, (i.strip() for i in body.split(","))):
             leg, eq, value = item.partition("=")
             if not eq or leg.strip() not in LEGS:
@@ -106,14 +142,28 @@ def parse_weight_spec(spec: str) -> dict[str, dict[str, float]]:
                 legs[leg.strip()] = float(value)
             except ValueError:
                 raise ValueError(f"'{item}': weight is not a number") from None
-            if legs[leg.strip()] < 0:
-                raise ValueError(f"'{item}': weight must not be negative")
+            if legs[leg.strip()] < 0 or legs[leg.strip()] != legs[leg.strip()]:
+                raise ValueError(f"'{item}': weight must be a number >= 0")
     return result
 
 
-def resolve_weights(model: str, override: str = "") -> dict[str, dict[str, float]]:
-    """Default weights for the model, with the settings override applied on top."""
+def resolve_weights(model: str, override: str = "") -> Weights:
+    """Default weights for the model, with the settings override applied on top (a language
+    override first, then ``language.kind`` ones)."""
     weights = default_weights(model)
-    for lang, legs in parse_weight_spec(override).items():
-        weights[lang].update(legs)
+    spec = parse_weight_spec(override)
+    for target, legs in sorted(spec.items(), key=lambda kv: "." in kv[0]):
+        lang, _, kind = target.partition(".")
+        for k in ([kind] if kind else list(KINDS)):
+            weights[lang][k].update(legs)
     return weights
+
+
+def exact_first(fused: Sequence[tuple[str, float]], exact: Mapping[str, int]) -> list[tuple[str, float]]:
+    """Cases whose error codes the query names (``exact``: case id -> codes matched) first, most
+    codes first, in fused order among equals; every other case after them, in fused order."""
+    if not exact:
+        return list(fused)
+    order = {cid: i for i, (cid, _) in enumerate(fused)}
+    named = sorted((item for item in fused if item[0] in exact), key=lambda item: (-exact[item[0]], order[item[0]]))
+    return named + [item for item in fused if item[0] not in exact]

@@ -32,7 +32,7 @@ class Manifest:
     field_profile: str
     model: str
     dimension: int
-    fusion_weights: dict[str, dict[str, float]]
+    fusion_weights: dict[str, Any]  # {lang: {kind: {leg: weight}}} (older generations: {lang: {leg: weight}})
     rrf_k: int
     case_count: int
     chunk_count: int

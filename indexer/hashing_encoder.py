@@ -41,3 +41,6 @@ class HashingEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.vstack([self._vector(t) for t in texts])
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Mapping, Protocol, Sequence
 from indexer import analysis, logsig
 from indexer.filters import Filters
 from kb.case import Case
+from kb.codes import code_variants
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def case_document(case: Case, fields: Sequence[FieldSpec]) -> LexicalDoc:
         source = texts["all"] if spec.name in ("bigram", "ident") else texts[spec.name]
         tokens[spec.name] = analysis.analyzer(spec.analyzer)(source)
     if "ident" in tokens:
-        tokens["ident"] += [c.casefold().replace(" ", "-") for c in case.error_codes]
+        tokens["ident"] += [v for code in case.error_codes for v in code_variants(code)]
     tokens[SIGNATURE_FIELD] = logsig.signature_tokens(log_text(case))
     return LexicalDoc(case.id, tokens, case.product, case.component, case.status, case.visibility,
                       case.created.isoformat(), tuple(case.tags), tuple(case.versions))
@@ -164,7 +165,7 @@ def build_queries(text: str, fields: Sequence[FieldSpec], doc_freq: DocFreq, n_d
     queries = []
     for spec in fields:
         if spec.name == "ident":
-            terms = analysis.query_identifier_candidates(text)
+            terms = analysis.query_ident_terms(text)
         else:
             terms = analysis.analyzer(spec.analyzer)(text)
         counts = Counter(terms)

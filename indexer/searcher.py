@@ -23,11 +23,11 @@ from indexer import logsig
 from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
 from indexer.filters import Filters, visibilities_for
-from indexer.fusion import LEGS, expand_related, group_best, rrf, weights_for_kind
+from indexer.fusion import LEGS, exact_first, expand_related, group_best, max_dense_weight, rrf, weights_for
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
 from kb.case import Case
-from kb.codes import extract_error_codes
+from kb.codes import extract_error_codes, query_code_candidates
 from kb.errors import NotFoundError, QueryError
 from kb.language import detect_language
 from kb.settings import Settings
@@ -132,6 +132,10 @@ class OpenGeneration:
         self.doc_count = self.lexical.doc_count()
         catalog = read_catalog(folder)
         self.related: dict[str, list[str]] = {cid: list(info.get("related", [])) for cid, info in catalog.items()}  # type: ignore[call-overload]
+        self.code_cases: dict[str, list[str]] = {}
+        for cid, info in catalog.items():
+            for code in info.get("codes", ()):  # type: ignore[attr-defined]
+                self.code_cases.setdefault(code, []).append(cid)
 
     def row_mask(self, flt: Filters) -> np.ndarray | None:
         """Which chunk rows pass the filters (None: all); cached, as a role's filter repeats on every query."""
@@ -156,24 +160,50 @@ class OpenGeneration:
         self.lexical.close()
 
 
-def effective_weights(weights: dict[str, float], kind: str, legs: Sequence[str]) -> dict[str, float]:
-    """The fusion weights for one query: per language, adjusted for its kind; a leg alone keeps its order."""
+def effective_weights(table: dict[str, Any], lang: str, kind: str, legs: Sequence[str]) -> dict[str, float]:
+    """The fusion weights for one query, by its language and kind; a leg alone keeps its order."""
     if len(legs) == 1:
         return {legs[0]: 1.0}
-    return {leg: w for leg, w in weights_for_kind(weights, kind).items() if leg in legs}
+    return {leg: w for leg, w in weights_for(table, lang, kind).items() if leg in legs}
 
 
 def fuse(ranked: dict[str, list[str]], weights: dict[str, float], k: int,
-         related: dict[str, list[str]]) -> list[tuple[str, float]]:
-    """Weighted RRF of the legs, then the declared related cases of the top hits lifted."""
-    return expand_related(rrf(ranked, k, weights), related)
+         related: dict[str, list[str]], exact: dict[str, int] | None = None) -> list[tuple[str, float]]:
+    """Weighted RRF of the legs, the declared related cases of the top hits lifted, then the cases
+    whose error codes the query names first (``exact``; see :func:`exact_tier`)."""
+    return exact_first(expand_related(rrf(ranked, k, weights), related), exact or {})
 
 
-def classify_query(text: str) -> str:
-    """``log`` for pasted logs, ``code`` for short queries carrying an error code, else ``words``."""
+def exact_matches(text: str, code_cases: dict[str, list[str]]) -> dict[str, int]:
+    """Case id -> how many distinct codes of the query the case lists (in ``error_codes`` or found in its text)."""
+    if not code_cases:
+        return {}
+    counts: dict[str, int] = {}
+    for candidate in query_code_candidates(text):
+        for cid in code_cases.get(candidate, ()):
+            counts[cid] = counts.get(cid, 0) + 1
+    return counts
+
+
+EXACT_FIRST_KINDS = ("code",)
+
+
+def exact_tier(kind: str, matches: dict[str, int]) -> dict[str, int]:
+    """The exact-code tier a query of ``kind`` gets: a short query naming a code puts every case
+    that lists it first; in worded queries and pasted logs a code is one piece of evidence among
+    others, weighed by the lexical identifier field."""
+    return matches if kind in EXACT_FIRST_KINDS else {}
+
+
+SHORT_QUERY_WORDS = 6
+
+
+def classify_query(text: str, names_listed_code: bool = False) -> str:
+    """``log`` for pasted logs, ``code`` for short queries carrying an error code (of a known shape,
+    or any value some case lists: ``names_listed_code``), else ``words``."""
     if logsig.looks_like_log(text) and "\n" in text.strip():
         return "log"
-    if extract_error_codes(text) and len(text.split()) <= 6:
+    if (names_listed_code or extract_error_codes(text)) and len(text.split()) <= SHORT_QUERY_WORDS:
         return "code"
     return "log" if logsig.looks_like_log(text) and len(text) > 80 else "words"
 
@@ -237,7 +267,7 @@ class Searcher:
         if g.vectors.size == 0 or not texts:
             return [[] for _ in texts]
         encoder = self.encoder(g.manifest.model)
-        vectors = encoder.encode([encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts])
+        vectors = encoder.encode_queries([encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts])
         results = []
         for vector, flt in zip(vectors, filters):
             found = g.vectors.search(vector[None, :], self.settings.candidates * 4, g.row_mask(flt), self.settings.ann_ef_search)[0]
@@ -262,7 +292,7 @@ class Searcher:
         langs = [detect_language(r.text) for r in reqs]
         filters = [r.filters.for_role(r.role) for r in reqs]
         dense_needed = [i for i, r in enumerate(reqs)
-                        if "dense" in r.legs and (len(r.legs) == 1 or g.manifest.fusion_weights[langs[i]].get("dense", 0) > 0)]
+                        if "dense" in r.legs and (len(r.legs) == 1 or max_dense_weight(g.manifest.fusion_weights, langs[i]) > 0)]
         pending = _dense_pool().submit(self._dense, g, [reqs[i].text for i in dense_needed], [filters[i] for i in dense_needed]) \
             if dense_needed else None
         text_legs = [self._text_legs(g, req, flt) for req, flt in zip(reqs, filters)]
@@ -297,26 +327,29 @@ class Searcher:
         text_legs, matched = self._text_legs(g, req, flt)
         return self._with_dense(req, text_legs, dense), matched
 
-    def rank_many(self, reqs: Sequence[SearchRequest]) -> list[tuple[str, dict[str, list[str]]]]:
-        """(query language, ranked ids per leg) for each request: the evaluation's raw material."""
+    def rank_many(self, reqs: Sequence[SearchRequest]) -> list[tuple[str, dict[str, list[str]], dict[str, int]]]:
+        """(query language, ranked ids per leg, exact code matches) for each request: the evaluation's raw material."""
         g = self.generation()
         langs = [detect_language(r.text) for r in reqs]
         filters = [r.filters.for_role(r.role) for r in reqs]
         dense = self._dense(g, [r.text for r in reqs], filters)
-        return [(lang, self.rank_legs(g, req, flt, d)[0]) for req, lang, flt, d in zip(reqs, langs, filters, dense)]
+        return [(lang, self.rank_legs(g, req, flt, d)[0], exact_matches(req.text, g.code_cases))
+                for req, lang, flt, d in zip(reqs, langs, filters, dense)]
 
     def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters,
                 text_legs: tuple[dict[str, list[str]], dict[str, tuple[str, ...]]], dense: list[tuple[str, int]],
                 shared_seconds: float) -> SearchResponse:
         started = time.perf_counter()
         ranked, matched = self._with_dense(req, text_legs[0], dense), text_legs[1]
-        kind = classify_query(req.text)
-        weights = effective_weights(g.manifest.fusion_weights[lang], kind, req.legs)
-        fused = fuse(ranked, weights, g.manifest.rrf_k, g.related)
+        matches = exact_matches(req.text, g.code_cases) if "lexical" in req.legs else {}
+        kind = classify_query(req.text, bool(matches))
+        weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
+        tier = exact_tier(kind, matches)
+        fused = fuse(ranked, weights, g.manifest.rrf_k, g.related, tier)
         fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
         page = fused[req.offset:req.offset + req.limit]
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
-        hits = self._hydrate(g, req, page, ranks, matched, dict(dense))
+        hits = self._hydrate(g, req, page, ranks, matched, dict(dense), tier)
         query_info = {"text": req.text[:500], "lang": lang, "kind": kind, "filters": flt.to_dict(),
                       "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
                       "weights": weights, "role": req.role}
@@ -335,7 +368,7 @@ class Searcher:
 
     def _hydrate(self, g: OpenGeneration, req: SearchRequest, page: list[tuple[str, float]],
                  ranks: dict[str, dict[str, int]], matched: dict[str, tuple[str, ...]],
-                 dense_rows: dict[str, int]) -> list[Hit]:
+                 dense_rows: dict[str, int], exact: dict[str, int]) -> list[Hit]:
         cases = self.store.get_cases([cid for cid, _ in page])
         allowed = visibilities_for(req.role)
         terms = QueryTerms.of(req.text)
@@ -350,6 +383,7 @@ class Searcher:
             terms_seen = (m.split(":", 1)[1] for m in matched.get(cid, ()) if not m.startswith("logsig:"))
             why["matched_terms"] = list(dict.fromkeys(terms_seen))[:12]  # a term matched in several fields once
             why["dense_section"] = dense_section
+            why["exact_code"] = cid in exact  # the query names an error code this case lists
             hits.append(Hit(
                 id=case.id, title=case.title, status=case.status, product=case.product, component=case.component,
                 versions=list(case.versions), visibility=case.visibility, created=case.created.isoformat(),

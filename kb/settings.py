@@ -43,7 +43,7 @@ class Settings:
     max_case_bytes: int = _setting(262144, "Largest accepted case file, in bytes.")
     lexical_engine: str = _setting("whoosh", "Lexical engine for new generations.")
     rrf_k: int = _setting(60, "The k constant of reciprocal-rank fusion.")
-    fusion_weights: str = _setting("", "Override of the measured fusion weights, e.g. 'ja:lexical=1,dense=0.1;en:lexical=1,dense=0.6'. Empty keeps the measured defaults.")
+    fusion_weights: str = _setting("", "Override of the measured fusion weights per query language, or language and kind (words, code, log), e.g. 'ja:dense=0.5;en.code:dense=0.1'. Empty keeps the measured defaults.")
     long_query_terms: int = _setting(12, "Long queries (pasted tickets and logs) are reduced to this many most informative terms per field.")
     candidates: int = _setting(100, "How many candidates each leg contributes before fusion.")
     ann_threshold: int = _setting(200000, "From this many chunks on, the vector index is approximate (faiss HNSW) instead of exact.")

@@ -274,6 +274,15 @@ class Store:
             return {r.id: {"hash": r.content_hash, "related": list(r.related or ()), "authors": list(r.authors or ()),
                            "review_by": r.review_by, "title": r.title, "path": r.path} for r in session.execute(query)}
 
+    def case_codes(self) -> dict[str, list[str]]:
+        """Every case's error codes (listed and found in its text), in the case's order."""
+        codes: dict[str, list[str]] = {}
+        query = select(ErrorCodeRow.case_id, ErrorCodeRow.code).order_by(ErrorCodeRow.case_id, ErrorCodeRow.position)
+        with self.session() as session:
+            for case_id, code in session.execute(query):
+                codes.setdefault(case_id, []).append(code)
+        return codes
+
     def case_hashes(self) -> dict[str, str]:
         """Every case's content hash (what planning a build compares)."""
         with self.session() as session:

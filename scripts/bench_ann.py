@@ -88,7 +88,7 @@ def main() -> None:
     build_s = time.perf_counter() - started
     exact = VectorIndex.build(vectors, ann_threshold=len(vectors) + 1)
     texts = [text for _, text in bench_queries(cases_dir, args.queries, random.Random(7))]
-    queries = encoder_for(settings, g.manifest.model).encode([t[:2000] for t in texts])
+    queries = encoder_for(settings, g.manifest.model).encode_queries([t[:2000] for t in texts])
     support = g.row_mask(Filters().for_role("support"))
     result = {"generation": str(folder), "model": g.manifest.model, "chunks": len(vectors), "queries": len(texts),
               "ef_construction": args.ef_construction,

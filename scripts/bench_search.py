@@ -126,7 +126,7 @@ def encoder_probe_ms(encoder) -> float:  # type: ignore[no-untyped-def]
     times = []
     for _ in range(25):
         started = time.perf_counter()
-        encoder.encode([PROBE_LOG])
+        encoder.encode_queries([PROBE_LOG])
         times.append((time.perf_counter() - started) * 1000)
     return round(statistics.median(times[5:]), 1)
 

@@ -46,7 +46,11 @@ def test_bigrams_cover_unknown_in_house_terms():
     ("HTTP/1.1 500 Internal Server Error", ["http-500"]),
     ("the foo-bar5 flag", ["foo-bar5"]),
     ("max_pool_size = 20", ["max_pool_size"]),
-    ("SQLSTATE 40P01 deadlock", ["40p01"]),
+    ("SQLSTATE 40P01 deadlock", ["40p01", "sqlstate-40p01"]),
+    ("AADSTS50011: reply URL mismatch", ["aadsts50011"]),
+    ("login fails with XYZ-AUTH-4012", ["xyz-auth-4012"]),
+    ("hr=0x80070005 at 0x00007f8a3c2d1e00", ["0x80070005"]),
+    ("returned E_ACCESSDENIED", ["e_accessdenied"]),
     ("an e-mail from the sign-in page", []),
 ])
 def test_identifiers_are_kept_whole(text, expected):

