@@ -10,7 +10,7 @@ import csv
 import json
 import tempfile
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -20,6 +20,7 @@ from indexer.logsig import looks_like_log
 from indexer.metrics import mean_scores, score_all
 from indexer.searcher import SearchRequest, Searcher, classify_query, effective_weights, exact_tier, fuse
 from kb.case import Case, Section
+from kb.codes import canonical_code
 from kb.errors import KBError
 from kb.language import detect_language
 from kb.settings import Settings
@@ -37,6 +38,7 @@ class EvalQuery:
     kind: str
     lang: str
     qid: str = ""
+    groups: tuple[str, ...] = ()  # "cross-lingual", "bare-code": rows of their own in the report
 
 
 def load_queries(path: Path) -> list[EvalQuery]:
@@ -109,13 +111,36 @@ class EvalReport:
         return self.variants
 
 
+def query_groups(query: EvalQuery, cases: dict[str, Case]) -> tuple[str, ...]:
+    """The extra rows a query counts in: ``cross-lingual`` when every case that answers it is
+    written in another language than the query; ``bare-code`` when the query is nothing but a
+    code one of those cases lists."""
+    groups = []
+    answers = [cases[cid] for cid in query.relevant if cid in cases]
+    if answers and all(c.lang and c.lang != query.lang for c in answers):
+        groups.append("cross-lingual")
+    bare = canonical_code(query.query)
+    if answers and any(bare in {canonical_code(code) for code in c.error_codes} for c in answers):
+        groups.append("bare-code")
+    return tuple(groups)
+
+
+def with_groups(queries: Sequence[EvalQuery], cases: Sequence[Case]) -> list[EvalQuery]:
+    by_id = {c.id: c for c in cases}
+    return [replace(q, groups=query_groups(q, by_id)) for q in queries]
+
+
+SPLITS = ("lang", "kind", "group")
+
+
 def _score_variant(rows: list[tuple[EvalQuery, list[str]]]) -> dict[str, Any]:
     overall = mean_scores([score_all(ranked, q.relevant) for q, ranked in rows])
     splits: dict[str, Any] = {}
-    for key in ("lang", "kind"):
+    for key in SPLITS:
         groups: dict[str, list[dict[str, float]]] = defaultdict(list)
         for q, ranked in rows:
-            groups[getattr(q, key)].append(score_all(ranked, q.relevant))
+            for name in (q.groups if key == "group" else (getattr(q, key),)):
+                groups[name].append(score_all(ranked, q.relevant))
         splits[key] = {name: mean_scores(vals) for name, vals in sorted(groups.items())}
     return overall | {"splits": splits}
 
@@ -136,6 +161,7 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
              baseline: bool = False, progress: Progress = None, weights_override: dict[str, dict[str, float]] | None = None) -> EvalReport:
     """Index ``cases`` in a temporary data folder and score every leg and the hybrid."""
     report = EvalReport()
+    queries = with_groups(queries, cases)
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
         local = settings.replace(data_dir=Path(tmp), database_url="")
         searcher = index_cases(cases, local, encoder, "standard", progress)
@@ -190,8 +216,8 @@ def format_report(report: EvalReport, title: str) -> str:
     lines = [title, f"model {report.manifest.get('model')}, weights {json.dumps(report.manifest.get('fusion_weights'))}", ""]
     header = f"{'':22}" + "".join(f"{n:>18}" for n in names)
     for split_label, getter in [("all", lambda v: v)] + [
-        (f"{key}={value}", (lambda key, value: lambda v: v["splits"][key].get(value))(key, value))
-        for key in ("lang", "kind") for value in sorted({val for v in report.variants.values() for val in v["splits"][key]})
+        (f"{key}={value}", (lambda key, value: lambda v: v["splits"].get(key, {}).get(value))(key, value))
+        for key in SPLITS for value in sorted({val for v in report.variants.values() for val in v["splits"].get(key, {})})
     ]:
         lines.append(f"[{split_label}]")
         lines.append(header)

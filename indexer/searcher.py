@@ -89,6 +89,8 @@ class Hit:
     snippet: str
     resolution: str
     why: dict[str, Any]
+    lang: str = ""  # the case's language
+    other_language: bool = False  # the case is written in another language than the query
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -349,7 +351,7 @@ class Searcher:
         fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
         page = fused[req.offset:req.offset + req.limit]
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
-        hits = self._hydrate(g, req, page, ranks, matched, dict(dense), tier)
+        hits = self._hydrate(g, req, lang, page, ranks, matched, dict(dense), tier)
         query_info = {"text": req.text[:500], "lang": lang, "kind": kind, "filters": flt.to_dict(),
                       "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
                       "weights": weights, "role": req.role}
@@ -366,7 +368,7 @@ class Searcher:
         allowed = g.lexical.matching_ids(flt, extra)
         return [(cid, score) for cid, score in fused if cid in from_legs or cid in allowed]
 
-    def _hydrate(self, g: OpenGeneration, req: SearchRequest, page: list[tuple[str, float]],
+    def _hydrate(self, g: OpenGeneration, req: SearchRequest, lang: str, page: list[tuple[str, float]],
                  ranks: dict[str, dict[str, int]], matched: dict[str, tuple[str, ...]],
                  dense_rows: dict[str, int], exact: dict[str, int]) -> list[Hit]:
         cases = self.store.get_cases([cid for cid, _ in page])
@@ -389,6 +391,7 @@ class Searcher:
                 versions=list(case.versions), visibility=case.visibility, created=case.created.isoformat(),
                 score=round(score, 6), section=section.name if section else "", section_heading=section.heading if section else "",
                 snippet=snippet(section.text, terms) if section else "", resolution=summary(case.resolution_text), why=why,
+                lang=case.lang, other_language=bool(case.lang) and case.lang != lang,
             ))
         return hits
 

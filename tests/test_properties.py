@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
@@ -79,3 +81,76 @@ def test_search_answers_or_refuses_cleanly(tiny_searcher, text):
         assert not text.strip()
     else:
         assert response.total >= 0
+
+
+# -- error codes of any shape -------------------------------------------------------------------
+_UP, _LOW, _DIG = "ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz", "0123456789"
+CODE_SHAPES = st.one_of(
+    st.tuples(st.lists(st.text(_UP, min_size=2, max_size=5), min_size=1, max_size=3), st.sampled_from("-_"),
+              st.text(_DIG, min_size=2, max_size=6)).map(lambda t: t[1].join(t[0] + [t[2]])),  # XYZ-AUTH-4012
+    st.tuples(st.text(_UP, min_size=2, max_size=8), st.text(_DIG, min_size=3, max_size=8)).map("".join),  # AADSTS50011
+    st.text("0123456789ABCDEF", min_size=8, max_size=8).map(lambda h: "0x" + h),  # 0x80070005
+    st.lists(st.text(_UP, min_size=3, max_size=9), min_size=1, max_size=3).map(lambda p: "E_" + "_".join(p)),  # E_ACCESS_DENIED
+    st.tuples(st.text(_LOW, min_size=2, max_size=6), st.text(_LOW, min_size=1, max_size=4), st.text(_DIG, min_size=3, max_size=5))
+      .map(".".join),  # sync.e.1043
+    st.tuples(st.lists(st.text(_LOW, min_size=2, max_size=7), max_size=3), st.text(_UP, min_size=1, max_size=1),
+              st.text(_LOW, min_size=3, max_size=8), st.sampled_from(["Exception", "Error", "Fault"]))
+      .map(lambda t: ".".join(t[0] + [t[1] + t[2] + t[3]])),  # com.acme.QuotaException
+    st.tuples(st.text(_UP + _LOW + _DIG, min_size=2, max_size=6), st.lists(st.tuples(st.sampled_from("-_."),
+              st.text(_UP + _DIG, min_size=1, max_size=6)), min_size=1, max_size=3))
+      .map(lambda t: t[0] + "".join(a + b for a, b in t[1])).filter(lambda c: any(ch.isdigit() for ch in c)),  # any shape
+)
+
+
+def _near_miss(code: str) -> str:
+    """The same shape with its last letter or digit changed: a decoy that shares every part but one."""
+    for i in range(len(code) - 1, -1, -1):
+        if code[i].isdigit():
+            return code[:i] + str((int(code[i]) + 1) % 10) + code[i + 1:]
+        if code[i].isalpha():
+            return code[:i] + ("B" if code[i] != "B" else "C") + code[i + 1:]
+    return code + "9"
+
+
+def _code_world(root, code: str):
+    from indexer.searcher import Searcher
+    from kb.pipeline import open_store, run_index
+    from kb.settings import load_settings
+
+    from conftest import case_text
+
+    folder = root / "cases"
+    folder.mkdir()
+    decoy = _near_miss(code)
+    cases = {
+        "ESC-2026-0001": case_text("ESC-2026-0001", title="ログイン画面でエラーになる", extra=f"error_codes: [{json.dumps(decoy)}]\n",
+                                   symptoms=f"ログイン時に {decoy} が表示されて先に進めない。", logs=f"2026-02-01 09:00:00 ERROR [auth] login failed code={decoy}"),
+        "ESC-2026-0002": case_text("ESC-2026-0002", title="Login fails after the upgrade", extra=f"error_codes: [{json.dumps(code)}]\n",
+                                   symptoms=f"After the upgrade every login fails with {code} on the portal.",
+                                   logs=f"2026-03-01 10:00:00 ERROR [auth] login failed code={code} user=u1"),
+        "ESC-2026-0003": case_text("ESC-2026-0003", title="Login page is slow", symptoms="Login takes 30 seconds; no error is shown."),
+        "ESC-2026-0004": case_text("ESC-2026-0004", title="画面が真っ白になる", symptoms=f"ログイン後に画面が白くなる。{decoy} とは別の問題。"),
+    }
+    for cid, text in cases.items():
+        (folder / f"{cid}.md").write_text(text, "utf-8")
+    settings = load_settings(environ={}, cases_dir=folder, data_dir=root / "data", embed_model="hash:64")
+    run_index(settings)
+    return Searcher(settings, open_store(settings))
+
+
+@given(CODE_SHAPES)
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_listed_code_of_any_shape_finds_its_case_first(tmp_path_factory, code):
+    from indexer.searcher import SearchRequest
+
+    searcher = _code_world(tmp_path_factory.mktemp("codes"), code)
+    queries = [
+        code,  # bare
+        f"ログインすると{code}が出ます",  # inside Japanese, no spaces
+        f"customers report {code} when they log in",  # inside an English sentence
+        f"2026-11-30 23:59:58 ERROR [auth] login failed code={code} user=someone",  # inside a pasted log line
+        f"2026-11-30 23:59:58 WARN retrying\n2026-11-30 23:59:59 ERROR [auth] login failed ({code})",  # a pasted excerpt
+    ]
+    for query in queries:
+        hits = searcher.search(SearchRequest(query, role="support")).hits
+        assert hits and hits[0].id == "ESC-2026-0002", (code, query, [h.id for h in hits])
