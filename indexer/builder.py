@@ -26,7 +26,7 @@ from indexer import generation as gen
 from indexer.dense import precision_for
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
-from indexer.fusion import resolve_weights
+from indexer.fusion import default_method, resolve_weights
 from indexer.lexical import build_queries, case_document, profile
 from kb.case import Case
 from kb.codes import code_variants
@@ -83,7 +83,8 @@ def plan_build(settings: Settings, store: Store, model: str, full: bool = False,
         return BuildPlan("full", "lexical engine or field profile changed")
     upsert = sorted(cid for cid, h in hashes.items() if catalog.get(cid, {}).get("hash") != h)
     delete = sorted(cid for cid in catalog if cid not in hashes)
-    tuned = manifest.fusion_weights != resolve_weights(model, settings.fusion_weights) or manifest.rrf_k != settings.rrf_k
+    tuned = manifest.fusion_weights != resolve_weights(model, settings.fusion_weights) or manifest.rrf_k != settings.rrf_k \
+        or manifest.extra.get("fusion_method", "rrf") != default_method(model)
     if not upsert and not delete and not tuned:
         return BuildPlan("none", "live generation is up to date")
     return BuildPlan("incremental", f"{len(upsert)} changed, {len(delete)} deleted" + (", fusion settings changed" if tuned else ""),
@@ -213,7 +214,8 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
             fusion_weights=resolve_weights(encoder.name, settings.fusion_weights), rrf_k=settings.rrf_k,
             case_count=len(catalog), chunk_count=len(chunks), content_digest=content_digest(catalog),
             source_commit=source_commit(settings.cases_dir),
-            extra={"build_mode": plan.mode, "vector_index": vector_kind, "embed_precision": getattr(encoder, "precision", "float32")},
+            extra={"build_mode": plan.mode, "vector_index": vector_kind, "embed_precision": getattr(encoder, "precision", "float32"),
+                   "fusion_method": default_method(encoder.name)},
         )
         (partial / gen.MANIFEST).write_text(manifest.to_json(), "utf-8")
         verify(partial, manifest, probe)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from indexer.filters import Filters
 from indexer.logsig import looks_like_log
 from indexer.metrics import mean_scores, score_all
-from indexer.searcher import SearchRequest, Searcher, classify_query, effective_weights, exact_tier, fuse
+from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, Searcher, classify_query, effective_weights, exact_tier, fuse, fusion_method
 from kb.case import Case, Section
 from kb.codes import canonical_code
 from kb.errors import KBError
@@ -166,7 +166,8 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
         local = settings.replace(data_dir=Path(tmp), database_url="")
         searcher = index_cases(cases, local, encoder, "standard", progress)
         manifest = searcher.generation().manifest
-        report.manifest = {"model": manifest.model, "fusion_weights": manifest.fusion_weights, "rrf_k": manifest.rrf_k}
+        report.manifest = {"model": manifest.model, "fusion_weights": manifest.fusion_weights, "rrf_k": manifest.rrf_k,
+                           "fusion_method": fusion_method(manifest)}
         requests = [SearchRequest(text=q.query, role="admin", limit=10, filters=Filters()) for q in queries]
         ranked_all = []
         for start in range(0, len(requests), 256):
@@ -174,7 +175,8 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
             if progress:
                 progress(f"evaluated {min(start + 256, len(requests))}/{len(requests)} queries")
         weights = weights_override or manifest.fusion_weights
-        report.variants = score_rankings(queries, ranked_all, weights, manifest.rrf_k, searcher.generation().related)
+        report.variants = score_rankings(queries, ranked_all, weights, manifest.rrf_k, searcher.generation().related,
+                                         fusion_method(manifest))
         if baseline:
             base = settings.replace(data_dir=Path(tmp) / "baseline", database_url=local.resolved_database_url)
             base_searcher = index_cases(cases, base, encoder, "baseline", progress)
@@ -183,20 +185,21 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
     return report
 
 
-Ranking = tuple[str, dict[str, list[str]], dict[str, int]]  # (language, ids per leg, exact code matches)
-
-
-def hybrid_ranking(query: str, ranking: Ranking, weights: dict[str, Any], k: int,
-                   related: dict[str, list[str]] | None = None, limit: int = 10) -> list[str]:
-    """The ids search returns for one query, from its legs' rankings (the same steps as ``Searcher``)."""
-    lang, ranked, matches = ranking
+def hybrid_ranking(query: str, ranking: Sequence[Any], weights: dict[str, Any], k: int,
+                   related: dict[str, list[str]] | None = None, limit: int = 10,
+                   tier_kinds: Sequence[str] = EXACT_FIRST_KINDS, method: str = "rrf") -> list[str]:
+    """The ids search returns for one query, from its legs' rankings (the same steps as ``Searcher``).
+    ``ranking`` is a :data:`indexer.searcher.Ranking` (lang, ids per leg, exact matches, scores per leg)."""
+    lang, ranked, matches = ranking[:3]
+    scores = ranking[3] if len(ranking) > 3 else {}
     kind = classify_query(query, bool(matches))
     w = effective_weights(weights, lang, kind, ("lexical", "signature", "dense"))
-    return [cid for cid, _ in fuse(ranked, w, k, related or {}, exact_tier(kind, matches))][:limit]
+    return [cid for cid, _ in fuse(ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method)][:limit]
 
 
-def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[Ranking],
-                   weights: dict[str, Any], k: int, related: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[Sequence[Any]],
+                   weights: dict[str, Any], k: int, related: dict[str, list[str]] | None = None,
+                   method: str = "rrf") -> dict[str, dict[str, Any]]:
     """Score each leg alone and their fusion from per-query leg rankings."""
     variants: dict[str, dict[str, Any]] = {}
     for leg in ("lexical", "signature", "dense"):
@@ -204,7 +207,7 @@ def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[Ranking],
                 if leg != "signature" or looks_like_log(q.query)]
         if rows:
             variants[leg] = _score_variant(rows)
-    hybrid = [(q, hybrid_ranking(q.query, r, weights, k, related)) for q, r in zip(queries, ranked_all)]
+    hybrid = [(q, hybrid_ranking(q.query, r, weights, k, related, method=method)) for q, r in zip(queries, ranked_all)]
     variants["hybrid"] = _score_variant(hybrid)
     return variants
 

@@ -23,7 +23,7 @@ from indexer import logsig
 from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
 from indexer.filters import Filters, visibilities_for
-from indexer.fusion import LEGS, exact_first, expand_related, group_best, max_dense_weight, rrf, weights_for
+from indexer.fusion import LEGS, convex, exact_first, expand_related, group_best, max_dense_weight, rrf, weights_for
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
 from kb.case import Case
@@ -169,11 +169,23 @@ def effective_weights(table: dict[str, Any], lang: str, kind: str, legs: Sequenc
     return {leg: w for leg, w in weights_for(table, lang, kind).items() if leg in legs}
 
 
+TextLegs = tuple[dict[str, list[str]], dict[str, tuple[str, ...]], dict[str, list[float]]]  # ids, matched terms, scores
+Ranking = tuple[str, dict[str, list[str]], dict[str, int], dict[str, list[float]]]  # lang, ids, exact matches, scores
+
+
+def fusion_method(manifest: gen.Manifest) -> str:
+    """How the generation fuses its legs (older generations: reciprocal ranks)."""
+    return str(manifest.extra.get("fusion_method", "rrf"))
+
+
 def fuse(ranked: dict[str, list[str]], weights: dict[str, float], k: int,
-         related: dict[str, list[str]], exact: dict[str, int] | None = None) -> list[tuple[str, float]]:
-    """Weighted RRF of the legs, the declared related cases of the top hits lifted, then the cases
-    whose error codes the query names first (``exact``; see :func:`exact_tier`)."""
-    return exact_first(expand_related(rrf(ranked, k, weights), related), exact or {})
+         related: dict[str, list[str]], exact: dict[str, int] | None = None,
+         scores: dict[str, list[float]] | None = None, method: str = "rrf") -> list[tuple[str, float]]:
+    """The legs fused (weighted reciprocal ranks, or a weighted sum of min-max normalised scores:
+    ``method``), the declared related cases of the top hits lifted, then the cases whose error codes
+    the query names first (``exact``; see :func:`exact_tier`)."""
+    fused = convex(ranked, scores or {}, weights) if method == "convex" else rrf(ranked, k, weights)
+    return exact_first(expand_related(fused, related), exact or {})
 
 
 def exact_matches(text: str, code_cases: dict[str, list[str]]) -> dict[str, int]:
@@ -190,11 +202,11 @@ def exact_matches(text: str, code_cases: dict[str, list[str]]) -> dict[str, int]
 EXACT_FIRST_KINDS = ("code",)
 
 
-def exact_tier(kind: str, matches: dict[str, int]) -> dict[str, int]:
+def exact_tier(kind: str, matches: dict[str, int], kinds: Sequence[str] = EXACT_FIRST_KINDS) -> dict[str, int]:
     """The exact-code tier a query of ``kind`` gets: a short query naming a code puts every case
     that lists it first; in worded queries and pasted logs a code is one piece of evidence among
-    others, weighed by the lexical identifier field."""
-    return matches if kind in EXACT_FIRST_KINDS else {}
+    others, weighed by the lexical identifier field (``kinds``: measured, docs "Search quality")."""
+    return matches if kind in kinds else {}
 
 
 SHORT_QUERY_WORDS = 6
@@ -254,18 +266,19 @@ class Searcher:
         return encoder_for(self.settings, model)
 
     # -- legs --------------------------------------------------------------------------------
-    def _lexical(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    def _lexical(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], dict[str, tuple[str, ...]], list[float]]:
         queries = build_queries(text, g.fields, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms)
         hits = g.lexical.search(queries, filters, self.settings.candidates)
-        return [h.case_id for h in hits], {h.case_id: h.matched for h in hits}
+        return [h.case_id for h in hits], {h.case_id: h.matched for h in hits}, [h.score for h in hits]
 
-    def _signature(self, g: OpenGeneration, text: str, filters: Filters) -> list[str]:
+    def _signature(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], list[float]]:
         if not logsig.looks_like_log(text):
-            return []
+            return [], []
         queries = signature_query(text, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms)
-        return [h.case_id for h in g.lexical.search(queries, filters, self.settings.candidates, with_matched=False)]
+        hits = g.lexical.search(queries, filters, self.settings.candidates, with_matched=False)
+        return [h.case_id for h in hits], [h.score for h in hits]
 
-    def _dense(self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]) -> list[list[tuple[str, int]]]:
+    def _dense(self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]) -> list[list[tuple[str, int, float]]]:
         if g.vectors.size == 0 or not texts:
             return [[] for _ in texts]
         encoder = self.encoder(g.manifest.model)
@@ -273,11 +286,11 @@ class Searcher:
         results = []
         for vector, flt in zip(vectors, filters):
             found = g.vectors.search(vector[None, :], self.settings.candidates * 4, g.row_mask(flt), self.settings.ann_ef_search)[0]
-            best = group_best([(g.chunk_case[row], -score) for row, score in found])
+            best = group_best([(g.chunk_case[row], score) for row, score in found])
             first_row = {}
             for row, _ in found:
                 first_row.setdefault(g.chunk_case[row], row)
-            results.append([(cid, first_row[cid]) for cid, _ in best][: self.settings.candidates])
+            results.append([(cid, first_row[cid], score) for cid, score in best][: self.settings.candidates])
         return results
 
     # -- search ----------------------------------------------------------------------------
@@ -303,55 +316,56 @@ class Searcher:
         return [self._answer(g, req, lang, flt, legs, dense.get(i, []), shared)
                 for i, (req, lang, flt, legs) in enumerate(zip(reqs, langs, filters, text_legs))]
 
-    def _text_legs(self, g: OpenGeneration, req: SearchRequest, flt: Filters) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
-        """The lexical and signature legs' ranked case ids, and the lexical matched terms."""
+    def _text_legs(self, g: OpenGeneration, req: SearchRequest, flt: Filters) -> TextLegs:
+        """The lexical and signature legs' ranked case ids and scores, and the lexical matched terms."""
         ranked: dict[str, list[str]] = {}
+        scores: dict[str, list[float]] = {}
         matched: dict[str, tuple[str, ...]] = {}
         if "lexical" in req.legs:
-            ranked["lexical"], matched = self._lexical(g, req.text, flt)
+            ranked["lexical"], matched, scores["lexical"] = self._lexical(g, req.text, flt)
         if "signature" in req.legs:
-            ranked["signature"] = self._signature(g, req.text, flt)
-        return ranked, matched
+            ranked["signature"], scores["signature"] = self._signature(g, req.text, flt)
+        return ranked, matched, scores
 
     @staticmethod
-    def _with_dense(req: SearchRequest, text_legs: dict[str, list[str]], dense: list[tuple[str, int]]) -> dict[str, list[str]]:
-        """Every leg's ranked case ids, the request's exclusions removed."""
-        ranked = dict(text_legs)
+    def _with_dense(req: SearchRequest, text_legs: TextLegs,
+                    dense: list[tuple[str, int, float]]) -> tuple[dict[str, list[str]], dict[str, list[float]]]:
+        """Every leg's ranked case ids and scores, the request's exclusions removed."""
+        ranked, scores = dict(text_legs[0]), dict(text_legs[2])
         if "dense" in req.legs:
-            ranked["dense"] = [cid for cid, _ in dense]
+            ranked["dense"], scores["dense"] = [d[0] for d in dense], [d[2] for d in dense]
         if req.exclude:
-            ranked = {leg: [cid for cid in ids if cid not in req.exclude] for leg, ids in ranked.items()}
-        return ranked
+            kept = {leg: [i for i, cid in enumerate(ids) if cid not in req.exclude] for leg, ids in ranked.items()}
+            ranked = {leg: [ranked[leg][i] for i in rows] for leg, rows in kept.items()}
+            scores = {leg: [scores[leg][i] for i in rows] for leg, rows in kept.items()}
+        return ranked, scores
 
-    def rank_legs(self, g: OpenGeneration, req: SearchRequest, flt: Filters,
-                  dense: list[tuple[str, int]]) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
-        """Each leg's ranked case ids (the request's exclusions removed) and the lexical matched terms."""
-        text_legs, matched = self._text_legs(g, req, flt)
-        return self._with_dense(req, text_legs, dense), matched
-
-    def rank_many(self, reqs: Sequence[SearchRequest]) -> list[tuple[str, dict[str, list[str]], dict[str, int]]]:
-        """(query language, ranked ids per leg, exact code matches) for each request: the evaluation's raw material."""
+    def rank_many(self, reqs: Sequence[SearchRequest]) -> list[Ranking]:
+        """(query language, ranked ids per leg, exact code matches, scores per leg) for each request:
+        the evaluation's raw material."""
         g = self.generation()
         langs = [detect_language(r.text) for r in reqs]
         filters = [r.filters.for_role(r.role) for r in reqs]
         dense = self._dense(g, [r.text for r in reqs], filters)
-        return [(lang, self.rank_legs(g, req, flt, d)[0], exact_matches(req.text, g.code_cases))
-                for req, lang, flt, d in zip(reqs, langs, filters, dense)]
+        rankings = []
+        for req, lang, flt, d in zip(reqs, langs, filters, dense):
+            ranked, scores = self._with_dense(req, self._text_legs(g, req, flt), d)
+            rankings.append((lang, ranked, exact_matches(req.text, g.code_cases), scores))
+        return rankings
 
     def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters,
-                text_legs: tuple[dict[str, list[str]], dict[str, tuple[str, ...]]], dense: list[tuple[str, int]],
-                shared_seconds: float) -> SearchResponse:
+                text_legs: TextLegs, dense: list[tuple[str, int, float]], shared_seconds: float) -> SearchResponse:
         started = time.perf_counter()
-        ranked, matched = self._with_dense(req, text_legs[0], dense), text_legs[1]
+        (ranked, scores), matched = self._with_dense(req, text_legs, dense), text_legs[1]
         matches = exact_matches(req.text, g.code_cases) if "lexical" in req.legs else {}
         kind = classify_query(req.text, bool(matches))
         weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
         tier = exact_tier(kind, matches)
-        fused = fuse(ranked, weights, g.manifest.rrf_k, g.related, tier)
+        fused = fuse(ranked, weights, g.manifest.rrf_k, g.related, tier, scores, fusion_method(g.manifest))
         fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
         page = fused[req.offset:req.offset + req.limit]
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
-        hits = self._hydrate(g, req, lang, page, ranks, matched, dict(dense), tier)
+        hits = self._hydrate(g, req, lang, page, ranks, matched, {d[0]: d[1] for d in dense}, tier)
         query_info = {"text": req.text[:500], "lang": lang, "kind": kind, "filters": flt.to_dict(),
                       "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
                       "weights": weights, "role": req.role}

@@ -44,7 +44,7 @@ def quality(settings: Settings, queries_file: Path) -> dict[str, Any]:
     """nDCG@10 / Recall@5 of the live generation on the evaluation queries whose cases exist."""
     from indexer import generation as gen
     from indexer.evaluate import load_queries, score_rankings
-    from indexer.searcher import SearchRequest, Searcher
+    from indexer.searcher import SearchRequest, Searcher, fusion_method
     from kb.pipeline import open_store
 
     store = open_store(settings)
@@ -56,7 +56,8 @@ def quality(settings: Settings, queries_file: Path) -> dict[str, Any]:
             return {"skipped": f"no query in {queries_file} is about cases of this corpus", "generation": gen.current_name(settings.index_dir)}
         g = searcher.generation()
         ranked = searcher.rank_many([SearchRequest(text=q.query, role="admin") for q in queries])
-        hybrid = score_rankings(queries, ranked, g.manifest.fusion_weights, g.manifest.rrf_k, g.related)["hybrid"]
+        hybrid = score_rankings(queries, ranked, g.manifest.fusion_weights, g.manifest.rrf_k, g.related,
+                                fusion_method(g.manifest))["hybrid"]
         return {"ndcg@10": hybrid["ndcg@10"], "recall@5": hybrid["recall@5"], "queries": len(queries), "generation": g.name}
     finally:
         store.close()

@@ -67,7 +67,7 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
             ranked += searcher.rank_many([SearchRequest(text=q.query, role="admin", limit=10) for q in queries[start:start + 128]])
         related = searcher.generation().related
     data = {"queries": [{"query": q.query, "relevant": q.relevant, "kind": q.kind, "lang": q.lang} for q in queries],
-            "ranked": [[lang, legs, exact] for lang, legs, exact in ranked], "related": related}
+            "ranked": [list(r) for r in ranked], "related": related}
     cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
     return data
@@ -78,12 +78,13 @@ def cell_of(query: dict[str, Any], ranking: list[Any]) -> tuple[str, str]:
     return ranking[0], classify_query(query["query"], bool(ranking[2]))
 
 
-def score_cell(data: dict[str, Any], rows: list[int], legs: dict[str, float]) -> float:
+def score_cell(data: dict[str, Any], rows: list[int], legs: dict[str, float], tier: bool = False, method: str = "rrf") -> float:
     total = 0.0
     for i in rows:
-        q, (lang, ranked, exact) = data["queries"][i], data["ranked"][i]
-        table = {lang: {kind: legs for kind in KINDS}}
-        total += ndcg_at(hybrid_ranking(q["query"], (lang, ranked, exact), table, 60, data["related"]), q["relevant"], 10)
+        q, ranking = data["queries"][i], data["ranked"][i]
+        table = {ranking[0]: {kind: legs for kind in KINDS}}
+        total += ndcg_at(hybrid_ranking(q["query"], ranking, table, 60, data["related"],
+                                        tier_kinds=KINDS if tier else (), method=method), q["relevant"], 10)
     return total / len(rows)
 
 
@@ -91,7 +92,7 @@ def leg_score(data: dict[str, Any], rows: list[int], leg: str) -> float:
     return sum(ndcg_at(data["ranked"][i][1].get(leg, [])[:10], data["queries"][i]["relevant"], 10) for i in rows) / len(rows)
 
 
-def sweep(collections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def sweep(collections: dict[str, dict[str, Any]], method: str) -> dict[str, dict[str, Any]]:
     """The chosen weights per cell, with the figures behind each choice."""
     chosen: dict[str, dict[str, Any]] = {}
     for lang, kind in itertools.product(LANGS, KINDS):
@@ -103,14 +104,17 @@ def sweep(collections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         best_leg = {name: max(leg_score(collections[name], rows, leg) for leg in ("lexical", "dense", "signature"))
                     for name, rows in cells.items()}
         results = []
-        for dense, sig in itertools.product(DENSE, SIGNATURE if kind == "log" else (1.0,)):
+        for dense, sig, tier in itertools.product(DENSE, SIGNATURE if kind == "log" else (1.0,), (False, True)):
             legs = {"lexical": 1.0, "signature": sig, "dense": dense}
-            per = {name: score_cell(collections[name], rows, legs) for name, rows in cells.items()}
+            per = {name: score_cell(collections[name], rows, legs, tier, method) for name, rows in cells.items()}
             safe = all(per[name] >= best_leg[name] - 1e-9 for name in per)
-            results.append((safe, sum(per.values()) / len(per), legs, per))
+            results.append((safe, sum(per.values()) / len(per), legs, per, tier))
         safe_ones = [r for r in results if r[0]]
-        pick = max(safe_ones or results, key=lambda r: r[1])
-        chosen[f"{lang}.{kind}"] = {"weights": pick[2], "mean": round(pick[1], 4), "never_below_best_leg": pick[0],
+        pick = max(safe_ones or results, key=lambda r: (r[1], not r[4]))  # equal: no tier
+        tiers = {t: max(r[1] for r in results if r[4] == t) for t in (False, True)}
+        chosen[f"{lang}.{kind}"] = {"weights": pick[2], "exact_tier": pick[4], "mean": round(pick[1], 4),
+                                    "best_mean_without_tier": round(tiers[False], 4), "best_mean_with_tier": round(tiers[True], 4),
+                                    "never_below_best_leg": pick[0],
                                     "per_collection": {n: round(v, 4) for n, v in pick[3].items()},
                                     "best_leg": {n: round(v, 4) for n, v in best_leg.items()},
                                     "queries": {n: len(rows) for n, rows in cells.items()}}
@@ -123,6 +127,7 @@ def main() -> None:
     parser.add_argument("--collections", default="sample,tuning,jsquad,stackfaq")
     parser.add_argument("--max-beir-queries", type=int, default=1500)
     parser.add_argument("--cache", type=Path, default=REPO / "kb-data" / "tune-cache")
+    parser.add_argument("--methods", default="rrf,convex", help="fusion methods to sweep")
     parser.add_argument("--smoke", action="store_true", help="a tiny run (hashing encoder, sample set, 12 queries) that checks the script works")
     args = parser.parse_args()
     names = [n for n in args.collections.split(",") if n]
@@ -139,7 +144,7 @@ def main() -> None:
             data[name] = rankings(name, args.model, args.max_beir_queries, cache)
             if args.smoke:
                 data[name]["queries"], data[name]["ranked"] = data[name]["queries"][:12], data[name]["ranked"][:12]
-        chosen = sweep(data)
+        chosen = {method: sweep(data, method) for method in args.methods.split(",")}
     print(json.dumps(chosen, ensure_ascii=False, indent=1))
 
 

