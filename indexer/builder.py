@@ -236,7 +236,7 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
 def write_catalog(folder: Path, catalog: dict[str, dict[str, Any]]) -> None:
     """Per-case facts the searcher needs without the store: content hash, declared related cases and
     error codes (canonical forms, for the exact-code tier)."""
-    data = {cid: {"hash": info["hash"], "related": info["related"],
+    data = {cid: {"hash": info["hash"], "related": info["related"], "lang": info.get("lang", ""),
                   "codes": sorted({v for code in info.get("codes", ()) for v in code_variants(code)})}
             for cid, info in catalog.items()}
     (folder / CATALOG_FILE).write_text(json.dumps(data, ensure_ascii=False), "utf-8")

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from indexer.filters import Filters
 from indexer.logsig import looks_like_log
 from indexer.metrics import mean_scores, score_all
-from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, Searcher, classify_query, effective_weights, exact_tier, fuse, fusion_method
+from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, Searcher, classify_query, effective_weights, exact_tier, foreign_ids, fuse, fusion_method
 from kb.case import Case, Section
 from kb.codes import canonical_code
 from kb.errors import KBError
@@ -176,7 +176,7 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
                 progress(f"evaluated {min(start + 256, len(requests))}/{len(requests)} queries")
         weights = weights_override or manifest.fusion_weights
         report.variants = score_rankings(queries, ranked_all, weights, manifest.rrf_k, searcher.generation().related,
-                                         fusion_method(manifest))
+                                         fusion_method(manifest), searcher.generation().case_lang)
         if baseline:
             base = settings.replace(data_dir=Path(tmp) / "baseline", database_url=local.resolved_database_url)
             base_searcher = index_cases(cases, base, encoder, "baseline", progress)
@@ -187,19 +187,21 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
 
 def hybrid_ranking(query: str, ranking: Sequence[Any], weights: dict[str, Any], k: int,
                    related: dict[str, list[str]] | None = None, limit: int = 10,
-                   tier_kinds: Sequence[str] = EXACT_FIRST_KINDS, method: str = "rrf") -> list[str]:
+                   tier_kinds: Sequence[str] = EXACT_FIRST_KINDS, method: str = "rrf",
+                   case_lang: dict[str, str] | None = None) -> list[str]:
     """The ids search returns for one query, from its legs' rankings (the same steps as ``Searcher``).
     ``ranking`` is a :data:`indexer.searcher.Ranking` (lang, ids per leg, exact matches, scores per leg)."""
     lang, ranked, matches = ranking[:3]
     scores = ranking[3] if len(ranking) > 3 else {}
     kind = classify_query(query, bool(matches))
     w = effective_weights(weights, lang, kind, ("lexical", "signature", "dense"))
-    return [cid for cid, _ in fuse(ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method)][:limit]
+    foreign = foreign_ids(ranked, case_lang or {}, lang)
+    return [cid for cid, _ in fuse(ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method, foreign)][:limit]
 
 
 def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[Sequence[Any]],
                    weights: dict[str, Any], k: int, related: dict[str, list[str]] | None = None,
-                   method: str = "rrf") -> dict[str, dict[str, Any]]:
+                   method: str = "rrf", case_lang: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Score each leg alone and their fusion from per-query leg rankings."""
     variants: dict[str, dict[str, Any]] = {}
     for leg in ("lexical", "signature", "dense"):
@@ -207,7 +209,7 @@ def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[Sequence[A
                 if leg != "signature" or looks_like_log(q.query)]
         if rows:
             variants[leg] = _score_variant(rows)
-    hybrid = [(q, hybrid_ranking(q.query, r, weights, k, related, method=method)) for q, r in zip(queries, ranked_all)]
+    hybrid = [(q, hybrid_ranking(q.query, r, weights, k, related, method=method, case_lang=case_lang)) for q, r in zip(queries, ranked_all)]
     variants["hybrid"] = _score_variant(hybrid)
     return variants
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 LEGS = ("lexical", "signature", "dense")
 
@@ -36,27 +36,40 @@ def rrf(ranked: Mapping[str, Sequence[str]], k: int, weights: Mapping[str, float
     return fused[:limit] if limit is not None else fused
 
 
+def normalised(ids: Sequence[str], values: Sequence[float]) -> dict[str, float]:
+    """A leg's scores min-max normalised over the ids it returned (best 1, worst 0; one score, or
+    equal scores, give 1)."""
+    if not ids or len(values) != len(ids):
+        return {}
+    high, low = max(values), min(values)
+    span = high - low
+    return {item: (value - low) / span if span > 0 else 1.0 for item, value in zip(ids, values)}
+
+
 def convex(ranked: Mapping[str, Sequence[str]], scores: Mapping[str, Sequence[float]], weights: Mapping[str, float],
-           limit: int | None = None) -> list[tuple[str, float]]:
-    """Fuse by score: ``score(id) = sum(weight[leg] * norm_leg(id))``, each leg's scores min-max
-    normalised over the ids it returned (best 1, worst 0; a leg with one score or equal scores
-    gives 1), an id a leg did not return 0 there. Unlike reciprocal ranks this keeps how far
-    apart a leg's hits are: a clear first place in one leg outweighs a muddle in another.
+           limit: int | None = None, foreign: Collection[str] = ()) -> list[tuple[str, float]]:
+    """Fuse by score: ``score(id) = sum(weight[leg] * norm_leg(id))`` (:func:`normalised`; an id a
+    leg did not return scores 0 there). Unlike reciprocal ranks this keeps how far apart a leg's
+    hits are: a clear first place in one leg outweighs a muddle in another.
+
+    ``foreign``: ids written in another language than the query. Words cannot match across
+    languages, so for them the lexical leg counts as much as the dense leg says (the larger of the
+    two): a Japanese query meets the English case of its problem on equal terms.
 
     Legs with no weight, or with no scores, are ignored; ties: best single rank, then id.
     """
+    norms = {leg: normalised(ids, list(scores.get(leg, ()))) for leg, ids in ranked.items() if weights.get(leg, 0.0) > 0}
+    if foreign and "lexical" in norms and "dense" in norms:
+        lexical, dense = norms["lexical"], norms["dense"]
+        norms["lexical"] = dict(lexical) | {i: max(lexical.get(i, 0.0), dense[i]) for i in foreign if i in dense}
     fused: dict[str, float] = defaultdict(float)
     best_rank: dict[str, int] = {}
-    for leg, ids in ranked.items():
-        weight, values = weights.get(leg, 0.0), list(scores.get(leg, ()))
-        if weight <= 0 or not ids or len(values) != len(ids):
-            continue
-        high, low = max(values), min(values)
-        span = high - low
-        for rank, (item, value) in enumerate(zip(ids, values), start=1):
-            fused[item] += weight * ((value - low) / span if span > 0 else 1.0)
+    for leg, norm in norms.items():
+        for item, value in norm.items():
+            fused[item] += weights[leg] * value
+        for rank, item in enumerate(ranked[leg], start=1):
             best_rank[item] = min(best_rank.get(item, rank), rank)
-    ordered = sorted(fused.items(), key=lambda kv: (-kv[1], best_rank[kv[0]], kv[0]))
+    ordered = sorted(fused.items(), key=lambda kv: (-kv[1], best_rank.get(kv[0], 1 << 30), kv[0]))
     return ordered[:limit] if limit is not None else ordered
 
 

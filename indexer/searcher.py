@@ -14,7 +14,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 
@@ -134,6 +134,7 @@ class OpenGeneration:
         self.doc_count = self.lexical.doc_count()
         catalog = read_catalog(folder)
         self.related: dict[str, list[str]] = {cid: list(info.get("related", [])) for cid, info in catalog.items()}  # type: ignore[call-overload]
+        self.case_lang: dict[str, str] = {cid: str(info.get("lang") or "") for cid, info in catalog.items()}
         self.code_cases: dict[str, list[str]] = {}
         for cid, info in catalog.items():
             for code in info.get("codes", ()):  # type: ignore[attr-defined]
@@ -178,14 +179,26 @@ def fusion_method(manifest: gen.Manifest) -> str:
     return str(manifest.extra.get("fusion_method", "rrf"))
 
 
+CROSS_LINGUAL_FAIRNESS = True  # measured (docs "Search quality"): convex fusion treats other-language cases fairly
+
+
 def fuse(ranked: dict[str, list[str]], weights: dict[str, float], k: int,
          related: dict[str, list[str]], exact: dict[str, int] | None = None,
-         scores: dict[str, list[float]] | None = None, method: str = "rrf") -> list[tuple[str, float]]:
+         scores: dict[str, list[float]] | None = None, method: str = "rrf",
+         foreign: Collection[str] = ()) -> list[tuple[str, float]]:
     """The legs fused (weighted reciprocal ranks, or a weighted sum of min-max normalised scores:
-    ``method``), the declared related cases of the top hits lifted, then the cases whose error codes
-    the query names first (``exact``; see :func:`exact_tier`)."""
-    fused = convex(ranked, scores or {}, weights) if method == "convex" else rrf(ranked, k, weights)
+    ``method``; ``foreign``: the ids in another language than the query, see :func:`convex`), the
+    declared related cases of the top hits lifted, then the cases whose error codes the query
+    names first (``exact``; see :func:`exact_tier`)."""
+    fused = convex(ranked, scores or {}, weights, foreign=foreign) if method == "convex" else rrf(ranked, k, weights)
     return exact_first(expand_related(fused, related), exact or {})
+
+
+def foreign_ids(ranked: dict[str, list[str]], case_lang: dict[str, str], lang: str) -> set[str]:
+    """The ids the legs found that are written in another language than the query."""
+    if not case_lang or not CROSS_LINGUAL_FAIRNESS:
+        return set()
+    return {cid for ids in ranked.values() for cid in ids if case_lang.get(cid, lang) not in ("", lang)}
 
 
 def exact_matches(text: str, code_cases: dict[str, list[str]]) -> dict[str, int]:
@@ -361,7 +374,8 @@ class Searcher:
         kind = classify_query(req.text, bool(matches))
         weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
         tier = exact_tier(kind, matches)
-        fused = fuse(ranked, weights, g.manifest.rrf_k, g.related, tier, scores, fusion_method(g.manifest))
+        fused = fuse(ranked, weights, g.manifest.rrf_k, g.related, tier, scores, fusion_method(g.manifest),
+                     foreign_ids(ranked, g.case_lang, lang))
         fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
         page = fused[req.offset:req.offset + req.limit]
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}

@@ -57,7 +57,7 @@ def quality(settings: Settings, queries_file: Path) -> dict[str, Any]:
         g = searcher.generation()
         ranked = searcher.rank_many([SearchRequest(text=q.query, role="admin") for q in queries])
         hybrid = score_rankings(queries, ranked, g.manifest.fusion_weights, g.manifest.rrf_k, g.related,
-                                fusion_method(g.manifest))["hybrid"]
+                                fusion_method(g.manifest), g.case_lang)["hybrid"]
         return {"ndcg@10": hybrid["ndcg@10"], "recall@5": hybrid["recall@5"], "queries": len(queries), "generation": g.name}
     finally:
         store.close()
@@ -97,6 +97,7 @@ def run_nightly(settings: Settings, pull: bool = False, queries_file: Path | Non
             "added": len(index.sync.added), "changed": len(index.sync.changed), "deleted": len(index.sync.deleted),
             "unchanged": index.sync.unchanged, "failed": len(index.failed),
             "errors": [p.to_dict() for p in index.problems if p.is_error],
+            "refused": [r.to_dict() for r in index.refused],  # each case file not indexed, with its reasons
             "warnings": len([p for p in index.problems if not p.is_error]),
             "generation": index.generation, "published": index.published, "plan": index.plan,
         }

@@ -267,12 +267,13 @@ class Store:
     def case_catalog(self, review_before: date | None = None) -> dict[str, dict[str, Any]]:
         """Every case's content hash, declared related cases, owner and review date, without sections
         (only the cases to review before ``review_before``, when given)."""
-        query = select(CaseRow.id, CaseRow.content_hash, CaseRow.related, CaseRow.authors, CaseRow.review_by, CaseRow.title, CaseRow.path)
+        query = select(CaseRow.id, CaseRow.content_hash, CaseRow.related, CaseRow.authors, CaseRow.review_by, CaseRow.title, CaseRow.path,
+                       CaseRow.lang)
         if review_before is not None:
             query = query.where(CaseRow.review_by.is_not(None), CaseRow.review_by < review_before)
         with self.session() as session:
             return {r.id: {"hash": r.content_hash, "related": list(r.related or ()), "authors": list(r.authors or ()),
-                           "review_by": r.review_by, "title": r.title, "path": r.path} for r in session.execute(query)}
+                           "review_by": r.review_by, "title": r.title, "path": r.path, "lang": r.lang} for r in session.execute(query)}
 
     def case_codes(self) -> dict[str, list[str]]:
         """Every case's error codes (listed and found in its text), in the case's order."""

@@ -41,7 +41,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
     "stackfaq": {"beir": SHARED / "stackfaq"},
 }
 DENSE = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
-SIGNATURE = (0.5, 1.0, 2.0)
+SIGNATURE = (0.5, 1.0, 2.0, 3.0)
 
 
 def load_collection(name: str, max_beir: int | None) -> tuple[list[Any], list[EvalQuery]]:
@@ -57,7 +57,10 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
     """The collection's per-query leg rankings, from the cache or computed (and cached)."""
     path = cache / f"{name}-{model.replace('/', '_').replace(':', '_')}.json"
     if path.exists():
-        return json.loads(path.read_text("utf-8"))  # type: ignore[no-any-return]
+        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+        if "case_lang" not in data:  # caches written before case languages were kept
+            data["case_lang"] = {c.id: c.lang for c in load_collection(name, max_beir)[0]}
+        return data
     cases, queries = load_collection(name, max_beir)
     settings = load_settings(environ={}, embed_model=model)
     with tempfile.TemporaryDirectory(prefix="kb-tune-") as tmp:
@@ -67,7 +70,7 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
             ranked += searcher.rank_many([SearchRequest(text=q.query, role="admin", limit=10) for q in queries[start:start + 128]])
         related = searcher.generation().related
     data = {"queries": [{"query": q.query, "relevant": q.relevant, "kind": q.kind, "lang": q.lang} for q in queries],
-            "ranked": [list(r) for r in ranked], "related": related}
+            "ranked": [list(r) for r in ranked], "related": related, "case_lang": {c.id: c.lang for c in cases}}
     cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
     return data
@@ -78,13 +81,15 @@ def cell_of(query: dict[str, Any], ranking: list[Any]) -> tuple[str, str]:
     return ranking[0], classify_query(query["query"], bool(ranking[2]))
 
 
-def score_cell(data: dict[str, Any], rows: list[int], legs: dict[str, float], tier: bool = False, method: str = "rrf") -> float:
+def score_cell(data: dict[str, Any], rows: list[int], legs: dict[str, float], tier: bool = False, method: str = "rrf",
+               fair: bool = True) -> float:
     total = 0.0
     for i in rows:
         q, ranking = data["queries"][i], data["ranked"][i]
         table = {ranking[0]: {kind: legs for kind in KINDS}}
         total += ndcg_at(hybrid_ranking(q["query"], ranking, table, 60, data["related"],
-                                        tier_kinds=KINDS if tier else (), method=method), q["relevant"], 10)
+                                        tier_kinds=KINDS if tier else (), method=method,
+                                        case_lang=data["case_lang"] if fair else None), q["relevant"], 10)
     return total / len(rows)
 
 
@@ -92,7 +97,7 @@ def leg_score(data: dict[str, Any], rows: list[int], leg: str) -> float:
     return sum(ndcg_at(data["ranked"][i][1].get(leg, [])[:10], data["queries"][i]["relevant"], 10) for i in rows) / len(rows)
 
 
-def sweep(collections: dict[str, dict[str, Any]], method: str) -> dict[str, dict[str, Any]]:
+def sweep(collections: dict[str, dict[str, Any]], method: str, fair: bool = True) -> dict[str, dict[str, Any]]:
     """The chosen weights per cell, with the figures behind each choice."""
     chosen: dict[str, dict[str, Any]] = {}
     for lang, kind in itertools.product(LANGS, KINDS):
@@ -106,7 +111,7 @@ def sweep(collections: dict[str, dict[str, Any]], method: str) -> dict[str, dict
         results = []
         for dense, sig, tier in itertools.product(DENSE, SIGNATURE if kind == "log" else (1.0,), (False, True)):
             legs = {"lexical": 1.0, "signature": sig, "dense": dense}
-            per = {name: score_cell(collections[name], rows, legs, tier, method) for name, rows in cells.items()}
+            per = {name: score_cell(collections[name], rows, legs, tier, method, fair) for name, rows in cells.items()}
             safe = all(per[name] >= best_leg[name] - 1e-9 for name in per)
             results.append((safe, sum(per.values()) / len(per), legs, per, tier))
         safe_ones = [r for r in results if r[0]]
@@ -144,7 +149,8 @@ def main() -> None:
             data[name] = rankings(name, args.model, args.max_beir_queries, cache)
             if args.smoke:
                 data[name]["queries"], data[name]["ranked"] = data[name]["queries"][:12], data[name]["ranked"][:12]
-        chosen = {method: sweep(data, method) for method in args.methods.split(",")}
+        chosen = {f"{method}{'' if fair else '-unfair'}": sweep(data, method, fair)
+                  for method in args.methods.split(",") for fair in ((True, False) if method == "convex" else (True,))}
     print(json.dumps(chosen, ensure_ascii=False, indent=1))
 
 
