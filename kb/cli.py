@@ -88,9 +88,16 @@ def index(ctx: click.Context, quiet: bool, full: bool, wait: float) -> None:
 
     settings = _settings(ctx)
     report = run_index(settings, progress=None if quiet else Reporter(), full=full, wait=wait)
-    print_problems(report.problems)
+    refused = report.refused
+    reasons = {p for r in refused for p in r.errors}
+    print_problems([p for p in report.problems if p not in reasons])  # warnings; folder-level errors
     click.echo(report.summary())
     _warn_large_corpus(settings, report)
+    if refused:  # last, so that no refusal scrolls away: each file and why, as file:line: message
+        click.echo(f"refused {len(refused)} case file(s), not indexed (a version indexed before stays searchable):")
+        for refusal in refused:
+            for line in refusal.lines():
+                click.echo(line)
     ctx.exit(1 if report.failed else 0)
 
 

@@ -7,7 +7,9 @@ killed run never leaves a stale lock behind).
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Callable
 
 from filelock import FileLock, Timeout
@@ -19,6 +21,30 @@ from kb.sync import SyncReport, sync_store
 
 Progress = Callable[[str], None] | None
 LOCK_FILE = "reindex.lock"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A case file that was not indexed, with the errors that refused it (the last version that
+    was indexed, if any, stays searchable)."""
+
+    path: str
+    errors: tuple[Problem, ...]
+
+    def lines(self) -> list[str]:
+        """``file:line: message`` for each reason."""
+        return [str(p) for p in self.errors] or [f"{self.path}: not indexed (no reason was recorded)"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "errors": [p.to_dict() for p in self.errors]}
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two shown paths name one file: equal, or one ends with the other's parts (a stored
+    problem of an unchanged file keeps the cases folder as it was spelled when it was parsed)."""
+    pa, pb = PurePath(a).parts, PurePath(b).parts
+    shorter, longer = sorted((pa, pb), key=len)
+    return bool(shorter) and longer[len(longer) - len(shorter):] == shorter
 
 
 @dataclass
@@ -37,6 +63,19 @@ class IndexReport:
     @property
     def failed(self) -> list[str]:
         return self.sync.failed
+
+    @property
+    def refused(self) -> list[Refusal]:
+        """Every case file this run did not index, each with the errors that refused it."""
+        errors: dict[str, list[Problem]] = defaultdict(list)
+        for problem in self.sync.problems:
+            if problem.is_error:
+                errors[problem.path].append(problem)
+        refused = []
+        for path in dict.fromkeys(self.sync.failed):
+            found = errors.get(path) or [p for shown, group in errors.items() if _same_file(shown, path) for p in group]
+            refused.append(Refusal(path, tuple(found)))
+        return refused
 
     def summary(self) -> str:
         state = f"published {self.generation}" if self.published else f"index unchanged ({self.generation or 'none'})"

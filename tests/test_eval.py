@@ -67,9 +67,9 @@ def test_score_rankings_uses_fusion_weights():
     heavy_dense = score_rankings([q], ranked, {"en": {"lexical": 1.0, "dense": 5.0}, "ja": {}}, 60)
     no_dense = score_rankings([q], ranked, {"en": {"lexical": 1.0, "dense": 0.0}, "ja": {}}, 60)
     assert heavy_dense["hybrid"]["success@1"] == 1.0 and no_dense["hybrid"]["success@1"] == 0.0
-    worded = EvalQuery("after the upgrade every save fails with SCH-1 and a blank page", {"b": 1.0}, "words", "en")
-    named = score_rankings([worded], [("en", {"lexical": ["a", "b"]}, {"b": 1})], {"en": {"lexical": 1.0}}, 60)
-    assert named["hybrid"]["success@1"] == 0.0  # a worded query: the code is evidence, not a tier
+    pasted = EvalQuery("2026-03-01 10:00:00 ERROR x failed SCH-1\n2026-03-01 10:00:01 ERROR y", {"b": 1.0}, "log", "en")
+    named = score_rankings([pasted], [("en", {"lexical": ["a", "b"]}, {"b": 1})], {"en": {"lexical": 1.0}}, 60)
+    assert named["hybrid"]["success@1"] == 0.0  # a pasted log: the code is evidence, not a tier
     code = EvalQuery("SCH-1", {"b": 1.0}, "code", "en")
     named = score_rankings([code], [("en", {"lexical": ["a", "b"]}, {"b": 1})], {"en": {"lexical": 1.0}}, 60)
     assert named["hybrid"]["success@1"] == 1.0  # a code query: the case listing it first

@@ -118,3 +118,20 @@ def test_a_skipped_quality_check_is_carried_over_when_nothing_was_published(sett
     assert second["review_overdue"] == {}
     third, _ = run_nightly(settings, queries_file=queries, today=date(2027, 1, 2))
     assert [c["id"] for c in third["review_overdue"]["sakai"]] == ["ESC-2026-0001"]
+
+
+def test_nightly_report_lists_every_refused_case_with_its_reasons(settings, write_cases, tmp_path):
+    secret = case_text("ESC-2026-0002", symptoms="The customer sent api_key=Zq81xkP0aaLm29Tq in the ticket.")
+    write_cases({"ESC-2026-0001.md": case_text(symptoms="the widget breaks"), "ESC-2026-0002.md": secret,
+                 "ESC-2026-0003.md": case_text("ESC-2026-0003", status="fixed")})
+    for _ in range(2):  # the second night finds the files unchanged: still listed
+        report, status = run_nightly(settings, queries_file=_queries(tmp_path, ["ESC-2026-0001"]), today=date(2026, 6, 1))
+        assert status == EXIT["bad_files"]
+        refused = {r["path"].rsplit("/", 1)[-1]: r["errors"] for r in report["index"]["refused"]}
+        assert set(refused) == {"ESC-2026-0002.md", "ESC-2026-0003.md"}
+        line = next(i for i, text in enumerate(secret.split("\n"), start=1) if "api_key=" in text)
+        assert [(e["line"], e["field"], e["severity"]) for e in refused["ESC-2026-0002.md"]] == [(line, "sensitive", "error")]
+        assert refused["ESC-2026-0002.md"][0]["message"].startswith("possible secret (credential): 'Zq81xkP0aaLm29Tq'")
+        assert refused["ESC-2026-0003.md"][0]["message"].startswith("unknown status 'fixed'")
+    saved = json.loads((settings.data_dir / REPORTS / LATEST).read_text())
+    assert saved["index"]["refused"] == report["index"]["refused"]

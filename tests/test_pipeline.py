@@ -212,3 +212,50 @@ def test_precision_change_reembeds_everything(settings, write_cases):
     (folder / gen.MANIFEST).write_text(json.dumps(data), "utf-8")
     report = run_index(settings)
     assert report.plan["mode"] == "full" and "embedding precision changed (bfloat16 -> float32)" in report.plan["reason"]
+
+
+def _with_refused_cases() -> dict[str, str]:
+    files = world()
+    files["ESC-2026-0009.md"] = case_text("ESC-2026-0009", status="fixed")
+    files["ESC-2026-0010.md"] = case_text("ESC-2026-0010", symptoms="Login works with password=Hunter2xyz only.")
+    return files
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.split("\n"), start=1) if needle in line)
+
+
+def test_the_report_names_each_refused_file_with_its_errors(settings, write_cases):
+    files = _with_refused_cases()
+    folder = write_cases(files)
+    report = run_index(settings)
+    refused = {Path(r.path).name: r for r in report.refused}
+    assert set(refused) == {"ESC-2026-0009.md", "ESC-2026-0010.md"}
+    secret = refused["ESC-2026-0010.md"]
+    assert [(p.line, p.field) for p in secret.errors] == [(_line_of(files["ESC-2026-0010.md"], "password="), "sensitive")]
+    assert secret.to_dict()["errors"][0]["message"].startswith("possible secret (credential): 'Hunter2xyz'")
+    again = run_index(settings)  # unchanged files: the stored reasons are reported again, never dropped
+    assert [r.lines() for r in again.refused] == [r.lines() for r in report.refused]
+    assert again.refused[0].path == str(folder / "ESC-2026-0009.md")
+
+
+@pytest.mark.parametrize("command", [["index", "--quiet"], ["reindex"], ["reindex", "--full"]])
+def test_cli_names_every_refused_case_at_the_end_of_its_output(settings, write_cases, command):
+    from click.testing import CliRunner
+
+    import kb.cli as cli
+
+    files = _with_refused_cases()
+    folder = write_cases(files)
+    env = {"KB_CASES_DIR": str(settings.cases_dir), "KB_DATA_DIR": str(settings.data_dir), "KB_EMBED_MODEL": settings.embed_model,
+           "KB_LOG_LEVEL": "WARNING"}
+    for _ in range(2):  # the second run finds the files unchanged and must still name them
+        result = CliRunner().invoke(cli.main, command, env=env)
+        assert result.exit_code == 1
+        header, status, secret = result.output.rstrip("\n").split("\n")[-3:]
+        assert header == "refused 2 case file(s), not indexed (a version indexed before stays searchable):", result.output
+        assert status.startswith(f"{folder / 'ESC-2026-0009.md'}:4: unknown status 'fixed'")
+        assert secret == (f"{folder / 'ESC-2026-0010.md'}:{_line_of(files['ESC-2026-0010.md'], 'password=')}: possible secret "
+                          "(credential): 'Hunter2xyz'; run 'kb redact' to replace it with <SECRET>")
+        assert "1 failed" not in result.output and "2 failed" in result.output
+        assert result.output.count("unknown status 'fixed'") == 1  # once, at the end
