@@ -84,7 +84,7 @@ def plan_build(settings: Settings, store: Store, model: str, full: bool = False,
     upsert = sorted(cid for cid, h in hashes.items() if catalog.get(cid, {}).get("hash") != h)
     delete = sorted(cid for cid in catalog if cid not in hashes)
     tuned = manifest.fusion_weights != resolve_weights(model, settings.fusion_weights) or manifest.rrf_k != settings.rrf_k \
-        or manifest.extra.get("fusion_method", "rrf") != default_method(model)
+        or manifest.extra.get("fusion_method", "rrf") != default_method(model, settings.fusion_method)
     if not upsert and not delete and not tuned:
         return BuildPlan("none", "live generation is up to date")
     return BuildPlan("incremental", f"{len(upsert)} changed, {len(delete)} deleted" + (", fusion settings changed" if tuned else ""),
@@ -215,7 +215,7 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
             case_count=len(catalog), chunk_count=len(chunks), content_digest=content_digest(catalog),
             source_commit=source_commit(settings.cases_dir),
             extra={"build_mode": plan.mode, "vector_index": vector_kind, "embed_precision": getattr(encoder, "precision", "float32"),
-                   "fusion_method": default_method(encoder.name)},
+                   "fusion_method": default_method(encoder.name, settings.fusion_method)},
         )
         (partial / gen.MANIFEST).write_text(manifest.to_json(), "utf-8")
         verify(partial, manifest, probe)

@@ -144,9 +144,12 @@ def default_weights(model: str) -> Weights:
     return _english_only_weights()
 
 
-def default_method(model: str) -> str:
-    """How a model's legs are fused: by normalised scores for a multilingual model (its similarities
-    mean the same in every language), by reciprocal ranks otherwise (measured: docs "Search quality")."""
+def default_method(model: str, setting: str = "auto") -> str:
+    """How a model's legs are fused (the ``fusion_method`` setting, or for ``auto``): by normalised
+    scores for a multilingual model (its similarities mean the same in every language), by
+    reciprocal ranks otherwise (measured: README "Search quality")."""
+    if setting != "auto":
+        return setting
     return "convex" if model_languages(model) == "multi" else "rrf"
 
 
@@ -188,6 +191,13 @@ def parse_weight_spec(spec: str) -> dict[str, dict[str, float]]:
             if legs[leg.strip()] < 0 or legs[leg.strip()] != legs[leg.strip()]:
                 raise ValueError(f"'{item}': weight must be a number >= 0")
     return result
+
+
+def weight_spec(table: Weights) -> str:
+    """A table as a ``fusion_weights`` setting (``lang.kind:leg=w,...;...``): what
+    :func:`resolve_weights` turns back into the same table."""
+    return ";".join(f"{lang}.{kind}:" + ",".join(f"{leg}={w:g}" for leg, w in sorted(legs.items()))
+                    for lang, kinds in sorted(table.items()) for kind, legs in sorted(kinds.items()))
 
 
 def resolve_weights(model: str, override: str = "") -> Weights:

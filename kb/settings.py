@@ -44,6 +44,7 @@ class Settings:
     max_case_bytes: int = _setting(262144, "Largest accepted case file, in bytes.")
     lexical_engine: str = _setting("whoosh", "Lexical engine for new generations.")
     rrf_k: int = _setting(60, "The k constant of reciprocal-rank fusion.")
+    fusion_method: str = _setting("auto", "How the legs are fused: convex (a weighted sum of min-max normalised scores, fair to cases in the other language), rrf (weighted reciprocal ranks), or auto: convex for a multilingual model, rrf otherwise.")
     fusion_weights: str = _setting("", "Override of the measured fusion weights per query language, or language and kind (words, code, log), e.g. 'ja:dense=0.5;en.code:dense=0.1'. Empty keeps the measured defaults.")
     long_query_terms: int = _setting(12, "Long queries (pasted tickets and logs) are reduced to this many most informative terms per field.")
     candidates: int = _setting(100, "How many candidates each leg contributes before fusion.")
@@ -94,6 +95,7 @@ _ALLOWED = {
     "auth_mode": ("auto", "accounts", "proxy", "local"),
     "local_role": ("support", "engineer", "admin"),
     "lexical_engine": ("whoosh", "tantivy"),
+    "fusion_method": ("auto", "convex", "rrf"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 _MINIMUM = {"embed_batch_size": 1, "query_threads": 0, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,

