@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from indexer.fusion import default_method, resolve_weights
 from indexer.lexical import build_queries, case_document, profile
 from kb.case import Case
 from kb.codes import code_variants
+
+if TYPE_CHECKING:
+    from indexer.sparse_index import SparseIndex
 from kb.errors import KBError
 from kb.settings import Settings
 from kb.store import Store
@@ -117,6 +120,43 @@ def embed_chunks(store: Store, encoder: Any, chunks: list[tuple[str, str, str, s
     return matrix, len(missing)
 
 
+def sparse_texts(chunks: list[tuple[str, str, str, str]]) -> dict[str, tuple[str, str]]:
+    """One (text, hash) per case for the sparse leg: its first symptoms chunk (title, heading and
+    the customer-facing description), else its first chunk; cases in the order the chunks list them."""
+    first: dict[str, tuple[str, str]] = {}
+    symptoms: dict[str, tuple[str, str]] = {}
+    for case_id, section, text, text_hash in chunks:
+        first.setdefault(case_id, (text, text_hash))
+        if section == "symptoms":
+            symptoms.setdefault(case_id, (text, text_hash))
+    return {cid: symptoms.get(cid, first[cid]) for cid in first}
+
+
+def build_sparse(store: Store, encoder: Any, chunks: list[tuple[str, str, str, str]],
+                 progress: Progress = None) -> "SparseIndex | None":
+    """The sparse leg's index (None when the encoder has no sparse head), vectors reused from the
+    embedding cache under ``<model>#sparse``, so unchanged cases are never encoded again."""
+    from indexer.sparse_index import SparseIndex, from_bytes, to_bytes
+
+    dim = int(getattr(encoder, "sparse_dim", 0) or 0)
+    if not dim:
+        return None
+    texts = sparse_texts(chunks)
+    name = f"{getattr(encoder, 'cache_key', encoder.name)}#sparse"
+    cached = store.cached_embeddings(name, [h for _, h in texts.values()])
+    missing = {h: text for text, h in texts.values() if h not in cached}
+    order = sorted(missing, key=lambda h: len(missing[h]))
+    for start in range(0, len(order), 64):
+        part = order[start:start + 64]
+        fresh = {h: to_bytes(v) for h, v in zip(part, encoder.encode_sparse([missing[h] for h in part]))}
+        store.save_embeddings(name, dim, fresh)
+        cached.update(fresh)
+        if progress:
+            progress(f"sparse vectors {min(start + 64, len(order))}/{len(order)} cases")
+    case_ids = list(texts)
+    return SparseIndex.build([from_bytes(cached[texts[cid][1]]) for cid in case_ids], case_ids, dim)
+
+
 def content_digest(catalog: dict[str, dict[str, Any]]) -> str:
     digest = hashlib.sha256()
     for cid in sorted(catalog):
@@ -202,6 +242,9 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
         chunks = store.all_chunks()
         vectors, embedded = embed_chunks(store, encoder, chunks, progress)
         vector_kind = write_vectors(partial, vectors, chunks, settings.ann_threshold)
+        sparse = build_sparse(store, encoder, chunks, progress) if settings.sparse_leg else None
+        if sparse is not None:
+            sparse.save(partial)
         catalog = store.case_catalog()
         for cid, codes in store.case_codes().items():
             if cid in catalog:
@@ -215,7 +258,8 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
             case_count=len(catalog), chunk_count=len(chunks), content_digest=content_digest(catalog),
             source_commit=source_commit(settings.cases_dir),
             extra={"build_mode": plan.mode, "vector_index": vector_kind, "embed_precision": getattr(encoder, "precision", "float32"),
-                   "fusion_method": default_method(encoder.name, settings.fusion_method)},
+                   "fusion_method": default_method(encoder.name, settings.fusion_method),
+                   "sparse_leg": {"dim": sparse.dim, "cases": sparse.size} if sparse is not None else None},
         )
         (partial / gen.MANIFEST).write_text(manifest.to_json(), "utf-8")
         verify(partial, manifest, probe)

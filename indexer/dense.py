@@ -274,6 +274,19 @@ class LazyEncoder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self.loaded.encode_queries(texts)
 
+    @property
+    def sparse_dim(self) -> int:
+        """The model's sparse head size; 0 without loading a model that cannot have one."""
+        from indexer.e5_encoder import is_e5_model
+        from indexer.hashing_encoder import PREFIX
+
+        if not (is_e5_model(self.name) or self.name.startswith(PREFIX)):
+            return 0
+        return int(getattr(self.loaded, "sparse_dim", 0) or 0)
+
+    def encode_sparse(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        return self.loaded.encode_sparse(texts)  # type: ignore[attr-defined,no-any-return]
+
     def query_text(self, text: str) -> str:
         return self.loaded.query_text(text)
 

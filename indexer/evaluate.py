@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from indexer.filters import Filters
+from indexer.fusion import LEGS
 from indexer.logsig import looks_like_log
 from indexer.metrics import mean_scores, score_all
 from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, Searcher, classify_query, effective_weights, exact_tier, foreign_ids, fuse, fusion_method
@@ -194,7 +195,7 @@ def hybrid_ranking(query: str, ranking: Sequence[Any], weights: dict[str, Any], 
     lang, ranked, matches = ranking[:3]
     scores = ranking[3] if len(ranking) > 3 else {}
     kind = classify_query(query, bool(matches))
-    w = effective_weights(weights, lang, kind, ("lexical", "signature", "dense"))
+    w = effective_weights(weights, lang, kind, LEGS)
     foreign = foreign_ids(ranked, case_lang or {}, lang)
     return [cid for cid, _ in fuse(ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method, foreign)][:limit]
 
@@ -204,10 +205,10 @@ def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[Sequence[A
                    method: str = "rrf", case_lang: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Score each leg alone and their fusion from per-query leg rankings."""
     variants: dict[str, dict[str, Any]] = {}
-    for leg in ("lexical", "signature", "dense"):
+    for leg in LEGS:
         rows = [(q, r[1].get(leg, [])) for q, r in zip(queries, ranked_all)
                 if leg != "signature" or looks_like_log(q.query)]
-        if rows:
+        if rows and any(r for _, r in rows):  # a leg the generation does not have (no sparse head) is left out
             variants[leg] = _score_variant(rows)
     hybrid = [(q, hybrid_ranking(q.query, r, weights, k, related, method=method, case_lang=case_lang)) for q, r in zip(queries, ranked_all)]
     variants["hybrid"] = _score_variant(hybrid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Collection, Mapping, Sequence
 
-LEGS = ("lexical", "signature", "dense")
+LEGS = ("lexical", "signature", "dense", "sparse")
 
 # Chosen by measurement (README, "Search quality"): an English-only model gets a small weight on
 # Japanese queries so it can only break ties, and a full weight where it understands the language.
@@ -46,6 +46,9 @@ def normalised(ids: Sequence[str], values: Sequence[float]) -> dict[str, float]:
     return {item: (value - low) / span if span > 0 else 1.0 for item, value in zip(ids, values)}
 
 
+CROSS_LINGUAL_LEGS = ("dense", "sparse")  # legs whose scores mean the same across languages
+
+
 def convex(ranked: Mapping[str, Sequence[str]], scores: Mapping[str, Sequence[float]], weights: Mapping[str, float],
            limit: int | None = None, foreign: Collection[str] = ()) -> list[tuple[str, float]]:
     """Fuse by score: ``score(id) = sum(weight[leg] * norm_leg(id))`` (:func:`normalised`; an id a
@@ -53,15 +56,16 @@ def convex(ranked: Mapping[str, Sequence[str]], scores: Mapping[str, Sequence[fl
     hits are: a clear first place in one leg outweighs a muddle in another.
 
     ``foreign``: ids written in another language than the query. Words cannot match across
-    languages, so for them the lexical leg counts as much as the dense leg says (the larger of the
-    two): a Japanese query meets the English case of its problem on equal terms.
+    languages, so for them the lexical leg counts as much as the cross-lingual legs (dense, sparse)
+    say, the largest of them: a Japanese query meets the English case of its problem on equal terms.
 
     Legs with no weight, or with no scores, are ignored; ties: best single rank, then id.
     """
     norms = {leg: normalised(ids, list(scores.get(leg, ()))) for leg, ids in ranked.items() if weights.get(leg, 0.0) > 0}
-    if foreign and "lexical" in norms and "dense" in norms:
-        lexical, dense = norms["lexical"], norms["dense"]
-        norms["lexical"] = dict(lexical) | {i: max(lexical.get(i, 0.0), dense[i]) for i in foreign if i in dense}
+    across = [norms[leg] for leg in CROSS_LINGUAL_LEGS if leg in norms]
+    if foreign and "lexical" in norms and across:
+        lexical = norms["lexical"]
+        norms["lexical"] = dict(lexical) | {i: max([lexical.get(i, 0.0)] + [n.get(i, 0.0) for n in across]) for i in foreign}
     fused: dict[str, float] = defaultdict(float)
     best_rank: dict[str, int] = {}
     for leg, norm in norms.items():
@@ -117,12 +121,12 @@ Weights = dict[str, dict[str, dict[str, float]]]  # {lang: {kind: {leg: weight}}
 # A multilingual encoder's weights per query language and kind, chosen on the tuning sets
 # (docs: "Search quality"; scripts/tune_fusion.py): never on the set the figures are reported on.
 MULTILINGUAL_WEIGHTS: Weights = {
-    "ja": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.5},
-           "code": {"lexical": 1.0, "signature": 1.0, "dense": 1.0},
-           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.1}},
-    "en": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 1.0},
-           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1},
-           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.1}},
+    "ja": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.5, "sparse": 1.5},
+           "code": {"lexical": 1.0, "signature": 1.0, "dense": 1.0, "sparse": 1.0},
+           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.1, "sparse": 0.0}},
+    "en": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 1.0, "sparse": 1.0},
+           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1, "sparse": 0.3},
+           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.1, "sparse": 0.0}},
 }
 
 
@@ -131,7 +135,7 @@ def _english_only_weights() -> Weights:
     table: Weights = {}
     for lang in LANGS:
         dense = DENSE_NATIVE_WEIGHT if lang == "en" else DENSE_FOREIGN_WEIGHT
-        table[lang] = {kind: {"lexical": 1.0, "signature": 1.0,
+        table[lang] = {kind: {"lexical": 1.0, "signature": 1.0, "sparse": 0.0,
                               "dense": round(dense * (CODE_QUERY_DENSE_FACTOR if kind == "code" else 1.0), 6)}
                        for kind in KINDS}
     return table
@@ -163,11 +167,6 @@ def weights_for(table: Mapping[str, Any], lang: str, kind: str) -> dict[str, flo
             legs["dense"] = round(legs["dense"] * CODE_QUERY_DENSE_FACTOR, 6)
         return legs
     return dict(entry.get(kind) or entry.get("words") or {})
-
-
-def max_dense_weight(table: Mapping[str, Any], lang: str) -> float:
-    """The largest dense weight any kind of query in ``lang`` gets (0: the dense leg can be skipped)."""
-    return max((weights_for(table, lang, kind).get("dense", 0.0) for kind in KINDS), default=0.0)
 
 
 def parse_weight_spec(spec: str) -> dict[str, dict[str, float]]:

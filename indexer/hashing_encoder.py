@@ -44,3 +44,20 @@ class HashingEncoder:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self.encode(texts)
+
+    sparse_dim = 4096
+
+    def encode_sparse(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Hashed token counts as a sparse vector (the fast tier's stand-in for a sparse head)."""
+        out = []
+        for text in texts:
+            counts: dict[int, float] = {}
+            for token in analysis.words(text) + analysis.bigrams(text):
+                digest = hashlib.blake2b(token.encode("utf-8"), digest_size=4).digest()
+                bucket = int.from_bytes(digest, "little") % self.sparse_dim
+                counts[bucket] = counts.get(bucket, 0.0) + 1.0
+            idx = np.fromiter(counts, dtype=np.int32, count=len(counts))
+            val = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            norm = float(np.linalg.norm(val))
+            out.append((idx, val / norm if norm else val))
+        return out

@@ -23,7 +23,7 @@ from indexer import logsig
 from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
 from indexer.filters import Filters, visibilities_for
-from indexer.fusion import LEGS, convex, exact_first, expand_related, group_best, max_dense_weight, rrf, weights_for
+from indexer.fusion import LEGS, convex, exact_first, expand_related, group_best, rrf, weights_for
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
 from kb.case import Case
@@ -115,6 +115,7 @@ class OpenGeneration:
 
     def __init__(self, folder: Path):
         from indexer.dense import VectorIndex
+        from indexer.sparse_index import SparseIndex
 
         self.name = folder.name
         self.manifest = gen.Manifest.read(folder)
@@ -129,7 +130,8 @@ class OpenGeneration:
             self.case_rows.setdefault(case_id, []).append(row)
         self.case_index = {cid: i for i, cid in enumerate(self.case_rows)}
         self.row_case = np.fromiter((self.case_index[cid] for cid in self.chunk_case), dtype=np.int64, count=len(self.chunk_case))
-        self._masks: OrderedDict[Filters, np.ndarray] = OrderedDict()
+        self.sparse = SparseIndex.load(folder)
+        self._masks: OrderedDict[Filters, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self._masks_lock = threading.Lock()
         self.doc_count = self.lexical.doc_count()
         catalog = read_catalog(folder)
@@ -142,6 +144,15 @@ class OpenGeneration:
 
     def row_mask(self, flt: Filters) -> np.ndarray | None:
         """Which chunk rows pass the filters (None: all); cached, as a role's filter repeats on every query."""
+        masks = self._filter_masks(flt)
+        return masks[0] if masks is not None else None
+
+    def sparse_mask(self, flt: Filters) -> np.ndarray | None:
+        """Which rows of the sparse index pass the filters (None: all)."""
+        masks = self._filter_masks(flt)
+        return masks[1] if masks is not None else None
+
+    def _filter_masks(self, flt: Filters) -> tuple[np.ndarray, np.ndarray | None] | None:
         if flt.is_empty():
             return None
         with self._masks_lock:
@@ -149,15 +160,17 @@ class OpenGeneration:
             if cached is not None:
                 self._masks.move_to_end(flt)
                 return cached
+        passing = self.lexical.matching_ids(flt)
         cases = np.zeros(len(self.case_index), dtype=bool)
-        hits = [self.case_index[cid] for cid in self.lexical.matching_ids(flt) if cid in self.case_index]
-        cases[hits] = True
-        mask = cases[self.row_case] if len(self.row_case) else np.zeros(0, dtype=bool)
+        cases[[self.case_index[cid] for cid in passing if cid in self.case_index]] = True
+        chunk_mask = cases[self.row_case] if len(self.row_case) else np.zeros(0, dtype=bool)
+        sparse_mask = np.fromiter((cid in passing for cid in self.sparse.case_ids), dtype=bool,
+                                  count=self.sparse.size) if self.sparse is not None else None
         with self._masks_lock:
-            self._masks[flt] = mask
+            self._masks[flt] = (chunk_mask, sparse_mask)
             while len(self._masks) > MASK_CACHE:
                 self._masks.popitem(last=False)
-        return mask
+        return chunk_mask, sparse_mask
 
     def close(self) -> None:
         self.lexical.close()
@@ -320,15 +333,28 @@ class Searcher:
         started = time.perf_counter()
         langs = [detect_language(r.text) for r in reqs]
         filters = [r.filters.for_role(r.role) for r in reqs]
-        dense_needed = [i for i, r in enumerate(reqs)
-                        if "dense" in r.legs and (len(r.legs) == 1 or max_dense_weight(g.manifest.fusion_weights, langs[i]) > 0)]
-        pending = _dense_pool().submit(self._dense, g, [reqs[i].text for i in dense_needed], [filters[i] for i in dense_needed]) \
-            if dense_needed else None
+        matches = [exact_matches(r.text, g.code_cases) if "lexical" in r.legs else {} for r in reqs]
+        kinds = [classify_query(r.text, bool(m)) for r, m in zip(reqs, matches)]
+        needed = {leg: [i for i, r in enumerate(reqs) if leg in r.legs and (len(r.legs) == 1 or
+                        weights_for(g.manifest.fusion_weights, langs[i], kinds[i]).get(leg, 0) > 0)]
+                  for leg in ("dense", "sparse")}
+        pending = {leg: _dense_pool().submit(getattr(self, f"_{leg}"), g, [reqs[i].text for i in rows], [filters[i] for i in rows])
+                   for leg, rows in needed.items() if rows}
         text_legs = [self._text_legs(g, req, flt) for req, flt in zip(reqs, filters)]
-        dense = dict(zip(dense_needed, pending.result())) if pending is not None else {}
+        found = {leg: dict(zip(needed[leg], future.result())) for leg, future in pending.items()}
         shared = (time.perf_counter() - started) / max(1, len(reqs))
-        return [self._answer(g, req, lang, flt, legs, dense.get(i, []), shared)
+        return [self._answer(g, req, lang, flt, legs, found.get("dense", {}).get(i, []), found.get("sparse", {}).get(i, []),
+                             matches[i], kinds[i], shared)
                 for i, (req, lang, flt, legs) in enumerate(zip(reqs, langs, filters, text_legs))]
+
+    def _sparse(self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]) -> list[list[tuple[str, float]]]:
+        """The sparse leg: each query's latent terms against the cases' (best first)."""
+        sparse = g.sparse
+        encoder = self.encoder(g.manifest.model) if sparse is not None and texts else None
+        if sparse is None or encoder is None or not hasattr(encoder, "encode_sparse"):
+            return [[] for _ in texts]
+        vectors = encoder.encode_sparse([encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts])
+        return [sparse.search(vector, self.settings.candidates, g.sparse_mask(flt)) for vector, flt in zip(vectors, filters)]
 
     def _text_legs(self, g: OpenGeneration, req: SearchRequest, flt: Filters) -> TextLegs:
         """The lexical and signature legs' ranked case ids and scores, and the lexical matched terms."""
@@ -342,12 +368,14 @@ class Searcher:
         return ranked, matched, scores
 
     @staticmethod
-    def _with_dense(req: SearchRequest, text_legs: TextLegs,
-                    dense: list[tuple[str, int, float]]) -> tuple[dict[str, list[str]], dict[str, list[float]]]:
+    def _with_dense(req: SearchRequest, text_legs: TextLegs, dense: list[tuple[str, int, float]],
+                    sparse: list[tuple[str, float]] | None = None) -> tuple[dict[str, list[str]], dict[str, list[float]]]:
         """Every leg's ranked case ids and scores, the request's exclusions removed."""
         ranked, scores = dict(text_legs[0]), dict(text_legs[2])
         if "dense" in req.legs:
             ranked["dense"], scores["dense"] = [d[0] for d in dense], [d[2] for d in dense]
+        if "sparse" in req.legs and sparse:
+            ranked["sparse"], scores["sparse"] = [cid for cid, _ in sparse], [score for _, score in sparse]
         if req.exclude:
             kept = {leg: [i for i, cid in enumerate(ids) if cid not in req.exclude] for leg, ids in ranked.items()}
             ranked = {leg: [ranked[leg][i] for i in rows] for leg, rows in kept.items()}
@@ -361,18 +389,18 @@ class Searcher:
         langs = [detect_language(r.text) for r in reqs]
         filters = [r.filters.for_role(r.role) for r in reqs]
         dense = self._dense(g, [r.text for r in reqs], filters)
+        sparse = self._sparse(g, [r.text for r in reqs], filters)
         rankings = []
-        for req, lang, flt, d in zip(reqs, langs, filters, dense):
-            ranked, scores = self._with_dense(req, self._text_legs(g, req, flt), d)
+        for req, lang, flt, d, sp in zip(reqs, langs, filters, dense, sparse):
+            ranked, scores = self._with_dense(req, self._text_legs(g, req, flt), d, sp)
             rankings.append((lang, ranked, exact_matches(req.text, g.code_cases), scores))
         return rankings
 
-    def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters,
-                text_legs: TextLegs, dense: list[tuple[str, int, float]], shared_seconds: float) -> SearchResponse:
+    def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters, text_legs: TextLegs,
+                dense: list[tuple[str, int, float]], sparse: list[tuple[str, float]], matches: dict[str, int], kind: str,
+                shared_seconds: float) -> SearchResponse:
         started = time.perf_counter()
-        (ranked, scores), matched = self._with_dense(req, text_legs, dense), text_legs[1]
-        matches = exact_matches(req.text, g.code_cases) if "lexical" in req.legs else {}
-        kind = classify_query(req.text, bool(matches))
+        (ranked, scores), matched = self._with_dense(req, text_legs, dense, sparse), text_legs[1]
         weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
         tier = exact_tier(kind, matches)
         fused = fuse(ranked, weights, g.manifest.rrf_k, g.related, tier, scores, fusion_method(g.manifest),

@@ -158,8 +158,11 @@ def _print_hits(response: Any, query_text: str | None = None) -> None:
                f"({response.took_ms:.0f} ms, {response.generation})")
     for n, hit in enumerate(response.hits, start=1):
         why = hit.why
-        legs = ", ".join(f"{leg} #{why[leg]}" for leg in ("lexical", "signature", "dense") if why.get(leg))
-        click.echo(f"\n{n}. {hit.id}  {hit.title}  [{hit.status}] {', '.join(hit.versions)}")
+        legs = ", ".join(f"{leg} #{why[leg]}" for leg in ("lexical", "signature", "dense", "sparse") if why.get(leg))
+        if why.get("exact_code"):
+            legs = "error code listed, " + legs
+        other = f"  ({ {'ja': 'Japanese', 'en': 'English'}.get(hit.lang, hit.lang)} case)" if hit.other_language else ""
+        click.echo(f"\n{n}. {hit.id}  {hit.title}  [{hit.status}] {', '.join(hit.versions)}{other}")
         click.echo(f"   matched {hit.section_heading or '-'} ({legs or 'no leg'})")
         terms = readable_terms(why.get("matched_terms") or [], query_text or query["text"])
         if terms:

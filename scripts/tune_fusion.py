@@ -42,6 +42,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
 }
 DENSE = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
 SIGNATURE = (0.5, 1.0, 2.0, 3.0)
+SPARSE = (0.0, 0.3, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 
 def load_collection(name: str, max_beir: int | None) -> tuple[list[Any], list[EvalQuery]]:
@@ -106,11 +107,11 @@ def sweep(collections: dict[str, dict[str, Any]], method: str, fair: bool = True
         cells = {name: rows for name, rows in cells.items() if len(rows) >= 3}
         if not cells:
             continue
-        best_leg = {name: max(leg_score(collections[name], rows, leg) for leg in ("lexical", "dense", "signature"))
+        best_leg = {name: max(leg_score(collections[name], rows, leg) for leg in ("lexical", "dense", "signature", "sparse"))
                     for name, rows in cells.items()}
         results = []
-        for dense, sig, tier in itertools.product(DENSE, SIGNATURE if kind == "log" else (1.0,), (False, True)):
-            legs = {"lexical": 1.0, "signature": sig, "dense": dense}
+        for dense, sparse, sig, tier in itertools.product(DENSE, SPARSE, SIGNATURE if kind == "log" else (1.0,), (False, True)):
+            legs = {"lexical": 1.0, "signature": sig, "dense": dense, "sparse": sparse}
             per = {name: score_cell(collections[name], rows, legs, tier, method, fair) for name, rows in cells.items()}
             safe = all(per[name] >= best_leg[name] - 1e-9 for name in per)
             results.append((safe, sum(per.values()) / len(per), legs, per, tier))
@@ -119,7 +120,7 @@ def sweep(collections: dict[str, dict[str, Any]], method: str, fair: bool = True
         safe_ones = [r for r in policy if r[0]]
         # ties (equal to 4 decimals): a dense weight above 0, the smallest, so that the leg stays a
         # fallback where the others find nothing without moving what they find
-        pick = max(safe_ones or policy, key=lambda r: (round(r[1], 4), r[2]["dense"] > 0, -r[2]["dense"], -r[2]["signature"]))
+        pick = max(safe_ones or policy, key=lambda r: (round(r[1], 4), r[2]["dense"] > 0, -r[2]["dense"], -r[2]["sparse"], -r[2]["signature"]))
         tiers = {t: max(r[1] for r in results if r[4] == t) for t in (False, True)}
         chosen[f"{lang}.{kind}"] = {"weights": pick[2], "exact_tier": pick[4], "mean": round(pick[1], 4),
                                     "best_mean_without_tier": round(tiers[False], 4), "best_mean_with_tier": round(tiers[True], 4),

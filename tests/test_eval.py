@@ -54,7 +54,7 @@ def test_evaluate_scores_each_leg_and_the_hybrid(tmp_path):
     path.write_text(json.dumps({"query": "mail late", "relevant": ["ESC-2026-0001"], "kind": "words", "lang": "en"}) + "\n")
     settings = load_settings(environ={}, data_dir=tmp_path / "data", embed_model="hash:64")
     report = evaluate(cases, load_queries(path), settings, HashingEncoder(64), baseline=True)
-    assert set(report.variants) == {"lexical", "dense", "hybrid", "lexical-baseline"}
+    assert set(report.variants) == {"lexical", "dense", "sparse", "hybrid", "lexical-baseline"}
     assert report.variants["hybrid"]["ndcg@10"] == 1.0 and report.variants["hybrid"]["queries"] == 1
     assert report.variants["lexical"]["splits"]["lang"]["en"]["queries"] == 1
 
@@ -90,6 +90,6 @@ def test_tune_fusion_smoke_run_chooses_weights_per_cell():
     for cells in chosen.values():
         assert cells and set(cells) <= {f"{lang}.{kind}" for lang in ("ja", "en") for kind in ("words", "code", "log")}
         for name, cell in cells.items():
-            assert set(cell["weights"]) == {"lexical", "signature", "dense"} and 0 <= cell["mean"] <= 1
+            assert set(cell["weights"]) == {"lexical", "signature", "dense", "sparse"} and 0 <= cell["mean"] <= 1
             assert cell["exact_tier"] == (not name.endswith(".log"))  # the tier is the kind's policy
             assert all(cell["per_collection"][name] >= 0 for name in cell["queries"])

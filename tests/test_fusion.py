@@ -1,6 +1,6 @@
 import pytest
 
-from indexer.fusion import KINDS, default_weights, exact_first, group_best, max_dense_weight, parse_weight_spec, resolve_weights, rrf, weight_spec, weights_for
+from indexer.fusion import KINDS, default_weights, exact_first, group_best, parse_weight_spec, resolve_weights, rrf, weight_spec, weights_for
 
 
 def test_rrf_sums_reciprocal_ranks_with_explicit_k():
@@ -56,7 +56,6 @@ def test_weights_for_reads_per_kind_tables_and_older_per_language_ones():
     older = {"ja": {"lexical": 1.0, "dense": 0.5}, "en": {"lexical": 1.0, "dense": 1.0}}
     assert weights_for(older, "en", "words") == {"lexical": 1.0, "dense": 1.0}
     assert weights_for(older, "en", "code") == {"lexical": 1.0, "dense": 0.4}
-    assert max_dense_weight(table, "ja") == 0.5 and max_dense_weight({"ja": {}}, "ja") == 0.0
 
 
 def test_exact_first_puts_every_case_naming_the_code_first_in_fused_order():
@@ -74,7 +73,7 @@ def test_weight_spec():
     resolved = resolve_weights("x", "ja.code:dense=0.1;ja:dense=0.3")
     assert resolved["ja"]["words"]["dense"] == 0.3 and resolved["ja"]["code"]["dense"] == 0.1  # the kind wins
     assert resolved["en"] == default_weights("x")["en"]
-    for bad in ("fr:dense=1", "ja:sparse=1", "ja:dense=x", "ja:dense=-1", "dense=1", "ja.logs:dense=1", "ja:dense=nan"):
+    for bad in ("fr:dense=1", "ja:semantic=1", "ja:dense=x", "ja:dense=-1", "dense=1", "ja.logs:dense=1", "ja:dense=nan"):
         with pytest.raises(ValueError):
             parse_weight_spec(bad)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from indexer.filters import Filters, parse_filters
@@ -132,7 +133,7 @@ def test_a_20kb_log_is_answered(searcher):
 
 def test_bad_requests_are_query_errors(searcher):
     for request in (SearchRequest("   "), SearchRequest("x", limit=0), SearchRequest("x", limit=1000),
-                    SearchRequest("x", role="root"), SearchRequest("x", legs=("sparse",)), SearchRequest("x" * 200_001)):
+                    SearchRequest("x", role="root"), SearchRequest("x", legs=("semantic",)), SearchRequest("x" * 200_001)):
         with pytest.raises(QueryError):
             searcher.search(request)
     with pytest.raises(QueryError, match="status"):
@@ -208,3 +209,39 @@ def test_select_terms_keeps_informative_terms_with_positive_weights():
     assert [t for t, _ in chosen] == ["sch-13208", "relay"] and chosen[0][1] == 1.0
     everything = select_terms(counts, doc_freq, 1000, 10)
     assert "absent" not in dict(everything) and min(w for _, w in everything) >= MIN_TERM_WEIGHT
+
+
+def test_the_sparse_leg_finds_cases_by_their_latent_terms_and_obeys_filters(tmp_path):
+    from indexer.sparse_index import SparseIndex, from_bytes, to_bytes
+
+    vectors = [(np.array([1, 5], dtype=np.int32), np.array([0.6, 0.8], dtype=np.float32)),
+               (np.array([5, 9], dtype=np.int32), np.array([0.9, 0.1], dtype=np.float32)),
+               (np.array([2], dtype=np.int32), np.array([1.0], dtype=np.float32))]
+    index = SparseIndex.build(vectors, ["A", "B", "C"], 16)
+    query = (np.array([5, 99], dtype=np.int32), np.array([1.0, 5.0], dtype=np.float32))  # 99: outside the head, ignored
+    assert [cid for cid, _ in index.search(query, 10)] == ["B", "A"]  # C shares no term: not a hit
+    assert [cid for cid, _ in index.search(query, 1)] == ["B"]
+    assert [cid for cid, _ in index.search(query, 10, np.array([True, False, True]))] == ["A"]
+    index.save(tmp_path)
+    loaded = SparseIndex.load(tmp_path)
+    assert loaded is not None and loaded.search(query, 10) == index.search(query, 10)
+    assert SparseIndex.load(tmp_path / "nothing") is None
+    idx, val = from_bytes(to_bytes(vectors[0]))
+    assert idx.tolist() == [1, 5] and np.allclose(val, [0.6, 0.8])
+    with pytest.raises(ValueError):
+        SparseIndex.build([(np.array([16], dtype=np.int32), np.array([1.0], dtype=np.float32))], ["X"], 16)
+
+
+def test_a_search_on_the_sparse_leg_alone_respects_visibility(settings, write_cases):
+    write_cases({
+        "ESC-2026-0001.md": case_text("ESC-2026-0001", title="Mail relay rejects outbound mail", symptoms="Outbound mail stays queued."),
+        "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Mail relay rejects outbound mail too", visibility="restricted",
+                                      symptoms="Outbound mail stays queued as well."),
+    })
+    run_index(settings)
+    searcher = Searcher(settings, open_store(settings))
+    assert searcher.generation().sparse is not None and searcher.generation().sparse.size == 2
+    support = searcher.search(SearchRequest("outbound mail queued", role="support", legs=("sparse",)))
+    admin = searcher.search(SearchRequest("outbound mail queued", role="admin", legs=("sparse",)))
+    assert [h.id for h in support.hits] == ["ESC-2026-0001"]
+    assert {h.id for h in admin.hits} == {"ESC-2026-0001", "ESC-2026-0002"} and admin.hits[0].why["sparse"] == 1

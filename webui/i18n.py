@@ -61,6 +61,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hit.signature": ("ログ署名 #{rank}", "signature #{rank}"),
     "hit.signature_any": ("ログ署名一致", "log signature"),
     "hit.dense": ("意味 #{rank}", "semantic #{rank}"),
+    "hit.sparse": ("概念語 #{rank}", "concepts #{rank}"),
     "hit.other_language.ja": ("日本語の事例", "Japanese case"),
     "hit.other_language.en": ("英語の事例", "English case"),
     "hit.other_language_help": ("検索語とは別の言語で書かれた事例です (意味検索で一致)", "Written in another language than your query (matched by meaning)"),

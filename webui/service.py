@@ -57,6 +57,13 @@ class QueryEncoderCache:
     def prepare_queries(self) -> bool:
         return bool(self._encoder.prepare_queries())
 
+    @property
+    def sparse_dim(self) -> int:
+        return int(getattr(self._encoder, "sparse_dim", 0) or 0)
+
+    def encode_sparse(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        return self._encoder.encode_sparse(texts)  # type: ignore[no-any-return]
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
