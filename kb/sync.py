@@ -101,8 +101,9 @@ def _report_unchanged(report: SyncReport, state: FileState, shown: str) -> None:
         report.failed.append(shown)
 
 
-def sync_store(settings: Settings, store: Store, rehash: bool = False) -> SyncReport:
-    """Load new and changed case files into the store and remove deleted ones."""
+def sync_store(settings: Settings, store: Store, rehash: bool = False, reparse: bool = False) -> SyncReport:
+    """Load new and changed case files into the store and remove deleted ones (``rehash``: read
+    every file; ``reparse``: parse every file again, as after an upgrade of the parser)."""
     root = settings.cases_dir
     report = SyncReport()
     if not root.is_dir():
@@ -121,7 +122,7 @@ def sync_store(settings: Settings, store: Store, rehash: bool = False) -> SyncRe
             shown = str(root / rel)
             state = states.get(rel)
             st = _stat(path)
-            if not rehash and state is not None and _unchanged_on_disk(state, st):
+            if not (rehash or reparse) and state is not None and _unchanged_on_disk(state, st):
                 _report_unchanged(report, state, shown)
                 continue
             try:
@@ -132,7 +133,7 @@ def sync_store(settings: Settings, store: Store, rehash: bool = False) -> SyncRe
                 continue
             digest = hashlib.sha256(data).hexdigest()
             size, mtime_ns = _trusted_stat(st, scan_started_ns) if st is not None else (None, None)
-            if state is not None and state.content_hash == digest:
+            if not reparse and state is not None and state.content_hash == digest:
                 _report_unchanged(report, state, shown)
                 if (size, mtime_ns) != (state.size, state.mtime_ns):  # touched, not changed: remember the new time
                     store.set_file_state(session, rel, digest, state.case_id, state.problems, size, mtime_ns)

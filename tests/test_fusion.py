@@ -73,7 +73,7 @@ def test_weight_spec():
     resolved = resolve_weights("x", "ja.code:dense=0.1;ja:dense=0.3")
     assert resolved["ja"]["words"]["dense"] == 0.3 and resolved["ja"]["code"]["dense"] == 0.1  # the kind wins
     assert resolved["en"] == default_weights("x")["en"]
-    for bad in ("fr:dense=1", "ja:semantic=1", "ja:dense=x", "ja:dense=-1", "dense=1", "ja.logs:dense=1", "ja:dense=nan"):
+    for bad in ("fr:dense=1", "ja:semantic=1", "ja:dense=x", "ja:dense=-1", "dense=1", "ja.logs:dense=1", "ja:dense=nan", "ja:dense=inf"):
         with pytest.raises(ValueError):
             parse_weight_spec(bad)
 

@@ -259,3 +259,34 @@ def test_cli_names_every_refused_case_at_the_end_of_its_output(settings, write_c
                           "(credential): 'Hunter2xyz'; run 'kb redact' to replace it with <SECRET>")
         assert "1 failed" not in result.output and "2 failed" in result.output
         assert result.output.count("unknown status 'fixed'") == 1  # once, at the end
+
+
+def test_cases_parsed_by_another_parser_version_are_parsed_again_and_fully_rebuilt(settings, write_cases):
+    import json
+
+    from indexer import generation as gen
+
+    write_cases({"ESC-2026-0001.md": case_text("ESC-2026-0001"), "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Other")})
+    run_index(settings)
+    assert run_index(settings).plan["mode"] == "none"  # same version: nothing to do
+    manifest_path = gen.current_dir(settings.index_dir) / gen.MANIFEST
+    data = json.loads(manifest_path.read_text("utf-8"))
+    data["extra"].pop("parse_version")  # as a generation built before the version existed
+    manifest_path.write_text(json.dumps(data), "utf-8")
+    report = run_index(settings)
+    assert sorted(report.sync.changed) == ["ESC-2026-0001", "ESC-2026-0002"] and report.plan["mode"] == "full"
+    assert run_index(settings).plan["mode"] == "none"
+
+
+def test_switching_the_sparse_leg_rebuilds_and_search_follows_the_setting(settings, write_cases):
+    from indexer.searcher import SearchRequest, Searcher
+
+    write_cases({"ESC-2026-0001.md": case_text("ESC-2026-0001")})
+    run_index(settings)
+    off = settings.replace(sparse_leg=False)
+    report = run_index(off)
+    assert report.plan["mode"] == "full" and "sparse" in report.plan["reason"]
+    searcher = Searcher(off, open_store(off))
+    assert searcher.generation().sparse is None
+    assert searcher.search(SearchRequest("recurring events", legs=("sparse",))).hits == []
+    assert run_index(settings).plan["mode"] == "full"  # on again

@@ -245,3 +245,62 @@ def test_a_search_on_the_sparse_leg_alone_respects_visibility(settings, write_ca
     admin = searcher.search(SearchRequest("outbound mail queued", role="admin", legs=("sparse",)))
     assert [h.id for h in support.hits] == ["ESC-2026-0001"]
     assert {h.id for h in admin.hits} == {"ESC-2026-0001", "ESC-2026-0002"} and admin.hits[0].why["sparse"] == 1
+
+
+def test_plain_words_never_trigger_the_exact_code_tier(settings, write_cases):
+    write_cases({
+        "ESC-2026-0001.md": case_text("ESC-2026-0001", title="Sync client gives up", extra="error_codes: [requests.exceptions.Timeout]\n",
+                                      symptoms="The desktop sync client stops with requests.exceptions.Timeout."),
+        "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Login timeout after upgrade", symptoms="Every login ends in a timeout after the upgrade."),
+    })
+    run_index(settings)
+    searcher = Searcher(settings, open_store(settings))
+    response = searcher.search(SearchRequest("login timeout", role="support"))
+    assert response.query["kind"] == "words" and response.hits[0].id == "ESC-2026-0002"
+    assert not response.hits[0].why["exact_code"]
+    named = searcher.search(SearchRequest("requests.exceptions.Timeout", role="support"))
+    assert named.query["kind"] == "code" and named.hits[0].id == "ESC-2026-0001" and named.hits[0].why["exact_code"]
+
+
+def test_a_code_only_a_hidden_case_lists_does_not_change_how_the_query_is_read(settings, write_cases):
+    write_cases({
+        "ESC-2026-0001.md": case_text("ESC-2026-0001", title="Billing export fails", visibility="restricted",
+                                      extra="error_codes: [ACMEBILL-4242]\n", symptoms="Export stops with ACMEBILL-4242."),
+        "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Billing export is slow", symptoms="The export takes an hour."),
+    })
+    run_index(settings)
+    searcher = Searcher(settings, open_store(settings))
+    hidden = searcher.search(SearchRequest("acmebill-4242 problem with billing", role="support"))
+    unknown = searcher.search(SearchRequest("acmebill-4243 problem with billing", role="support"))
+    assert hidden.query["kind"] == unknown.query["kind"] and hidden.query["weights"] == unknown.query["weights"]
+    assert "ESC-2026-0001" not in [h.id for h in hidden.hits]
+    admin = searcher.search(SearchRequest("ACMEBILL-4242", role="admin"))
+    assert admin.hits[0].id == "ESC-2026-0001" and admin.hits[0].why["exact_code"]
+
+
+def test_a_packaged_class_name_counts_as_one_code_and_long_pastes_keep_their_codes():
+    from indexer.searcher import exact_matches
+    from kb.codes import canonical_code, code_variants, query_code_candidates
+
+    code_cases: dict[str, list[tuple[str, str]]] = {}
+    for cid, code in (("A", "java.net.SocketTimeoutException"), ("B", "SocketTimeoutException")):
+        for variant in code_variants(code):
+            code_cases.setdefault(variant, []).append((cid, canonical_code(code)))
+    assert exact_matches("at java.net.SocketTimeoutException: Read timed out", code_cases) == {"A": 1, "B": 1}
+    noise = " ".join(f"word{i} other{i}" for i in range(6000))
+    assert "sqlstate-40p01" in query_code_candidates(noise + " SQLSTATE 40P01")
+
+
+def test_foreign_cases_come_only_from_weighted_legs():
+    from indexer.searcher import foreign_ids
+
+    ranked = {"lexical": ["a"], "dense": ["b"], "sparse": ["c"]}
+    langs = {"a": "ja", "b": "en", "c": "en"}
+    assert foreign_ids(ranked, langs, "ja") == {"b", "c"}
+    assert foreign_ids(ranked, langs, "ja", {"lexical": 1.0, "dense": 0.5, "sparse": 0.0}) == {"b"}
+
+
+def test_text_for_the_e5_engine_loses_nul_bytes_and_lone_surrogates():
+    from indexer.e5_encoder import clean
+
+    assert clean("a\x00b\ud800c") == "a b?c" and clean("日本語") == "日本語"
