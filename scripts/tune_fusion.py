@@ -30,7 +30,8 @@ from indexer.dense import encoder_for  # noqa: E402
 from indexer.evaluate import EvalQuery, beir_cases, beir_queries, cases_for_eval, hybrid_ranking, index_cases, load_queries  # noqa: E402
 from indexer.fusion import KINDS, LANGS  # noqa: E402
 from indexer.metrics import ndcg_at  # noqa: E402
-from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, classify_query  # noqa: E402
+from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, classify_query, exact_matches  # noqa: E402
+from kb.codes import canonical_code, code_variants  # noqa: E402
 from kb.settings import load_settings  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -59,8 +60,15 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
     path = cache / f"{name}-{model.replace('/', '_').replace(':', '_')}.json"
     if path.exists():
         data: dict[str, Any] = json.loads(path.read_text("utf-8"))
-        if "case_lang" not in data:  # caches written before case languages were kept
-            data["case_lang"] = {c.id: c.lang for c in load_collection(name, max_beir)[0]}
+        cases = load_collection(name, max_beir)[0]
+        data["case_lang"] = {c.id: c.lang for c in cases}
+        code_cases: dict[str, list[tuple[str, str]]] = {}  # exact matches as the current code reads them
+        for case in cases:
+            for code in case.error_codes:
+                for variant in code_variants(code):
+                    code_cases.setdefault(variant, []).append((case.id, canonical_code(code)))
+        for query, ranking in zip(data["queries"], data["ranked"]):
+            ranking[2] = exact_matches(query["query"], code_cases)
         return data
     cases, queries = load_collection(name, max_beir)
     settings = load_settings(environ={}, embed_model=model)
