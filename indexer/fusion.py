@@ -123,11 +123,11 @@ Weights = dict[str, dict[str, dict[str, float]]]  # {lang: {kind: {leg: weight}}
 # (docs: "Search quality"; scripts/tune_fusion.py): never on the set the figures are reported on.
 MULTILINGUAL_WEIGHTS: Weights = {
     "ja": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.0, "sparse": 1.5},
-           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1, "sparse": 0.3},
-           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.1, "sparse": 0.0}},
+           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.0, "sparse": 0.3},
+           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.0, "sparse": 0.0}},
     "en": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.7, "sparse": 0.5},
            "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1, "sparse": 0.3},
-           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.1, "sparse": 0.0}},
+           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.0, "sparse": 0.0}},
 }
 
 

@@ -126,9 +126,10 @@ def sweep(collections: dict[str, dict[str, Any]], method: str, fair: bool = True
         tiered = kind in EXACT_FIRST_KINDS  # the tier is a policy per kind (both means are printed to revisit it)
         policy = [r for r in results if r[4] == tiered]
         safe_ones = [r for r in policy if r[0]]
-        # ties (equal to 4 decimals): a dense weight above 0, the smallest, so that the leg stays a
-        # fallback where the others find nothing without moving what they find
-        pick = max(safe_ones or policy, key=lambda r: (round(r[1], 4), r[2]["dense"] > 0, -r[2]["dense"], -r[2]["sparse"], -r[2]["signature"]))
+        # ties (equal to 4 decimals): fewer model legs (a leg with weight 0 is not run: one encoding
+        # of a pasted log costs more than the whole rest of the search), then smaller weights
+        pick = max(safe_ones or policy, key=lambda r: (round(r[1], 4), -(r[2]["dense"] > 0) - (r[2]["sparse"] > 0),
+                                                       -r[2]["dense"], -r[2]["sparse"], -r[2]["signature"]))
         tiers = {t: max(r[1] for r in results if r[4] == t) for t in (False, True)}
         chosen[f"{lang}.{kind}"] = {"weights": pick[2], "exact_tier": pick[4], "mean": round(pick[1], 4),
                                     "best_mean_without_tier": round(tiers[False], 4), "best_mean_with_tier": round(tiers[True], 4),
