@@ -27,7 +27,7 @@ from indexer.fusion import LEGS, convex, exact_first, expand_related, group_best
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
 from kb.case import Case
-from kb.codes import canonical_code, code_variants, extract_error_codes, query_code_candidates
+from kb.codes import code_index, extract_error_codes, query_code_candidates
 from kb.errors import NotFoundError, QueryError
 from kb.language import detect_language
 from kb.settings import Settings
@@ -131,8 +131,8 @@ class OpenGeneration:
         self.case_index = {cid: i for i, cid in enumerate(self.case_rows)}
         self.row_case = np.fromiter((self.case_index[cid] for cid in self.chunk_case), dtype=np.int64, count=len(self.chunk_case))
         self.sparse = SparseIndex.load(folder)
-        # each sparse row's place among the cases with chunks (the builder writes them in that order)
-        self.sparse_rows = np.fromiter((self.case_index.get(cid, 0) for cid in self.sparse.case_ids), dtype=np.int64,
+        # each sparse row's place among the cases with chunks (-1: none; such a row never passes a filter)
+        self.sparse_rows = np.fromiter((self.case_index.get(cid, -1) for cid in self.sparse.case_ids), dtype=np.int64,
                                        count=self.sparse.size) if self.sparse is not None else np.zeros(0, dtype=np.int64)
         self._masks: OrderedDict[Filters, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self._masks_lock = threading.Lock()
@@ -140,11 +140,7 @@ class OpenGeneration:
         catalog = read_catalog(folder)
         self.related: dict[str, list[str]] = {cid: list(info.get("related", [])) for cid, info in catalog.items()}  # type: ignore[call-overload]
         self.case_lang: dict[str, str] = {cid: str(info.get("lang") or "") for cid, info in catalog.items()}
-        self.code_cases: dict[str, list[tuple[str, str]]] = {}  # canonical form -> (case id, the code it lists)
-        for cid, info in catalog.items():
-            for code in info.get("codes", ()):  # type: ignore[attr-defined]
-                for variant in code_variants(code):
-                    self.code_cases.setdefault(variant, []).append((cid, canonical_code(code)))
+        self.code_cases = code_index((cid, info.get("codes", ())) for cid, info in catalog.items())  # type: ignore[misc]
 
     def row_mask(self, flt: Filters) -> np.ndarray | None:
         """Which chunk rows pass the filters (None: all); cached, as a role's filter repeats on every query."""
@@ -168,7 +164,7 @@ class OpenGeneration:
         cases = np.zeros(len(self.case_index), dtype=bool)
         cases[[self.case_index[cid] for cid in passing if cid in self.case_index]] = True
         chunk_mask = cases[self.row_case] if len(self.row_case) else np.zeros(0, dtype=bool)
-        sparse_mask = cases[self.sparse_rows] if self.sparse is not None else None
+        sparse_mask = (cases[self.sparse_rows] & (self.sparse_rows >= 0)) if self.sparse is not None else None
         with self._masks_lock:
             self._masks[flt] = (chunk_mask, sparse_mask)
             while len(self._masks) > MASK_CACHE:
@@ -177,6 +173,12 @@ class OpenGeneration:
 
     def close(self) -> None:
         self.lexical.close()
+
+
+def model_texts(encoder: Any, texts: Sequence[str]) -> list[str]:
+    """What the model legs encode of each query: a pasted log without its variable parts, cut to
+    the encoder's query budget."""
+    return [encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts]
 
 
 def effective_weights(table: dict[str, Any], lang: str, kind: str, legs: Sequence[str]) -> dict[str, float]:
@@ -318,7 +320,7 @@ class Searcher:
         if g.vectors.size == 0 or not texts:
             return [[] for _ in texts]
         encoder = self.encoder(g.manifest.model)
-        vectors = encoder.encode_queries([encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts])
+        vectors = encoder.encode_queries(model_texts(encoder, texts))
         results = []
         for vector, flt in zip(vectors, filters):
             found = g.vectors.search(vector[None, :], self.settings.candidates * 4, g.row_mask(flt), self.settings.ann_ef_search)[0]
@@ -372,7 +374,7 @@ class Searcher:
         encoder = self.encoder(g.manifest.model) if sparse is not None and texts else None
         if sparse is None or encoder is None or not hasattr(encoder, "encode_sparse"):
             return [[] for _ in texts]
-        vectors = encoder.encode_sparse([encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts])
+        vectors = encoder.encode_sparse(model_texts(encoder, texts))
         return [sparse.search(vector, self.settings.candidates, g.sparse_mask(flt)) for vector, flt in zip(vectors, filters)]
 
     def _text_legs(self, g: OpenGeneration, req: SearchRequest, flt: Filters) -> TextLegs:

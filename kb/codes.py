@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Iterable
 
 # Prefixes that look like error codes but name algorithms, encodings or standards.
 NOT_CODES = frozenset({"SHA", "AES", "RSA", "ISO", "UTF", "MD5", "DES", "ECDSA", "X509", "RFC", "JIS", "CP", "TLS",
@@ -130,6 +131,17 @@ def code_variants(code: str) -> list[str]:
     if dot and head and _CLASS_NAME.fullmatch(last):
         variants.append(canonical_code(last))
     return variants
+
+
+def code_index(listed: Iterable[tuple[str, Iterable[str]]]) -> dict[str, list[tuple[str, str]]]:
+    """Every form a listed code answers to -> (case id, the code in canonical form), from
+    (case id, its error codes) pairs: what exact matching looks query candidates up in."""
+    index: dict[str, list[tuple[str, str]]] = {}
+    for case_id, codes in listed:
+        for code in codes:
+            for variant in code_variants(code):
+                index.setdefault(variant, []).append((case_id, canonical_code(code)))
+    return index
 
 
 # A class name worth matching alone: an exception or error type, or CamelCase of two words or more

@@ -31,7 +31,7 @@ from indexer.evaluate import EvalQuery, beir_cases, beir_queries, cases_for_eval
 from indexer.fusion import KINDS, LANGS  # noqa: E402
 from indexer.metrics import ndcg_at  # noqa: E402
 from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, classify_query, exact_matches  # noqa: E402
-from kb.codes import canonical_code, code_variants  # noqa: E402
+from kb.codes import code_index  # noqa: E402
 from kb.settings import load_settings  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -62,11 +62,7 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
         data: dict[str, Any] = json.loads(path.read_text("utf-8"))
         cases = load_collection(name, max_beir)[0]
         data["case_lang"] = {c.id: c.lang for c in cases}
-        code_cases: dict[str, list[tuple[str, str]]] = {}  # exact matches as the current code reads them
-        for case in cases:
-            for code in case.error_codes:
-                for variant in code_variants(code):
-                    code_cases.setdefault(variant, []).append((case.id, canonical_code(code)))
+        code_cases = code_index((case.id, case.error_codes) for case in cases)  # exact matches as the current code reads them
         for query, ranking in zip(data["queries"], data["ranked"]):
             ranking[2] = exact_matches(query["query"], code_cases)
         return data

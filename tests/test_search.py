@@ -280,12 +280,9 @@ def test_a_code_only_a_hidden_case_lists_does_not_change_how_the_query_is_read(s
 
 def test_a_packaged_class_name_counts_as_one_code_and_long_pastes_keep_their_codes():
     from indexer.searcher import exact_matches
-    from kb.codes import canonical_code, code_variants, query_code_candidates
+    from kb.codes import code_index, query_code_candidates
 
-    code_cases: dict[str, list[tuple[str, str]]] = {}
-    for cid, code in (("A", "java.net.SocketTimeoutException"), ("B", "SocketTimeoutException")):
-        for variant in code_variants(code):
-            code_cases.setdefault(variant, []).append((cid, canonical_code(code)))
+    code_cases = code_index([("A", ["java.net.SocketTimeoutException"]), ("B", ["SocketTimeoutException"])])
     assert exact_matches("at java.net.SocketTimeoutException: Read timed out", code_cases) == {"A": 1, "B": 1}
     noise = " ".join(f"word{i} other{i}" for i in range(6000))
     assert "sqlstate-40p01" in query_code_candidates(noise + " SQLSTATE 40P01")
