@@ -21,6 +21,7 @@ from kb.case import Case, Section
 from kb.errors import CaseFormatError, Problem
 from kb.fields import validate_fields
 from kb.headings import canonical_section, known_headings
+from kb.reading import read_case_bytes
 from kb.sensitive import scan_case_text
 
 # Bump when parsing or code extraction changes what a case holds for the same file: the next
@@ -184,13 +185,13 @@ def decode_case_bytes(data: bytes, path: str, max_bytes: int) -> tuple[str | Non
 
 def read_case_file(path: Path, id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
                    max_bytes: int = 262144, display_path: str | None = None,
-                   customer_domains: tuple[str, ...] = ()) -> tuple[Case | None, list[Problem]]:
-    """Read, decode and check one case file; never raises for bad content."""
+                   customer_domains: tuple[str, ...] = (), root: Path | None = None) -> tuple[Case | None, list[Problem]]:
+    """Read, decode and check one case file; never raises for bad content. A FIFO, device or
+    oversized file is refused before it is read, and a link out of ``root`` is not followed."""
     shown = display_path or str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, [Problem(shown, None, f"cannot read file: {exc.strerror}")]
+    data, problem = read_case_bytes(path, shown, max_bytes, root)
+    if data is None:
+        return None, [problem] if problem else []
     text, problems = decode_case_bytes(data, shown, max_bytes)
     if text is None:
         return None, problems

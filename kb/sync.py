@@ -20,6 +20,7 @@ from kb.case import Case
 from kb.corpus import find_case_files
 from kb.errors import Problem
 from kb.parse import check_case_text, decode_case_bytes
+from kb.reading import read_case_bytes
 from kb.settings import Settings
 from kb.store import FileState, Store
 
@@ -125,10 +126,9 @@ def sync_store(settings: Settings, store: Store, rehash: bool = False, reparse: 
             if not (rehash or reparse) and state is not None and _unchanged_on_disk(state, st):
                 _report_unchanged(report, state, shown)
                 continue
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                report.problems.append(Problem(shown, None, f"cannot read file: {exc.strerror}"))
+            data, problem = read_case_bytes(path, shown, settings.max_case_bytes, root)
+            if data is None:
+                report.problems.append(problem)  # type: ignore[arg-type]  # None data always has a problem
                 report.failed.append(shown)
                 continue
             digest = hashlib.sha256(data).hexdigest()
