@@ -68,6 +68,35 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class LoginSession(Base):
+    """A signed-in browser: the cookie holds a random id, the store only its SHA-256 digest.
+
+    Deleting the row ends the session at once (logout, password or role change, disable)."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class LoginThrottle(Base):
+    """Failed or still running password checks per key in its current window.
+
+    One row per name (``n:``), per name and address (``p:``) and per address (``a:``); a check is
+    reserved by one conditional upsert per key before the password is verified, so parallel
+    requests can never run more checks than the limit."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class AuditEvent(Base):
     """Who did what, when: logins, failures, views of restricted cases, every write."""
 
