@@ -275,7 +275,7 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    pruned = gen.prune(index_dir, settings.keep_generations)
+    pruned = gen.prune(index_dir, settings.keep_generations, settings.generation_grace_seconds)
     log.info("published %s (%s, %d cases, %d chunks)", name, plan.mode, len(catalog), len(chunks))
     return BuildResult(name, plan.mode, len(catalog), len(chunks), embedded, len(chunks) - embedded,
                        time.monotonic() - started, pruned)

@@ -52,6 +52,7 @@ class Settings:
     ann_threshold: int = _setting(200000, "From this many chunks on, the vector index is approximate (faiss HNSW) instead of exact.")
     ann_ef_search: int = _setting(512, "Search breadth of the approximate vector index (faiss HNSW efSearch; never below the 400 chunks the dense leg asks for): higher finds more of the exact neighbours, slower.")
     keep_generations: int = _setting(3, "How many index generations are kept on disk, the live one included.")
+    generation_grace_seconds: int = _setting(120, "Seconds a generation that stopped being live is kept before it may be pruned, so searches that opened it just before the switch finish (in every process).")
     search_limit: int = _setting(10, "Default number of hits a search returns.")
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
     auth_mode: str = _setting("auto", "Who may use the web UI: accounts (built-in logins and API tokens), proxy (user and groups from a trusted SSO reverse proxy, plus accounts), local (no login: one user on a laptop), auto (local for 'kb serve' on a loopback address, else accounts).")
@@ -62,6 +63,8 @@ class Settings:
     proxy_role_map: str = _setting("kb-admin=admin,kb-engineer=engineer,kb-support=support", "Proxy mode: group=role pairs; a user gets the highest role of their groups and no access without one.")
     cookie_secure: bool = _setting(True, "Send the session cookie over HTTPS only (turn off only for plain-HTTP testing; local mode never needs it).")
     secret_key: str = _setting("", "Key that signs session cookies and form tokens; set the same value for every web worker (empty: a random key per process).")
+    session_idle_minutes: int = _setting(480, "A login session ends after this many minutes without a request.")
+    session_lifetime_hours: int = _setting(168, "A login session ends this many hours after the login, however active (the cookie expires then too).")
     search_log_days: int = _setting(180, "Search-log entries (which may hold pasted customer logs) older than this many days are deleted by the nightly job.")
     customer_domains: str = _setting("", "Comma-separated customer domain names that must not appear in cases (flagged by kb lint, replaced by kb redact).")
 
@@ -100,7 +103,7 @@ _ALLOWED = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 _MINIMUM = {"embed_batch_size": 1, "query_threads": 0, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,
-            "candidates": 1, "keep_generations": 1, "search_limit": 1, "ann_threshold": 1, "ann_ef_search": 1, "search_log_days": 1, "db_pool_size": 1, "db_max_overflow": 0}
+            "candidates": 1, "keep_generations": 1, "generation_grace_seconds": 0, "search_limit": 1, "ann_threshold": 1, "ann_ef_search": 1, "search_log_days": 1, "session_idle_minutes": 1, "session_lifetime_hours": 1, "db_pool_size": 1, "db_max_overflow": 0}
 
 
 def setting_help() -> dict[str, str]:
