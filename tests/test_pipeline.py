@@ -338,3 +338,42 @@ def test_readers_in_two_processes_never_fail_while_generations_are_published_and
     assert run.returncode == 0, result
     assert result["publishes"] >= 5 and result["pruned"] >= 3 and result["searches"] > 100
     assert result["errors"] == 0 and result["wrong_results"] == 0
+
+
+def _healthy(settings, expect_cases: int) -> str:
+    """The live generation is complete and answers; returns its name."""
+    name = live(settings)
+    assert name is not None and gen.Manifest.read(settings.index_dir / name).case_count == expect_cases
+    store = open_store(settings)
+    try:
+        assert Searcher(settings, store).search(SearchRequest("topic2", role="admin")).hits[0].id == "ESC-2026-0002"
+    finally:
+        store.close()
+    return name
+
+
+def test_twenty_kill_9_at_random_points_of_a_rebuild_all_recover(settings, write_cases):
+    """kill -9 at 20 random moments of `kb index --full` (from start-up to publish): the live
+    generation always answers, and the next run cleans up and publishes."""
+    folder = write_cases(world(300))
+    run_index(settings)
+    started = time.monotonic()
+    timing = _kb(settings, "index", "--full")
+    timing.communicate(timeout=300)
+    duration = time.monotonic() - started
+    rng = __import__("random").Random(17)
+    outcomes = []
+    for round_ in range(20):
+        (folder / "ESC-2026-0001.md").write_text(case_text("ESC-2026-0001", title=f"Kill round {round_}"), "utf-8")
+        before = live(settings)
+        proc = _kb(settings, "index", "--full")
+        time.sleep(rng.uniform(0.05, duration * 1.05))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        after = _healthy(settings, 300)
+        outcomes.append("published" if after != before else "kept")
+        recovered = run_index(settings)
+        assert recovered.published or recovered.plan["mode"] == "none"
+        assert not [p for p in settings.index_dir.iterdir() if p.name.endswith(".partial")]
+        _healthy(settings, 300)
+    assert len(outcomes) == 20 and "kept" in outcomes  # most kills land before the publish
