@@ -427,6 +427,7 @@ class Searcher:
         fused = fuse(ranked, weights, g.manifest.rrf_k, g.related, tier, scores, fusion_method(g.manifest),
                      foreign_ids(ranked, g.case_lang, lang, weights))
         fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
+        fused = self._visible_now(fused, req.role)
         page = fused[req.offset:req.offset + req.limit]
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
         hits = self._hydrate(g, req, lang, page, ranks, matched, {d[0]: d[1] for d in dense}, tier)
@@ -435,6 +436,15 @@ class Searcher:
                       "weights": weights, "role": req.role}
         took = (time.perf_counter() - started + shared_seconds) * 1000
         return SearchResponse(hits, len(fused), query_info, took, g.name, [cid for cid, _ in fused[:MAX_CANDIDATES]])
+
+    def _visible_now(self, fused: list[tuple[str, float]], role: str) -> list[tuple[str, float]]:
+        """Only cases the store holds now with a visibility ``role`` may see: the generation can be
+        behind the store (a case made restricted, the build killed after the store step), and the
+        total, the facets and the hits of one request must all count the same cases."""
+        if not fused:
+            return fused
+        shown = self.store.visible_ids([cid for cid, _ in fused], visibilities_for(role))
+        return [(cid, score) for cid, score in fused if cid in shown]
 
     def _drop_unfiltered(self, g: OpenGeneration, fused: list[tuple[str, float]], ranked: dict[str, list[str]],
                          flt: Filters) -> list[tuple[str, float]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text, create_engine,
-                        delete, event, select)
+                        delete, event, func, select)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -297,9 +297,20 @@ class Store:
         with self.session() as session:
             return load_cases(session, ids)
 
+    def visible_ids(self, case_ids: Iterable[str], visibilities: Iterable[str]) -> set[str]:
+        """Those of ``case_ids`` that are in the store now with one of ``visibilities`` (what a
+        search may count and show, whatever an older generation still says)."""
+        ids, allowed = list(dict.fromkeys(case_ids)), list(visibilities)
+        found: set[str] = set()
+        with self.session() as session:
+            for start in range(0, len(ids), 500):  # bound the statement's parameters
+                batch = ids[start:start + 500]
+                found.update(session.scalars(select(CaseRow.id).where(CaseRow.id.in_(batch), CaseRow.visibility.in_(allowed))))
+        return found
+
     def case_count(self) -> int:
         with self.session() as session:
-            return len(session.scalars(select(CaseRow.id)).all())
+            return int(session.scalar(select(func.count()).select_from(CaseRow)) or 0)
 
     # -- file states -------------------------------------------------------------------
     def file_states(self) -> dict[str, FileState]:

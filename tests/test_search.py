@@ -301,3 +301,26 @@ def test_text_for_the_e5_engine_loses_nul_bytes_and_lone_surrogates():
     from indexer.e5_encoder import clean
 
     assert clean("a\x00b\ud800c") == "a b?c" and clean("日本語") == "日本語"
+
+
+def test_total_and_candidates_count_only_what_the_store_shows_now(settings, write_cases):
+    """A case made restricted whose reindex died after the store step: the live generation still
+    lists it as support-visible, the store does not. Total, candidates (the facets' input) and
+    hits agree: the case is in none of them (issue 17, item 2)."""
+    folder = write_cases({name: text.replace("visibility: restricted", "visibility: support").replace("visibility: engineering", "visibility: support")
+                          for name, text in WORLD.items()})
+    run_index(settings)
+    store = open_store(settings)
+    searcher = Searcher(settings, store)
+    before = searcher.search(SearchRequest("tenant export rows", role="support", limit=50))
+    assert "ESC-2026-0005" in ids(before)
+    (folder / "ESC-2026-0005.md").write_text(WORLD["ESC-2026-0005.md"], "utf-8")  # now restricted
+    from kb.sync import sync_store
+    sync_store(settings, store)  # the store step of a reindex; nothing is published
+    after = searcher.search(SearchRequest("tenant export rows", role="support", limit=50))
+    assert searcher.generation().name == before.generation  # still the old generation
+    assert "ESC-2026-0005" not in ids(after) and "ESC-2026-0005" not in after.candidates
+    assert after.total == len(after.hits) == len(after.candidates) == before.total - 1
+    admin = searcher.search(SearchRequest("tenant export rows", role="admin", limit=50))
+    assert "ESC-2026-0005" in ids(admin) and admin.total == before.total
+    store.close()
