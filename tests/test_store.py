@@ -149,14 +149,16 @@ def _age(folder: Path, seconds: int = 60) -> None:
 
 
 def _count_reads(monkeypatch) -> list[str]:
+    import kb.sync
+
     reads: list[str] = []
-    original = Path.read_bytes
+    original = kb.sync.read_case_bytes
 
-    def counting(self):
-        reads.append(self.name)
-        return original(self)
+    def counting(path, *args, **kwargs):
+        reads.append(Path(path).name)
+        return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", counting)
+    monkeypatch.setattr(kb.sync, "read_case_bytes", counting)
     return reads
 
 
