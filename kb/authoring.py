@@ -6,14 +6,16 @@ import hashlib
 import os
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
+from kb.case import VISIBILITIES
 from kb.errors import KBError
 from kb.headings import SECTION_LABELS, SECTION_ORDER
 
@@ -30,9 +32,13 @@ class ConflictError(KBError):
 def next_case_id(existing: list[str], pattern: re.Pattern[str], today: date) -> str:
     """The next free id: ``ESC-<year>-<n+1>`` for the default shape, else the largest id's number + 1."""
     if pattern.pattern == r"ESC-\d{4}-\d{4}":
-        numbers = [int(i[-4:]) for i in existing if i.startswith(f"ESC-{today.year}-")]
-        return f"ESC-{today.year}-{max(numbers, default=0) + 1:04d}"
-    matching = sorted((i for i in existing if pattern.fullmatch(i)), key=lambda i: int(re.findall(r"\d+", i)[-1]))
+        numbers = [int(i[-4:]) for i in existing if i.startswith(f"ESC-{today.year}-") and pattern.fullmatch(i)]
+        candidate = f"ESC-{today.year}-{max(numbers, default=0) + 1:04d}"
+        if not pattern.fullmatch(candidate):
+            raise KBError(f"no free id left for {today.year} in the pattern {pattern.pattern}")
+        return candidate
+    matching = sorted((i for i in existing if pattern.fullmatch(i) and re.search(r"\d", i)),
+                      key=lambda i: int(re.findall(r"\d+", i)[-1]))
     if not matching:
         raise KBError(f"cannot derive the first id for pattern {pattern.pattern}; pass --id")
     last = matching[-1]
@@ -122,12 +128,15 @@ def save_case_file(cases_dir: Path, case_id: str, text: str, base_hash: str | No
     if base_hash is not None and current != base_hash:
         raise ConflictError(f"{path} was changed by someone else since you opened it; reload and merge your edits")
     cases_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cases_dir / f".{case_id}.md.{os.getpid()}.tmp"
+    # A name of its own per save: two threads saving the same id never write into one temporary file.
+    fd, tmp_name = tempfile.mkstemp(dir=cases_dir, prefix=f".{case_id}.md.", suffix=".tmp")
+    tmp = Path(tmp_name)
     data = text.encode("utf-8")
-    with tmp.open("wb") as fh:
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+    os.chmod(tmp, 0o644)
     if base_hash is None:
         try:
             _create_exclusive(tmp, path, data)
@@ -150,3 +159,65 @@ def _create_exclusive(tmp: Path, path: Path, data: bytes) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+
+
+NEW_CASE_ATTEMPTS = 20
+
+
+def create_case_file(cases_dir: Path, taken: Callable[[], Iterable[str]], pattern: re.Pattern[str], today: date,
+                     text_for: Callable[[str], str], attempts: int = NEW_CASE_ATTEMPTS) -> SaveResult:
+    """Write a new case under the next free id, chosen now: ``text_for(id)`` is the file's text.
+
+    ``taken()`` lists every id in use, whoever may read it. An id that another writer took since is
+    skipped and the next one tried, so a new case never fails on an id collision (and never says
+    which ids exist). Raises :class:`KBError` when no id can be derived or ``attempts`` are used up.
+    """
+    skipped: set[str] = set()
+    for _ in range(attempts):
+        case_id = next_case_id(sorted(set(taken()) | skipped), pattern, today)
+        try:
+            return save_case_file(cases_dir, case_id, text_for(case_id), None)
+        except ConflictError:
+            skipped.add(case_id)
+    raise KBError(f"no free case id after {attempts} attempts; try again")
+
+
+# -- case ids named in a case's text ---------------------------------------------------------------
+
+MAX_MENTIONS = 200  # ids looked up per draft: enough for any real case, bounded for a hostile one
+
+
+def mentioned_ids(text: str, pattern: re.Pattern[str], limit: int = MAX_MENTIONS) -> list[str]:
+    """Case-id-shaped tokens in ``text`` (whole words matching ``pattern``), in order, without repeats."""
+    if not pattern.pattern:
+        return []
+    token = re.compile(rf"(?<![\w-])(?:{pattern.pattern})(?![\w-])", pattern.flags)
+    found: dict[str, None] = {}
+    for match in token.finditer(text):
+        if match.group() and pattern.fullmatch(match.group()):
+            found.setdefault(match.group())
+            if len(found) >= limit:
+                break
+    return list(found)
+
+
+def reader_levels(visibility: str) -> tuple[str, ...]:
+    """The visibility levels every reader of a case at ``visibility`` may open.
+
+    A ``support`` case is read by support users, so only ``support`` cases open for all of its
+    readers; an unknown level counts as the narrowest audience.
+    """
+    if visibility not in VISIBILITIES:
+        return VISIBILITIES[:1]
+    return VISIBILITIES[: VISIBILITIES.index(visibility) + 1]
+
+
+def unreadable_mentions(mentions: Iterable[str], levels_of: Mapping[str, str], readable: Iterable[str],
+                        own_id: str = "") -> list[str]:
+    """The mentioned ids that do not name a case at one of the ``readable`` levels.
+
+    ``levels_of`` maps an id to its case's visibility; it must hold only cases the author may read,
+    so an id the author may not see is treated exactly like an id no case has.
+    """
+    allowed = set(readable)
+    return [cid for cid in mentions if cid != own_id and levels_of.get(cid) not in allowed]

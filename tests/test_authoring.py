@@ -4,7 +4,8 @@ from datetime import date
 import pytest
 from click.testing import CliRunner
 
-from kb.authoring import ConflictError, case_markdown, next_case_id, save_case_file, template
+from kb.authoring import ConflictError, case_markdown, create_case_file, next_case_id, save_case_file, template
+from kb.errors import KBError
 from kb.cli import main
 from kb.parse import check_case_text, parse_case
 
@@ -15,6 +16,50 @@ def test_next_id_default_pattern():
     pattern = re.compile(r"ESC-\d{4}-\d{4}")
     assert next_case_id(["ESC-2026-0007", "ESC-2026-0012", "ESC-2025-0099"], pattern, date(2026, 5, 1)) == "ESC-2026-0013"
     assert next_case_id(["ESC-2025-0099"], pattern, date(2026, 1, 2)) == "ESC-2026-0001"
+
+
+def test_next_id_never_leaves_the_pattern():
+    pattern = re.compile(r"ESC-\d{4}-\d{4}")
+    with pytest.raises(KBError, match="no free id left for 2026"):
+        next_case_id(["ESC-2026-9999"], pattern, date(2026, 5, 1))
+    assert next_case_id(["ESC-2026-0003", "ESC-2026-00077", "ESC-2026-x"], pattern, date(2026, 5, 1)) == "ESC-2026-0004"
+
+
+def test_create_case_file_takes_the_next_free_id_and_skips_one_taken_meanwhile(tmp_path):
+    pattern = re.compile(r"ESC-\d{4}-\d{4}")
+    today = date(2026, 5, 1)
+    first = create_case_file(tmp_path, lambda: ["ESC-2026-0004"], pattern, today, lambda cid: case_text(cid))
+    assert first.path.name == "ESC-2026-0005.md" and "id: ESC-2026-0005" in first.path.read_text()
+    # another writer took 0006 after the ids were listed (the listing does not show it): 0007, nothing overwritten
+    (tmp_path / "ESC-2026-0006.md").write_text("theirs")
+    second = create_case_file(tmp_path, lambda: ["ESC-2026-0005"], pattern, today, lambda cid: case_text(cid))
+    assert second.path.name == "ESC-2026-0007.md" and (tmp_path / "ESC-2026-0006.md").read_text() == "theirs"
+    with pytest.raises(KBError, match="no free case id after 2 attempts"):  # 0001 and 0002 taken, not listed
+        (tmp_path / "ESC-2026-0001.md").write_text("a")
+        (tmp_path / "ESC-2026-0002.md").write_text("b")
+        create_case_file(tmp_path, lambda: [], pattern, today, lambda cid: case_text(cid), attempts=2)
+    with pytest.raises(KBError, match="cannot derive the first id"):
+        create_case_file(tmp_path, lambda: [], re.compile(r"SUP-\d{5}"), today, lambda cid: case_text(cid))
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_parallel_new_cases_get_distinct_ids(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    pattern = re.compile(r"ESC-\d{4}-\d{4}")
+
+    def taken():
+        return [p.stem for p in tmp_path.glob("*.md")]
+
+    def write(n):
+        return create_case_file(tmp_path, taken, pattern, date(2026, 5, 1), lambda cid: case_text(cid, title=f"writer {n}"))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(write, range(16)))
+    assert len({r.path.name for r in results}) == 16
+    for result in results:  # each file is whole and one writer's own
+        text = result.path.read_text()
+        assert f"id: {result.path.stem}" in text and text.count("title:") == 1
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_next_id_custom_pattern():

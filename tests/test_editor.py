@@ -160,6 +160,15 @@ def new_form(client, **changes: str) -> dict[str, str]:
     return values
 
 
+def case_ids(settings) -> set[str]:
+    return {p.stem for p in settings.cases_dir.glob("*.md")}
+
+
+def next_id(settings) -> str:
+    """The id the server gives the next new case: after every id in use, whoever may read it."""
+    return next_case_id(sorted(case_ids(settings)), settings.id_regex, date.today())
+
+
 def draft_json(**sections: str) -> dict:
     return {"fields": {"id": "ESC-2026-0100", "title": "Deleting one occurrence fails <b>bold</b>", "status": "resolved",
                        "product": "tsumugi-server", "component": "schedule", "visibility": "support", "created": "2026-05-01",
@@ -208,8 +217,7 @@ def test_new_case_form_is_prefilled(app, client, settings):
     response = client.get("/new", query_string={"title": "Recurring meeting SCH-13208 error"})
     assert response.status_code == 200
     values = form_values(response)
-    expected_id = next_case_id([p.stem for p in settings.cases_dir.glob("*.md")], settings.id_regex, date.today())
-    assert values["id"] == expected_id and values["id"] not in {p.removesuffix(".md") for p in WORLD}
+    assert "id" not in values and "Assigned when you save." in text_of(response)  # no id proposed: the server gives it
     assert values["title"] == "Recurring meeting SCH-13208 error"
     assert values["authors"] == git_author(settings.cases_dir)
     assert values["created"] == date.today().isoformat() and values["status"] == "resolved"
@@ -273,10 +281,18 @@ def test_draft_check_previews_safely_and_keys_problems_by_field(client):
 
     structure = client.post("/api/v1/drafts/check?lang=en", json=draft_json(cause="Time zones.\n\n## Resolution\nsneaky")).get_json()
     assert "“## ”" in structure["problems"]["cause"][0]["message"]
-    taken = draft_json()
-    taken["fields"]["id"] = "ESC-2026-0002"
-    assert "already used" in client.post("/api/v1/drafts/check", json=taken).get_json()["problems"]["id"][0]["message"]
-    assert "id" not in client.post("/api/v1/drafts/check", json={**taken, "original_id": "ESC-2026-0002"}).get_json()["problems"]
+    plain = client.post("/api/v1/drafts/check", json=draft_json()).get_data()
+    for taken in ("ESC-2026-0002", "ESC-2026-0004", "ESC-2026-0999", "not-an-id", ""):  # a new draft's id is ignored
+        asked = draft_json()
+        asked["fields"]["id"] = taken
+        assert client.post("/api/v1/drafts/check", json=asked).get_data() == plain, taken
+    edited = client.post("/api/v1/drafts/check", json={**draft_json(), "original_id": "ESC-2026-0002"})
+    assert edited.status_code == 200 and "id" not in edited.get_json()["problems"]
+    hidden = client.post("/api/v1/drafts/check", json={**draft_json(), "original_id": "ESC-2026-0004"})
+    missing = client.post("/api/v1/drafts/check", json={**draft_json(), "original_id": "ESC-2026-0999"})
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.get_json()["error"].replace("0004", "0999") == missing.get_json()["error"]
+    assert client.post("/api/v1/drafts/check", json={**draft_json(), "original_id": 7}).get_json()["field"] == "original_id"
 
 
 def test_draft_check_finds_sensitive_data_per_control(client):
@@ -319,7 +335,7 @@ def test_the_form_works_without_javascript(client, settings):
     related = client.post("/new", data={**form_values(redacted), "relate": "ESC-2026-0001"})
     assert form_values(related)["related"] == "ESC-2026-0001"
     assert 'class="chip chip-related"' in related.get_data(as_text=True)
-    assert not list(settings.cases_dir.glob(f"{values['id']}.md"))  # nothing saved by these buttons
+    assert case_ids(settings) == {p.removesuffix(".md") for p in WORLD}  # nothing saved by these buttons
 
 
 # -- saving -------------------------------------------------------------------------------------------
@@ -327,15 +343,18 @@ def test_the_form_works_without_javascript(client, settings):
 def test_save_new_case_is_lint_clean_and_searchable_at_once(app, client, settings):
     values = new_form(client, title="Badge printer QUOKKA-7781 jams after upgrade", related="ESC-2026-0001",
                       section_symptoms="The badge printer QUOKKA-7781 jams after the 6.0 upgrade.", section_logs="```\nQUOKKA-7781 paper\n```")
+    values["id"] = "ESC-2026-0002"  # an id posted with a new case is ignored: the server gives one
+    new_id = next_id(settings)
     response = client.post("/new", data={**values, "action": "save"})
-    assert response.status_code == 303 and response.headers["Location"] == f"/cases/{values['id']}"
-    path = settings.cases_dir / f"{values['id']}.md"
+    assert response.status_code == 303 and response.headers["Location"] == f"/cases/{new_id}"
+    path = settings.cases_dir / f"{new_id}.md"
     case, problems = read_case_file(path, settings.id_regex)
     assert case is not None and problems == []
     assert case.title == values["title"] and case.related == ("ESC-2026-0001",) and case.authors == (values["authors"],)
     assert case.section_text("logs") == "```\nQUOKKA-7781 paper\n```" and case.section("environment") is None
+    assert case.id == new_id and "Recurring meeting" in (settings.cases_dir / "ESC-2026-0001.md").read_text()
     found = client.get("/api/v1/search", query_string={"q": "QUOKKA-7781"}).get_json()
-    assert found["hits"][0]["id"] == values["id"]
+    assert found["hits"][0]["id"] == new_id
     page = client.get(response.headers["Location"])
     assert "It is searchable now" in text_of(page) and values["title"] in text_of(page)
 
@@ -347,17 +366,18 @@ def test_save_with_errors_is_refused_and_keeps_the_draft(client, settings):
     assert "Required." in problems_of(response, "component") and "Write a resolution" in problems_of(response, "resolution")
     assert "Possible secret" in problems_of(response, "logs")
     assert form_values(response)["section_symptoms"] == values["section_symptoms"]
-    assert not (settings.cases_dir / f"{values['id']}.md").exists()
+    assert case_ids(settings) == {p.removesuffix(".md") for p in WORLD}
 
 
 def test_new_case_never_takes_an_existing_id(client, settings, write_cases):
-    before = (settings.cases_dir / "ESC-2026-0002.md").read_text()
+    before = {p.name: p.read_text() for p in settings.cases_dir.glob("*.md")}
     response = client.post("/new", data={**new_form(client, id="ESC-2026-0002"), "action": "save"})
-    assert response.status_code == 422 and "already used" in problems_of(response, "id")
-    assert (settings.cases_dir / "ESC-2026-0002.md").read_text() == before
-    write_cases({"ESC-2026-0200.md": "not indexed yet"})  # a file that is not in the index still owns its id
-    response = client.post("/new", data={**new_form(client, id="ESC-2026-0200"), "action": "save"})
-    assert response.status_code == 422 and (settings.cases_dir / "ESC-2026-0200.md").read_text() == "not indexed yet"
+    assert response.status_code == 303 and {p.name: p.read_text() for p in settings.cases_dir.glob("*.md") if p.name in before} == before
+    pending = f"ESC-{date.today().year}-0200"
+    write_cases({f"{pending}.md": "not indexed yet"})  # a file that is not in the index still owns its id
+    response = client.post("/new", data={**new_form(client, id=pending), "action": "save"})
+    assert response.status_code == 303 and response.headers["Location"] == f"/cases/ESC-{date.today().year}-0201"
+    assert (settings.cases_dir / f"{pending}.md").read_text() == "not indexed yet"
 
 
 def test_edit_round_trip_keeps_the_case(app, client, settings):
@@ -416,6 +436,7 @@ def test_edit_cannot_change_the_id(client, settings):
 
 def test_save_while_a_reindex_runs(client, settings, caplog):
     values = new_form(client, title="Kiosk BADGER-5512 freezes", section_symptoms="The kiosk BADGER-5512 freezes.")
+    new_id = next_id(settings)
     lock = reindex_lock(settings)
     try:
         with caplog.at_level("INFO", logger="webui.editor"):
@@ -423,18 +444,18 @@ def test_save_while_a_reindex_runs(client, settings, caplog):
     finally:
         lock.release()
     assert response.status_code == 303 and response.headers["Location"] == "/search"  # not in the index yet
-    assert (settings.cases_dir / f"{values['id']}.md").exists()
+    assert (settings.cases_dir / f"{new_id}.md").exists()
     assert "will appear in search once the reindex" in text_of(client.get("/search"))
     assert any("another reindex is running" in r.getMessage() for r in caplog.records)
     deadline = time.monotonic() + 30  # the save indexes itself once the running reindex is over
     while time.monotonic() < deadline:
         hits = client.get("/api/v1/search", query_string={"q": "BADGER-5512"}).get_json()["hits"]
-        if hits and hits[0]["id"] == values["id"]:
+        if hits and hits[0]["id"] == new_id:
             break
         time.sleep(0.2)
     else:
         pytest.fail("the case saved during a reindex was never indexed")
-    assert client.get(f"/cases/{values['id']}").status_code == 200
+    assert client.get(f"/cases/{new_id}").status_code == 200
 
 
 def test_forms_need_the_csrf_token(client, settings):
@@ -442,7 +463,7 @@ def test_forms_need_the_csrf_token(client, settings):
     del values["csrf_token"]
     response = client.post("/new", data={**values, "action": "save"})
     assert response.status_code == 400 and "The form has expired" in text_of(response)
-    assert not (settings.cases_dir / f"{values['id']}.md").exists()
+    assert case_ids(settings) == {p.removesuffix(".md") for p in WORLD}
     edit = form_values(client.get("/cases/ESC-2026-0005/edit"))
     before = (settings.cases_dir / "ESC-2026-0005.md").read_text()
     assert client.post("/cases/ESC-2026-0005/edit", data={**edit, "csrf_token": "forged", "action": "save"}).status_code == 400
@@ -476,8 +497,8 @@ def test_long_pasted_query_is_posted_and_linked_by_search_id(app, client):
     assert response.status_code == 200
     hits = re.findall(r'<li class="hit" id="hit-([^"]+)"', body)
     assert hits and hits[0] == "ESC-2026-0001"
-    sid = int(re.search(r'href="/search\?sid=(\d+)" class="share"', body).group(1))
-    logged = activity.get_search(app.extensions["kb"].store, sid)
+    sid = re.search(r'href="/search\?sid=([\w-]+)" class="share"', body).group(1)
+    logged = activity.get_search_by_token(app.extensions["kb"].store, sid)
     assert logged.text == text and logged.role == "engineer"
     assert "q=" not in "".join(re.findall(r'href="(/search\?[^"]*)"', body))  # no link carries the text
     shared = client.get(f"/search?sid={sid}")
@@ -497,25 +518,25 @@ def test_long_pasted_query_is_posted_and_linked_by_search_id(app, client):
     assert '<input type="hidden" name="sid"' in f_body and 'name="component" value="schedule" checked' in f_body
     remove = html.unescape(re.search(r'class="chip chip-remove" href="([^"]+)"', f_body).group(1))
     assert remove == f"/search?sid={sid}&offset=0"  # without the filter, not back to the logged ones
-    share = int(re.search(r'href="/search\?sid=(\d+)" class="share"', f_body).group(1))
+    share = re.search(r'href="/search\?sid=([\w-]+)" class="share"', f_body).group(1)
     assert 'name="component" value="schedule" checked' in client.get(f"/search?sid={share}").get_data(as_text=True)
 
 
 def test_search_id_links_respect_roles(app, client):
     text = long_log(2500)
     as_role(app, "engineer")
-    engineer_sid = int(re.search(r'href="/search\?sid=(\d+)" class="share"',
-                                 client.post("/search", data=search_form(client, q=text)).get_data(as_text=True)).group(1))
+    engineer_sid = re.search(r'href="/search\?sid=([\w-]+)" class="share"',
+                             client.post("/search", data=search_form(client, q=text)).get_data(as_text=True)).group(1)
     as_role(app, "support")
     hidden = client.get(f"/search?sid={engineer_sid}")
-    assert hidden.status_code == 404 and f"no search {engineer_sid}" in text_of(hidden)
+    assert hidden.status_code == 404 and "no such search" in text_of(hidden)
     assert text[:200] not in html.unescape(hidden.get_data(as_text=True))
-    support_sid = int(re.search(r'href="/search\?sid=(\d+)" class="share"',
-                                client.post("/search", data=search_form(client, q=text)).get_data(as_text=True)).group(1))
+    support_sid = re.search(r'href="/search\?sid=([\w-]+)" class="share"',
+                            client.post("/search", data=search_form(client, q=text)).get_data(as_text=True)).group(1)
     assert client.get(f"/search?sid={support_sid}").status_code == 200
     as_role(app, "admin")
     assert client.get(f"/search?sid={support_sid}").status_code == 200 and client.get(f"/search?sid={engineer_sid}").status_code == 200
-    assert client.get("/search?sid=999999").status_code == 404 and client.get("/search?sid=abc").status_code == 400
+    assert client.get("/search?sid=" + "A" * 24).status_code == 404 and client.get("/search?sid=abc").status_code == 400
 
 
 def test_a_20kb_log_is_searched_and_the_back_link_uses_the_search_id(app, client):
@@ -523,13 +544,12 @@ def test_a_20kb_log_is_searched_and_the_back_link_uses_the_search_id(app, client
     response = client.post("/search", data=search_form(client, q=text))
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and re.findall(r'<li class="hit" id="hit-([^"]+)"', body)[0] == "ESC-2026-0001"
-    sid = int(re.search(r'href="/search\?sid=(\d+)" class="share"', body).group(1))
+    sid = re.search(r'href="/search\?sid=([\w-]+)" class="share"', body).group(1)
     reloaded = client.get(f"/search?sid={sid}")
     assert reloaded.status_code == 200 and re.findall(r'<li class="hit" id="hit-([^"]+)"', reloaded.get_data(as_text=True))
-    if len(activity.get_search(app.extensions["kb"].store, sid).text) < len(text):  # the log keeps a prefix
+    if len(activity.get_search_by_token(app.extensions["kb"].store, sid).text) < len(text):  # the log keeps a prefix
         assert f"first {activity.MAX_LOGGED_QUERY} characters" in text_of(reloaded)
-    click = client.get(f"/go/{sid}/ESC-2026-0001")
-    case_page = client.get(click.headers["Location"]).get_data(as_text=True)
+    case_page = client.get(f"/cases/ESC-2026-0001?sid={sid}").get_data(as_text=True)  # the result link
     assert f'href="/search?sid={sid}"' in case_page and "q=2026" not in case_page
     english = re.search(r'href="([^"]+)"[^>]*hreflang="en"', body)
     assert english and html.unescape(english.group(1)).startswith(f"/search?sid={sid}")
@@ -548,8 +568,8 @@ def test_a_broken_or_missing_file_is_not_opened(client, settings):
 
 def test_case_page_back_link_never_shows_a_wider_roles_query(app, client):
     as_role(app, "admin")
-    sid = activity.record_search(app.extensions["kb"].store, activity.SearchEvent(
-        text="VELVET-OWL customer export", role="admin", result_count=1, latency_ms=1.0))
+    sid = activity.log_search(app.extensions["kb"].store, activity.SearchEvent(
+        text="VELVET-OWL customer export", role="admin", result_count=1, latency_ms=1.0, author="local")).token
     as_role(app, "support")
     page = client.get(f"/cases/ESC-2026-0002?sid={sid}").get_data(as_text=True)
     assert "VELVET-OWL" not in page and 'class="crumbs"' not in page  # no "back to the results" with its text

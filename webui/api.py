@@ -10,6 +10,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from indexer import generation as gen
 from kb.errors import QueryError
 from webui import access, editor, service
+from webui.body import json_object
 from webui.params import parse_search_params
 from webui.security import t, ui_lang
 
@@ -82,13 +83,18 @@ def feedback() -> tuple[dict[str, Any], int]:
 def check_draft() -> dict[str, Any]:
     """The editor's live view of a draft: lint problems per form control, sensitive data, preview, similar cases.
 
-    In: ``{"fields": {...}, "sections": {...}, "heading_lang": "ja", "original_id": null}``.
+    In: ``{"fields": {...}, "sections": {...}, "heading_lang": "ja", "original_id": null}``. ``original_id``
+    is the case being edited (404 unless the caller may read it); a new draft's ``fields.id`` is ignored.
     """
     role = access.require_editor()
-    data = request.get_json(silent=True)
+    data = json_object()
     draft = editor.Draft.from_json(data)
-    original = data.get("original_id") if isinstance(data, dict) else None
-    check = editor.check_draft(kb(), draft, role, ui_lang(), original_id=original if isinstance(original, str) and original else None)
+    original = data.get("original_id")
+    if original is not None and not isinstance(original, str):
+        raise QueryError("original_id must be a case id or null", "original_id")
+    if original:
+        original = service.visible_case(kb(), original, role).id
+    check = editor.check_draft(kb(), draft, role, ui_lang(), original_id=original or None)
     related = check.related
     return {
         "ok": True,
@@ -106,7 +112,7 @@ def check_draft() -> dict[str, Any]:
 def redact_draft() -> dict[str, Any]:
     """The draft with likely personal or secret data replaced by placeholders (title and sections)."""
     access.require_editor()
-    draft, replaced = editor.redact_draft(editor.Draft.from_json(request.get_json(silent=True)), kb().settings.customer_domain_list)
+    draft, replaced = editor.redact_draft(editor.Draft.from_json(json_object()), kb().settings.customer_domain_list)
     return {"ok": True, "replaced": replaced, "fields": {"title": draft.fields.get("title", "")},
             "sections": dict(draft.sections), "extra": draft.extra}
 

@@ -5,6 +5,11 @@ case file text with :func:`kb.authoring.case_markdown` and reports, per form con
 ``kb lint`` would say, the sensitive data it holds, a preview made by the case page's renderer and
 the existing cases it resembles. :func:`save_draft` writes it with
 :func:`kb.authoring.save_case_file` and reindexes so the case is searchable at once.
+
+Nothing here may tell an author whether a case they cannot read exists: a new case gets its id
+from the server when it is saved (no id is proposed, an id sent with a new draft is ignored),
+related ids and ids named in the text are judged only against the cases the author may read, and
+in the edit form a related id the author cannot open is kept hidden whether or not a case has it.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from sqlalchemy import select
 
 from indexer.filters import visibilities_for
 from indexer.searcher import Hit, SearchRequest
-from kb.authoring import ConflictError, case_markdown, git_author, next_case_id, save_case_file, template
+from kb.authoring import (create_case_file, case_markdown, git_author, mentioned_ids, reader_levels, save_case_file, template,
+                          unreadable_mentions)
 from kb.case import VISIBILITIES, Case
 from kb.corpus import find_case_files
-from kb.errors import CaseFormatError, IndexNotReadyError, KBError, NotFoundError, Problem, QueryError, ReindexBusyError
+from kb.errors import CaseFormatError, IndexNotReadyError, NotFoundError, Problem, QueryError, ReindexBusyError
 from kb.headings import SECTION_LABELS, SECTION_ORDER, canonical_section
 from kb.parse import check_case_text, read_case_file, split_sections
 from kb.pipeline import run_index
@@ -50,6 +56,8 @@ MAX_FIELD_CHARS = 1000
 SIMILAR_LIMIT = 5
 SIMILAR_QUERY_CHARS = 2000
 FOLLOW_UP_WAIT_S = 3600  # how long a save made during a reindex waits to index itself after it
+ID_ALLOWANCE = 80  # bytes the id line adds to a new case when it is saved (the size check counts them)
+MENTIONS_SHOWN = 10  # ids named in one warning
 _LIST_SEPARATORS = re.compile(r"[,、，\n]")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
@@ -195,7 +203,10 @@ def section_prompts(lang: str) -> dict[str, str]:
 # -- reading what exists -------------------------------------------------------------------------------
 
 def existing_ids(kb: KB) -> set[str]:
-    """Every case id in use: indexed cases and case files (a file may not be indexed yet)."""
+    """Every case id in use: indexed cases and case files (a file may not be indexed yet).
+
+    Whatever their visibility: only the id allocator may use this, never an answer to a user.
+    """
     with kb.store.session() as session:
         ids = set(session.scalars(select(CaseRow.id)).all())
     if kb.settings.cases_dir.is_dir():
@@ -214,14 +225,10 @@ def known_values(kb: KB, role: str) -> dict[str, list[str]]:
 
 
 def new_draft(kb: KB, title: str, today: date, lang: str, role: str) -> Draft:
-    """An empty case with the next free id, today's date, the git author and the template's defaults."""
-    try:
-        case_id = next_case_id(sorted(existing_ids(kb)), kb.settings.id_regex, today)
-    except KBError:
-        case_id = ""  # a custom id pattern with no case yet: the author types the first id
+    """An empty case with today's date, the git author and the template's defaults (no id: it is given at save)."""
     products = known_values(kb, role)["product"]
     fields = {name: "" for name in FORM_FIELDS}
-    fields.update(id=case_id, title=" ".join(title.split()), status="resolved", severity="S3", visibility="support",
+    fields.update(id="", title=" ".join(title.split()), status="resolved", severity="S3", visibility="support",
                   origin="support-inquiry", created=today.isoformat(), product=products[0] if products else "",
                   authors=git_author(kb.settings.cases_dir))
     return Draft(fields, {name: "" for name in SECTIONS}, lang if lang in HEADING_LANGS else "ja")
@@ -263,11 +270,22 @@ def open_case(kb: KB, case_id: str, role: str) -> EditTarget:
                                        display_path=f"cases/{case.path}", customer_domains=settings.customer_domain_list)
     if current is None:
         raise CaseFormatError([p for p in problems if p.is_error])
-    found = kb.store.get_cases(current.related)
-    hidden = frozenset(cid for cid in current.related if cid in found and not visible(found[cid], role))
+    hidden = unseen_related(kb, current.related, role)
     draft = Draft.from_case(current)
     draft = replace(draft, fields={**draft.fields, "related": ", ".join(c for c in current.related if c not in hidden)})
     return EditTarget(case.id, path, current.content_hash, draft, tuple(current.related), hidden)
+
+
+def unseen_related(kb: KB, related: tuple[str, ...], role: str) -> frozenset[str]:
+    """The related ids ``role`` may not open, whether a hidden case has them or none does.
+
+    Told apart, an id that no case has (shown) and one a hidden case has (kept out of the form)
+    would say which hidden ids exist. A role that reads every level has nothing hidden from it.
+    """
+    if set(visibilities_for(role)) >= set(VISIBILITIES):
+        return frozenset()
+    found = kb.store.get_cases(list(related))
+    return frozenset(cid for cid in related if not visible(found.get(cid), role))
 
 
 def with_hidden_related(draft: Draft, target: EditTarget) -> Draft:
@@ -381,8 +399,11 @@ def check_draft(kb: KB, draft: Draft, role: str, lang: str, original_id: str | N
 
     ``original_id`` is the case being edited (None for a new case). With ``lint=False`` only the
     preview and the similar cases are made (a fresh form does not start full of complaints).
+    The id is the edited case's, or none for a new case (whatever the draft says): the server
+    gives a new case its id when it is saved.
     """
     settings = kb.settings
+    draft = replace(draft, fields={**draft.fields, "id": original_id or ""})
     text = draft.to_text()
     check = DraftCheck(draft, text)
     case_id = draft.case_id
@@ -391,7 +412,7 @@ def check_draft(kb: KB, draft: Draft, role: str, lang: str, original_id: str | N
     md = markdown_renderer()
     check.previews = [{"name": s.name, "heading": s.heading, "html": render_markdown(s.text, md)}
                       for s in sections if s.text.strip()]
-    check.similar = similar_cases(kb, draft, role, exclude=tuple(i for i in (original_id, case_id) if i))
+    check.similar = similar_cases(kb, draft, role, exclude=(original_id,) if original_id else ())
     if not lint:
         return check
     check.linted = True
@@ -399,6 +420,8 @@ def check_draft(kb: KB, draft: Draft, role: str, lang: str, original_id: str | N
                                   customer_domains=settings.customer_domain_list)
     owners = line_owners(draft, text)
     for problem in problems:
+        if original_id is None and problem.field == "id":
+            continue  # "missing required field 'id'": a new case gets its id when it is saved
         if problem.field in FORM_FIELDS or problem.field in SECTIONS:
             key = str(problem.field)
         else:
@@ -414,28 +437,44 @@ def check_draft(kb: KB, draft: Draft, role: str, lang: str, original_id: str | N
 
 
 def _editor_problems(kb: KB, check: DraftCheck, role: str, lang: str, original_id: str | None) -> None:
-    """What only the editor checks: section structure, id use, visibility, related ids, file size."""
+    """What only the editor checks: section structure, visibility, ids its readers cannot open, file size."""
     draft = check.draft
     for name in SECTIONS:
         if _has_section_heading(draft.sections.get(name, "")):
             check.add(name, translate("editor.h2_in_section", lang))
-    case_id = draft.case_id
-    if case_id and original_id is None and case_id in existing_ids(kb):
-        check.add("id", translate("editor.id_taken", lang, id=case_id))
     visibility = draft.fields.get("visibility", "")
     if visibility in VISIBILITIES and visibility not in visibilities_for(role):
         check.add("visibility", translate("editor.visibility_forbidden", lang))
-    related = split_list(draft.fields.get("related", ""))
-    if related:
-        found = kb.store.get_cases(related)
-        allowed = visibilities_for(role)
-        for other in related:
-            if other != case_id and (other not in found or found[other].visibility not in allowed) \
-                    and kb.settings.id_regex.fullmatch(other):
-                check.add("related", translate("editor.related_unknown", lang, id=other), "warning")
-    size = len(check.text.encode("utf-8"))
+    _unreadable_id_warnings(kb, check, role, lang)
+    size = len(check.text.encode("utf-8")) + (ID_ALLOWANCE if original_id is None else 0)
     if size > kb.settings.max_case_bytes:
         check.add(GENERAL, translate("editor.too_large", lang, size=size, limit=kb.settings.max_case_bytes))
+
+
+def _unreadable_id_warnings(kb: KB, check: DraftCheck, role: str, lang: str) -> None:
+    """Warn, per control, about related ids and ids named in the text that not every reader of the case can open.
+
+    An id passes only when it is a case at a level every reader of this draft may read *and* the
+    author may read (:func:`kb.authoring.reader_levels` of the draft's visibility, narrowed to the
+    author's role). Cases the author may not see are never looked at, so a hidden case's id is
+    warned about with the same words as an id no case has: the warning says nothing about existence.
+    """
+    draft, pattern = check.draft, kb.settings.id_regex
+    related = [cid for cid in split_list(draft.fields.get("related", "")) if pattern.fullmatch(cid)]
+    named = {key: mentioned_ids(text, pattern) for key, text in draft.controls().items() if text}
+    wanted = list(dict.fromkeys(related + [cid for ids in named.values() for cid in ids]))
+    if not wanted:
+        return
+    found = kb.store.get_cases(wanted)
+    levels_of = {cid: case.visibility for cid, case in found.items() if visible(case, role)}
+    readable = set(reader_levels(draft.fields.get("visibility", ""))) & set(visibilities_for(role))
+    own = draft.case_id
+    for key, ids, message in [("related", related, "editor.related_unreadable")] + \
+            [(key, ids, "editor.mentions_unreadable") for key, ids in named.items()]:
+        unreadable = unreadable_mentions(ids, levels_of, readable, own)
+        if unreadable:
+            shown = ", ".join(unreadable[:MENTIONS_SHOWN]) + (" …" if len(unreadable) > MENTIONS_SHOWN else "")
+            check.add(key, translate(message, lang, ids=shown), "warning")
 
 
 def similar_query(draft: Draft) -> str:
@@ -487,17 +526,20 @@ def save_draft(kb: KB, check: DraftCheck, target: EditTarget | None, base_hash: 
                index_wait: float = 0) -> SaveResult:
     """Write a checked draft and reindex.
 
-    A new case (``target`` None) never replaces another case; an edit is refused with
-    :class:`~kb.authoring.ConflictError` when the file is no longer the one with ``base_hash``.
-    Raises ``ValueError`` for a draft with errors (check first).
+    A new case (``target`` None) gets the next free id now and never replaces another case (an id
+    taken meanwhile is skipped; :class:`~kb.errors.KBError` when no id can be given). An edit is
+    refused with :class:`~kb.authoring.ConflictError` when the file is no longer the one with
+    ``base_hash``. Raises ``ValueError`` for a draft with errors (check first).
     """
     if check.has_errors:
         raise ValueError("a draft with errors cannot be saved")
     draft = check.draft
     if target is None:
-        if draft.case_id in existing_ids(kb):
-            raise ConflictError(f"another case already uses id {draft.case_id}")
-        saved = save_case_file(kb.settings.cases_dir, draft.case_id, check.text, None)
+        def text_for(case_id: str) -> str:
+            return replace(draft, fields={**draft.fields, "id": case_id}).to_text()
+
+        saved = create_case_file(kb.settings.cases_dir, lambda: existing_ids(kb), kb.settings.id_regex, date.today(), text_for)
+        draft = replace(draft, fields={**draft.fields, "id": saved.path.stem})
     else:
         text = with_hidden_related(draft, target).to_text() if target.hidden_related else check.text
         saved = save_case_file(target.path.parent, target.path.stem, text, base_hash or "unknown")

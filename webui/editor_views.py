@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from indexer.filters import visibilities_for
 from kb.authoring import ConflictError
 from kb.case import ORIGINS, SEVERITIES, STATUSES
+from kb.errors import KBError
 from kb.render import section_label
 from webui import access, editor, service
 from webui.security import t, ui_lang
@@ -32,12 +33,12 @@ def kb() -> service.KB:
 
 @bp.route("/new", methods=["GET", "POST"])
 def new_case() -> str | Response | tuple[str, int]:
-    """A new case: pre-filled with the next free id, today, the git author and ``?title=``."""
+    """A new case: pre-filled with today, the git author and ``?title=``; its id is given when it is saved."""
     role = access.require_editor()
     if request.method == "GET":
         draft = editor.new_draft(kb(), request.args.get("title", "")[:TITLE_CHARS], date.today(), ui_lang(), role)
         return _render(editor.check_draft(kb(), draft, role, ui_lang(), lint=False), role)
-    return _submit(editor.Draft.from_form(request.form), role, None, None)
+    return _submit(editor.Draft.from_form(request.form), role, None, None)  # a posted id is ignored
 
 
 @bp.route("/cases/<case_id>/edit", methods=["GET", "POST"])
@@ -72,11 +73,13 @@ def _submit(draft: editor.Draft, role: str, target: editor.EditTarget | None,
         return _render(check, role, target=target, base_hash=base_hash, blocked=True), 422
     try:
         result = editor.save_draft(kb(), check, target, base_hash, float(current_app.config.get(INDEX_WAIT_CONFIG, 3.0)))
-    except ConflictError:
-        conflict = "changed" if target else "exists"
-        if not target:
-            check.add("id", t("editor.id_taken", id=draft.case_id))
-        return _render(check, role, target=target, base_hash=base_hash, conflict=conflict), 409
+    except ConflictError:  # an edit of a file that changed since (a new case skips ids taken meanwhile)
+        return _render(check, role, target=target, base_hash=base_hash, conflict="changed"), 409
+    except KBError:  # no id could be given to the new case: nothing about which ids exist is said
+        if target is not None:
+            raise
+        log.exception("could not give a new case an id")
+        return _render(check, role, target=target, base_hash=base_hash, conflict="no_id"), 409
     access.record("case_edit" if target else "case_create", result.case_id, {"index": result.index})
     key = {"done": "editor.saved", "busy": "editor.saved_busy"}.get(result.index, "editor.saved_failed")
     flash(t(key, id=result.case_id))
