@@ -4,12 +4,19 @@ The models are declared on :class:`kb.store.Base`, so ``Store.create_schema()`` 
 tables once this module has been imported. Recording and aggregation are plain SQLAlchemy and
 run the same on SQLite and PostgreSQL.
 
+Every logged text is redacted first (:mod:`kb.sensitive`: credentials, e-mail addresses, phone
+numbers, IP addresses, customer domains become placeholders), so a pasted log's secrets are never
+stored. A logged search is reopened by its ``token``, a random public id, never by its sequential
+``id``; who may reopen it, or give feedback on it, is the web layer's rule (its ``author``).
+
 Deflection is measured per search: a search *ended solved* when its latest decisive feedback
 (``solved`` or ``escalated``) is ``solved``, *escalated* when it is ``escalated``.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Sequence
@@ -18,12 +25,16 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kb.errors import QueryError
+from kb.sensitive import redact, scan_text
 from kb.store import Base, Store
 
 VERDICTS = ("solved", "not_relevant", "escalated")
 DECISIVE = ("solved", "escalated")
 SOURCES = ("web", "api")
 MAX_LOGGED_QUERY = 100_000  # the whole query (searcher.MAX_QUERY_CHARS): ?sid= reloads it; the nightly job scrubs old ones
+MAX_ID = 2**63 - 1  # the largest id a store column holds (SQLite and PostgreSQL BIGINT)
+TOKEN_BYTES = 18  # 144 random bits, 24 URL-safe characters
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,43}")
 
 
 def _now() -> datetime:
@@ -36,8 +47,10 @@ class SearchLog(Base):
     __tablename__ = "search_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(43), unique=True, index=True, default=lambda: new_token())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
     text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(64), default="", index=True)
     lang: Mapped[str] = mapped_column(String(8), default="")
     kind: Mapped[str] = mapped_column(String(16), default="")
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -92,30 +105,74 @@ class SearchEvent:
     keyword_match: bool = True
     offset: int = 0
     source: str = "web"
+    author: str = ""  # the account name of who searched ("" when unknown: nobody but an admin reopens it)
 
 
-def record_search(store: Store, event: SearchEvent, now: datetime | None = None) -> int:
-    """Append one search to the log and return its id."""
-    row = SearchLog(text=event.text[:MAX_LOGGED_QUERY], role=event.role, result_count=event.result_count,
+def new_token() -> str:
+    """A random public id for a logged search (unguessable, URL-safe)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def valid_token(token: str) -> bool:
+    """Whether ``token`` has the shape of a search token (anything else is a bad parameter, not a miss)."""
+    return _TOKEN.fullmatch(token) is not None
+
+
+def redact_query(text: str, customer_domains: tuple[str, ...] = ()) -> str:
+    """``text`` with every finding of the sensitive-data check replaced by its placeholder."""
+    findings = scan_text(text, customer_domains)
+    return redact(text, findings) if findings else text
+
+
+def _redacted_filters(filters: dict[str, Any], customer_domains: tuple[str, ...]) -> dict[str, Any]:
+    return {name: [redact_query(str(v), customer_domains) for v in (values if isinstance(values, list) else [values])]
+            for name, values in filters.items()}
+
+
+def log_search(store: Store, event: SearchEvent, now: datetime | None = None,
+               customer_domains: tuple[str, ...] = ()) -> SearchLog:
+    """Append one search to the log, its text and filter values redacted, and return the row (with its token)."""
+    row = SearchLog(text=redact_query(event.text[:MAX_LOGGED_QUERY], customer_domains), token=new_token(),
+                    author=event.author[:64], role=event.role, result_count=event.result_count,
                     latency_ms=round(event.latency_ms, 2), generation=event.generation, lang=event.lang,
-                    kind=event.kind, filters=event.filters or {}, keyword_match=event.keyword_match,
-                    offset=event.offset, source=event.source if event.source in SOURCES else "web",
-                    created_at=now or _now())
+                    kind=event.kind, filters=_redacted_filters(event.filters or {}, customer_domains),
+                    keyword_match=event.keyword_match, offset=event.offset,
+                    source=event.source if event.source in SOURCES else "web", created_at=now or _now())
     with store.session() as session:
         session.add(row)
         session.flush()
-        return row.id
+        return row
+
+
+def record_search(store: Store, event: SearchEvent, now: datetime | None = None,
+                  customer_domains: tuple[str, ...] = ()) -> int:
+    """Append one search to the log (redacted, see :func:`log_search`) and return its id."""
+    return log_search(store, event, now, customer_domains).id
 
 
 def get_search(store: Store, search_id: int) -> SearchLog | None:
-    """The logged search with this id, or None."""
+    """The logged search with this id, or None (also for an id no store column can hold)."""
+    if not 1 <= search_id <= MAX_ID:
+        return None
     with store.session() as session:
         return session.get(SearchLog, search_id)
 
 
+def get_search_by_token(store: Store, token: str) -> SearchLog | None:
+    """The logged search with this public token, or None."""
+    if not valid_token(token):
+        return None
+    with store.session() as session:
+        return session.scalars(select(SearchLog).where(SearchLog.token == token)).first()
+
+
 def record_click(store: Store, search_id: int, case_id: str, rank: int | None = None,
                  now: datetime | None = None) -> int | None:
-    """Record that ``case_id`` was opened from search ``search_id``; None when that search is unknown."""
+    """Record that ``case_id`` was opened from search ``search_id``; None when that search is unknown.
+
+    Whether the caller made that search and may see the case is the caller's check."""
+    if not 1 <= search_id <= MAX_ID:
+        return None
     with store.session() as session:
         if session.get(SearchLog, search_id) is None:
             return None
@@ -140,11 +197,12 @@ def record_feedback(store: Store, verdict: str, role: str, search_id: int | None
     """Store one verdict and return its id.
 
     Raises :class:`QueryError` for an unknown verdict, a missing case or search, or an unknown
-    ``search_id``. Whether ``case_id`` names a case the user may see is the caller's check.
+    ``search_id``. Whether ``case_id`` names a case the user may see, and whether the user made
+    that search, is the caller's check.
     """
     check_feedback(verdict, search_id, case_id)
     with store.session() as session:
-        if search_id is not None and session.get(SearchLog, search_id) is None:
+        if search_id is not None and (not 1 <= search_id <= MAX_ID or session.get(SearchLog, search_id) is None):
             raise QueryError(f"search_id: no search {search_id}", "search_id")
         row = Feedback(verdict=verdict, role=role, search_id=search_id, case_id=case_id or None,
                        created_at=now or _now())

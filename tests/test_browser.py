@@ -98,7 +98,7 @@ def search_for(page, text: str) -> None:  # type: ignore[no-untyped-def]
         box.press("Enter")  # app.js: Enter submits
 
 
-def test_search_filter_case_feedback_and_stats(page):  # type: ignore[no-untyped-def]
+def test_search_filter_case_feedback_and_stats(page, live_app):  # type: ignore[no-untyped-def]
     page.goto("/")
     assert page.locator("html").get_attribute("lang") == "ja"  # from the browser's Accept-Language
     assert page.locator(".example").count() == 3
@@ -127,11 +127,26 @@ def test_search_filter_case_feedback_and_stats(page):  # type: ignore[no-untyped
     assert page.locator(".active-filters .chip-remove").count() == 1
     shot(page, "03-filtered-ja")
 
-    # Open a case from the results (through the click log) and say it solved the problem.
+    # Open a case from the results (a plain link; app.js reports the click by a beacon) and say it solved the problem.
+    from sqlalchemy import select
+
+    from kb.activity import Click
+
+    def clicks() -> list[str]:
+        with live_app[1].extensions["kb"].store.session() as session:
+            return list(session.scalars(select(Click.case_id)))
+
+    before = len(clicks())
     title = page.locator("li.hit .hit-title a").first
     case_title = title.inner_text()
+    case_id = title.get_attribute("data-case-id")
     title.click()
-    page.wait_for_url(re.compile(r"/cases/ESC-\d{4}-\d{4}\?sid=\d+"))
+    page.wait_for_url(re.compile(r"/cases/ESC-\d{4}-\d{4}\?sid=[\w-]{24}$"))
+    for _ in range(50):
+        if len(clicks()) > before:
+            break
+        page.wait_for_timeout(100)
+    assert clicks()[before:] == [case_id]
     assert page.locator("h1.case-title").inner_text() == case_title
     assert page.locator(".meta").inner_text().count("cases/") == 1
     shot(page, "04-case-ja")
@@ -225,7 +240,7 @@ def test_long_pasted_log_is_posted(page):  # type: ignore[no-untyped-def]
     assert page.url.endswith("/search")  # posted: the text is not in the URL
     assert page.locator("li.hit").count() > 0
     share = page.locator("a.share").get_attribute("href")
-    assert re.fullmatch(r"/search\?sid=\d+", share or "")
+    assert re.fullmatch(r"/search\?sid=[\w-]{24}", share or "")
     page.goto(share)
     assert page.locator("li.hit").count() > 0 and page.locator("textarea#q").input_value() == log
     assert page.problems == []

@@ -134,7 +134,7 @@ def test_japanese_search_page(client):
     first = first[:first.index("</li>")]
     assert "<mark>" in first and 'class="badge status-resolved">解決済み<' in first
     assert "対処:</strong> JVM オプションから" in first
-    assert "キーワード #1" in first and "/go/" in first
+    assert "キーワード #1" in first and 'class="hit-link" href="/cases/ESC-2026-0001?sid=' in first
     assert "解釈" in page_text(response) and "日本語" in page_text(response)
 
 
@@ -208,7 +208,7 @@ def test_pagination(client):
     page = en(client).get("/search?q=mail+queue+relay+node&limit=4&offset=4")
     body = page.get_data(as_text=True)
     assert hit_ids(page) == [h["id"] for h in second["hits"]]
-    assert "5–8 of" in page_text(page) and '<ol class="hits" start="5">' in body
+    assert "5–8 of" in page_text(page) and '<ol class="hits" start="5" ' in body
     assert 'rel="prev" href="/search?q=mail+queue+relay+node&amp;limit=4"' in body
     assert 'rel="next" href="/search?q=mail+queue+relay+node&amp;limit=4&amp;offset=8"' in body
     assert 'aria-current="page">2<' in body
@@ -348,17 +348,31 @@ def test_search_log_records_every_query(client, app):
     assert second.offset == 2 and second.source == "web" and second.lang == "en"
 
 
-def test_click_through_is_logged_and_redirects(client, app):
+def test_click_through_is_recorded_by_post_and_the_result_link_is_plain(client, app):
     page = client.get("/search?q=WF-20417")
-    sid = search_id_of(page)
-    response = client.get(f"/go/{sid}/ESC-2026-0002?rank=1")
-    assert response.status_code == 303 and response.headers["Location"] == f"/cases/ESC-2026-0002?sid={sid}"
-    clicks = rows(app, activity.Click)
-    assert [(c.search_id, c.case_id, c.rank) for c in clicks] == [(sid, "ESC-2026-0002", 1)]
-    case_page = client.get(response.headers["Location"])
+    sid, token = search_id_of(page), csrf_token(page)
+    link = html.unescape(_first(r'<a class="hit-link" href="([^"]+)" data-case-id="ESC-2026-0002" data-rank="1"', page))
+    assert re.fullmatch(r"/cases/ESC-2026-0002\?sid=[\w-]{24}", link)
+    assert f'data-search-id="{sid}"' in page.get_data(as_text=True) and 'data-click-url="/clicks"' in page.get_data(as_text=True)
+    assert rows(app, activity.Click) == []  # showing the results records nothing
+    case_page = client.get(link)
+    assert rows(app, activity.Click) == []  # nor does opening the case by GET
     assert f'name="search_id" value="{sid}"' in case_page.get_data(as_text=True)
     assert 'href="/search?q=WF-20417"' in case_page.get_data(as_text=True)  # back to the results
-    assert client.get("/go/99999/ESC-2026-0002").status_code == 303 and len(rows(app, activity.Click)) == 1
+    response = client.post("/clicks", data={"csrf_token": token, "search_id": sid, "case_id": "ESC-2026-0002", "rank": "1"})
+    assert response.status_code == 204
+    clicks = rows(app, activity.Click)
+    assert [(c.search_id, c.case_id, c.rank) for c in clicks] == [(sid, "ESC-2026-0002", 1)]
+    for form, field in (({"search_id": "99999", "case_id": "ESC-2026-0002"}, "search_id"),
+                        ({"search_id": str(2**63), "case_id": "ESC-2026-0002"}, "search_id"),
+                        ({"search_id": str(sid), "case_id": "ESC-2026-0002", "rank": str(2**64)}, "rank"),
+                        ({"search_id": str(sid), "case_id": "ESC-2026-0004"}, "case_id"),  # engineering: not for support
+                        ({"case_id": "ESC-2026-0002"}, "search_id")):
+        refused = en(client).post("/clicks", data={"csrf_token": token, **form})
+        assert refused.status_code == 400 and f"Field: {field}" in page_text(refused), form
+    assert client.post("/clicks", data={"search_id": sid, "case_id": "ESC-2026-0002"}).status_code == 400  # no CSRF token
+    assert client.get(f"/go/{sid}/ESC-2026-0002").status_code == 404  # no state change on GET any more
+    assert len(rows(app, activity.Click)) == 1
 
 
 def test_feedback_forms_store_verdicts_and_feed_the_stats(client, app):

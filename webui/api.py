@@ -37,7 +37,9 @@ def _hit(hit: Any) -> dict[str, Any]:
 @bp.get("/search")
 def search() -> dict[str, Any]:
     params = parse_search_params(request.args.to_dict(flat=False), kb().settings.search_limit)
-    page = service.run_search(kb(), params, access.current_role(), source="api", facets=False)
+    identity = access.current_identity()
+    page = service.run_search(kb(), params, access.current_role(), source="api", facets=False,
+                              author=identity.name if identity is not None else "")
     body = page.response.to_dict()
     body["hits"] = [_hit(h) for h in page.hits]
     return {"ok": True, **body, "search_id": page.search_id}
@@ -65,9 +67,8 @@ def similar(case_id: str) -> dict[str, Any]:
 
 @bp.post("/feedback")
 def feedback() -> tuple[dict[str, Any], int]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
+    """A verdict on a case or on one of the caller's own searches (``search_id`` from their search response)."""
+    data = json_object()
     verdict = data.get("verdict")
     case_id = data.get("case_id")
     if not isinstance(verdict, str):
@@ -75,7 +76,9 @@ def feedback() -> tuple[dict[str, Any], int]:
     if case_id is not None and not isinstance(case_id, str):
         raise QueryError("case_id must be a string", "case_id")
     search_id = service.parse_optional_int(data.get("search_id"), "search_id")
-    feedback_id = service.record_feedback(kb(), access.current_role(), verdict, search_id, case_id)
+    identity = access.current_identity()
+    feedback_id = service.record_feedback(kb(), access.current_role(), verdict, search_id, case_id,
+                                          author=identity.name if identity is not None else "")
     return {"ok": True, "feedback_id": feedback_id}, 201
 
 
@@ -119,5 +122,9 @@ def redact_draft() -> dict[str, Any]:
 
 @bp.get("/health")
 def health() -> dict[str, Any]:
-    """Liveness for load balancers: the live generation (null before the first index) and case count."""
-    return {"ok": True, "generation": gen.current_name(kb().settings.index_dir), "cases": kb().store.case_count()}
+    """Liveness for load balancers: the live generation (null before the first index); to an
+    authenticated caller also the number of cases their role may see (never hidden ones)."""
+    answer: dict[str, Any] = {"ok": True, "generation": gen.current_name(kb().settings.index_dir)}
+    if access.current_identity() is not None:
+        answer["cases"] = service.visible_case_count(kb(), access.current_role())
+    return answer

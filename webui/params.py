@@ -14,7 +14,7 @@ from kb.errors import QueryError
 FILTER_PARAMS: dict[str, str] = {"product": "products", "component": "components", "status": "statuses",
                                  "tag": "tags", "version": "versions"}
 DATE_PARAMS: dict[str, str] = {"from": "created_from", "to": "created_to"}
-# Query texts longer than this once URL-encoded travel by POST and are linked as ``/search?sid=<id>``:
+# Query texts longer than this once URL-encoded travel by POST and are linked as ``/search?sid=<token>``:
 # a pasted log in a URL breaks request-line limits (gunicorn: 4094 bytes) and proxies. app.js uses
 # the same figure (the search form's ``data-post-over``); Japanese text takes 9 bytes a character.
 LONG_QUERY_URL_CHARS = 2000
@@ -25,9 +25,10 @@ SEARCH_PARAMS = ("q", "sid", "limit", "offset", *FILTER_PARAMS, *DATE_PARAMS)
 class SearchParams:
     """One search as the user asked for it: text, filters, paging.
 
-    ``sid`` is set when the text is referred to by its search-log id instead of being written into
-    URLs (long texts): links then carry ``sid`` and always an explicit ``offset``, which tells them
-    apart from a bare ``/search?sid=`` link (that one restores the logged filters too).
+    ``sid`` is set when the text is referred to by its search-log entry's public token instead of
+    being written into URLs (long texts; only its author, or an admin, can reopen it): links then
+    carry ``sid`` and always an explicit ``offset``, which tells them apart from a bare
+    ``/search?sid=`` link (that one restores the logged filters too).
     """
 
     text: str
@@ -35,7 +36,7 @@ class SearchParams:
     limit: int
     offset: int
     default_limit: int
-    sid: int | None = None
+    sid: str | None = None
 
     @property
     def has_query(self) -> bool:
@@ -59,7 +60,7 @@ class SearchParams:
                     adding: tuple[str, str] | None = None, clear_filters: bool = False) -> list[tuple[str, str]]:
         """The parameters of this search as (name, value) pairs, optionally changed."""
         if self.sid is not None:
-            pairs: list[tuple[str, str]] = [("sid", str(self.sid))]
+            pairs: list[tuple[str, str]] = [("sid", self.sid)]
         else:
             pairs = [("q", self.text)] if self.text else []
         filters = [] if clear_filters else [p for p in self.active_filters() if p != without]

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlencode
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from indexer.filters import ROLE_VISIBILITY, visibilities_for
 from indexer.highlight import readable_terms
@@ -171,6 +171,7 @@ class SearchPage:
     search_id: int
     facets: list[Facet] = field(default_factory=list)
     latency_ms: float = 0.0
+    token: str = ""  # the log entry's public id: ``/search?sid=<token>`` reopens it (its author only)
 
     @property
     def hits(self) -> list[Hit]:
@@ -206,7 +207,7 @@ class SearchPage:
     def share_url(self) -> str:
         """A link to this search: its URL, or ``/search?sid=`` (this page's log entry) when the text is long."""
         if self.params.sid is not None:
-            return f"/search?sid={self.search_id}"
+            return f"/search?sid={self.token}"
         return self.params.url()
 
     @property
@@ -224,18 +225,20 @@ def keyword_matched(hits: Sequence[Hit]) -> bool:
     return any(h.why.get("lexical") or h.why.get("signature") for h in hits)
 
 
-def run_search(kb: KB, params: SearchParams, role: str, source: str = "web", facets: bool = True) -> SearchPage:
-    """Search, optionally count facets over the top candidates, and log the search."""
+def run_search(kb: KB, params: SearchParams, role: str, source: str = "web", facets: bool = True,
+               author: str = "") -> SearchPage:
+    """Search, optionally count facets over the top candidates, and log the search (redacted, with its author)."""
     started = time.perf_counter()
     request = SearchRequest(text=params.text, filters=params.filters, role=role, limit=params.limit, offset=params.offset)
     response = kb.searcher.search(request)
     counted = facet_counts(kb, request, response.candidates) if facets else []
     latency = (time.perf_counter() - started) * 1000
-    search_id = activity.record_search(kb.store, activity.SearchEvent(
+    logged = activity.log_search(kb.store, activity.SearchEvent(
         text=params.text, role=role, result_count=response.total, latency_ms=latency, generation=response.generation,
         lang=response.query.get("lang", ""), kind=response.query.get("kind", ""), filters=logged_filters(params),
-        keyword_match=keyword_matched(response.hits) if params.offset == 0 else True, offset=params.offset, source=source))
-    return SearchPage(params, response, search_id, counted, latency)
+        keyword_match=keyword_matched(response.hits) if params.offset == 0 else True, offset=params.offset, source=source,
+        author=author), customer_domains=kb.settings.customer_domain_list)
+    return SearchPage(params, response, logged.id, counted, latency, token=logged.token)
 
 
 def logged_filters(params: SearchParams) -> dict[str, list[str]]:
@@ -249,20 +252,34 @@ def logged_filters(params: SearchParams) -> dict[str, list[str]]:
 def search_url_from_log(logged: activity.SearchLog, path: str = "/search") -> str:
     """The URL of a logged search (its first page), to go back to it; ``?sid=`` when the text is long."""
     if too_long_for_url(logged.text):
-        return f"{path}?sid={logged.id}"
+        return f"{path}?sid={logged.token}"
     pairs = [("q", logged.text)] + [(name, str(v)) for name, values in (logged.filters or {}).items()
                                     for v in (values if isinstance(values, list) else [values])]
     return f"{path}?{urlencode(pairs)}"
 
 
-def logged_search(kb: KB, search_id: int, role: str) -> activity.SearchLog:
-    """A logged search whose text ``role`` may read again: one made by the same role or a role it covers.
+def is_author(logged: activity.SearchLog, author: str, role: str) -> bool:
+    """Whether ``author`` made this search, in a role their ``role`` covers now (a demoted user's
+    earlier searches are not theirs to reopen)."""
+    return bool(logged.author) and logged.author == author and logged.role in covered_roles(role)
 
-    Raises :class:`NotFoundError` otherwise, and for an unknown or scrubbed search (not told apart).
+
+def may_reopen(logged: activity.SearchLog, author: str, role: str) -> bool:
+    """Whether the caller may read this logged search's text again: its author, or an admin."""
+    return bool(logged.text.strip()) and (role == "admin" or is_author(logged, author, role))
+
+
+def logged_search(kb: KB, token: str, author: str, role: str) -> activity.SearchLog:
+    """The logged search with this public token, if the caller made it (or is an admin).
+
+    Raises :class:`QueryError` for something that is not a token, :class:`NotFoundError` for an
+    unknown, scrubbed or someone else's search (not told apart).
     """
-    logged = activity.get_search(kb.store, search_id)
-    if logged is None or not logged.text.strip() or logged.role not in covered_roles(role):
-        raise NotFoundError(f"no search {search_id} (unknown, expired, or made by a role with wider access)")
+    if not activity.valid_token(token):
+        raise QueryError("sid: not a search link (expected the token of a logged search)", "sid")
+    logged = activity.get_search_by_token(kb.store, token)
+    if logged is None or not may_reopen(logged, author, role):
+        raise NotFoundError("no such search (unknown, expired, or not yours)")
     return logged
 
 
@@ -345,6 +362,13 @@ def case_view(kb: KB, case_id: str, role: str) -> CaseView:
     return CaseView(case, render_case_sections(case), related, similar)
 
 
+def visible_case_count(kb: KB, role: str) -> int:
+    """How many cases in the store ``role`` may see."""
+    with kb.store.session() as session:
+        return int(session.scalar(select(func.count()).select_from(CaseRow)
+                                  .where(CaseRow.visibility.in_(list(visibilities_for(role))))) or 0)
+
+
 def visible_related(kb: KB, case: Case, role: str) -> list[str]:
     """The declared related ids that ``role`` may see (a hidden case's id is not revealed either)."""
     found = kb.store.get_cases(case.related)
@@ -369,19 +393,44 @@ def case_document(case: Case, related: list[str] | None = None) -> dict[str, Any
 
 # -- feedback and clicks ---------------------------------------------------------------------------
 
-def record_feedback(kb: KB, role: str, verdict: str, search_id: int | None, case_id: str | None) -> int:
-    """Store a verdict after checking that the case, when named, is one the user may see."""
+def _own_search(kb: KB, search_id: int, author: str, role: str) -> None:
+    """:class:`QueryError` unless the caller made search ``search_id`` (someone else's answers like an unknown one)."""
+    logged = activity.get_search(kb.store, search_id)
+    if logged is None or not is_author(logged, author, role):
+        raise QueryError(f"search_id: no search {search_id} of yours", "search_id")
+
+
+def _seen_case(kb: KB, case_id: str, role: str) -> None:
+    try:
+        visible_case(kb, case_id, role)
+    except NotFoundError:
+        raise QueryError(f"case_id: no case '{case_id[:64]}'", "case_id") from None
+
+
+def record_feedback(kb: KB, role: str, verdict: str, search_id: int | None, case_id: str | None, author: str = "") -> int:
+    """Store a verdict after checking that the case, when named, is one the user may see and that
+    the search, when named, is one ``author`` made."""
     activity.check_feedback(verdict, search_id, case_id)
     if case_id:
-        try:
-            visible_case(kb, case_id, role)
-        except NotFoundError:
-            raise QueryError(f"case_id: no case '{case_id[:64]}'", "case_id") from None
+        _seen_case(kb, case_id, role)
+    if search_id is not None:
+        _own_search(kb, search_id, author, role)
     return activity.record_feedback(kb.store, verdict, role, search_id=search_id, case_id=case_id)
 
 
-def record_click(kb: KB, search_id: int, case_id: str, rank: int | None) -> None:
-    activity.record_click(kb.store, search_id, case_id, rank)
+MAX_RANK = 100_000
+
+
+def record_click(kb: KB, search_id: int, case_id: str, rank: int | None, author: str = "", role: str = "support") -> int:
+    """Record that ``author`` opened a case they may see from a search they made; :class:`QueryError` otherwise."""
+    if rank is not None and rank > MAX_RANK:
+        raise QueryError(f"rank must be between 1 and {MAX_RANK}", "rank")
+    _seen_case(kb, case_id, role)
+    _own_search(kb, search_id, author, role)
+    click = activity.record_click(kb.store, search_id, case_id, rank)
+    if click is None:  # deleted meanwhile
+        raise QueryError(f"search_id: no search {search_id} of yours", "search_id")
+    return click
 
 
 def parse_optional_int(raw: object, name: str) -> int | None:
@@ -396,6 +445,8 @@ def parse_optional_int(raw: object, name: str) -> int | None:
         raise QueryError(f"{name} must be a whole number", name) from None
     if value < 1:
         raise QueryError(f"{name} must be positive", name)
+    if value > activity.MAX_ID:
+        raise QueryError(f"{name} must be at most {activity.MAX_ID}", name)
     return value
 
 

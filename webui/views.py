@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from kb import activity
 from kb.errors import QueryError
 from webui import access, charts, service
+from webui.auth import safe_next
 from webui.params import SearchParams, parse_search_params
 from webui.security import t
 
@@ -20,15 +21,21 @@ def kb() -> service.KB:
     return current_app.extensions["kb"]  # type: ignore[no-any-return]
 
 
+def author() -> str:
+    """The account name of the caller (searches are logged under it; only its author reopens one)."""
+    identity = access.current_identity()
+    return identity.name if identity is not None else ""
+
+
 @bp.get("/")
 @bp.get("/search")
 def search() -> str:
-    """A search from the URL: ``q`` and filters, or ``sid`` naming a logged search whose text is reused."""
+    """A search from the URL: ``q`` and filters, or ``sid``: the token of one of your logged searches, whose text is reused."""
     args = request.args.to_dict(flat=False)
-    sid = service.parse_optional_int(request.args.get("sid"), "sid")
+    sid = request.args.get("sid") or None
     truncated = False
     if sid is not None:
-        logged = service.logged_search(kb(), sid, access.current_role())
+        logged = service.logged_search(kb(), sid, author(), access.current_role())
         args = service.search_args_from_log(logged, args)
         truncated = len(logged.text) >= activity.MAX_LOGGED_QUERY
     params = parse_search_params(args, kb().settings.search_limit)
@@ -43,9 +50,9 @@ def search_posted() -> str:
 
 
 def _results(params: SearchParams, truncated: bool = False, posted: bool = False) -> str:
-    page = service.run_search(kb(), params, access.current_role()) if params.has_query else None
+    page = service.run_search(kb(), params, access.current_role(), author=author()) if params.has_query else None
     if page is not None and params.sid is None and (posted or params.is_long):
-        params = replace(params, sid=page.search_id)
+        params = replace(params, sid=page.token)
         page = replace(page, params=params)
     if posted:
         g.lang_args = params.query_pairs() if page is not None else []
@@ -55,27 +62,31 @@ def _results(params: SearchParams, truncated: bool = False, posted: bool = False
 
 @bp.get("/cases/<case_id>")
 def case(case_id: str) -> str:
-    search_id = service.parse_optional_int(request.args.get("sid"), "sid")
+    """A case; ``sid`` (the token of the search it was opened from) adds the way back and ties feedback
+    to that search, for its author only (anyone else's token is ignored, like an unknown one)."""
+    sid = request.args.get("sid") or ""
     role = access.current_role()
     view = service.case_view(kb(), case_id, role)
     if view.case.visibility == "restricted":
         access.record("view_restricted", view.case.id)
-    back = None
-    if search_id is not None:
-        logged = activity.get_search(kb().store, search_id)
-        if logged is None:
-            search_id = None
-        elif logged.text.strip() and logged.role in service.covered_roles(role):  # never another role's query text
-            back = service.search_url_from_log(logged)
+    back, search_id = None, None
+    logged = activity.get_search_by_token(kb().store, sid) if sid else None
+    if logged is not None and service.may_reopen(logged, author(), role):
+        back = service.search_url_from_log(logged)
+        search_id = logged.id if service.is_author(logged, author(), role) else None
     return render_template("case.html", view=view, case=view.case, search_id=search_id, back=back)
 
 
-@bp.get("/go/<int:search_id>/<case_id>")
-def go(search_id: int, case_id: str) -> Response:
-    """Record that a result was opened, then show it."""
-    rank = service.parse_optional_int(request.args.get("rank"), "rank")
-    service.record_click(kb(), search_id, case_id, rank)
-    return redirect(url_for("web.case", case_id=case_id, sid=search_id), code=303)
+@bp.post("/clicks")
+def click() -> tuple[str, int]:
+    """Record that a result was opened (sent by app.js as a beacon; the result link is a plain link)."""
+    form = request.form
+    search_id = service.parse_optional_int(form.get("search_id"), "search_id")
+    if search_id is None:
+        raise QueryError("search_id is required", "search_id")
+    rank = service.parse_optional_int(form.get("rank"), "rank")
+    service.record_click(kb(), search_id, form.get("case_id", ""), rank, author=author(), role=access.current_role())
+    return "", 204
 
 
 @bp.post("/feedback")
@@ -84,16 +95,10 @@ def feedback() -> Response:
     verdict = form.get("verdict", "")
     case_id = form.get("case_id") or None
     search_id = service.parse_optional_int(form.get("search_id"), "search_id")
-    service.record_feedback(kb(), access.current_role(), verdict, search_id, case_id)
+    target = safe_next(form.get("next"))  # checked before anything is stored
+    service.record_feedback(kb(), access.current_role(), verdict, search_id, case_id, author=author())
     flash(t(f"feedback.thanks.{verdict}", case=case_id or ""))
-    return redirect(safe_next(form.get("next")), code=303)
-
-
-def safe_next(target: str | None) -> str:
-    """A same-site path to go back to; anything else goes to the search page."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("web.search")
+    return redirect(target, code=303)
 
 
 @bp.get("/stats")

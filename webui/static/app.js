@@ -37,6 +37,27 @@
     });
   }
 
+  // Click-through statistics: a result's link is a plain link to the case; opening it (a click, a
+  // middle click, Enter) is reported by a beacon, which survives the navigation, never by a GET.
+  function reportClicks(list) {
+    var url = list.getAttribute("data-click-url");
+    function report(link) {
+      var data = new FormData();
+      data.append("csrf_token", list.getAttribute("data-csrf") || "");
+      data.append("search_id", list.getAttribute("data-search-id") || "");
+      data.append("case_id", link.getAttribute("data-case-id") || "");
+      data.append("rank", link.getAttribute("data-rank") || "");
+      if (navigator.sendBeacon && navigator.sendBeacon(url, data)) { return; }
+      fetch(url, {method: "POST", body: data, credentials: "same-origin", keepalive: true}).catch(function () {});
+    }
+    function opened(event) {
+      var link = event.target.closest ? event.target.closest("a.hit-link") : null;
+      if (link && (event.type === "click" || event.button === 1)) { report(link); }
+    }
+    list.addEventListener("click", opened);
+    list.addEventListener("auxclick", opened);
+  }
+
   function enhanceFilters(form) {
     form.addEventListener("change", function (event) {
       if (event.target && event.target.type === "checkbox") {
@@ -273,6 +294,7 @@
     document.querySelectorAll("form.searchbox").forEach(enhanceSearchForm);
     document.querySelectorAll("form#case-editor").forEach(enhanceEditor);
     document.querySelectorAll("form[data-autosubmit]").forEach(enhanceFilters);
+    document.querySelectorAll("ol.hits[data-click-url]").forEach(reportClicks);
     document.querySelectorAll("form.feedback").forEach(function (form) {
       form.addEventListener("submit", function () {
         // After the form data is built (disabling now would drop the clicked verdict): no double posts.
