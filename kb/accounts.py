@@ -1,10 +1,17 @@
 """Who is asking: built-in accounts, API tokens and the audit log (library side; the web layer
-and the CLI call these). Passwords are hashed with Argon2id (argon2-cffi); API tokens are random
-and stored only as SHA-256 digests, shown once when created."""
+and the CLI call these). Passwords are hashed with Argon2id (argon2-cffi); API tokens and login
+sessions are random and stored only as SHA-256 digests (a token is shown once when created).
+
+Password checks are throttled with counters reserved before the password is verified: at most
+``LOCKOUT_FAILURES`` failed (or still running) checks per name in a window of ``LOCKOUT_WINDOW``,
+whatever the address; an address with ``ADDRESS_FAILURES`` failures over all names in the window
+is throttled for the names it has failed on only (one check for a name it has not failed on yet),
+so a reverse proxy's address never locks everybody out."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -13,8 +20,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, case, delete, literal, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kb.errors import KBError
 from kb.store import Base, Store
@@ -24,12 +32,20 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
+ADDRESS_FAILURES = 20  # failures from one address over all names before it is throttled
 TOKEN_PREFIX = "kbt_"
+SESSION_TOUCH = timedelta(minutes=1)  # a session's last-seen time is written at most this often
 _hasher = PasswordHasher()
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored time as UTC (SQLite gives naive datetimes back)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class AuthError(KBError):
@@ -145,23 +161,29 @@ def add_user(store: Store, name: str, role: str, password: str | None) -> None:
 
 
 def set_password(store: Store, name: str, password: str) -> None:
+    """Set a new password; every login session of the account ends at once."""
     _check_password(password)
     with store.session() as session:
         user = _user(session, name)
         user.password_hash = _hasher.hash(password)
+        _end_user_sessions(session, user.id)
 
 
 def set_role(store: Store, name: str, role: str) -> None:
+    """Change an account's role; every login session of the account ends at once."""
     _check_role(role)
     with store.session() as session:
-        _user(session, name).role = role
+        user = _user(session, name)
+        user.role = role
+        _end_user_sessions(session, user.id)
 
 
 def disable_user(store: Store, name: str) -> None:
-    """Disable an account and revoke its tokens; its sessions end on their next request."""
+    """Disable an account, end its login sessions and revoke its tokens, all at once."""
     with store.session() as session:
         user = _user(session, name)
         user.disabled = True
+        _end_user_sessions(session, user.id)
         for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
             token.revoked_at = _now()
 
@@ -174,7 +196,7 @@ def list_users(store: Store) -> list[dict[str, Any]]:
 
 
 def active_identity(store: Store, name: str) -> Identity | None:
-    """The current role of an enabled account (sessions re-check this on every request)."""
+    """The current role of an enabled account (the SSO proxy path re-checks this on every request)."""
     with store.session() as session:
         user = session.scalar(select(User).where(User.name == name))
         return Identity(user.name, user.role, "password") if user and not user.disabled else None
@@ -187,21 +209,102 @@ def _user(session: Any, name: str) -> User:
     return user
 
 
-def recent_failures(store: Store, name: str, address: str, now: datetime | None = None) -> int:
-    """Failed logins for this name or from this address within the lockout window."""
-    since = (now or _now()) - LOCKOUT_WINDOW
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT support (SQLite and PostgreSQL, the two supported stores)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _reserve(session: Session, key: str, limit: int, now: datetime) -> bool:
+    """Count one more check against ``key`` unless it already has ``limit`` in its window.
+
+    One statement, so it is atomic on SQLite (one writer at a time) and on PostgreSQL (the row
+    lock makes a concurrent upsert re-check the condition against the committed count)."""
+    table = LoginThrottle.__table__
+    stale = table.c.window_start < literal(now - LOCKOUT_WINDOW, DateTime(timezone=True))
+    stamp = literal(now, DateTime(timezone=True))
+    statement = _insert(session)(table).values(key=key, failures=1, window_start=now).on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"failures": case((stale, 1), else_=table.c.failures + 1),
+              "window_start": case((stale, stamp), else_=table.c.window_start)},
+        where=stale | (table.c.failures < limit)).returning(table.c.key)
+    return session.execute(statement).first() is not None  # a row only when inserted or counted
+
+
+def _failures(session: Session, key: str, now: datetime) -> int:
+    row = session.get(LoginThrottle, key)
+    if row is None or _aware(row.window_start) < now - LOCKOUT_WINDOW:
+        return 0
+    return row.failures
+
+
+def _throttle_keys(name: str, address: str) -> tuple[str, str, str]:
+    address = address[:64]
+    return f"n:{name}", f"p:{name}\n{address}", f"a:{address}"
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _reserve_check(store: Store, name: str, address: str, now: datetime) -> None:
+    """Reserve one password check for ``name`` from ``address``, or raise :class:`_Refused`.
+
+    All counters change in one transaction (a refusal rolls every one back); the keys are always
+    taken in the same order, so concurrent logins cannot deadlock."""
+    name_key, pair_key, address_key = _throttle_keys(name, address)
     with store.session() as session:
-        return int(session.scalar(select(func.count(AuditEvent.id)).where(
-            AuditEvent.action == "login_failed", AuditEvent.at >= since,
-            (AuditEvent.actor == name) | (AuditEvent.address == address))) or 0)
+        if not _reserve(session, name_key, LOCKOUT_FAILURES, now):
+            raise _Refused("too many failures for this name")
+        throttled = _failures(session, address_key, now) >= ADDRESS_FAILURES
+        if not _reserve(session, pair_key, 1 if throttled else LOCKOUT_FAILURES, now):
+            raise _Refused("address throttled" if throttled else "too many failures for this name")
+        _reserve(session, address_key, 2 ** 31 - 1, now)
+
+
+def _release_check(store: Store, name: str, address: str, reserved_at: datetime) -> None:
+    """A check that succeeded is not a failure: give its reservation back (same window only)."""
+    with store.session() as session:
+        for key in _throttle_keys(name, address):
+            session.execute(update(LoginThrottle)
+                            .where(LoginThrottle.key == key, LoginThrottle.failures > 0,
+                                   LoginThrottle.window_start <= reserved_at)
+                            .values(failures=LoginThrottle.failures - 1))
+
+
+def _prune_throttle(store: Store, now: datetime) -> None:
+    """Forget counters whose window ended (best effort: a busy row is left for the next time)."""
+    try:
+        with store.session() as session:
+            session.execute(delete(LoginThrottle).where(LoginThrottle.window_start < now - 2 * LOCKOUT_WINDOW))
+    except DBAPIError as exc:  # e.g. a deadlock victim on PostgreSQL; nothing is lost
+        log.info("login throttle pruning skipped: %s", exc.__class__.__name__)
+
+
+def login_failures(store: Store, name: str, address: str = "", now: datetime | None = None) -> dict[str, int]:
+    """Failed (or running) password checks in the current window: per name, per name and address, per address."""
+    now = now or _now()
+    name = name.strip().lower()[:64]
+    with store.session() as session:
+        return dict(zip(("name", "pair", "address"), (_failures(session, key, now) for key in _throttle_keys(name, address))))
 
 
 def authenticate(store: Store, name: str, password: str, address: str = "") -> Identity:
-    """Check a password login; failures are audited and, past a limit, refused outright."""
+    """Check a password login; failures are audited and, past a limit, refused without a check.
+
+    Raises :class:`AuthError` for a wrong name or password and for a refused attempt."""
     name = name.strip().lower()[:64]
-    if recent_failures(store, name, address) >= LOCKOUT_FAILURES:
-        audit(store, name or "-", "-", "login_refused", address=address, detail={"reason": "too many failures"})
-        raise AuthError("too many failed logins; try again in 15 minutes")
+    now = _now()
+    try:
+        _reserve_check(store, name, address, now)
+    except _Refused as refused:
+        audit(store, name or "-", "-", "login_refused", address=address, detail={"reason": refused.reason})
+        raise AuthError("too many failed logins; try again in 15 minutes") from None
     with store.session() as session:
         user = session.scalar(select(User).where(User.name == name))
         ok = False
@@ -219,9 +322,75 @@ def authenticate(store: Store, name: str, password: str, address: str = "") -> I
         role = user.role if user is not None else "-"
     if not ok:
         audit(store, name or "-", role, "login_failed", address=address)
+        _prune_throttle(store, now)
         raise AuthError("wrong user name or password")
+    _release_check(store, name, address, now)
     audit(store, name, role, "login", address=address)
     return Identity(name, role, "password")
+
+
+# -- login sessions ---------------------------------------------------------------------------
+
+def _end_user_sessions(session: Session, user_id: int) -> None:
+    session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
+
+
+def create_session(store: Store, name: str, address: str = "") -> str:
+    """A new login session for account ``name``; returns the random id for the cookie (stored hashed).
+
+    Raises :class:`AccountError` for an unknown or disabled account."""
+    token = secrets.token_urlsafe(32)
+    with store.session() as session:
+        user = _user(session, name)
+        if user.disabled:
+            raise AccountError(f"user '{name}' is disabled")
+        session.add(LoginSession(user_id=user.id, token_hash=_digest(token), address=address[:64]))
+    return token
+
+
+def session_identity(store: Store, token: str | None, idle: timedelta, lifetime: timedelta,
+                     now: datetime | None = None) -> Identity | None:
+    """The account behind a login session with its current role, or None when the session has ended.
+
+    A session ends when it is logged out or revoked (password, role or account change), after
+    ``idle`` without a request, ``lifetime`` after the login, or when the account is disabled."""
+    if not isinstance(token, str) or not token or len(token) > 100:
+        return None
+    now = now or _now()
+    with store.session() as session:
+        row = session.execute(select(LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at, User)
+                              .join(User, User.id == LoginSession.user_id)
+                              .where(LoginSession.token_hash == _digest(token))).first()
+        if row is None:
+            return None
+        session_id, created, seen, user = row
+        created, seen = _aware(created), _aware(seen)
+        if user.disabled or now - seen >= idle or now - created >= lifetime:
+            session.execute(delete(LoginSession).where(LoginSession.id == session_id))
+            return None
+        if now - seen >= min(SESSION_TOUCH, idle / 10):
+            session.execute(update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now))
+        return Identity(user.name, user.role, "password")
+
+
+def end_session(store: Store, token: str | None) -> None:
+    """End one login session (logout); an unknown id is ignored."""
+    if isinstance(token, str) and token:
+        with store.session() as session:
+            session.execute(delete(LoginSession).where(LoginSession.token_hash == _digest(token)))
+
+
+def prune_sessions(store: Store, idle: timedelta, lifetime: timedelta, now: datetime | None = None) -> int:
+    """Delete sessions that ended by time (they are refused anyway); returns how many."""
+    now = now or _now()
+    try:
+        with store.session() as session:
+            result = session.execute(delete(LoginSession).where(
+                (LoginSession.last_seen_at <= now - idle) | (LoginSession.created_at <= now - lifetime)))
+            return int(result.rowcount or 0)
+    except DBAPIError as exc:  # best effort, like the throttle pruning
+        log.info("session pruning skipped: %s", exc.__class__.__name__)
+        return 0
 
 
 def _digest(token: str) -> str:

@@ -226,6 +226,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "auth.submit": ("ログイン", "Log in"),
     "auth.logout": ("ログアウト", "Log out"),
     "auth.failed": ("ログインできませんでした", "Could not log in"),
+    "auth.ended": ("セッションが終了しました（ログアウト、タイムアウト、またはアカウントの変更）。もう一度ログインしてください。",
+                   "Your session has ended (logged out, timed out or the account changed). Please log in again."),
     "auth.help": ("アカウントは管理者が kb user add で作成します。", "Accounts are created by an administrator with kb user add."),
     "auth.signed_in_as": ("{name} ({role})", "{name} ({role})"),
     "nav.audit": ("監査ログ", "Audit log"),
