@@ -415,6 +415,20 @@ def user_disable(ctx: click.Context, name: str) -> None:
     click.echo(f"user {name} disabled")
 
 
+@user.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["support", "engineer", "admin"]))
+@click.pass_context
+def user_role(ctx: click.Context, name: str, role: str) -> None:
+    """Change the role of account NAME (its login sessions end at once)."""
+    from kb.accounts import audit, set_role
+
+    store = _store(ctx)
+    set_role(store, name, role)
+    audit(store, "cli", "admin", "user_role", name, detail={"role": role})
+    click.echo(f"role of {name} changed to {role}")
+
+
 @user.command("passwd")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")

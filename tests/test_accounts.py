@@ -3,8 +3,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from kb.accounts import (AccountError, AuthError, active_identity, add_user, audit_events, authenticate, create_token,
-                         disable_user, list_tokens, revoke_token, set_password, verify_token)
+from kb.accounts import (AccountError, AuthError, active_identity, add_user, audit_events, authenticate, create_session,
+                         create_token, disable_user, list_tokens, revoke_token, session_identity, set_password, verify_token)
 from kb.cli import main
 from kb.pipeline import open_store
 
@@ -65,9 +65,14 @@ def test_lockout_after_repeated_failures(store):
 def test_disable_ends_sessions_and_tokens(store):
     add_user(store, "ito", "engineer", "correct horse battery")
     token = create_token(store, "ito", "ci")
+    sid = create_session(store, "ito")
     assert verify_token(store, token).role == "engineer" and active_identity(store, "ito") is not None
+    assert session_identity(store, sid, timedelta(hours=8), timedelta(days=7)).role == "engineer"
     disable_user(store, "ito")
     assert active_identity(store, "ito") is None
+    assert session_identity(store, sid, timedelta(hours=8), timedelta(days=7)) is None
+    with pytest.raises(AccountError, match="disabled"):
+        create_session(store, "ito")
     with pytest.raises(AuthError):
         verify_token(store, token)
     with pytest.raises(AuthError):
@@ -90,7 +95,9 @@ def test_tokens_are_hashed_and_revocable(store):
 
 def test_password_change(store):
     add_user(store, "mori", "admin", "first password 1")
+    sid = create_session(store, "mori")
     set_password(store, "mori", "second password 2")
+    assert session_identity(store, sid, timedelta(hours=8), timedelta(days=7)) is None
     with pytest.raises(AuthError):
         authenticate(store, "mori", "first password 1")
     assert authenticate(store, "mori", "second password 2").role == "admin"
@@ -107,9 +114,17 @@ def test_cli_user_and_token_commands(settings):
     token = created.output.strip()
     assert token.startswith("kbt_")
     assert token not in runner.invoke(main, ["token", "list"], env=env).output
+    store = open_store(settings)
+    sid = create_session(store, "suzuki")
+    role = runner.invoke(main, ["user", "role", "suzuki", "support"], env=env)
+    assert role.exit_code == 0 and "support" in role.output, role.output
+    assert session_identity(store, sid, timedelta(hours=8), timedelta(days=7)) is None  # the role change ended it
+    assert "support" in runner.invoke(main, ["user", "list"], env=env).output
+    assert runner.invoke(main, ["user", "role", "nobody", "admin"], env=env).exit_code == 2
+    store.close()
     assert runner.invoke(main, ["user", "disable", "suzuki"], env=env).exit_code == 0
     assert "revoked" in runner.invoke(main, ["token", "list"], env=env).output
     audit = runner.invoke(main, ["audit"], env=env).output
-    assert "user_add" in audit and "token_create" in audit and "user_disable" in audit
+    assert "user_add" in audit and "token_create" in audit and "user_disable" in audit and "user_role" in audit
     bad = runner.invoke(main, ["user", "add", "x y", "--role", "admin", "--password-stdin"], input="a good long password\n", env=env)
     assert bad.exit_code == 2 and "invalid user name" in bad.output
