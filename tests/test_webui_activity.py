@@ -142,6 +142,25 @@ def test_long_queries_are_kept_whole_up_to_the_query_limit(store):
     assert logged is not None and len(logged.text) == activity.MAX_LOGGED_QUERY
 
 
+def test_every_logged_search_is_redacted_and_found_by_its_token(store):
+    pasted = ("ERROR login failed user=k.tanaka@hanamura-logi.co.jp password=Hunter2xyz\n"
+              "key AKIAQWERTYUIOPASDFGH, callback 090-1234-5678 / (415) 867-5309")
+    logged = activity.log_search(store, SearchEvent(pasted, "support", 0, 1.0, filters={"tag": ["ops@hanamura-logi.co.jp"]},
+                                                    author="sato"))
+    stored = activity.get_search(store, logged.id)
+    assert stored.text == ("ERROR login failed user=<EMAIL> password=<SECRET>\n"
+                           "key <SECRET>, callback <PHONE> / <PHONE>")
+    assert stored.filters == {"tag": ["<EMAIL>"]} and stored.author == "sato"
+    assert activity.get_search(store, activity.record_search(store, SearchEvent("mail relay slow", "support", 1, 1.0))).text == "mail relay slow"
+    assert activity.get_search_by_token(store, logged.token).id == logged.id
+    assert activity.get_search_by_token(store, activity.new_token()) is None
+    assert activity.get_search_by_token(store, str(logged.id)) is None  # the sequential id is no token
+    assert not activity.valid_token("abc") and not activity.valid_token("x" * 100) and activity.valid_token(logged.token)
+    assert activity.get_search(store, 2**63) is None and activity.record_click(store, 2**64, "ESC-2026-0001") is None
+    with pytest.raises(QueryError, match="no search"):
+        activity.record_feedback(store, "escalated", "support", search_id=2**63)
+
+
 # -- charts ---------------------------------------------------------------------------------------
 
 def test_bar_chart_draws_one_escaped_bar_per_day():
