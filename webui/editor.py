@@ -452,12 +452,14 @@ def _editor_problems(kb: KB, check: DraftCheck, role: str, lang: str, original_i
 
 
 def _unreadable_id_warnings(kb: KB, check: DraftCheck, role: str, lang: str) -> None:
-    """Warn, per control, about related ids and ids named in the text that not every reader of the case can open.
+    """Warn about related ids the author cannot open, and about ids in the text not every reader can open.
 
-    An id passes only when it is a case at a level every reader of this draft may read *and* the
-    author may read (:func:`kb.authoring.reader_levels` of the draft's visibility, narrowed to the
-    author's role). Cases the author may not see are never looked at, so a hidden case's id is
-    warned about with the same words as an id no case has: the warning says nothing about existence.
+    A related link is shown only to readers who may open it, so a related id is warned about only
+    when it is not a case the author may read. An id written in the text is shown to every reader:
+    it passes only when it is a case at a level every reader of this draft may read *and* the author
+    may read (:func:`kb.authoring.reader_levels` of the draft's visibility, narrowed to the author's
+    role). Cases the author may not see are never looked at, so a hidden case's id gets the same
+    words as an id no case has: the warnings say nothing about whether a case exists.
     """
     draft, pattern = check.draft, kb.settings.id_regex
     related = [cid for cid in split_list(draft.fields.get("related", "")) if pattern.fullmatch(cid)]
@@ -467,10 +469,11 @@ def _unreadable_id_warnings(kb: KB, check: DraftCheck, role: str, lang: str) -> 
         return
     found = kb.store.get_cases(wanted)
     levels_of = {cid: case.visibility for cid, case in found.items() if visible(case, role)}
-    readable = set(reader_levels(draft.fields.get("visibility", ""))) & set(visibilities_for(role))
     own = draft.case_id
-    for key, ids, message in [("related", related, "editor.related_unreadable")] + \
-            [(key, ids, "editor.mentions_unreadable") for key, ids in named.items()]:
+    checks = [("related", related, "editor.related_unreadable", set(visibilities_for(role)))]
+    every_reader = set(reader_levels(draft.fields.get("visibility", ""))) & set(visibilities_for(role))
+    checks += [(key, ids, "editor.mentions_unreadable", every_reader) for key, ids in named.items()]
+    for key, ids, message, readable in checks:
         unreadable = unreadable_mentions(ids, levels_of, readable, own)
         if unreadable:
             shown = ", ".join(unreadable[:MENTIONS_SHOWN]) + (" …" if len(unreadable) > MENTIONS_SHOWN else "")
