@@ -185,17 +185,22 @@ def create_case_file(cases_dir: Path, taken: Callable[[], Iterable[str]], patter
 # -- case ids named in a case's text ---------------------------------------------------------------
 
 MAX_MENTIONS = 200  # ids looked up per draft: enough for any real case, bounded for a hostile one
+_ID_RUN = re.compile(r"[\w.-]+")  # what a saved id can be made of (see save_case_file)
 
 
 def mentioned_ids(text: str, pattern: re.Pattern[str], limit: int = MAX_MENTIONS) -> list[str]:
     """Case-id-shaped tokens in ``text`` (whole words matching ``pattern``), in order, without repeats."""
     if not pattern.pattern:
         return []
-    token = re.compile(rf"(?<![\w-])(?:{pattern.pattern})(?![\w-])", pattern.flags)
+    try:
+        token = re.compile(rf"(?<![\w-])(?:{pattern.pattern})(?![\w-])", pattern.flags)
+        candidates = (match.group() for match in token.finditer(text))
+    except re.error:  # a pattern that cannot be embedded (inline flags...): ids are runs of [\w.-]
+        candidates = (word.rstrip(".-") for word in _ID_RUN.findall(text))
     found: dict[str, None] = {}
-    for match in token.finditer(text):
-        if match.group() and pattern.fullmatch(match.group()):
-            found.setdefault(match.group())
+    for candidate in candidates:
+        if candidate and pattern.fullmatch(candidate):
+            found.setdefault(candidate)
             if len(found) >= limit:
                 break
     return list(found)

@@ -237,6 +237,8 @@ def test_mentions_are_whole_ids_found_once():
     assert mentioned_ids(" ".join(f"ESC-2026-{i:04d}" for i in range(500)), pattern, limit=3) == \
         ["ESC-2026-0000", "ESC-2026-0001", "ESC-2026-0002"]
     assert mentioned_ids("SUP-00041 and SUP-1", re.compile(r"SUP-\d{5}")) == ["SUP-00041"]
+    inline_flags = re.compile(r"(?i)sup-\d{5}")  # cannot be embedded in a larger pattern: words are tried one by one
+    assert mentioned_ids("See SUP-00041. And sup-00042, not SUP-000433.", inline_flags) == ["SUP-00041", "sup-00042"]
 
 
 def test_reader_levels_and_unreadable_mentions():
