@@ -281,7 +281,10 @@ def _prune_throttle(store: Store, now: datetime) -> None:
     """Forget counters whose window ended (best effort: a busy row is left for the next time)."""
     try:
         with store.session() as session:
-            session.execute(delete(LoginThrottle).where(LoginThrottle.window_start < now - 2 * LOCKOUT_WINDOW))
+            # rows a login is counting right now are skipped (PostgreSQL), so pruning never waits on one
+            expired = (select(LoginThrottle.key).where(LoginThrottle.window_start < now - 2 * LOCKOUT_WINDOW)
+                       .with_for_update(skip_locked=True))
+            session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(expired)))
     except DBAPIError as exc:  # e.g. a deadlock victim on PostgreSQL; nothing is lost
         log.info("login throttle pruning skipped: %s", exc.__class__.__name__)
 

@@ -432,3 +432,14 @@ def test_a_huge_anonymous_url_yields_a_small_login_redirect(app):
     assert long_path.status_code == 302 and len(long_path.headers["Location"]) < 100
     ordinary = client.get("/search?q=mail%20stuck&product=x").headers["Location"]
     assert parse_qs(urlsplit(ordinary).query) == {"next": ["/search?q=mail%20stuck&product=x"]}
+
+
+def test_expired_counters_are_pruned_and_live_ones_kept(store, monkeypatch):
+    with pytest.raises(accounts.AuthError):
+        accounts.authenticate(store, "old-name", "password1234", "192.0.2.1")
+    later(monkeypatch, 3 * accounts.LOCKOUT_WINDOW)
+    with pytest.raises(accounts.AuthError):
+        accounts.authenticate(store, "kato", "password1234", "192.0.2.2")
+    with store.session() as session:
+        keys = set(session.scalars(select(accounts.LoginThrottle.key)))
+    assert keys == {"n:kato", "p:kato\n192.0.2.2", "a:192.0.2.2"}
