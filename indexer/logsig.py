@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections import Counter
 
 # Order matters: the most specific masks run first.
 MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -30,12 +31,6 @@ MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("<num>", re.compile(r"\d+(?:[.,]\d+)*")),
 )
 _WORD = re.compile(r"<[a-z]+>|[^\W_]+", re.UNICODE)
-_LOG_HINT = re.compile(
-    r"\b(?:ERROR|WARN|WARNING|INFO|DEBUG|TRACE|FATAL|SEVERE|CRITICAL)\b"  # levels as loggers print them
-    r"|\b(?:[A-Z]\w*(?:Exception|Error)|Caused by|Traceback \(most recent call last\))\b"
-    r"|^\s*at\s+[\w$.<>]+\(|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|\b\d{2}:\d{2}:\d{2}\b",
-    re.MULTILINE,
-)
 MIN_TEMPLATE_WORDS = 3
 SHINGLE = 3
 
@@ -86,24 +81,98 @@ def dense_view(text: str) -> str:
         return text
     lines = []
     for line in unicodedata.normalize("NFKC", text).splitlines():
-        for _, pattern in MASKS:
-            line = pattern.sub(" ", line)
+        if is_log_line(line):  # a description's own lines are kept as written
+            for _, pattern in MASKS:
+                line = pattern.sub(" ", line)
         line = re.sub(r"\s+", " ", line).strip()
         if line:
             lines.append(line)
     return "\n".join(lines)
 
 
-def looks_like_log(text: str) -> bool:
-    """True for pasted log excerpts: a timestamp, an upper-case level, an exception or a stack frame,
-    or several lines most of which carry variable parts (ids, numbers, addresses)."""
-    if _LOG_HINT.search(text):
-        return True
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) < 2:
+_LEVEL = re.compile(r"(?<![\w-])(?:ERROR|ERR|WARN|WARNING|INFO|DEBUG|TRACE|FATAL|SEVERE|CRITICAL|CRIT|NOTICE|EMERG|ALERT)(?![\w-])"
+                    r"|\[(?:error|warn|warning|notice|info|debug|crit|alert|emerg)\]|\b(?:level|lvl|severity)=\w+", re.IGNORECASE)
+_LEVEL_UPPER = re.compile(r"(?<![\w-])(?:ERROR|ERR|WARN|WARNING|INFO|DEBUG|TRACE|FATAL|SEVERE|CRITICAL|CRIT|NOTICE|EMERG|ALERT)(?![\w-])")
+_TS_START = re.compile(
+    r"^\W{0,2}(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}[T\s]+\d{1,2}:\d{2}(?P<sec>:\d{2})?"  # 2026-03-02 10:15:07
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+\d{1,2}\s+\d{1,2}:\d{2}(?P<sec2>:\d{2})"  # syslog
+    r"|\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"  # 10:15:07.123
+    r"|\d{9,13}(?:\.\d+)?\s"  # epoch seconds or milliseconds
+    r"|\[\s*\d+\.\d{3,}\])", re.IGNORECASE)  # kernel: [ 1234.567890]
+_FRAME = re.compile(r"^\s*(?:at\s+[\w$.<>/]+\(|File \"[^\"]+\", line \d+|Caused by:|Traceback \(most recent call last\)"
+                    r"|\.\.\. \d+ (?:more|common frames omitted)|[\w$]+(?:\.[\w$]+)+(?:Exception|Error)\b(?::|$)"
+                    r"|[A-Z]\w*(?:Exception|Error): )")
+_JSON_LOG = re.compile(r'^\s*\{.*"(?:level|severity|lvl|msg|message|ts|time|timestamp|@timestamp)"\s*:')
+_PROGRAM_PID = re.compile(r"\b[\w.-]+\[\d+\]:")
+_KEY_VALUE = re.compile(r"(?<![\w.])[A-Za-z_][\w.]*=(?:\"[^\"]*\"|[^\s,;]+)")
+_BRACKET = re.compile(r"\[[^\]\s]{1,60}\]")
+_SECONDS = re.compile(r"(?<![\d:])\d{1,2}:\d{2}:\d{2}(?![\d:])|\[\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2}")  # or an access log's [03/Aug/2022:14:30:22
+_CODE_MESSAGE = re.compile(r"^(?:[A-Z][A-Z0-9]{1,9}-\d{3,6}|Msg \d+, Level \d+)[:,]")  # ORA-19809: ..., SQL Server's Msg 3201, Level 16
+_FIELD_LINE = re.compile(r"^(?:[A-Z][\w ()/-]{1,30}:\s{2,}\S|[A-Z][a-z]+(?:-[A-Z][A-Za-z]+)+:\s)")  # aligned "Event ID:   4", headers
+_MARKUP = re.compile(r"^\s*<[A-Za-z?][^>]*>.*</?[A-Za-z]")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+_LATIN_WORDS = re.compile(r"[A-Za-z]{2,}")
+
+
+def is_log_line(line: str) -> bool:
+    """Whether one line is machine log output: a stack frame or exception line, a JSON log record,
+    or a line that starts with a timestamp (with seconds) or carries a level together with a
+    thread, a program[pid], key=value pairs or a timestamp. Prose that merely mentions a time, a
+    phone number or "ERROR" is not."""
+    text = unicodedata.normalize("NFKC", line).strip()
+    if not text:
         return False
-    variable = sum(1 for line in lines if "<" in mask_line(line) and "<" not in line)
-    return variable * 2 >= len(lines)
+    if _FRAME.search(text) or _JSON_LOG.search(text) or _CODE_MESSAGE.search(text) or _FIELD_LINE.search(text) or _MARKUP.search(text):
+        return True
+    if _SECONDS.search(text) and len(_CJK.findall(text)) < 8:  # people rarely write the seconds
+        return True
+    pairs = len(_KEY_VALUE.findall(text))
+    start = _TS_START.search(text)
+    level = _LEVEL.search(text)
+    context = bool(_BRACKET.search(text) or _PROGRAM_PID.search(text) or pairs >= 1)
+    if start and (start.group("sec") or start.group("sec2") or level or context):
+        return True
+    if level and (context or MASKS[0][1].search(text)) and (_LEVEL_UPPER.search(text) or pairs):
+        return True
+    return pairs >= 3
+
+
+def is_prose_line(line: str) -> bool:
+    """A line a person wrote: not log output and with some words (4 Latin words or 8 CJK characters)."""
+    return not is_log_line(line) and (len(_LATIN_WORDS.findall(line)) >= 4 or len(_CJK.findall(line)) >= 8)
+
+
+def text_kind(text: str) -> str:
+    """``log`` (log lines, perhaps after a line or two saying what they are: at least as many log
+    lines as lines a person wrote), ``mixed`` (a description with fewer log lines pasted in) or
+    ``prose`` (no log line: e-mails with phone numbers and times included)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    repeated = _repeated_templates(lines)
+    log_lines = prose = 0
+    previous_log = False
+    for line in lines:
+        # an indented line right after a log line continues it (a wrapped message, a detail line);
+        # lines that repeat one template with other numbers are a log too ("job 8812 took 15 ms")
+        is_log = is_log_line(line) or (previous_log and line[:1] in (" ", "\t")) or line in repeated
+        log_lines += is_log
+        prose += not is_log and is_prose_line(line)
+        previous_log = is_log
+    if not log_lines:
+        return "prose"
+    return "log" if log_lines >= prose else "mixed"
+
+
+def _repeated_templates(lines: list[str]) -> set[str]:
+    """Lines whose masked template (with a variable part) another line shares."""
+    templates_of = {line: mask_line(line) for line in lines}
+    counts = Counter(t for line, t in templates_of.items() if "<" in t and "<" not in line)
+    return {line for line, t in templates_of.items() if counts[t] >= 2}
+
+
+def looks_like_log(text: str) -> bool:
+    """True when the text holds log lines (alone or pasted into a description): the signature leg
+    runs for it."""
+    return text_kind(text) != "prose"
 
 
 FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)

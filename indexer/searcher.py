@@ -253,11 +253,11 @@ SHORT_QUERY_WORDS = 6
 def classify_query(text: str, names_listed_code: bool = False) -> str:
     """``log`` for pasted logs, ``code`` for short queries carrying an error code (of a known shape,
     or any value some case lists: ``names_listed_code``), else ``words``."""
-    if logsig.looks_like_log(text) and "\n" in text.strip():
+    if logsig.text_kind(text) == "log":
         return "log"
     if (names_listed_code or extract_error_codes(text)) and len(text.split()) <= SHORT_QUERY_WORDS:
         return "code"
-    return "log" if logsig.looks_like_log(text) and len(text) > 80 else "words"
+    return "words"  # prose, and a description with log lines in it (the signature leg still runs)
 
 
 def _check_request(req: SearchRequest) -> None:
