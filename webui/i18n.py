@@ -16,6 +16,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.stats": ("利用状況", "Stats"),
     "nav.language": ("表示言語", "Language"),
     "nav.skip": ("本文へ移動", "Skip to content"),
+    "nav.skip_results": ("検索結果へ移動", "Skip to the results"),
     "search.label": ("検索語・エラーコード・ログ", "Words, an error code or a log"),
     "search.placeholder": ("症状の説明、エラーコード (例: SCH-13208)、またはログを貼り付け",
                            "Describe the symptom, type an error code (e.g. SCH-13208) or paste a log"),
