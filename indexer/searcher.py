@@ -498,7 +498,10 @@ class Searcher:
     def _hydrate(self, g: OpenGeneration, req: SearchRequest, lang: str, page: list[tuple[str, float]],
                  ranks: dict[str, dict[str, int]], matched: dict[str, tuple[str, ...]],
                  dense_rows: dict[str, int], exact: dict[str, int], reasons: dict[str, list[str]]) -> list[Hit]:
-        cases = self.store.get_cases([cid for cid, _ in page])
+        from indexer import explain  # imported here: another change to this module's imports is in flight
+
+        parents = {r.split(":", 1)[1] for cid, _ in page for r in reasons.get(cid, []) if r.startswith("related:")}
+        cases = self.store.get_cases([cid for cid, _ in page] + sorted(parents))
         allowed = visibilities_for(req.role)
         terms = QueryTerms.of(req.text)
         hits = []
@@ -514,6 +517,11 @@ class Searcher:
             why["dense_section"] = dense_section
             why["exact_code"] = cid in exact  # the query names an error code this case lists
             why["reasons"] = reasons.get(cid, [])  # empty: a weak candidate (see indexer.evidence)
+            parent = next((cases.get(p) for p in parents if f"related:{p}" in why["reasons"]), None)
+            # in the case's own words: the query's words as written there, codes, pasted log lines, the related match
+            why["explain"] = explain.explain_case(
+                req.text, case, why["reasons"], section.name if section else "", ranks.get("signature", {}).get(cid) is not None,
+                parent if parent is not None and parent.visibility in allowed else None)
             hits.append(Hit(
                 id=case.id, title=case.title, status=case.status, product=case.product, component=case.component,
                 versions=list(case.versions), visibility=case.visibility, created=case.created.isoformat(),

@@ -134,7 +134,7 @@ def test_japanese_search_page(client):
     first = first[:first.index("</li>")]
     assert "<mark>" in first and 'class="badge status-resolved">解決済み<' in first
     assert "対処:</strong> JVM オプションから" in first
-    assert "キーワード #1" in first and 'class="hit-link" href="/cases/ESC-2026-0001?sid=' in first
+    assert "言葉が一致:" in first and 'class="hit-link" href="/cases/ESC-2026-0001?sid=' in first
     assert "解釈" in page_text(response) and "日本語" in page_text(response)
 
 
@@ -143,7 +143,7 @@ def test_english_search_page_explains_hits(client):
     text = page_text(response)
     assert hit_ids(response)[0] == "ESC-2026-0003"
     assert "Resolution: Set mail.smtp.timeout to 30 seconds." in " ".join(text.split())
-    assert "lexical #1" in text and "This solved it" in text and "None of these — escalating" in text
+    assert "Holds your words:" in text and "This solved it" in text and "None of these — escalating" in text
     assert "Understood as:" in text and "English" in text
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import numpy as np
 from sqlalchemy import func, select
 
+from indexer import explain
 from indexer.filters import ROLE_VISIBILITY, visibilities_for
 from indexer.highlight import readable_terms
 from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher
@@ -28,7 +29,7 @@ from kb.pipeline import open_store
 from kb.render import render_case_sections
 from kb.settings import Settings
 from kb.store import CaseRow, Store, TagRow
-from webui.params import FILTER_PARAMS, SEARCH_PARAMS, SearchParams, too_long_for_url
+from webui.params import FILTER_PARAMS, SEARCH_PARAMS, SearchParams, keep_out_of_urls
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +251,9 @@ def logged_filters(params: SearchParams) -> dict[str, list[str]]:
 
 
 def search_url_from_log(logged: activity.SearchLog, path: str = "/search") -> str:
-    """The URL of a logged search (its first page), to go back to it; ``?sid=`` when the text is long."""
-    if too_long_for_url(logged.text):
+    """The URL of a logged search (its first page), to go back to it; ``?sid=`` when the text must
+    stay out of URLs (long, several lines, customer data)."""
+    if keep_out_of_urls(logged.text):
         return f"{path}?sid={logged.token}"
     pairs = [("q", logged.text)] + [(name, str(v)) for name, values in (logged.filters or {}).items()
                                     for v in (values if isinstance(values, list) else [values])]
@@ -322,8 +324,64 @@ def facet_counts(kb: KB, request: SearchRequest, candidates: Sequence[str], limi
 
 
 def display_terms(hit: Hit, query_text: str, limit: int = 8) -> list[str]:
-    """The matched terms the results page shows for a hit."""
-    return readable_terms(hit.why.get("matched_terms") or [], query_text, limit)
+    """The query's words a hit holds, as the case writes them (``SameSite``, not the stem ``samesit``);
+    without the searcher's explanation, the readable matched terms (negations left out)."""
+    shown = (hit.why.get("explain") or {}).get("words")
+    if shown is not None:
+        return list(shown)[:limit]
+    terms = readable_terms(hit.why.get("matched_terms") or [], query_text, limit * 2)
+    return [term for term in terms if explain.meaningful(term)][:limit]
+
+
+def _listed(items: Sequence[str], limit: int = 4) -> str:
+    return ", ".join(items[:limit]) + (" …" if len(items) > limit else "")
+
+
+def hit_reasons(hit: Hit, query_text: str = "") -> list[tuple[str, dict[str, str]]]:
+    """Why a hit is on the page, as (message key, values) sentences for :mod:`webui.i18n`; never empty.
+
+    One sentence per reason of ``hit.why["reasons"]`` (:mod:`indexer.evidence`): the error codes it
+    lists, the query's words it holds, the pasted log lines its logs share, how it stands out in
+    meaning, the matching case it is related to; a weak candidate says that nothing clearly matched."""
+    why = hit.why
+    found = why.get("explain") or {}
+    sentences: list[tuple[str, dict[str, str]]] = []
+    for reason in why.get("reasons") or []:
+        if reason == "exact_code":
+            codes = found.get("codes") or []
+            sentences.append(("why.code", {"codes": _listed(codes)}) if codes else ("why.code_any", {}))
+        elif reason == "words":
+            words = display_terms(hit, query_text)
+            sentences.append(("why.words", {"words": _listed(words, 6)}) if words else ("why.words_any", {}))
+        elif reason == "log":
+            lines = found.get("log_lines") or []
+            key = "why.log_line" if len(lines) == 1 else "why.log" if lines else "why.log_any"
+            sentences.append((key, {"lines": explain.line_ranges(lines)} if lines else {}))
+        elif reason == "meaning":
+            sentences.append(("why.meaning", {}))
+        elif reason.startswith("related:"):
+            related = found.get("related") or {"id": reason.split(":", 1)[1]}
+            via = related.get("codes") or related.get("words") or []
+            values = {"id": related["id"], "via": _listed(via, 3)}
+            sentences.append(("why.related_via", values) if via else ("why.related", values))
+        elif reason == "nearest":
+            sentences.append(("why.nearest", {}))
+    if not sentences:
+        sentences.append(("why.weak", {}))
+    return _unique(sentences)
+
+
+def _unique(sentences: list[tuple[str, dict[str, str]]]) -> list[tuple[str, dict[str, str]]]:
+    out: list[tuple[str, dict[str, str]]] = []
+    for sentence in sentences:
+        if sentence not in out:
+            out.append(sentence)
+    return out
+
+
+def leg_ranks(hit: Hit) -> list[tuple[str, int | bool]]:
+    """(leg, rank) of each leg that found the hit, for engineers (a tooltip, not the explanation)."""
+    return [(leg, hit.why[leg]) for leg in ("lexical", "signature", "dense", "sparse") if hit.why.get(leg)]
 
 
 # -- cases ---------------------------------------------------------------------------------------

@@ -54,9 +54,10 @@ def _results(params: SearchParams, truncated: bool = False, posted: bool = False
     if page is not None and params.sid is None and (posted or params.is_long):
         params = replace(params, sid=page.token)
         page = replace(page, params=params)
-    if posted:
+    if posted or params.is_long:  # the language switch links by token too, never by the text
         g.lang_args = params.query_pairs() if page is not None else []
     return render_template("search.html", params=params, page=page, display_terms=service.display_terms,
+                           hit_reasons=service.hit_reasons, leg_ranks=service.leg_ranks,
                            truncated=truncated, max_logged=activity.MAX_LOGGED_QUERY)
 
 

@@ -1,0 +1,142 @@
+"""Why a hit is shown, in the words of the case (pure functions, no engine or store).
+
+The engines match analysed forms: Snowball stems (``samesit``), Sudachi's normalised forms
+(``御客様`` for お客様, ``此の`` for この) and CJK bigrams (``ール``). A reader needs the words as
+the case writes them, so the query's words are found again in the case's own text with the same
+analyzer and shown as they appear there. Words that say nothing about the match (negations,
+function words, numbers, single letters) are never shown as matches.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Iterable, Sequence
+
+from indexer import analysis, logsig
+from indexer.highlight import analysed
+from indexer.lexical import log_text
+from kb.case import Case
+from kb.codes import code_variants, query_code_candidates
+
+# Matched, but no evidence a reader can use: a negation matches every "cannot" and "ない".
+NEGATIONS = frozenset({"not", "no", "cannot", "ない", "無い", "ぬ", "ず"})
+FUNCTION_LEMMAS = frozenset({"為る", "成る", "有る", "居る", "出来る", "言う", "事", "物", "所", "様", "此の", "其の", "其れ", "此れ"})
+_HIRAGANA_ONLY = re.compile(r"[\u3040-\u309f]+")
+MAX_WORDS = 8
+MAX_IDENT = 40  # a stack frame's whole path is no word to show
+
+
+def meaningful(token: str, typed: str = "") -> bool:
+    """Whether a query word can be shown as evidence: not a negation, function word, number or single letter."""
+    if len(token) < 2 or token.isdigit() or token in NEGATIONS or token in FUNCTION_LEMMAS:
+        return False
+    return not (typed and _HIRAGANA_ONLY.fullmatch(typed))
+
+
+def _query_keys(query: str) -> list[tuple[str, bool]]:
+    """(key, is an identifier) of the query's meaningful words and identifiers, in query order; a
+    word that is a piece of an identifier (``prf`` of ``PRF-501``) is not a word of its own."""
+    norm = analysis.normalize(query)
+    idents = [i for i in analysis.query_identifier_candidates(query) if 1 < len(i) <= MAX_IDENT and "(" not in i]
+    parts = {p for ident in idents for p in re.split(r"[\W_]+", ident) if p}
+    keys: dict[str, tuple[int, bool]] = {}
+    for tok, s, e in analysis.word_spans(query):
+        if meaningful(tok, norm[s:e]) and not any(p == tok or p.startswith(tok) for p in parts):
+            keys.setdefault(tok, (s, False))
+    for ident in idents:
+        keys.setdefault(ident, (max(norm.find(ident), 0), True))
+    return [(key, is_ident) for key, (_, is_ident) in sorted(keys.items(), key=lambda item: item[1][0])]
+
+
+def query_words(query: str) -> list[str]:
+    """The query's meaningful analysed words (not identifiers or their pieces), in query order, once each."""
+    return [key for key, is_ident in _query_keys(query) if not is_ident]
+
+
+def surface_words(query: str, case_texts: Iterable[str], limit: int = MAX_WORDS) -> list[str]:
+    """The query's words as they are written in the case (``SameSite`` for the query's "samesite",
+    ``お客様`` for "御客様"), and the identifiers it names (``SCH-13208``), in query order.
+    ``case_texts`` are searched in order (title, the snippet's section, the rest) until every
+    word is found; a word inside another shown one is left out."""
+    keys = _query_keys(query)
+    wanted = {key for key, is_ident in keys if not is_ident}
+    idents = [key for key, is_ident in keys if is_ident]
+    found: dict[str, str] = {}
+    for text in case_texts:
+        if not text or len(found) >= len(keys):
+            continue
+        norm, offsets, tokens = analysed(text)
+        for tok, s, e in tokens:
+            if tok in wanted and tok not in found:
+                found[tok] = text[s:e]
+        for ident in idents:
+            at = _whole(ident).search(norm) if ident not in found else None
+            if at:
+                found[ident] = text[offsets[at.start()]:offsets[at.end()]]
+    shown = list(dict.fromkeys(found[key] for key, _ in keys if key in found))
+    folded = [s.casefold() for s in shown]
+    kept = [s for s, f in zip(shown, folded) if not any(f != other and f in other for other in folded)]
+    return kept[:limit]
+
+
+@functools.lru_cache(maxsize=1024)
+def _whole(ident: str) -> re.Pattern[str]:
+    """``ident`` as a whole token: ``prf-501`` is not found inside ``prf-50120``."""
+    return re.compile(r"(?<![\w-])" + re.escape(ident) + r"(?![\w-])")
+
+
+def named_codes(query: str, listed: Sequence[str]) -> list[str]:
+    """The codes of ``listed`` (a case's ``error_codes``) that the query names, as the case lists them."""
+    asked = set(query_code_candidates(query, strict=True))
+    return [code for code in listed if asked & set(code_variants(code))]
+
+
+def matching_log_lines(query: str, case_log: str) -> list[int]:
+    """The query's line numbers (1-based, as pasted) whose log signature the case's logs share:
+    the same template, or at least half of the line's word trigrams."""
+    if not case_log.strip():
+        return []
+    held = set(logsig.signature_tokens(case_log))
+    lines = []
+    for number, line in enumerate(query.splitlines(), start=1):
+        tokens = logsig.signature_tokens(line)
+        if not tokens:
+            continue  # too few words to be a signature
+        whole = [t for t in tokens if t.startswith("l")]
+        shingles = [t for t in tokens if t.startswith("s")]
+        if any(t in held for t in whole) or (shingles and sum(t in held for t in shingles) * 2 >= len(shingles)):
+            lines.append(number)
+    return lines
+
+
+def line_ranges(numbers: Iterable[int]) -> str:
+    """``[2, 3, 4, 7]`` -> ``"2–4, 7"``: consecutive line numbers as ranges."""
+    runs: list[list[int]] = []
+    for n in sorted(set(numbers)):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
+
+
+def case_texts(case: Case, first: str = "") -> list[str]:
+    """A case's texts in the order words are looked for: title, section ``first``, the others."""
+    sections = sorted(case.sections, key=lambda s: s.name != first)
+    return [case.title, *(s.text for s in sections)]
+
+
+def explain_case(query: str, case: Case, reasons: Sequence[str], section: str = "", by_signature: bool = False,
+                 parent: Case | None = None) -> dict[str, Any]:
+    """What the results page says about one hit, in the case's words: ``words`` (the query's words as
+    the case writes them), ``codes`` (the listed codes the query names), ``log_lines`` (the pasted
+    lines whose signature the case's logs share) and, for a hit lifted as a related case,
+    ``related`` (the matching case's id and what matched there)."""
+    found: dict[str, Any] = {"words": surface_words(query, case_texts(case, section)), "codes": named_codes(query, case.error_codes)}
+    found["log_lines"] = matching_log_lines(query, log_text(case)) if by_signature or "log" in reasons else []
+    parent_id = next((r.split(":", 1)[1] for r in reasons if r.startswith("related:")), "")
+    if parent_id:
+        found["related"] = {"id": parent_id, "codes": named_codes(query, parent.error_codes) if parent else [],
+                            "words": surface_words(query, case_texts(parent), limit=4) if parent else []}
+    return found
