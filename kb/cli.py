@@ -224,8 +224,9 @@ def similar(ctx: click.Context, case_id: str, role: str, limit: int, as_json: bo
 
 
 @main.command(name="eval")
-@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Evaluation queries (JSON Lines); default: the bundled set, against KB_CASES_DIR.")
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
+              help="Evaluation queries (JSON Lines; repeat for several files; a query without relevant cases is "
+                   "unanswerable and scored on whether it shows no match); default: the bundled set, against KB_CASES_DIR.")
 @click.option("--beir", "beir_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Evaluate on a BEIR folder (corpus.jsonl, queries.jsonl, qrels.tsv) instead.")
 @click.option("--max-queries", type=int, help="Use only the first N queries.")
@@ -233,7 +234,7 @@ def similar(ctx: click.Context, case_id: str, role: str, limit: int, as_json: bo
               help="Also score a lexical index built with a default analyzer (no Japanese splitting).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object keyed by leg.")
 @click.pass_context
-def eval_command(ctx: click.Context, queries_file: Path | None, beir_dir: Path | None, max_queries: int | None,
+def eval_command(ctx: click.Context, queries_file: tuple[Path, ...], beir_dir: Path | None, max_queries: int | None,
                  baseline: bool, as_json: bool) -> None:
     """Measure search quality: nDCG@10, Recall@1/5/10, MRR@10 per leg and for the hybrid."""
     from indexer.dense import encoder_for

@@ -25,12 +25,27 @@ def test_bundled_evaluation_set_is_valid_and_balanced():
 
 def test_bad_query_lines_name_file_and_line(tmp_path):
     path = tmp_path / "q.jsonl"
-    path.write_text('{"query": "a", "relevant": ["X"]}\n{"query": "b"}\n')
+    path.write_text('{"query": "a", "relevant": ["X"]}\n{"query": "b", "relevant": "X"}\n')
     with pytest.raises(KBError, match=r"q.jsonl:2: invalid evaluation query"):
         load_queries(path)
     path.write_text('{"query": "a", "relevant": ["X"], "kind": "poem"}\n')
     with pytest.raises(KBError, match=":1:"):
         load_queries(path)
+
+
+def test_queries_without_relevant_cases_are_unanswerable_and_scored_on_showing_no_match(tmp_path):
+    from indexer.evaluate import EvalQuery, matching_figures
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"query": "printer toner", "lang": "en"}\n{"query": "プリンター", "relevant": []}\n')
+    assert [q.relevant for q in load_queries(path)] == [{}, {}]
+    queries = [EvalQuery("a", {}, "words", "en"), EvalQuery("b", {}, "words", "ja"), EvalQuery("c", {}, "words", "ja"),
+               EvalQuery("d", {"X": 1.0}, "words", "en"), EvalQuery("e", {"Y": 1.0}, "words", "en")]
+    rankings = [("en", {}, {}, {}, []), ("ja", {}, {}, {}, ["Z"]), ("ja", {}, {}, {}, []),
+                ("en", {}, {}, {}, ["X"]), ("en", {}, {}, {}, ["Z"])]
+    figures = matching_figures(queries, rankings)
+    assert figures == {"unanswerable": 3, "no_match": 0.667, "no_match_ja": 0.5, "no_match_en": 1.0,
+                       "answerable": 2, "relevant_matched": 0.5}
 
 
 def test_beir_loader(tmp_path):

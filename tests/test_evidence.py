@@ -5,7 +5,16 @@ from __future__ import annotations
 from indexer.evidence import (Evidence, Floors, floors_for, lexical_evidence, margins, partition, reasons,
                               signature_evidence, with_related)
 
-FLOORS = Floors(lexical_share=0.6, signature_share=0.25, sparse_margin=5.0)
+FLOORS = Floors(lexical_share=0.6, signature_share=0.25, sparse_margin=5.0)  # hand-made, not the defaults
+
+
+def test_informative_words_leave_out_numbers_common_words_and_pieces_of_codes():
+    from indexer.evidence import informative, whole_identifiers
+    freq = {"nas": 40, "fan": 1, "raid": 3, "する": 30}
+    assert informative(["nas", "fan", "0777", "raid", "する", "new"], freq, 48, code_parts=["fan"]) == ["raid", "new"]
+    assert informative(["nas", "する", "12"], freq, 48) == ["nas", "する"]  # nothing rarer: the common words count
+    assert "nas-fan-0777" in whole_identifiers("NAS-FAN-0777 が出た")
+    assert whole_identifiers("sync.err.517") == ["sync.err.517"]  # not its prefix sync.err
 
 
 def test_lexical_share_counts_distinct_query_words_the_case_holds():
@@ -34,8 +43,10 @@ def test_reasons_per_kind_of_evidence():
     assert reasons(Evidence(signature_share=0.1), FLOORS, 5) == []
     assert reasons(Evidence(lexical_share=0.6, words_matched=3), FLOORS, 5) == ["words"]
     assert reasons(Evidence(lexical_share=0.5, words_matched=2), FLOORS, 4) == []  # half of the words: weak
-    assert reasons(Evidence(lexical_share=0.5, words_matched=1), FLOORS, 2) == []  # short queries need every word
-    assert reasons(Evidence(lexical_share=1.0, words_matched=1), FLOORS, 1) == ["words"]
+    assert reasons(Evidence(lexical_share=0.5, words_matched=1), FLOORS, 2) == []  # one word of two is no match
+    assert reasons(Evidence(lexical_share=1.0, words_matched=1), FLOORS, 3) == []  # one word is enough only alone
+    assert reasons(Evidence(lexical_share=1.0, words_matched=1), FLOORS, 1, one_word_query=True) == ["words"]
+    assert reasons(Evidence(lexical_share=1.0, words_matched=1), FLOORS, 1) == []  # one word beside a code
     assert reasons(Evidence(identifier=True), FLOORS, 9) == ["words"]
     assert reasons(Evidence(sparse_margin=6.0), FLOORS, 5) == ["meaning"]
     assert reasons(Evidence(sparse_margin=4.0, dense_margin=0.5), FLOORS, 5) == []  # no dense floor for this model

@@ -492,7 +492,7 @@ def similar_cases(kb: KB, draft: Draft, role: str, exclude: tuple[str, ...] = ()
     if not query:
         return []
     try:
-        return kb.searcher.search(SearchRequest(text=query, role=role, limit=limit, exclude=exclude)).hits
+        return kb.searcher.search(SearchRequest(text=query, role=role, limit=limit, exclude=exclude, judge=False)).hits
     except IndexNotReadyError:
         return []
 
