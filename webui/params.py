@@ -9,6 +9,7 @@ from urllib.parse import quote_plus, urlencode
 from indexer.filters import Filters, parse_filters
 from indexer.searcher import MAX_LIMIT
 from kb.errors import QueryError
+from kb.sensitive import scan_text
 
 # URL parameter -> Filters attribute, in the order they are written into URLs.
 FILTER_PARAMS: dict[str, str] = {"product": "products", "component": "components", "status": "statuses",
@@ -44,8 +45,8 @@ class SearchParams:
 
     @property
     def is_long(self) -> bool:
-        """Whether the text is too long to travel in a URL."""
-        return too_long_for_url(self.text)
+        """Whether the text must stay out of URLs (too long, several lines, or customer data)."""
+        return keep_out_of_urls(self.text)
 
     def active_filters(self) -> list[tuple[str, str]]:
         """(parameter, value) for every active filter value, in URL order."""
@@ -88,6 +89,14 @@ class SearchParams:
 def too_long_for_url(text: str) -> bool:
     """Whether ``text``, URL-encoded, is over :data:`LONG_QUERY_URL_CHARS`."""
     return len(text) > LONG_QUERY_URL_CHARS or len(quote_plus(text)) > LONG_QUERY_URL_CHARS
+
+
+def keep_out_of_urls(text: str) -> bool:
+    """Whether a query text must never be written into a URL (browser history, access logs,
+    referrers): too long, more than one line (a pasted log or e-mail), or anything the
+    sensitive-data check flags (credentials, e-mail addresses, phone numbers, IP addresses). Such
+    searches go by POST and are linked by their search token (``?sid=``)."""
+    return too_long_for_url(text) or "\n" in text.strip() or bool(scan_text(text))
 
 
 def _int_param(args: Mapping[str, Sequence[str]], name: str, default: int, low: int, high: int | None) -> int:

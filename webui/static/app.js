@@ -23,15 +23,31 @@
     area.addEventListener("paste", function () { window.setTimeout(function () { grow(area); }, 0); });
   }
 
-  // The search form posts without JavaScript (a pasted log does not fit in a URL); short queries go
-  // by GET so that their URL can be shared, and the form token stays out of that URL.
+  // The search form posts without JavaScript. Short one-line queries go by GET so that their URL
+  // can be shared (the form token stays out of it); long texts, several lines (a pasted log or
+  // e-mail) and anything that looks like customer data go by POST and are linked by their search
+  // token, so they never reach browser history or access logs (the server applies the same rule,
+  // webui.params.keep_out_of_urls, to every link it writes).
+  var PRIVATE = [
+    /[^\s@]+@[^\s@]+\.[A-Za-z]{2,}/,                         // e-mail addresses
+    /(?:\+\d{1,3}[\s-]?)?\(?\d{2,4}\)?[\s-]\d{2,4}[\s-]\d{3,4}/,  // phone numbers
+    /\b(?:\d{1,3}\.){3}\d{1,3}\b/,                              // IPv4 addresses
+    /(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|authorization)\s*[=:]/i,
+    /\bAKIA[0-9A-Z]{16}\b/, /\beyJ[\w-]{8,}\.[\w-]{8,}\./        // AWS keys, JWTs
+  ];
+  function keepOutOfUrls(text, limit) {
+    if (text.length > limit || encodeURIComponent(text).length > limit) { return true; }
+    if (text.trim().indexOf("\n") >= 0) { return true; }
+    return PRIVATE.some(function (pattern) { return pattern.test(text); });
+  }
+
   function enhanceSearchForm(form) {
     var limit = parseInt(form.getAttribute("data-post-over") || "2000", 10);
     form.addEventListener("submit", function () {
       var area = form.querySelector("textarea.query");
       var token = form.querySelector("input[name=csrf_token]");
       var text = area ? area.value : "";
-      var long = text.length > limit || encodeURIComponent(text).length > limit;
+      var long = keepOutOfUrls(text, limit);
       form.method = long ? "post" : "get";
       if (token) { token.disabled = !long; }
     });
