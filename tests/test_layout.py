@@ -104,3 +104,43 @@ def test_filters_behind_a_button_on_a_phone(sized):  # type: ignore[no-untyped-d
     facet = page.locator("fieldset.facet", has_text="状態")
     assert facet.first.is_visible()
     assert box(page, ".filters")["y"] < page.evaluate("window.innerHeight")  # scrolled to the filters
+
+
+@pytest.mark.parametrize("sized", [375, 1280], indirect=True, ids=["375px", "1280px"])
+def test_not_relevant_is_confirmed_where_the_user_looks(sized):  # type: ignore[no-untyped-def]
+    page = sized
+    page.goto("/search?q=mail+queue")
+    hits = page.locator("li.hit")
+    assert hits.count() >= 3
+    third = hits.nth(2)
+    case_id = third.get_attribute("id").removeprefix("hit-")
+    third.locator("button[value=not_relevant]").scroll_into_view_if_needed()
+    with page.expect_navigation():
+        third.locator("button[value=not_relevant]").click()
+    note = page.locator(f"#hit-{case_id} .flash-inline")
+    assert case_id in note.inner_text()
+    found = note.bounding_box()
+    height = page.evaluate("window.innerHeight")
+    assert found and 0 <= found["y"] and found["y"] + found["height"] <= height, f"confirmation at {found}, viewport {height}"
+    shot(page, f"layout-{page.viewport_size['width']}-feedback-note", full_page=False)
+
+
+@pytest.mark.parametrize("sized", [1280], indirect=True, ids=["1280px"])
+def test_the_first_result_is_a_few_tabs_away(sized):  # type: ignore[no-untyped-def]
+    page = sized
+    page.goto("/search?q=mail+queue")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == "#results"  # the skip link comes first
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "results"
+    for _ in range(3):  # past the results' own links (the search's link) to the first hit
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('hit-link')"):
+            break
+    assert page.evaluate("document.activeElement.classList.contains('hit-link')")
+    page.goto("/search?q=mail+queue")
+    for presses in range(1, 40):  # without the skip link: the header, the search box, then the results
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('hit-link')"):
+            break
+    assert presses <= 15, f"{presses} Tabs to the first result"

@@ -275,7 +275,56 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.csrf": ("フォームの有効期限が切れました。ページを再読み込みしてもう一度送信してください。",
                    "The form has expired. Reload the page and send it again."),
     "error.home": ("検索に戻る", "Back to search"),
+    # labels of values stored as slugs (webui.i18n.label: a value without an entry shows as it is)
+    "component.file-storage": ("ファイル保管", "File storage"),
+    "component.fulltext-search": ("全文検索", "Full-text search"),
+    "component.mail": ("メール", "Mail"),
+    "component.notification": ("通知", "Notifications"),
+    "component.performance": ("性能", "Performance"),
+    "component.portal": ("ポータル", "Portal"),
+    "component.rest-api": ("REST API", "REST API"),
+    "component.schedule": ("スケジュール", "Schedule"),
+    "component.sso": ("シングルサインオン", "Single sign-on"),
+    "component.upgrade": ("アップグレード", "Upgrade"),
+    "component.workflow": ("ワークフロー", "Workflow"),
+    "audit_action.login": ("ログイン", "Logged in"),
+    "audit_action.login_failed": ("ログイン失敗", "Login failed"),
+    "audit_action.login_refused": ("ログイン拒否", "Login refused"),
+    "audit_action.logout": ("ログアウト", "Logged out"),
+    "audit_action.case_create": ("ケース作成", "Case created"),
+    "audit_action.case_edit": ("ケース編集", "Case edited"),
+    "audit_action.view_restricted": ("限定公開ケースの閲覧", "Restricted case viewed"),
+    "audit_action.user_add": ("ユーザー追加", "User added"),
+    "audit_action.user_disable": ("ユーザー無効化", "User disabled"),
+    "audit_action.user_role": ("ロール変更", "Role changed"),
+    "audit_action.user_passwd": ("パスワード変更", "Password changed"),
+    "audit_action.token_create": ("API トークン発行", "API token created"),
+    "audit_action.token_revoke": ("API トークン失効", "API token revoked"),
+    "role.support": ("サポート", "support"),
+    "role.engineer": ("エンジニア", "engineer"),
+    "role.admin": ("管理者", "admin"),
+    "case.review_overdue": ("要見直し: 見直し期限 {date} を過ぎています", "Out of date: review was due {date}"),
+    "case.review_overdue.help": ("内容が古くなっている可能性があります。対処を適用する前に現在のバージョンで確認してください。",
+                                 "The content may be out of date: check it against the current version before applying the resolution."),
+    "form.date_order": ("開始日 ({start}) が終了日 ({end}) より後になっています。日付を入れ替えるか、どちらかを空にしてください。",
+                        "The start date ({start}) is after the end date ({end}): swap them or clear one."),
+    "form.date_invalid": ("「{value}」は日付として読めません。YYYY-MM-DD の形で入力してください (例: 2025-01-31)。",
+                          "“{value}” is not a date: use YYYY-MM-DD (e.g. 2025-01-31)."),
+    "form.not_applied": ("登録日の条件は適用していません。ほかの条件で検索した結果です。",
+                         "The date range was not applied; these results use the other filters."),
+    "form.fix_dates": ("登録日の条件を直す", "Fix the date range"),
 }
+
+LABEL_KINDS = ("component", "status", "audit_action", "role", "visibility", "origin")
+
+
+def label(kind: str, value: str, lang: str) -> str:
+    """The UI label of a stored slug (``component`` ``fulltext-search`` -> 全文検索); a value
+    without an entry, or of a kind not in :data:`LABEL_KINDS`, shows as it is."""
+    key = f"{kind}.{value}"
+    if kind not in LABEL_KINDS or key not in MESSAGES:
+        return value
+    return translate(key, lang)
 
 
 def translate(key: str, lang: str, **values: Any) -> str:

@@ -29,7 +29,7 @@ from kb.pipeline import open_store
 from kb.render import render_case_sections
 from kb.settings import Settings
 from kb.store import CaseRow, Store, TagRow
-from webui.params import FILTER_PARAMS, SEARCH_PARAMS, SearchParams, keep_out_of_urls
+from webui.params import FILTER_PARAMS, SEARCH_PARAMS, SearchParams, keep_out_of_urls, parse_search_params
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,45 @@ def run_search(kb: KB, params: SearchParams, role: str, source: str = "web", fac
         keyword_match=keyword_matched(response.hits) if params.offset == 0 else True, offset=params.offset, source=source,
         author=author), customer_domains=kb.settings.customer_domain_list)
     return SearchPage(params, response, logged.id, counted, latency, token=logged.token)
+
+
+@dataclass(frozen=True)
+class FormProblem:
+    """A mistake in the search page's filter form, shown by the filter (``key``: a webui.i18n message
+    with ``values``); ``raw``: the values as typed, put back into the form."""
+
+    field: str
+    key: str
+    values: dict[str, str]
+    raw: dict[str, str]
+
+
+DATE_FIELDS = ("from", "to")
+
+
+def parse_search_form(args: Mapping[str, Sequence[str]], default_limit: int) -> tuple[SearchParams, FormProblem | None]:
+    """The search parameters of a results page. A date range the user got wrong (not a date, or the
+    start after the end) is not a dead end: the search runs without the dates, keeping every other
+    filter, and the problem says what to fix. Anything else wrong raises :class:`QueryError` as
+    :func:`webui.params.parse_search_params` does."""
+    try:
+        return parse_search_params(args, default_limit), None
+    except QueryError as exc:
+        if exc.field not in DATE_FIELDS:
+            raise
+    raw = {name: str((args.get(name) or [""])[0])[:40] for name in DATE_FIELDS}
+    params = parse_search_params({k: v for k, v in args.items() if k not in DATE_FIELDS}, default_limit)
+    for name in DATE_FIELDS:
+        try:
+            date.fromisoformat(raw[name]) if raw[name] else None
+        except ValueError:
+            return params, FormProblem(name, "form.date_invalid", {"value": raw[name]}, raw)
+    return params, FormProblem("from", "form.date_order", {"start": raw["from"], "end": raw["to"]}, raw)
+
+
+def review_overdue(case: Case, today: date) -> bool:
+    """Whether the case's ``review_by`` date has passed (its content may be out of date)."""
+    return case.review_by is not None and case.review_by < today
 
 
 def logged_filters(params: SearchParams) -> dict[str, list[str]]:

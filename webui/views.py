@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
+from typing import Any, Callable, Iterable
+from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request
+from flask import Blueprint, current_app, flash, g, get_flashed_messages, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from kb import activity
 from kb.errors import QueryError
 from webui import access, charts, service
 from webui.auth import safe_next
-from webui.params import SearchParams, parse_search_params
-from webui.security import t
+from webui.i18n import label
+from webui.params import SearchParams
+from webui.security import t, ui_lang
 
 bp = Blueprint("web", __name__)
+NOTE = "at:"  # the category of a flashed confirmation shown next to the element with this id
+
+
+@bp.app_context_processor
+def _labels() -> dict[str, Callable[..., str]]:
+    """``label(kind, slug)`` in every template: a stored slug in the UI language (the slug without a label)."""
+    return {"label": lambda kind, value: label(kind, value, ui_lang())}
+
+
+def notes_at(anchors: Iterable[str]) -> dict[str, str]:
+    """Flashed confirmations aimed at elements of this page (``#hit-<id>``, ``#case-feedback``):
+    shown there, where the user clicked, not at the top of the page."""
+    wanted = set(anchors)
+    return {category[len(NOTE):]: message for category, message in get_flashed_messages(with_categories=True)
+            if category.startswith(NOTE) and category[len(NOTE):] in wanted}
 
 
 def kb() -> service.KB:
@@ -38,27 +57,33 @@ def search() -> str:
         logged = service.logged_search(kb(), sid, author(), access.current_role())
         args = service.search_args_from_log(logged, args)
         truncated = len(logged.text) >= activity.MAX_LOGGED_QUERY
-    params = parse_search_params(args, kb().settings.search_limit)
-    return _results(replace(params, sid=sid), truncated=truncated)
+    params, problem = service.parse_search_form(args, kb().settings.search_limit)
+    return _results(replace(params, sid=sid), truncated=truncated, problem=problem)
 
 
 @bp.post("/search")
-def search_posted() -> str:
+def search_posted() -> Any:
     """The search form sent by POST (long pasted logs): results at once, links by search id."""
-    params = parse_search_params(request.form.to_dict(flat=False), kb().settings.search_limit)
-    return _results(params, posted=True)
+    params, problem = service.parse_search_form(request.form.to_dict(flat=False), kb().settings.search_limit)
+    return _results(params, posted=True, problem=problem)
 
 
-def _results(params: SearchParams, truncated: bool = False, posted: bool = False) -> str:
+def _results(params: SearchParams, truncated: bool = False, posted: bool = False,
+             problem: service.FormProblem | None = None) -> Any:
+    """The results page; with a ``problem`` in the filter form, the page again with the message by
+    the filter, the typed values and the other filters kept (status 400)."""
     page = service.run_search(kb(), params, access.current_role(), author=author()) if params.has_query else None
     if page is not None and params.sid is None and (posted or params.is_long):
         params = replace(params, sid=page.token)
         page = replace(page, params=params)
     if posted or params.is_long:  # the language switch links by token too, never by the text
         g.lang_args = params.query_pairs() if page is not None else []
-    return render_template("search.html", params=params, page=page, display_terms=service.display_terms,
-                           hit_reasons=service.hit_reasons, leg_ranks=service.leg_ranks,
+    shown = [h.id for h in page.hits + page.response.weak] if page is not None else []
+    body = render_template("search.html", params=params, page=page, display_terms=service.display_terms,
+                           hit_reasons=service.hit_reasons, leg_ranks=service.leg_ranks, problem=problem,
+                           notes=notes_at([*(f"hit-{cid}" for cid in shown), "escalate"]),
                            truncated=truncated, max_logged=activity.MAX_LOGGED_QUERY)
+    return (body, 400) if problem is not None else body
 
 
 @bp.get("/cases/<case_id>")
@@ -75,7 +100,8 @@ def case(case_id: str) -> str:
     if logged is not None and service.may_reopen(logged, author(), role):
         back = service.search_url_from_log(logged)
         search_id = logged.id if service.is_author(logged, author(), role) else None
-    return render_template("case.html", view=view, case=view.case, search_id=search_id, back=back)
+    return render_template("case.html", view=view, case=view.case, search_id=search_id, back=back,
+                           overdue=service.review_overdue(view.case, date.today()), notes=notes_at(["case-feedback"]))
 
 
 @bp.post("/clicks")
@@ -98,7 +124,8 @@ def feedback() -> Response:
     search_id = service.parse_optional_int(form.get("search_id"), "search_id")
     target = safe_next(form.get("next"))  # checked before anything is stored
     service.record_feedback(kb(), access.current_role(), verdict, search_id, case_id, author=author())
-    flash(t(f"feedback.thanks.{verdict}", case=case_id or ""))
+    anchor = urlsplit(target).fragment  # the form's place on the page: the confirmation is shown there
+    flash(t(f"feedback.thanks.{verdict}", case=case_id or ""), f"{NOTE}{anchor}" if anchor else "message")
     return redirect(target, code=303)
 
 
