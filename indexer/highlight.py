@@ -89,9 +89,19 @@ def match_spans(text: str, terms: QueryTerms) -> list[tuple[int, int]]:
     for ident in terms.idents:
         start = norm.find(ident) if ident else -1
         while start >= 0:  # plain search: a regex per identifier and section would be compiled every time
-            spans.append((offsets[start], offsets[start + len(ident)]))
-            start = norm.find(ident, start + len(ident))
+            if whole_token_at(norm, start, start + len(ident)):
+                spans.append((offsets[start], offsets[start + len(ident)]))
+            start = norm.find(ident, start + 1)
     return _merge(sorted(spans))
+
+
+def whole_token_at(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is a whole token, not a piece of a longer one: ``PRF-501`` is not
+    in ``PRF-50120`` nor ``PRF-501-2``, ``342`` not in ``18342``; ``SCH-13208.`` ends a sentence."""
+    before = text[start - 1] if start > 0 else ""
+    after = text[end] if end < len(text) else ""
+    joined = after in "-_./:" and end + 1 < len(text) and text[end + 1].isalnum()
+    return not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_" or joined)
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -465,7 +465,7 @@ class Searcher:
             kind = classify_query(req.text, bool(exact))
             weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
             every = [(cid, 0.0) for cid in dict.fromkeys(cid for ids in ranked.values() for cid in ids)]
-            matched = match_reasons(g, every, text_legs, scores, ranked, exact_tier(kind, exact), weights)
+            matched = match_reasons(g, every, text_legs, scores, ranked, exact, weights)
             rankings.append((lang, ranked, exact, scores, sorted(matched)))
         return rankings
 
@@ -481,7 +481,7 @@ class Searcher:
         fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
         fused = self._visible_now(fused, req.role)
         judged = req.judge and set(req.legs) == set(LEGS)  # a leg asked for alone ranks, it does not judge
-        why_matched = match_reasons(g, fused, text_legs, scores, ranked, tier, weights) if judged else {cid: ["nearest"] for cid, _ in fused}
+        why_matched = match_reasons(g, fused, text_legs, scores, ranked, matches, weights) if judged else {cid: ["nearest"] for cid, _ in fused}
         strong, weak = evidence.partition(fused, why_matched)
         page = strong[req.offset:req.offset + req.limit]
         # weak candidates: after the last match, on the page where the matches run out, never counted

@@ -88,3 +88,10 @@ def test_without_a_match_the_dense_section_then_the_symptoms_are_shown():
     assert best_section(case, QueryTerms.of("nothing"), "cause", False).name == "cause"
     assert best_section(case, QueryTerms.of("nothing"), None, False).name == "symptoms"
     assert best_section(case, QueryTerms.of("nothing"), None, True).name == "logs"  # the signature leg matched the log
+
+
+def test_identifiers_are_marked_as_whole_tokens_only():
+    from indexer.highlight import QueryTerms, match_spans
+    text = "PRF-50120 is not PRF-501, and 18342 is not 342; see PRF-501-2 and SCH-13208."
+    marked = [text[s:e] for s, e in match_spans(text, QueryTerms(frozenset(), frozenset({"prf-501", "342", "sch-13208"})))]
+    assert marked == ["PRF-501", "342", "SCH-13208"]
