@@ -73,8 +73,13 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def corpus_problems(cases: list[Case]) -> tuple[list[Case], list[Problem]]:
-    """Ids unique across the corpus (later duplicates rejected), related ids that exist (warning)."""
+def corpus_problems(cases: list[Case], unloaded: Iterable[str] = ()) -> tuple[list[Case], list[Problem]]:
+    """Ids unique across the corpus (later duplicates rejected), related ids that exist (warning).
+
+    ``unloaded``: ids of case files that are there but failed their own checks (a file is named
+    after its id). A case related to one of them is not told that it does not exist: the broken
+    file's own errors are what to fix."""
+    present = set(unloaded)
     first: dict[str, Case] = {}
     kept: list[Case] = []
     problems: list[Problem] = []
@@ -86,7 +91,7 @@ def corpus_problems(cases: list[Case]) -> tuple[list[Case], list[Problem]]:
         kept.append(case)
     for case in kept:
         for other in case.related:
-            if other not in first:
+            if other not in first and other not in present:
                 problems.append(Problem(case.path, None, f"related case '{other}' does not exist", "related", "warning"))
     return kept, problems
 
@@ -97,14 +102,16 @@ def load_cases(paths: Iterable[Path], id_regex: re.Pattern[str], max_bytes: int,
     files, problems = expand_paths(paths)
     result = CorpusLoad(problems=problems)
     parsed: list[Case] = []
+    unloaded: list[str] = []
     for path in files:
         case, file_problems = read_case_file(path, id_regex, max_bytes, customer_domains=customer_domains)
         result.problems += file_problems
         if case is None:
             result.failed.append(str(path))
+            unloaded.append(path.stem)
         else:
             parsed.append(case)
-    result.cases, extra = corpus_problems(parsed)
+    result.cases, extra = corpus_problems(parsed, unloaded)
     result.problems += extra
     result.failed += [p.path for p in extra if p.is_error]
     return result

@@ -48,6 +48,12 @@ def canonical_section(heading: str) -> str | None:
     return names.pop()
 
 
+def section_label(name: str) -> str:
+    """How a canonical section is written as a heading, both languages: ``原因 / Cause`` for ``cause``."""
+    ja, en = SECTION_LABELS.get(name, (name, name))
+    return f"{ja} / {en}"
+
+
 def known_headings() -> str:
     """A short listing of accepted headings, for error messages."""
-    return ", ".join(f"{ja} / {en}" for ja, en in SECTION_LABELS.values())
+    return ", ".join(section_label(name) for name in SECTION_LABELS)

@@ -140,12 +140,79 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def report_file(folder: Path, report: dict[str, Any]) -> Path:
+    """Where the run's own JSON report is kept: ``nightly-<start time>.json`` in ``folder``."""
+    stamp = report["started_at"].replace(":", "").replace("-", "")[:15]
+    return folder / f"nightly-{stamp}.json"
+
+
+def report_text(report: dict[str, Any]) -> str:
+    """The report as the JSON written to disk (and printed by ``kb nightly --json``)."""
+    return json.dumps(report, ensure_ascii=False, indent=2, default=str)
+
+
 def _write_report(folder: Path, report: dict[str, Any], keep_previous: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
-    stamp = report["started_at"].replace(":", "").replace("-", "")[:15]
-    (folder / f"nightly-{stamp}.json").write_text(text, "utf-8")
+    text = report_text(report)
+    report_file(folder, report).write_text(text, "utf-8")
     if keep_previous:  # a failed run must not become the baseline of the next comparison
         tmp = folder / f".{LATEST}.tmp"
         tmp.write_text(text, "utf-8")
         tmp.replace(folder / LATEST)
+
+
+SUMMARY_ITEMS = 5  # problems, refusals and owners listed by name in the summary; the report has them all
+
+
+def summary_lines(report: dict[str, Any], saved_to: Path | None = None) -> list[str]:
+    """A one-screen account of a run (at most about 25 lines): status, index, quality, reviews,
+    the first few problems by name, and where the whole JSON report is."""
+    durations = report.get("durations") or {}
+    lines = [f"nightly: {report.get('status', '?')} (exit {EXIT.get(report.get('status', ''), '?')}) "
+             f"in {durations.get('total', 0):.1f} s"]
+    if "error" in report:
+        lines.append(f"error: {report['error']}")
+    git = report.get("git")
+    if git:
+        lines.append("git: pulled" if git.get("pulled") else f"git: not pulled ({git.get('reason') or 'status ' + str(git.get('status'))})")
+    index = report.get("index")
+    if index:
+        state = f"published {index['generation']}" if index.get("published") else f"index unchanged ({index.get('generation') or 'none'})"
+        lines.append(f"index: {index['added']} added, {index['changed']} changed, {index['deleted']} deleted, "
+                     f"{index['unchanged']} unchanged, {index['failed']} failed, {index['warnings']} warning(s); {state}")
+        refused = index.get("refused") or []
+        if refused:
+            lines.append(f"refused {len(refused)} case file(s), not indexed:")
+            for item in refused[:SUMMARY_ITEMS]:
+                first = (item.get("errors") or [{}])[0]
+                where = f"{item['path']}:{first['line']}" if first.get("line") else item["path"]
+                lines.append(f"  {where}: {first.get('message', '')}"[:160])
+            if len(refused) > SUMMARY_ITEMS:
+                lines.append(f"  … and {len(refused) - SUMMARY_ITEMS} more (see the report)")
+    lines += _quality_lines(report.get("quality"))
+    overdue = report.get("review_overdue")
+    if overdue is not None:
+        count = sum(len(cases) for cases in overdue.values())
+        owners = sorted(overdue.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        named = ", ".join(f"{owner} {len(cases)}" for owner, cases in owners[:SUMMARY_ITEMS])
+        more = f", … {len(owners) - SUMMARY_ITEMS} more" if len(owners) > SUMMARY_ITEMS else ""
+        lines.append(f"reviews overdue: {count} case(s)" + (f" ({named}{more})" if count else ""))
+    if "search_log_scrubbed" in report:
+        lines.append(f"search log: {report['search_log_scrubbed']} old search text(s) blanked")
+    if saved_to is not None:
+        lines.append(f"report: {saved_to}")
+    return lines
+
+
+def _quality_lines(quality: dict[str, Any] | None) -> list[str]:
+    if not quality:
+        return []
+    if "skipped" in quality:
+        return [f"quality: skipped ({quality['skipped']})"]
+    delta = quality.get("delta") or {}
+    shown = ", ".join(f"{name} {quality[key]:.3f}" + (f" ({delta[key]:+.3f})" if key in delta else "")
+                      for key, name in (("ndcg@10", "nDCG@10"), ("recall@5", "Recall@5")) if key in quality)
+    note = " [carried over: nothing new was published]" if quality.get("carried_over") else ""
+    if quality.get("drop"):
+        note += f" DROPPED by more than {quality.get('tolerance')} since the previous run"
+    return [f"quality: {shown} on {quality.get('queries', '?')} queries{note}"]

@@ -20,7 +20,7 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 from kb.case import Case, Section
 from kb.errors import CaseFormatError, Problem
 from kb.fields import validate_fields
-from kb.headings import canonical_section, known_headings
+from kb.headings import canonical_section, known_headings, section_label
 from kb.reading import read_case_bytes
 from kb.sensitive import scan_case_text
 
@@ -58,7 +58,7 @@ def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int],
     tokens = _md().parse(text)
     fm = next((t for t in tokens if t.type == "front_matter"), None)
     if fm is None or not text.startswith("---"):
-        return {}, {}, 0, [Problem(path, 1, "missing YAML front matter (the file must start with a '---' line)")]
+        return {}, {}, 0, [Problem(path, 1, _missing_front_matter(text))]
     assert fm.map is not None
     start, end = fm.map  # 0-based: the opening '---' line and the line after the closing one
     problems: list[Problem] = []
@@ -84,6 +84,27 @@ def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int],
     return data, key_lines, end, problems
 
 
+def _missing_front_matter(text: str) -> str:
+    """The message for a file whose front matter markdown-it did not find, saying what is wrong
+    when the file seems to have one: a '---' not at the very start, or no closing '---'."""
+    message = "missing YAML front matter (the file must start with a '---' line)"
+    lines = text.split("\n")
+    opening = next((n for n, line in enumerate(lines[:20]) if line.strip() == "---"), None)
+    if opening is None or not any(_KEY_LINE.match(line) for line in lines[opening + 1:opening + 3]):
+        return message
+    if opening == 0 and lines[0] == "---":
+        return "missing YAML front matter: no closing '---' line after the fields"
+    shown = "line 1 is " + repr(lines[0]) if opening == 0 else f"its '---' is on line {opening + 1}"
+    return f"{message}: {shown}; the first line must be exactly '---'"
+
+
+def _looks_like_fields(heading: str) -> bool:
+    """Whether a setext heading's text is YAML fields (``id: …`` lines): front matter that was not
+    recognised, whose closing '---' underlined it as a heading."""
+    lines = [line for line in heading.split("\n") if line.strip()]
+    return bool(lines) and all(_KEY_LINE.match(line) or line[:1].isspace() or line.lstrip().startswith("- ") for line in lines)
+
+
 def split_sections(text: str, path: str) -> RawSections:
     """Cut the Markdown body into H2 sections with canonical names (code blocks kept verbatim)."""
     lines = text.split("\n")
@@ -96,9 +117,15 @@ def split_sections(text: str, path: str) -> RawSections:
     problems: list[Problem] = []
     sections: list[Section] = []
     seen: dict[str, int] = {}
-    body_start = next((t.map[1] for t in tokens if t.type == "front_matter" and t.map), 0)
+    body_start = next((t.map[1] for t in tokens if t.type == "front_matter" and t.map), None)
+    unrecognised = body_start is None  # no front matter: its fields are no section and no stray text
+    body_start = body_start or 0       # (the missing front matter is the error reported for them)
+    while unrecognised and heads and heads[0][1].markup == "-" and heads[0][1].map \
+            and _looks_like_fields(tokens[heads[0][0] + 1].content):
+        body_start = heads.pop(0)[1].map[1]  # type: ignore[index]
     first_head = heads[0][1].map[0] if heads and heads[0][1].map else len(lines)
-    if "\n".join(lines[body_start:first_head]).strip():
+    before = "\n".join(line for line in lines[body_start:first_head] if line.strip() != "---")
+    if before.strip() and not (unrecognised and _looks_like_fields(before)):
         problems.append(Problem(path, body_start + 1, "text before the first '## ' section is not part of any section", severity="warning"))
     for n, (i, tok) in enumerate(heads):
         assert tok.map is not None
@@ -124,9 +151,10 @@ def _section_problems(sections: list[Section], status: Any, path: str, fm_end: i
     required = ["symptoms"] + (["cause"] if status == "resolved" else [])
     for name in required:
         if name not in by_name:
-            problems.append(Problem(path, fm_end + 1, f"missing required section '{name}'", name))
+            problems.append(Problem(path, fm_end + 1, f"missing required section '{section_label(name)}'", name))
     if "resolution" not in by_name and "workaround" not in by_name:
-        problems.append(Problem(path, fm_end + 1, "missing required section 'resolution' (or 'workaround')", "resolution"))
+        problems.append(Problem(path, fm_end + 1, f"missing required section '{section_label('resolution')}' "
+                                                  f"(or '{section_label('workaround')}')", "resolution"))
     for name in ("symptoms", "cause", "resolution", "workaround"):
         section = by_name.get(name)
         if section is not None and not section.text.strip():

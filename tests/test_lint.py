@@ -15,7 +15,7 @@ EXPECTED = [
     ("ESC-2026-0902.md:9:", "unknown field 'colour'"),
     ("ESC-2026-0903.md:13:", "duplicate section '症状'"),
     ("ESC-2026-0903.md:16:", "section '対処' is empty"),
-    ("ESC-2026-0903.md:10:", "missing required section 'cause'"),
+    ("ESC-2026-0903.md:10:", "missing required section '原因 / Cause'"),
     ("ESC-2026-0904.md:3:", "invalid YAML"),
     ("ESC-2026-0905.md:7:", "invalid UTF-8"),
     ("ESC-2026-0906.txt:", "not a Markdown case file"),
@@ -61,3 +61,28 @@ def test_lint_json_output():
 def test_missing_path_is_an_error():
     result = CliRunner().invoke(main, ["lint", "no/such/folder"])
     assert result.exit_code == 1 and "no such file or folder" in result.output
+
+
+def test_a_broken_file_does_not_make_its_related_cases_report_a_missing_case(write_cases):
+    from conftest import case_text
+
+    folder = write_cases({
+        "ESC-2026-0001.md": case_text("ESC-2026-0001").replace("tags: [repeat-event]", "tags: [repeat-event"),  # bad YAML
+        "ESC-2026-0002.md": case_text("ESC-2026-0002", extra="related: [ESC-2026-0001, ESC-2026-0077]\n"),
+    })
+    result = CliRunner().invoke(main, ["lint", str(folder)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any("ESC-2026-0001.md:8: invalid YAML in front matter" in line for line in lines)
+    related = [line for line in lines if "related case" in line]
+    assert related == [f"{folder / 'ESC-2026-0002.md'}: warning: related case 'ESC-2026-0077' does not exist"]
+
+
+def test_unrecognised_front_matter_is_one_error_not_an_unknown_heading(write_cases):
+    from conftest import case_text
+
+    folder = write_cases({"ESC-2026-0001.md": " " + case_text("ESC-2026-0001")})
+    result = CliRunner().invoke(main, ["lint", str(folder)])
+    assert result.exit_code == 1
+    problems = [line for line in result.output.splitlines() if "ESC-2026-0001.md" in line]
+    assert len(problems) == 1 and "missing YAML front matter" in problems[0] and "line 1 is ' ---'" in problems[0]

@@ -110,8 +110,8 @@ def test_missing_required_fields_and_sections():
     messages = [m for _, m in errors]
     for field in ("status", "product", "component", "visibility", "created"):
         assert f"missing required field '{field}'" in messages
-    assert "missing required section 'symptoms'" in messages
-    assert "missing required section 'resolution' (or 'workaround')" in messages
+    assert "missing required section '症状 / Symptoms'" in messages  # the heading to write, not the internal key
+    assert "missing required section '対処 / Resolution' (or '回避策 / Workaround')" in messages
 
 
 def test_cause_required_only_when_resolved():
@@ -158,6 +158,27 @@ def test_invalid_yaml_points_at_the_line():
 def test_missing_front_matter():
     _, errors = _messages("## Symptoms\nx\n")
     assert errors[0] == (1, "missing YAML front matter (the file must start with a '---' line)")
+
+
+def test_cause_is_asked_for_by_its_heading():
+    _, errors = _messages(case_text(cause=""))
+    assert [m for _, m in errors] == ["missing required section '原因 / Cause'"]
+
+
+@pytest.mark.parametrize("text, hint", [
+    (" " + case_text(), "line 1 is ' ---'"),                    # a space before the opening '---'
+    ("\n" + case_text(), "its '---' is on line 2"),             # a blank first line
+    (case_text().replace("---\n## Symptoms", "## Symptoms", 1), "no closing '---' line"),
+])
+def test_front_matter_that_is_not_recognised_is_reported_as_front_matter_not_as_headings(text, hint):
+    case, problems = check_case_text(text, "ESC-2026-0001.md", expected_id="ESC-2026-0001")
+    assert case is None
+    front = [p for p in problems if "front matter" in p.message]
+    assert len(front) == 1 and front[0].line == 1 and front[0].is_error and hint in front[0].message
+    messages = " | ".join(p.message for p in problems)
+    assert "unknown section heading" not in messages and "text before the first" not in messages
+    assert "missing required field" not in messages  # no noise after the front matter error
+    assert all(p.message != "missing required section '症状 / Symptoms'" for p in problems)  # the sections are still read
 
 
 def test_unknown_heading_is_a_warning_and_text_is_kept():

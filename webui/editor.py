@@ -363,7 +363,7 @@ def line_owners(draft: Draft, text: str) -> dict[int, str]:
 # kb lint messages said in the UI language (the rest are shown as kb wrote them).
 _LINT_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^missing required field '"), "lint.required_field"),
-    (re.compile(r"^missing required section '(?:resolution|workaround)' \(or"), "lint.resolution_or_workaround"),
+    (re.compile(r"^missing required section '[^']*Resolution' \(or"), "lint.resolution_or_workaround"),
     (re.compile(r"^missing required section '"), "lint.required_section"),
     (re.compile(r"^section '.*' is empty$"), "lint.required_section"),
 )
