@@ -17,14 +17,24 @@ if [ -f "$stamp" ]; then
 fi
 
 echo "setup: installing dependencies into .venv (first run takes a few minutes)"
-.venv/bin/python -m pip install --quiet --upgrade pip
+# pip's and the build's output go to a log, shown only when a step fails.
+log=".venv/setup.log"
+: > "$log"
+quietly() {
+  if ! "$@" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "setup: failed: $* (whole output in $log)" >&2
+    exit 1
+  fi
+}
+quietly .venv/bin/python -m pip install --quiet --upgrade pip
 # The CPU build of torch first: a looser requirement would let pip pull a multi-GB CUDA build.
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  .venv/bin/python -m pip install --quiet "torch==2.13.0"
+  quietly .venv/bin/python -m pip install --quiet "torch==2.13.0"
 fi
 target="."
 [ -n "$extras" ] && target=".[$extras]"
-.venv/bin/python -m pip install --quiet -e "$target"
+quietly .venv/bin/python -m pip install --quiet -e "$target"
 rm -f .venv/.kb-setup-*
 touch "$stamp"
 echo "setup: done"
