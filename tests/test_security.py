@@ -5,6 +5,7 @@ Real sign-in (accounts mode, login form, sessions, API tokens) and the SSO proxy
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import quote
 
@@ -52,8 +53,9 @@ def signed_in(app, name: str):
     return client
 
 
-def crawl(client, token: str | None = None) -> list[tuple[str, int, str]]:
-    """Every route a user can reach, with every way to ask for another role's data."""
+def crawl(client, token: str | None = None, others: tuple[str, ...] = ()) -> list[tuple[str, int, str]]:
+    """Every route a user can reach, with every way to ask for another role's data (``others``:
+    the tokens of another user's logged searches, as if a link had been passed on)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     out = []
 
@@ -78,11 +80,33 @@ def crawl(client, token: str | None = None) -> list[tuple[str, int, str]]:
     for sid in range(1, 40):  # other people's logged searches
         get(f"/search?sid={sid}")
         get(f"/cases/ESC-2026-0001?sid={sid}")
-    response = client.post("/api/v1/drafts/check", json={"fields": {"title": "tenant rows returned by export; indexer nightly crash"},
-                                                        "sections": {"symptoms": "Export returned another tenant's rows, OutOfMemoryError"}},
-                           headers=headers)
-    out.append(("/api/v1/drafts/check", response.status_code, response.get_data(as_text=True)))
+    for other in others:  # another user's searches, their tokens passed on
+        get(f"/search?sid={other}")
+        get(f"/cases/ESC-2026-0001?sid={other}")
+    draft = {"fields": {"title": "tenant rows returned by export; indexer nightly crash"},
+             "sections": {"symptoms": "Export returned another tenant's rows, OutOfMemoryError"}}
+    for path, body in (("/api/v1/drafts/check", draft), ("/api/v1/drafts/redact", draft),
+                       ("/api/v1/drafts/check", {**draft, "original_id": "ESC-2026-0005"}),
+                       ("/api/v1/drafts/check", {**draft, "original_id": "ESC-2026-0004"}),
+                       ("/api/v1/feedback", {"verdict": "solved", "case_id": "ESC-2026-0005"})):
+        response = client.post(path, json=body, headers=headers)  # what the caller sent counts as their own words
+        out.append((f"{path} {json.dumps(body)}", response.status_code, response.get_data(as_text=True)))
+    for cid in CASE_IDS:
+        response = client.post("/clicks", data={"search_id": "1", "case_id": cid, "rank": "1"}, headers=headers)
+        out.append((f"/clicks {cid}", response.status_code, response.get_data(as_text=True)))
     return out
+
+
+def admin_search_tokens(world) -> tuple[str, ...]:
+    from sqlalchemy import select
+
+    from kb.activity import SearchLog
+    store = open_store(world[0])
+    try:
+        with store.session() as session:
+            return tuple(session.scalars(select(SearchLog.token).where(SearchLog.author == "mori")))
+    finally:
+        store.close()
 
 
 def _admin_searches_first(app) -> None:
@@ -98,8 +122,10 @@ def _admin_searches_first(app) -> None:
 def test_no_route_reveals_what_the_role_may_not_see(app, world, name, forbidden):
     _admin_searches_first(app)
     role = {"sato": "support", "kato": "engineer"}[name]
+    others = admin_search_tokens(world)
+    assert others  # the admin's searches were logged
     for client, token in ((signed_in(app, name), None), (app.test_client(), world[1][role])):
-        for url, status, body in crawl(client, token):
+        for url, status, body in crawl(client, token, others):
             assert status < 500, (url, status)
             hidden_id = next((p for p in forbidden if p.startswith("ESC-") and f"/cases/{p}" in url), None)
             if hidden_id:  # asking for a hidden case by id: not found, exactly like an id that does not exist
