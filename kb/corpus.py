@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from kb.case import Case
+from kb.authoring import mentioned_ids, reader_levels
 from kb.errors import Problem
 from kb.parse import MARKDOWN_SUFFIXES, read_case_file
 
@@ -96,6 +97,24 @@ def corpus_problems(cases: list[Case], unloaded: Iterable[str] = ()) -> tuple[li
     return kept, problems
 
 
+def hidden_mentions(cases: list[Case], id_regex: re.Pattern[str]) -> list[Problem]:
+    """Warnings for cases whose text or related list names a case that some of their readers may
+    not open (a ``support`` case that mentions a ``restricted`` one): the reader sees an id that
+    answers "not found". An author with the repository sees every file, so the warning may say
+    which visibility the other case has (the web editor words it without saying, see webui.editor)."""
+    by_id = {c.id: c for c in cases}
+    problems = []
+    for case in cases:
+        levels = reader_levels(case.visibility)
+        text = "\n".join([case.title, *(s.text for s in case.sections)])
+        named = dict.fromkeys([*mentioned_ids(text, id_regex), *case.related])
+        hidden = [cid for cid in named if cid != case.id and cid in by_id and by_id[cid].visibility not in levels]
+        for cid in hidden[:10]:
+            problems.append(Problem(case.path, None, f"names '{cid}' ({by_id[cid].visibility}), which readers of this "
+                                    f"{case.visibility} case cannot open", "related" if cid in case.related else "body", "warning"))
+    return problems
+
+
 def load_cases(paths: Iterable[Path], id_regex: re.Pattern[str], max_bytes: int,
                customer_domains: tuple[str, ...] = ()) -> CorpusLoad:
     """Read and check every file; one bad file never stops the others."""
@@ -112,6 +131,7 @@ def load_cases(paths: Iterable[Path], id_regex: re.Pattern[str], max_bytes: int,
         else:
             parsed.append(case)
     result.cases, extra = corpus_problems(parsed, unloaded)
+    extra += hidden_mentions(result.cases, id_regex)
     result.problems += extra
     result.failed += [p.path for p in extra if p.is_error]
     return result

@@ -86,3 +86,19 @@ def test_unrecognised_front_matter_is_one_error_not_an_unknown_heading(write_cas
     assert result.exit_code == 1
     problems = [line for line in result.output.splitlines() if "ESC-2026-0001.md" in line]
     assert len(problems) == 1 and "missing YAML front matter" in problems[0] and "line 1 is ' ---'" in problems[0]
+
+
+def test_lint_warns_when_a_case_names_a_case_its_readers_cannot_open(write_cases, settings):
+    from kb.corpus import load_cases
+    from conftest import case_text
+    folder = write_cases({
+        "ESC-2026-0001.md": case_text("ESC-2026-0001", symptoms="Same as ESC-2026-0002 and ESC-2026-0003; see ESC-2026-0009."),
+        "ESC-2026-0002.md": case_text("ESC-2026-0002", visibility="restricted"),
+        "ESC-2026-0003.md": case_text("ESC-2026-0003", visibility="support"),
+        "ESC-2026-0004.md": case_text("ESC-2026-0004", visibility="restricted", symptoms="Follows ESC-2026-0002."),
+    })
+    result = load_cases([folder], settings.id_regex, settings.max_case_bytes)
+    warnings = [p for p in result.problems if "cannot open" in p.message]
+    assert [(p.path.rsplit("/", 1)[-1], p.message) for p in warnings] == [
+        ("ESC-2026-0001.md", "names 'ESC-2026-0002' (restricted), which readers of this support case cannot open")]
+    assert all(p.severity == "warning" for p in warnings) and len(result.cases) == 4
