@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from kb.errors import QueryError
 from kb.sensitive import redact, scan_text
 from kb.store import Base, Store
+from kb.subjects import SearchSubject  # noqa: F401  (registers the early-warning tables with the search log's)
 
 VERDICTS = ("solved", "not_relevant", "escalated")
 DECISIVE = ("solved", "escalated")
