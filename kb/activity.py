@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Sequence
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, func, or_, select, update
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, case, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kb.errors import QueryError
 from kb.sensitive import redact, scan_text
 from kb.store import Base, Store
-from kb.subjects import SearchSubject  # noqa: F401  (registers the early-warning tables with the search log's)
+from kb.subjects import SUBJECT_TYPES, LogSignature, SearchSubject  # (also registers the early-warning tables with the search log's)
 
 VERDICTS = ("solved", "not_relevant", "escalated")
 DECISIVE = ("solved", "escalated")
@@ -107,6 +107,15 @@ class SearchEvent:
     offset: int = 0
     source: str = "web"
     author: str = ""  # the account name of who searched ("" when unknown: nobody but an admin reopens it)
+    # what the search was about (recorded for the first page only): (type, subject, template) tuples as
+    # indexer.subjects.search_subjects returns them, computed on the indexer side (kb/ never imports it)
+    subjects: tuple[tuple[str, str, str | None], ...] = ()
+    top_case: str | None = None  # the first hit's id
+    product: str = ""  # the search's single product filter, else the top case's
+    component: str = ""
+
+
+MAX_SUBJECTS = 20  # per type and search
 
 
 def new_token() -> str:
@@ -142,7 +151,52 @@ def log_search(store: Store, event: SearchEvent, now: datetime | None = None,
     with store.session() as session:
         session.add(row)
         session.flush()
+        if event.offset == 0 and event.subjects:
+            _record_subjects(session, row, event, customer_domains)
         return row
+
+
+def _kept_subjects(subjects: Sequence[tuple[str, str, str | None]]) -> list[tuple[str, str, str | None]]:
+    """Distinct subjects of a known type, the first :data:`MAX_SUBJECTS` of each type."""
+    kept: dict[tuple[str, str], str | None] = {}
+    per_type: dict[str, int] = {}
+    for kind, subject, template in subjects:
+        if kind not in SUBJECT_TYPES or not subject or (kind, subject) in kept or per_type.get(kind, 0) >= MAX_SUBJECTS:
+            continue
+        per_type[kind] = per_type.get(kind, 0) + 1
+        kept[(kind, subject[:128])] = template
+    return [(kind, subject, template) for (kind, subject), template in kept.items()]
+
+
+def _record_subjects(session: Session, row: SearchLog, event: SearchEvent, customer_domains: tuple[str, ...]) -> None:
+    """One :class:`SearchSubject` per code and signature of the search, and each signature's
+    :class:`LogSignature` (its template redacted) created or its ``last_seen`` moved on."""
+    kept = _kept_subjects(event.subjects)
+    session.add_all(SearchSubject(search_id=row.id, created_at=row.created_at, subject_type=kind, subject=subject,
+                                  role=row.role, lang=row.lang, product=event.product[:128],
+                                  component=event.component[:128], result_count=row.result_count,
+                                  top_case=event.top_case[:64] if event.top_case else None)
+                    for kind, subject, _ in kept)
+    for kind, subject, template in kept:
+        if kind == "signature":
+            upsert_signature(session, subject[:40], redact_query(template or "", customer_domains), row.created_at)
+
+
+def upsert_signature(session: Session, signature_id: str, template: str, seen: datetime) -> None:
+    """Create the signature's row, or widen its first/last seen to include ``seen`` (one statement,
+    safe against a concurrent search inserting the same signature)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    table = LogSignature.__table__
+    stmt = dialect_insert(table).values(signature_id=signature_id, template=template, first_seen=seen, last_seen=seen)
+    excluded = stmt.excluded
+    session.execute(stmt.on_conflict_do_update(index_elements=[table.c.signature_id], set_={
+        "first_seen": case((excluded.first_seen < table.c.first_seen, excluded.first_seen), else_=table.c.first_seen),
+        "last_seen": case((excluded.last_seen > table.c.last_seen, excluded.last_seen), else_=table.c.last_seen),
+    }))
 
 
 def record_search(store: Store, event: SearchEvent, now: datetime | None = None,

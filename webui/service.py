@@ -22,6 +22,7 @@ from indexer import explain
 from indexer.filters import ROLE_VISIBILITY, visibilities_for
 from indexer.highlight import readable_terms
 from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher
+from indexer.subjects import search_subjects
 from kb import activity  # declares the activity tables, so open_store creates them
 from kb.case import STATUSES, Case
 from kb.errors import IndexNotReadyError, KBError, NotFoundError, QueryError
@@ -234,12 +235,29 @@ def run_search(kb: KB, params: SearchParams, role: str, source: str = "web", fac
     response = kb.searcher.search(request)
     counted = facet_counts(kb, request, response.candidates) if facets else []
     latency = (time.perf_counter() - started) * 1000
+    first_page = params.offset == 0
     logged = activity.log_search(kb.store, activity.SearchEvent(
         text=params.text, role=role, result_count=response.total, latency_ms=latency, generation=response.generation,
         lang=response.query.get("lang", ""), kind=response.query.get("kind", ""), filters=logged_filters(params),
-        keyword_match=keyword_matched(response.hits) if params.offset == 0 else True, offset=params.offset, source=source,
-        author=author), customer_domains=kb.settings.customer_domain_list)
+        keyword_match=keyword_matched(response.hits) if first_page else True, offset=params.offset, source=source,
+        author=author, **(subject_fields(params, response) if first_page else {})),
+        customer_domains=kb.settings.customer_domain_list)
     return SearchPage(params, response, logged.id, counted, latency, token=logged.token)
+
+
+def subject_fields(params: SearchParams, response: SearchResponse) -> dict[str, Any]:
+    """What the log records about a first page's subjects (:mod:`indexer.subjects`): the codes and
+    signatures, the top case, and the product/component (the single filter value, else the top case's)."""
+    top = response.hits[0] if response.hits else None
+    logged = logged_filters(params)
+
+    def single(name: str, fallback: str) -> str:
+        values = logged.get(name, [])
+        return values[0] if len(values) == 1 else fallback
+
+    return {"subjects": tuple(search_subjects(params.text)), "top_case": top.id if top else None,
+            "product": single("product", top.product if top else ""),
+            "component": single("component", top.component if top else "")}
 
 
 @dataclass(frozen=True)
