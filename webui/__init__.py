@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     """
     from flask_wtf.csrf import CSRFProtect
 
-    from webui import admin, api, auth, editor_views, security, views
+    from webui import admin, api, auth, editor_views, security, trends_views, views
     from webui.errors import register_error_handler
     from webui.service import KB
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     csrf = CSRFProtect(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(editor_views.bp)
+    app.register_blueprint(trends_views.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(admin.bp, url_prefix="/admin")
     csrf.exempt(api.bp)  # JSON only (enforced in the blueprint): cross-site forms cannot send it

@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1: search, cases, similar cases, feedback, the editor's draft checks, health."""
+"""The JSON API under /api/v1: search, cases, similar cases, trends, feedback, the editor's draft checks, health."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from indexer import generation as gen
 from kb.errors import QueryError
-from webui import access, editor, service
+from webui import access, editor, service, trends_views
 from webui.body import json_object
 from webui.params import parse_search_params
 from webui.security import t, ui_lang
@@ -43,6 +43,14 @@ def search() -> dict[str, Any]:
     body = page.response.to_dict()
     body["hits"] = [_hit(h) for h in page.hits]
     return {"ok": True, **body, "search_id": page.search_id}
+
+
+@bp.get("/trends")
+def trends() -> dict[str, Any]:
+    """The trends of ``window`` (hour|day|week), their matching cases limited to what the caller may read."""
+    window, filters = trends_views.parse_trend_args(request.args.to_dict(flat=False))
+    view = trends_views.trends_view(kb(), access.current_role(), window, filters)
+    return {"ok": True, **trends_views.trends_document(view)}
 
 
 @bp.get("/cases/<case_id>")

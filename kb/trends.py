@@ -1,0 +1,328 @@
+"""Trends: the error codes and log signatures searched most in a window, against their own baseline.
+
+The statistics are pure functions of counts (:func:`expected_count`, :func:`rise_ratio`,
+:func:`is_rising`, :func:`rank_trends`, :func:`fill_series`); the store queries group in SQL over
+:class:`kb.subjects.SearchSubject` and run the same on SQLite and PostgreSQL.
+
+**Windows.** ``hour``, ``day`` and ``week`` end now; the baseline is the :data:`BASELINE_DAYS`
+days before the window starts. The chart shows 24 hours by hour (hour and day windows) or the
+window's 7 days by day (week).
+
+**Ranking rule.** A subject's *expected* count is its baseline count scaled to the window's
+length (``baseline × window / 14 days``). It is *rising* when it was searched at least
+:data:`MIN_RISING` times in the window and more than :data:`RISE_FACTOR` times its expected count.
+Rising subjects come first, by ``(count + 1) / (expected + 1)`` (highest first), then the others
+by count; ties by count, then subject. Candidates are the :data:`CANDIDATES` subjects searched
+most in the window.
+
+Which matching cases a caller may see is not decided here: :func:`trends` returns every top case
+id with its count; the web layer drops the ones the caller's role may not read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Sequence
+
+from sqlalchemy import ColumnElement, and_, case, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from kb.activity import Feedback
+from kb.errors import QueryError
+from kb.store import Store
+from kb.subjects import SUBJECT_TYPES, LogSignature, SearchSubject
+
+BASELINE_DAYS = 14
+MIN_RISING = 3
+RISE_FACTOR = 2.0
+CANDIDATES = 200
+DEFAULT_LIMIT = 20
+CASES_PER_SUBJECT = 10  # top cases fetched per subject (the caller keeps those it may see)
+MAX_FILTER = 128
+
+
+@dataclass(frozen=True)
+class Window:
+    """A trends window: its length, and the chart's span and bucket."""
+
+    name: str
+    span: timedelta
+    chart_span: timedelta
+    bucket: str  # "hour" or "day"
+
+
+WINDOWS: dict[str, Window] = {
+    "hour": Window("hour", timedelta(hours=1), timedelta(hours=24), "hour"),
+    "day": Window("day", timedelta(days=1), timedelta(hours=24), "hour"),
+    "week": Window("week", timedelta(days=7), timedelta(days=7), "day"),
+}
+
+
+def get_window(name: str) -> Window:
+    """The window called ``name``; raises :class:`QueryError` naming the choices."""
+    try:
+        return WINDOWS[name]
+    except KeyError:
+        raise QueryError(f"window: unknown value '{name[:20]}' (expected one of: {', '.join(WINDOWS)})", "window") from None
+
+
+@dataclass(frozen=True)
+class TrendFilters:
+    """Whose searches count: an exact product, component and searcher's role ("" = any)."""
+
+    product: str = ""
+    component: str = ""
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class SubjectCounts:
+    """What the store counted for one subject."""
+
+    subject_type: str
+    subject: str
+    count: int  # searches in the window
+    baseline: int  # searches in the baseline period
+    zero: int = 0  # searches in the window that found nothing
+    escalated: int = 0  # searches in the window with an "escalated" verdict
+
+
+@dataclass(frozen=True)
+class Trend:
+    """One ranked subject with its figures, chart series, top cases and (signature) template."""
+
+    subject_type: str
+    subject: str
+    count: int
+    baseline: int
+    expected: float
+    ratio: float
+    rising: bool
+    zero_share: float | None
+    escalation_share: float | None
+    series: list[tuple[datetime, int]] = field(default_factory=list)
+    cases: list[tuple[str, int]] = field(default_factory=list)  # (top case id, searches), most first
+    template: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.subject_type, "subject": self.subject, "count": self.count, "baseline": self.baseline,
+                "expected": round(self.expected, 3), "ratio": round(self.ratio, 3), "rising": self.rising,
+                "zero_share": self.zero_share, "escalation_share": self.escalation_share, "template": self.template,
+                "series": [{"start": start.isoformat(), "count": n} for start, n in self.series],
+                "cases": [{"id": cid, "searches": n} for cid, n in self.cases]}
+
+
+@dataclass(frozen=True)
+class TrendReport:
+    window: Window
+    start: datetime
+    end: datetime
+    baseline_start: datetime
+    filters: TrendFilters
+    trends: list[Trend]
+
+
+# -- statistics (pure) -------------------------------------------------------------------------
+
+def expected_count(baseline: int, window: timedelta, baseline_span: timedelta = timedelta(days=BASELINE_DAYS)) -> float:
+    """The baseline count scaled to the window's length (the rate-normalised expectation)."""
+    if baseline_span <= timedelta(0):
+        raise ValueError("baseline span must be positive")
+    return baseline * (window / baseline_span)
+
+
+def rise_ratio(count: int, expected: float) -> float:
+    """How many times its usual volume a subject was searched, smoothed: ``(count + 1) / (expected + 1)``."""
+    return (count + 1) / (expected + 1)
+
+
+def is_rising(count: int, expected: float, min_count: int = MIN_RISING, factor: float = RISE_FACTOR) -> bool:
+    """At least ``min_count`` searches and more than ``factor`` times the expected count."""
+    return count >= min_count and count > factor * expected
+
+
+def share(part: int, whole: int) -> float | None:
+    """``part / whole``, None when ``whole`` is 0."""
+    return part / whole if whole else None
+
+
+def rank_trends(counts: Sequence[SubjectCounts], window: timedelta, limit: int = DEFAULT_LIMIT,
+                baseline_span: timedelta = timedelta(days=BASELINE_DAYS), min_count: int = MIN_RISING,
+                factor: float = RISE_FACTOR) -> list[Trend]:
+    """The subjects ranked by the module's rule (rising first by ratio, then by count), the first ``limit``."""
+    trends = []
+    for c in counts:
+        if c.count <= 0:
+            continue
+        expected = expected_count(c.baseline, window, baseline_span)
+        trends.append(Trend(c.subject_type, c.subject, c.count, c.baseline, expected, rise_ratio(c.count, expected),
+                            is_rising(c.count, expected, min_count, factor), share(c.zero, c.count),
+                            share(c.escalated, c.count)))
+    trends.sort(key=lambda t: (not t.rising, -t.ratio if t.rising else 0.0, -t.count, t.subject_type, t.subject))
+    return trends[:limit]
+
+
+def bucket_start(moment: datetime, bucket: str) -> datetime:
+    """The start (UTC) of the hour or day ``moment`` falls in."""
+    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if bucket == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    if bucket == "day":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    raise ValueError(f"unknown bucket '{bucket}' (expected hour or day)")
+
+
+def fill_series(start: datetime, end: datetime, bucket: str, counts: dict[datetime, int]) -> list[tuple[datetime, int]]:
+    """Every bucket from the one holding ``start`` to the one holding ``end``, with its count (0 if none)."""
+    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
+    current, last = bucket_start(start, bucket), bucket_start(end, bucket)
+    series = []
+    while current <= last:
+        series.append((current, counts.get(current, 0)))
+        current += step
+    return series
+
+
+# -- store queries -----------------------------------------------------------------------------
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _conditions(filters: TrendFilters) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if filters.product:
+        found.append(SearchSubject.product == filters.product)
+    if filters.component:
+        found.append(SearchSubject.component == filters.component)
+    if filters.role:
+        found.append(SearchSubject.role == filters.role)
+    return found
+
+
+def _between(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(SearchSubject.created_at >= start, SearchSubject.created_at < end)
+
+
+def _keyed(keys: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
+    return tuple_(SearchSubject.subject_type, SearchSubject.subject).in_(list(keys))
+
+
+def window_counts(session: Session, start: datetime, end: datetime, baseline_start: datetime, filters: TrendFilters,
+                  candidates: int = CANDIDATES) -> list[SubjectCounts]:
+    """Counts for the ``candidates`` subjects searched most in ``[start, end)``: window, zero-result,
+    baseline (``[baseline_start, start)``) and escalated searches."""
+    where = _conditions(filters)
+    count = func.count()
+    zero = func.sum(case((SearchSubject.result_count == 0, 1), else_=0))
+    rows = session.execute(select(SearchSubject.subject_type, SearchSubject.subject, count, zero)
+                           .where(_between(start, end), *where)
+                           .group_by(SearchSubject.subject_type, SearchSubject.subject)
+                           .order_by(count.desc(), SearchSubject.subject_type, SearchSubject.subject)
+                           .limit(candidates)).all()
+    if not rows:
+        return []
+    keys = [(kind, subject) for kind, subject, _, _ in rows]
+    baseline = dict(((k, s), n) for k, s, n in session.execute(
+        select(SearchSubject.subject_type, SearchSubject.subject, func.count())
+        .where(_keyed(keys), _between(baseline_start, start), *where)
+        .group_by(SearchSubject.subject_type, SearchSubject.subject)))
+    escalated_ids = select(Feedback.search_id).where(Feedback.verdict == "escalated")
+    escalated = dict(((k, s), n) for k, s, n in session.execute(
+        select(SearchSubject.subject_type, SearchSubject.subject, func.count())
+        .where(_keyed(keys), _between(start, end), SearchSubject.search_id.in_(escalated_ids), *where)
+        .group_by(SearchSubject.subject_type, SearchSubject.subject)))
+    return [SubjectCounts(kind, subject, int(n), int(baseline.get((kind, subject), 0)), int(z or 0),
+                          int(escalated.get((kind, subject), 0))) for kind, subject, n, z in rows]
+
+
+def _bucket_expression(session: Session, bucket: str) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc(bucket, func.timezone("UTC", SearchSubject.created_at))
+    return func.strftime("%Y-%m-%d %H:00:00" if bucket == "hour" else "%Y-%m-%d 00:00:00", SearchSubject.created_at)
+
+
+def _as_bucket(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def series_counts(session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime, bucket: str,
+                  filters: TrendFilters) -> dict[tuple[str, str], dict[datetime, int]]:
+    """Searches per hour or day bucket for each subject in ``keys`` over ``[start, end)``."""
+    if not keys:
+        return {}
+    slot = _bucket_expression(session, bucket)
+    found: dict[tuple[str, str], dict[datetime, int]] = {}
+    for kind, subject, when, n in session.execute(
+            select(SearchSubject.subject_type, SearchSubject.subject, slot, func.count())
+            .where(_keyed(keys), _between(start, end), *_conditions(filters))
+            .group_by(SearchSubject.subject_type, SearchSubject.subject, slot)):
+        found.setdefault((kind, subject), {})[_as_bucket(when)] = int(n)
+    return found
+
+
+def top_cases(session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime, filters: TrendFilters,
+              per_subject: int = CASES_PER_SUBJECT) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """The top cases of each subject's searches in ``[start, end)`` with how many searches had them first."""
+    if not keys:
+        return {}
+    n = func.count()
+    found: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for kind, subject, case_id, count in session.execute(
+            select(SearchSubject.subject_type, SearchSubject.subject, SearchSubject.top_case, n)
+            .where(_keyed(keys), _between(start, end), SearchSubject.top_case.is_not(None), *_conditions(filters))
+            .group_by(SearchSubject.subject_type, SearchSubject.subject, SearchSubject.top_case)
+            .order_by(n.desc(), SearchSubject.top_case)):
+        listed = found.setdefault((kind, subject), [])
+        if len(listed) < per_subject:
+            listed.append((str(case_id), int(count)))
+    return found
+
+
+def signature_templates(session: Session, ids: Sequence[str]) -> dict[str, str]:
+    """signature id -> its stored (masked, redacted) template."""
+    if not ids:
+        return {}
+    return dict(session.execute(select(LogSignature.signature_id, LogSignature.template)
+                                .where(LogSignature.signature_id.in_(list(ids)))).all())
+
+
+def check_filters(filters: TrendFilters, roles: Sequence[str]) -> None:
+    """Raise :class:`QueryError` for an overlong product/component or an unknown role."""
+    for name in ("product", "component"):
+        if len(getattr(filters, name)) > MAX_FILTER:
+            raise QueryError(f"{name} must be at most {MAX_FILTER} characters", name)
+    if filters.role and filters.role not in roles:
+        raise QueryError(f"role: unknown value '{filters.role[:20]}' (expected one of: {', '.join(roles)})", "role")
+
+
+def trends(store: Store, window: str = "day", filters: TrendFilters | None = None, now: datetime | None = None,
+           limit: int = DEFAULT_LIMIT, subject_type: str | None = None) -> TrendReport:
+    """The ranked trends of ``window`` ending ``now``; raises :class:`QueryError` for a bad window or type.
+
+    ``subject_type`` (``code`` or ``signature``) keeps one kind only. Case ids are not filtered here."""
+    chosen = get_window(window)
+    if subject_type is not None and subject_type not in SUBJECT_TYPES:
+        raise QueryError(f"type: unknown value '{subject_type[:20]}' (expected one of: {', '.join(SUBJECT_TYPES)})", "type")
+    filters = filters or TrendFilters()
+    end = _utc(now or datetime.now(timezone.utc))
+    start = end - chosen.span
+    baseline_start = start - timedelta(days=BASELINE_DAYS)
+    with store.session() as session:
+        counts = window_counts(session, start, end, baseline_start, filters)
+        if subject_type is not None:
+            counts = [c for c in counts if c.subject_type == subject_type]
+        ranked = rank_trends(counts, chosen.span, limit)
+        keys = [(t.subject_type, t.subject) for t in ranked]
+        chart_start = end - chosen.chart_span
+        series = series_counts(session, keys, chart_start, end, chosen.bucket, filters)
+        cases = top_cases(session, keys, start, end, filters)
+        templates = signature_templates(session, [s for k, s in keys if k == "signature"])
+    chart_first = chart_start + (timedelta(hours=1) if chosen.bucket == "hour" else timedelta(days=1))  # whole buckets only
+    filled = [Trend(**{**t.__dict__, "series": fill_series(chart_first, end, chosen.bucket, series.get((t.subject_type, t.subject), {})),
+                       "cases": cases.get((t.subject_type, t.subject), []),
+                       "template": templates.get(t.subject) if t.subject_type == "signature" else None})
+              for t in ranked]
+    return TrendReport(chosen, start, end, baseline_start, filters, filled)
