@@ -67,6 +67,25 @@ class Settings:
     session_lifetime_hours: int = _setting(168, "A login session ends this many hours after the login, however active (the cookie expires then too).")
     search_log_days: int = _setting(180, "Search-log entries (which may hold pasted customer logs) older than this many days are deleted by the nightly job.")
     customer_domains: str = _setting("", "Comma-separated customer domain names that must not appear in cases (flagged by kb lint, replaced by kb redact).")
+    watch_window_minutes: int = _setting(30, "kb watch: the current window whose searches per error code / log signature are tested against the baseline, in minutes.")
+    watch_baseline_days: int = _setting(14, "kb watch: days before the window that make each subject's baseline rate.")
+    watch_floor_per_day: float = _setting(1.0, "kb watch: the least baseline rate assumed for a subject, in searches per day (a subject never seen before counts as this).")
+    watch_p_threshold: float = _setting(1e-4, "kb watch: a burst needs a Poisson upper-tail probability P(X >= count | expected) below this.")
+    watch_min_count: int = _setting(5, "kb watch: a burst needs at least this many searches in the window.")
+    watch_quiet_minutes: int = _setting(30, "kb watch: a burst ends when its rule has not held for this many minutes; only then may the subject alert again.")
+    watch_escalated_share: float = _setting(0.3, "kb watch: a burst whose window searches ended 'escalated' at least this often is a new problem.")
+    alert_base_url: str = _setting("", "Base URL of the web UI used for the links in alerts (e.g. https://kb.example.com).")
+    alert_webhook_url: str = _setting("", "Incoming-webhook URL (Slack or Teams) that receives alerts as {\"text\": ...}; empty: no webhook.")
+    alert_smtp_host: str = _setting("", "SMTP server for alert e-mail; empty: no e-mail.")
+    alert_smtp_port: int = _setting(587, "SMTP port for alert e-mail.")
+    alert_smtp_security: str = _setting("starttls", "SMTP connection security: starttls, tls (implicit, e.g. port 465) or none.")
+    alert_smtp_user: str = _setting("", "SMTP login user for alert e-mail (empty: no login).")
+    alert_smtp_password: str = _setting("", "SMTP login password for alert e-mail.")
+    alert_email_from: str = _setting("", "Sender address of alert e-mail.")
+    alert_email_to: str = _setting("", "Comma-separated recipients of alert e-mail.")
+    alert_retries: int = _setting(3, "Delivery attempts per alert and channel within one kb watch run (then it is kept and retried on the next run).")
+    alert_retry_backoff_seconds: float = _setting(1.0, "Wait before the second delivery attempt; doubled before each further one.")
+    alert_timeout_seconds: float = _setting(10.0, "Network timeout of one webhook or SMTP delivery attempt, in seconds.")
 
     @property
     def customer_domain_list(self) -> tuple[str, ...]:
@@ -101,9 +120,13 @@ _ALLOWED = {
     "lexical_engine": ("whoosh", "tantivy"),
     "fusion_method": ("auto", "convex", "rrf"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "alert_smtp_security": ("starttls", "tls", "none"),
 }
 _MINIMUM = {"embed_batch_size": 1, "query_threads": 0, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,
-            "candidates": 1, "keep_generations": 1, "generation_grace_seconds": 0, "search_limit": 1, "ann_threshold": 1, "ann_ef_search": 1, "search_log_days": 1, "session_idle_minutes": 1, "session_lifetime_hours": 1, "db_pool_size": 1, "db_max_overflow": 0}
+            "candidates": 1, "keep_generations": 1, "generation_grace_seconds": 0, "search_limit": 1, "ann_threshold": 1, "ann_ef_search": 1, "search_log_days": 1, "session_idle_minutes": 1, "session_lifetime_hours": 1, "db_pool_size": 1, "db_max_overflow": 0,
+            "watch_window_minutes": 1, "watch_baseline_days": 1, "watch_floor_per_day": 0.0, "watch_p_threshold": 0.0,
+            "watch_min_count": 1, "watch_quiet_minutes": 0, "watch_escalated_share": 0.0, "alert_smtp_port": 1,
+            "alert_retries": 1, "alert_retry_backoff_seconds": 0.0, "alert_timeout_seconds": 0.1}
 
 
 def setting_help() -> dict[str, str]:
@@ -123,6 +146,10 @@ def _coerce(name: str, kind: type, raw: Any, source: str) -> tuple[Any, str | No
             if isinstance(raw, bool):
                 raise ValueError
             return int(raw), None
+        if kind is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(raw), None
         if kind is bool:
             text = str(raw).strip().lower()
             if text in ("1", "true", "yes", "on"):

@@ -48,3 +48,6 @@ class LogSignature(Base):
     template: Mapped[str] = mapped_column(Text)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+import kb.alert_state  # noqa: E402,F401  (registers kb watch's alert-state table beside the stream it watches)

@@ -1,0 +1,42 @@
+"""The alert-state table of ``kb watch``: one row per burst, so a burst alerts once, not once per run.
+
+A row opens when a subject's burst rule first holds (``started_at``) and stays open while the rule
+keeps holding (``last_seen_at`` moves on); it ends (``ended_at``) once the rule has not held for
+``KB_WATCH_QUIET_MINUTES``. Only a subject without an open row alerts. The row also keeps the alert
+as it was sent (``payload``: only what the support role may see) and the channels that have not
+taken it yet (``pending``), which the next run retries: an undelivered alert is never dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kb.store import Base
+
+
+class WatchAlert(Base):
+    """One burst of one subject and the delivery of its alert."""
+
+    __tablename__ = "watch_alerts"
+    __table_args__ = (Index("ix_watch_alerts_subject", "subject_type", "subject", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_type: Mapped[str] = mapped_column(String(12))  # "code" or "signature"
+    subject: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # the run that first saw the burst
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the last run the rule held
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # None: still open
+    count: Mapped[int] = mapped_column(Integer)  # searches in the window when it alerted
+    peak_count: Mapped[int] = mapped_column(Integer)  # the most any run of this burst counted
+    expected: Mapped[float] = mapped_column(Float)  # λ when it alerted
+    p_value: Mapped[float] = mapped_column(Float)
+    new_problem: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the alert as sent (support-visible only)
+    pending: Mapped[list[str]] = mapped_column(JSON, default=list)  # channels still to deliver to
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # delivery attempts so far, every channel and run
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
