@@ -154,6 +154,36 @@ def nightly(ctx: click.Context, pull: bool, queries_file: Path | None, tolerance
     ctx.exit(status)
 
 
+@main.command()
+@click.option("--test", "test_alert", is_flag=True, help="Send a test alert through every configured channel and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
+@click.pass_context
+def watch(ctx: click.Context, test_alert: bool, as_json: bool) -> None:
+    """Detect bursts of searches for an error code or log signature and alert once per burst.
+
+    Run it every few minutes (scripts/systemd/kb-watch.timer, scripts/cron/kb-watch.cron).
+    Exit status: 0 ok, 1 some alert is still undelivered (kept and retried on the next run).
+    """
+    import json
+
+    from kb.pipeline import open_store
+    from kb.watch import run_watch, send_test_alert, summary_lines
+
+    settings = _settings(ctx)
+    if test_alert:
+        results = send_test_alert(settings)
+        for channel, error in results.items():
+            click.echo(f"{channel}: {'delivered' if error is None else 'FAILED: ' + error}")
+        ctx.exit(0 if all(e is None for e in results.values()) else 1)
+    store = open_store(settings)
+    try:
+        report = run_watch(settings, store)
+    finally:
+        store.close()
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else "\n".join(summary_lines(report)))
+    ctx.exit(1 if report.undelivered else 0)
+
+
 def _reading_store(settings: Settings):  # type: ignore[no-untyped-def]
     """The store for a command that only reads: opened as it is when it stands at the code's
     schema revision (no Alembic import, see kb.schema), else migrated like every other command."""
