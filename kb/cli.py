@@ -644,6 +644,34 @@ def token_revoke(ctx: click.Context, token_id: int) -> None:
     click.echo(f"token {token_id} revoked")
 
 
+@main.command(name="trends")
+@click.option("--window", type=click.Choice(["hour", "day", "week"]), default="day", show_default=True, help="The window, ending now.")
+@click.option("--product", default="", help="Only searches for this product.")
+@click.option("--component", default="", help="Only searches for this component.")
+@click.option("--role", "searched_by", default="", help="Only searches made in this role (support, engineer, admin).")
+@click.option("--visible-to", default="support", show_default=True, help="List only the matching cases this role may read.")
+@click.option("--limit", default=20, show_default=True, type=int, help="How many codes and signatures.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def trends_command(ctx: click.Context, window: str, product: str, component: str, searched_by: str, visible_to: str,
+                   limit: int, as_json: bool) -> None:
+    """Show the error codes and log signatures searched most now, against their 14-day baseline, rising first."""
+    import json
+
+    from indexer.filters import ROLE_VISIBILITY, visibilities_for
+    from kb import trends
+
+    filters = trends.TrendFilters(product=product, component=component, role=searched_by)
+    trends.check_filters(filters, tuple(ROLE_VISIBILITY))
+    store = _store(ctx)
+    report = trends.keep_readable(store, trends.trends(store, window, filters, limit=limit), visibilities_for(visible_to))
+    if as_json:
+        click.echo(json.dumps([t.to_dict() for t in report.trends], ensure_ascii=False, indent=2))
+        return
+    for line in trends.format_report(report):
+        click.echo(line)
+
+
 @main.command(name="audit")
 @click.option("--actor", help="Only this user.")
 @click.option("--action", help="Only this action (login, login_failed, view_restricted, case_save, ...).")

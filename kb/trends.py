@@ -21,7 +21,7 @@ id with its count; the web layer drops the ones the caller's role may not read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
@@ -326,3 +326,27 @@ def trends(store: Store, window: str = "day", filters: TrendFilters | None = Non
                        "template": templates.get(t.subject) if t.subject_type == "signature" else None})
               for t in ranked]
     return TrendReport(chosen, start, end, baseline_start, filters, filled)
+
+
+def keep_readable(store: Store, report: TrendReport, visibilities: Sequence[str], shown: int = 3) -> TrendReport:
+    """The report with each trend's cases cut to the existing cases of ``visibilities`` (at most ``shown``)."""
+    ids = {cid for trend in report.trends for cid, _ in trend.cases}
+    readable = {cid for cid, found in store.get_cases(ids).items() if found is not None and found.visibility in visibilities}
+    kept = [replace(t, cases=[(cid, n) for cid, n in t.cases if cid in readable][:shown]) for t in report.trends]
+    return replace(report, trends=kept)
+
+
+def format_report(report: TrendReport) -> list[str]:
+    """The report as text lines (``kb trends``)."""
+    lines = [f"trends, last {report.window.name} ({report.start:%Y-%m-%d %H:%M} - {report.end:%Y-%m-%d %H:%M} UTC), "
+             f"baseline: the previous {BASELINE_DAYS} days"]
+    if not report.trends:
+        return lines + ["no error code or log signature was searched in this window"]
+    for t in report.trends:
+        pct = lambda v: "-" if v is None else f"{round(v * 100)}%"  # noqa: E731
+        cases = ", ".join(f"{cid} ({n})" for cid, n in t.cases) or "no matching case"
+        lines.append(f"{'RISING ' if t.rising else '       '}{t.subject_type:<9} {t.subject:<24} {t.count:>6} searches "
+                     f"(expected {t.expected:.1f})  no result {pct(t.zero_share)}  escalated {pct(t.escalation_share)}  {cases}")
+        if t.template:
+            lines.append(f"          {t.template[:120]}")
+    return lines

@@ -212,3 +212,35 @@ def test_benchmark_smoke_runs():
                             capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "trends query" in result.stdout and "/trends page" in result.stdout
+
+
+def test_cli_lists_trends_with_only_the_cases_support_may_read(settings, write_cases):
+    from click.testing import CliRunner
+
+    from conftest import case_text
+    from kb.cli import main
+    from kb.pipeline import open_store
+
+    folder = write_cases({"ESC-2026-0001.md": case_text("ESC-2026-0001"),
+                          "ESC-2026-0005.md": case_text("ESC-2026-0005", visibility="restricted")})
+    assert run_index_ok(settings)
+    store = open_store(settings)
+    now = datetime.now(timezone.utc)
+    for top in ("ESC-2026-0001", "ESC-2026-0005", "ESC-2026-0005"):
+        search(store, now - timedelta(minutes=5), top=top)
+    store.close()
+    args = ["--cases-dir", str(folder), "--data-dir", str(settings.data_dir), "trends", "--window", "hour"]
+    result = CliRunner().invoke(main, args, env={"KB_EMBED_MODEL": "hash:256"})
+    assert result.exit_code == 0, result.output
+    assert "RISING" in result.output and "sch-13208" in result.output and "ESC-2026-0001 (1)" in result.output
+    assert "ESC-2026-0005" not in result.output
+    admin = CliRunner().invoke(main, [*args, "--visible-to", "admin", "--json"], env={"KB_EMBED_MODEL": "hash:256"})
+    assert admin.exit_code == 0 and '"id": "ESC-2026-0005"' in admin.output
+    bad = CliRunner().invoke(main, [*args, "--role", "root"])
+    assert bad.exit_code == 2 and "role" in bad.output
+
+
+def run_index_ok(settings) -> bool:  # type: ignore[no-untyped-def]
+    from kb.pipeline import run_index
+
+    return bool(run_index(settings).published)
