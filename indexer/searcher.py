@@ -559,6 +559,23 @@ class Searcher:
         text = f"{case.title}\n{case.section_text('symptoms')}\n" + " ".join(case.error_codes)
         return self.search(SearchRequest(text=text, role=role, limit=limit, exclude=(case.id,), judge=False))
 
+    def cases_with_signature(self, signature_id: str, role: str = "support", limit: int = MAX_CANDIDATES) -> list[str]:
+        """Ids of the cases whose logs have the log line template ``signature_id`` (an ``l`` token of
+        :func:`indexer.logsig.signature_tokens`), among those ``role`` may see now; raises
+        :class:`QueryError` for an id of another shape or an unknown role, :class:`IndexNotReadyError`
+        before the first generation."""
+        import re  # imported here: other changes to this module's imports are in flight
+
+        from indexer.lexical import SIGNATURE_FIELD, FieldQuery
+
+        if not re.fullmatch(r"l[0-9a-f]{16}", signature_id):
+            raise QueryError("a signature id is 'l' followed by 16 hexadecimal digits", "signature")
+        g = self.generation()
+        query = [FieldQuery(SIGNATURE_FIELD, ((signature_id, 1.0),), 1.0)]
+        hits = g.lexical.search(query, Filters().for_role(role), limit, with_matched=False)
+        shown = self.store.visible_ids([h.case_id for h in hits], visibilities_for(role))
+        return [h.case_id for h in hits if h.case_id in shown]
+
 
 def best_section(case: Case, terms: QueryTerms, dense_section: str | None, by_signature: bool) -> Any:
     if by_signature and case.section("logs"):  # the signature leg matched the case's log

@@ -381,6 +381,40 @@ def similar(ctx: click.Context, case_id: str, role: str, limit: int, as_json: bo
         _print_hits(response, similar_to=case_id)
 
 
+@main.command()
+@click.argument("lines", required=False)
+@click.option("--log", "log_file", type=click.File("r", encoding="utf-8", errors="replace"), help="Read the log lines from FILE ('-' for stdin).")
+@click.option("--role", default="engineer", show_default=True, help="Answer as this role: support, engineer, admin.")
+@click.option("--json", "as_json", is_flag=True, help="Print the signatures' facts as JSON.")
+@click.pass_context
+def signature(ctx: click.Context, lines: str | None, log_file: Any, role: str, as_json: bool) -> None:
+    """Show the log signature of each pasted LINE: its cases, searches, first/last seen and verdicts."""
+    from kb.signatures import reports_for_text
+
+    settings = _settings(ctx)
+    with _one_shot():
+        found = reports_for_text(_searcher(settings), (log_file.read() if log_file else lines) or "", role,
+                                 customer_domains=settings.customer_domain_list)
+    if as_json:
+        click.echo(json.dumps([report.to_dict() if report else {"signature_id": sig, "templates": [template], "found": False}
+                               for sig, template, report in found], ensure_ascii=False, indent=2))
+        return
+    for sig, template, report in found:
+        click.echo(f"{sig}  {template}")
+        if report is None:
+            click.echo("  no case has it and nobody searched for it: a new problem")
+            continue
+        for case in report.cases:
+            click.echo(f"  {case.id}  {case.title}  [{', '.join(case.versions)}]  {case.status}")
+        seen = (f"first seen {report.first_seen:%Y-%m-%d %H:%M}, last seen {report.last_seen:%Y-%m-%d %H:%M} UTC"
+                if report.first_seen and report.last_seen else "never searched")
+        click.echo(f"  {_plural(len(report.cases), 'case', 'cases')}; {_plural(report.searches, 'search', 'searches')} "
+                   f"({report.zero_results} with no result); {seen}")
+        click.echo("  verdicts: " + ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in report.verdicts.items()))
+        if report.new_problem:
+            click.echo("  a new problem: " + ("no case has this signature" if not report.cases else "its searches end escalated"))
+
+
 @main.command(name="eval")
 @click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
               help="Evaluation queries (JSON Lines; repeat for several files; a query without relevant cases is "

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from kb import accounts
 from kb.pipeline import open_store, run_index
-from test_webui import WORLD
+from kb.signatures import line_signatures
+from test_webui import LOG, WORLD
 from webui import create_app
 
 ENGINEERING_PHRASES = ("GLASS-HERON", "ESC-2026-0004", "heap dump of the indexer")
@@ -75,8 +76,14 @@ def crawl(client, token: str | None = None, others: tuple[str, ...] = ()) -> lis
         get(f"/api/v1/cases/{cid}")
         get(f"/api/v1/cases/{cid}/similar?limit=20")
         get(f"/cases/{cid}/edit")
-    for path in ("/", "/stats", "/stats?days=365", "/new", "/admin/audit", "/api/v1/health"):
+    for path in ("/", "/stats", "/stats?days=365", "/new", "/admin/audit", "/api/v1/health", "/trends", "/trends?window=week",
+                 "/api/v1/trends?window=week", "/api/v1/trends?window=hour&role=admin"):
         get(path)
+    # signature pages: a visible case's log line, a line in the hidden cases' words, a malformed id
+    for sig in [sig for sig, _ in line_signatures(f"{LOG}\n2026-03-02 10:15:07 ERROR [exec-1] Export returned another tenant's rows")] + ["l0"]:
+        get(f"/signatures/{sig}")
+        get(f"/api/v1/signatures/{sig}")
+        get(f"/new?signature={sig}")
     for sid in range(1, 40):  # other people's logged searches
         get(f"/search?sid={sid}")
         get(f"/cases/ESC-2026-0001?sid={sid}")

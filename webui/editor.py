@@ -234,6 +234,18 @@ def new_draft(kb: KB, title: str, today: date, lang: str, role: str) -> Draft:
     return Draft(fields, {name: "" for name in SECTIONS}, lang if lang in HEADING_LANGS else "ja")
 
 
+def signature_draft(kb: KB, draft: Draft, signature_id: str, role: str, lang: str) -> Draft:
+    """``draft`` with the logs and investigation sections of a new case about a log signature (its
+    sample lines scrubbed by the sensitive-data check, its template, first/last seen); raises
+    :class:`QueryError` / :class:`NotFoundError` as :func:`kb.signatures.signature_report` does."""
+    from kb import signatures
+
+    report = signatures.signature_report(kb.searcher, signature_id, role, customer_domains=kb.settings.customer_domain_list,
+                                         with_samples=True)
+    filled = signatures.prefill_sections(report, lang)
+    return replace(draft, sections={**draft.sections, **{k: v for k, v in filled.items() if not draft.sections.get(k)}})
+
+
 @dataclass(frozen=True)
 class EditTarget:
     """An existing case opened for editing: its file, the hash it had, and its form."""

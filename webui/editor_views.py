@@ -33,10 +33,13 @@ def kb() -> service.KB:
 
 @bp.route("/new", methods=["GET", "POST"])
 def new_case() -> str | Response | tuple[str, int]:
-    """A new case: pre-filled with today, the git author and ``?title=``; its id is given when it is saved."""
+    """A new case: pre-filled with today, the git author, ``?title=`` and ``?signature=`` (a log signature's
+    scrubbed lines and facts); its id is given when it is saved."""
     role = access.require_editor()
     if request.method == "GET":
         draft = editor.new_draft(kb(), request.args.get("title", "")[:TITLE_CHARS], date.today(), ui_lang(), role)
+        if request.args.get("signature"):  # "start a case" from a signature page: its logs and what is known
+            draft = editor.signature_draft(kb(), draft, request.args["signature"], role, ui_lang())
         return _render(editor.check_draft(kb(), draft, role, ui_lang(), lint=False), role)
     return _submit(editor.Draft.from_form(request.form), role, None, None)  # a posted id is ignored
 
