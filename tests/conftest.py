@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Callable
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from kb.settings import Settings, load_settings
 
@@ -70,3 +73,24 @@ def settings(tmp_path: Path) -> Settings:
 def sample_settings(tmp_path: Path) -> Settings:
     """Settings on the bundled sample corpus with a private data folder and the fake encoder."""
     return load_settings(environ={}, cases_dir=SAMPLE_CASES, data_dir=tmp_path / "data", embed_model=FAKE_MODEL)
+
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KB_TEST_DATABASE_URL") else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path: Path):
+    """A store URL on SQLite and (with KB_TEST_DATABASE_URL) PostgreSQL, in a schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kb.sqlite3'}"
+        return
+    base = os.environ["KB_TEST_DATABASE_URL"]
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()

@@ -4,17 +4,14 @@ other accounts, and the one redirect-target check (``webui.auth.safe_next``)."""
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings as hsettings, strategies as st
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from kb import accounts
 from kb.cli import main
@@ -26,7 +23,6 @@ from webui.auth import MAX_NEXT, safe_next
 from conftest import case_text
 
 PASSWORD = "correct horse battery staple"
-BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KB_TEST_DATABASE_URL") else [])
 
 
 # -- worlds ------------------------------------------------------------------------------------
@@ -50,31 +46,17 @@ def app(site):
     app.extensions["kb"].close()
 
 
-@pytest.fixture(params=BACKENDS)
-def store(request, tmp_path: Path):
+@pytest.fixture
+def store(store_url):
     """A bare store on SQLite and (with KB_TEST_DATABASE_URL) PostgreSQL, one account in it."""
     import kb.accounts  # noqa: F401  (the account tables)
 
-    if request.param == "sqlite":
-        url, cleanup = f"sqlite:///{tmp_path / 'kb.sqlite3'}", None
-    else:
-        base, schema = os.environ["KB_TEST_DATABASE_URL"], f"t_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-
-        def cleanup() -> None:
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
+    url = store_url
     s = Store(url, pool_size=20, max_overflow=60)
     s.create_schema()
     accounts.add_user(s, "kato", "engineer", PASSWORD)
     yield s
     s.close()
-    if cleanup:
-        cleanup()
 
 
 def login(client, name: str, password: str = PASSWORD, next_url: str = "/", address: str = "127.0.0.1"):

@@ -3,15 +3,12 @@ KB_TEST_DATABASE_URL, PostgreSQL), the page and API with role filtering, the ben
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from kb import activity, trends
 from kb.activity import SearchEvent
@@ -22,7 +19,6 @@ from kb.trends import SubjectCounts, TrendFilters
 NOW = datetime(2026, 3, 31, 12, 30, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KB_TEST_DATABASE_URL") else [])
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -79,24 +75,12 @@ def test_unknown_window_type_and_role_are_query_errors():
 
 # -- store queries -------------------------------------------------------------------------------
 
-@pytest.fixture(params=BACKENDS)
-def store(request, tmp_path: Path):
-    if request.param == "sqlite":
-        url, admin, schema = f"sqlite:///{tmp_path / 'trends.sqlite3'}", None, ""
-    else:
-        base, schema = os.environ["KB_TEST_DATABASE_URL"], f"t_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    s = Store(url)
+@pytest.fixture
+def store(store_url):
+    s = Store(store_url)
     s.create_schema()
     yield s
     s.close()
-    if admin is not None:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def search(store: Store, when: datetime, code: str = "sch-13208", results: int = 1, top: str | None = "ESC-1",
