@@ -97,10 +97,10 @@ def _default_text(f: dataclasses.Field[Any]) -> str:
 
 def render_settings() -> str:
     """The generated part of docs/configuration.md: one table row per setting."""
-    lines = ["| variable (config key) | type | default | meaning |", "| --- | --- | --- | --- |"]
+    lines = ["| variable | type, default | meaning |", "| --- | --- | --- |"]
     for row in setting_rows():
         meaning = html.escape(row["help"], quote=False).replace("|", "\\|")
-        lines.append(f"| `{row['variable']}` (`{row['name']}`) | {row['type']} | {row['default']} | {meaning} |")
+        lines.append(f"| `{row['variable']}` | {row['type']}; default {row['default']} | {meaning} |")
     return "\n".join(lines) + "\n"
 
 

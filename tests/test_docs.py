@@ -105,7 +105,7 @@ def test_every_command_and_subcommand_has_help_and_is_in_the_cli_reference():
 
 def test_every_setting_is_in_the_configuration_reference():
     reference = (REPO / "docs" / "configuration.md").read_text("utf-8")
-    missing = [f.name for f in SETTINGS if f"`KB_{f.name.upper()}` (`{f.name}`)" not in reference]
+    missing = [f.name for f in SETTINGS if f"| `KB_{f.name.upper()}` |" not in reference]
     assert missing == []
     assert all(f.metadata.get("help") for f in SETTINGS)
 
