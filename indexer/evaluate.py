@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from indexer.filters import Filters
 from indexer.fusion import LEGS
-from indexer.logsig import looks_like_log
+from kb.logsig import looks_like_log
 from indexer.metrics import mean_scores, score_all
 from indexer.evidence import partition
 from indexer.searcher import EXACT_FIRST_KINDS, WEAK_SHOWN, SearchRequest, Searcher, classify_query, effective_weights, exact_tier, foreign_ids, fuse, fusion_method

@@ -13,9 +13,9 @@ import functools
 import re
 from typing import Any, Iterable, Sequence
 
-from indexer import analysis, logsig
+from indexer import analysis
+from kb import logsig
 from indexer.highlight import analysed
-from indexer.lexical import log_text
 from kb.case import Case
 from kb.codes import code_variants, query_code_candidates
 
@@ -134,7 +134,7 @@ def explain_case(query: str, case: Case, reasons: Sequence[str], section: str = 
     lines whose signature the case's logs share) and, for a hit lifted as a related case,
     ``related`` (the matching case's id and what matched there)."""
     found: dict[str, Any] = {"words": surface_words(query, case_texts(case, section)), "codes": named_codes(query, case.error_codes)}
-    found["log_lines"] = matching_log_lines(query, log_text(case)) if by_signature or "log" in reasons else []
+    found["log_lines"] = matching_log_lines(query, logsig.log_text(case)) if by_signature or "log" in reasons else []
     parent_id = next((r.split(":", 1)[1] for r in reasons if r.startswith("related:")), "")
     if parent_id:
         found["related"] = {"id": parent_id, "codes": named_codes(query, parent.error_codes) if parent else [],

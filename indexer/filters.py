@@ -8,12 +8,7 @@ from typing import Mapping
 
 from kb.case import STATUSES, VISIBILITIES
 from kb.errors import QueryError
-
-ROLE_VISIBILITY: dict[str, tuple[str, ...]] = {
-    "support": ("support",),
-    "engineer": ("support", "engineering"),
-    "admin": VISIBILITIES,
-}
+from kb.roles import visibilities_for
 
 
 @dataclass(frozen=True)
@@ -50,13 +45,6 @@ class Filters:
                 data[f.name] = value.isoformat() if isinstance(value, date) else list(value)
         return data
 
-
-def visibilities_for(role: str) -> tuple[str, ...]:
-    """Visibility levels a role may read; an unknown role is an error naming the roles."""
-    try:
-        return ROLE_VISIBILITY[role]
-    except KeyError:
-        raise QueryError(f"unknown role '{role}' (roles: {', '.join(ROLE_VISIBILITY)})", "role") from None
 
 
 _PARAMS = {"product": "products", "component": "components", "status": "statuses", "tag": "tags",

@@ -6,7 +6,8 @@ import math
 from collections import defaultdict
 from typing import Any, Collection, Mapping, Sequence
 
-LEGS = ("lexical", "signature", "dense", "sparse")
+from kb.weights import KINDS, LANGS, LEGS, parse_weight_spec
+
 
 # Chosen by measurement (README, "Search quality"): an English-only model gets a small weight on
 # Japanese queries so it can only break ties, and a full weight where it understands the language.
@@ -115,8 +116,6 @@ def model_languages(model: str) -> str:
     return "multi" if any(h in lowered for h in MULTILINGUAL_HINTS) else "en"
 
 
-LANGS = ("ja", "en")
-KINDS = ("words", "code", "log")
 Weights = dict[str, dict[str, dict[str, float]]]  # {lang: {kind: {leg: weight}}}
 
 # A multilingual encoder's weights per query language and kind, chosen on the tuning sets
@@ -168,29 +167,6 @@ def weights_for(table: Mapping[str, Any], lang: str, kind: str) -> dict[str, flo
             legs["dense"] = round(legs["dense"] * CODE_QUERY_DENSE_FACTOR, 6)
         return legs
     return dict(entry.get(kind) or entry.get("words") or {})
-
-
-def parse_weight_spec(spec: str) -> dict[str, dict[str, float]]:
-    """Parse ``'ja:lexical=1,dense=0.1;en.code:dense=0.2'`` into ``{"ja": {...}, "en.code": {...}}``:
-    a target is a language (every kind) or ``language.kind``."""
-    result: dict[str, dict[str, float]] = {}
-    for part in filter(None, (p.strip() for p in spec.split(";"))):
-        target, sep, body = part.partition(":")
-        lang, _, kind = target.strip().partition(".")
-        if not sep or lang not in LANGS or (kind and kind not in KINDS):
-            raise ValueError(f"'{part}': expected LANG[.KIND]:leg=weight,... with LANG ja or en and KIND one of {', '.join(KINDS)}")
-        legs = result.setdefault(target.strip(), {})
-        for item in filter(None, (i.strip() for i in body.split(","))):
-            leg, eq, value = item.partition("=")
-            if not eq or leg.strip() not in LEGS:
-                raise ValueError(f"'{item}': expected leg=weight with leg one of {', '.join(LEGS)}")
-            try:
-                legs[leg.strip()] = float(value)
-            except ValueError:
-                raise ValueError(f"'{item}': weight is not a number") from None
-            if not math.isfinite(legs[leg.strip()]) or legs[leg.strip()] < 0:
-                raise ValueError(f"'{item}': weight must be a number >= 0")
-    return result
 
 
 def weight_spec(table: Weights) -> str:

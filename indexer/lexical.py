@@ -11,7 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
-from indexer import analysis, logsig
+from indexer import analysis
+from kb import logsig
 from indexer.filters import Filters
 from kb.case import Case
 from kb.codes import code_variants
@@ -111,13 +112,6 @@ def case_field_texts(case: Case) -> dict[str, str]:
     }
 
 
-def log_text(case: Case) -> str:
-    """The text that log signatures are taken from: the logs section and every fenced block."""
-    blocks = logsig.code_blocks(case.body_text)
-    logs = case.section_text("logs")
-    return "\n".join(blocks) if blocks else logs
-
-
 def case_document(case: Case, fields: Sequence[FieldSpec]) -> LexicalDoc:
     """Analyse a case into a :class:`LexicalDoc` for the given field profile."""
     texts = case_field_texts(case)
@@ -127,7 +121,7 @@ def case_document(case: Case, fields: Sequence[FieldSpec]) -> LexicalDoc:
         tokens[spec.name] = analysis.analyzer(spec.analyzer)(source)
     if "ident" in tokens:
         tokens["ident"] += [v for code in case.error_codes for v in code_variants(code)]
-    tokens[SIGNATURE_FIELD] = logsig.signature_tokens(log_text(case))
+    tokens[SIGNATURE_FIELD] = logsig.signature_tokens(logsig.log_text(case))
     return LexicalDoc(case.id, tokens, case.product, case.component, case.status, case.visibility,
                       case.created.isoformat(), tuple(case.tags), tuple(case.versions))
 

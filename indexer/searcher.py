@@ -18,11 +18,13 @@ from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 
-from indexer import analysis, evidence, logsig
+from indexer import analysis, evidence
+from kb import logsig
 from indexer import generation as gen
 from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
-from indexer.filters import Filters, visibilities_for
+from indexer.filters import Filters
+from kb.roles import visibilities_for
 from indexer.fusion import LEGS, convex, exact_first, expand_related, group_best, rrf, weights_for
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
@@ -561,7 +563,7 @@ class Searcher:
 
     def cases_with_signature(self, signature_id: str, role: str = "support", limit: int = MAX_CANDIDATES) -> list[str]:
         """Ids of the cases whose logs have the log line template ``signature_id`` (an ``l`` token of
-        :func:`indexer.logsig.signature_tokens`), among those ``role`` may see now; raises
+        :func:`kb.logsig.signature_tokens`), among those ``role`` may see now; raises
         :class:`QueryError` for an id of another shape or an unknown role, :class:`IndexNotReadyError`
         before the first generation."""
         import re  # imported here: other changes to this module's imports are in flight

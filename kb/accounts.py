@@ -25,9 +25,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kb.errors import KBError
+from kb.roles import ROLES
 from kb.store import Base, Store
 
-ROLES = ("support", "engineer", "admin")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
 LOCKOUT_FAILURES = 5

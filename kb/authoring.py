@@ -15,7 +15,6 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from kb.case import VISIBILITIES
 from kb.errors import KBError
 from kb.headings import SECTION_LABELS, SECTION_ORDER
 
@@ -204,17 +203,6 @@ def mentioned_ids(text: str, pattern: re.Pattern[str], limit: int = MAX_MENTIONS
             if len(found) >= limit:
                 break
     return list(found)
-
-
-def reader_levels(visibility: str) -> tuple[str, ...]:
-    """The visibility levels every reader of a case at ``visibility`` may open.
-
-    A ``support`` case is read by support users, so only ``support`` cases open for all of its
-    readers; an unknown level counts as the narrowest audience.
-    """
-    if visibility not in VISIBILITIES:
-        return VISIBILITIES[:1]
-    return VISIBILITIES[: VISIBILITIES.index(visibility) + 1]
 
 
 def unreadable_mentions(mentions: Iterable[str], levels_of: Mapping[str, str], readable: Iterable[str],

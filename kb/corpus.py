@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Iterable
 
 from kb.case import Case
-from kb.authoring import mentioned_ids, reader_levels
+from kb.authoring import mentioned_ids
+from kb.roles import reader_levels
 from kb.errors import Problem
 from kb.parse import MARKDOWN_SUFFIXES, read_case_file
 

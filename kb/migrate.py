@@ -11,7 +11,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from filelock import FileLock
 from sqlalchemy import create_engine, inspect
+
+from kb.settings import Settings
+from kb.store import Store
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -85,3 +89,18 @@ def pending_changes(url: str) -> list[object]:
             return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
     finally:
         engine.dispose()
+
+
+def open_store(settings: Settings) -> Store:
+    """The store named by the settings, migrated to the current schema (activity tables included).
+
+    Migrations run under a lock in the data folder, so several processes starting at once on one
+    host do not race; on several hosts run ``kb db upgrade`` once at deploy time.
+    """
+    import kb.accounts  # noqa: F401  (registers the account and audit tables)
+    import kb.activity  # noqa: F401  (registers the search-log and feedback tables)
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.data_dir / "migrate.lock"), timeout=120):
+        migrate(settings.resolved_database_url)
+    return Store(settings.resolved_database_url, settings.db_pool_size, settings.db_max_overflow)

@@ -25,7 +25,7 @@ from kb.reading import read_case_bytes
 from kb.sensitive import scan_case_text
 
 # Bump when parsing or code extraction changes what a case holds for the same file: the next
-# `kb index` then parses every file again and builds a full generation (kb.pipeline.run_index).
+# `kb index` then parses every file again and builds a full generation (indexer.jobs.run_index).
 PARSE_VERSION = 2
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")

@@ -4,7 +4,7 @@ A one-shot command that only reads (``kb search``, ``kb similar``) opens the sto
 the store already stands at the code's newest migration: importing Alembic to find that out
 costs more than the rest of such a command's start-up (about 0.15 s of 1). Anything else — no
 store yet, an older revision, a revision the code does not know — goes through
-:func:`kb.pipeline.open_store`, which migrates.
+:func:`kb.migrate.open_store`, which migrates.
 """
 
 from __future__ import annotations

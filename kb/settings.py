@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from kb.errors import ConfigError
+from kb.roles import ROLES
+from kb.weights import parse_weight_spec
 
 ENV_PREFIX = "KB_"
 DEFAULT_CONFIG_FILE = "kb.toml"
@@ -70,10 +72,10 @@ class Settings:
     watch_window_minutes: int = _setting(30, "kb watch: the current window whose searches per error code / log signature are tested against the baseline, in minutes.")
     watch_baseline_days: int = _setting(14, "kb watch: days before the window that make each subject's baseline rate.")
     watch_floor_per_day: float = _setting(1.0, "kb watch: the least baseline rate assumed for a subject, in searches per day (a subject never seen before counts as this).")
-    watch_p_threshold: float = _setting(1e-4, "kb watch: a burst needs a Poisson upper-tail probability P(X >= count | expected) below this.")
+    watch_p_threshold: float = _setting(1e-7, "kb watch: a burst needs an upper-tail probability P(X >= count) below this, X negative binomial with the baseline's expected count as mean (see watch_dispersion). Small because every run tests every subject.")
     watch_min_count: int = _setting(5, "kb watch: a burst needs at least this many searches in the window.")
+    watch_dispersion: float = _setting(0.1, "kb watch: how much more than Poisson search volume varies: the variance of a window's count is expected + dispersion x expected^2 (0: Poisson; 0.1: rates that vary about 30% from day to day).")
     watch_quiet_minutes: int = _setting(30, "kb watch: a burst ends when its rule has not held for this many minutes; only then may the subject alert again.")
-    watch_escalated_share: float = _setting(0.3, "kb watch: a burst whose window searches ended 'escalated' at least this often is a new problem.")
     alert_base_url: str = _setting("", "Base URL of the web UI used for the links in alerts (e.g. https://kb.example.com).")
     alert_webhook_url: str = _setting("", "Incoming-webhook URL (Slack or Teams) that receives alerts as {\"text\": ...}; empty: no webhook.")
     alert_smtp_host: str = _setting("", "SMTP server for alert e-mail; empty: no e-mail.")
@@ -116,7 +118,7 @@ _ALLOWED = {
     "device": ("cpu", "cuda"),
     "embed_precision": ("auto", "float32", "bfloat16", "float16"),
     "auth_mode": ("auto", "accounts", "proxy", "local"),
-    "local_role": ("support", "engineer", "admin"),
+    "local_role": ROLES,
     "lexical_engine": ("whoosh", "tantivy"),
     "fusion_method": ("auto", "convex", "rrf"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -125,7 +127,7 @@ _ALLOWED = {
 _MINIMUM = {"embed_batch_size": 1, "query_threads": 0, "max_case_bytes": 1024, "rrf_k": 1, "long_query_terms": 1,
             "candidates": 1, "keep_generations": 1, "generation_grace_seconds": 0, "search_limit": 1, "ann_threshold": 1, "ann_ef_search": 1, "search_log_days": 1, "session_idle_minutes": 1, "session_lifetime_hours": 1, "db_pool_size": 1, "db_max_overflow": 0,
             "watch_window_minutes": 1, "watch_baseline_days": 1, "watch_floor_per_day": 0.0, "watch_p_threshold": 0.0,
-            "watch_min_count": 1, "watch_quiet_minutes": 0, "watch_escalated_share": 0.0, "alert_smtp_port": 1,
+            "watch_min_count": 1, "watch_dispersion": 0.0, "watch_quiet_minutes": 0, "alert_smtp_port": 1,
             "alert_retries": 1, "alert_retry_backoff_seconds": 0.0, "alert_timeout_seconds": 0.1}
 
 
@@ -178,8 +180,6 @@ def _check_values(settings: Settings) -> list[str]:
     except re.error as exc:
         problems.append(f"id_pattern: not a valid regular expression ({exc})")
     if settings.fusion_weights:
-        from indexer.fusion import parse_weight_spec  # local: kb must not need indexer at import
-
         try:
             parse_weight_spec(settings.fusion_weights)
         except ValueError as exc:

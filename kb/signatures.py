@@ -1,6 +1,6 @@
 """A log signature's facts: its template, the cases that have it, how often it is searched, verdicts.
 
-A signature is a masked log line template (:func:`indexer.logsig.templates`); its id is the whole-line
+A signature is a masked log line template (:func:`kb.logsig.templates`); its id is the whole-line
 token the generations index case logs under (``l`` + 16 hex digits). What one caller learns obeys the
 search rules: only the cases their role may see, and only the searches made by roles that see no more
 than theirs (a support user never learns what an administrator pasted). The signature page, the JSON
@@ -16,10 +16,10 @@ from typing import Any, Protocol, Sequence
 
 from sqlalchemy import Select, case, func, select
 
-from indexer import logsig
-from indexer.filters import ROLE_VISIBILITY, visibilities_for
+from kb import logsig
 from kb.activity import VERDICTS, Feedback, SearchLog
 from kb.errors import IndexNotReadyError, NotFoundError, QueryError
+from kb.roles import roles_within
 from kb.sensitive import redact, scan_text
 from kb.store import Store
 from kb.subjects import LogSignature, SearchSubject
@@ -62,12 +62,6 @@ def line_signatures(text: str, log_lines_only: bool = False) -> list[tuple[str, 
         for template in logsig.templates(line):
             found.setdefault(signature_id(template), template)
     return list(found.items())
-
-
-def roles_within(role: str) -> tuple[str, ...]:
-    """The roles that see no more than ``role``: whose searches ``role`` may count (raises for an unknown role)."""
-    allowed = set(visibilities_for(role))
-    return tuple(r for r, seen in ROLE_VISIBILITY.items() if set(seen) <= allowed)
 
 
 def is_new_problem(case_count: int, verdicts: dict[str, int]) -> bool:
@@ -219,7 +213,7 @@ def signature_report(finder: CaseFinder, sig: str, role: str, now: datetime | No
         stored_template = stored.template if stored is not None else None
     if not cases and not searches:
         raise NotFoundError(f"no signature '{sig}'")
-    templates = list(dict.fromkeys(t for t in (case_template(_log_text(c), sig) for c in cases) if t))
+    templates = list(dict.fromkeys(t for t in (case_template(logsig.log_text(c), sig) for c in cases) if t))
     if not templates and stored_template:
         templates = [stored_template]
     by_day, by_hour = buckets(times, now)
@@ -228,12 +222,6 @@ def signature_report(finder: CaseFinder, sig: str, role: str, now: datetime | No
         int(zero or 0), _utc(first) if first else None, _utc(last) if last else None, by_day, by_hour,
         {v: int(verdicts.get(v, 0)) for v in VERDICTS}, index_ready,
         sample_lines(texts, sig, customer_domains) if with_samples else [])
-
-
-def _log_text(case: Any) -> str:
-    from indexer.lexical import log_text  # the text the index took the case's signatures from
-
-    return log_text(case)
 
 
 # -- a new case from a signature -------------------------------------------------------------------

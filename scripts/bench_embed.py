@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from indexer.builder import embed_chunks  # noqa: E402
 from indexer.dense import encoder_for  # noqa: E402
-from kb.pipeline import open_store, run_index  # noqa: E402
+from indexer.jobs import run_index  # noqa: E402
+from kb.migrate import open_store
 from kb.settings import load_settings  # noqa: E402
 from kb.sync import sync_store  # noqa: E402
 

@@ -34,7 +34,7 @@ from bench_search import folder_size, percentile, proc_status_mb  # noqa: E402  
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
 from indexer.lexical import LexicalDoc, build_queries, case_document, profile, signature_query
-from indexer.logsig import looks_like_log
+from kb.logsig import looks_like_log
 from kb.case import Case
 from kb.corpus import load_cases
 from kb.settings import load_settings

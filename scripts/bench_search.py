@@ -77,7 +77,7 @@ def bench_queries(cases_dir: Path, n: int, rng: random.Random) -> list[tuple[str
 def build(args: argparse.Namespace, root: Path) -> dict:
     import synth_cases
 
-    from kb.pipeline import run_index
+    from indexer.jobs import run_index
 
     cases_dir = root / "cases"
     if not cases_dir.exists():
@@ -139,7 +139,7 @@ def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
     """Runs in a fresh process: open the index, load the model, answer queries one at a time."""
     from indexer.dense import encoder_for
     from indexer.searcher import SearchRequest, Searcher
-    from kb.pipeline import open_store
+    from kb.migrate import open_store
 
     settings = load_settings(cases_dir=root / "cases", data_dir=root / "data", lexical_engine=engine)
     encoder = encoder_for(settings, model)

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from kb.activity import percentile  # noqa: E402
-from kb.pipeline import run_index  # noqa: E402
+from indexer.jobs import run_index  # noqa: E402
 from kb.settings import DEFAULT_MODEL, load_settings  # noqa: E402
 from webui import create_app  # noqa: E402
 

@@ -48,7 +48,7 @@ def make_settings(root: Path, engine: str, keep: int, grace: float):  # type: ig
 def reader(root: str, engine: str, threads: int, stop_at: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
     """One reader process: ``threads`` threads searching until ``stop_at``."""
     from indexer.searcher import SearchRequest, Searcher
-    from kb.pipeline import open_store
+    from kb.migrate import open_store
 
     settings = make_settings(Path(root), engine, 3, 0)
     store = open_store(settings)
@@ -84,7 +84,7 @@ def reader(root: str, engine: str, threads: int, stop_at: float, out: mp.Queue) 
 
 
 def churn(args: argparse.Namespace, root: Path) -> dict:
-    from kb.pipeline import run_index
+    from indexer.jobs import run_index
 
     cases = root / "cases"
     cases.mkdir(parents=True)

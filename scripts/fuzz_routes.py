@@ -56,7 +56,8 @@ BODY = st.one_of(st.none(), JSON_VALUE.map(json.dumps), st.sampled_from([_nested
 def make_world(root: Path) -> tuple[Any, dict[str, str]]:
     """A small knowledge base with the three roles' users and tokens; returns (app, tokens)."""
     from kb import accounts
-    from kb.pipeline import open_store, run_index
+    from indexer.jobs import run_index
+    from kb.migrate import open_store
     from kb.settings import load_settings
     from test_webui import WORLD
     from webui import create_app

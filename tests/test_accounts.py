@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from kb.accounts import (AccountError, AuthError, active_identity, add_user, audit_events, authenticate, create_session,
                          create_token, disable_user, list_tokens, revoke_token, session_identity, set_password, verify_token)
 from kb.cli import main
-from kb.pipeline import open_store
+from kb.migrate import open_store
 
 
 @pytest.fixture

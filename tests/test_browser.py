@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from kb.pipeline import run_index
+from indexer.jobs import run_index
 
 pytestmark = pytest.mark.browser
 
@@ -311,7 +311,7 @@ def test_sign_in_as_support_and_out(browser, tmp_path):  # type: ignore[no-untyp
     from werkzeug.serving import make_server
 
     from kb import accounts
-    from kb.pipeline import open_store
+    from kb.migrate import open_store
     from kb.settings import load_settings
     from webui import create_app
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from kb import schema, spinner
 from kb.cli import main
-from kb.pipeline import run_index
+from indexer.jobs import run_index
 from kb.store import Store
 
 from conftest import FAKE_MODEL, REPO, case_text
@@ -95,7 +95,7 @@ from kb.cli import main
 try:
     main(sys.argv[1:], prog_name="kb", standalone_mode=False)
 finally:
-    print(sorted(m for m in ("alembic", "torch", "sentence_transformers", "kb.pipeline", "flask") if m in sys.modules), file=sys.stderr)
+    print(sorted(m for m in ("alembic", "torch", "sentence_transformers", "indexer.jobs", "flask") if m in sys.modules), file=sys.stderr)
 """
 
 
@@ -220,7 +220,7 @@ def test_nightly_prints_a_summary_and_the_json_only_when_asked(settings, write_c
 
 
 def test_summary_of_a_failed_run_names_the_error_and_the_kept_report(tmp_path):
-    from kb.nightly import summary_lines
+    from indexer.nightly import summary_lines
 
     report = {"status": "failed", "error": "another reindex is running", "durations": {"total": 0.25},
               "started_at": "2026-06-01T02:30:00+00:00"}
@@ -229,7 +229,7 @@ def test_summary_of_a_failed_run_names_the_error_and_the_kept_report(tmp_path):
 
 
 def test_summary_lists_a_few_refusals_and_owners_by_name():
-    from kb.nightly import summary_lines
+    from indexer.nightly import summary_lines
 
     refused = [{"path": f"cases/ESC-2026-00{n:02d}.md", "errors": [{"line": 3, "message": "invalid YAML"}]} for n in range(8)]
     report = {"status": "bad_files", "durations": {"total": 1},

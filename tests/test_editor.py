@@ -14,7 +14,7 @@ import pytest
 from kb import activity
 from kb.authoring import git_author, next_case_id
 from kb.parse import check_case_text, read_case_file
-from kb.pipeline import reindex_lock, run_index
+from indexer.jobs import reindex_lock, run_index
 from webui import access, create_app, editor
 
 from conftest import case_text

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kb.authoring import mentioned_ids, reader_levels, unreadable_mentions
-from kb.pipeline import run_index
+from kb.authoring import mentioned_ids, unreadable_mentions
+from indexer.jobs import run_index
 from kb.settings import load_settings
 from webui import create_app
 
@@ -241,11 +241,7 @@ def test_mentions_are_whole_ids_found_once():
     assert mentioned_ids("See SUP-00041. And sup-00042, not SUP-000433.", inline_flags) == ["SUP-00041", "sup-00042"]
 
 
-def test_reader_levels_and_unreadable_mentions():
-    assert reader_levels("support") == ("support",)
-    assert reader_levels("engineering") == ("support", "engineering")
-    assert reader_levels("restricted") == ("support", "engineering", "restricted")
-    assert reader_levels("typo") == ("support",)  # an unknown level: the narrowest audience
+def test_unreadable_mentions():
     levels_of = {"A": "support", "B": "engineering"}  # only cases the author may read
     assert unreadable_mentions(["A", "B", "C", "SELF"], levels_of, ("support",), own_id="SELF") == ["B", "C"]
     assert unreadable_mentions(["A", "B", "C"], levels_of, ("support", "engineering")) == ["C"]

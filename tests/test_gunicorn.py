@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from kb.pipeline import run_index
+from indexer.jobs import run_index
 
 from conftest import REPO, case_text
 
@@ -33,7 +33,7 @@ def test_workers_serve_and_pick_up_a_new_generation(settings, write_cases):
     folder = write_cases({"ESC-2026-0001.md": case_text(title="Mail delayed for hours")})
     first = run_index(settings).generation
     from kb.accounts import add_user, create_token
-    from kb.pipeline import open_store
+    from kb.migrate import open_store
 
     store = open_store(settings)
     add_user(store, "monitor", "support", None)

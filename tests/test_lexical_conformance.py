@@ -22,7 +22,8 @@ from indexer.engines import ENGINES, lexical_engine
 from indexer.filters import Filters
 from indexer.lexical import SIGNATURE_FIELD, FieldQuery, FieldSpec, LexicalDoc
 from indexer.searcher import SearchRequest, Searcher
-from kb.pipeline import open_store, run_index
+from indexer.jobs import run_index
+from kb.migrate import open_store
 
 from conftest import REPO, case_text
 from test_search import WORLD as SEARCH_WORLD

@@ -1,4 +1,4 @@
-from indexer.logsig import code_blocks, looks_like_log, mask_line, signature_tokens, templates
+from kb.logsig import code_blocks, looks_like_log, mask_line, signature_tokens, templates
 
 LINE_A = "2026-03-02 10:15:07,123 ERROR [http-nio-8080-exec-7] c.k.t.RepeatService - req=8f3a2c91 user=tanaka@example.com failed to expand rule id=4412 from 192.0.2.14 took 1532 ms"
 LINE_B = "2025-11-20T01:02:03.999Z ERROR [http-nio-8443-exec-12] c.k.t.RepeatService - req=ab12cd34 user=suzuki@example.jp failed to expand rule id=9 from 198.51.100.7 took 12 ms"
@@ -41,7 +41,7 @@ def test_code_blocks():
 
 
 def test_a_customer_email_with_a_phone_number_and_times_is_prose():
-    from indexer.logsig import text_kind
+    from kb.logsig import text_kind
     mail = ("いつもお世話になっております。昨日の 10:15 頃から予定の一部削除でエラーになります。\n"
             "至急ご確認をお願いいたします。\n株式会社サンプル 情報システム部 山田\n電話 090-1234-5678")
     assert text_kind(mail) == "prose"
@@ -49,7 +49,7 @@ def test_a_customer_email_with_a_phone_number_and_times_is_prose():
 
 
 def test_log_lines_of_many_formats_are_recognised():
-    from indexer.logsig import is_log_line
+    from kb.logsig import is_log_line
     for line in ("2026-03-02 10:15:07,123 ERROR [exec-7] c.k.Foo - failed",
                  "Jul 21 22:10:11 kurabox kernel: usb 2-1: device descriptor read/64, error -71",
                  "[ 1234.567890] EXT4-fs error (device sda1): bad block",
@@ -65,7 +65,7 @@ def test_log_lines_of_many_formats_are_recognised():
 
 
 def test_text_kinds_log_mixed_and_prose():
-    from indexer.logsig import text_kind
+    from kb.logsig import text_kind
     log = "2026-03-02 10:15:07 ERROR [a] x failed\n2026-03-02 10:15:08 WARN [a] retry 2"
     assert text_kind(log) == "log"
     assert text_kind("The upload stops halfway, here is what I see:\n" + log) == "log"  # an intro line is not a description

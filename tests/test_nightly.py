@@ -2,7 +2,7 @@ import json
 import subprocess
 from datetime import date
 
-from kb.nightly import EXIT, LATEST, REPORTS, compare, git_pull, overdue_reviews, run_nightly
+from indexer.nightly import EXIT, LATEST, REPORTS, compare, git_pull, overdue_reviews, run_nightly
 
 from conftest import case_text
 
@@ -65,7 +65,7 @@ def test_nightly_flags_a_quality_drop(settings, write_cases, tmp_path):
 
 def test_nightly_failure_exit_status(settings, write_cases, tmp_path):
     write_cases({"ESC-2026-0001.md": case_text()})
-    from kb.pipeline import reindex_lock
+    from indexer.jobs import reindex_lock
 
     lock = reindex_lock(settings)
     try:
@@ -94,7 +94,7 @@ def test_old_search_log_text_is_scrubbed_but_counts_stay(settings):
     from datetime import datetime, timedelta, timezone
 
     from kb.activity import SearchEvent, SearchLog, record_search, scrub_search_log
-    from kb.pipeline import open_store
+    from kb.migrate import open_store
 
     store = open_store(settings)
     now = datetime.now(timezone.utc)

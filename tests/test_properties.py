@@ -7,7 +7,8 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from indexer import analysis, logsig
+from indexer import analysis
+from kb import logsig
 from indexer.lexical import build_queries, profile
 from kb.parse import check_case_text
 
@@ -56,7 +57,8 @@ def test_analysis_and_signatures_never_crash(text):
 @pytest.fixture(scope="module")
 def tiny_searcher(tmp_path_factory):
     from indexer.searcher import Searcher
-    from kb.pipeline import open_store, run_index
+    from indexer.jobs import run_index
+    from kb.migrate import open_store
     from kb.settings import load_settings
 
     from conftest import case_text
@@ -114,7 +116,8 @@ def _near_miss(code: str) -> str:
 
 def _code_world(root, code: str):
     from indexer.searcher import Searcher
-    from kb.pipeline import open_store, run_index
+    from indexer.jobs import run_index
+    from kb.migrate import open_store
     from kb.settings import load_settings
 
     from conftest import case_text

@@ -8,7 +8,7 @@ import json
 from collections import Counter
 
 from conftest import REPO
-from indexer.logsig import text_kind
+from kb.logsig import text_kind
 from indexer.searcher import classify_query
 
 ROWS = [json.loads(line) for line in (REPO / "tests/data/query_kinds.jsonl").read_text("utf-8").splitlines() if line.strip()]

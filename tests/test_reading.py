@@ -11,7 +11,7 @@ import pytest
 
 from indexer import generation as gen
 from kb.parse import read_case_file
-from kb.pipeline import run_index
+from indexer.jobs import run_index
 from kb.reading import check_file, read_case_bytes
 
 from conftest import case_text

@@ -8,7 +8,8 @@ import pytest
 from indexer.filters import Filters, parse_filters
 from indexer.searcher import SearchRequest, Searcher
 from kb.errors import IndexNotReadyError, NotFoundError, QueryError
-from kb.pipeline import open_store, run_index
+from indexer.jobs import run_index
+from kb.migrate import open_store
 
 from conftest import case_text
 

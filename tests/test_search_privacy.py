@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from kb import accounts, activity
-from kb.pipeline import open_store, run_index
+from indexer.jobs import run_index
+from kb.migrate import open_store
 from test_webui import WORLD
 from webui import create_app
 

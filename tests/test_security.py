@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from kb import accounts
-from kb.pipeline import open_store, run_index
+from indexer.jobs import run_index
+from kb.migrate import open_store
 from kb.signatures import line_signatures
 from test_webui import LOG, WORLD
 from webui import create_app

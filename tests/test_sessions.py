@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from kb import accounts
 from kb.cli import main
-from kb.pipeline import open_store, run_index
+from indexer.jobs import run_index
+from kb.migrate import open_store
 from kb.store import Store
 from webui import create_app
 from webui.auth import MAX_NEXT, safe_next

@@ -10,13 +10,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from indexer import logsig
+from kb import logsig
 from indexer.searcher import Searcher
 from kb import signatures
 from kb.activity import Feedback, SearchLog
 from kb.cli import main
 from kb.errors import NotFoundError, QueryError
-from kb.pipeline import open_store, run_index
+from indexer.jobs import run_index
+from kb.migrate import open_store
 from kb.subjects import LogSignature, SearchSubject
 from webui import create_app
 
@@ -82,14 +83,6 @@ def test_the_id_is_the_whole_line_token_the_index_holds():
     for bad in ("", "l123", "L0123456789abcdef", "l0123456789abcdeg", "s0123456789abcdef"):
         with pytest.raises(QueryError):
             signatures.check_signature_id(bad)
-
-
-def test_roles_count_only_searches_of_roles_that_see_no_more():
-    assert signatures.roles_within("support") == ("support",)
-    assert signatures.roles_within("engineer") == ("support", "engineer")
-    assert signatures.roles_within("admin") == ("support", "engineer", "admin")
-    with pytest.raises(QueryError):
-        signatures.roles_within("guest")
 
 
 def test_buckets_by_day_and_hour():

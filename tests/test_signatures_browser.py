@@ -12,8 +12,7 @@ from kb.activity import Feedback, SearchLog
 from kb.parse import parse_case
 from kb.subjects import SearchSubject
 from kb.signatures import signature_id
-from indexer import logsig
-from indexer.lexical import log_text
+from kb import logsig
 
 from conftest import SAMPLE_CASES
 from test_browser import browser, live_app, live_url, page, shot  # noqa: F401  (the browser tier's fixtures)
@@ -40,7 +39,7 @@ def searched(store, sig: str) -> None:
 
 def case_signature() -> tuple[str, str]:
     case = parse_case((SAMPLE_CASES / f"{CASE}.md").read_text("utf-8"), Path(f"{CASE}.md"))
-    template = logsig.templates(log_text(case))[0]
+    template = logsig.templates(logsig.log_text(case))[0]
     return signature_id(template), template
 
 

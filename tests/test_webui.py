@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from kb import activity
-from kb.pipeline import run_index
+from indexer.jobs import run_index
 from webui import create_app
 
 from conftest import case_text

@@ -9,7 +9,7 @@ from kb.case import Case, Section
 from webui import service
 from webui.i18n import label
 
-from kb.pipeline import run_index
+from indexer.jobs import run_index
 from webui import create_app
 
 from conftest import case_text

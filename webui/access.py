@@ -12,9 +12,9 @@ from flask import current_app, g, has_request_context, request
 from werkzeug.exceptions import Forbidden
 
 from kb.accounts import Identity, audit
+from kb.roles import can_edit
 
 DEFAULT_ROLE = "support"  # the narrowest role: what an unresolved caller could ever see
-EDITOR_ROLES = frozenset({"engineer", "admin"})
 
 
 def current_identity() -> Identity | None:
@@ -40,11 +40,6 @@ def require_admin() -> str:
     if role != "admin":
         raise Forbidden("this page is for administrators")
     return role
-
-
-def can_edit(role: str) -> bool:
-    """Whether ``role`` may write and change cases (engineers and admins)."""
-    return role in EDITOR_ROLES
 
 
 def require_editor() -> str:

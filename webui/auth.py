@@ -21,11 +21,11 @@ from werkzeug.wrappers import Response
 
 from kb import accounts
 from kb.accounts import Identity
+from kb.roles import highest_role
 from kb.settings import Settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
-ROLE_ORDER = ("support", "engineer", "admin")
 FIXED_ROLE_KEY = "KB_ROLE"  # Flask config set by tests and demos only: every request has this role
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.login_post", "static", "api.health"})
 SESSION_KEY = "sid"  # the login session's random id in the signed cookie
@@ -56,8 +56,7 @@ def role_from_groups(groups: str, role_map: str) -> str | None:
     """The highest role any of the groups maps to (``kb-admin=admin,...``); None without a match."""
     mapping = dict(pair.split("=", 1) for pair in (p.strip() for p in role_map.split(",")) if "=" in pair)
     roles = {mapping[g.strip()] for g in groups.split(",") if g.strip() in mapping}
-    ranked = [r for r in ROLE_ORDER if r in roles]
-    return ranked[-1] if ranked else None
+    return highest_role(roles)
 
 
 def _from_proxy(settings: Settings) -> Identity | None:

@@ -26,22 +26,22 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
-from indexer.filters import visibilities_for
 from indexer.searcher import Hit, SearchRequest
-from kb.authoring import (create_case_file, case_markdown, git_author, mentioned_ids, reader_levels, save_case_file, template,
+from kb.authoring import (create_case_file, case_markdown, git_author, mentioned_ids, save_case_file, template,
                           unreadable_mentions)
 from kb.case import VISIBILITIES, Case
 from kb.corpus import find_case_files
 from kb.errors import CaseFormatError, IndexNotReadyError, NotFoundError, Problem, QueryError, ReindexBusyError
 from kb.headings import SECTION_LABELS, SECTION_ORDER, canonical_section
 from kb.parse import check_case_text, read_case_file, split_sections
-from kb.pipeline import run_index
+from indexer.jobs import run_index
 from kb.render import markdown_renderer, render_markdown
+from kb.roles import can_read_case, reader_levels, sees_everything, visibilities_for
 from kb.settings import Settings
 from kb.sensitive import redact, scan_text
 from kb.store import CaseRow
 from webui.i18n import MESSAGES, translate
-from webui.service import KB, visible, visible_case
+from webui.service import KB, visible_case
 
 log = logging.getLogger(__name__)
 
@@ -294,10 +294,10 @@ def unseen_related(kb: KB, related: tuple[str, ...], role: str) -> frozenset[str
     Told apart, an id that no case has (shown) and one a hidden case has (kept out of the form)
     would say which hidden ids exist. A role that reads every level has nothing hidden from it.
     """
-    if set(visibilities_for(role)) >= set(VISIBILITIES):
+    if sees_everything(role):
         return frozenset()
     found = kb.store.get_cases(list(related))
-    return frozenset(cid for cid in related if not visible(found.get(cid), role))
+    return frozenset(cid for cid in related if not can_read_case(found.get(cid), role))
 
 
 def with_hidden_related(draft: Draft, target: EditTarget) -> Draft:
@@ -480,7 +480,7 @@ def _unreadable_id_warnings(kb: KB, check: DraftCheck, role: str, lang: str) -> 
     if not wanted:
         return
     found = kb.store.get_cases(wanted)
-    levels_of = {cid: case.visibility for cid, case in found.items() if visible(case, role)}
+    levels_of = {cid: case.visibility for cid, case in found.items() if can_read_case(case, role)}
     own = draft.case_id
     checks = [("related", related, "editor.related_unreadable", set(visibilities_for(role)))]
     every_reader = set(reader_levels(draft.fields.get("visibility", ""))) & set(visibilities_for(role))

@@ -13,11 +13,11 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from indexer.filters import visibilities_for
 from kb.authoring import ConflictError
 from kb.case import ORIGINS, SEVERITIES, STATUSES
 from kb.errors import KBError
 from kb.render import section_label
+from kb.roles import visibilities_for
 from webui import access, editor, service
 from webui.security import t, ui_lang
 

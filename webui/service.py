@@ -19,14 +19,14 @@ import numpy as np
 from sqlalchemy import func, select
 
 from indexer import explain
-from indexer.filters import ROLE_VISIBILITY, visibilities_for
+from kb.roles import can_read_case, roles_within, visibilities_for
 from indexer.highlight import readable_terms
 from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher
 from indexer.subjects import search_subjects
 from kb import activity  # declares the activity tables, so open_store creates them
 from kb.case import STATUSES, Case
 from kb.errors import IndexNotReadyError, KBError, NotFoundError, QueryError
-from kb.pipeline import open_store
+from kb.migrate import open_store
 from kb.render import render_case_sections
 from kb.settings import Settings
 from kb.store import CaseRow, Store, TagRow
@@ -136,17 +136,6 @@ class KB:
         thread.start()
         return thread
 
-
-# -- visibility ----------------------------------------------------------------------------------
-
-def visible(case: Case | None, role: str) -> bool:
-    return case is not None and case.visibility in visibilities_for(role)
-
-
-def covered_roles(role: str) -> list[str]:
-    """Roles that see nothing ``role`` may not see: whose queries ``role`` may read in the stats."""
-    allowed = set(visibilities_for(role))
-    return [other for other, levels in ROLE_VISIBILITY.items() if set(levels) <= allowed]
 
 
 # -- search --------------------------------------------------------------------------------------
@@ -320,7 +309,7 @@ def search_url_from_log(logged: activity.SearchLog, path: str = "/search") -> st
 def is_author(logged: activity.SearchLog, author: str, role: str) -> bool:
     """Whether ``author`` made this search, in a role their ``role`` covers now (a demoted user's
     earlier searches are not theirs to reopen)."""
-    return bool(logged.author) and logged.author == author and logged.role in covered_roles(role)
+    return bool(logged.author) and logged.author == author and logged.role in list(roles_within(role))
 
 
 def may_reopen(logged: activity.SearchLog, author: str, role: str) -> bool:
@@ -454,7 +443,7 @@ class CaseView:
 def visible_case(kb: KB, case_id: str, role: str) -> Case:
     """The case if ``role`` may see it; :class:`NotFoundError` otherwise (the two are not told apart)."""
     case = kb.store.get_case(case_id) if len(case_id) <= 64 else None
-    if not visible(case, role):
+    if not can_read_case(case, role):
         raise NotFoundError(f"no case '{case_id[:64]}'")
     assert case is not None
     return case
@@ -469,7 +458,7 @@ def case_view(kb: KB, case_id: str, role: str) -> CaseView:
     """A visible case rendered safely, with its visible related cases and similar cases."""
     case = visible_case(kb, case_id, role)
     found = kb.store.get_cases(case.related)
-    related = [found[cid] for cid in case.related if visible(found.get(cid), role)]
+    related = [found[cid] for cid in case.related if can_read_case(found.get(cid), role)]
     try:
         similar = similar_hits(kb, case.id, role).hits
     except IndexNotReadyError:
@@ -487,7 +476,7 @@ def visible_case_count(kb: KB, role: str) -> int:
 def visible_related(kb: KB, case: Case, role: str) -> list[str]:
     """The declared related ids that ``role`` may see (a hidden case's id is not revealed either)."""
     found = kb.store.get_cases(case.related)
-    return [cid for cid in case.related if visible(found.get(cid), role)]
+    return [cid for cid in case.related if can_read_case(found.get(cid), role)]
 
 
 def case_document(case: Case, related: list[str] | None = None) -> dict[str, Any]:
@@ -577,9 +566,9 @@ class StatsView:
 
 def stats_view(kb: KB, role: str, days: int = 30, today: date | None = None, limit: int = 10) -> StatsView:
     """The stats page: queries of roles ``role`` covers, cases ``role`` may see."""
-    stats = activity.activity_stats(kb.store, days=days, today=today, roles=covered_roles(role), limit=limit)
+    stats = activity.activity_stats(kb.store, days=days, today=today, roles=list(roles_within(role)), limit=limit)
     ids = {cid for cid, _ in stats.most_viewed} | {cid for cid, _ in stats.most_solving}
-    cases = {cid: c for cid, c in kb.store.get_cases(ids).items() if visible(c, role)}
+    cases = {cid: c for cid, c in kb.store.get_cases(ids).items() if can_read_case(c, role)}
     viewed = [(cases[cid], n) for cid, n in stats.most_viewed if cid in cases][:limit]
     solving = [(cases[cid], n) for cid, n in stats.most_solving if cid in cases][:limit]
     return StatsView(stats, cases, viewed, solving)

@@ -15,9 +15,9 @@ from typing import Any, Mapping, Sequence
 from flask import Blueprint, current_app, render_template, request
 from markupsafe import Markup, escape
 
-from indexer.filters import ROLE_VISIBILITY
 from kb import trends as kb_trends
 from kb.case import Case
+from kb.roles import ROLES, can_read_case
 from webui import access, service
 from webui.security import t
 
@@ -44,7 +44,7 @@ def parse_trend_args(args: Mapping[str, Sequence[str]]) -> tuple[str, kb_trends.
     window = one("window") or "day"
     kb_trends.get_window(window)
     filters = kb_trends.TrendFilters(product=one("product"), component=one("component"), role=one("role"))
-    kb_trends.check_filters(filters, tuple(ROLE_VISIBILITY))
+    kb_trends.check_filters(filters, ROLES)
     return window, filters
 
 
@@ -54,7 +54,7 @@ def trends_view(kb: service.KB, role: str, window: str, filters: kb_trends.Trend
     the hidden ones are dropped from the report too, so nothing downstream can show them."""
     report = kb_trends.trends(kb.store, window, filters, now=now, limit=limit)
     ids = {cid for trend in report.trends for cid, _ in trend.cases}
-    readable = {cid: case for cid, case in kb.store.get_cases(ids).items() if service.visible(case, role)}
+    readable = {cid: case for cid, case in kb.store.get_cases(ids).items() if can_read_case(case, role)}
     kept = [replace(trend, cases=[(cid, n) for cid, n in trend.cases if cid in readable][:CASES_SHOWN])
             for trend in report.trends]
     report = replace(report, trends=kept)
@@ -105,5 +105,5 @@ def trends_page() -> str:
     charts = {(tr.subject_type, tr.subject): sparkline(tr.series, t("trends.chart", subject=tr.subject), view.report.window.bucket)
               for tr in view.report.trends}
     return render_template("trends.html", view=view, report=view.report, charts=charts, windows=tuple(kb_trends.WINDOWS),
-                           roles=tuple(ROLE_VISIBILITY), baseline_days=kb_trends.BASELINE_DAYS)
+                           roles=ROLES, baseline_days=kb_trends.BASELINE_DAYS)
 

@@ -11,7 +11,12 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from indexer import generation as gen
+from indexer.evaluate import DEFAULT_QUERIES, load_queries, score_rankings
+from indexer.jobs import run_index
+from indexer.searcher import SearchRequest, Searcher, fusion_method
 from kb.errors import KBError
+from kb.migrate import open_store
 from kb.settings import Settings
 
 EXIT = {"ok": 0, "bad_files": 1, "failed": 2, "quality_drop": 3}
@@ -42,11 +47,6 @@ def overdue_reviews(catalog: dict[str, dict[str, Any]], today: date) -> dict[str
 
 def quality(settings: Settings, queries_file: Path) -> dict[str, Any]:
     """nDCG@10 / Recall@5 of the live generation on the evaluation queries whose cases exist."""
-    from indexer import generation as gen
-    from indexer.evaluate import load_queries, score_rankings
-    from indexer.searcher import SearchRequest, Searcher, fusion_method
-    from kb.pipeline import open_store
-
     store = open_store(settings)
     try:
         known = set(store.case_hashes())  # checked before the generation is opened: cheap at any size
@@ -76,9 +76,6 @@ def run_nightly(settings: Settings, pull: bool = False, queries_file: Path | Non
                 tolerance: float = 0.02, progress: Progress = None, today: date | None = None,
                 lock_wait: float = 60.0) -> tuple[dict[str, Any], int]:
     """Run the whole job and return (report, exit status). The report is also written to disk."""
-    from indexer.evaluate import DEFAULT_QUERIES
-    from kb.pipeline import open_store, run_index
-
     started = time.monotonic()
     report: dict[str, Any] = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               "cases_dir": str(settings.cases_dir), "durations": {}}

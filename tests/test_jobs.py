@@ -17,7 +17,8 @@ import pytest
 from indexer import generation as gen
 from indexer.searcher import SearchRequest, Searcher
 from kb.errors import KBError, ReindexBusyError
-from kb.pipeline import open_store, reindex_lock, run_index
+from indexer.jobs import reindex_lock, run_index
+from kb.migrate import open_store
 
 from conftest import REPO, case_text
 
@@ -151,6 +152,23 @@ def test_a_second_run_is_refused_while_one_holds_the_lock(settings, write_cases)
     assert run_index(settings).published
 
 
+def test_a_store_that_cannot_be_opened_releases_the_lock_at_once(settings, write_cases, monkeypatch):
+    import indexer.jobs as jobs
+
+    write_cases(world())
+
+    def broken(_settings):
+        raise KBError("database is unreachable")
+
+    monkeypatch.setattr(jobs, "open_store", broken)
+    with pytest.raises(KBError) as failure:
+        run_index(settings)
+    assert failure.value is not None  # the exception (and its frames) still lives here
+    reindex_lock(settings, wait=0).release()  # ReindexBusyError before the fix
+    monkeypatch.undo()
+    assert run_index(settings).published
+
+
 @pytest.mark.parametrize("code,words", [(errno.ENOSPC, "no space left on device"), (errno.EACCES, "permission denied")])
 def test_disk_full_and_permission_errors_leave_the_live_generation(settings, write_cases, monkeypatch, code, words):
     folder = write_cases(world())
@@ -228,9 +246,10 @@ def test_index_warns_when_a_large_corpus_runs_on_whoosh(settings, write_cases, m
     from click.testing import CliRunner
 
     import kb.cli as cli
+    import kb.cli.index as index_commands
 
     write_cases(world(3))
-    monkeypatch.setattr(cli, "WHOOSH_WARN_CASES", 2)
+    monkeypatch.setattr(index_commands, "WHOOSH_WARN_CASES", 2)
     env = {"KB_CASES_DIR": str(settings.cases_dir), "KB_DATA_DIR": str(settings.data_dir), "KB_EMBED_MODEL": settings.embed_model}
     result = CliRunner().invoke(cli.main, ["index", "--quiet"], env=env)
     assert result.exit_code == 0 and "3 cases on the whoosh engine" in result.output and "KB_LEXICAL_ENGINE=tantivy" in result.output

@@ -13,6 +13,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
+from typing import Any
 
 # Order matters: the most specific masks run first.
 MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -181,3 +182,10 @@ FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTAL
 def code_blocks(markdown: str) -> list[str]:
     """Contents of fenced code blocks in a Markdown text."""
     return [match.group(2) for match in FENCE.finditer(markdown)]
+
+
+def log_text(case: Any) -> str:
+    """The text a case's log signatures are taken from: every fenced block, else its logs section
+    (``case`` is a :class:`kb.case.Case`)."""
+    blocks = code_blocks(case.body_text)
+    return "\n".join(blocks) if blocks else case.section_text("logs")

@@ -1,4 +1,4 @@
-"""The index job: sync the store from the case files, then publish a new generation if needed.
+"""The index job (kb and the indexer together): sync the store from the case files, then publish a new generation if needed.
 
 One run at a time (a lock in the data folder; the OS releases it when a process dies, so a
 killed run never leaves a stale lock behind).
@@ -14,10 +14,16 @@ from typing import Any, Callable
 
 from filelock import FileLock, Timeout
 
-from kb.errors import Problem, ReindexBusyError
+from kb.errors import KBError, Problem, ReindexBusyError
+from kb.migrate import open_store
+from kb.parse import PARSE_VERSION
 from kb.settings import Settings
 from kb.store import Store
 from kb.sync import SyncReport, sync_store
+
+from indexer import generation as gen
+from indexer.builder import build_generation, plan_build
+from indexer.dense import LazyEncoder
 
 Progress = Callable[[str], None] | None
 LOCK_FILE = "reindex.lock"
@@ -82,22 +88,6 @@ class IndexReport:
         return f"{self.sync.summary()}; {state}; {self.seconds:.2f}s"
 
 
-def open_store(settings: Settings) -> Store:
-    """The store named by the settings, migrated to the current schema (activity tables included).
-
-    Migrations run under a lock in the data folder, so several processes starting at once on one
-    host do not race; on several hosts run ``kb db upgrade`` once at deploy time.
-    """
-    import kb.accounts  # noqa: F401  (registers the account and audit tables)
-    import kb.activity  # noqa: F401  (registers the search-log and feedback tables)
-    from kb.migrate import migrate
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(settings.data_dir / "migrate.lock"), timeout=120):
-        migrate(settings.resolved_database_url)
-    return Store(settings.resolved_database_url, settings.db_pool_size, settings.db_max_overflow)
-
-
 def reindex_lock(settings: Settings, wait: float = 0) -> FileLock:
     """Acquire the data folder's reindex lock or raise :class:`ReindexBusyError`."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -112,10 +102,6 @@ def reindex_lock(settings: Settings, wait: float = 0) -> FileLock:
 def _parsed_by_another_version(settings: Settings) -> bool:
     """True when the live generation was built from cases parsed by another parser version (or
     none is live): every file is then parsed again, so that new code shapes reach old cases."""
-    from indexer import generation as gen
-    from kb.errors import KBError
-    from kb.parse import PARSE_VERSION
-
     try:
         return gen.Manifest.read(gen.current_dir(settings.index_dir)).extra.get("parse_version") != PARSE_VERSION
     except (KBError, OSError):
@@ -124,24 +110,22 @@ def _parsed_by_another_version(settings: Settings) -> bool:
 
 def run_index(settings: Settings, progress: Progress = None, full: bool = False, wait: float = 0) -> IndexReport:
     """Sync the store and publish a new generation when anything changed (or ``full``)."""
-    from indexer import generation as gen
-
     started = time.monotonic()
     lock = reindex_lock(settings, wait)
-    store = open_store(settings)
+    try:
+        store = open_store(settings)
+    except BaseException:
+        lock.release()  # a store that cannot be opened must not keep the lock while the error lives
+        raise
     try:
         report = IndexReport(sync_store(settings, store, rehash=full, reparse=_parsed_by_another_version(settings)))
         if progress:
             progress(f"store: {report.sync.summary()}")
-        from indexer.builder import build_generation, plan_build
-
         plan = plan_build(settings, store, settings.embed_model, full=full)
         report.plan = {"mode": plan.mode, "reason": plan.reason, "upsert": len(plan.upsert), "delete": len(plan.delete)}
         if progress:
             progress(f"index: {plan.mode} ({plan.reason})")
         if plan.mode != "none":
-            from indexer.dense import LazyEncoder
-
             encoder = LazyEncoder(settings)
             result = build_generation(settings, store, encoder, progress, plan)
             report.generation, report.published = result.generation, True
