@@ -2,15 +2,15 @@
 
 The result feeds :class:`kb.activity.SearchEvent` (``subjects``), so the store layer records
 them without importing the indexer. A code is its canonical form (:func:`kb.codes.canonical_code`);
-a signature is the ``l…`` digest :func:`indexer.logsig.signature_tokens` gives a whole-line
+a signature is the ``l…`` digest :func:`kb.logsig.signature_tokens` gives a whole-line
 template, with the masked template itself. Only lines that look like machine log output
-(:func:`indexer.logsig.is_log_line`) count as signatures: a sentence a person typed is not a
+(:func:`kb.logsig.is_log_line`) count as signatures: a sentence a person typed is not a
 log signature, even though it has enough words to be a template.
 """
 
 from __future__ import annotations
 
-from indexer import logsig
+from kb import logsig
 from kb.codes import canonical_code, extract_error_codes
 
 MAX_CODES = 20

@@ -9,12 +9,14 @@ taken it yet (``pending``), which the next run retries: an undelivered alert is 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from kb.bursts import Subject
 from kb.store import Base
 
 
@@ -40,3 +42,39 @@ class WatchAlert(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # delivery attempts so far, every channel and run
     last_error: Mapped[str] = mapped_column(Text, default="")
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+@dataclass(frozen=True)
+class BurstSteps:
+    """What one watch run does to the open bursts (see :func:`burst_steps`)."""
+
+    opened: list[Subject]  # the rule holds and the subject has no open burst: alert
+    continued: list[Subject]  # the rule holds and the subject's burst is open: no new alert
+    ended: list[Subject]  # open bursts that stayed quiet long enough: they end (and may open again)
+    waiting: list[Subject]  # open bursts the rule did not find this run, still within the quiet time
+
+
+def burst_steps(open_bursts: Mapping[Subject, float], fired: Iterable[Subject], now: float, quiet: float) -> BurstSteps:
+    """The once-per-burst rule, pure: ``open_bursts`` maps each open burst to the last time (epoch
+    seconds) the rule held for it, ``fired`` are the subjects the rule holds for at ``now``.
+
+    An open burst ends once the rule has not held for ``quiet`` seconds (``last + quiet <= now``);
+    a fired subject whose burst had ended that way opens a new one (it appears in ``ended`` and
+    ``opened``). ``kb watch`` and ``scripts/sim_bursts.py`` both step their state with this."""
+    opened: list[Subject] = []
+    continued: list[Subject] = []
+    ended: list[Subject] = []
+    fired = list(dict.fromkeys(fired))
+    for key in fired:
+        last = open_bursts.get(key)
+        if last is not None and last + quiet <= now:
+            ended.append(key)
+            last = None
+        (continued if last is not None else opened).append(key)
+    hit = set(fired)
+    waiting: list[Subject] = []
+    for key, last in open_bursts.items():
+        if key in hit:
+            continue
+        (ended if last + quiet <= now else waiting).append(key)
+    return BurstSteps(opened, continued, ended, waiting)

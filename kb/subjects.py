@@ -3,7 +3,7 @@
 Each logged search gets one :class:`SearchSubject` row per error code it names and per log line
 template it pastes. The rows hold no customer text: a code is its canonical form, a signature its
 stable id (``l`` + 16 hex digits, the same digest the generations index a case's log lines under,
-see :func:`indexer.logsig.signature_tokens`); the masked template itself, redacted by the
+see :func:`kb.logsig.signature_tokens`); the masked template itself, redacted by the
 sensitive-data check, lives once in :class:`LogSignature`. They survive the scrubbing of search
 text after ``KB_SEARCH_LOG_DAYS`` and are indexed for time-range queries by subject.
 """
@@ -24,17 +24,22 @@ class SearchSubject(Base):
     """One error code or log signature a logged search named."""
 
     __tablename__ = "search_subjects"
-    __table_args__ = (Index("ix_search_subjects_subject_time", "subject_type", "subject", "created_at"),)
+    # Two covering indexes (migration 0008) answer every trends and watch query without reading the
+    # table: time first for the window and baseline group-bys, subject first for one subject's rows.
+    __table_args__ = (Index("ix_search_subjects_time_cover", "created_at", "subject_type", "subject", "role", "product",
+                            "component", "result_count"),
+                      Index("ix_search_subjects_subject_cover", "subject_type", "subject", "created_at", "role", "product",
+                            "component", "result_count", "top_case", "search_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     search_id: Mapped[int] = mapped_column(ForeignKey("search_log.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # the search's time
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the search's time
     subject_type: Mapped[str] = mapped_column(String(12))  # "code" or "signature"
     subject: Mapped[str] = mapped_column(String(128))  # canonical code (kb.codes.canonical_code) or signature id
-    role: Mapped[str] = mapped_column(String(32), index=True)  # who searched (trends are filtered by role)
+    role: Mapped[str] = mapped_column(String(32))  # who searched (trends are filtered by role)
     lang: Mapped[str] = mapped_column(String(8), default="")
-    product: Mapped[str] = mapped_column(String(128), default="", index=True)  # the filter, else the top case's
-    component: Mapped[str] = mapped_column(String(128), default="", index=True)
+    product: Mapped[str] = mapped_column(String(128), default="")  # the filter, else the top case's
+    component: Mapped[str] = mapped_column(String(128), default="")
     result_count: Mapped[int] = mapped_column(Integer, default=0)  # counted matches (0: a zero-result search)
     top_case: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the first hit's id, if any
 

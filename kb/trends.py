@@ -15,6 +15,11 @@ Rising subjects come first, by ``(count + 1) / (expected + 1)`` (highest first),
 by count; ties by count, then subject. Candidates are the :data:`CANDIDATES` subjects searched
 most in the window.
 
+**Speed.** Every query reads one of two covering indexes of ``search_subjects`` (migration 0008):
+time first (the window's and the baseline's group-bys) or subject first (the details, chart and
+top cases of the ranked subjects), so no query touches the table itself. The zero-result and
+escalation counts, which the ranking does not use, are counted only for the subjects shown.
+
 Which matching cases a caller may see is not decided here: :func:`trends` returns every top case
 id with its count; the web layer drops the ones the caller's role may not read.
 """
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, and_, case, func, select, tuple_
+from sqlalchemy import ColumnElement, and_, case, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from kb.activity import Feedback
@@ -211,30 +216,39 @@ def _keyed(keys: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
 
 def window_counts(session: Session, start: datetime, end: datetime, baseline_start: datetime, filters: TrendFilters,
                   candidates: int = CANDIDATES) -> list[SubjectCounts]:
-    """Counts for the ``candidates`` subjects searched most in ``[start, end)``: window, zero-result,
-    baseline (``[baseline_start, start)``) and escalated searches."""
+    """Window and baseline (``[baseline_start, start)``) counts for the ``candidates`` subjects
+    searched most in ``[start, end)``: what the ranking needs (``zero`` and ``escalated`` are left
+    0 here; :func:`window_details` fills them for the subjects shown)."""
     where = _conditions(filters)
     count = func.count()
-    zero = func.sum(case((SearchSubject.result_count == 0, 1), else_=0))
-    rows = session.execute(select(SearchSubject.subject_type, SearchSubject.subject, count, zero)
+    rows = session.execute(select(SearchSubject.subject_type, SearchSubject.subject, count)
                            .where(_between(start, end), *where)
                            .group_by(SearchSubject.subject_type, SearchSubject.subject)
                            .order_by(count.desc(), SearchSubject.subject_type, SearchSubject.subject)
                            .limit(candidates)).all()
     if not rows:
         return []
-    keys = [(kind, subject) for kind, subject, _, _ in rows]
+    keys = [(kind, subject) for kind, subject, _ in rows]
     baseline = dict(((k, s), n) for k, s, n in session.execute(
         select(SearchSubject.subject_type, SearchSubject.subject, func.count())
         .where(_keyed(keys), _between(baseline_start, start), *where)
         .group_by(SearchSubject.subject_type, SearchSubject.subject)))
-    escalated_ids = select(Feedback.search_id).where(Feedback.verdict == "escalated")
-    escalated = dict(((k, s), n) for k, s, n in session.execute(
-        select(SearchSubject.subject_type, SearchSubject.subject, func.count())
-        .where(_keyed(keys), _between(start, end), SearchSubject.search_id.in_(escalated_ids), *where)
-        .group_by(SearchSubject.subject_type, SearchSubject.subject)))
-    return [SubjectCounts(kind, subject, int(n), int(baseline.get((kind, subject), 0)), int(z or 0),
-                          int(escalated.get((kind, subject), 0))) for kind, subject, n, z in rows]
+    return [SubjectCounts(kind, subject, int(n), int(baseline.get((kind, subject), 0))) for kind, subject, n in rows]
+
+
+def window_details(session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime,
+                   filters: TrendFilters) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """(searches, zero-result searches, searches with an "escalated" verdict) in ``[start, end)``
+    for each subject in ``keys``: one query, read from the covering subject index."""
+    if not keys:
+        return {}
+    escalated = exists().where(Feedback.search_id == SearchSubject.search_id, Feedback.verdict == "escalated")
+    query = (select(SearchSubject.subject_type, SearchSubject.subject, func.count(),
+                    func.sum(case((SearchSubject.result_count == 0, 1), else_=0)), func.sum(case((escalated, 1), else_=0)))
+             .where(_keyed(keys), _between(start, end), *_conditions(filters))
+             .group_by(SearchSubject.subject_type, SearchSubject.subject))
+    rows: Any = session.execute(query)
+    return {(str(kind), str(subject)): (int(n), int(zero or 0), int(esc or 0)) for kind, subject, n, zero, esc in rows}
 
 
 def _bucket_expression(session: Session, bucket: str) -> Any:
@@ -255,29 +269,32 @@ def series_counts(session: Session, keys: Sequence[tuple[str, str]], start: date
         return {}
     slot = _bucket_expression(session, bucket)
     found: dict[tuple[str, str], dict[datetime, int]] = {}
-    for kind, subject, when, n in session.execute(
-            select(SearchSubject.subject_type, SearchSubject.subject, slot, func.count())
-            .where(_keyed(keys), _between(start, end), *_conditions(filters))
-            .group_by(SearchSubject.subject_type, SearchSubject.subject, slot)):
-        found.setdefault((kind, subject), {})[_as_bucket(when)] = int(n)
+    rows: Any = session.execute(select(SearchSubject.subject_type, SearchSubject.subject, slot, func.count())
+                                .where(_keyed(keys), _between(start, end), *_conditions(filters))
+                                .group_by(SearchSubject.subject_type, SearchSubject.subject, slot))
+    for kind, subject, when, n in rows:
+        found.setdefault((str(kind), str(subject)), {})[_as_bucket(when)] = int(n)
     return found
 
 
 def top_cases(session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime, filters: TrendFilters,
               per_subject: int = CASES_PER_SUBJECT) -> dict[tuple[str, str], list[tuple[str, int]]]:
-    """The top cases of each subject's searches in ``[start, end)`` with how many searches had them first."""
+    """The top cases of each subject's searches in ``[start, end)`` with how many searches had them
+    first: at most ``per_subject`` each, most first, ties by case id (cut in SQL by a window function)."""
     if not keys:
         return {}
     n = func.count()
+    rank = func.row_number().over(partition_by=(SearchSubject.subject_type, SearchSubject.subject),
+                                  order_by=(n.desc(), SearchSubject.top_case))
+    grouped = (select(SearchSubject.subject_type, SearchSubject.subject, SearchSubject.top_case, n.label("n"), rank.label("rank"))
+               .where(_keyed(keys), _between(start, end), SearchSubject.top_case.is_not(None), *_conditions(filters))
+               .group_by(SearchSubject.subject_type, SearchSubject.subject, SearchSubject.top_case)).subquery()
     found: dict[tuple[str, str], list[tuple[str, int]]] = {}
-    for kind, subject, case_id, count in session.execute(
-            select(SearchSubject.subject_type, SearchSubject.subject, SearchSubject.top_case, n)
-            .where(_keyed(keys), _between(start, end), SearchSubject.top_case.is_not(None), *_conditions(filters))
-            .group_by(SearchSubject.subject_type, SearchSubject.subject, SearchSubject.top_case)
-            .order_by(n.desc(), SearchSubject.top_case)):
-        listed = found.setdefault((kind, subject), [])
-        if len(listed) < per_subject:
-            listed.append((str(case_id), int(count)))
+    rows: Any = session.execute(select(grouped.c.subject_type, grouped.c.subject, grouped.c.top_case, grouped.c.n)
+                                .where(grouped.c.rank <= per_subject)
+                                .order_by(grouped.c.subject_type, grouped.c.subject, grouped.c.rank))
+    for kind, subject, case_id, count in rows:
+        found.setdefault((str(kind), str(subject)), []).append((str(case_id), int(count)))
     return found
 
 
@@ -287,6 +304,11 @@ def signature_templates(session: Session, ids: Sequence[str]) -> dict[str, str]:
         return {}
     return dict(session.execute(select(LogSignature.signature_id, LogSignature.template)
                                 .where(LogSignature.signature_id.in_(list(ids)))).all())
+
+
+def _with_details(trend: Trend, details: tuple[int, int, int] | None) -> Trend:
+    _, zero, escalated = details or (trend.count, 0, 0)
+    return replace(trend, zero_share=share(zero, trend.count), escalation_share=share(escalated, trend.count))
 
 
 def check_filters(filters: TrendFilters, roles: Sequence[str]) -> None:
@@ -316,15 +338,15 @@ def trends(store: Store, window: str = "day", filters: TrendFilters | None = Non
             counts = [c for c in counts if c.subject_type == subject_type]
         ranked = rank_trends(counts, chosen.span, limit)
         keys = [(t.subject_type, t.subject) for t in ranked]
+        details = window_details(session, keys, start, end, filters)
         chart_start = end - chosen.chart_span
         series = series_counts(session, keys, chart_start, end, chosen.bucket, filters)
         cases = top_cases(session, keys, start, end, filters)
         templates = signature_templates(session, [s for k, s in keys if k == "signature"])
     chart_first = chart_start + (timedelta(hours=1) if chosen.bucket == "hour" else timedelta(days=1))  # whole buckets only
-    filled = [Trend(**{**t.__dict__, "series": fill_series(chart_first, end, chosen.bucket, series.get((t.subject_type, t.subject), {})),
-                       "cases": cases.get((t.subject_type, t.subject), []),
-                       "template": templates.get(t.subject) if t.subject_type == "signature" else None})
-              for t in ranked]
+    filled = [replace(_with_details(t, details.get(key)), series=fill_series(chart_first, end, chosen.bucket, series.get(key, {})),
+                      cases=cases.get(key, []), template=templates.get(t.subject) if t.subject_type == "signature" else None)
+              for t, key in zip(ranked, keys)]
     return TrendReport(chosen, start, end, baseline_start, filters, filled)
 
 

@@ -5,9 +5,12 @@ baselines of the few subjects with enough searches to matter, apply the rule of
 :mod:`kb.bursts`, update the alert-state table (:class:`kb.alert_state.WatchAlert`) and deliver
 every alert that still has channels pending, this run's and earlier runs' alike.
 
-Once per burst: a subject alerts only when it has no open burst. A burst stays open while the rule
-holds and for ``KB_WATCH_QUIET_MINUTES`` after the last run in which it held; then it ends, and
-the subject may alert again.
+Once per burst (:func:`kb.alert_state.burst_steps`, which ``scripts/sim_bursts.py`` steps too): a
+subject alerts only when it has no open burst. A burst stays open while the rule holds and for
+``KB_WATCH_QUIET_MINUTES`` after the last run in which it held; then it ends, and the subject may
+alert again. A burst is a *new problem* by the signature page's rule
+(:func:`kb.signatures.is_new_problem`): no case the support role may open among its searches' top
+cases, or more of its searches ended "escalated" than "solved".
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from kb.alert_state import WatchAlert
+from kb.alert_state import WatchAlert, burst_steps
 from kb.alerts import Payload, configured_channels, deliver
 from kb.bursts import Baseline, Burst, BurstRule, Subject, detect, seasonal_slots
 from kb.settings import Settings
+from kb.signatures import is_new_problem
 from kb.store import CaseRow, Store
 from kb.subjects import LogSignature, SearchSubject
 
@@ -57,7 +61,7 @@ def rule_from_settings(settings: Settings) -> BurstRule:
     """The burst rule the ``watch_*`` settings describe."""
     return BurstRule(window_seconds=settings.watch_window_minutes * 60.0, baseline_days=settings.watch_baseline_days,
                      floor_per_day=settings.watch_floor_per_day, p_threshold=settings.watch_p_threshold,
-                     min_count=settings.watch_min_count)
+                     min_count=settings.watch_min_count, dispersion=settings.watch_dispersion)
 
 
 # -- reading the stream ------------------------------------------------------------------------
@@ -86,51 +90,59 @@ def baselines(session: Session, keys: Iterable[Subject], window_end: datetime, r
         query = (select(func.count(), func.coalesce(func.sum(case((in_slot, 1), else_=0)), 0))
                  .where(SearchSubject.subject_type == kind, SearchSubject.subject == subject,
                         SearchSubject.created_at >= _at(span_start), SearchSubject.created_at < _at(start)))
-        total, seasonal = session.execute(query).one()
+        row: Any = session.execute(query).one()
+        total, seasonal = row
         found[(kind, subject)] = Baseline(int(total), int(seasonal))
     return found
 
 
 @dataclass(frozen=True)
 class BurstFacts:
-    """What the window's searches of one subject say: their top cases, zero results, escalations."""
+    """What the window's searches of one subject say: their top cases, zero results, verdicts."""
 
     top_cases: list[str]  # most frequent first
     zero_result: int
-    escalated: int
+    verdicts: dict[str, int]  # verdict -> how many of the searches had it
+
+    @property
+    def escalated(self) -> int:
+        return self.verdicts.get("escalated", 0)
 
 
 def burst_facts(session: Session, key: Subject, start: datetime, end: datetime) -> BurstFacts:
-    """Top cases, zero-result and escalated searches among a subject's searches in the window."""
+    """Top cases, zero-result searches and verdicts among a subject's searches in the window."""
     from kb.activity import Feedback
 
     rows = session.execute(
         select(SearchSubject.search_id, SearchSubject.top_case, SearchSubject.result_count)
         .where(SearchSubject.subject_type == key[0], SearchSubject.subject == key[1],
                SearchSubject.created_at >= start, SearchSubject.created_at < end)).all()
-    search_ids = {r.search_id for r in rows}
-    escalated: set[int] = set()
-    ids = sorted(search_ids)
+    ids = sorted({r.search_id for r in rows})
+    given: set[tuple[str, int]] = set()
     for i in range(0, len(ids), 500):
-        escalated.update(session.scalars(select(Feedback.search_id).where(
-            Feedback.search_id.in_(ids[i:i + 500]), Feedback.verdict == "escalated")))
+        given.update((str(verdict), int(search_id or 0)) for verdict, search_id in session.execute(
+            select(Feedback.verdict, Feedback.search_id).where(Feedback.search_id.in_(ids[i:i + 500]))))
     tops = Counter(r.top_case for r in rows if r.top_case and r.result_count > 0)
     return BurstFacts([case_id for case_id, _ in tops.most_common()],
-                      sum(1 for r in rows if r.result_count == 0 or not r.top_case), len(escalated))
+                      sum(1 for r in rows if r.result_count == 0 or not r.top_case),
+                      dict(Counter(verdict for verdict, _ in given)))
+
+
+def visible_cases(session: Session, case_ids: list[str]) -> list[dict[str, str]]:
+    """Those of ``case_ids`` (the first 500) the support role may open now, id and title, in order."""
+    if not case_ids:
+        return []
+    from kb.roles import visibilities_for
+
+    rows = dict(session.execute(select(CaseRow.id, CaseRow.title).where(
+        CaseRow.id.in_(case_ids[:500]), CaseRow.visibility.in_(visibilities_for(ALERT_ROLE)))).all())
+    return [{"id": case_id, "title": rows[case_id]} for case_id in case_ids[:500] if case_id in rows]
 
 
 def visible_top_case(session: Session, case_ids: list[str]) -> dict[str, str] | None:
     """The first of ``case_ids`` the support role may open now (id and title), None when none."""
-    if not case_ids:
-        return None
-    from indexer.filters import visibilities_for  # local: kb does not need indexer at import
-
-    rows = dict(session.execute(select(CaseRow.id, CaseRow.title).where(
-        CaseRow.id.in_(case_ids[:500]), CaseRow.visibility.in_(visibilities_for(ALERT_ROLE)))).all())
-    for case_id in case_ids:
-        if case_id in rows:
-            return {"id": case_id, "title": rows[case_id]}
-    return None
+    found = visible_cases(session, case_ids)
+    return found[0] if found else None
 
 
 def _link(settings: Settings, path: str) -> str:
@@ -141,24 +153,27 @@ def burst_payload(session: Session, burst: Burst, start: datetime, end: datetime
     """The alert for ``burst``: names the subject (a signature by its redacted template), the counts,
     the window, the top case visible to support (or none), whether it is a new problem, the links."""
     facts = burst_facts(session, burst.key, start, end)
-    top = visible_top_case(session, facts.top_cases)
+    visible = visible_cases(session, facts.top_cases)
+    top = visible[0] if visible else None
     label = burst.subject
     links = {"trends": _link(settings, "/trends")}
     if burst.subject_type == "signature":
         template = session.get(LogSignature, burst.subject)
         label = template.template if template else burst.subject
         links["signature"] = _link(settings, f"/signatures/{burst.subject}")
+    new_problem = is_new_problem(len(visible), facts.verdicts)
     reasons = []
-    if top is None:
+    if new_problem and not visible:
         reasons.append("its searches match no case the support role can open")
-    if burst.count and facts.escalated / burst.count >= settings.watch_escalated_share:
-        reasons.append(f"{facts.escalated} of its {burst.count} searches ended escalated")
+    if new_problem and visible:
+        reasons.append(f"{facts.escalated} of its {burst.count} searches ended escalated, "
+                       f"{facts.verdicts.get('solved', 0)} solved")
     return {"kind": "burst", "subject_type": burst.subject_type, "subject": burst.subject, "label": label,
             "count": burst.count, "expected": burst.expected, "p_value": burst.p_value,
             "window_minutes": settings.watch_window_minutes,
             "window_start": start.isoformat(timespec="minutes"), "window_end": end.isoformat(timespec="minutes"),
             "zero_result": facts.zero_result, "escalated": facts.escalated,
-            "new_problem": bool(reasons), "new_problem_reasons": reasons, "top_case": top, "links": links}
+            "new_problem": new_problem, "new_problem_reasons": reasons, "top_case": top, "links": links}
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -178,16 +193,19 @@ def update_state(store: Store, settings: Settings, now: datetime, report: WatchR
         report.bursts = detect(counts, baselines(session, keys, end, rule), rule)
         open_rows = {(r.subject_type, r.subject): r
                      for r in session.scalars(select(WatchAlert).where(WatchAlert.ended_at.is_(None)))}
-        for burst in report.bursts:
-            row = open_rows.pop(burst.key, None)
-            if row is not None and _aware(row.last_seen_at) + quiet <= now:  # quiet long enough (runs were apart): ended
-                row.ended_at = now
-                report.ended.append(row.id)
-                row = None
-            if row is not None:
-                row.last_seen_at, row.peak_count = now, max(row.peak_count, burst.count)
-                report.continuing.append(row.id)
-                continue
+        steps = burst_steps({key: _aware(row.last_seen_at).timestamp() for key, row in open_rows.items()},
+                            [b.key for b in report.bursts], now.timestamp(), quiet.total_seconds())
+        for key in steps.ended:
+            open_rows[key].ended_at = now
+            report.ended.append(open_rows[key].id)
+        by_key = {b.key: b for b in report.bursts}
+        for key in steps.continued:
+            row = open_rows[key]
+            row.last_seen_at, row.peak_count = now, max(row.peak_count, by_key[key].count)
+            report.continuing.append(row.id)
+        report.continuing.extend(open_rows[key].id for key in steps.waiting)
+        for key in steps.opened:
+            burst = by_key[key]
             payload = burst_payload(session, burst, start, end, settings)
             row = WatchAlert(subject_type=burst.subject_type, subject=burst.subject, started_at=now, last_seen_at=now,
                              count=burst.count, peak_count=burst.count, expected=burst.expected, p_value=burst.p_value,
@@ -196,12 +214,6 @@ def update_state(store: Store, settings: Settings, now: datetime, report: WatchR
             session.add(row)
             session.flush()
             report.alerted.append(row.id)
-        for row in open_rows.values():  # open bursts the rule did not find this run
-            if _aware(row.last_seen_at) + quiet <= now:
-                row.ended_at = now
-                report.ended.append(row.id)
-            else:
-                report.continuing.append(row.id)
 
 
 def deliver_pending(store: Store, settings: Settings, report: WatchReport,

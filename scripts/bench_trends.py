@@ -8,7 +8,8 @@ of 200 log signatures; a burst of 40 searches for a new code in the last hour. R
 directly with bulk inserts (not through the search pipeline).
 
     .venv/bin/python scripts/bench_trends.py                       # SQLite, 1,000,000 searches
-    .venv/bin/python scripts/bench_trends.py --url postgresql+psycopg://kb@127.0.0.1:54329/kb_test
+    .venv/bin/python scripts/bench_trends.py --database-url postgresql+psycopg://kb@127.0.0.1:54329/kb_test
+    .venv/bin/python scripts/bench_trends.py --sqlite-path /tmp/bench.sqlite3 --reuse   # fill once, rerun fast
     .venv/bin/python scripts/bench_trends.py --smoke               # 5,000 searches, a few repeats
 """
 
@@ -25,10 +26,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
+
+from alembic import command  # noqa: E402
 
 from kb import trends  # noqa: E402
 from kb.activity import Feedback, SearchLog, percentile  # noqa: E402
+from kb.migrate import alembic_config  # noqa: E402
 from kb.settings import load_settings  # noqa: E402
 from kb.store import Store  # noqa: E402
 from kb.subjects import LogSignature, SearchSubject  # noqa: E402
@@ -78,11 +82,56 @@ def fill(store: Store, n: int, days: int, now: datetime, seed: int = 7) -> None:
             conn.execute(insert(SearchSubject), subjects)
             if verdicts:
                 conn.execute(insert(Feedback), verdicts)
-    with store.engine.begin() as conn:
-        if store.engine.dialect.name == "postgresql":
+    if store.engine.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load: statistics and
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # the visibility map
+            conn.execute(text("VACUUM ANALYZE"))
+    else:
+        with store.engine.begin() as conn:
             conn.execute(text("ANALYZE"))
-        else:
-            conn.execute(text("ANALYZE"))
+
+
+def bench_store(url: str, searches: int, days: int, reuse: bool) -> tuple[Store, datetime]:
+    """The store at ``url`` filled with ``searches`` searches ending now, and the fill's "now".
+
+    With ``reuse``, a store that already holds exactly ``searches`` searches is kept as it is (its
+    "now" is its newest search); otherwise the schema is dropped and filled afresh."""
+    store = Store(url)
+    store.create_schema()
+    if reuse:
+        with store.session() as session:
+            held = session.scalar(select(func.count()).select_from(SearchLog))
+            newest = session.scalar(select(func.max(SearchSubject.created_at)))
+        if held == searches and newest is not None:
+            newest = newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)
+            print(f"reusing the store's {held:,} searches ({store.engine.dialect.name}), the newest "
+                  f"{(datetime.now(timezone.utc) - newest).total_seconds() / 60:.0f} min old")
+            return store, newest
+    store.drop_schema()
+    store.create_schema()
+    command.stamp(alembic_config(url), "head")  # made from the models, as the default store is: current
+    now = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    fill(store, searches, days, now)
+    print(f"filled {searches:,} searches over {days} days ({store.engine.dialect.name}) "
+          f"in {time.perf_counter() - started:.1f} s")
+    return store, now
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options bench_trends and bench_watch share: size, store and reuse."""
+    parser.add_argument("--searches", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--database-url", "--url", dest="url", default="",
+                        help="a store URL, e.g. postgresql+psycopg://... (default: a SQLite file, see --sqlite-path)")
+    parser.add_argument("--sqlite-path", default="", help="the SQLite file (default: a fresh one in a temporary folder)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the store afterwards, and reuse it when it already holds --searches searches")
+
+
+def store_url(args: argparse.Namespace, tmp: str) -> str:
+    if args.url:
+        return str(args.url)
+    return f"sqlite:///{Path(args.sqlite_path).resolve() if args.sqlite_path else Path(tmp) / 'kb.sqlite3'}"
 
 
 def timed(call, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -96,31 +145,22 @@ def timed(call, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--searches", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=365)
+    add_store_arguments(parser)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--url", default="", help="a store URL (default: a fresh SQLite file in a temporary folder)")
     parser.add_argument("--smoke", action="store_true", help="5,000 searches and 3 repeats (what the tests run)")
     args = parser.parse_args()
     if args.smoke:
         args.searches, args.repeats = 5_000, 3
-    now = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.url or f"sqlite:///{Path(tmp) / 'kb.sqlite3'}"
-        store = Store(url)
-        store.drop_schema() if args.url else None
-        store.create_schema()
-        started = time.perf_counter()
-        fill(store, args.searches, args.days, now)
-        print(f"filled {args.searches:,} searches over {args.days} days ({store.engine.dialect.name}) "
-              f"in {time.perf_counter() - started:.1f} s")
+        url = store_url(args, tmp)
+        store, now = bench_store(url, args.searches, args.days, args.reuse)
         for window in trends.WINDOWS:
-            times = timed(lambda: trends.trends(store, window), args.repeats)
-            report = trends.trends(store, window)
+            times = timed(lambda: trends.trends(store, window, now=now), args.repeats)
+            report = trends.trends(store, window, now=now)
             print(f"trends query window={window}: p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms "
                   f"({len(report.trends)} trends, first {report.trends[0].subject if report.trends else '-'})")
-        filtered = timed(lambda: trends.trends(store, "week", trends.TrendFilters(product="tsumugi-cloud", role="support")),
-                         args.repeats)
+        filtered = timed(lambda: trends.trends(store, "week", trends.TrendFilters(product="tsumugi-cloud", role="support"),
+                                               now=now), args.repeats)
         print(f"trends query window=week product+role: p50 {percentile(filtered, 50):.1f} ms, p95 {percentile(filtered, 95):.1f} ms")
         store.close()
         from webui import create_app
@@ -136,7 +176,7 @@ def main() -> int:
             times = timed(lambda: client.get(f"/trends?window={window}"), args.repeats)
             print(f"/trends page window={window}: p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms")
         app.extensions["kb"].close()
-        if args.url:
+        if not args.reuse:
             cleanup = Store(url)
             cleanup.drop_schema()
             cleanup.close()

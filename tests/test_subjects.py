@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from indexer import logsig
+from kb import logsig
 from indexer.subjects import search_subjects
 from kb import activity
 from kb.activity import SearchEvent
@@ -83,7 +83,7 @@ def test_unknown_types_and_duplicates_are_dropped(store):
 
 def test_a_web_search_records_its_subjects_top_case_and_product(tmp_path):
     from conftest import case_text
-    from kb.pipeline import run_index
+    from indexer.jobs import run_index
     from kb.settings import load_settings
     from webui import create_app
 
@@ -104,3 +104,16 @@ def test_a_web_search_records_its_subjects_top_case_and_product(tmp_path):
         assert rows[1].subject in logsig.signature_tokens(LINE)
     finally:
         app.extensions["kb"].close()
+
+
+def test_migration_0008_gives_the_models_covering_indexes(store_url):
+    from alembic import command
+
+    from kb.migrate import alembic_config, pending_changes, upgrade
+
+    upgrade(store_url)
+    assert pending_changes(store_url) == []
+    command.downgrade(alembic_config(store_url), "0007")
+    assert pending_changes(store_url) != []  # the 0007 indexes differ from the models
+    upgrade(store_url)
+    assert pending_changes(store_url) == []

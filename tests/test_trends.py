@@ -1,12 +1,9 @@
 """Trends: the pure statistics on hand-made counts, the store queries (SQLite and, with
-KB_TEST_DATABASE_URL, PostgreSQL), the page and API with role filtering, the benchmark's smoke run."""
+KB_TEST_DATABASE_URL, PostgreSQL), the page and API with role filtering (the benchmark's smoke run: tests/test_bench_smoke.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +16,6 @@ from kb.trends import SubjectCounts, TrendFilters
 NOW = datetime(2026, 3, 31, 12, 30, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-REPO = Path(__file__).resolve().parent.parent
 
 
 # -- pure statistics ---------------------------------------------------------------------------
@@ -140,7 +136,7 @@ def test_signature_trends_carry_their_template(store):
 @pytest.fixture
 def app(settings, write_cases):
     from conftest import case_text
-    from kb.pipeline import run_index
+    from indexer.jobs import run_index
     from webui import create_app
 
     write_cases({"ESC-2026-0001.md": case_text("ESC-2026-0001", title="Open case SCH-13208"),
@@ -191,19 +187,12 @@ def test_page_in_both_languages(app):
     assert "検索トレンド" in html and "トレンド</a>" in html
 
 
-def test_benchmark_smoke_runs():
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_trends.py"), "--smoke"],
-                            capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "trends query" in result.stdout and "/trends page" in result.stdout
-
-
 def test_cli_lists_trends_with_only_the_cases_support_may_read(settings, write_cases):
     from click.testing import CliRunner
 
     from conftest import case_text
     from kb.cli import main
-    from kb.pipeline import open_store
+    from kb.migrate import open_store
 
     folder = write_cases({"ESC-2026-0001.md": case_text("ESC-2026-0001"),
                           "ESC-2026-0005.md": case_text("ESC-2026-0005", visibility="restricted")})
@@ -225,6 +214,6 @@ def test_cli_lists_trends_with_only_the_cases_support_may_read(settings, write_c
 
 
 def run_index_ok(settings) -> bool:  # type: ignore[no-untyped-def]
-    from kb.pipeline import run_index
+    from indexer.jobs import run_index
 
     return bool(run_index(settings).published)
