@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text, create_engine,
                         delete, event, func, select)
@@ -206,6 +206,18 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.close()
 
 
+@dataclass(frozen=True)
+class FacetRow:
+    """A case's values for the search page's facets."""
+
+    id: str
+    product: str
+    component: str
+    status: str
+    versions: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
 class Store:
     """Access to the case store. One instance per process; sessions are short-lived."""
 
@@ -308,9 +320,29 @@ class Store:
                 found.update(session.scalars(select(CaseRow.id).where(CaseRow.id.in_(batch), CaseRow.visibility.in_(allowed))))
         return found
 
-    def case_count(self) -> int:
+    def case_count(self, visibilities: Iterable[str] | None = None) -> int:
+        """How many cases the store holds (a ``COUNT``), only those at ``visibilities`` when given."""
+        query = select(func.count()).select_from(CaseRow)
+        if visibilities is not None:
+            query = query.where(CaseRow.visibility.in_(list(visibilities)))
         with self.session() as session:
-            return int(session.scalar(select(func.count()).select_from(CaseRow)) or 0)
+            return int(session.scalar(query) or 0)
+
+    def facet_rows(self, case_ids: Sequence[str], visibilities: Iterable[str]) -> list[FacetRow]:
+        """The facet values (product, component, status, versions, tags) of those of ``case_ids``
+        held now at one of ``visibilities``, in the order of ``case_ids``."""
+        ids, allowed = list(dict.fromkeys(case_ids)), list(visibilities)
+        if not ids:
+            return []
+        with self.session() as session:
+            rows = session.execute(select(CaseRow.id, CaseRow.product, CaseRow.component, CaseRow.status, CaseRow.versions)
+                                   .where(CaseRow.id.in_(ids), CaseRow.visibility.in_(allowed))).all()
+            tags: dict[str, list[str]] = {}
+            for case_id, tag in session.execute(select(TagRow.case_id, TagRow.tag).where(TagRow.case_id.in_([r.id for r in rows]))):
+                tags.setdefault(case_id, []).append(tag)
+        by_id = {r.id: FacetRow(r.id, r.product, r.component, r.status, tuple(r.versions or ()), tuple(tags.get(r.id, ())))
+                 for r in rows}
+        return [by_id[cid] for cid in ids if cid in by_id]
 
     # -- file states -------------------------------------------------------------------
     def file_states(self) -> dict[str, FileState]:

@@ -18,7 +18,7 @@ from kb.store import Store
 from webui import charts
 from webui.i18n import LANGS, MESSAGES, choose_language, translate
 from webui.params import parse_search_params
-from webui.service import QueryEncoderCache
+from indexer.query_cache import QueryEncoderCache
 
 TODAY = date(2026, 3, 31)
 

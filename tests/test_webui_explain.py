@@ -1,11 +1,11 @@
-"""The results page explains each hit in words (webui.service.hit_reasons and the hit markup)."""
+"""The results page explains each hit in words (indexer.reasons.hit_reasons and the hit markup)."""
 
 from __future__ import annotations
 
 import re
 
 from indexer.searcher import Hit
-from webui import service
+from indexer import reasons
 from webui.i18n import translate
 
 from test_webui import LOG, app, client, en, page_text  # noqa: F401  (fixtures and helpers)
@@ -18,7 +18,7 @@ def _hit(reasons: list[str], **explained: object) -> Hit:
 
 
 def sentences(hit: Hit, lang: str = "ja") -> list[str]:
-    return [translate(key, lang, **values) for key, values in service.hit_reasons(hit)]
+    return [translate(key, lang, **values) for key, values in reasons.hit_reasons(hit)]
 
 
 def test_each_reason_is_a_sentence_in_both_languages():
@@ -46,7 +46,7 @@ def test_never_an_empty_reason():
 def test_display_terms_without_an_explanation_drop_negations():
     hit = _hit([])
     hit.why = {"matched_terms": ["not", "samesit", "無い", "cooki"], "reasons": []}
-    assert service.display_terms(hit, "samesite cookie not") == ["samesit", "cooki"]
+    assert reasons.display_terms(hit, "samesite cookie not") == ["samesit", "cooki"]
 
 
 def _hit_block(body: str, case_id: str) -> str:

@@ -6,13 +6,14 @@ at call time, so tests can monkeypatch it) or :func:`can_edit`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app, g, has_request_context, request
 from werkzeug.exceptions import Forbidden
 
 from kb.accounts import Identity, audit
 from kb.roles import can_edit
+from webui.service import KB
 
 DEFAULT_ROLE = "support"  # the narrowest role: what an unresolved caller could ever see
 
@@ -48,3 +49,8 @@ def require_editor() -> str:
     if not can_edit(role):
         raise Forbidden("writing and changing cases is for engineers")
     return role
+
+
+def current_kb() -> KB:
+    """The app's one store and searcher (``app.extensions["kb"]``), for the view modules."""
+    return cast(KB, current_app.extensions["kb"])

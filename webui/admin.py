@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, render_template, request
 
 from kb.accounts import audit_events
 from webui import access
-from webui.service import parse_optional_int
+from webui.params import parse_optional_int
 
 bp = Blueprint("admin", __name__)
 MAX_EVENTS = 1000

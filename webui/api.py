@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, request, url_for
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from flask import Blueprint, request, url_for
+from werkzeug.exceptions import UnsupportedMediaType
 
 from indexer import generation as gen
+from kb import feedback as kb_feedback
 from kb.errors import QueryError
 from webui import access, editor, service, trends_views
 from webui.body import json_object
-from webui.params import parse_search_params
+from webui.params import parse_optional_int, parse_search_params
 from webui.security import t, ui_lang
 
 bp = Blueprint("api", __name__)
 
 
-def kb() -> service.KB:
-    return current_app.extensions["kb"]  # type: ignore[no-any-return]
+kb = access.current_kb
 
 
 @bp.before_request
@@ -63,7 +63,7 @@ def case(case_id: str) -> dict[str, Any]:
 
 @bp.get("/cases/<case_id>/similar")
 def similar(case_id: str) -> dict[str, Any]:
-    limit = service.parse_optional_int(request.args.get("limit"), "limit") or service.SIMILAR_LIMIT
+    limit = parse_optional_int(request.args.get("limit"), "limit") or service.SIMILAR_LIMIT
     if limit > service.MAX_SIMILAR:
         raise QueryError(f"limit must be between 1 and {service.MAX_SIMILAR}", "limit")
     case = service.visible_case(kb(), case_id, access.current_role())
@@ -83,9 +83,9 @@ def feedback() -> tuple[dict[str, Any], int]:
         raise QueryError("verdict is required (solved, not_relevant or escalated)", "verdict")
     if case_id is not None and not isinstance(case_id, str):
         raise QueryError("case_id must be a string", "case_id")
-    search_id = service.parse_optional_int(data.get("search_id"), "search_id")
+    search_id = parse_optional_int(data.get("search_id"), "search_id")
     identity = access.current_identity()
-    feedback_id = service.record_feedback(kb(), access.current_role(), verdict, search_id, case_id,
+    feedback_id = kb_feedback.record_feedback(kb().store, access.current_role(), verdict, search_id, case_id,
                                           author=identity.name if identity is not None else "")
     return {"ok": True, "feedback_id": feedback_id}, 201
 

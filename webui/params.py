@@ -8,6 +8,7 @@ from urllib.parse import quote_plus, urlencode
 
 from indexer.filters import Filters, parse_filters
 from indexer.searcher import MAX_LIMIT
+from kb import activity
 from kb.errors import QueryError
 from kb.sensitive import scan_text
 
@@ -127,3 +128,20 @@ def parse_search_params(args: Mapping[str, Sequence[str]], default_limit: int) -
     limit = _int_param(args, "limit", min(default_limit, MAX_LIMIT), 1, MAX_LIMIT)
     offset = _int_param(args, "offset", 0, 0, MAX_OFFSET)
     return SearchParams(text=text, filters=filters, limit=limit, offset=offset, default_limit=min(default_limit, MAX_LIMIT))
+
+
+def parse_optional_int(raw: object, name: str) -> int | None:
+    """An optional positive id from a form or JSON value; :class:`QueryError` when it is not one."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise QueryError(f"{name} must be a whole number", name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise QueryError(f"{name} must be a whole number", name) from None
+    if value < 1:
+        raise QueryError(f"{name} must be positive", name)
+    if value > activity.MAX_ID:
+        raise QueryError(f"{name} must be at most {activity.MAX_ID}", name)
+    return value

@@ -9,101 +9,32 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 from urllib.parse import urlencode
 
-import numpy as np
-from sqlalchemy import func, select
-
-from indexer import explain
-from kb.roles import can_read_case, roles_within, visibilities_for
-from indexer.highlight import readable_terms
+from indexer.facets import Facet, facets_for
+from indexer.query_cache import caching_loader
 from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher
 from indexer.subjects import search_subjects
-from kb import activity  # declares the activity tables, so open_store creates them
-from kb.case import STATUSES, Case
+from kb import activity, feedback  # activity declares the activity tables, so open_store creates them
+from kb.case import Case
 from kb.errors import IndexNotReadyError, KBError, NotFoundError, QueryError
 from kb.migrate import open_store
 from kb.render import render_case_sections
 from kb.settings import Settings
-from kb.store import CaseRow, Store, TagRow
-from webui.params import FILTER_PARAMS, SEARCH_PARAMS, SearchParams, keep_out_of_urls, parse_search_params
+from kb.roles import can_read_case, roles_within, visibilities_for
+from kb.store import Store
+from webui.params import SEARCH_PARAMS, SearchParams, keep_out_of_urls, parse_search_params
 
 log = logging.getLogger(__name__)
 
-FACET_CANDIDATES = 200
-FACET_PARAMS = tuple(FILTER_PARAMS)  # product, component, status, tag, version
 SIMILAR_LIMIT = 5
 MAX_SIMILAR = 20
 
 
 # -- the per-app objects -----------------------------------------------------------------------
-
-class QueryEncoderCache:
-    """Wraps an encoder so a query text is embedded once (the facet pass and paging reuse it)."""
-
-    def __init__(self, encoder: Any, size: int = 256):
-        self._encoder = encoder
-        self.name = getattr(encoder, "name", "")
-        self.dim = getattr(encoder, "dim", 0)
-        self._size = size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def query_text(self, text: str) -> str:
-        return self._encoder.query_text(text)  # type: ignore[no-any-return]
-
-    def prepare_queries(self) -> bool:
-        return bool(self._encoder.prepare_queries())
-
-    @property
-    def sparse_dim(self) -> int:
-        return int(getattr(self._encoder, "sparse_dim", 0) or 0)
-
-    def encode_sparse(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        return self._encoder.encode_sparse(texts)  # type: ignore[no-any-return]
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        fresh = self._encoder.encode_queries(missing) if missing else None
-        with self._lock:
-            for text, vector in zip(missing, fresh if fresh is not None else []):
-                self._cache[text] = vector
-                if len(self._cache) > self._size:
-                    self._cache.popitem(last=False)
-            for text in texts:
-                if text in self._cache:
-                    self._cache.move_to_end(text)
-            found = {t: self._cache.get(t) for t in texts}
-        if any(v is None for v in found.values()):  # evicted meanwhile: encode what is missing again
-            again = [t for t, v in found.items() if v is None]
-            found.update(zip(again, self._encoder.encode_queries(again)))
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack([vector for vector in (found[t] for t in texts) if vector is not None])
-
-
-def caching_loader(settings: Settings) -> Callable[[str], Any]:
-    """An ``encoder_loader`` for :class:`Searcher` that loads each model once and caches query vectors."""
-    loaded: dict[str, QueryEncoderCache] = {}
-    lock = threading.Lock()
-
-    def load(model: str) -> QueryEncoderCache:
-        with lock:
-            if model not in loaded:
-                from indexer.dense import encoder_for
-
-                loaded[model] = QueryEncoderCache(encoder_for(settings, model))
-                # a model first met by a search (a new generation's, or no warm-up) is traced meanwhile
-                threading.Thread(target=loaded[model].prepare_queries, name="kb-prepare", daemon=True).start()
-            return loaded[model]
-
-    return load
-
 
 @dataclass
 class KB:
@@ -139,19 +70,6 @@ class KB:
 
 
 # -- search --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FacetValue:
-    value: str
-    count: int
-    selected: bool
-
-
-@dataclass(frozen=True)
-class Facet:
-    param: str
-    values: list[FacetValue]
-
 
 @dataclass
 class SearchPage:
@@ -222,7 +140,7 @@ def run_search(kb: KB, params: SearchParams, role: str, source: str = "web", fac
     started = time.perf_counter()
     request = SearchRequest(text=params.text, filters=params.filters, role=role, limit=params.limit, offset=params.offset)
     response = kb.searcher.search(request)
-    counted = facet_counts(kb, request, response.candidates) if facets else []
+    counted = facets_for(kb.store, request.filters, role, response.candidates) if facets else []
     latency = (time.perf_counter() - started) * 1000
     first_page = params.offset == 0
     logged = activity.log_search(kb.store, activity.SearchEvent(
@@ -306,17 +224,6 @@ def search_url_from_log(logged: activity.SearchLog, path: str = "/search") -> st
     return f"{path}?{urlencode(pairs)}"
 
 
-def is_author(logged: activity.SearchLog, author: str, role: str) -> bool:
-    """Whether ``author`` made this search, in a role their ``role`` covers now (a demoted user's
-    earlier searches are not theirs to reopen)."""
-    return bool(logged.author) and logged.author == author and logged.role in list(roles_within(role))
-
-
-def may_reopen(logged: activity.SearchLog, author: str, role: str) -> bool:
-    """Whether the caller may read this logged search's text again: its author, or an admin."""
-    return bool(logged.text.strip()) and (role == "admin" or is_author(logged, author, role))
-
-
 def logged_search(kb: KB, token: str, author: str, role: str) -> activity.SearchLog:
     """The logged search with this public token, if the caller made it (or is an admin).
 
@@ -326,7 +233,7 @@ def logged_search(kb: KB, token: str, author: str, role: str) -> activity.Search
     if not activity.valid_token(token):
         raise QueryError("sid: not a search link (expected the token of a logged search)", "sid")
     logged = activity.get_search_by_token(kb.store, token)
-    if logged is None or not may_reopen(logged, author, role):
+    if logged is None or not feedback.may_reopen(logged, author, role):
         raise NotFoundError("no such search (unknown, expired, or not yours)")
     return logged
 
@@ -339,95 +246,6 @@ def search_args_from_log(logged: activity.SearchLog, args: Mapping[str, Sequence
         own = {name: [str(v) for v in (values if isinstance(values, list) else [values])]
                for name, values in (logged.filters or {}).items()}
     return {**own, "q": [logged.text]}
-
-
-def facet_counts(kb: KB, request: SearchRequest, candidates: Sequence[str], limit: int = FACET_CANDIDATES) -> list[Facet]:
-    """Counts per product, component, status, tag and version over the top ``limit`` fused candidates."""
-    ids = list(candidates[:limit])
-    allowed = visibilities_for(request.role)
-    counters: dict[str, Counter[str]] = {param: Counter() for param in FACET_PARAMS}
-    if ids:
-        with kb.store.session() as session:
-            rows = session.execute(select(CaseRow.id, CaseRow.product, CaseRow.component, CaseRow.status,
-                                          CaseRow.versions, CaseRow.visibility).where(CaseRow.id.in_(ids))).all()
-            seen = {r.id for r in rows if r.visibility in allowed}
-            tags = session.execute(select(TagRow.case_id, TagRow.tag).where(TagRow.case_id.in_(list(seen)))).all()
-        for row in rows:
-            if row.id in seen:
-                counters["product"][row.product] += 1
-                counters["component"][row.component] += 1
-                counters["status"][row.status] += 1
-                counters["version"].update(set(row.versions or ()))
-        counters["tag"].update(tag for _, tag in tags)
-    selected = {param: set(getattr(request.filters, attr)) for param, attr in FILTER_PARAMS.items()}
-    facets = []
-    for param in FACET_PARAMS:
-        values = set(counters[param]) | selected[param]
-        order = (lambda v: STATUSES.index(v) if v in STATUSES else len(STATUSES)) if param == "status" \
-            else (lambda v, c=counters[param]: (-c[v], v))
-        facets.append(Facet(param, [FacetValue(v, counters[param][v], v in selected[param]) for v in sorted(values, key=order)]))
-    return facets
-
-
-def display_terms(hit: Hit, query_text: str, limit: int = 8) -> list[str]:
-    """The query's words a hit holds, as the case writes them (``SameSite``, not the stem ``samesit``);
-    without the searcher's explanation, the readable matched terms (negations left out)."""
-    shown = (hit.why.get("explain") or {}).get("words")
-    if shown is not None:
-        return list(shown)[:limit]
-    terms = readable_terms(hit.why.get("matched_terms") or [], query_text, limit * 2)
-    return [term for term in terms if explain.meaningful(term)][:limit]
-
-
-def _listed(items: Sequence[str], limit: int = 4) -> str:
-    return ", ".join(items[:limit]) + (" …" if len(items) > limit else "")
-
-
-def hit_reasons(hit: Hit, query_text: str = "") -> list[tuple[str, dict[str, str]]]:
-    """Why a hit is on the page, as (message key, values) sentences for :mod:`webui.i18n`; never empty.
-
-    One sentence per reason of ``hit.why["reasons"]`` (:mod:`indexer.evidence`): the error codes it
-    lists, the query's words it holds, the pasted log lines its logs share, how it stands out in
-    meaning, the matching case it is related to; a weak candidate says that nothing clearly matched."""
-    why = hit.why
-    found = why.get("explain") or {}
-    sentences: list[tuple[str, dict[str, str]]] = []
-    for reason in why.get("reasons") or []:
-        if reason == "exact_code":
-            codes = found.get("codes") or []
-            sentences.append(("why.code", {"codes": _listed(codes)}) if codes else ("why.code_any", {}))
-        elif reason == "words":
-            words = display_terms(hit, query_text)
-            sentences.append(("why.words", {"words": _listed(words, 6)}) if words else ("why.words_any", {}))
-        elif reason == "log":
-            lines = found.get("log_lines") or []
-            key = "why.log_line" if len(lines) == 1 else "why.log" if lines else "why.log_any"
-            sentences.append((key, {"lines": explain.line_ranges(lines)} if lines else {}))
-        elif reason == "meaning":
-            sentences.append(("why.meaning", {}))
-        elif reason.startswith("related:"):
-            related = found.get("related") or {"id": reason.split(":", 1)[1]}
-            via = related.get("codes") or related.get("words") or []
-            values = {"id": related["id"], "via": _listed(via, 3)}
-            sentences.append(("why.related_via", values) if via else ("why.related", values))
-        elif reason == "nearest":
-            sentences.append(("why.nearest", {}))
-    if not sentences:
-        sentences.append(("why.weak", {}))
-    return _unique(sentences)
-
-
-def _unique(sentences: list[tuple[str, dict[str, str]]]) -> list[tuple[str, dict[str, str]]]:
-    out: list[tuple[str, dict[str, str]]] = []
-    for sentence in sentences:
-        if sentence not in out:
-            out.append(sentence)
-    return out
-
-
-def leg_ranks(hit: Hit) -> list[tuple[str, int | bool]]:
-    """(leg, rank) of each leg that found the hit, for engineers (a tooltip, not the explanation)."""
-    return [(leg, hit.why[leg]) for leg in ("lexical", "signature", "dense", "sparse") if hit.why.get(leg)]
 
 
 # -- cases ---------------------------------------------------------------------------------------
@@ -468,9 +286,7 @@ def case_view(kb: KB, case_id: str, role: str) -> CaseView:
 
 def visible_case_count(kb: KB, role: str) -> int:
     """How many cases in the store ``role`` may see."""
-    with kb.store.session() as session:
-        return int(session.scalar(select(func.count()).select_from(CaseRow)
-                                  .where(CaseRow.visibility.in_(list(visibilities_for(role))))) or 0)
+    return kb.store.case_count(visibilities_for(role))
 
 
 def visible_related(kb: KB, case: Case, role: str) -> list[str]:
@@ -496,63 +312,6 @@ def case_document(case: Case, related: list[str] | None = None) -> dict[str, Any
 
 
 # -- feedback and clicks ---------------------------------------------------------------------------
-
-def _own_search(kb: KB, search_id: int, author: str, role: str) -> None:
-    """:class:`QueryError` unless the caller made search ``search_id`` (someone else's answers like an unknown one)."""
-    logged = activity.get_search(kb.store, search_id)
-    if logged is None or not is_author(logged, author, role):
-        raise QueryError(f"search_id: no search {search_id} of yours", "search_id")
-
-
-def _seen_case(kb: KB, case_id: str, role: str) -> None:
-    try:
-        visible_case(kb, case_id, role)
-    except NotFoundError:
-        raise QueryError(f"case_id: no case '{case_id[:64]}'", "case_id") from None
-
-
-def record_feedback(kb: KB, role: str, verdict: str, search_id: int | None, case_id: str | None, author: str = "") -> int:
-    """Store a verdict after checking that the case, when named, is one the user may see and that
-    the search, when named, is one ``author`` made."""
-    activity.check_feedback(verdict, search_id, case_id)
-    if case_id:
-        _seen_case(kb, case_id, role)
-    if search_id is not None:
-        _own_search(kb, search_id, author, role)
-    return activity.record_feedback(kb.store, verdict, role, search_id=search_id, case_id=case_id)
-
-
-MAX_RANK = 100_000
-
-
-def record_click(kb: KB, search_id: int, case_id: str, rank: int | None, author: str = "", role: str = "support") -> int:
-    """Record that ``author`` opened a case they may see from a search they made; :class:`QueryError` otherwise."""
-    if rank is not None and rank > MAX_RANK:
-        raise QueryError(f"rank must be between 1 and {MAX_RANK}", "rank")
-    _seen_case(kb, case_id, role)
-    _own_search(kb, search_id, author, role)
-    click = activity.record_click(kb.store, search_id, case_id, rank)
-    if click is None:  # deleted meanwhile
-        raise QueryError(f"search_id: no search {search_id} of yours", "search_id")
-    return click
-
-
-def parse_optional_int(raw: object, name: str) -> int | None:
-    """An optional positive id from a form or JSON value; :class:`QueryError` when it is not one."""
-    if raw is None or raw == "":
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise QueryError(f"{name} must be a whole number", name)
-    try:
-        value = int(raw)
-    except ValueError:
-        raise QueryError(f"{name} must be a whole number", name) from None
-    if value < 1:
-        raise QueryError(f"{name} must be positive", name)
-    if value > activity.MAX_ID:
-        raise QueryError(f"{name} must be at most {activity.MAX_ID}", name)
-    return value
-
 
 # -- stats ---------------------------------------------------------------------------------------
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from flask import Blueprint, current_app, render_template, url_for
+from flask import Blueprint, render_template, url_for
 from markupsafe import Markup, escape
 
 from kb import signatures
-from webui import access, service
+from webui import access
 from webui.security import t
 
 bp = Blueprint("signatures", __name__)
@@ -21,8 +21,7 @@ api_bp = Blueprint("signatures_api", __name__)
 QUERY_SIGNATURES_SHOWN = 10
 
 
-def kb() -> service.KB:
-    return current_app.extensions["kb"]  # type: ignore[no-any-return]
+kb = access.current_kb
 
 
 def _report(signature_id: str, with_samples: bool = False) -> signatures.SignatureReport:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from markupsafe import Markup, escape
 
 from kb import trends as kb_trends
@@ -94,8 +94,7 @@ def sparkline(series: Sequence[tuple[datetime, int]], label: str, bucket: str, w
     return Markup("".join(parts))
 
 
-def _kb() -> service.KB:
-    return current_app.extensions["kb"]  # type: ignore[no-any-return]
+_kb = access.current_kb
 
 
 @bp.get("/trends")

@@ -7,15 +7,17 @@ from datetime import date
 from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, g, get_flashed_messages, redirect, render_template, request
+from flask import Blueprint, flash, g, get_flashed_messages, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from indexer import reasons
 from kb import activity
+from kb import feedback as kb_feedback
 from kb.errors import QueryError
 from webui import access, charts, service
 from webui.auth import safe_next
 from webui.i18n import label
-from webui.params import SearchParams
+from webui.params import SearchParams, parse_optional_int
 from webui.security import t, ui_lang
 
 bp = Blueprint("web", __name__)
@@ -36,8 +38,7 @@ def notes_at(anchors: Iterable[str]) -> dict[str, str]:
             if category.startswith(NOTE) and category[len(NOTE):] in wanted}
 
 
-def kb() -> service.KB:
-    return current_app.extensions["kb"]  # type: ignore[no-any-return]
+kb = access.current_kb
 
 
 def author() -> str:
@@ -79,8 +80,8 @@ def _results(params: SearchParams, truncated: bool = False, posted: bool = False
     if posted or params.is_long:  # the language switch links by token too, never by the text
         g.lang_args = params.query_pairs() if page is not None else []
     shown = [h.id for h in page.hits + page.response.weak] if page is not None else []
-    body = render_template("search.html", params=params, page=page, display_terms=service.display_terms,
-                           hit_reasons=service.hit_reasons, leg_ranks=service.leg_ranks, problem=problem,
+    body = render_template("search.html", params=params, page=page, display_terms=reasons.display_terms,
+                           hit_reasons=reasons.hit_reasons, leg_ranks=reasons.leg_ranks, problem=problem,
                            notes=notes_at([*(f"hit-{cid}" for cid in shown), "escalate"]),
                            truncated=truncated, max_logged=activity.MAX_LOGGED_QUERY)
     return (body, 400) if problem is not None else body
@@ -97,9 +98,9 @@ def case(case_id: str) -> str:
         access.record("view_restricted", view.case.id)
     back, search_id = None, None
     logged = activity.get_search_by_token(kb().store, sid) if sid else None
-    if logged is not None and service.may_reopen(logged, author(), role):
+    if logged is not None and kb_feedback.may_reopen(logged, author(), role):
         back = service.search_url_from_log(logged)
-        search_id = logged.id if service.is_author(logged, author(), role) else None
+        search_id = logged.id if kb_feedback.is_author(logged, author(), role) else None
     return render_template("case.html", view=view, case=view.case, search_id=search_id, back=back,
                            overdue=service.review_overdue(view.case, date.today()), notes=notes_at(["case-feedback"]))
 
@@ -108,11 +109,11 @@ def case(case_id: str) -> str:
 def click() -> tuple[str, int]:
     """Record that a result was opened (sent by app.js as a beacon; the result link is a plain link)."""
     form = request.form
-    search_id = service.parse_optional_int(form.get("search_id"), "search_id")
+    search_id = parse_optional_int(form.get("search_id"), "search_id")
     if search_id is None:
         raise QueryError("search_id is required", "search_id")
-    rank = service.parse_optional_int(form.get("rank"), "rank")
-    service.record_click(kb(), search_id, form.get("case_id", ""), rank, author=author(), role=access.current_role())
+    rank = parse_optional_int(form.get("rank"), "rank")
+    kb_feedback.record_click(kb().store, search_id, form.get("case_id", ""), rank, author=author(), role=access.current_role())
     return "", 204
 
 
@@ -121,9 +122,9 @@ def feedback() -> Response:
     form = request.form
     verdict = form.get("verdict", "")
     case_id = form.get("case_id") or None
-    search_id = service.parse_optional_int(form.get("search_id"), "search_id")
+    search_id = parse_optional_int(form.get("search_id"), "search_id")
     target = safe_next(form.get("next"))  # checked before anything is stored
-    service.record_feedback(kb(), access.current_role(), verdict, search_id, case_id, author=author())
+    kb_feedback.record_feedback(kb().store, access.current_role(), verdict, search_id, case_id, author=author())
     anchor = urlsplit(target).fragment  # the form's place on the page: the confirmation is shown there
     flash(t(f"feedback.thanks.{verdict}", case=case_id or ""), f"{NOTE}{anchor}" if anchor else "message")
     return redirect(target, code=303)
@@ -131,7 +132,7 @@ def feedback() -> Response:
 
 @bp.get("/stats")
 def stats() -> str:
-    days = service.parse_optional_int(request.args.get("days"), "days") or 30
+    days = parse_optional_int(request.args.get("days"), "days") or 30
     if days > 366:
         raise QueryError("days must be at most 366", "days")
     view = service.stats_view(kb(), access.current_role(), days=days)

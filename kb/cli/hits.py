@@ -16,52 +16,14 @@ LANGUAGES = {"ja": "Japanese", "en": "English"}
 KINDS = {"words": "words", "code": "error code", "log": "log"}
 
 
-def _terms(hit: Any, query_text: str) -> list[str]:
-    """The query's words as the case writes them (the explanation's), else the matched terms."""
-    from indexer.highlight import readable_terms
-
-    explained = (hit.why.get("explain") or {}).get("words")
-    return list(explained) if explained else readable_terms(hit.why.get("matched_terms") or [], query_text)
-
-
-def _listed(items: list[str], limit: int = 4) -> str:
-    return ", ".join(items[:limit]) + (" …" if len(items) > limit else "")
-
-
 def _reason_phrases(hit: Any, query_text: str) -> list[str]:
-    """Why a hit is listed, one sentence per reason of ``why["reasons"]`` (the web UI's English
-    sentences, webui.i18n ``why.*``); empty for a weak candidate."""
-    explain = hit.why.get("explain") or {}
-    phrases: list[str] = []
-    for reason in hit.why.get("reasons") or []:
-        if reason == "exact_code":
-            codes = explain.get("codes") or []
-            phrases.append(f"lists error code {_listed(codes)}, which your query names" if codes
-                           else "lists an error code your query names")
-        elif reason == "words":
-            codes = {c.casefold() for c in explain.get("codes") or []} if "exact_code" in hit.why.get("reasons") else set()
-            words = [w for w in _terms(hit, query_text) if w.casefold() not in codes]  # a listed code is said once
-            if words or not codes:
-                phrases.append(f"holds your words: {_listed(words, 6)}" if words else "holds most of your words")
-        elif reason == "log":
-            lines = explain.get("log_lines") or []
-            if lines:
-                from indexer.explain import line_ranges  # only an explained hit names log lines
+    """Why a hit is listed: the web UI's English sentences (:func:`indexer.reasons.hit_reasons`),
+    each starting in lower case; empty for a hit nothing clearly matched."""
+    from indexer.reasons import hit_reasons
+    from webui.i18n import translate
 
-                phrases.append(f"same log signature as line{'s' if len(lines) > 1 else ''} {line_ranges(lines)} of your paste")
-            else:
-                phrases.append("its logs have the same signature as your paste")
-        elif reason == "meaning":
-            phrases.append("close in meaning: it stands out from the other candidates")
-        elif reason.startswith("related:"):
-            related = explain.get("related") or {"id": reason.split(":", 1)[1]}
-            via = related.get("codes") or related.get("words") or []
-            phrases.append(f"related to {related['id']}, which matched" + (f" {_listed(via, 3)}" if via else ""))
-        elif reason == "nearest":
-            phrases.append("similar content")
-        else:
-            phrases.append(reason)
-    return list(dict.fromkeys(phrases))
+    phrases = [translate(key, "en", **values) for key, values in hit_reasons(hit, query_text) if key != "why.weak"]
+    return [p[:1].lower() + p[1:] for p in phrases]
 
 
 def _hit_heading(n: int | None, hit: Any) -> str:
@@ -73,6 +35,7 @@ def _hit_heading(n: int | None, hit: Any) -> str:
 def print_hits(response: Any, query_text: str | None = None, similar_to: str | None = None) -> None:
     """The human form of a search response: the matches, counted, then the weak candidates apart."""
     from indexer.highlight import plain_text
+    from indexer.reasons import display_terms
 
     query = response.query
     text = query_text or query["text"]
@@ -104,6 +67,6 @@ def print_hits(response: Any, query_text: str | None = None, similar_to: str | N
         click.echo(f"\nWeak candidates, not counted (no evidence of a match of their own): {len(weak)}")
         for hit in weak:
             click.echo(_hit_heading(None, hit))
-            terms = _terms(hit, text)
+            terms = display_terms(hit, text)
             if terms:
                 click.echo(f"    shares: {', '.join(terms)}")
