@@ -24,7 +24,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, cas
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from kb.errors import KBError
+from kb.errors import AccountError, AuthError
 from kb.roles import ROLES
 from kb.store import Base, Store
 
@@ -46,18 +46,6 @@ def _now() -> datetime:
 def _aware(moment: datetime) -> datetime:
     """A stored time as UTC (SQLite gives naive datetimes back)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-class AuthError(KBError):
-    """Wrong name, password or token; deliberately vague so it does not tell which."""
-
-    status = 401
-
-
-class AccountError(KBError):
-    """A bad account-management request (unknown role, weak password, duplicate name...)."""
-
-    status = 400
 
 
 class User(Base):

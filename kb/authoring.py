@@ -15,17 +15,11 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from kb.errors import KBError
+from kb.errors import ConflictError, IdUnavailableError, InvalidInputError
 from kb.headings import SECTION_LABELS, SECTION_ORDER
 
 FIELD_ORDER = ("id", "title", "status", "product", "versions", "fixed_in", "component", "severity", "tags",
                "error_codes", "visibility", "origin", "created", "resolved", "review_by", "authors", "related", "lang")
-
-
-class ConflictError(KBError):
-    """The file changed (or exists) since the editor loaded it."""
-
-    status = 409
 
 
 def next_case_id(existing: list[str], pattern: re.Pattern[str], today: date) -> str:
@@ -34,17 +28,17 @@ def next_case_id(existing: list[str], pattern: re.Pattern[str], today: date) -> 
         numbers = [int(i[-4:]) for i in existing if i.startswith(f"ESC-{today.year}-") and pattern.fullmatch(i)]
         candidate = f"ESC-{today.year}-{max(numbers, default=0) + 1:04d}"
         if not pattern.fullmatch(candidate):
-            raise KBError(f"no free id left for {today.year} in the pattern {pattern.pattern}")
+            raise IdUnavailableError(f"no free id left for {today.year} in the pattern {pattern.pattern}")
         return candidate
     matching = sorted((i for i in existing if pattern.fullmatch(i) and re.search(r"\d", i)),
                       key=lambda i: int(re.findall(r"\d+", i)[-1]))
     if not matching:
-        raise KBError(f"cannot derive the first id for pattern {pattern.pattern}; pass --id")
+        raise IdUnavailableError(f"cannot derive the first id for pattern {pattern.pattern}; pass --id")
     last = matching[-1]
     digits = re.findall(r"\d+", last)[-1]
     candidate = last[: last.rfind(digits)] + f"{int(digits) + 1:0{len(digits)}d}" + last[last.rfind(digits) + len(digits):]
     if not pattern.fullmatch(candidate):
-        raise KBError(f"the next id {candidate} would not match {pattern.pattern}; pass --id")
+        raise IdUnavailableError(f"the next id {candidate} would not match {pattern.pattern}; pass --id")
     return candidate
 
 
@@ -65,7 +59,7 @@ def template(lang: str, case_id: str, title: str, author: str, today: date,
              product: str = "tsumugi-server", component: str = "") -> str:
     """A new case file from the Japanese or English template, ready to edit."""
     if lang not in ("ja", "en"):
-        raise KBError(f"unknown template language '{lang}' (ja or en)")
+        raise InvalidInputError(f"unknown template language '{lang}' (ja or en)", "lang")
     text = resources.files("kb").joinpath(f"templates/case-{lang}.md").read_text("utf-8")
     values = {"id": case_id, "title": _yaml_scalar(title or ("(件名)" if lang == "ja" else "(title)")), "author": author,
               "today": today.isoformat(), "product": product, "component": component or "(component)"}
@@ -119,7 +113,7 @@ def save_case_file(cases_dir: Path, case_id: str, text: str, base_hash: str | No
     case never overwrites an existing file, and an edit is refused when the file changed since.
     """
     if not re.fullmatch(r"[\w.-]+", case_id) or case_id.startswith("."):
-        raise KBError(f"invalid case id '{case_id}'")
+        raise InvalidInputError(f"invalid case id '{case_id}'", "id")
     path = cases_dir / f"{case_id}.md"
     current = file_hash(path)
     if base_hash is None and current is not None:
@@ -169,7 +163,8 @@ def create_case_file(cases_dir: Path, taken: Callable[[], Iterable[str]], patter
 
     ``taken()`` lists every id in use, whoever may read it. An id that another writer took since is
     skipped and the next one tried, so a new case never fails on an id collision (and never says
-    which ids exist). Raises :class:`KBError` when no id can be derived or ``attempts`` are used up.
+    which ids exist). Raises :class:`~kb.errors.IdUnavailableError` when no id can be derived or ``attempts`` are
+    used up.
     """
     skipped: set[str] = set()
     for _ in range(attempts):
@@ -178,7 +173,7 @@ def create_case_file(cases_dir: Path, taken: Callable[[], Iterable[str]], patter
             return save_case_file(cases_dir, case_id, text_for(case_id), None)
         except ConflictError:
             skipped.add(case_id)
-    raise KBError(f"no free case id after {attempts} attempts; try again")
+    raise IdUnavailableError(f"no free case id after {attempts} attempts; try again")
 
 
 # -- case ids named in a case's text ---------------------------------------------------------------

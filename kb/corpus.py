@@ -55,7 +55,7 @@ def find_case_files(root: Path) -> tuple[list[Path], list[Problem]]:
             if name.lower().endswith(MARKDOWN_SUFFIXES):
                 files.append(path)
             else:
-                problems.append(Problem(str(path), None, "not a Markdown case file (expected .md); ignored", severity="warning"))
+                problems.append(Problem(str(path), None, "not_markdown_ignored", severity="warning"))
     return files, problems
 
 
@@ -71,7 +71,7 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
         elif path.exists():
             files.append(path)
         else:
-            problems.append(Problem(str(path), None, "no such file or folder"))
+            problems.append(Problem(str(path), None, "no_such_path"))
     return files, problems
 
 
@@ -87,14 +87,14 @@ def corpus_problems(cases: list[Case], unloaded: Iterable[str] = ()) -> tuple[li
     problems: list[Problem] = []
     for case in cases:
         if case.id in first:
-            problems.append(Problem(case.path, 2, f"duplicate id '{case.id}' (also used by {first[case.id].path})", "id"))
+            problems.append(Problem(case.path, 2, "duplicate_id", {"id": case.id, "other": first[case.id].path}, "id"))
             continue
         first[case.id] = case
         kept.append(case)
     for case in kept:
         for other in case.related:
             if other not in first and other not in present:
-                problems.append(Problem(case.path, None, f"related case '{other}' does not exist", "related", "warning"))
+                problems.append(Problem(case.path, None, "related_missing", {"id": other}, "related", "warning"))
     return kept, problems
 
 
@@ -111,8 +111,9 @@ def hidden_mentions(cases: list[Case], id_regex: re.Pattern[str]) -> list[Proble
         named = dict.fromkeys([*mentioned_ids(text, id_regex), *case.related])
         hidden = [cid for cid in named if cid != case.id and cid in by_id and by_id[cid].visibility not in levels]
         for cid in hidden[:10]:
-            problems.append(Problem(case.path, None, f"names '{cid}' ({by_id[cid].visibility}), which readers of this "
-                                    f"{case.visibility} case cannot open", "related" if cid in case.related else "body", "warning"))
+            problems.append(Problem(case.path, None, "hidden_mention",
+                                    {"id": cid, "visibility": by_id[cid].visibility, "case_visibility": case.visibility},
+                                    "related" if cid in case.related else "body", "warning"))
     return problems
 
 

@@ -8,18 +8,35 @@ its JSON from the same object.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
+from typing import Any, Mapping
+
+from kb.messages import MESSAGES, render
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found in one file: where it is and what is wrong."""
+    """One problem found in one file: where it is, a stable ``code`` and the ``args`` that fill it.
+
+    ``message`` is the English text rendered from the code (:mod:`kb.messages`); a UI says the
+    code in its own language from ``code`` and ``args``, never by reading the message.
+    """
 
     path: str
     line: int | None
-    message: str
+    code: str
+    args: dict[str, Any] = dc_field(default_factory=dict, hash=False)
     field: str | None = None
     severity: str = "error"  # "error" | "warning"
+
+    def __post_init__(self) -> None:
+        if self.code not in MESSAGES:
+            raise ValueError(f"unknown problem code {self.code!r}")
+
+    @property
+    def message(self) -> str:
+        return render(self.code, self.args)
 
     @property
     def is_error(self) -> bool:
@@ -35,9 +52,26 @@ class Problem:
             "path": self.path,
             "line": self.line,
             "field": self.field,
+            "code": self.code,
+            "args": dict(self.args),
             "message": self.message,
             "severity": self.severity,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Problem":
+        """A problem read back from :meth:`to_dict` (as the store keeps it). A problem stored before
+        problems had codes, or with a code this version does not know, keeps its stored message
+        under the code ``legacy``."""
+        line, field, severity = data.get("line"), data.get("field"), str(data.get("severity", "error"))
+        code, args = data.get("code"), data.get("args")
+        if isinstance(code, str) and code in MESSAGES and isinstance(args, dict):
+            try:
+                render(code, args)
+                return cls(str(data["path"]), line, code, dict(args), field, severity)
+            except (KeyError, IndexError, ValueError, TypeError):
+                pass  # args this version cannot render: keep the stored words
+        return cls(str(data["path"]), line, "legacy", {"message": str(data.get("message", ""))}, field, severity)
 
 
 class KBError(Exception):
@@ -69,8 +103,14 @@ class CaseFormatError(KBError):
         super().__init__("\n".join(str(p) for p in problems))
 
     @classmethod
-    def single(cls, path: str | Path, line: int | None, message: str, field: str | None = None) -> "CaseFormatError":
-        return cls([Problem(str(path), line, message, field)])
+    def single(cls, path: str | Path, line: int | None, code: str, field: str | None = None,
+               **args: Any) -> "CaseFormatError":
+        return cls([Problem(str(path), line, code, args, field)])
+
+    def to_dict(self) -> dict[str, object]:
+        data = super().to_dict()
+        data["problems"] = [p.to_dict() for p in self.problems]
+        return data
 
 
 class QueryError(KBError):
@@ -105,3 +145,44 @@ class ReindexBusyError(KBError):
     """Another reindex holds the lock."""
 
     status = 409
+
+
+class InvalidInputError(KBError):
+    """A value the user gave cannot be used (an invalid case id, an unknown template language...)."""
+
+    status = 422
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(message)
+
+    def to_dict(self) -> dict[str, object]:
+        data = super().to_dict()
+        if self.field:
+            data["field"] = self.field
+        return data
+
+
+class ConflictError(KBError):
+    """The file changed (or exists) since the editor loaded it."""
+
+    status = 409
+
+
+class IdUnavailableError(KBError):
+    """No free case id can be given now: the id pattern is used up or cannot be continued from the
+    ids there are, or other writers took every candidate meanwhile (pass an id, or try again)."""
+
+    status = 409
+
+
+class AuthError(KBError):
+    """Wrong name, password or token; deliberately vague so it does not tell which."""
+
+    status = 401
+
+
+class AccountError(KBError):
+    """A bad account-management request (unknown role, weak password, duplicate name...)."""
+
+    status = 400

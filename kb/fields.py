@@ -30,17 +30,17 @@ class _Collector:
     def __init__(self, path: str, key_lines: dict[str, int]):
         self.path, self.key_lines, self.problems = path, key_lines, []  # type: ignore[var-annotated]
 
-    def error(self, field: str, message: str) -> None:
-        self.problems.append(Problem(self.path, self.key_lines.get(field, 1), message, field))
+    def error(self, field: str, code: str, /, **args: Any) -> None:
+        self.problems.append(Problem(self.path, self.key_lines.get(field, 1), code, args, field))
 
 
 def _as_string(value: Any, field: str, out: _Collector) -> str | None:
     if isinstance(value, float):
-        out.error(field, f"{field}: unquoted number (read as {value!r}); quote versions, e.g. \"5.10\", so 5.10 is not read as 5.1")
+        out.error(field, "unquoted_number", field=field, value=value)
         return None
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return str(value).strip()
-    out.error(field, f"{field}: expected text, got {type(value).__name__}")
+    out.error(field, "expected_text", field=field, type=type(value).__name__)
     return None
 
 
@@ -66,36 +66,36 @@ def _as_date(value: Any, field: str, out: _Collector) -> date | None:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        out.error(field, f"{field}: invalid date '{value}' (expected YYYY-MM-DD)")
+        out.error(field, "invalid_date", field=field, value=str(value))
         return None
 
 
 def _check_enum(data: dict[str, Any], field: str, out: _Collector) -> None:
     value = data.get(field)
     if value is not None and value not in ENUM_FIELDS[field]:
-        out.error(field, f"unknown {field} '{value}' (expected one of: {', '.join(ENUM_FIELDS[field])})")
+        out.error(field, "unknown_value", field=field, value=str(value), choices=", ".join(ENUM_FIELDS[field]))
 
 
 def _check_ids(fields: dict[str, Any], id_regex: re.Pattern[str], expected_id: str | None, out: _Collector) -> None:
     case_id = fields.get("id")
     if case_id and not id_regex.fullmatch(case_id):
-        out.error("id", f"id '{case_id}' does not match the id pattern {id_regex.pattern} (setting id_pattern)")
+        out.error("id", "id_pattern_mismatch", id=case_id, pattern=id_regex.pattern)
     elif case_id and expected_id and case_id != expected_id:
-        out.error("id", f"id '{case_id}' does not match the file name (expected the file to be named {case_id}.md)")
+        out.error("id", "id_file_mismatch", id=case_id)
     for other in fields.get("related", ()):
         if not id_regex.fullmatch(other):
-            out.error("related", f"related: '{other}' is not a case id ({id_regex.pattern})")
+            out.error("related", "related_not_id", id=other, pattern=id_regex.pattern)
         elif other == case_id:
-            out.error("related", "related: a case cannot be related to itself")
+            out.error("related", "related_self")
     for code in fields.get("error_codes", ()):
         if not _IDENTIFIER.fullmatch(code):
-            out.error("error_codes", f"error_codes: '{code}' is not an identifier (e.g. SCH-13208, ORA-01555, 40P01, HTTP 503)")
+            out.error("error_codes", "error_code_not_identifier", code=code)
 
 
 def _check_dates(fields: dict[str, Any], out: _Collector) -> None:
     created, resolved = fields.get("created"), fields.get("resolved")
     if created and resolved and resolved < created:
-        out.error("resolved", f"resolved date {resolved} is before the created date {created}")
+        out.error("resolved", "resolved_before_created", resolved=str(resolved), created=str(created))
 
 
 _CONVERTERS: list[tuple[tuple[str, ...], Callable[[Any, str, _Collector], Any]]] = [
@@ -111,10 +111,10 @@ def validate_fields(data: dict[str, Any], key_lines: dict[str, int], path: str, 
     out = _Collector(path, key_lines)
     for key in data:
         if key not in KNOWN_FIELDS:
-            out.error(str(key), f"unknown field '{key}' (known: {', '.join(sorted(KNOWN_FIELDS))})")
+            out.error(str(key), "unknown_field", field=str(key), known=", ".join(sorted(KNOWN_FIELDS)))
     for field in REQUIRED_FIELDS:
         if data.get(field) in (None, "", []):
-            out.error(field, f"missing required field '{field}'")
+            out.error(field, "required_field", field=field)
     fields: dict[str, Any] = {}
     for names, convert in _CONVERTERS:
         for name in names:
@@ -123,7 +123,7 @@ def validate_fields(data: dict[str, Any], key_lines: dict[str, int], path: str, 
     for name in ENUM_FIELDS:
         _check_enum(fields, name, out)
     if fields.get("title") and len(fields["title"]) > MAX_TITLE:
-        out.error("title", f"title is longer than {MAX_TITLE} characters")
+        out.error("title", "title_too_long", limit=MAX_TITLE)
     _check_ids(fields, id_regex, expected_id, out)
     _check_dates(fields, out)
     if out.problems:

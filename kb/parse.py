@@ -21,6 +21,7 @@ from kb.case import Case, Section
 from kb.errors import CaseFormatError, Problem
 from kb.fields import validate_fields
 from kb.headings import canonical_section, known_headings, section_label
+from kb.messages import FRONT_MATTER_CODES
 from kb.reading import read_case_bytes
 from kb.sensitive import scan_case_text
 
@@ -58,7 +59,7 @@ def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int],
     tokens = _md().parse(text)
     fm = next((t for t in tokens if t.type == "front_matter"), None)
     if fm is None or not text.startswith("---"):
-        return {}, {}, 0, [Problem(path, 1, _missing_front_matter(text))]
+        return {}, {}, 0, [_missing_front_matter(text, path)]
     assert fm.map is not None
     start, end = fm.map  # 0-based: the opening '---' line and the line after the closing one
     problems: list[Problem] = []
@@ -69,7 +70,7 @@ def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int],
             continue
         key, lineno = match.group(1), start + 2 + offset
         if key in key_lines:
-            problems.append(Problem(path, lineno, f"duplicate field '{key}' (first at line {key_lines[key]})", key))
+            problems.append(Problem(path, lineno, "duplicate_field", {"field": key, "first_line": key_lines[key]}, key))
         else:
             key_lines[key] = lineno
     try:
@@ -78,24 +79,24 @@ def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int],
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = start + 2 + mark.line if mark is not None else start + 1
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return {}, key_lines, end, problems + [Problem(path, line, f"invalid YAML in front matter: {reason}")]
+        return {}, key_lines, end, problems + [Problem(path, line, "invalid_yaml", {"reason": str(reason)})]
     if not isinstance(data, dict):
-        return {}, key_lines, end, problems + [Problem(path, start + 1, "front matter must be a mapping of field: value")]
+        return {}, key_lines, end, problems + [Problem(path, start + 1, "front_matter_not_mapping")]
     return data, key_lines, end, problems
 
 
-def _missing_front_matter(text: str) -> str:
-    """The message for a file whose front matter markdown-it did not find, saying what is wrong
+def _missing_front_matter(text: str, path: str) -> Problem:
+    """The problem of a file whose front matter markdown-it did not find, saying what is wrong
     when the file seems to have one: a '---' not at the very start, or no closing '---'."""
-    message = "missing YAML front matter (the file must start with a '---' line)"
     lines = text.split("\n")
     opening = next((n for n, line in enumerate(lines[:20]) if line.strip() == "---"), None)
     if opening is None or not any(_KEY_LINE.match(line) for line in lines[opening + 1:opening + 3]):
-        return message
+        return Problem(path, 1, "missing_front_matter")
     if opening == 0 and lines[0] == "---":
-        return "missing YAML front matter: no closing '---' line after the fields"
-    shown = "line 1 is " + repr(lines[0]) if opening == 0 else f"its '---' is on line {opening + 1}"
-    return f"{message}: {shown}; the first line must be exactly '---'"
+        return Problem(path, 1, "front_matter_not_closed")
+    if opening == 0:
+        return Problem(path, 1, "front_matter_first_line", {"first_line": lines[0]})
+    return Problem(path, 1, "front_matter_late", {"line": opening + 1})
 
 
 def _looks_like_fields(heading: str) -> bool:
@@ -126,7 +127,7 @@ def split_sections(text: str, path: str) -> RawSections:
     first_head = heads[0][1].map[0] if heads and heads[0][1].map else len(lines)
     before = "\n".join(line for line in lines[body_start:first_head] if line.strip() != "---")
     if before.strip() and not (unrecognised and _looks_like_fields(before)):
-        problems.append(Problem(path, body_start + 1, "text before the first '## ' section is not part of any section", severity="warning"))
+        problems.append(Problem(path, body_start + 1, "text_before_sections", severity="warning"))
     for n, (i, tok) in enumerate(heads):
         assert tok.map is not None
         heading = tokens[i + 1].content.strip()
@@ -135,10 +136,12 @@ def split_sections(text: str, path: str) -> RawSections:
         content = "\n".join(lines[tok.map[1]:stop]).strip("\n")
         name = canonical_section(heading)
         if name is None:
-            problems.append(Problem(path, lineno, f"unknown section heading '{heading}' (known: {known_headings()})", severity="warning"))
+            problems.append(Problem(path, lineno, "unknown_section", {"heading": heading, "known": known_headings()},
+                                    severity="warning"))
             name = "other"
         elif name in seen:
-            problems.append(Problem(path, lineno, f"duplicate section '{heading}' ({name}, first at line {seen[name]})", name))
+            problems.append(Problem(path, lineno, "duplicate_section", {"heading": heading, "section": name, "first_line": seen[name]},
+                                    name))
             continue
         seen.setdefault(name, lineno)
         sections.append(Section(name=name, heading=heading, text=content, line=lineno))
@@ -151,14 +154,14 @@ def _section_problems(sections: list[Section], status: Any, path: str, fm_end: i
     required = ["symptoms"] + (["cause"] if status == "resolved" else [])
     for name in required:
         if name not in by_name:
-            problems.append(Problem(path, fm_end + 1, f"missing required section '{section_label(name)}'", name))
+            problems.append(Problem(path, fm_end + 1, "required_section", {"section": section_label(name)}, name))
     if "resolution" not in by_name and "workaround" not in by_name:
-        problems.append(Problem(path, fm_end + 1, f"missing required section '{section_label('resolution')}' "
-                                                  f"(or '{section_label('workaround')}')", "resolution"))
+        problems.append(Problem(path, fm_end + 1, "resolution_or_workaround",
+                                {"resolution": section_label("resolution"), "workaround": section_label("workaround")}, "resolution"))
     for name in ("symptoms", "cause", "resolution", "workaround"):
         section = by_name.get(name)
         if section is not None and not section.text.strip():
-            problems.append(Problem(path, section.line, f"section '{section.heading}' is empty", name))
+            problems.append(Problem(path, section.line, "empty_section", {"heading": section.heading}, name))
     return problems
 
 
@@ -175,7 +178,7 @@ def check_case_text(text: str, path: str, id_regex: re.Pattern[str] = DEFAULT_ID
     problems += raw.problems
     problems += _section_problems(raw.sections, data.get("status"), path, fm_end)
     problems += [f.problem(path) for f in scan_case_text(text, customer_domains)]
-    fm_broken = any(p.line is not None and "front matter" in p.message for p in problems)
+    fm_broken = any(p.code in FRONT_MATTER_CODES for p in problems)
     fields, field_problems = validate_fields(data, key_lines, path, id_regex, raw.sections, expected_id)
     if not fm_broken:  # after a YAML error, "missing field" messages would only be noise
         problems += field_problems
@@ -199,16 +202,16 @@ def parse_case(text: str, path: str = "<string>", id_regex: re.Pattern[str] = DE
 def decode_case_bytes(data: bytes, path: str, max_bytes: int) -> tuple[str | None, list[Problem]]:
     """File-level checks: extension, size, binary content, UTF-8. Returns (text, problems)."""
     if not path.lower().endswith(MARKDOWN_SUFFIXES):
-        return None, [Problem(path, None, "not a Markdown case file (expected a .md file)")]
+        return None, [Problem(path, None, "not_markdown")]
     if len(data) > max_bytes:
-        return None, [Problem(path, None, f"file too large: {len(data)} bytes (limit {max_bytes}, setting max_case_bytes)")]
+        return None, [Problem(path, None, "file_too_large", {"size": len(data), "limit": max_bytes})]
     if b"\x00" in data:
-        return None, [Problem(path, data[: data.index(b"\x00")].count(b"\n") + 1, "binary content (NUL byte) in a Markdown file")]
+        return None, [Problem(path, data[: data.index(b"\x00")].count(b"\n") + 1, "binary_content")]
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return None, [Problem(path, line, f"invalid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); save the file as UTF-8")]
+        return None, [Problem(path, line, "invalid_utf8", {"byte": data[exc.start], "offset": exc.start})]
 
 
 def read_case_file(path: Path, id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,

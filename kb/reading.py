@@ -30,18 +30,22 @@ def outside_root(path: Path, root: Path | None) -> bool:
         return True
 
 
+def _unreadable(shown: str, exc: OSError) -> Problem:
+    return Problem(shown, None, "unreadable_file", {"reason": str(exc.strerror or exc)})
+
+
 def check_file(path: Path, shown: str, max_bytes: int, root: Path | None = None) -> Problem | None:
     """Why ``path`` must not be read (a problem naming the file), or None when it may be."""
     if outside_root(path, root):
-        return Problem(shown, None, "a symbolic link that leads out of the cases folder; skipped")
+        return Problem(shown, None, "link_outside_root")
     try:
         st = os.stat(path)
     except OSError as exc:
-        return Problem(shown, None, f"cannot read file: {exc.strerror or exc}")
+        return _unreadable(shown, exc)
     if not stat.S_ISREG(st.st_mode):
-        return Problem(shown, None, f"{_kind(st.st_mode)}, not a regular file; skipped")
+        return Problem(shown, None, "not_regular_file", {"kind": _kind(st.st_mode)})
     if st.st_size > max_bytes:
-        return Problem(shown, None, f"file too large: {st.st_size} bytes (limit {max_bytes}, setting max_case_bytes)")
+        return Problem(shown, None, "file_too_large", {"size": st.st_size, "limit": max_bytes})
     return None
 
 
@@ -55,17 +59,17 @@ def read_case_bytes(path: Path, shown: str, max_bytes: int, root: Path | None = 
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        return None, Problem(shown, None, f"cannot read file: {exc.strerror or exc}")
+        return None, _unreadable(shown, exc)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            return None, Problem(shown, None, f"{_kind(st.st_mode)}, not a regular file; skipped")
+            return None, Problem(shown, None, "not_regular_file", {"kind": _kind(st.st_mode)})
         with os.fdopen(os.dup(fd), "rb") as fh:
             data = fh.read(max_bytes + 1)
     except OSError as exc:
-        return None, Problem(shown, None, f"cannot read file: {exc.strerror or exc}")
+        return None, _unreadable(shown, exc)
     finally:
         os.close(fd)
     if len(data) > max_bytes:
-        return None, Problem(shown, None, f"file too large: over {max_bytes} bytes (limit {max_bytes}, setting max_case_bytes)")
+        return None, Problem(shown, None, "file_grew_too_large", {"limit": max_bytes})
     return data, None

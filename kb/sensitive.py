@@ -42,8 +42,8 @@ class Finding:
 
     def problem(self, path: str) -> Problem:
         shown = self.text if len(self.text) <= 40 else self.text[:37] + "..."
-        what = "secret" if self.secret else "personal data"
-        return Problem(path, self.line, f"possible {what} ({self.kind}): '{shown}'; run 'kb redact' to replace it with {self.placeholder}",
+        return Problem(path, self.line, "secret" if self.secret else "personal_data",
+                       {"kind": self.kind, "text": shown, "placeholder": self.placeholder},
                        "sensitive", "error" if self.secret else "warning")
 
 

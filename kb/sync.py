@@ -52,7 +52,7 @@ class SyncReport:
 
 
 def _problem_from_dict(data: dict[str, object]) -> Problem:
-    return Problem(str(data["path"]), data.get("line"), str(data["message"]), data.get("field"), str(data.get("severity", "error")))  # type: ignore[arg-type]
+    return Problem.from_dict(data)
 
 
 def _relative(path: Path, root_prefix: str, root: Path) -> str:
@@ -108,7 +108,7 @@ def sync_store(settings: Settings, store: Store, rehash: bool = False, reparse: 
     root = settings.cases_dir
     report = SyncReport()
     if not root.is_dir():
-        report.problems.append(Problem(str(root), None, "cases folder does not exist (setting cases_dir)"))
+        report.problems.append(Problem(str(root), None, "cases_dir_missing"))
         return report
     scan_started_ns = time.time_ns()
     files, report.problems = find_case_files(root)
@@ -141,7 +141,7 @@ def sync_store(settings: Settings, store: Store, rehash: bool = False, reparse: 
             case, problems = _parse_file(path, shown, data, settings, digest)
             other = _is_duplicate(case, rel, owners, present) if case else None
             if other:
-                problems.append(Problem(shown, 2, f"duplicate id '{case.id}' (also used by {root / other})", "id"))  # type: ignore[union-attr]
+                problems.append(Problem(shown, 2, "duplicate_id", {"id": case.id, "other": str(root / other)}, "id"))  # type: ignore[union-attr]
                 case = None
             report.problems += problems
             old_id = state.case_id if state else None
