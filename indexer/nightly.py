@@ -16,22 +16,36 @@ from indexer.evaluate import DEFAULT_QUERIES, load_queries, score_rankings
 from indexer.jobs import run_index
 from indexer.searcher import SearchRequest, Searcher, fusion_method
 from kb.errors import KBError
+from kb.history import repo_for
 from kb.migrate import open_store
+from kb.repo import sync
 from kb.settings import Settings
 
-EXIT = {"ok": 0, "bad_files": 1, "failed": 2, "quality_drop": 3}
+EXIT = {"ok": 0, "bad_files": 1, "failed": 2, "quality_drop": 3, "edits_waiting": 4, "sync_failed": 5}
 REPORTS = "reports"
 LATEST = "nightly-latest.json"
 Progress = Callable[[str], None] | None
 
 
 def git_pull(cases_dir: Path) -> dict[str, Any]:
-    """``git pull --ff-only`` when the cases folder is a git checkout."""
+    """``git pull --ff-only`` when the cases folder is a git checkout (kept for scripts; the job uses :func:`git_sync`)."""
     probe = subprocess.run(["git", "-C", str(cases_dir), "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True)
     if probe.returncode != 0:
         return {"pulled": False, "reason": "not a git checkout"}
     run = subprocess.run(["git", "-C", str(cases_dir), "pull", "--ff-only"], capture_output=True, text=True, timeout=300)
     return {"pulled": run.returncode == 0, "output": (run.stdout + run.stderr).strip()[-2000:], "status": run.returncode}
+
+
+def git_sync(settings: Settings) -> dict[str, Any]:
+    """Sync the cases repository with its remote (:func:`kb.repo.sync`): fetch, replay the web edits
+    on upstream, push; edits that conflict wait on side branches (``waiting``)."""
+    repo = repo_for(settings)
+    if repo is None:
+        return {"pulled": False, "synced": False, "reason": "not a git checkout", "waiting": []}
+    result = sync(repo, settings.git_remote, settings.git_branch, cases_dir=settings.cases_dir)
+    report = result.to_dict()
+    report["pulled_commits"] = report.pop("pulled")
+    return report | {"pulled": result.synced}
 
 
 def overdue_reviews(catalog: dict[str, dict[str, Any]], today: date) -> dict[str, list[dict[str, str]]]:
@@ -85,7 +99,7 @@ def run_nightly(settings: Settings, pull: bool = False, queries_file: Path | Non
     try:
         if pull:
             t = time.monotonic()
-            report["git"] = git_pull(settings.cases_dir)
+            report["git"] = git_sync(settings)
             report["durations"]["pull"] = round(time.monotonic() - t, 3)
         t = time.monotonic()
         index = run_index(settings, progress=progress, wait=lock_wait)
@@ -123,6 +137,11 @@ def run_nightly(settings: Settings, pull: bool = False, queries_file: Path | Non
     except KBError as exc:
         report["error"] = str(exc)
         status = "failed"
+    git = report.get("git") or {}
+    if status == "ok" and git.get("error"):
+        status = "sync_failed"
+    elif status == "ok" and git.get("waiting"):
+        status = "edits_waiting"  # web edits that conflicted with upstream, kept on side branches
     report["status"] = status
     report["durations"]["total"] = round(time.monotonic() - started, 3)
     report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -171,7 +190,18 @@ def summary_lines(report: dict[str, Any], saved_to: Path | None = None) -> list[
         lines.append(f"error: {report['error']}")
     git = report.get("git")
     if git:
-        lines.append("git: pulled" if git.get("pulled") else f"git: not pulled ({git.get('reason') or 'status ' + str(git.get('status'))})")
+        if git.get("error"):
+            lines.append(f"git: sync failed ({git['error'][:200]})")
+        elif git.get("pulled"):
+            pushed = ", pushed" if git.get("pushed") else ""
+            lines.append(f"git: synced with {git.get('remote', '?')}/{git.get('branch', '?')} ({git.get('pulled_commits', 0)} pulled, "
+                         f"{git.get('replayed', 0)} replayed{pushed})" if "synced" in git else "git: pulled")
+        else:
+            lines.append(f"git: not pulled ({git.get('reason') or 'status ' + str(git.get('status'))})")
+        waiting = git.get("waiting") or []
+        if waiting:
+            lines.append(f"edits waiting for merge: {len(waiting)} (side branches, nothing lost):")
+            lines += [f"  {w['branch']} ({w['path']}, by {w['author']})" for w in waiting[:SUMMARY_ITEMS]]
     index = report.get("index")
     if index:
         state = f"published {index['generation']}" if index.get("published") else f"index unchanged ({index.get('generation') or 'none'})"

@@ -33,9 +33,25 @@ def can_read(role: str, visibility: str) -> bool:
     return visibility in visibilities_for(role)
 
 
+REVIEW_STATES = ("draft", "reviewed")  # the optional ``review`` field of a case (KCS)
+DRAFT_LEVEL = "engineering"  # a draft is read at this level at least: engineers and admins, until reviewed
+
+
+def effective_visibility(visibility: str, review: str | None = None) -> str:
+    """The level a case is read at: its visibility, raised to :data:`DRAFT_LEVEL` while it is a draft."""
+    if review == "draft" and visibility in VISIBILITIES and VISIBILITIES.index(visibility) < VISIBILITIES.index(DRAFT_LEVEL):
+        return DRAFT_LEVEL
+    return visibility
+
+
+def can_read_state(role: str, visibility: str, review: str | None = None) -> bool:
+    """Whether ``role`` may read a case at ``visibility`` in review state ``review``."""
+    return can_read(role, effective_visibility(visibility, review))
+
+
 def can_read_case(case: Any, role: str) -> bool:
-    """Whether ``role`` may read ``case`` (anything with a ``visibility``); a missing case is unreadable."""
-    return case is not None and can_read(role, case.visibility)
+    """Whether ``role`` may read ``case`` (anything with a ``visibility`` and maybe a ``review``); a missing case is unreadable."""
+    return case is not None and can_read_state(role, case.visibility, getattr(case, "review", None))
 
 
 def can_edit(role: str) -> bool:

@@ -88,6 +88,13 @@ class Settings:
     alert_retries: int = _setting(3, "Delivery attempts per alert and channel within one kb watch run (then it is kept and retried on the next run).")
     alert_retry_backoff_seconds: float = _setting(1.0, "Wait before the second delivery attempt; doubled before each further one.")
     alert_timeout_seconds: float = _setting(10.0, "Network timeout of one webhook or SMTP delivery attempt, in seconds.")
+    git_remote: str = _setting("origin", "The cases repository: the git remote that kb sync and the nightly job (--pull) fetch from and push to (nothing is synced when the cases folder has no such remote).")
+    git_branch: str = _setting("", "The cases repository: the branch synced with git_remote (empty: the branch checked out in the cases folder).")
+    git_committer_name: str = _setting("Escalation KB", "The cases repository: committer name of the commits the product makes (the author is the signed-in user).")
+    git_committer_email: str = _setting("kb@localhost", "The cases repository: committer e-mail of the commits the product makes.")
+    git_author_email: str = _setting("{name}@users.noreply.kb", "The cases repository: the author e-mail of a user's commits ({name}: the account name; accounts have no e-mail address).")
+    git_sync_after_save: bool = _setting(False, "The cases repository: run kb sync (fetch, replay, push) in the background after each save from the web editor.")
+    git_lock_stale_seconds: float = _setting(30.0, "The cases repository: a git lock file (index.lock) this old, with no git process running in the repository, is left from a killed git and removed.")
 
     @property
     def customer_domain_list(self) -> tuple[str, ...]:
@@ -128,7 +135,8 @@ _MINIMUM = {"embed_batch_size": 1, "query_threads": 0, "max_case_bytes": 1024, "
             "candidates": 1, "keep_generations": 1, "generation_grace_seconds": 0, "search_limit": 1, "ann_threshold": 1, "ann_ef_search": 1, "search_log_days": 1, "session_idle_minutes": 1, "session_lifetime_hours": 1, "db_pool_size": 1, "db_max_overflow": 0,
             "watch_window_minutes": 1, "watch_baseline_days": 1, "watch_floor_per_day": 0.0, "watch_p_threshold": 0.0,
             "watch_min_count": 1, "watch_dispersion": 0.0, "watch_quiet_minutes": 0, "alert_smtp_port": 1,
-            "alert_retries": 1, "alert_retry_backoff_seconds": 0.0, "alert_timeout_seconds": 0.1}
+            "alert_retries": 1, "alert_retry_backoff_seconds": 0.0, "alert_timeout_seconds": 0.1,
+            "git_lock_stale_seconds": 0.0}
 
 
 def setting_help() -> dict[str, str]:

@@ -135,3 +135,26 @@ def test_nightly_report_lists_every_refused_case_with_its_reasons(settings, writ
         assert refused["ESC-2026-0003.md"][0]["message"].startswith("unknown status 'fixed'")
     saved = json.loads((settings.data_dir / REPORTS / LATEST).read_text())
     assert saved["index"]["refused"] == report["index"]["refused"]
+
+
+def test_nightly_syncs_and_reports_edits_waiting_for_merge(tmp_path):
+    from kb.repo import Person
+    from kb.history import repo_for
+    from kb.settings import load_settings
+
+    from test_repo import git, make_world
+
+    remote, folder, user = make_world(tmp_path, {"ESC-2026-0001.md": case_text(symptoms="the widget breaks")})
+    settings = load_settings(environ={}, cases_dir=folder, data_dir=tmp_path / "data", embed_model="hash:256")
+    repo = repo_for(settings)
+    (folder / "ESC-2026-0001.md").write_text(case_text(symptoms="the widget breaks", cause="web cause"), "utf-8")
+    with repo.writing():
+        repo.commit_file(folder / "ESC-2026-0001.md", Person("alice", "a@example.com"), "web edit")
+    (user / "ESC-2026-0001.md").write_text(case_text(symptoms="the widget breaks", cause="git cause"), "utf-8")
+    git(user, "commit", "-qam", "git edit")
+    git(user, "push", "-q")
+    report, status = run_nightly(settings, pull=True, queries_file=_queries(tmp_path, ["ESC-2026-0001"]))
+    assert status == EXIT["edits_waiting"] == 4
+    assert report["git"]["pulled"] is True and len(report["git"]["waiting"]) == 1
+    from indexer.nightly import summary_lines
+    assert any(line.startswith("edits waiting for merge: 1") for line in summary_lines(report))

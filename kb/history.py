@@ -1,0 +1,346 @@
+"""The history of a case: its versions (commits of its file), a diff between two of them section by
+section, restoring one (a new commit), and the edits waiting for a merge.
+
+Who sees what: a version is shown to a role only when the role may read the case now *and* may
+read it as that version was (its visibility and review state then). A case whose visibility was
+raised therefore never shows its old text to the roles that lost access, and a case whose
+visibility was lowered does not reveal what it said while it was restricted. The rule is
+:func:`version_readable`; the levels come from :mod:`kb.roles`.
+
+Diffs are pure functions of two texts (:func:`diff_texts`): front-matter fields key by key, then
+each section (matched by canonical name) as runs of equal, deleted and inserted text. Lines are
+matched first; inside a changed block Japanese (and other CJK) text is compared character by
+character and everything else word by word, so a one-character fix in a Japanese paragraph shows
+as that character, not as the whole line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kb.case import VISIBILITIES, Case
+from kb.errors import NotFoundError, QueryError
+from kb.parse import split_sections
+from kb.repo import Commit, PendingEdit, Person, Repo, open_repo, pending_edits
+from kb.roles import can_read_state
+from kb.settings import Settings
+
+SUMMARY_CHARS = 200
+MAX_VERSIONS = 500
+_SHA = re.compile(r"[0-9a-f]{7,40}")
+_TOKEN = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\W\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+|[^\w\s]", re.U)
+_EMAIL_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+# -- who writes -------------------------------------------------------------------------------------
+
+def repo_for(settings: Settings) -> Repo | None:
+    """The git working copy of the cases folder, or None when it is not one."""
+    return open_repo(settings.cases_dir, Person(settings.git_committer_name, settings.git_committer_email),
+                     settings.git_lock_stale_seconds)
+
+
+def author_for(name: str, settings: Settings) -> Person:
+    """The commit author for an account: its name, and an e-mail made from ``git_author_email``
+    (accounts have no e-mail address: ``{name}`` is the account name made safe for an address)."""
+    local = _EMAIL_UNSAFE.sub("-", name).strip("-.") or "user"
+    return Person(name or "unknown", settings.git_author_email.replace("{name}", local))
+
+
+def commit_message(summary: str, default: str) -> str:
+    """The commit message: the author's one-line summary (trimmed), else ``default``."""
+    line = " ".join(summary.split())[:SUMMARY_CHARS]
+    return line or default
+
+
+def default_summary(case_id: str, old_text: str | None, new_text: str) -> str:
+    """``Update ESC-…: <sections and fields changed>`` (``Create ESC-…`` for a new case)."""
+    if old_text is None:
+        return f"Create {case_id}"
+    diff = diff_texts(old_text, new_text)
+    names = [s.name for s in diff.sections if s.change != "same"] + [f.name for f in diff.fields]
+    return f"Update {case_id}: {', '.join(names) if names else 'no change'}"[:SUMMARY_CHARS]
+
+
+# -- versions -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a case file: the commit and what the case was then."""
+
+    commit: Commit
+    visibility: str
+    review: str | None
+    deleted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha": self.commit.sha, "short": self.commit.short, "author": self.commit.author.name,
+                "email": self.commit.author.email, "date": self.commit.date.isoformat(),
+                "summary": self.commit.summary, "visibility": self.visibility, "review": self.review}
+
+
+@dataclass
+class History:
+    """The versions of one case that a role may see, newest first."""
+
+    case_id: str
+    available: bool  # False: the cases folder is no git working copy
+    versions: list[Version] = field(default_factory=list)
+    hidden: int = 0  # versions this role may not see (raised visibility, or restricted then)
+    pending: list[PendingEdit] = field(default_factory=list)
+
+    def find(self, sha: str) -> Version:
+        """The visible version whose commit starts with ``sha``; :class:`NotFoundError` otherwise."""
+        if not _SHA.fullmatch(sha or ""):
+            raise QueryError("not a version (expected a commit id)", "version")
+        for version in self.versions:
+            if version.commit.sha.startswith(sha):
+                return version
+        raise NotFoundError(f"no version '{sha[:40]}' of {self.case_id}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"case_id": self.case_id, "available": self.available, "hidden": self.hidden,
+                "versions": [v.to_dict() for v in self.versions],
+                "pending": [{"branch": p.branch, "sha": p.commit.sha, "author": p.commit.author.name,
+                             "date": p.commit.date.isoformat(), "summary": p.commit.summary} for p in self.pending]}
+
+
+def version_readable(role: str, current: tuple[str, str | None], then: tuple[str, str | None]) -> bool:
+    """Whether ``role`` may see a version: it reads the case now and as it was then
+    (each a (visibility, review state) pair)."""
+    return can_read_state(role, *current) and can_read_state(role, *then)
+
+
+def front_matter(text: str) -> dict[str, Any]:
+    """The YAML front matter of a case text, tolerantly ({} when there is none or it is broken)."""
+    if not text.startswith("---"):
+        return {}
+    end = text.find("\n---", 3)
+    if end < 0:
+        return {}
+    try:
+        data = yaml.safe_load(text[3:end])
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def level_of(text: str | None) -> tuple[str, str | None]:
+    """(visibility, review) of a case text; a text whose visibility cannot be read counts as restricted."""
+    data = front_matter(text or "")
+    visibility = data.get("visibility")
+    review = data.get("review")
+    return (visibility if visibility in VISIBILITIES else VISIBILITIES[-1],
+            review if isinstance(review, str) else None)
+
+
+def case_path(settings: Settings, case: Case) -> Path:
+    """The file of a stored case."""
+    return settings.cases_dir / case.path if case.path else settings.cases_dir / f"{case.id}.md"
+
+
+def case_history(repo: Repo | None, path: Path, case: Case, role: str, limit: int = MAX_VERSIONS) -> History:
+    """The versions of ``case`` (whose file is ``path``) that ``role`` may see, and the edits waiting
+    for a merge (for editors; the caller has checked that ``role`` may read the case)."""
+    if repo is None:
+        return History(case.id, False)
+    rel = repo.relpath(path)
+    current = (case.visibility, case.meta.get("review") if isinstance(case.meta.get("review"), str) else None)
+    history = History(case.id, True)
+    for commit in repo.log(rel, limit=limit):
+        text = _text_at(repo, commit.sha, rel)
+        then = level_of(text) if text is not None else current
+        version = Version(commit, then[0], then[1], deleted=text is None)
+        if version_readable(role, current, then):
+            history.versions.append(version)
+        else:
+            history.hidden += 1
+    history.pending = [p for p in pending_edits(repo, rel) if version_readable(role, current, level_of(repo.show(p.commit.sha, p.path)))]
+    return history
+
+
+def _text_at(repo: Repo, sha: str, rel: str) -> str | None:
+    text = repo.show(sha, rel)
+    if text is None:  # renamed later: the path the file had at that commit
+        for path, old in repo.paths_at_commit(sha).items():
+            if old == rel or path == rel:
+                text = repo.show(sha, path)
+                break
+    return text
+
+
+def version_text(repo: Repo, path: Path, history: History, sha: str) -> str:
+    """The text of a visible version (``NotFoundError`` for one the role may not see)."""
+    version = history.find(sha)
+    text = _text_at(repo, version.commit.sha, repo.relpath(path))
+    if text is None:
+        raise NotFoundError(f"{history.case_id} did not exist at {sha[:12]}")
+    return text
+
+
+def pending_text(repo: Repo, history: History, branch: str) -> str:
+    """The text of an edit waiting for a merge that the role may see."""
+    for edit in history.pending:
+        if edit.branch == branch:
+            return repo.show(edit.commit.sha, edit.path) or ""
+    raise NotFoundError(f"no edit of {history.case_id} waits on '{branch[:80]}'")
+
+
+def restore_version(repo: Repo, path: Path, history: History, sha: str, author: Person, summary: str = "") -> str | None:
+    """Write a visible version back as the case file and commit it (a new commit, history kept).
+    Returns the new commit (None when the file already is that version)."""
+    text = version_text(repo, path, history, sha)
+    version = history.find(sha)
+    message = commit_message(summary, f"Restore {history.case_id}: version {version.commit.short} "
+                                      f"of {version.commit.date.date().isoformat()} by {version.commit.author.name}")
+    with repo.writing():
+        write_atomic(path, text)
+        return repo.commit_file(path, author, message)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file: fsync, rename, fsync the folder (never half a file)."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder so a rename in it survives a crash."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- diffs --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Run:
+    """A stretch of text that is the same in both versions, or only in the old (``delete``) or new (``insert``)."""
+
+    op: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SectionDiff:
+    name: str
+    heading: str
+    change: str  # same | changed | added | removed
+    runs: tuple[Run, ...]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    name: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class CaseDiff:
+    fields: tuple[FieldChange, ...]
+    sections: tuple[SectionDiff, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.fields) or any(s.change != "same" for s in self.sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fields": [{"name": f.name, "old": f.old, "new": f.new} for f in self.fields],
+                "sections": [{"name": s.name, "heading": s.heading, "change": s.change,
+                              "runs": [[r.op, r.text] for r in s.runs]} for s in self.sections]}
+
+
+def tokens(text: str) -> list[str]:
+    """Diff units: each CJK character alone, words, runs of white space, each punctuation mark."""
+    return _TOKEN.findall(text)
+
+
+def diff_runs(old: str, new: str) -> tuple[Run, ...]:
+    """``old`` -> ``new`` as runs: lines matched first, then tokens (:func:`tokens`) inside changed lines."""
+    runs: list[Run] = []
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            _add(runs, "equal", "".join(a[i1:i2]))
+        elif op == "delete":
+            _add(runs, "delete", "".join(a[i1:i2]))
+        elif op == "insert":
+            _add(runs, "insert", "".join(b[j1:j2]))
+        else:
+            ta, tb = tokens("".join(a[i1:i2])), tokens("".join(b[j1:j2]))
+            for sub, k1, k2, m1, m2 in difflib.SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes():
+                if sub == "equal":
+                    _add(runs, "equal", "".join(ta[k1:k2]))
+                else:
+                    _add(runs, "delete", "".join(ta[k1:k2]))
+                    _add(runs, "insert", "".join(tb[m1:m2]))
+    return tuple(runs)
+
+
+def _add(runs: list[Run], op: str, text: str) -> None:
+    if not text:
+        return
+    if runs and runs[-1].op == op:
+        runs[-1] = Run(op, runs[-1].text + text)
+    else:
+        runs.append(Run(op, text))
+
+
+def _sections(text: str) -> dict[str, tuple[str, str]]:
+    """{key: (heading, text)} of a case text's sections (unknown headings keyed by heading)."""
+    found: dict[str, tuple[str, str]] = {}
+    for section in split_sections(text, "<version>").sections:
+        key = section.name if section.name != "other" else f"other:{section.heading}"
+        found.setdefault(key, (section.heading, section.text))
+    return found
+
+
+def _field_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def diff_texts(old: str, new: str) -> CaseDiff:
+    """The difference between two versions of a case file: changed fields, then every section."""
+    fa, fb = front_matter(old), front_matter(new)
+    fields = tuple(FieldChange(str(k), _field_text(fa.get(k)), _field_text(fb.get(k)))
+                   for k in list(dict.fromkeys([*fb, *fa])) if _field_text(fa.get(k)) != _field_text(fb.get(k)))
+    sa, sb = _sections(old), _sections(new)
+    sections = []
+    for key in dict.fromkeys([*sb, *sa]):
+        name = key.split(":", 1)[0]
+        if key not in sa:
+            heading, text = sb[key]
+            sections.append(SectionDiff(name, heading, "added", (Run("insert", text),)))
+        elif key not in sb:
+            heading, text = sa[key]
+            sections.append(SectionDiff(name, heading, "removed", (Run("delete", text),)))
+        else:
+            runs = diff_runs(sa[key][1], sb[key][1])
+            same = all(r.op == "equal" for r in runs) and sa[key][0] == sb[key][0]
+            sections.append(SectionDiff(name, sb[key][0], "same" if same else "changed", runs))
+    return CaseDiff(fields, tuple(sections))

@@ -1,0 +1,221 @@
+"""kb.repo: commits of one file, logs, stale locks, and the sync with a bare remote (real git, tmp folders)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from kb.repo import PENDING_PREFIX, Person, commit_leftovers, open_repo, pending_edits, recover_stale_locks, sync
+
+from conftest import case_text
+
+ALICE = Person("alice", "alice@example.com")
+BOB = Person("bob", "bob@example.com")
+KB = Person("Escalation KB", "kb@example.com")
+
+
+def git(folder: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "git user", "GIT_AUTHOR_EMAIL": "git@example.com",
+           "GIT_COMMITTER_NAME": "git user", "GIT_COMMITTER_EMAIL": "git@example.com"}
+    return subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def make_world(tmp_path: Path, files: dict[str, str] | None = None) -> tuple[Path, Path, Path]:
+    """A bare remote with one commit, the product's clone (``kb``) and a git user's clone (``user``)."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    seed = tmp_path / "seed"
+    git(tmp_path, "init", "-q", "-b", "main", str(seed))
+    for name, text in (files or {"ESC-2026-0001.md": case_text()}).items():
+        (seed / name).write_text(text, "utf-8")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "seed")
+    git(seed, "push", "-q", str(remote), "main")
+    kb_clone, user = tmp_path / "kb", tmp_path / "user"
+    git(tmp_path, "clone", "-q", str(remote), str(kb_clone))
+    git(tmp_path, "clone", "-q", str(remote), str(user))
+    return remote, kb_clone, user
+
+
+def test_not_a_working_copy(tmp_path):
+    assert open_repo(tmp_path) is None
+    assert open_repo(tmp_path / "missing") is None
+
+
+def test_commit_exactly_one_file_with_its_author(tmp_path):
+    _, folder, _ = make_world(tmp_path, {"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002")})
+    repo = open_repo(folder, KB)
+    assert repo is not None
+    (folder / "ESC-2026-0001.md").write_text(case_text(cause="A new cause."), "utf-8")
+    (folder / "ESC-2026-0002.md").write_text(case_text("ESC-2026-0002", cause="Someone else's edit."), "utf-8")
+    git(folder, "add", "ESC-2026-0002.md")  # staged by someone else: must stay out of the commit
+    with repo.writing():
+        sha = repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "Update ESC-2026-0001: cause")
+    assert sha is not None
+    assert git(folder, "show", "--name-only", "--format=%an <%ae>|%cn <%ce>|%s", sha).split("\n")[:3] == [
+        "alice <alice@example.com>|Escalation KB <kb@example.com>|Update ESC-2026-0001: cause", "", "ESC-2026-0001.md"]
+    assert git(folder, "status", "--porcelain") == "M  ESC-2026-0002.md\n"
+    with repo.writing():
+        assert repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "nothing") is None  # unchanged: no commit
+    log = repo.log("ESC-2026-0001.md")
+    assert [c.summary for c in log] == ["Update ESC-2026-0001: cause", "seed"]
+    assert log[0].author == ALICE and repo.show(log[1].sha, "ESC-2026-0001.md") == case_text()
+
+
+def test_new_file_and_temporary_files_kept_out_of_status(tmp_path):
+    _, folder, _ = make_world(tmp_path)
+    repo = open_repo(folder, KB)
+    assert repo is not None
+    (folder / ".ESC-2026-0002.md.abc.tmp").write_text("half", "utf-8")
+    (folder / "ESC-2026-0002.md").write_text(case_text("ESC-2026-0002"), "utf-8")
+    with repo.writing():
+        assert repo.commit_file(folder / "ESC-2026-0002.md", BOB, "Create ESC-2026-0002")
+    assert git(folder, "status", "--porcelain") == ""
+
+
+def test_stale_index_lock_is_recovered_but_a_fresh_one_is_not(tmp_path):
+    _, folder, _ = make_world(tmp_path)
+    repo = open_repo(folder, KB, lock_stale_seconds=5)
+    assert repo is not None
+    lock = repo.git_dir / "index.lock"
+    lock.write_text("")
+    assert recover_stale_locks(repo) == [] and lock.exists()  # young: a git may be working
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+    assert recover_stale_locks(repo) == [lock] and not lock.exists()
+    (folder / "ESC-2026-0001.md").write_text(case_text(cause="x"), "utf-8")
+    lock.write_text("")
+    os.utime(lock, (old, old))
+    with repo.writing():  # recovers by itself
+        assert repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "after a crash")
+
+
+def test_a_lock_held_by_a_live_git_is_kept(tmp_path):
+    _, folder, _ = make_world(tmp_path)
+    repo = open_repo(folder, KB, lock_stale_seconds=0)
+    assert repo is not None
+    lock = repo.git_dir / "index.lock"
+    lock.write_text("")
+    # a git process working in this repository (waiting on its editor, here: sleeping)
+    waiting = subprocess.Popen(["git", "-C", str(folder), "-c", "core.editor=sleep 5;:", "config", "--edit"])
+    try:
+        time.sleep(0.3)
+        assert recover_stale_locks(repo) == [] and lock.exists()
+    finally:
+        waiting.kill()
+        waiting.wait()
+    assert recover_stale_locks(repo) == [lock]
+
+
+def test_sync_pushes_local_and_pulls_upstream(tmp_path):
+    remote, folder, user = make_world(tmp_path, {"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002")})
+    repo = open_repo(folder, KB)
+    assert repo is not None
+    (folder / "ESC-2026-0001.md").write_text(case_text(cause="web edit"), "utf-8")
+    with repo.writing():
+        repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "web edit")
+    (user / "ESC-2026-0002.md").write_text(case_text("ESC-2026-0002", cause="git edit"), "utf-8")
+    git(user, "commit", "-qam", "git edit")
+    git(user, "push", "-q")
+    result = sync(repo, "origin", "main")
+    assert result.synced and result.pulled == 1 and result.replayed == 1 and result.pushed and not result.pending
+    assert "git edit" in (folder / "ESC-2026-0002.md").read_text()
+    git(user, "pull", "-q")
+    assert "web edit" in (user / "ESC-2026-0001.md").read_text()
+    assert git(user, "log", "-1", "--format=%an %s") == "alice web edit\n"  # the author survives the replay
+    again = sync(repo, "origin", "main")
+    assert again.synced and not again.pushed and again.pulled == 0
+
+
+def test_conflicting_edits_wait_on_a_side_branch(tmp_path):
+    remote, folder, user = make_world(tmp_path)
+    repo = open_repo(folder, KB)
+    assert repo is not None
+    (folder / "ESC-2026-0001.md").write_text(case_text(cause="The web editor's cause."), "utf-8")
+    with repo.writing():
+        web = repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "web edit")
+    (user / "ESC-2026-0001.md").write_text(case_text(cause="The git user's cause."), "utf-8")
+    git(user, "commit", "-qam", "git edit")
+    git(user, "push", "-q")
+    result = sync(repo, "origin", "main")
+    assert result.synced and result.pushed is False and len(result.pending) == 1
+    branch = result.pending[0]["branch"]
+    assert branch == f"{PENDING_PREFIX}ESC-2026-0001-{web[:7]}"
+    assert "The git user's cause." in (folder / "ESC-2026-0001.md").read_text()  # upstream wins in the file
+    waiting = pending_edits(repo, "ESC-2026-0001.md")
+    assert [p.branch for p in waiting] == [branch] and waiting[0].commit.author == ALICE
+    assert "The web editor's cause." in (repo.show(waiting[0].commit.sha, "ESC-2026-0001.md") or "")
+    assert branch in git(user, "ls-remote", "origin")  # shared with git users too
+    assert git(folder, "status", "--porcelain") == ""
+    # once someone merges it by hand, it no longer waits
+    git(user, "fetch", "-q")
+    (user / "ESC-2026-0001.md").write_text(case_text(cause="The web editor's cause."), "utf-8")
+    git(user, "commit", "-qam", "merged by hand")
+    git(user, "push", "-q")
+    assert sync(repo, "origin", "main").waiting == []
+
+
+def test_non_overlapping_edits_of_one_case_merge(tmp_path):
+    _, folder, user = make_world(tmp_path)
+    repo = open_repo(folder, KB)
+    assert repo is not None
+    (folder / "ESC-2026-0001.md").write_text(case_text(resolution="Web resolution."), "utf-8")
+    with repo.writing():
+        repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "web edit")
+    (user / "ESC-2026-0001.md").write_text(case_text(title="A git title"), "utf-8")
+    git(user, "commit", "-qam", "git edit")
+    git(user, "push", "-q")
+    result = sync(repo, "origin", "main")
+    assert result.synced and not result.pending and result.pushed
+    text = (folder / "ESC-2026-0001.md").read_text()
+    assert "Web resolution." in text and "A git title" in text
+
+
+def test_sync_without_remote_and_leftovers(tmp_path):
+    folder = tmp_path / "solo"
+    git(tmp_path, "init", "-q", "-b", "main", str(folder))
+    repo = open_repo(folder, KB)
+    assert repo is not None
+    (folder / "ESC-2026-0001.md").write_text(case_text(), "utf-8")  # as an interrupted save leaves it
+    result = sync(repo, "origin", "", cases_dir=folder)
+    assert not result.synced and result.reason == "no remote 'origin'" and result.recovered == ["ESC-2026-0001.md"]
+    assert git(folder, "status", "--porcelain") == ""
+    assert commit_leftovers(repo, folder) == []
+
+
+def test_empty_remote_gets_the_first_push(tmp_path):
+    remote = tmp_path / "empty.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    folder = tmp_path / "kb"
+    git(tmp_path, "clone", "-q", str(remote), str(folder))
+    repo = open_repo(folder, KB)
+    assert repo is not None
+    (folder / "ESC-2026-0001.md").write_text(case_text(), "utf-8")
+    with repo.writing():
+        repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "first")
+    result = sync(repo, "origin", "main")
+    assert result.synced and result.pushed, result
+    assert git(remote, "log", "--format=%s", "main") == "first\n"
+
+
+@pytest.mark.parametrize("n", [100])
+def test_sync_of_many_changed_cases(tmp_path, n):
+    files = {f"ESC-2026-{i:04d}.md": case_text(f"ESC-2026-{i:04d}") for i in range(1, n + 1)}
+    _, folder, user = make_world(tmp_path, files)
+    repo = open_repo(folder, KB)
+    assert repo is not None
+    for i in range(1, n + 1, 2):
+        name = f"ESC-2026-{i:04d}.md"
+        (folder / name).write_text(case_text(f"ESC-2026-{i:04d}", cause=f"web {i}"), "utf-8")
+        with repo.writing():
+            repo.commit_file(folder / name, ALICE, f"web {i}")
+    for i in range(2, n + 1, 2):
+        (user / f"ESC-2026-{i:04d}.md").write_text(case_text(f"ESC-2026-{i:04d}", cause=f"git {i}"), "utf-8")
+    git(user, "commit", "-qam", "git edits")
+    git(user, "push", "-q")
+    result = sync(repo, "origin", "main")
+    assert result.synced and result.replayed == n // 2 and not result.pending
