@@ -81,14 +81,14 @@ def times_query(sig: str, roles: Sequence[str], since: datetime) -> Select[Any]:
     return select(SearchSubject.created_at).where(*_subjects(sig, roles), SearchSubject.created_at >= since)
 
 
-def totals_query(sig: str, roles: Sequence[str]) -> Select[Any]:
+def totals_query(sig: str, roles: Sequence[str]) -> Select[int, Any, datetime, datetime]:
     """Searches, zero-result searches, first and last seen."""
     zero = func.sum(case((SearchSubject.result_count == 0, 1), else_=0))
     return select(func.count(SearchSubject.id), zero, func.min(SearchSubject.created_at),
                   func.max(SearchSubject.created_at)).where(*_subjects(sig, roles))
 
 
-def verdicts_query(sig: str, roles: Sequence[str]) -> Select[Any]:
+def verdicts_query(sig: str, roles: Sequence[str]) -> Select[str, int]:
     """Verdicts given on the searches that named the signature, by verdict."""
     return (select(Feedback.verdict, func.count(func.distinct(Feedback.id)))
             .join(SearchSubject, SearchSubject.search_id == Feedback.search_id)
@@ -205,7 +205,10 @@ def signature_report(finder: CaseFinder, sig: str, role: str, now: datetime | No
     cases = [found[cid] for cid in ids if cid in found]
     now = now or datetime.now(timezone.utc)
     with store.session() as session:
-        searches, zero, first, last = session.execute(totals_query(sig, roles)).one()
+        totals = session.execute(totals_query(sig, roles)).one()
+        searches, zero = int(totals[0] or 0), int(totals[1] or 0)
+        first: datetime | None = totals[2]
+        last: datetime | None = totals[3]
         times = session.scalars(times_query(sig, roles, _utc(now) - timedelta(days=DAYS))).all() if searches else []
         verdicts = {str(v): int(n) for v, n in session.execute(verdicts_query(sig, roles)).all()} if searches else {}
         stored = session.get(LogSignature, sig) if searches else None
@@ -218,8 +221,8 @@ def signature_report(finder: CaseFinder, sig: str, role: str, now: datetime | No
         templates = [stored_template]
     by_day, by_hour = buckets(times, now)
     return SignatureReport(
-        sig, templates, [CaseRef(c.id, c.title, tuple(c.versions), c.status) for c in cases], int(searches or 0),
-        int(zero or 0), _utc(first) if first else None, _utc(last) if last else None, by_day, by_hour,
+        sig, templates, [CaseRef(c.id, c.title, tuple(c.versions), c.status) for c in cases], searches,
+        zero, _utc(first) if first else None, _utc(last) if last else None, by_day, by_hour,
         {v: int(verdicts.get(v, 0)) for v in VERDICTS}, index_ready,
         sample_lines(texts, sig, customer_domains) if with_samples else [])
 

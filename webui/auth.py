@@ -120,7 +120,7 @@ def _before_request() -> Response | None:
 def login_url(full_path: str, path: str, ended: bool = False) -> str:
     """The login page, coming back to ``full_path`` afterwards, else to ``path`` alone when the
     whole is too long or unsafe, else to the default page (the Location header stays small)."""
-    args: dict[str, str] = {"ended": "1"} if ended else {}
+    args: dict[str, Any] = {"ended": "1"} if ended else {}
     target = next((t for t in (full_path, path) if _same_site(t)), None)
     if target is not None and target != url_for("web.search"):
         args["next"] = target
