@@ -1,7 +1,7 @@
 """The lexical side, engine-neutral: field table, documents, query building, the engine interface.
 
-Nothing here imports a search engine: :mod:`indexer.whoosh_engine` implements
-:class:`LexicalEngine` and a second engine can be added beside it.
+Nothing here imports a search engine: :mod:`indexer.whoosh_engine` and
+:mod:`indexer.tantivy_engine` implement :class:`LexicalEngine` (chosen by :mod:`indexer.engines`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ class FieldSpec:
     boost: float
 
 
+LEARNED_FIELD = "learned"
+LEARNED_BOOST = 1.0
+
 # Field profiles. "standard" is the product; "baseline" reproduces a default analyzer
 # (lowercase word runs, Japanese unsplit) and exists so `kb eval` can show the difference.
 PROFILES: dict[str, tuple[FieldSpec, ...]] = {
@@ -37,6 +40,7 @@ PROFILES: dict[str, tuple[FieldSpec, ...]] = {
         FieldSpec("body", "words", 1.0),
         FieldSpec("bigram", "bigrams", 0.6),
         FieldSpec("ident", "idents", 3.0),
+        FieldSpec(LEARNED_FIELD, "words", LEARNED_BOOST),  # learned phrasings (kb.phrasings); boost measured: docs "Learning from support"
     ),
     "baseline": (
         FieldSpec("title", "plain", 2.5),
@@ -112,9 +116,10 @@ def case_field_texts(case: Case) -> dict[str, str]:
     }
 
 
-def case_document(case: Case, fields: Sequence[FieldSpec]) -> LexicalDoc:
-    """Analyse a case into a :class:`LexicalDoc` for the given field profile."""
-    texts = case_field_texts(case)
+def case_document(case: Case, fields: Sequence[FieldSpec], learned: Sequence[str] = ()) -> LexicalDoc:
+    """Analyse a case into a :class:`LexicalDoc` for the given field profile (``learned``: its
+    counting learned phrasings, :mod:`kb.phrasings`)."""
+    texts = case_field_texts(case) | {LEARNED_FIELD: "\n".join(learned)}
     tokens: dict[str, list[str]] = {}
     for spec in fields:
         source = texts["all"] if spec.name in ("bigram", "ident") else texts[spec.name]

@@ -1,7 +1,8 @@
-"""Who is asking and what they may do. Until access control lands every user is support staff.
+"""Who is asking and what they may do, for the views: the signed-in identity and role
+(:mod:`webui.auth` sets them per request), the checks a view makes, and the app's KB.
 
-Real authentication replaces :func:`current_role`; everything else asks it (through this module,
-at call time, so tests can monkeypatch it) or :func:`can_edit`.
+Views ask through this module at call time (so tests can monkeypatch it); the rules themselves
+live in :mod:`kb.roles`.
 """
 
 from __future__ import annotations
