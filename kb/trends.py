@@ -18,7 +18,8 @@ most in the window.
 **Speed.** Every query reads one of two covering indexes of ``search_subjects`` (migration 0008):
 time first (the window's and the baseline's group-bys) or subject first (the details, chart and
 top cases of the ranked subjects), so no query touches the table itself. The zero-result and
-escalation counts, which the ranking does not use, are counted only for the subjects shown.
+escalation counts, which the ranking does not use, are counted only for the subjects shown (with
+the chart's buckets in the same pass when the chart spans the window).
 
 Which matching cases a caller may see is not decided here: :func:`trends` returns every top case
 id with its count; the web layer drops the ones the caller's role may not read.
@@ -254,7 +255,10 @@ def window_details(session: Session, keys: Sequence[tuple[str, str]], start: dat
 def _bucket_expression(session: Session, bucket: str) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return func.date_trunc(bucket, func.timezone("UTC", SearchSubject.created_at))
-    return func.strftime("%Y-%m-%d %H:00:00" if bucket == "hour" else "%Y-%m-%d 00:00:00", SearchSubject.created_at)
+    # SQLite keeps a DateTime as "YYYY-MM-DD HH:MM:SS.ffffff" text: its prefix is the bucket (cheaper than strftime)
+    if bucket == "hour":
+        return func.substr(SearchSubject.created_at, 1, 13) + ":00:00"
+    return func.substr(SearchSubject.created_at, 1, 10) + " 00:00:00"
 
 
 def _as_bucket(value: Any) -> datetime:
@@ -262,19 +266,31 @@ def _as_bucket(value: Any) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def series_counts(session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime, bucket: str,
-                  filters: TrendFilters) -> dict[tuple[str, str], dict[datetime, int]]:
-    """Searches per hour or day bucket for each subject in ``keys`` over ``[start, end)``."""
+def slot_counts(session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime, bucket: str,
+                filters: TrendFilters, details: bool = False) -> dict[tuple[str, str], dict[datetime, tuple[int, int, int]]]:
+    """(searches, zero-result, escalated) per hour or day bucket for each subject in ``keys`` over
+    ``[start, end)``; the last two are counted only with ``details`` (else 0)."""
     if not keys:
         return {}
     slot = _bucket_expression(session, bucket)
-    found: dict[tuple[str, str], dict[datetime, int]] = {}
-    rows: Any = session.execute(select(SearchSubject.subject_type, SearchSubject.subject, slot, func.count())
-                                .where(_keyed(keys), _between(start, end), *_conditions(filters))
+    columns: list[Any] = [SearchSubject.subject_type, SearchSubject.subject, slot, func.count()]
+    if details:
+        escalated = exists().where(Feedback.search_id == SearchSubject.search_id, Feedback.verdict == "escalated")
+        columns += [func.sum(case((SearchSubject.result_count == 0, 1), else_=0)), func.sum(case((escalated, 1), else_=0))]
+    rows: Any = session.execute(select(*columns).where(_keyed(keys), _between(start, end), *_conditions(filters))
                                 .group_by(SearchSubject.subject_type, SearchSubject.subject, slot))
-    for kind, subject, when, n in rows:
-        found.setdefault((str(kind), str(subject)), {})[_as_bucket(when)] = int(n)
+    found: dict[tuple[str, str], dict[datetime, tuple[int, int, int]]] = {}
+    for kind, subject, when, n, *more in rows:
+        zero, escalated_n = (int(more[0] or 0), int(more[1] or 0)) if details else (0, 0)
+        found.setdefault((str(kind), str(subject)), {})[_as_bucket(when)] = (int(n), zero, escalated_n)
     return found
+
+
+def series_counts(session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime, bucket: str,
+                  filters: TrendFilters) -> dict[tuple[str, str], dict[datetime, int]]:
+    """Searches per hour or day bucket for each subject in ``keys`` over ``[start, end)``."""
+    return {key: {when: n for when, (n, _, _) in slots.items()}
+            for key, slots in slot_counts(session, keys, start, end, bucket, filters).items()}
 
 
 def top_cases(session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime, filters: TrendFilters,
@@ -338,9 +354,15 @@ def trends(store: Store, window: str = "day", filters: TrendFilters | None = Non
             counts = [c for c in counts if c.subject_type == subject_type]
         ranked = rank_trends(counts, chosen.span, limit)
         keys = [(t.subject_type, t.subject) for t in ranked]
-        details = window_details(session, keys, start, end, filters)
         chart_start = end - chosen.chart_span
-        series = series_counts(session, keys, chart_start, end, chosen.bucket, filters)
+        if chart_start == start:  # the chart spans the window (day, week): one pass gives the details too
+            slots = slot_counts(session, keys, start, end, chosen.bucket, filters, details=True)
+            series = {key: {when: n for when, (n, _, _) in by.items()} for key, by in slots.items()}
+            details = {key: (sum(v[0] for v in by.values()), sum(v[1] for v in by.values()), sum(v[2] for v in by.values()))
+                       for key, by in slots.items()}
+        else:
+            details = window_details(session, keys, start, end, filters)
+            series = series_counts(session, keys, chart_start, end, chosen.bucket, filters)
         cases = top_cases(session, keys, start, end, filters)
         templates = signature_templates(session, [s for k, s in keys if k == "signature"])
     chart_first = chart_start + (timedelta(hours=1) if chosen.bucket == "hour" else timedelta(days=1))  # whole buckets only
