@@ -28,6 +28,7 @@ from indexer.engines import lexical_engine, resolve_engine
 from indexer.filters import Filters
 from indexer.fusion import default_method, resolve_weights
 from indexer.lexical import build_queries, case_document, profile
+from kb import phrasings
 from kb.case import Case
 from kb.parse import PARSE_VERSION
 
@@ -86,7 +87,12 @@ def plan_build(settings: Settings, store: Store, model: str, full: bool = False,
         log.info("lexical engine %s -> %s (%s): full build", manifest.lexical_engine, engine, engine_reason)
         return BuildPlan("full", f"lexical engine {manifest.lexical_engine} -> {engine} ({engine_reason})",
                          engine=engine, engine_reason=engine_reason)
+    if "learned" not in manifest.extra:
+        return BuildPlan("full", "the index gains the learned phrasings field", engine=engine, engine_reason=engine_reason)
     plan = _plan_against_live(settings, model, field_profile, hashes, manifest, catalog, live)
+    learned = phrasings.changed_cases(store, settings, manifest.extra["learned"], hashes) - set(plan.upsert)
+    if learned and plan.mode != "full":  # the cases whose learned phrasings changed are written again (kb.phrasings)
+        plan = BuildPlan("incremental", f"{plan.reason}; learned phrasings of {len(learned)} changed", sorted({*plan.upsert, *learned}), plan.delete, live)
     plan.engine, plan.engine_reason = manifest.lexical_engine, f"the live engine kept ({engine_reason})"
     return plan
 
@@ -215,7 +221,8 @@ def verify(folder: Path, manifest: gen.Manifest, probe: Case | None) -> None:
         engine.close()
 
 
-def _write_lexical(store: Store, plan: BuildPlan, target: Path, field_profile: str) -> Case | None:
+def _write_lexical(store: Store, plan: BuildPlan, target: Path, field_profile: str,
+                   learned: dict[str, list[str]] | None = None) -> Case | None:
     """Fill ``target`` with ``plan.engine``'s index (full: every case; incremental: a copy of the live index plus the changes)."""
     fields = profile(field_profile)
     if plan.mode == "incremental" and plan.base is not None:
@@ -227,7 +234,7 @@ def _write_lexical(store: Store, plan: BuildPlan, target: Path, field_profile: s
         engine = lexical_engine(plan.engine, target, fields, create=True)
         cases = store.all_cases()
     try:
-        engine.add(case_document(c, fields) for c in cases)
+        engine.add(case_document(c, fields, (learned or {}).get(c.id, ())) for c in cases)
         engine.commit()
     finally:
         engine.close()
@@ -259,10 +266,11 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
     except OSError as exc:
         raise _friendly_os_error(exc, live) from exc
     try:
-        probe = _write_lexical(store, plan, partial / "lexical", field_profile)
+        learned = phrasings.index_state(store, settings)
+        probe = _write_lexical(store, plan, partial / "lexical", field_profile, learned.texts)
         if progress:
             progress(f"lexical index written ({plan.mode}: {plan.reason})")
-        chunks = store.all_chunks()
+        chunks = store.all_chunks() + learned.chunks()  # a learned phrasing is a vector of its case too
         vectors, embedded = embed_chunks(store, encoder, chunks, progress)
         vector_kind = write_vectors(partial, vectors, chunks, settings.ann_threshold)
         sparse = build_sparse(store, encoder, chunks, progress) if settings.sparse_leg else None
@@ -283,7 +291,8 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
             extra={"build_mode": plan.mode, "lexical_engine_setting": settings.lexical_engine,
                    "lexical_engine_reason": plan.engine_reason, "vector_index": vector_kind, "embed_precision": getattr(encoder, "precision", "float32"),
                    "fusion_method": default_method(encoder.name, settings.fusion_method), "parse_version": PARSE_VERSION,
-                   "sparse_leg": {"dim": sparse.dim, "cases": sparse.size} if sparse is not None else None},
+                   "sparse_leg": {"dim": sparse.dim, "cases": sparse.size} if sparse is not None else None,
+                   "learned": learned.manifest_entry()},
         )
         (partial / gen.MANIFEST).write_text(manifest.to_json(), "utf-8")
         verify(partial, manifest, probe)

@@ -12,7 +12,9 @@ for a nonsense query says nothing. A hit *matches* when it has evidence of its o
   (:attr:`Floors.sparse_margin`), or the dense leg does (:attr:`Floors.dense_margin`). The
   margin, not the raw similarity: a multilingual model gives an unrelated text 0.85 and the
   right case 0.87, so only how far a case stands out from the rest means anything;
-* ``related``: it is a declared related case of a hit that matches.
+* ``related``: it is a declared related case of a hit that matches;
+* ``learned``: its learned phrasings (:mod:`kb.phrasings`: how support searched for it, once
+  solved) hold the query's words as ``words`` asks of the case's own text.
 
 Everything else is a *weak* candidate: shown after the matches, never counted in the total.
 The floors were chosen on the tuning corpus and its unanswerable queries (README "Search
@@ -60,6 +62,8 @@ class Evidence:
     signature_line: bool = False
     sparse_margin: float | None = None
     dense_margin: float | None = None
+    learned_share: float = 0.0  # the same as lexical_share, in the learned phrasings' field
+    learned_matched: int = 0
 
 
 COMMON_SHARE = 0.5  # a word more than half of the cases hold (and more than 2) is no evidence
@@ -88,10 +92,17 @@ def lexical_evidence(matched: Iterable[str], query_words: Sequence[str], query_i
     """(share of the query's distinct words the case holds, how many, whether a whole query
     identifier matched) from the lexical leg's ``field:term`` matches."""
     words = set(query_words)
-    terms = {m.split(":", 1)[1] for m in matched if ":" in m and not m.startswith(("logsig:", "bigram:"))}
+    terms = {m.split(":", 1)[1] for m in matched if ":" in m and not m.startswith(("logsig:", "bigram:", "learned:"))}
     held = words & terms
     share = len(held) / len(words) if words else 0.0
     return share, len(held), bool(terms & set(query_idents))
+
+
+def learned_evidence(matched: Iterable[str], query_words: Sequence[str]) -> tuple[float, int]:
+    """(share of the query's distinct words the case's learned phrasings hold, how many)."""
+    words = set(query_words)
+    held = words & {m.split(":", 1)[1] for m in matched if m.startswith("learned:")}
+    return (len(held) / len(words) if words else 0.0), len(held)
 
 
 def signature_evidence(matched: Iterable[str], query_tokens: Sequence[str]) -> tuple[float, bool]:
@@ -126,6 +137,8 @@ def reasons(e: Evidence, floors: Floors, query_words: int, one_word_query: bool 
     dense = floors.dense_margin is not None and e.dense_margin is not None and e.dense_margin >= floors.dense_margin
     if sparse or dense:
         found.append("meaning")
+    if (e.learned_matched >= 2 or (one_word_query and e.learned_matched == 1)) and e.learned_share >= floors.lexical_share:
+        found.append("learned")
     return found
 
 

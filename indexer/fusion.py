@@ -196,3 +196,21 @@ def exact_first(fused: Sequence[tuple[str, float]], exact: Mapping[str, int]) ->
     order = {cid: i for i, (cid, _) in enumerate(fused)}
     named = sorted((item for item in fused if item[0] in exact), key=lambda item: (-exact[item[0]], order[item[0]]))
     return named + [item for item in fused if item[0] not in exact]
+
+
+NEGATIVE_FACTOR = 0.5  # a case voted not relevant for a near-identical query keeps half its score (kb.phrasings)
+
+
+def demote(fused: Sequence[tuple[str, float]], demoted: Collection[str], protected: Collection[str] = (),
+           factor: float = NEGATIVE_FACTOR) -> list[tuple[str, float]]:
+    """Each ``demoted`` case's score times ``factor``, the case moved down past the hits after it
+    that now score more (never up; the rest keep their order, the exact-code tier included); the
+    ``protected`` ones (an exact-code or signature match) are never lowered."""
+    result = list(fused)
+    for cid in [c for c, _ in fused if c in demoted and c not in protected]:
+        at = next(i for i, (c, _) in enumerate(result) if c == cid)
+        lowered = result.pop(at)[1] * factor
+        while at < len(result) and result[at][1] > lowered:
+            at += 1
+        result.insert(at, (cid, lowered))
+    return result

@@ -62,6 +62,8 @@ def hit_reasons(hit: Hit, query_text: str = "") -> list[tuple[str, dict[str, str
             sentences.append((key, {"lines": explain.line_ranges(lines)} if lines else {}))
         elif reason == "meaning":
             sentences.append(("why.meaning", {}))
+        elif reason == "learned":  # never the phrasings' text: support may not read it (kb.phrasings)
+            sentences.append(("why.learned", {}))
         elif reason.startswith("related:"):
             related = found.get("related") or {"id": reason.split(":", 1)[1]}
             via = related.get("codes") or related.get("words") or []

@@ -25,9 +25,10 @@ from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
 from kb.roles import visibilities_for
-from indexer.fusion import LEGS, convex, exact_first, expand_related, group_best, rrf, weights_for
+from indexer.fusion import LEGS, convex, demote, exact_first, expand_related, group_best, rrf, weights_for
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
+from kb import phrasings
 from kb.case import Case
 from kb.codes import code_index, extract_error_codes, query_code_candidates
 from kb.errors import NotFoundError, QueryError
@@ -146,6 +147,7 @@ class OpenGeneration:
         self.related: dict[str, list[str]] = {cid: list(info.get("related", [])) for cid, info in catalog.items()}  # type: ignore[call-overload]
         self.case_lang: dict[str, str] = {cid: str(info.get("lang") or "") for cid, info in catalog.items()}
         self.code_cases = code_index((cid, info.get("codes", ())) for cid, info in catalog.items())  # type: ignore[misc]
+        self.negative = (self.manifest.extra.get("learned") or {}).get("negative") or {}  # kb.phrasings: not-relevant token sets
 
     def row_mask(self, flt: Filters) -> np.ndarray | None:
         """Which chunk rows pass the filters (None: all); cached, as a role's filter repeats on every query."""
@@ -243,8 +245,9 @@ def match_reasons(g: "OpenGeneration", fused: Sequence[tuple[str, float]], text_
     for cid, _ in fused:
         share, held, identifier = evidence.lexical_evidence(matched.get(cid, ()), words, idents)
         sig_share, sig_line = evidence.signature_evidence(matched.get(cid, ()), signature)
+        learned_share, learned_held = evidence.learned_evidence(matched.get(cid, ()), words)
         e = evidence.Evidence(exact_code=cid in exact, identifier=identifier, lexical_share=share, words_matched=held,
-                              signature_share=sig_share, signature_line=sig_line,
+                              signature_share=sig_share, signature_line=sig_line, learned_share=learned_share, learned_matched=learned_held,
                               sparse_margin=leg_margin.get("sparse", {}).get(cid), dense_margin=leg_margin.get("dense", {}).get(cid))
         why = evidence.reasons(e, floors, len(words), one_word_query=len(words) == 1 and not idents)
         if why:
@@ -484,6 +487,10 @@ class Searcher:
         fused = self._visible_now(fused, req.role)
         judged = req.judge and set(req.legs) == set(LEGS)  # a leg asked for alone ranks, it does not judge
         why_matched = match_reasons(g, fused, text_legs, scores, ranked, matches, weights) if judged else {cid: ["nearest"] for cid, _ in fused}
+        # learned "not relevant" (kb.phrasings): lowered and no longer a match, unless an exact-code or signature match
+        lowered = phrasings.demoted_for(req.text, g.negative, self.settings.learn_near) - set(matches) \
+            - {cid for cid, why in why_matched.items() if {"exact_code", "log"} & set(why)}
+        fused, why_matched = demote(fused, lowered), {cid: why for cid, why in why_matched.items() if cid not in lowered}
         strong, weak = evidence.partition(fused, why_matched)
         page = strong[req.offset:req.offset + req.limit]
         # weak candidates: after the last match, on the page where the matches run out, never counted
@@ -534,7 +541,7 @@ class Searcher:
             dense_section = g.chunk_section[dense_rows[cid]] if cid in dense_rows else None
             section = best_section(case, terms, dense_section, ranks.get("signature", {}).get(cid) is not None)
             why = {leg: ranks[leg].get(cid) for leg in ranks}
-            terms_seen = (m.split(":", 1)[1] for m in matched.get(cid, ()) if not m.startswith("logsig:"))
+            terms_seen = (m.split(":", 1)[1] for m in matched.get(cid, ()) if not m.startswith(("logsig:", "learned:")))
             why["matched_terms"] = list(dict.fromkeys(terms_seen))[:12]  # a term matched in several fields once
             why["dense_section"] = dense_section
             why["exact_code"] = cid in exact  # the query names an error code this case lists

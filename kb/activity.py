@@ -439,3 +439,6 @@ def scrub_search_log(store: Store, older_than_days: int, now: datetime | None = 
         result = session.execute(update(SearchLog).where(SearchLog.created_at < cutoff, SearchLog.text != SCRUBBED)
                                  .values(text=SCRUBBED))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+import kb.phrasings  # noqa: E402,F401  (registers the learned phrasings' votes beside the feedback they come from)

@@ -4,7 +4,7 @@ like an unknown one)."""
 
 from __future__ import annotations
 
-from kb import activity
+from kb import activity, phrasings
 from kb.errors import QueryError
 from kb.roles import can_read_case, roles_within
 from kb.store import Store
@@ -23,10 +23,11 @@ def may_reopen(logged: activity.SearchLog, author: str, role: str) -> bool:
     return bool(logged.text.strip()) and (role == "admin" or is_author(logged, author, role))
 
 
-def _own_search(store: Store, search_id: int, author: str, role: str) -> None:
+def _own_search(store: Store, search_id: int, author: str, role: str) -> activity.SearchLog:
     logged = activity.get_search(store, search_id)
     if logged is None or not is_author(logged, author, role):
         raise QueryError(f"search_id: no search {search_id} of yours", "search_id")
+    return logged
 
 
 def _seen_case(store: Store, case_id: str, role: str) -> None:
@@ -42,9 +43,11 @@ def record_feedback(store: Store, role: str, verdict: str, search_id: int | None
     activity.check_feedback(verdict, search_id, case_id)
     if case_id:
         _seen_case(store, case_id, role)
-    if search_id is not None:
-        _own_search(store, search_id, author, role)
-    return activity.record_feedback(store, verdict, role, search_id=search_id, case_id=case_id)
+    logged = _own_search(store, search_id, author, role) if search_id is not None else None
+    feedback_id = activity.record_feedback(store, verdict, role, search_id=search_id, case_id=case_id)
+    if logged is not None and case_id:  # the search's text becomes a vote for a learned phrasing (kb.phrasings)
+        phrasings.record_vote(store, verdict, case_id, logged.text, author, role, logged.kind, logged.lang)
+    return feedback_id
 
 
 def record_click(store: Store, search_id: int, case_id: str, rank: int | None, author: str = "",

@@ -7,12 +7,13 @@ from datetime import date
 from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, g, get_flashed_messages, redirect, render_template, request
+from flask import Blueprint, flash, g, get_flashed_messages, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from indexer import reasons
 from kb import activity
 from kb import feedback as kb_feedback
+from kb import phrasings as kb_phrasings
 from kb.errors import QueryError
 from webui import access, charts, service
 from webui.auth import safe_next
@@ -101,8 +102,22 @@ def case(case_id: str) -> str:
     if logged is not None and kb_feedback.may_reopen(logged, author(), role):
         back = service.search_url_from_log(logged)
         search_id = logged.id if kb_feedback.is_author(logged, author(), role) else None
-    return render_template("case.html", view=view, case=view.case, search_id=search_id, back=back,
-                           overdue=service.review_overdue(view.case, date.today()), notes=notes_at(["case-feedback"]))
+    # how support searched for it: engineers and admins only (support never sees the phrasings' text)
+    learned = kb_phrasings.case_phrasings(kb().store, view.case.id, kb_phrasings.rules_from(kb().settings)) \
+        if access.can_edit(role) else None
+    return render_template("case.html", view=view, case=view.case, search_id=search_id, back=back, learned=learned,
+                           overdue=service.review_overdue(view.case, date.today()), notes=notes_at(["case-feedback", "case-learned"]))
+
+
+@bp.post("/cases/<case_id>/phrasings/<key>")
+def review_phrasing(case_id: str, key: str) -> Response:
+    """An engineer confirms or removes a learned phrasing of the case (audited)."""
+    role = access.require_editor()
+    action = request.form.get("action", "")
+    kb_phrasings.review(kb().store, action, case_id, key, author(), role)
+    access.record(f"phrasing_{action}", case_id, {"key": key[:16]})
+    flash(t(f"case.learned.{action}"), f"{NOTE}case-learned")
+    return redirect(url_for("web.case", case_id=case_id) + "#case-learned", code=303)
 
 
 @bp.post("/clicks")
