@@ -6,6 +6,8 @@ killed run never leaves a stale lock behind).
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -137,3 +139,42 @@ def run_index(settings: Settings, progress: Progress = None, full: bool = False,
     finally:
         store.close()
         lock.release()
+
+
+# -- indexing after a save (the web editor) -------------------------------------------------------
+
+FOLLOW_UP_WAIT_S = 3600  # how long a save made during a reindex waits to index itself after it
+log = logging.getLogger(__name__)
+
+
+def reindex_in_background(settings: Settings, label: str, wait: float = FOLLOW_UP_WAIT_S) -> threading.Thread:
+    """Index in a daemon thread once the running reindex is done (it may have read the case files
+    before a save); ``label`` names what is waiting (a file name) in the thread's name and the log."""
+    def run() -> None:
+        try:
+            report = run_index(settings, wait=wait)
+            log.info("indexed after the running reindex (%s): %s", label, report.summary())
+        except Exception:  # a background thread has nobody to report to but the log
+            log.exception("could not index %s after the running reindex; the next reindex will", label)
+
+    thread = threading.Thread(target=run, name=f"kb-index-after-{label}", daemon=True)
+    thread.start()
+    return thread
+
+
+def reindex_after_save(settings: Settings, label: str, wait: float = 0) -> str:
+    """Index now so a saved case is searchable at once; never raises (the file is saved whatever happens).
+
+    Returns ``done``; ``busy`` when another reindex held the lock for ``wait`` seconds (this one
+    then runs right after it, :func:`reindex_in_background`); ``failed`` when the run failed (logged:
+    the next reindex picks the file up).
+    """
+    try:
+        run_index(settings, wait=wait)
+    except ReindexBusyError:
+        reindex_in_background(settings, label)
+        return "busy"
+    except Exception:
+        log.exception("%s is saved but the reindex failed", label)
+        return "failed"
+    return "done"

@@ -137,3 +137,12 @@ def load_cases(paths: Iterable[Path], id_regex: re.Pattern[str], max_bytes: int,
     result.problems += extra
     result.failed += [p.path for p in extra if p.is_error]
     return result
+
+
+def case_file_ids(root: Path) -> set[str]:
+    """The ids the case files under ``root`` are named after (a file owns its id before it is
+    indexed, and while it has errors); empty when the folder does not exist."""
+    if not root.is_dir():
+        return set()
+    files, _ = find_case_files(root)
+    return {f.stem for f in files}

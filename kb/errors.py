@@ -186,3 +186,13 @@ class AccountError(KBError):
     """A bad account-management request (unknown role, weak password, duplicate name...)."""
 
     status = 400
+
+
+class GitError(KBError):
+    """A git command on the cases repository failed (a server fault); ``output`` holds the end of what it said."""
+
+    status = 500
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(f"{message}: {output}" if output else message)
+        self.output = output

@@ -276,7 +276,8 @@ def test_draft_check_previews_safely_and_keys_problems_by_field(client):
         assert ("Required." if lang == "en" else "入力してください。") in [p["message"] for p in problems["product"]]
         assert ("Write a resolution or a workaround." if lang == "en" else "「対処」か「回避策」のどちらかを書いてください。") \
             in [p["message"] for p in problems["resolution"]]
-    assert any("not a case id" in p["message"] for p in problems["related"])
+        assert any(("'not-an-id' is not a case id" if lang == "en" else "「not-an-id」は事例の ID ではありません") in p["message"]
+                   for p in problems["related"])
     assert any("ESC-2026-0004" in p["message"] and p["severity"] == "warning" for p in problems["related"])  # restricted: unknown
 
     structure = client.post("/api/v1/drafts/check?lang=en", json=draft_json(cause="Time zones.\n\n## Resolution\nsneaky")).get_json()
@@ -575,3 +576,57 @@ def test_case_page_back_link_never_shows_a_wider_roles_query(app, client):
     assert "VELVET-OWL" not in page and 'class="crumbs"' not in page  # no "back to the results" with its text
     as_role(app, "admin")
     assert "VELVET-OWL" in html.unescape(client.get(f"/cases/ESC-2026-0002?sid={sid}").get_data(as_text=True))
+
+
+def test_the_japanese_editor_says_a_problem_from_its_code(client, monkeypatch):
+    """The editor words a kb problem from its code and args, never from kb's English message:
+    changing kb's English template changes neither the Japanese nor the English editor text."""
+    from kb import messages
+    from kb.errors import Problem
+
+    broken = draft_json()
+    broken["fields"]["product"] = ""
+
+    def product_problems(lang: str) -> list[str]:
+        data = client.post(f"/api/v1/drafts/check?lang={lang}", json=broken).get_json()
+        return [p["message"] for p in data["problems"]["product"]]
+
+    assert product_problems("ja") == ["入力してください。"] and product_problems("en") == ["Required."]
+    monkeypatch.setitem(messages.MESSAGES, "required_field", "the field '{field}' is needed")
+    assert product_problems("ja") == ["入力してください。"] and product_problems("en") == ["Required."]
+    problem = Problem("new-case.md", 3, "required_field", {"field": "product"}, "product")
+    assert problem.message == "the field 'product' is needed"  # what the CLI would say now
+    assert editor.lint_message(problem, "ja") == "入力してください。"
+    unknown_to_the_ui = Problem("new-case.md", None, "no_such_path")
+    assert editor.lint_message(unknown_to_the_ui, "ja") == "no such file or folder"  # kb's English as the fallback
+    secret = Problem("new-case.md", 7, "secret", {"kind": "credential", "text": "password=x", "placeholder": "<credential>"})
+    assert editor.lint_message(secret, "ja") == "機密情報の可能性 (認証情報): 「password=x」。<credential> に置き換えるまで保存できません。"
+
+
+def test_checking_a_draft_never_walks_the_cases_folder(client, monkeypatch):
+    """The live check runs on every pause in typing: it asks the store, never os.walk over the cases."""
+    import os
+
+    def no_walk(*args, **kwargs):
+        raise AssertionError("the cases folder was walked")
+
+    monkeypatch.setattr(os, "walk", no_walk)
+    body = draft_json()
+    body["fields"]["related"] = "ESC-2026-0001"
+    assert client.post("/api/v1/drafts/check", json={**body, "original_id": "ESC-2026-0002"}).status_code == 200
+    assert client.post("/api/v1/drafts/check", json=draft_json()).status_code == 200
+
+
+def test_the_store_answers_the_editors_queries(app, settings, write_cases):
+    """Store.case_ids (every id in use, for the id allocator) and Store.value_counts (form suggestions)."""
+    store = app.extensions["kb"].store
+    assert store.case_ids() == {f"ESC-2026-000{n}" for n in range(1, 7)}
+    write_cases({"ESC-2026-0077.md": "---\nbroken: [\n---\n"})  # a file with errors still owns its id once synced
+    run_index(settings)
+    assert "ESC-2026-0077" in store.case_ids()
+    assert dict(store.value_counts("component", ["support"])) == {"schedule": 1, "workflow": 2, "notification": 1}
+    assert store.value_counts("component", ["support"])[0] == ("workflow", 2)  # most used first
+    assert dict(store.value_counts("product", ["support", "engineering", "restricted"])) == {"tsumugi-server": 6}
+    assert store.value_counts("product", []) == []
+    with pytest.raises(ValueError, match="unknown case column"):
+        store.value_counts("title; drop table cases", ["support"])

@@ -24,12 +24,15 @@ ALLOWED_ELSEWHERE = {
     # kb.errors.QueryError, so the one error handler and the JSON shape still apply.
     ("webui/body.py", "BodyError"),
     ("webui/body.py", "BodyTooLargeError"),
+    # Not a reason but a pending move: kb/repo.py (the cases repository, another change in flight)
+    # should import kb.errors.GitError, which is defined there already; then drop this line.
+    ("kb/repo.py", "GitError"),
 }
 
 STATUSES = {
     "KBError": 500, "ConfigError": 500, "CaseFormatError": 422, "QueryError": 400, "NotFoundError": 404,
     "IndexNotReadyError": 503, "ReindexBusyError": 409, "InvalidInputError": 422, "ConflictError": 409,
-    "IdUnavailableError": 409, "AuthError": 401, "AccountError": 400,
+    "IdUnavailableError": 409, "AuthError": 401, "AccountError": 400, "GitError": 500,
 }
 
 

@@ -13,12 +13,11 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from kb.authoring import ConflictError
 from kb.case import ORIGINS, SEVERITIES, STATUSES
-from kb.errors import KBError
+from kb.errors import ConflictError, IdUnavailableError
 from kb.render import section_label
 from kb.roles import visibilities_for
-from webui import access, editor, service
+from webui import access, editor
 from webui.security import t, ui_lang
 
 bp = Blueprint("editor", __name__)
@@ -27,8 +26,7 @@ INDEX_WAIT_CONFIG = "KB_EDITOR_INDEX_WAIT"  # seconds a save waits for a running
 TITLE_CHARS = 200
 
 
-def kb() -> service.KB:
-    return current_app.extensions["kb"]  # type: ignore[no-any-return]
+kb = access.current_kb
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -78,9 +76,7 @@ def _submit(draft: editor.Draft, role: str, target: editor.EditTarget | None,
         result = editor.save_draft(kb(), check, target, base_hash, float(current_app.config.get(INDEX_WAIT_CONFIG, 3.0)))
     except ConflictError:  # an edit of a file that changed since (a new case skips ids taken meanwhile)
         return _render(check, role, target=target, base_hash=base_hash, conflict="changed"), 409
-    except KBError:  # no id could be given to the new case: nothing about which ids exist is said
-        if target is not None:
-            raise
+    except IdUnavailableError:  # no id could be given to the new case: nothing about which ids exist is said
         log.exception("could not give a new case an id")
         return _render(check, role, target=target, base_hash=base_hash, conflict="no_id"), 409
     access.record("case_edit" if target else "case_create", result.case_id, {"index": result.index})
