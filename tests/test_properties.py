@@ -28,8 +28,14 @@ def test_parser_reports_problems_instead_of_crashing(text):
 def test_any_front_matter_values_are_validated_without_crashing(fields):
     import yaml
 
-    text = "---\n" + yaml.safe_dump(fields, allow_unicode=True) + "---\n## Symptoms\nx\n## Resolution\ny\n"
-    check_case_text(text, "x.md")
+    fixed = {"product": "tsumugi-server", "component": "schedule", "visibility": "support"}
+    text = "---\n" + yaml.safe_dump({**fixed, **fields}, allow_unicode=True) + "---\n## Symptoms\nx\n## Cause\nc\n## Resolution\ny\n"
+    case, problems = check_case_text(text, "x.md")
+    assert (case is None) == any(p.is_error for p in problems)  # a case comes back exactly when nothing is an error
+    missing = {name for name in ("id", "title", "status", "created") if fields.get(name) is None}
+    assert missing <= {p.field for p in problems if p.code == "required_field"}  # each missing field is named
+    if case is not None:
+        assert not missing and case.id == fields["id"] and case.title == fields["title"]
 
 
 @given(st.text(alphabet=st.sampled_from("aZ09 -ｱｲｳﾞﾟＡ１①ßİﬁ한글가각\u0301\u3099テスト日本語。、ー〜"), max_size=40) | TEXT)
@@ -82,7 +88,11 @@ def test_search_answers_or_refuses_cleanly(tiny_searcher, text):
     except QueryError:
         assert not text.strip()
     else:
-        assert response.total >= 0
+        assert text.strip()
+        hits = [h.id for h in response.hits]
+        assert set(hits) <= {"ESC-2026-0001"} and response.total == len(hits)  # the one case, counted once
+        assert all(h.why["reasons"] for h in response.hits)  # every counted hit says why
+        assert not set(hits) & {h.id for h in response.weak}  # weak candidates are only the ones without evidence
 
 
 # -- error codes of any shape -------------------------------------------------------------------

@@ -11,37 +11,11 @@ from kb.errors import IndexNotReadyError, NotFoundError, QueryError
 from indexer.jobs import run_index
 from kb.migrate import open_store
 
-from conftest import case_text
-
-LOG = """2026-03-02 10:15:07,123 ERROR [http-nio-8080-exec-7] c.k.t.schedule.RecurrenceService - req=8f3a2c91 [SCH-13208] Cannot apply exception to series 448213: no matching instance for 2026-02-11
-    at com.kasumi.tsumugi.schedule.RecurrenceService.apply(RecurrenceService.java:231)"""
-
-WORLD = {
-    "ESC-2026-0001.md": case_text("ESC-2026-0001", title="繰り返し予定の一部削除で HTTP 500 (SCH-13208)",
-                                  symptoms="毎週の定例会議のうち祝日の回だけ削除しようとするとエラーになる。", logs=LOG,
-                                  cause="例外日の照合を JVM の既定タイムゾーンで行っていた。", resolution="JVM オプションから -Duser.timezone=UTC を削除して再起動する。"),
-    "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Approval route not updated after reorganisation (WF-20417)",
-                                  component="workflow", tags="[approval]", versions='["6.0"]',
-                                  symptoms="Requests still go to the former manager after the org chart changed.",
-                                  cause="The approval route cache is not invalidated.", resolution="Clear the route cache from the admin screen.",
-                                  logs="2026-04-01 09:00:00 WARN [wf-3] RouteResolver - [WF-20417] approver 1182 not in group 77"),
-    "ESC-2026-0003.md": case_text("ESC-2026-0003", title="Notification mail delayed by hours", component="notification",
-                                  symptoms="Users receive the notification e-mails two hours late.", cause="mail.smtp.timeout was 0.",
-                                  resolution="Set mail.smtp.timeout to 30 seconds.", status="resolved", product="tsumugi-cloud",
-                                  logs="2026-05-01 08:00:00 ERROR [mail-1] SmtpSender - connection to relay 192.0.2.5 timed out after 7200000 ms"),
-    "ESC-2026-0004.md": case_text("ESC-2026-0004", title="Engineering-only: heap dump analysis of the search indexer",
-                                  visibility="engineering", component="fulltext-search",
-                                  symptoms="The indexer dies with java.lang.OutOfMemoryError nightly. Codename GLASS-HERON.",
-                                  cause="Large attachments are read fully into memory.", resolution="Stream attachments."),
-    "ESC-2026-0005.md": case_text("ESC-2026-0005", title="Restricted: tenant data exposure in export", visibility="restricted",
-                                  component="rest-api", symptoms="Export returned another tenant's rows. Codename VELVET-OWL.",
-                                  cause="Missing tenant filter.", resolution="Hotfix applied."),
-}
-
+from worlds import SEARCH_LOG, SEARCH_WORLD, case_text
 
 @pytest.fixture
 def searcher(settings, write_cases):
-    write_cases(WORLD)
+    write_cases(SEARCH_WORLD)
     report = run_index(settings)
     assert report.published and not report.failed
     store = open_store(settings)
@@ -122,12 +96,16 @@ def test_visibility_is_enforced_in_the_search_layer(searcher, role, visible):
 
 @pytest.mark.parametrize("query", ['"unbalanced', "title:foo AND (bar OR", "*?[]{}\\", "NOT", "AND OR NOT", "::::", "ｘ" * 300])
 def test_arbitrary_text_never_raises(searcher, query):
-    searcher.search(SearchRequest(query, role="support"))
+    response = searcher.search(SearchRequest(query, role="support"))
+    hits = ids(response)
+    assert set(hits) <= {"ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003"}  # query syntax never widens the role
+    assert response.total == len(hits) and all(h.why["reasons"] for h in response.hits)
+    assert not set(hits) & {h.id for h in response.weak}
 
 
 def test_a_20kb_log_is_answered(searcher):
     big = "\n".join(f"2026-03-02 10:{i % 60:02d}:07,123 INFO [exec-{i}] c.k.t.Poller - polled {i} items in {i * 3} ms" for i in range(300))
-    big += "\n" + WORLD["ESC-2026-0001.md"].split("```text\n")[1].split("```")[0]
+    big += "\n" + SEARCH_WORLD["ESC-2026-0001.md"].split("```text\n")[1].split("```")[0]
     assert len(big) > 20000
     response = searcher.search(SearchRequest(big, role="support"))
     assert ids(response)[0] == "ESC-2026-0001"
@@ -192,7 +170,7 @@ def test_hnsw_vector_index_agrees_with_exact_search_and_filters(settings, write_
 def test_generation_built_with_hnsw_serves_queries(settings, write_cases):
     from indexer import generation as gen
 
-    write_cases(WORLD)
+    write_cases(SEARCH_WORLD)
     small = settings.replace(ann_threshold=1)
     report = run_index(small)
     assert gen.Manifest.read(settings.index_dir / report.generation).extra["vector_index"] == "hnsw"
@@ -310,13 +288,13 @@ def test_total_and_candidates_count_only_what_the_store_shows_now(settings, writ
     lists it as support-visible, the store does not. Total, candidates (the facets' input) and
     hits agree: the case is in none of them (issue 17, item 2)."""
     folder = write_cases({name: text.replace("visibility: restricted", "visibility: support").replace("visibility: engineering", "visibility: support")
-                          for name, text in WORLD.items()})
+                          for name, text in SEARCH_WORLD.items()})
     run_index(settings)
     store = open_store(settings)
     searcher = Searcher(settings, store)
     before = searcher.search(SearchRequest("tenant export rows", role="support", limit=50))
     assert "ESC-2026-0005" in ids(before)
-    (folder / "ESC-2026-0005.md").write_text(WORLD["ESC-2026-0005.md"], "utf-8")  # now restricted
+    (folder / "ESC-2026-0005.md").write_text(SEARCH_WORLD["ESC-2026-0005.md"], "utf-8")  # now restricted
     from kb.sync import sync_store
     sync_store(settings, store)  # the store step of a reindex; nothing is published
     after = searcher.search(SearchRequest("tenant export rows", role="support", limit=50))
@@ -344,5 +322,5 @@ def test_the_total_counts_cases_with_evidence_and_each_hit_says_which(searcher):
     assert ids(response)[0] == "ESC-2026-0001" and response.total == len(response.hits)
     assert "exact_code" in response.hits[0].why["reasons"]
     assert all(h.why["reasons"] for h in response.hits)
-    log = searcher.search(SearchRequest(LOG.replace("448213", "991"), role="admin"))
+    log = searcher.search(SearchRequest(SEARCH_LOG.replace("448213", "991"), role="admin"))
     assert "log" in log.hits[0].why["reasons"]

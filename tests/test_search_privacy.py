@@ -14,10 +14,9 @@ from sqlalchemy import create_engine, select, text
 from kb import accounts, activity
 from indexer.jobs import run_index
 from kb.migrate import open_store
-from test_webui import WORLD
 from webui import create_app
+from worlds import PASSWORD, WEB_WORLD
 
-PASSWORD = "correct horse battery staple"
 PASTED = ("login user=tanaka@hanamura-logi.co.jp password=Hunter2xyz tel 090-1234-5678\n"
           "aws_access_key_id=AKIAQWERTYUIOPASDFGH\n"
           "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0YW5ha2EifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ\n")
@@ -28,7 +27,7 @@ TOKEN = re.compile(r'href="/search\?sid=([\w-]+)" class="share"')
 
 @pytest.fixture
 def app(settings, write_cases):
-    write_cases(WORLD)
+    write_cases(WEB_WORLD)
     assert run_index(settings).published
     store = open_store(settings)
     for name, role in (("sato", "support"), ("suzuki", "support"), ("kato", "engineer"), ("mori", "admin")):
@@ -196,7 +195,7 @@ def test_health_tells_anonymous_callers_only_liveness(app):
     assert set(anonymous) == {"ok", "generation"} and anonymous["ok"] is True and anonymous["generation"]
     support = signed_in(app, "sato").get("/api/v1/health").get_json()
     admin = signed_in(app, "mori").get("/api/v1/health").get_json()
-    assert support["cases"] == len(WORLD) - 2 and admin["cases"] == len(WORLD)  # never the hidden ones
+    assert support["cases"] == len(WEB_WORLD) - 2 and admin["cases"] == len(WEB_WORLD)  # never the hidden ones
 
 
 def test_the_gunicorn_access_log_format_omits_query_strings():

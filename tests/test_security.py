@@ -13,46 +13,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from kb import accounts
-from indexer.jobs import run_index
 from kb.migrate import open_store
 from kb.signatures import line_signatures
-from test_webui import LOG, WORLD
 from webui import create_app
+from worlds import PASSWORD, WEB_LOG, WEB_WORLD, login, signed_in
 
 ENGINEERING_PHRASES = ("GLASS-HERON", "ESC-2026-0004", "heap dump of the indexer")
 RESTRICTED_PHRASES = ("VELVET-OWL", "ESC-2026-0005", "tenant data exposure")
-PASSWORD = "correct horse battery staple"
-CASE_IDS = [name.removesuffix(".md") for name in WORLD]
+CASE_IDS = [name.removesuffix(".md") for name in WEB_WORLD]
 
 
 @pytest.fixture
-def world(settings, write_cases):
-    write_cases(WORLD)
-    assert run_index(settings).published
-    store = open_store(settings)
-    for name, role in (("sato", "support"), ("kato", "engineer"), ("mori", "admin")):
-        accounts.add_user(store, name, role, PASSWORD)
-    tokens = {role: accounts.create_token(store, name, "test") for name, role in (("sato", "support"), ("kato", "engineer"), ("mori", "admin"))}
-    store.close()
-    return settings.replace(cookie_secure=False), tokens
-
-
-@pytest.fixture
-def app(world):
-    settings, _ = world
-    app = create_app(settings, test_config={"WTF_CSRF_ENABLED": False})
-    yield app
-    app.extensions["kb"].close()
-
-
-def login(client, name: str, password: str = PASSWORD):
-    return client.post("/login", data={"name": name, "password": password, "next": "/"})
-
-
-def signed_in(app, name: str):
-    client = app.test_client()
-    assert login(client, name).status_code == 303
-    return client
+def app(accounts_app):
+    """This module's app: the web world in accounts mode (conftest's ``accounts_app``, on ``world``)."""
+    return accounts_app
 
 
 def crawl(client, token: str | None = None, others: tuple[str, ...] = ()) -> list[tuple[str, int, str]]:
@@ -81,7 +55,7 @@ def crawl(client, token: str | None = None, others: tuple[str, ...] = ()) -> lis
                  "/api/v1/trends?window=week", "/api/v1/trends?window=hour&role=admin"):
         get(path)
     # signature pages: a visible case's log line, a line in the hidden cases' words, a malformed id
-    for sig in [sig for sig, _ in line_signatures(f"{LOG}\n2026-03-02 10:15:07 ERROR [exec-1] Export returned another tenant's rows")] + ["l0"]:
+    for sig in [sig for sig, _ in line_signatures(f"{WEB_LOG}\n2026-03-02 10:15:07 ERROR [exec-1] Export returned another tenant's rows")] + ["l0"]:
         get(f"/signatures/{sig}")
         get(f"/api/v1/signatures/{sig}")
         get(f"/new?signature={sig}")

@@ -14,8 +14,7 @@ from kb.subjects import SearchSubject
 from kb.signatures import signature_id
 from kb import logsig
 
-from conftest import SAMPLE_CASES
-from test_browser import browser, live_app, live_url, page, shot  # noqa: F401  (the browser tier's fixtures)
+from worlds import SAMPLE_CASES, shot
 
 pytestmark = pytest.mark.browser
 CASE = "ESC-2024-0100"
@@ -45,7 +44,7 @@ def case_signature() -> tuple[str, str]:
 
 @pytest.mark.parametrize("lang,heading,cases_heading", [("ja", "ログシグネチャ", "このシグネチャを持つ事例"),
                                                         ("en", "Log signature", "Cases with this signature")])
-def test_signature_page_renders_in_both_languages(page, live_app, lang, heading, cases_heading):  # noqa: F811
+def test_signature_page_renders_in_both_languages(page, live_app, lang, heading, cases_heading):
     sig, template = case_signature()
     searched(live_app[1].extensions["kb"].store, sig)
     page.goto(f"/signatures/{sig}?lang={lang}")

@@ -3,12 +3,16 @@ in Japanese and English (Playwright on Debian's chromium; screenshots in test-ar
 
 from __future__ import annotations
 
-from test_browser import browser, live_app, live_url, page, search_for, shot  # noqa: F401  (shared fixtures)
+import pytest
+
+from worlds import search_for, shot
+
+pytestmark = pytest.mark.browser
 
 LOG = "2026-03-02 10:15:07,123 ERROR [exec-7] c.t.s.RecurrenceService - Cannot apply exception to series 448213"
 
 
-def test_trends_page_in_japanese_and_english(page):  # type: ignore[no-untyped-def]  # noqa: F811
+def test_trends_page_in_japanese_and_english(page):  # type: ignore[no-untyped-def]
     page.goto("/")
     for _ in range(3):
         search_for(page, f"SCH-13208\n{LOG}")

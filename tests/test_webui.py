@@ -14,93 +14,8 @@ from kb import activity
 from indexer.jobs import run_index
 from webui import create_app
 
-from conftest import case_text
-
-LOG = ("2026-03-02 10:15:07,123 ERROR [http-nio-8080-exec-7] c.k.t.schedule.RecurrenceService - req=8f3a2c91 [SCH-13208] "
-       "Cannot apply exception to series 448213: no matching instance for 2026-02-11")
-
-
-def _filler(i: int) -> tuple[str, str]:
-    case_id = f"ESC-2025-{i:04d}"
-    return f"{case_id}.md", case_text(case_id, title=f"Mail queue stalls on relay node {i}", component="mail",
-                                      product="tsumugi-cloud" if i % 2 else "tsumugi-server", tags="[smtp]",
-                                      versions='["6.0"]' if i % 3 else '["5.9"]', created=f"2025-0{1 + i % 9}-1{i % 10}",
-                                      symptoms=f"Outgoing mail waits in the queue on relay node {i}; the mail queue grows.",
-                                      cause="The relay connection pool is exhausted.", resolution=f"Restart relay node {i}.",
-                                      status="workaround" if i % 4 == 0 or i == 3 else "resolved")
-
-
-WORLD = dict([
-    ("ESC-2026-0001.md", case_text("ESC-2026-0001", title="繰り返し予定の一部削除で HTTP 500 (SCH-13208)",
-                                   symptoms="毎週の定例会議のうち祝日の回だけ削除しようとするとエラーになる。", logs=LOG,
-                                   cause="例外日の照合を JVM の既定タイムゾーンで行っていた。",
-                                   resolution="JVM オプションから -Duser.timezone=UTC を削除して再起動する。",
-                                   extra="related: [ESC-2026-0005, ESC-2026-0003]\n")),
-    ("ESC-2026-0002.md", case_text("ESC-2026-0002", title="Approval route not updated after reorganisation (WF-20417)",
-                                   component="workflow", tags="[approval]", versions='["6.0"]',
-                                   symptoms="Requests still go to the former manager after the org chart changed.",
-                                   cause="The approval route cache is not invalidated.",
-                                   resolution="Clear the route cache from the admin screen.")),
-    ("ESC-2026-0003.md", case_text("ESC-2026-0003", title="Notification mail delayed by hours", component="notification",
-                                   symptoms="Users receive the notification e-mails two hours late.", cause="mail.smtp.timeout was 0.",
-                                   resolution="Set mail.smtp.timeout to 30 seconds.", product="tsumugi-cloud")),
-    ("ESC-2026-0004.md", case_text("ESC-2026-0004", title="Engineering-only: heap dump of the indexer GLASS-HERON",
-                                   visibility="engineering", component="fulltext-search",
-                                   symptoms="The indexer dies with java.lang.OutOfMemoryError nightly. Codename GLASS-HERON.",
-                                   cause="Large attachments are read fully into memory.", resolution="Stream attachments.")),
-    ("ESC-2026-0005.md", case_text("ESC-2026-0005", title="Restricted: tenant data exposure VELVET-OWL", visibility="restricted",
-                                   component="rest-api", symptoms="Export returned another tenant's rows. Codename VELVET-OWL.",
-                                   cause="Missing tenant filter.", resolution="Hotfix applied.")),
-    ("ESC-2026-0006.md", case_text("ESC-2026-0006", title='Portal shows <script>alert("x")</script> in widget titles',
-                                   component="portal", symptoms='A widget named <img src=x onerror=alert(1)> breaks the portal.',
-                                   cause="Titles were not escaped.", resolution="Rename the widget; fixed in 6.1.")),
-    *[_filler(i) for i in range(1, 11)],
-])
-SUPPORT_VISIBLE = {cid.removesuffix(".md") for cid in WORLD} - {"ESC-2026-0004", "ESC-2026-0005"}
-SECRETS = ("GLASS-HERON", "VELVET-OWL", "ESC-2026-0004", "ESC-2026-0005")
-
-
-@pytest.fixture
-def app(settings, write_cases):
-    write_cases(WORLD)
-    report = run_index(settings)
-    assert report.published and not report.failed
-    app = create_app(settings, test_config={"KB_ROLE": "support"})
-    yield app
-    app.extensions["kb"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-def en(client):
-    client.set_cookie("lang", "en")
-    return client
-
-
-def page_text(response) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
-
-
-def hit_ids(response) -> list[str]:
-    return re.findall(r'<li class="hit" id="hit-([^"]+)"', response.get_data(as_text=True))
-
-
-def _first(pattern: str, response) -> str:
-    found = re.search(pattern, response.get_data(as_text=True))
-    assert found, pattern
-    return found.group(1)
-
-
-def csrf_token(response) -> str:
-    return _first(r'name="csrf_token" value="([^"]+)"', response)
-
-
-def search_id_of(response) -> int:
-    return int(_first(r'name="search_id" value="(\d+)"', response))
-
+from worlds import (SUPPORT_VISIBLE, WEB_LOG, WEB_SECRETS, case_text, csrf_token, en, first_match, hit_ids, page_text,
+                    search_id_of)
 
 def api(client, path: str, **params):
     response = client.get(f"/api/v1/{path}", query_string=params)
@@ -148,7 +63,7 @@ def test_english_search_page_explains_hits(client):
 
 
 def test_pasted_log_is_understood_as_a_log(client):
-    pasted = LOG.replace("448213", "9").replace("8f3a2c91", "00ffab12") + "\n" + LOG.replace("10:15", "11:16")
+    pasted = WEB_LOG.replace("448213", "9").replace("8f3a2c91", "00ffab12") + "\n" + WEB_LOG.replace("10:15", "11:16")
     response = en(client).get("/search", query_string={"q": pasted})
     assert hit_ids(response)[0] == "ESC-2026-0001"
     assert re.search(r'class="chip">log<', response.get_data(as_text=True))
@@ -278,7 +193,7 @@ def test_case_page(client):
     assert '<pre><code class="language-text">' in response.get_data(as_text=True)
     related = response.get_data(as_text=True).split("Related cases")[1].split("Similar cases")[0]
     assert "ESC-2026-0003" in related  # visible related case
-    assert not any(secret in response.get_data(as_text=True) for secret in SECRETS)  # restricted related case hidden
+    assert not any(secret in response.get_data(as_text=True) for secret in WEB_SECRETS)  # restricted related case hidden
     assert "This solved it" in text and csrf_token(response)
     filler = en(client).get("/cases/ESC-2025-0003").get_data(as_text=True)
     similar = re.findall(r'href="/cases/(ESC-[\d-]+)"', filler.split("Similar cases")[1])
@@ -356,7 +271,7 @@ def test_search_log_records_every_query(client, app):
 def test_click_through_is_recorded_by_post_and_the_result_link_is_plain(client, app):
     page = client.get("/search?q=WF-20417")
     sid, token = search_id_of(page), csrf_token(page)
-    link = html.unescape(_first(r'<a class="hit-link" href="([^"]+)" data-case-id="ESC-2026-0002" data-rank="1"', page))
+    link = html.unescape(first_match(r'<a class="hit-link" href="([^"]+)" data-case-id="ESC-2026-0002" data-rank="1"', page))
     assert re.fullmatch(r"/cases/ESC-2026-0002\?sid=[\w-]{24}", link)
     assert f'data-search-id="{sid}"' in page.get_data(as_text=True) and 'data-click-url="/clicks"' in page.get_data(as_text=True)
     assert rows(app, activity.Click) == []  # showing the results records nothing

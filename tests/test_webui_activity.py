@@ -95,8 +95,8 @@ def test_roles_limit_whose_queries_are_shown(store):
 
 def test_clicks_and_solving_cases_are_ranked(store):
     sid = search(store, "x")
-    for case_id in ("ESC-2026-0002", "ESC-2026-0001", "ESC-2026-0002"):
-        assert activity.record_click(store, sid, case_id, rank=1, now=at(0)) is not None
+    click_ids = [activity.record_click(store, sid, case_id, rank=1, now=at(0)) for case_id in ("ESC-2026-0002", "ESC-2026-0001", "ESC-2026-0002")]
+    assert all(isinstance(i, int) for i in click_ids) and click_ids == sorted(set(click_ids))  # three rows, in order
     assert activity.record_click(store, 9999, "ESC-2026-0001") is None  # unknown search: nothing recorded
     activity.record_feedback(store, "solved", "support", case_id="ESC-2026-0001", now=at(0))
     stats = activity.activity_stats(store, days=30, today=TODAY)

@@ -8,7 +8,7 @@ from indexer.searcher import Hit
 from indexer import reasons
 from webui.i18n import translate
 
-from test_webui import LOG, app, client, en, page_text  # noqa: F401  (fixtures and helpers)
+from worlds import WEB_LOG, en, page_text
 
 
 def _hit(reasons: list[str], **explained: object) -> Hit:
@@ -71,6 +71,6 @@ def test_code_log_and_related_reasons_on_the_page(client):
     text = " ".join(page_text(en(client).get("/search?q=SCH-13208")).split())
     assert "Lists error code SCH-13208, which your query names" in text
     assert "Related to ESC-2026-0001, which matched SCH-13208" in text  # ESC-2026-0003, its declared related case
-    pasted = "the customer sent this:\n" + LOG
+    pasted = "the customer sent this:\n" + WEB_LOG
     text = " ".join(page_text(client.get("/search", query_string={"q": pasted})).split())
     assert "Same log signature as line 2 of your paste" in text

@@ -12,8 +12,7 @@ from webui.i18n import label
 from indexer.jobs import run_index
 from webui import create_app
 
-from conftest import case_text
-from test_webui import app, client, csrf_token, en, hit_ids, page_text, search_id_of  # noqa: F401  (fixtures and helpers)
+from worlds import case_text, csrf_token, en, hit_ids, page_text, search_id_of
 
 
 def test_an_inverted_date_range_keeps_the_page_and_the_filters(client):
