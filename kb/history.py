@@ -153,7 +153,7 @@ def case_history(repo: Repo | None, path: Path, case: Case, role: str, limit: in
     if repo is None:
         return History(case.id, False)
     rel = repo.relpath(path)
-    current = (case.visibility, case.meta.get("review") if isinstance(case.meta.get("review"), str) else None)
+    current = _current_level(case)
     history = History(case.id, True)
     for commit in repo.log(rel, limit=limit):
         text = _text_at(repo, commit.sha, rel)
@@ -163,8 +163,20 @@ def case_history(repo: Repo | None, path: Path, case: Case, role: str, limit: in
             history.versions.append(version)
         else:
             history.hidden += 1
-    history.pending = [p for p in pending_edits(repo, rel) if version_readable(role, current, level_of(repo.show(p.commit.sha, p.path)))]
+    history.pending = visible_pending(repo, path, case, role)
     return history
+
+
+def _current_level(case: Case) -> tuple[str, str | None]:
+    review = getattr(case, "review", None) or case.meta.get("review")
+    return case.visibility, review if isinstance(review, str) else None
+
+
+def visible_pending(repo: Repo, path: Path, case: Case, role: str) -> list[PendingEdit]:
+    """The edits of ``case`` waiting for a merge whose text ``role`` may see."""
+    current = _current_level(case)
+    return [p for p in pending_edits(repo, repo.relpath(path))
+            if version_readable(role, current, level_of(repo.show(p.commit.sha, p.path)))]
 
 
 def _text_at(repo: Repo, sha: str, rel: str) -> str | None:

@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     """
     from flask_wtf.csrf import CSRFProtect
 
-    from webui import admin, api, auth, editor_views, security, signature_views, trends_views, views
+    from webui import admin, api, auth, editor_views, history_views, security, signature_views, trends_views, views
     from webui.errors import register_error_handler
     from webui.service import KB
 
@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app.register_blueprint(admin.bp, url_prefix="/admin")
     app.register_blueprint(signature_views.bp)
     app.register_blueprint(signature_views.api_bp, url_prefix="/api/v1")
+    app.register_blueprint(history_views.bp)
+    app.register_blueprint(history_views.api_bp, url_prefix="/api/v1")
     csrf.exempt(api.bp)  # JSON only (enforced in the blueprint): cross-site forms cannot send it
     register_error_handler(app)
     security.init_app(app)

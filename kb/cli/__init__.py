@@ -5,7 +5,7 @@ It is the one composition root: the only code in ``kb/`` that may import ``index
 command parses its options, makes one library call and formats the answer.
 """
 
-from kb.cli import accounts, cases, index, search, serve, watch  # noqa: F401  (registers the commands)
+from kb.cli import accounts, cases, history, index, search, serve, watch  # noqa: F401  (registers the commands)
 from kb.cli.root import main, run
 
 __all__ = ["main", "run"]

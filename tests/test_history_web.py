@@ -1,0 +1,160 @@
+"""The history pages and API on a real cases repository: versions, diffs, restore, visibility,
+and the "edit waiting for merge" state after a conflicting upstream commit."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+from indexer.jobs import run_index
+from kb.history import repo_for
+from kb.repo import Person, sync
+from kb.settings import load_settings
+from webui import create_app
+
+from conftest import case_text
+from test_repo import git, make_world
+
+PUBLIC, RAISED, SECRET = "ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003"
+ALICE = Person("alice", "alice@example.com")
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    files = {f"{PUBLIC}.md": case_text(PUBLIC, cause="タイムアウトは 30 秒でした。"),
+             f"{RAISED}.md": case_text(RAISED, title="Public at first", cause="OLD-PUBLIC-TEXT"),
+             f"{SECRET}.md": case_text(SECRET, title="Restricted", visibility="restricted", cause="VELVET-OWL")}
+    remote, folder, user = make_world(tmp_path, files)
+    settings = load_settings(environ={}, cases_dir=folder, data_dir=tmp_path / "data", embed_model="hash:256")
+    repo = repo_for(settings)
+    assert repo is not None
+    for case_id, text in ((PUBLIC, case_text(PUBLIC, cause="タイムアウトは 60 秒でした。")),
+                          (RAISED, case_text(RAISED, title="Engineers only now", visibility="engineering", cause="NEW-TEXT"))):
+        (folder / f"{case_id}.md").write_text(text, "utf-8")
+        with repo.writing():
+            repo.commit_file(folder / f"{case_id}.md", ALICE, f"Update {case_id}: cause")
+    assert run_index(settings).published
+    app = create_app(settings, test_config={"KB_ROLE": "engineer", "KB_EDITOR_INDEX_WAIT": 0})
+    yield app, settings, repo, folder, user
+    app.extensions["kb"].close()
+
+
+def client_of(app, role: str):
+    app.config["KB_ROLE"] = role
+    client = app.test_client()
+    client.set_cookie("lang", "en")
+    return client
+
+
+def text_of(response) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))).split())
+
+
+def test_history_lists_versions_and_renders_a_character_diff(world):
+    app = world[0]
+    page = client_of(app, "support").get(f"/cases/{PUBLIC}/history")
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert "Update ESC-2026-0001: cause" in body and "alice" in body and "seed" in body
+    assert "<span>タイムアウトは </span><del>30</del><ins>60</ins><span> 秒でした。</span>" in body  # the changed run, not the line
+    assert "Restore this version" not in body  # support cannot edit
+    case_page = client_of(app, "support").get(f"/cases/{PUBLIC}").get_data(as_text=True)
+    assert f"/cases/{PUBLIC}/history" in case_page
+
+
+def test_api_history_and_diff(world):
+    app, settings, repo = world[0], world[1], world[2]
+    client = client_of(app, "engineer")
+    data = client.get(f"/api/v1/cases/{PUBLIC}/history").get_json()
+    assert data["ok"] and data["available"] and [v["summary"] for v in data["versions"]] == ["Update ESC-2026-0001: cause", "seed"]
+    new, old = (v["sha"] for v in data["versions"])
+    diff = client.get(f"/api/v1/cases/{PUBLIC}/history?a={old}&b={new}").get_json()["diff"]
+    cause = next(s for s in diff["sections"] if s["name"] == "cause")
+    assert ["delete", "30"] in cause["runs"] and ["insert", "60"] in cause["runs"]
+    assert client.get(f"/api/v1/cases/{PUBLIC}/history?a=zzz").status_code == 400
+    assert client.get(f"/api/v1/cases/{PUBLIC}/history?a={'0' * 40}").status_code == 404
+
+
+def test_history_obeys_visibility(world):
+    app = world[0]
+    support = client_of(app, "support")
+    for url in (f"/cases/{SECRET}/history", f"/api/v1/cases/{SECRET}/history", f"/cases/{RAISED}/history"):
+        response = support.get(url)
+        assert response.status_code == 404 and "VELVET-OWL" not in response.get_data(as_text=True)
+    engineer = client_of(app, "engineer")
+    assert engineer.get(f"/cases/{SECRET}/history").status_code == 404
+    raised = engineer.get(f"/api/v1/cases/{RAISED}/history").get_json()
+    assert len(raised["versions"]) == 2  # an engineer could read both
+    assert client_of(app, "admin").get(f"/cases/{SECRET}/history").status_code == 200
+
+
+def test_lowered_visibility_keeps_the_restricted_past_hidden(world):
+    app, settings, repo, folder = world[:4]
+    (folder / f"{SECRET}.md").write_text(case_text(SECRET, title="Now public", cause="Public text."), "utf-8")
+    with repo.writing():
+        repo.commit_file(folder / f"{SECRET}.md", ALICE, "lower")
+    run_index(settings)
+    support = client_of(app, "support")
+    data = support.get(f"/api/v1/cases/{SECRET}/history").get_json()
+    assert [v["summary"] for v in data["versions"]] == ["lower"] and data["hidden"] == 1
+    old = client_of(app, "admin").get(f"/api/v1/cases/{SECRET}/history").get_json()["versions"][1]["sha"]
+    app.config["KB_ROLE"] = "support"
+    response = support.get(f"/cases/{SECRET}/history?a={old}")
+    assert response.status_code == 404 and "VELVET-OWL" not in response.get_data(as_text=True)
+
+
+def _token(client, url: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True)).group(1)
+
+
+def test_restore_makes_a_new_commit_and_reindexes(world):
+    app, settings, repo, folder = world[:4]
+    engineer = client_of(app, "engineer")
+    versions = engineer.get(f"/api/v1/cases/{PUBLIC}/history").get_json()["versions"]
+    seed = versions[-1]["sha"]
+    url = f"/cases/{PUBLIC}/history"
+    assert engineer.post(f"{url}/restore", data={"version": seed}).status_code == 400  # no CSRF token
+    response = engineer.post(f"{url}/restore", data={"version": seed, "csrf_token": _token(engineer, url)})
+    assert response.status_code == 303
+    assert (folder / f"{PUBLIC}.md").read_text("utf-8") == case_text(PUBLIC, cause="タイムアウトは 30 秒でした。")
+    log = repo.log(f"{PUBLIC}.md")
+    assert len(log) == 3 and log[0].summary.startswith(f"Restore {PUBLIC}") and log[0].author.name == "local"
+    assert git(folder, "status", "--porcelain") == ""
+    stored = app.extensions["kb"].store.get_case(PUBLIC)
+    assert "30 秒" in stored.section_text("cause")
+    support = client_of(app, "support")
+    assert support.post(f"{url}/restore", data={"version": seed, "csrf_token": _token(support, "/")}).status_code == 403
+
+
+def test_conflicting_upstream_edit_waits_for_merge_with_both_texts(world):
+    app, settings, repo, folder, user = world
+    assert sync(repo, settings.git_remote, settings.git_branch).pushed  # the fixture's edits, shared
+    git(user, "pull", "-q")
+    (user / f"{PUBLIC}.md").write_text(case_text(PUBLIC, cause="上流での修正: 90 秒。"), "utf-8")
+    git(user, "commit", "-qam", "upstream fix")
+    # the product's web edit, made before it saw the upstream change
+    (folder / f"{PUBLIC}.md").write_text(case_text(PUBLIC, cause="Web での修正: 120 秒。"), "utf-8")
+    with repo.writing():
+        repo.commit_file(folder / f"{PUBLIC}.md", ALICE, "web edit")
+    git(user, "push", "-q")
+    result = sync(repo, settings.git_remote, settings.git_branch)
+    assert result.synced and len(result.waiting) == 1
+    run_index(settings)
+    engineer = client_of(app, "engineer")
+    case_page = engineer.get(f"/cases/{PUBLIC}").get_data(as_text=True)
+    assert "1 edit(s) waiting for merge" in case_page
+    assert "waiting for merge" not in client_of(app, "support").get(f"/cases/{PUBLIC}").get_data(as_text=True)
+    branch = result.waiting[0]["branch"]
+    page = client_of(app, "engineer").get(f"/cases/{PUBLIC}/history?pending={branch}")
+    body = text_of(page)
+    assert "Edit waiting for merge" in body and branch in body
+    assert "<del>上流</del><ins>Web </ins><span>での修正: </span><del>90</del><ins>120</ins>" in page.get_data(as_text=True)
+    diff = client_of(app, "engineer").get(f"/api/v1/cases/{PUBLIC}/history?pending={branch}").get_json()["diff"]
+    runs = next(s for s in diff["sections"] if s["name"] == "cause")["runs"]
+    assert "".join(t for op, t in runs if op != "insert") == "上流での修正: 90 秒。"  # both versions kept and shown
+    assert "".join(t for op, t in runs if op != "delete") == "Web での修正: 120 秒。"
+    api = client_of(app, "engineer").get(f"/api/v1/cases/{PUBLIC}/history").get_json()
+    assert api["pending"][0]["branch"] == branch and api["pending"][0]["author"] == "alice"
