@@ -12,8 +12,10 @@ import errno
 import hashlib
 import json
 import logging
+import queue
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -133,18 +135,54 @@ def embed_chunks(store: Store, encoder: Any, chunks: list[tuple[str, str, str, s
     if missing:
         order = sorted(missing, key=lambda h: len(missing[h]))  # batch by length: less padding
         batch = 256
-        for start in range(0, len(order), batch):
-            part = order[start:start + batch]
-            vectors = encoder.encode([missing[h] for h in part])
-            fresh = {h: v.astype(np.float32).tobytes() for h, v in zip(part, vectors)}
-            store.save_embeddings(name, dim, fresh)
-            cached.update(fresh)
-            if progress:
-                progress(f"embedded {min(start + batch, len(order))}/{len(order)} chunks")
-    matrix = np.zeros((len(chunks), dim), dtype=np.float32)
-    for row, h in enumerate(hashes):
-        matrix[row] = np.frombuffer(cached[h], dtype=np.float32)
+        with _CacheWriter(store, name, dim) as writer:  # the encoder never waits for the store
+            for start in range(0, len(order), batch):
+                part = order[start:start + batch]
+                vectors = encoder.encode([missing[h] for h in part])
+                fresh = {h: v.astype(np.float32).tobytes() for h, v in zip(part, vectors)}
+                writer.put(fresh)
+                cached.update(fresh)
+                if progress:
+                    progress(f"embedded {min(start + batch, len(order))}/{len(order)} chunks")
+    if not chunks:
+        return np.zeros((0, dim), dtype=np.float32), 0
+    matrix = np.frombuffer(b"".join(cached[h] for h in hashes), dtype=np.float32).reshape(len(chunks), dim).copy()
     return matrix, len(missing)
+
+
+class _CacheWriter:
+    """Writes batches of fresh vectors to the embedding cache in a thread of its own (multi-row
+    inserts), so that the encoder goes on with the next batch meanwhile; at most two batches wait.
+    A failed write is raised when the writer is closed."""
+
+    def __init__(self, store: Store, model: str, dim: int):
+        self._store, self._model, self._dim = store, model, dim
+        self._queue: queue.Queue[dict[str, bytes] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="embedding-cache-writer", daemon=True)
+
+    def __enter__(self) -> "_CacheWriter":
+        self._thread.start()
+        return self
+
+    def put(self, fresh: dict[str, bytes]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(fresh)
+
+    def _run(self) -> None:
+        while (fresh := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._store.save_embeddings_bulk(self._model, self._dim, fresh)
+                except BaseException as exc:  # noqa: BLE001  (raised in the encoding thread)
+                    self._error = exc
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc[0] is None:
+            raise self._error
 
 
 def sparse_texts(chunks: list[tuple[str, str, str, str]]) -> dict[str, tuple[str, str]]:
@@ -176,7 +214,7 @@ def build_sparse(store: Store, encoder: Any, chunks: list[tuple[str, str, str, s
     for start in range(0, len(order), 64):
         part = order[start:start + 64]
         fresh = {h: to_bytes(v) for h, v in zip(part, encoder.encode_sparse([missing[h] for h in part]))}
-        store.save_embeddings(name, dim, fresh)
+        store.save_embeddings_bulk(name, dim, fresh)
         cached.update(fresh)
         if progress:
             progress(f"sparse vectors {min(start + 64, len(order))}/{len(order)} cases")
@@ -241,6 +279,34 @@ def _write_lexical(store: Store, plan: BuildPlan, target: Path, field_profile: s
     return cases[0] if cases else None
 
 
+class _Background:
+    """A function run in a thread beside the encoder (the lexical index: parsing-side Python work
+    while the encoder computes in C); :meth:`result` waits and re-raises what it raised."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any):
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._result = fn(*args)
+            except BaseException as exc:  # noqa: BLE001  (re-raised by result())
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="lexical-index", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def wait(self) -> None:
+        """Wait without raising (before a failed build's folder is removed)."""
+        self._thread.join()
+
+
 def _friendly_os_error(exc: OSError, live: str | None) -> KBError:
     reason = {errno.ENOSPC: "no space left on device", errno.EACCES: "permission denied",
               errno.EROFS: "read-only file system", errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or str(exc))
@@ -265,17 +331,19 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
         partial.mkdir()
     except OSError as exc:
         raise _friendly_os_error(exc, live) from exc
+    lexical: _Background | None = None
     try:
         learned = phrasings.index_state(store, settings)
-        probe = _write_lexical(store, plan, partial / "lexical", field_profile, learned.texts)
-        if progress:
-            progress(f"lexical index written ({plan.mode}: {plan.reason})")
+        lexical = _Background(_write_lexical, store, plan, partial / "lexical", field_profile, learned.texts)
         chunks = store.all_chunks() + learned.chunks()  # a learned phrasing is a vector of its case too
         vectors, embedded = embed_chunks(store, encoder, chunks, progress)
         vector_kind = write_vectors(partial, vectors, chunks, settings.ann_threshold)
         sparse = build_sparse(store, encoder, chunks, progress) if settings.sparse_leg else None
         if sparse is not None:
             sparse.save(partial)
+        probe = lexical.result()
+        if progress:
+            progress(f"lexical index written ({plan.mode}: {plan.reason})")
         catalog = store.case_catalog()
         for cid, codes in store.case_codes().items():
             if cid in catalog:
@@ -299,9 +367,11 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
         gen.finish_partial(index_dir, partial, name)
         gen.publish(index_dir, name)
     except OSError as exc:
+        lexical.wait() if lexical is not None else None
         shutil.rmtree(partial, ignore_errors=True)
         raise _friendly_os_error(exc, live) from exc
     except BaseException:
+        lexical.wait() if lexical is not None else None
         shutil.rmtree(partial, ignore_errors=True)
         raise
     pruned = gen.prune(index_dir, settings.keep_generations, settings.generation_grace_seconds)

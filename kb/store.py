@@ -379,6 +379,99 @@ class Store:
             for text_hash, vector in vectors.items():
                 session.merge(EmbeddingRow(model=model, text_hash=text_hash, dim=dim, vector=vector))
 
+    # -- bulk loading --------------------------------------------------------------------
+    BULK_ROWS = 500  # ids per DELETE ... IN (...) of a bulk write: SQLite bounds the bound variables
+
+    @contextmanager
+    def bulk_connection(self) -> Iterator[Any]:
+        """A connection for loading many rows, committed batch by batch by its user (``conn.commit()``)
+        and at the end, rolled back on error. On SQLite its journal is WAL with ``synchronous=NORMAL``
+        (a commit no longer waits for the disk; a power cut may lose the last batches, never the
+        database), a 64 MB page cache and temporary data in memory, restored afterwards."""
+        with self.engine.connect() as conn:
+            sqlite = self.engine.dialect.name == "sqlite"
+            before = conn.exec_driver_sql("PRAGMA synchronous").scalar() if sqlite else None
+            if sqlite:
+                for pragma in ("synchronous=NORMAL", "cache_size=-65536", "temp_store=MEMORY"):
+                    conn.exec_driver_sql(f"PRAGMA {pragma}")
+            try:
+                yield conn
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA synchronous={int(before or 2)}")
+                    conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                    conn.exec_driver_sql("PRAGMA temp_store=DEFAULT")
+
+    def write_cases_bulk(self, conn: Any, cases: Sequence[Case]) -> None:
+        """Replace ``cases`` (and their sections, tags, codes and chunks) with multi-row inserts:
+        one DELETE per table and id batch, then one executemany per table (on PostgreSQL batched
+        into multi-row ``INSERT ... VALUES``)."""
+        latest = {case.id: case for case in cases}  # one row per id: the last one wins
+        if not latest:
+            return
+        self.delete_cases_bulk(conn, list(latest))
+        now = _now()
+        rows: dict[Any, list[dict[str, Any]]] = {CaseRow.__table__: [], SectionRow.__table__: [], TagRow.__table__: [],
+                                                 ErrorCodeRow.__table__: [], ChunkRow.__table__: []}
+        for case in latest.values():
+            rows[CaseRow.__table__].append({
+                "id": case.id, "path": case.path, "content_hash": case.content_hash, "title": case.title,
+                "status": case.status, "product": case.product, "component": case.component, "visibility": case.visibility,
+                "severity": case.severity, "origin": case.origin, "lang": case.lang, "fixed_in": case.fixed_in,
+                "created": case.created, "resolved": case.resolved, "review_by": case.review_by,
+                "versions": list(case.versions), "authors": list(case.authors), "related": list(case.related),
+                "meta": _jsonable(case.meta), "updated_at": now})
+            rows[SectionRow.__table__] += [{"case_id": case.id, "position": i, "name": s.name, "heading": s.heading,
+                                            "line": s.line, "text": s.text} for i, s in enumerate(case.sections)]
+            rows[TagRow.__table__] += [{"case_id": case.id, "tag": t} for t in dict.fromkeys(case.tags)]
+            rows[ErrorCodeRow.__table__] += [{"case_id": case.id, "code": c, "position": i}
+                                             for i, c in enumerate(dict.fromkeys(case.error_codes))]
+            rows[ChunkRow.__table__] += [{"case_id": case.id, "position": i, "section": c.section, "ordinal": c.ordinal,
+                                          "text": c.text, "text_hash": c.text_hash} for i, c in enumerate(case_chunks(case))]
+        for table, values in rows.items():  # parents first: the foreign keys hold at every statement
+            if values:
+                conn.execute(table.insert(), values)
+
+    def delete_cases_bulk(self, conn: Any, case_ids: Sequence[str]) -> None:
+        """Remove cases and their rows, in id batches."""
+        for start in range(0, len(case_ids), self.BULK_ROWS):
+            self.delete_cases(conn, case_ids[start:start + self.BULK_ROWS])
+
+    def write_file_states_bulk(self, conn: Any, states: Sequence[FileState]) -> None:
+        """Replace the file states of ``states``' paths (one DELETE per batch, one executemany)."""
+        latest = {s.path: s for s in states}
+        if not latest:
+            return
+        self.delete_file_states_bulk(conn, list(latest))
+        conn.execute(FileStateRow.__table__.insert(), [
+            {"path": s.path, "content_hash": s.content_hash, "case_id": s.case_id, "problems": s.problems, "size": s.size,
+             "mtime_ns": s.mtime_ns, "ok": not any(p.get("severity") == "error" for p in s.problems)} for s in latest.values()])
+
+    def delete_file_states_bulk(self, conn: Any, paths: Sequence[str]) -> None:
+        """Remove the file states of ``paths``, in batches."""
+        for start in range(0, len(paths), self.BULK_ROWS):
+            self.delete_file_states(conn, paths[start:start + self.BULK_ROWS])
+
+    def save_embeddings_bulk(self, model: str, dim: int, vectors: dict[str, bytes]) -> None:
+        """Add vectors to the embedding cache in one multi-row insert that skips those already
+        there (a (model, text hash) pair always has the same vector): no read per row."""
+        if not vectors:
+            return
+        rows = [{"model": model, "text_hash": h, "dim": dim, "vector": v} for h, v in vectors.items()]
+        table = EmbeddingRow.__table__
+        if self.engine.dialect.name in ("sqlite", "postgresql"):
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            dialect_insert = sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert
+            with self.engine.begin() as conn:
+                conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=["model", "text_hash"]), rows)
+        else:
+            self.save_embeddings(model, dim, vectors)
+
     # -- queries the editor asks ---------------------------------------------------------
     VALUE_COLUMNS = ("product", "component", "status", "severity", "visibility", "origin")
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from kb.case import Case
 from kb.corpus import find_case_files
@@ -102,6 +104,85 @@ def _report_unchanged(report: SyncReport, state: FileState, shown: str) -> None:
         report.failed.append(shown)
 
 
+BATCH = 500  # files per multi-row write and transaction
+PARALLEL_FILES = 2000  # from this many files to read, they are read and parsed in worker processes
+Job = tuple[Path, str, "str | None", "os.stat_result | None"]  # path, shown path, known content hash, stat
+Loaded = tuple["Problem | None", str, bool, "Case | None", list[Problem]]  # unreadable, digest, same as known, case, problems
+
+
+def _load(settings: Settings, root: Path, job: Job) -> Loaded:
+    """Read, hash and parse one file: (the problem that made it unreadable, digest, whether the
+    digest is the known one, case, problems); a file with the known digest is not parsed."""
+    path, shown, known, _ = job
+    data, problem = read_case_bytes(path, shown, settings.max_case_bytes, root)
+    if data is None:
+        return problem, "", False, None, []
+    digest = hashlib.sha256(data).hexdigest()
+    if known == digest:
+        return None, digest, True, None, []
+    case, problems = _parse_file(path, shown, data, settings, digest)
+    return None, digest, False, case, problems
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _worker_init(settings: Settings) -> None:
+    _WORKER["settings"] = settings
+
+
+def _worker_load(job: Job) -> Loaded:
+    settings = _WORKER["settings"]
+    return _load(settings, settings.cases_dir, job)  # type: ignore[arg-type,attr-defined]
+
+
+def _loaded(settings: Settings, jobs: list[Job]) -> Iterator[Loaded]:
+    """Each job's result, in order: in this process for a few files; from this many on, in one worker
+    process per core (reading, hashing and parsing are most of a large load), while this process
+    writes the results to the store as they come."""
+    workers = _cores()
+    if len(jobs) < PARALLEL_FILES or workers < 2:
+        yield from (_load(settings, settings.cases_dir, job) for job in jobs)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(settings,)) as pool:
+        yield from pool.map(_worker_load, jobs, chunksize=64)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class _Batch:
+    """Cases and file states waiting to be written together (one transaction per :data:`BATCH` files)."""
+
+    def __init__(self, store: Store):
+        self.store, self.cases, self.states = store, [], []  # type: list[Case], list[FileState]
+
+    def case(self, conn: object, case: Case) -> None:
+        self.cases.append(case)
+
+    def state(self, conn: object, state: FileState) -> None:
+        self.states.append(state)
+
+    def between_files(self, conn: object) -> None:
+        """Write the batch when it is full: only between two files, so that a file's state and its
+        case always reach the store in one transaction."""
+        if len(self.states) >= BATCH:
+            self.flush(conn)
+
+    def flush(self, conn: object) -> None:
+        self.store.write_file_states_bulk(conn, self.states)
+        self.store.write_cases_bulk(conn, self.cases)
+        conn.commit()  # type: ignore[attr-defined]
+        self.cases, self.states = [], []
+
+
 def sync_store(settings: Settings, store: Store, rehash: bool = False, reparse: bool = False) -> SyncReport:
     """Load new and changed case files into the store and remove deleted ones (``rehash``: read
     every file; ``reparse``: parse every file again, as after an upgrade of the parser)."""
@@ -117,48 +198,53 @@ def sync_store(settings: Settings, store: Store, rehash: bool = False, reparse: 
     present = set(relative.values())
     states = store.file_states()
     owners = {s.case_id: p for p, s in states.items() if s.case_id and p in present}
-    with store.session() as session:
-        for path in files:
+    jobs = []
+    for path in files:
+        rel = relative[path]
+        state = states.get(rel)
+        st = _stat(path)
+        if not (rehash or reparse) and state is not None and _unchanged_on_disk(state, st):
+            _report_unchanged(report, state, str(root / rel))
+            continue
+        jobs.append((path, str(root / rel), state.content_hash if state is not None and not reparse else None, st))
+    batch = _Batch(store)
+    with store.bulk_connection() as conn:
+        for (path, shown, _, st), (data_error, digest, same, case, problems) in zip(jobs, _loaded(settings, jobs)):
+            batch.between_files(conn)
             rel = relative[path]
-            shown = str(root / rel)
             state = states.get(rel)
-            st = _stat(path)
-            if not (rehash or reparse) and state is not None and _unchanged_on_disk(state, st):
-                _report_unchanged(report, state, shown)
-                continue
-            data, problem = read_case_bytes(path, shown, settings.max_case_bytes, root)
-            if data is None:
-                report.problems.append(problem)  # type: ignore[arg-type]  # None data always has a problem
+            if data_error is not None:
+                report.problems.append(data_error)
                 report.failed.append(shown)
                 continue
-            digest = hashlib.sha256(data).hexdigest()
             size, mtime_ns = _trusted_stat(st, scan_started_ns) if st is not None else (None, None)
-            if not reparse and state is not None and state.content_hash == digest:
+            if state is not None and same:  # read, same content as last time
                 _report_unchanged(report, state, shown)
                 if (size, mtime_ns) != (state.size, state.mtime_ns):  # touched, not changed: remember the new time
-                    store.set_file_state(session, rel, digest, state.case_id, state.problems, size, mtime_ns)
+                    batch.state(conn, FileState(rel, digest, state.case_id, True, state.problems, size, mtime_ns))
                 continue
-            case, problems = _parse_file(path, shown, data, settings, digest)
             other = _is_duplicate(case, rel, owners, present) if case else None
             if other:
                 problems.append(Problem(shown, 2, "duplicate_id", {"id": case.id, "other": str(root / other)}, "id"))  # type: ignore[union-attr]
                 case = None
             report.problems += problems
             old_id = state.case_id if state else None
-            store.set_file_state(session, rel, digest, case.id if case else old_id, [p.to_dict() for p in problems], size, mtime_ns)
+            batch.state(conn, FileState(rel, digest, case.id if case else old_id, True, [p.to_dict() for p in problems], size, mtime_ns))
             if case is None:
                 report.failed.append(shown)
                 continue
             if old_id and old_id != case.id and owners.get(old_id) == rel:
-                store.delete_cases(session, [old_id])
+                batch.flush(conn)
+                store.delete_cases_bulk(conn, [old_id])
                 owners.pop(old_id)
                 report.deleted.append(old_id)
             (report.changed if old_id == case.id else report.added).append(case.id)
             owners[case.id] = rel
-            store.upsert_cases(session, [dataclasses.replace(case, path=rel)])
+            batch.case(conn, dataclasses.replace(case, path=rel))
+        batch.flush(conn)
         gone = [p for p in states if p not in present]
         gone_ids = [i for i in (states[p].case_id for p in gone) if i and i not in owners]
-        store.delete_cases(session, gone_ids)
-        store.delete_file_states(session, gone)
+        store.delete_cases_bulk(conn, gone_ids)
+        store.delete_file_states_bulk(conn, gone)
         report.deleted += gone_ids
     return report
