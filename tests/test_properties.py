@@ -19,7 +19,8 @@ TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40
 @hsettings(max_examples=200, deadline=None)
 def test_parser_reports_problems_instead_of_crashing(text):
     case, problems = check_case_text(text, "x.md")
-    assert case is not None or any(p.is_error for p in problems)
+    assert (case is None) == any(p.is_error for p in problems)  # a case exactly when no problem is an error
+    assert case is not None or problems  # a refused text always says why
 
 
 @given(st.dictionaries(st.sampled_from(["id", "title", "status", "created", "versions", "tags", "related"]),
@@ -50,12 +51,14 @@ def test_normalising_with_offsets_equals_normalising_each_character(text):
 @given(TEXT)
 @hsettings(max_examples=200, deadline=None)
 def test_analysis_and_signatures_never_crash(text):
-    analysis.words(text)
-    analysis.bigrams(text)
-    analysis.identifiers(text)
-    analysis.query_identifier_candidates(text)
-    logsig.signature_tokens(text)
-    logsig.looks_like_log(text)
+    norm = analysis.normalize(text)
+    assert all(w for w in analysis.words(text))
+    assert all(0 < len(b) <= 2 and b in norm for b in analysis.bigrams(text))  # CJK bigrams (a lone character alone)
+    identifiers = analysis.identifiers(text)
+    assert all(i in norm for i in identifiers) and set(identifiers) <= set(analysis.query_identifier_candidates(text))
+    tokens = logsig.signature_tokens(text)
+    assert tokens == logsig.signature_tokens(text) and all(t[:1] in ("l", "s") for t in tokens)  # line or shape tokens
+    assert isinstance(logsig.looks_like_log(text), bool)
     queries = build_queries(text, profile("standard"), lambda field, terms: {t: 1 for t in terms}, 10, 32)
     assert all(q.terms for q in queries)
 

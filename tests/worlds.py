@@ -48,7 +48,7 @@ def case_text(case_id: str = "ESC-2026-0001", *, title: str = "Recurring events 
     return "".join(parts)
 
 
-# -- the search world (tests/test_search.py, tests/test_lexical_conformance.py) ------------------------
+# -- the search world (tests/test_searcher.py, tests/test_lexical_conformance.py) ------------------------
 
 SEARCH_LOG = """2026-03-02 10:15:07,123 ERROR [http-nio-8080-exec-7] c.k.t.schedule.RecurrenceService - req=8f3a2c91 [SCH-13208] Cannot apply exception to series 448213: no matching instance for 2026-02-11
     at com.kasumi.tsumugi.schedule.RecurrenceService.apply(RecurrenceService.java:231)"""

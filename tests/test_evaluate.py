@@ -107,4 +107,8 @@ def test_tune_fusion_smoke_run_chooses_weights_per_cell():
         for name, cell in cells.items():
             assert set(cell["weights"]) == {"lexical", "signature", "dense", "sparse"} and 0 <= cell["mean"] <= 1
             assert cell["exact_tier"] == (not name.endswith(".log"))  # the tier is the kind's policy
-            assert all(cell["per_collection"][name] >= 0 for name in cell["queries"])
+            per = cell["per_collection"]
+            assert set(per) == set(cell["queries"]) and all(0 <= v <= 1 for v in per.values())
+            assert cell["mean"] == pytest.approx(sum(per.values()) / len(per), abs=1e-3)  # the mean is of the collections
+            if cell["never_below_best_leg"]:
+                assert all(per[n] >= cell["best_leg"][n] - 1e-3 for n in per)
