@@ -7,7 +7,7 @@ import json
 import subprocess
 import time
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +15,7 @@ from indexer import generation as gen
 from indexer.evaluate import DEFAULT_QUERIES, load_queries, score_rankings
 from indexer.jobs import run_index
 from indexer.searcher import SearchRequest, Searcher, fusion_method
+from kb import phrasings
 from kb.errors import KBError
 from kb.history import repo_for
 from kb.migrate import open_store
@@ -132,6 +133,7 @@ def run_nightly(settings: Settings, pull: bool = False, queries_file: Path | Non
             day = today or date.today()
             report["review_overdue"] = overdue_reviews(store.case_catalog(review_before=day), day)
             report["search_log_scrubbed"] = scrub_search_log(store, settings.search_log_days)
+            report["learned_phrasings"] = phrasings.nightly_entries(store, settings, datetime.now(timezone.utc) - timedelta(days=1))
         finally:
             store.close()
     except KBError as exc:
@@ -224,6 +226,9 @@ def summary_lines(report: dict[str, Any], saved_to: Path | None = None) -> list[
         named = ", ".join(f"{owner} {len(cases)}" for owner, cases in owners[:SUMMARY_ITEMS])
         more = f", … {len(owners) - SUMMARY_ITEMS} more" if len(owners) > SUMMARY_ITEMS else ""
         lines.append(f"reviews overdue: {count} case(s)" + (f" ({named}{more})" if count else ""))
+    if report.get("learned_phrasings"):
+        learned = report["learned_phrasings"]
+        lines.append(f"learned phrasings: {len(learned)} new (" + ", ".join(sorted({p['case'] for p in learned})[:SUMMARY_ITEMS]) + ")")
     if "search_log_scrubbed" in report:
         lines.append(f"search log: {report['search_log_scrubbed']} old search text(s) blanked")
     if saved_to is not None:

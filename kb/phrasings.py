@@ -383,3 +383,18 @@ def new_since(store: Store, since: datetime, rules: Rules, now: datetime | None 
     found = learned(load_votes(store), rules, now)
     items = [p for ps in found.values() for p in ps if p.active and p.first_seen >= since]
     return sorted(items, key=lambda p: (p.first_seen, p.case_id), reverse=True)
+
+
+def nightly_entries(store: Store, settings: Any, since: datetime, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The nightly report's list of phrasings that started counting since ``since`` (first seen
+    then): case, sign, users, confirmed, and the text except for restricted cases (the report is
+    read by operators, who may not read those)."""
+    items = new_since(store, since, rules_from(settings), now)
+    cases = store.get_cases(sorted({p.case_id for p in items})) if items else {}
+    out = []
+    for p in items:
+        case = cases.get(p.case_id)
+        shown = case is not None and case.visibility != "restricted"
+        out.append({"case": p.case_id, "negative": p.negative, "kind": p.kind, "users": p.users, "confirmed": p.confirmed,
+                    "first_seen": p.first_seen.isoformat(timespec="seconds"), "text": p.text if shown else None})
+    return out

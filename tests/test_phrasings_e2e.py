@@ -4,11 +4,13 @@ cannot read it and its text is shown to no one else; the case page's section is 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from indexer.jobs import run_index
 from indexer.searcher import Searcher, SearchRequest
-from kb import accounts, activity
+from kb import accounts, activity, phrasings
 from kb import feedback as kb_feedback
 from kb.activity import SearchEvent
 from kb.migrate import open_store
@@ -66,6 +68,8 @@ def test_two_users_solving_move_the_case_up_for_a_paraphrase_within_one_kb_index
     assert "learned" in response.hits[0].why["reasons"]
     assert not any("learned" in str(t) for t in response.hits[0].why["matched_terms"])
     assert run_index(settings).plan["mode"] == "none"  # nothing changed since
+    since = datetime.now(timezone.utc) - timedelta(days=1)
+    assert [(e["case"], e["users"], e["text"]) for e in phrasings.nightly_entries(store, settings, since)] == [(TARGET, 2, LEARNED)]
 
 
 def test_one_user_alone_moves_nothing_however_often(indexed):
@@ -109,6 +113,8 @@ def test_a_restricted_cases_phrasing_helps_only_who_may_read_it(settings, write_
         assert ranking(settings, store, PARAPHRASE, "admin")[0] == TARGET
         assert ranking(settings, store, PARAPHRASE) == support_before
         assert TARGET not in support_before
+        since = datetime.now(timezone.utc) - timedelta(days=1)
+        assert [(e["case"], e["text"]) for e in phrasings.nightly_entries(store, settings, since)] == [(TARGET, None)]
     finally:
         store.close()
 

