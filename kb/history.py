@@ -16,23 +16,28 @@ as that character, not as the whole line.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+import logging
 
 import yaml
 
 from kb.case import VISIBILITIES, Case
 from kb.errors import NotFoundError, QueryError
 from kb.parse import split_sections
-from kb.repo import Commit, PendingEdit, Person, Repo, open_repo, pending_edits
+from kb.repo import Commit, PendingEdit, Person, Repo, open_repo, pending_edits, sync
 from kb.roles import can_read_state
 from kb.settings import Settings
 
+log = logging.getLogger(__name__)
 SUMMARY_CHARS = 200
 MAX_VERSIONS = 500
 _SHA = re.compile(r"[0-9a-f]{7,40}")
@@ -68,6 +73,48 @@ def default_summary(case_id: str, old_text: str | None, new_text: str) -> str:
     diff = diff_texts(old_text, new_text)
     names = [s.name for s in diff.sections if s.change != "same"] + [f.name for f in diff.fields]
     return f"Update {case_id}: {', '.join(names) if names else 'no change'}"[:SUMMARY_CHARS]
+
+
+@contextlib.contextmanager
+def writing(repo: Repo | None) -> Iterator[None]:
+    """Around a save: the repository's write lock (nothing when the cases folder is no working copy)."""
+    if repo is None:
+        yield
+        return
+    with repo.writing():
+        yield
+
+
+def read_text(path: Path) -> str | None:
+    """A case file's text before a save (None when there is none yet)."""
+    try:
+        return path.read_text("utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+
+
+def commit_save(repo: Repo | None, path: Path, case_id: str, old_text: str | None, author: Person | None,
+                summary: str = "") -> str | None:
+    """Commit a saved case file as its author, inside :func:`writing` (the message: the author's
+    summary, else :func:`default_summary`). None when there is no repository or nothing changed."""
+    if repo is None:
+        return None
+    new_text = read_text(path) or ""
+    message = commit_message(summary, default_summary(case_id, old_text, new_text))
+    return repo.commit_file(path, author or repo.committer, message)
+
+
+def sync_in_background(settings: Settings) -> threading.Thread:
+    """``kb sync`` in a thread (after a save, when ``git_sync_after_save`` is on); the result goes to the log."""
+    def run() -> None:
+        repo = repo_for(settings)
+        if repo is not None:
+            result = sync(repo, settings.git_remote, settings.git_branch, cases_dir=settings.cases_dir)
+            log.info("sync after save: %s", result.to_dict())
+
+    thread = threading.Thread(target=run, name="kb-sync-after-save", daemon=True)
+    thread.start()
+    return thread
 
 
 # -- versions -----------------------------------------------------------------------------------------

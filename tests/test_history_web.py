@@ -158,3 +158,51 @@ def test_conflicting_upstream_edit_waits_for_merge_with_both_texts(world):
     assert "".join(t for op, t in runs if op != "delete") == "Web での修正: 120 秒。"
     api = client_of(app, "engineer").get(f"/api/v1/cases/{PUBLIC}/history").get_json()
     assert api["pending"][0]["branch"] == branch and api["pending"][0]["author"] == "alice"
+
+
+# -- saves from the editor are commits ------------------------------------------------------------------
+
+def test_a_web_save_is_exactly_one_commit_by_the_signed_in_user(world):
+    from test_editor import form_values, new_form
+
+    app, settings, repo, folder = world[:4]
+    engineer = client_of(app, "engineer")
+    before = git(folder, "rev-list", "--count", "HEAD")
+    values = form_values(engineer.get(f"/cases/{PUBLIC}/edit"))
+    assert "summary" in values and "not a git working copy" not in engineer.get(f"/cases/{PUBLIC}/edit").get_data(as_text=True)
+    values.update({"section_resolution": "Raise the timeout to 120 seconds.", "action": "save"})
+    response = engineer.post(f"/cases/{PUBLIC}/edit", data=values)
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    assert int(git(folder, "rev-list", "--count", "HEAD")) == int(before) + 1
+    shown = git(folder, "show", "--name-only", "--format=%an <%ae>|%cn|%s", "HEAD").split("\n")
+    assert shown[0] == f"local <local@users.noreply.kb>|Escalation KB|Update {PUBLIC}: resolution" and shown[2] == f"{PUBLIC}.md"
+    assert git(folder, "status", "--porcelain") == ""
+    # with a summary of the author's own, and a new case
+    values = form_values(engineer.get(f"/cases/{PUBLIC}/edit"))
+    values.update({"section_resolution": "Raise the timeout to 180 seconds.", "summary": "Longer timeout  after load test", "action": "save"})
+    assert engineer.post(f"/cases/{PUBLIC}/edit", data=values).status_code == 303
+    assert git(folder, "log", "-1", "--format=%s") == "Longer timeout after load test\n"
+    assert engineer.post("/new", data={**new_form(engineer), "action": "save"}).status_code == 303
+    assert git(folder, "log", "-1", "--format=%s").startswith("Create ESC-")
+    assert git(folder, "status", "--porcelain") == ""
+    assert len(git(folder, "show", "--name-only", "--format=", "HEAD").split()) == 1
+
+
+def test_a_folder_that_is_no_working_copy_saves_as_before_and_says_so_once(settings, write_cases):
+    from test_editor import form_values
+
+    write_cases({f"{PUBLIC}.md": case_text(PUBLIC)})
+    assert run_index(settings).published
+    app = create_app(settings, test_config={"KB_ROLE": "engineer", "KB_EDITOR_INDEX_WAIT": 0})
+    try:
+        engineer = client_of(app, "engineer")
+        first = engineer.get(f"/cases/{PUBLIC}/edit")
+        assert "not a git working copy" in first.get_data(as_text=True)
+        values = form_values(first)
+        assert "not a git working copy" not in engineer.get(f"/cases/{PUBLIC}/edit").get_data(as_text=True)
+        values.update({"section_resolution": "Saved without git.", "action": "save"})
+        assert engineer.post(f"/cases/{PUBLIC}/edit", data=values).status_code == 303
+        assert "Saved without git." in (settings.cases_dir / f"{PUBLIC}.md").read_text("utf-8")
+        assert "not a git working copy" in engineer.get(f"/cases/{PUBLIC}/history").get_data(as_text=True)
+    finally:
+        app.extensions["kb"].close()

@@ -23,16 +23,16 @@ from typing import Any
 
 from indexer.jobs import reindex_after_save
 from indexer.searcher import Hit, SearchRequest
-from kb import drafts
-from kb.authoring import create_case_file, git_author, save_case_file, unreadable_mentions
+from kb import drafts, history
+from kb.authoring import create_case_file, git_author, save_case_file
 from kb.case import VISIBILITIES, Case
 from kb.corpus import case_file_ids
-from kb.drafts import (EXTRA, FORM_FIELDS, GENERAL, LIST_FIELDS, SECTIONS, Draft, EditTarget, cited_ids,  # noqa: F401
+from kb.drafts import (EXTRA, FORM_FIELDS, GENERAL, LIST_FIELDS, SECTIONS, Draft, EditTarget,  # noqa: F401
                        has_section_heading, line_owners, previews, problem_control, redact_draft, similar_query,
-                       split_list, with_hidden_related)
+                       split_list, unreadable_citations, with_hidden_related)
 from kb.errors import CaseFormatError, IndexNotReadyError, NotFoundError, Problem
 from kb.parse import check_case_text, read_case_file
-from kb.roles import can_read_case, reader_levels, sees_everything, visibilities_for
+from kb.roles import can_read_case, sees_everything, visibilities_for
 from kb.sensitive import scan_text
 from webui.i18n import MESSAGES, translate
 from webui.service import KB, visible_case
@@ -226,31 +226,13 @@ def _editor_problems(kb: KB, check: DraftCheck, role: str, lang: str, original_i
 
 
 def _unreadable_id_warnings(kb: KB, check: DraftCheck, role: str, lang: str) -> None:
-    """Warn about related ids the author cannot open, and about ids in the text not every reader can open.
+    """Warn about ids the author, or some readers of the draft, cannot open (:func:`kb.drafts.unreadable_citations`)."""
+    def readable(ids: list[str]) -> dict[str, str]:
+        return {cid: case.visibility for cid, case in kb.store.get_cases(ids).items() if can_read_case(case, role)}
 
-    A related link is shown only to readers who may open it, so a related id is warned about only
-    when it is not a case the author may read. An id written in the text is shown to every reader:
-    it passes only when it is a case at a level every reader of this draft may read *and* the author
-    may read (:func:`kb.authoring.reader_levels` of the draft's visibility, narrowed to the author's
-    role). Cases the author may not see are never looked at, so a hidden case's id gets the same
-    words as an id no case has: the warnings say nothing about whether a case exists.
-    """
-    draft = check.draft
-    related, named = cited_ids(draft, kb.settings.id_regex)
-    wanted = list(dict.fromkeys(related + [cid for ids in named.values() for cid in ids]))
-    if not wanted:
-        return
-    found = kb.store.get_cases(wanted)
-    levels_of = {cid: case.visibility for cid, case in found.items() if can_read_case(case, role)}
-    own = draft.case_id
-    checks = [("related", related, "editor.related_unreadable", set(visibilities_for(role)))]
-    every_reader = set(reader_levels(draft.fields.get("visibility", ""))) & set(visibilities_for(role))
-    checks += [(key, ids, "editor.mentions_unreadable", every_reader) for key, ids in named.items()]
-    for key, ids, message, readable in checks:
-        unreadable = unreadable_mentions(ids, levels_of, readable, own)
-        if unreadable:
-            shown = ", ".join(unreadable[:MENTIONS_SHOWN]) + (" …" if len(unreadable) > MENTIONS_SHOWN else "")
-            check.add(key, translate(message, lang, ids=shown), "warning")
+    for key, kind, ids in unreadable_citations(check.draft, kb.settings.id_regex, readable, visibilities_for(role)):
+        shown = ", ".join(ids[:MENTIONS_SHOWN]) + (" …" if len(ids) > MENTIONS_SHOWN else "")
+        check.add(key, translate(f"editor.{kind}_unreadable", lang, ids=shown), "warning")
 
 
 def similar_cases(kb: KB, draft: Draft, role: str, exclude: tuple[str, ...] = (), limit: int = SIMILAR_LIMIT) -> list[Hit]:
@@ -274,29 +256,39 @@ class SaveResult:
     path: Path
     index: str
     indexed: bool
+    commit: str | None = None  # the commit of this save, where the cases folder is a git working copy
 
 
 def save_draft(kb: KB, check: DraftCheck, target: EditTarget | None, base_hash: str | None,
-               index_wait: float = 0) -> SaveResult:
+               index_wait: float = 0, author: history.Person | None = None, summary: str = "") -> SaveResult:
     """Write a checked draft and reindex.
 
     A new case (``target`` None) gets the next free id now and never replaces another case (an id
     taken meanwhile is skipped; :class:`~kb.errors.IdUnavailableError` when no id can be given). An
     edit is refused with :class:`~kb.errors.ConflictError` when the file is no longer the one with
     ``base_hash``. Raises ``ValueError`` for a draft with errors (check first).
+
+    Where the cases folder is a git working copy the save is a commit of exactly that file, by
+    ``author``, with ``summary`` as its message (default: the sections changed; :mod:`kb.history`).
     """
     if check.has_errors:
         raise ValueError("a draft with errors cannot be saved")
     draft = check.draft
-    if target is None:
-        saved = create_case_file(kb.settings.cases_dir, lambda: existing_ids(kb), kb.settings.id_regex, date.today(),
-                                 lambda case_id: draft.with_id(case_id).to_text())
-        draft = draft.with_id(saved.path.stem)
-    else:
-        text = with_hidden_related(draft, target).to_text() if target.hidden_related else check.text
-        saved = save_case_file(target.path.parent, target.path.stem, text, base_hash or "unknown")
+    repo = history.repo_for(kb.settings)
+    with history.writing(repo):  # one writer of the working copy at a time: write, then commit
+        old_text = history.read_text(target.path) if target is not None else None
+        if target is None:
+            saved = create_case_file(kb.settings.cases_dir, lambda: existing_ids(kb), kb.settings.id_regex, date.today(),
+                                     lambda case_id: draft.with_id(case_id).to_text())
+            draft = draft.with_id(saved.path.stem)
+        else:
+            text = with_hidden_related(draft, target).to_text() if target.hidden_related else check.text
+            saved = save_case_file(target.path.parent, target.path.stem, text, base_hash or "unknown")
+        commit = history.commit_save(repo, saved.path, draft.case_id, old_text, author, summary)
+    if commit is not None and kb.settings.git_sync_after_save:
+        history.sync_in_background(kb.settings)
     index = reindex_after_save(kb.settings, saved.path.name, wait=index_wait)
     if index == "busy":
         log.info("saved %s; another reindex is running, the case is indexed right after it", saved.path)
     stored = kb.store.get_case(draft.case_id)
-    return SaveResult(draft.case_id, saved.path, index, stored is not None and stored.content_hash == saved.content_hash)
+    return SaveResult(draft.case_id, saved.path, index, stored is not None and stored.content_hash == saved.content_hash, commit)

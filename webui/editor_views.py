@@ -10,9 +10,10 @@ import logging
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from kb import history
 from kb.case import ORIGINS, SEVERITIES, STATUSES
 from kb.errors import ConflictError, IdUnavailableError
 from kb.render import section_label
@@ -24,6 +25,7 @@ bp = Blueprint("editor", __name__)
 log = logging.getLogger(__name__)
 INDEX_WAIT_CONFIG = "KB_EDITOR_INDEX_WAIT"  # seconds a save waits for a running reindex before saying "later"
 TITLE_CHARS = 200
+NO_GIT_NOTED = "kb_no_git_noted"  # session key: the editor said the cases folder is no git working copy
 
 
 kb = access.current_kb
@@ -73,13 +75,16 @@ def _submit(draft: editor.Draft, role: str, target: editor.EditTarget | None,
     if check.has_errors:
         return _render(check, role, target=target, base_hash=base_hash, blocked=True), 422
     try:
-        result = editor.save_draft(kb(), check, target, base_hash, float(current_app.config.get(INDEX_WAIT_CONFIG, 3.0)))
+        identity = access.current_identity()
+        result = editor.save_draft(kb(), check, target, base_hash, float(current_app.config.get(INDEX_WAIT_CONFIG, 3.0)),
+                                   author=history.author_for(identity.name if identity else "unknown", kb().settings),
+                                   summary=request.form.get("summary", ""))
     except ConflictError:  # an edit of a file that changed since (a new case skips ids taken meanwhile)
         return _render(check, role, target=target, base_hash=base_hash, conflict="changed"), 409
     except IdUnavailableError:  # no id could be given to the new case: nothing about which ids exist is said
         log.exception("could not give a new case an id")
         return _render(check, role, target=target, base_hash=base_hash, conflict="no_id"), 409
-    access.record("case_edit" if target else "case_create", result.case_id, {"index": result.index})
+    access.record("case_edit" if target else "case_create", result.case_id, {"index": result.index, "commit": result.commit or ""})
     key = {"done": "editor.saved", "busy": "editor.saved_busy"}.get(result.index, "editor.saved_failed")
     flash(t(key, id=result.case_id))
     if result.indexed or kb().store.get_case(result.case_id) is not None:
@@ -90,8 +95,12 @@ def _submit(draft: editor.Draft, role: str, target: editor.EditTarget | None,
 def _render(check: editor.DraftCheck, role: str, target: editor.EditTarget | None = None, base_hash: str | None = None,
             **state: Any) -> str:
     lang = ui_lang()
+    no_git = not session.get(NO_GIT_NOTED) and history.repo_for(kb().settings) is None
+    if no_git:  # said once per session: saves here are not recorded in a history
+        session[NO_GIT_NOTED] = True
     return render_template(
         "editor.html", check=check, draft=check.draft, mode="edit" if target else "new",
+        summary=request.form.get("summary", "") if request.method == "POST" else "", no_git=no_git,
         case_id=target.case_id if target else None, base_hash=base_hash or "",
         prompts=editor.section_prompts(lang), sections=editor.SECTIONS, section_label=_section_label,
         statuses=STATUSES, severities=SEVERITIES, origins=ORIGINS, visibilities=visibilities_for(role),
