@@ -256,6 +256,9 @@ def test_support_never_sees_engineering_or_restricted_cases(client):
 # -- feedback, clicks, log, stats ---------------------------------------------------------------------
 
 def test_search_log_records_every_query(client, app):
+    from datetime import datetime, timezone
+
+    started = datetime.now(timezone.utc).replace(tzinfo=None)
     data = api(client, "search", q="WF-20417", component="workflow").get_json()
     en(client).get("/search?q=mail+queue+relay&limit=2&offset=2")
     logs = rows(app, activity.SearchLog)
@@ -264,7 +267,9 @@ def test_search_log_records_every_query(client, app):
     assert first.id == data["search_id"] and first.text == "WF-20417" and first.source == "api"
     assert first.role == "support" and first.result_count == data["total"] and first.generation == data["generation"]
     assert first.filters == {"component": ["workflow"]} and first.kind == "code" and first.keyword_match
-    assert 0 < first.latency_ms < 10_000 and first.created_at is not None
+    assert 0 < first.latency_ms < 10_000
+    ended = datetime.now(timezone.utc).replace(tzinfo=None)
+    assert started <= first.created_at.replace(tzinfo=None) <= second.created_at.replace(tzinfo=None) <= ended  # UTC, in order
     assert second.offset == 2 and second.source == "web" and second.lang == "en"
 
 
