@@ -11,25 +11,44 @@ template (:func:`section_prompts`), the draft with its sensitive data replaced
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from kb.authoring import case_markdown, mentioned_ids, template
+from kb.authoring import case_markdown, mentioned_ids, template, unreadable_mentions
 from kb.case import Case
 from kb.errors import Problem, QueryError
 from kb.headings import SECTION_LABELS, SECTION_ORDER, canonical_section
 from kb.parse import split_sections
 from kb.render import markdown_renderer, render_markdown
+from kb.roles import reader_levels
 from kb.sensitive import redact, scan_text
 
-FORM_FIELDS = ("id", "title", "status", "product", "versions", "fixed_in", "component", "severity", "tags",
-               "error_codes", "visibility", "origin", "created", "resolved", "review_by", "authors", "related")
+FORM_FIELDS = (
+    "id",
+    "title",
+    "status",
+    "product",
+    "versions",
+    "fixed_in",
+    "component",
+    "severity",
+    "tags",
+    "error_codes",
+    "visibility",
+    "origin",
+    "created",
+    "resolved",
+    "review_by",
+    "authors",
+    "related",
+)
 LIST_FIELDS = frozenset({"versions", "tags", "error_codes", "authors", "related"})
 SECTIONS = SECTION_ORDER
-EXTRA = "extra"      # sections under headings the editor does not know, kept verbatim
+EXTRA = "extra"  # sections under headings the editor does not know, kept verbatim
 GENERAL = "general"  # problems that belong to no single control
 HEADING_LANGS = ("ja", "en")
 MAX_FIELD_CHARS = 1000
@@ -40,7 +59,9 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 def split_list(text: str) -> list[str]:
     """``"5.9, 5.10"`` -> ``["5.9", "5.10"]`` (commas, Japanese commas or new lines; empties and repeats dropped)."""
-    return list(dict.fromkeys(item.strip() for item in _LIST_SEPARATORS.split(text) if item.strip()))
+    return list(
+        dict.fromkeys(item.strip() for item in _LIST_SEPARATORS.split(text) if item.strip())
+    )
 
 
 @dataclass(frozen=True)
@@ -54,59 +75,113 @@ class Draft:
     content_lang: str = ""  # the optional ``lang`` field of an edited case, kept as it was
 
     @classmethod
-    def from_values(cls, fields: Mapping[str, object], sections: Mapping[str, object], heading_lang: object = "ja",
-                    extra: object = "", content_lang: object = "") -> "Draft":
+    def from_values(
+        cls,
+        fields: Mapping[str, object],
+        sections: Mapping[str, object],
+        heading_lang: object = "ja",
+        extra: object = "",
+        content_lang: object = "",
+    ) -> Draft:
         """A draft from untrusted values; raises :class:`QueryError` naming a value that is not text."""
-        clean_fields = {name: _one_line(_text(fields.get(name), name), name) for name in FORM_FIELDS}
+        clean_fields = {
+            name: _one_line(_text(fields.get(name), name), name) for name in FORM_FIELDS
+        }
         clean_sections = {name: _text(sections.get(name), name) for name in SECTIONS}
         lang = heading_lang if heading_lang in HEADING_LANGS else "ja"
         kept_lang = _text(content_lang, "content_lang").strip()
-        return cls(clean_fields, clean_sections, str(lang), _text(extra, EXTRA), kept_lang if kept_lang in HEADING_LANGS else "")
+        return cls(
+            clean_fields,
+            clean_sections,
+            str(lang),
+            _text(extra, EXTRA),
+            kept_lang if kept_lang in HEADING_LANGS else "",
+        )
 
     @classmethod
-    def from_form(cls, form: Mapping[str, str]) -> "Draft":
+    def from_form(cls, form: Mapping[str, str]) -> Draft:
         """A draft from the editor's HTML form (sections are named ``section_<name>``)."""
-        return cls.from_values({name: form.get(name, "") for name in FORM_FIELDS},
-                               {name: form.get(f"section_{name}", "") for name in SECTIONS},
-                               form.get("heading_lang", "ja"), form.get("extra_sections", ""), form.get("content_lang", ""))
+        return cls.from_values(
+            {name: form.get(name, "") for name in FORM_FIELDS},
+            {name: form.get(f"section_{name}", "") for name in SECTIONS},
+            form.get("heading_lang", "ja"),
+            form.get("extra_sections", ""),
+            form.get("content_lang", ""),
+        )
 
     @classmethod
-    def from_json(cls, data: object) -> "Draft":
+    def from_json(cls, data: object) -> Draft:
         """A draft from the JSON body ``{"fields": {...}, "sections": {...}, "heading_lang": "ja"}``;
         raises :class:`QueryError` for a body of another shape."""
         if not isinstance(data, dict):
             raise QueryError("the body must be a JSON object with fields and sections")
         fields, sections = data.get("fields") or {}, data.get("sections") or {}
         if not isinstance(fields, dict) or not isinstance(sections, dict):
-            raise QueryError("fields and sections must be JSON objects", "fields" if not isinstance(fields, dict) else "sections")
-        return cls.from_values(fields, sections, data.get("heading_lang", "ja"), data.get("extra") or "",
-                               data.get("content_lang") or "")
+            raise QueryError(
+                "fields and sections must be JSON objects",
+                "fields" if not isinstance(fields, dict) else "sections",
+            )
+        return cls.from_values(
+            fields,
+            sections,
+            data.get("heading_lang", "ja"),
+            data.get("extra") or "",
+            data.get("content_lang") or "",
+        )
 
     @classmethod
-    def from_case(cls, case: Case) -> "Draft":
+    def from_case(cls, case: Case) -> Draft:
         """The form for an existing case: every field as written, so saving it unchanged keeps the case."""
         declared = case.meta.get("error_codes")
-        codes = [str(c).strip() for c in (declared if isinstance(declared, list) else [declared] if declared else [])]
+        codes = [
+            str(c).strip()
+            for c in (declared if isinstance(declared, list) else [declared] if declared else [])
+        ]
         fields = {
-            "id": case.id, "title": case.title, "status": case.status, "product": case.product,
-            "versions": ", ".join(case.versions), "fixed_in": case.fixed_in or "", "component": case.component,
-            "severity": case.severity or "", "tags": ", ".join(case.tags), "error_codes": ", ".join(dict.fromkeys(c for c in codes if c)),
-            "visibility": case.visibility, "origin": case.origin or "", "created": case.created.isoformat(),
+            "id": case.id,
+            "title": case.title,
+            "status": case.status,
+            "product": case.product,
+            "versions": ", ".join(case.versions),
+            "fixed_in": case.fixed_in or "",
+            "component": case.component,
+            "severity": case.severity or "",
+            "tags": ", ".join(case.tags),
+            "error_codes": ", ".join(dict.fromkeys(c for c in codes if c)),
+            "visibility": case.visibility,
+            "origin": case.origin or "",
+            "created": case.created.isoformat(),
             "resolved": case.resolved.isoformat() if case.resolved else "",
             "review_by": case.review_by.isoformat() if case.review_by else "",
-            "authors": ", ".join(case.authors), "related": ", ".join(case.related),
+            "authors": ", ".join(case.authors),
+            "related": ", ".join(case.related),
         }
         sections = {s.name: s.text for s in case.sections if s.name in SECTIONS}
-        extra = "\n\n".join(f"## {s.heading}\n{s.text}" for s in case.sections if s.name not in SECTIONS)
+        extra = "\n\n".join(
+            f"## {s.heading}\n{s.text}" for s in case.sections if s.name not in SECTIONS
+        )
         lang = str(case.meta.get("lang") or "")
-        return cls(fields, sections, heading_language(case), extra, lang if lang in HEADING_LANGS else "")
+        return cls(
+            fields, sections, heading_language(case), extra, lang if lang in HEADING_LANGS else ""
+        )
 
     @classmethod
-    def blank(cls, title: str, today: date, lang: str, product: str = "", author: str = "") -> "Draft":
+    def blank(
+        cls, title: str, today: date, lang: str, product: str = "", author: str = ""
+    ) -> Draft:
         """A new case with today's date and the template's defaults (no id: it is given when it is saved)."""
         fields = {name: "" for name in FORM_FIELDS}
-        fields.update(id="", title=" ".join(title.split()), status="resolved", severity="S3", visibility="support",
-                      origin="support-inquiry", created=today.isoformat(), product=product, authors=author)
+        fields.update(
+            id="",
+            title=" ".join(title.split()),
+            status="resolved",
+            severity="S3",
+            visibility="support",
+            origin="support-inquiry",
+            created=today.isoformat(),
+            product=product,
+            authors=author,
+        )
         return cls(fields, {name: "" for name in SECTIONS}, lang if lang in HEADING_LANGS else "ja")
 
     @property
@@ -131,15 +206,15 @@ class Draft:
             text += "\n" + self.extra.strip("\n") + "\n"
         return text
 
-    def with_id(self, case_id: str) -> "Draft":
+    def with_id(self, case_id: str) -> Draft:
         """The draft with ``case_id`` as its id."""
         return replace(self, fields={**self.fields, "id": case_id})
 
-    def with_related_ids(self, related: list[str]) -> "Draft":
+    def with_related_ids(self, related: list[str]) -> Draft:
         """The draft with exactly ``related`` as its related cases."""
         return replace(self, fields={**self.fields, "related": ", ".join(related)})
 
-    def with_related(self, case_id: str) -> "Draft":
+    def with_related(self, case_id: str) -> Draft:
         """The draft with ``case_id`` added to its related cases (once)."""
         related = split_list(self.fields.get("related", ""))
         if case_id and case_id not in related:
@@ -148,7 +223,11 @@ class Draft:
 
     def controls(self) -> dict[str, str]:
         """The free-text controls sensitive data is looked for in: the title, each section, the kept sections."""
-        return {"title": self.fields.get("title", ""), **{name: self.sections.get(name, "") for name in SECTIONS}, EXTRA: self.extra}
+        return {
+            "title": self.fields.get("title", ""),
+            **{name: self.sections.get(name, "") for name in SECTIONS},
+            EXTRA: self.extra,
+        }
 
 
 def _text(value: object, name: str) -> str:
@@ -199,7 +278,9 @@ class EditTarget:
     base_hash: str
     draft: Draft
     related_order: tuple[str, ...] = ()  # the related ids as the file has them
-    hidden_related: frozenset[str] = frozenset()  # related cases the editor's role may not see: kept, never shown
+    hidden_related: frozenset[str] = (
+        frozenset()
+    )  # related cases the editor's role may not see: kept, never shown
 
 
 def with_hidden_related(draft: Draft, target: EditTarget) -> Draft:
@@ -255,14 +336,53 @@ def problem_control(problem: Problem, owners: dict[int, str]) -> str:
 def previews(text: str, path: str) -> list[dict[str, str]]:
     """Each non-empty section of a case text rendered as the case page renders it."""
     md = markdown_renderer()
-    return [{"name": s.name, "heading": s.heading, "html": render_markdown(s.text, md)}
-            for s in split_sections(text, path).sections if s.text.strip()]
+    return [
+        {"name": s.name, "heading": s.heading, "html": render_markdown(s.text, md)}
+        for s in split_sections(text, path).sections
+        if s.text.strip()
+    ]
 
 
 def cited_ids(draft: Draft, pattern: re.Pattern[str]) -> tuple[list[str], dict[str, list[str]]]:
     """The case ids a draft names: its related ids (those shaped like ids) and, per control, the ids in its text."""
     related = [cid for cid in split_list(draft.fields.get("related", "")) if pattern.fullmatch(cid)]
-    return related, {key: mentioned_ids(text, pattern) for key, text in draft.controls().items() if text}
+    return related, {
+        key: mentioned_ids(text, pattern) for key, text in draft.controls().items() if text
+    }
+
+
+def unreadable_citations(
+    draft: Draft,
+    pattern: re.Pattern[str],
+    readable_cases: Callable[[list[str]], Mapping[str, str]],
+    author_levels: Iterable[str],
+) -> list[tuple[str, str, list[str]]]:
+    """The ids a draft names that its author, or some of its readers, cannot open:
+    ``(control, "related" | "mentions", ids)`` for each control with any.
+
+    ``readable_cases(ids)`` maps those of ``ids`` that are cases the author may read to their
+    visibility: cases the author may not see are never looked at, so a hidden case's id is
+    treated exactly like an id no case has, and the answer says nothing about whether it exists.
+    A related link is shown only to readers who may open it, so a related id is named only when it
+    is not a case the author may read. An id written in the text is shown to every reader: it
+    passes only when it is a case at a level every reader of this draft may read *and* the author
+    may read (:func:`kb.roles.reader_levels` of the draft's visibility, narrowed to ``author_levels``).
+    """
+    related, named = cited_ids(draft, pattern)
+    wanted = list(dict.fromkeys(related + [cid for ids in named.values() for cid in ids]))
+    if not wanted:
+        return []
+    levels_of = readable_cases(wanted)
+    author = set(author_levels)
+    every_reader = set(reader_levels(draft.fields.get("visibility", ""))) & author
+    checks = [("related", "related", related, author)] + [
+        (key, "mentions", ids, every_reader) for key, ids in named.items()
+    ]
+    found = [
+        (key, kind, unreadable_mentions(ids, levels_of, readable, draft.case_id))
+        for key, kind, ids, readable in checks
+    ]
+    return [(key, kind, ids) for key, kind, ids in found if ids]
 
 
 def has_section_heading(body: str) -> bool:
@@ -272,7 +392,11 @@ def has_section_heading(body: str) -> bool:
 
 def similar_query(draft: Draft) -> str:
     """The search text for duplicate detection: title, symptoms and error codes."""
-    parts = [draft.fields.get("title", ""), draft.sections.get("symptoms", ""), " ".join(split_list(draft.fields.get("error_codes", "")))]
+    parts = [
+        draft.fields.get("title", ""),
+        draft.sections.get("symptoms", ""),
+        " ".join(split_list(draft.fields.get("error_codes", ""))),
+    ]
     return "\n".join(p.strip() for p in parts if p.strip())[:SIMILAR_QUERY_CHARS]
 
 
@@ -289,4 +413,6 @@ def redact_draft(draft: Draft, customer_domains: tuple[str, ...]) -> tuple[Draft
         return draft, 0
     fields = {**draft.fields, "title": changed.get("title", draft.fields.get("title", ""))}
     sections = {name: changed.get(name, draft.sections.get(name, "")) for name in SECTIONS}
-    return replace(draft, fields=fields, sections=sections, extra=changed.get(EXTRA, draft.extra)), replaced
+    return replace(
+        draft, fields=fields, sections=sections, extra=changed.get(EXTRA, draft.extra)
+    ), replaced

@@ -7,10 +7,11 @@ its JSON from the same object.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from kb.messages import MESSAGES, render
 
@@ -59,7 +60,7 @@ class Problem:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Problem":
+    def from_dict(cls, data: Mapping[str, Any]) -> Problem:
         """A problem read back from :meth:`to_dict` (as the store keeps it). A problem stored before
         problems had codes, or with a code this version does not know, keeps its stored message
         under the code ``legacy``."""
@@ -104,7 +105,7 @@ class CaseFormatError(KBError):
 
     @classmethod
     def single(cls, path: str | Path, line: int | None, code: str, field: str | None = None,
-               **args: Any) -> "CaseFormatError":
+               **args: Any) -> CaseFormatError:
         return cls([Problem(str(path), line, code, args, field)])
 
     def to_dict(self) -> dict[str, object]:

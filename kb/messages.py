@@ -8,7 +8,8 @@ A code is part of the product's interface: rename one only together with its tra
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 _NO_FRONT_MATTER = "missing YAML front matter (the file must start with a '---' line)"
 _FIRST_LINE = "the first line must be exactly '---'"
@@ -41,7 +42,9 @@ MESSAGES: dict[str, str] = {
     # fields (kb.fields)
     "unknown_field": "unknown field '{field}' (known: {known})",
     "required_field": "missing required field '{field}'",
-    "unquoted_number": "{field}: unquoted number (read as {value!r}); quote versions, e.g. \"5.10\", so 5.10 is not read as 5.1",
+    "unquoted_number": (
+        '{field}: unquoted number (read as {value!r}); quote versions, e.g. "5.10", so 5.10 is not read as 5.1'
+    ),
     "expected_text": "{field}: expected text, got {type}",
     "invalid_date": "{field}: invalid date '{value}' (expected YYYY-MM-DD)",
     "unknown_value": "unknown {field} '{value}' (expected one of: {choices})",
@@ -50,7 +53,9 @@ MESSAGES: dict[str, str] = {
     "id_file_mismatch": "id '{id}' does not match the file name (expected the file to be named {id}.md)",
     "related_not_id": "related: '{id}' is not a case id ({pattern})",
     "related_self": "related: a case cannot be related to itself",
-    "error_code_not_identifier": "error_codes: '{code}' is not an identifier (e.g. SCH-13208, ORA-01555, 40P01, HTTP 503)",
+    "error_code_not_identifier": (
+        "error_codes: '{code}' is not an identifier (e.g. SCH-13208, ORA-01555, 40P01, HTTP 503)"
+    ),
     "resolved_before_created": "resolved date {resolved} is before the created date {created}",
     # sensitive data (kb.sensitive)
     "secret": "possible secret ({kind}): '{text}'; run 'kb redact' to replace it with {placeholder}",
@@ -67,8 +72,16 @@ MESSAGES: dict[str, str] = {
 }
 
 # Codes that mean the front matter could not be read at all (its field checks would be noise).
-FRONT_MATTER_CODES = frozenset({"missing_front_matter", "front_matter_not_closed", "front_matter_first_line",
-                                "front_matter_late", "invalid_yaml", "front_matter_not_mapping"})
+FRONT_MATTER_CODES = frozenset(
+    {
+        "missing_front_matter",
+        "front_matter_not_closed",
+        "front_matter_first_line",
+        "front_matter_late",
+        "invalid_yaml",
+        "front_matter_not_mapping",
+    }
+)
 
 
 def render(code: str, args: Mapping[str, Any]) -> str:

@@ -77,9 +77,9 @@ def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int],
         data = yaml.load(fm.content, Loader=_CaseLoader) if fm.content.strip() else {}  # noqa: S506 (safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-        line = start + 2 + mark.line if mark is not None else start + 1
+        at = start + 2 + mark.line if mark is not None else start + 1
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return {}, key_lines, end, problems + [Problem(path, line, "invalid_yaml", {"reason": str(reason)})]
+        return {}, key_lines, end, problems + [Problem(path, at, "invalid_yaml", {"reason": str(reason)})]
     if not isinstance(data, dict):
         return {}, key_lines, end, problems + [Problem(path, start + 1, "front_matter_not_mapping")]
     return data, key_lines, end, problems

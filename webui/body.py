@@ -22,7 +22,12 @@ _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.S)
 
 
 class BodyError(QueryError):
-    """The request body is not a JSON object this API accepts (400, field ``body``)."""
+    """The request body is not a JSON object this API accepts (400, field ``body``).
+
+    Unlike every other error class this one lives outside ``kb/errors.py``: it is about parsing an
+    HTTP request body, which only the web layer has; as a :class:`~kb.errors.QueryError` it still
+    goes through the one error handler with the one JSON shape.
+    """
 
     def __init__(self, message: str):
         super().__init__(message, BODY)
