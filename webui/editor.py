@@ -24,15 +24,15 @@ from typing import Any
 from indexer.jobs import reindex_after_save
 from indexer.searcher import Hit, SearchRequest
 from kb import drafts, history
-from kb.authoring import create_case_file, git_author, save_case_file, unreadable_mentions
+from kb.authoring import create_case_file, git_author, save_case_file
 from kb.case import VISIBILITIES, Case
 from kb.corpus import case_file_ids
-from kb.drafts import (EXTRA, FORM_FIELDS, GENERAL, LIST_FIELDS, SECTIONS, Draft, EditTarget, cited_ids,  # noqa: F401
+from kb.drafts import (EXTRA, FORM_FIELDS, GENERAL, LIST_FIELDS, SECTIONS, Draft, EditTarget,  # noqa: F401
                        has_section_heading, line_owners, previews, problem_control, redact_draft, similar_query,
-                       split_list, with_hidden_related)
+                       split_list, unreadable_citations, with_hidden_related)
 from kb.errors import CaseFormatError, IndexNotReadyError, NotFoundError, Problem
 from kb.parse import check_case_text, read_case_file
-from kb.roles import can_read_case, reader_levels, sees_everything, visibilities_for
+from kb.roles import can_read_case, sees_everything, visibilities_for
 from kb.sensitive import scan_text
 from webui.i18n import MESSAGES, translate
 from webui.service import KB, visible_case
@@ -226,31 +226,13 @@ def _editor_problems(kb: KB, check: DraftCheck, role: str, lang: str, original_i
 
 
 def _unreadable_id_warnings(kb: KB, check: DraftCheck, role: str, lang: str) -> None:
-    """Warn about related ids the author cannot open, and about ids in the text not every reader can open.
+    """Warn about ids the author, or some readers of the draft, cannot open (:func:`kb.drafts.unreadable_citations`)."""
+    def readable(ids: list[str]) -> dict[str, str]:
+        return {cid: case.visibility for cid, case in kb.store.get_cases(ids).items() if can_read_case(case, role)}
 
-    A related link is shown only to readers who may open it, so a related id is warned about only
-    when it is not a case the author may read. An id written in the text is shown to every reader:
-    it passes only when it is a case at a level every reader of this draft may read *and* the author
-    may read (:func:`kb.authoring.reader_levels` of the draft's visibility, narrowed to the author's
-    role). Cases the author may not see are never looked at, so a hidden case's id gets the same
-    words as an id no case has: the warnings say nothing about whether a case exists.
-    """
-    draft = check.draft
-    related, named = cited_ids(draft, kb.settings.id_regex)
-    wanted = list(dict.fromkeys(related + [cid for ids in named.values() for cid in ids]))
-    if not wanted:
-        return
-    found = kb.store.get_cases(wanted)
-    levels_of = {cid: case.visibility for cid, case in found.items() if can_read_case(case, role)}
-    own = draft.case_id
-    checks = [("related", related, "editor.related_unreadable", set(visibilities_for(role)))]
-    every_reader = set(reader_levels(draft.fields.get("visibility", ""))) & set(visibilities_for(role))
-    checks += [(key, ids, "editor.mentions_unreadable", every_reader) for key, ids in named.items()]
-    for key, ids, message, readable in checks:
-        unreadable = unreadable_mentions(ids, levels_of, readable, own)
-        if unreadable:
-            shown = ", ".join(unreadable[:MENTIONS_SHOWN]) + (" …" if len(unreadable) > MENTIONS_SHOWN else "")
-            check.add(key, translate(message, lang, ids=shown), "warning")
+    for key, kind, ids in unreadable_citations(check.draft, kb.settings.id_regex, readable, visibilities_for(role)):
+        shown = ", ".join(ids[:MENTIONS_SHOWN]) + (" …" if len(ids) > MENTIONS_SHOWN else "")
+        check.add(key, translate(f"editor.{kind}_unreadable", lang, ids=shown), "warning")
 
 
 def similar_cases(kb: KB, draft: Draft, role: str, exclude: tuple[str, ...] = (), limit: int = SIMILAR_LIMIT) -> list[Hit]:
