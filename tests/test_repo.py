@@ -219,3 +219,82 @@ def test_sync_of_many_changed_cases(tmp_path, n):
     git(user, "push", "-q")
     result = sync(repo, "origin", "main")
     assert result.synced and result.replayed == n // 2 and not result.pending
+
+
+CRASH_SAVER = r"""
+import sys
+from pathlib import Path
+from kb import history
+from kb.authoring import file_hash, save_case_file
+from kb.repo import Person
+from kb.settings import load_settings
+sys.path.insert(0, sys.argv[2])
+from conftest import case_text
+
+settings = load_settings(environ={}, cases_dir=Path(sys.argv[1]), data_dir=Path(sys.argv[1]).parent / "data",
+                         embed_model="hash:256", git_lock_stale_seconds=0)
+repo = history.repo_for(settings)
+path = settings.cases_dir / "ESC-2026-0001.md"
+n = 0
+while True:  # save after save, as the editor does, until killed
+    n += 1
+    with history.writing(repo):
+        old = history.read_text(path)
+        save_case_file(settings.cases_dir, "ESC-2026-0001", case_text(cause=f"Save number {n}. " * 200), file_hash(path))
+        history.commit_save(repo, path, "ESC-2026-0001", old, Person("alice", "alice@example.com"))
+"""
+
+
+def test_kill_9_during_saves_leaves_a_clean_repository_and_a_searchable_case(tmp_path):
+    import random
+    import signal
+    import sys
+
+    from indexer.jobs import run_index
+    from indexer.searcher import SearchRequest, Searcher
+    from kb import history
+    from kb.authoring import file_hash, save_case_file
+    from kb.migrate import open_store
+    from kb.parse import parse_case
+    from kb.settings import load_settings
+
+    _, folder, _ = make_world(tmp_path)
+    settings = load_settings(environ={}, cases_dir=folder, data_dir=tmp_path / "data", embed_model="hash:256",
+                             git_lock_stale_seconds=0)
+    tests_dir = str(Path(__file__).parent)
+    rng = random.Random(19)
+    path = folder / "ESC-2026-0001.md"
+    states = []
+    for run in range(10):
+        errors = tmp_path / f"saver-{run}.err"
+        with errors.open("wb") as err:
+            saver = subprocess.Popen([sys.executable, "-c", CRASH_SAVER, str(folder), tests_dir], start_new_session=True,
+                                     stderr=err)
+        time.sleep(rng.uniform(0.4, 1.2))  # imports take about 0.3 s; then saves run back to back
+        os.killpg(saver.pid, signal.SIGKILL)  # the saver and any git it was running
+        saver.wait()
+        assert saver.returncode == -signal.SIGKILL, errors.read_text()[-2000:]
+        fsck = subprocess.run(["git", "-C", str(folder), "fsck", "--no-dangling"], capture_output=True, text=True)
+        assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+        case = parse_case(path.read_text("utf-8"), path.name)  # never half a file
+        assert case.id == "ESC-2026-0001"
+        status = git(folder, "status", "--porcelain")
+        assert status in ("", " M ESC-2026-0001.md\n", "M  ESC-2026-0001.md\n", "MM ESC-2026-0001.md\n"), status
+        states.append((status or "clean").strip() + (" +index.lock" if (folder / ".git" / "index.lock").exists() else ""))
+        # the next save recovers whatever the kill left (a stale index.lock, an uncommitted file)
+        repo = history.repo_for(settings)
+        with history.writing(repo):
+            old = history.read_text(path)
+            save_case_file(folder, "ESC-2026-0001", case_text(cause=f"Recovered after kill {run}."), file_hash(path))
+            assert history.commit_save(repo, path, "ESC-2026-0001", old, ALICE, f"after kill {run}")
+        assert git(folder, "status", "--porcelain") == ""
+        assert not (repo.git_dir / "index.lock").exists()
+    print("states after each kill:", states)
+    assert run_index(settings).published
+    store = open_store(settings)
+    try:
+        hits = Searcher(settings, store).search(SearchRequest(text="Recovered after kill 9", role="support")).hits
+        assert hits and hits[0].id == "ESC-2026-0001"
+    finally:
+        store.close()
+    assert len(repo_log := open_repo(folder).log("ESC-2026-0001.md")) > 10, repo_log  # type: ignore[union-attr]
