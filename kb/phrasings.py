@@ -398,3 +398,22 @@ def nightly_entries(store: Store, settings: Any, since: datetime, now: datetime 
         out.append({"case": p.case_id, "negative": p.negative, "kind": p.kind, "users": p.users, "confirmed": p.confirmed,
                     "first_seen": p.first_seen.isoformat(timespec="seconds"), "text": p.text if shown else None})
     return out
+
+
+def accepted_text(store: Store, case_id: str, key: str, role: str) -> str | None:
+    """The text of the worded phrasing ``key`` of a case ``role`` may read ("add to symptoms" on the
+    case page opens the editor with it), or None."""
+    if not can_read_case(store.get_case(case_id) if len(case_id) <= 64 else None, role):
+        return None
+    with store.session() as session:
+        row = session.scalars(select(PhrasingVote).where(PhrasingVote.case_id == case_id, PhrasingVote.key == key[:16],
+                                                         PhrasingVote.kind == "words", PhrasingVote.action == SOLVED).limit(1)).first()
+        return row.text if row is not None else None
+
+
+def with_symptom(sections: Mapping[str, str], text: str) -> dict[str, str]:
+    """``sections`` with ``text`` appended to the symptoms as a paragraph of its own (once)."""
+    symptoms = sections.get("symptoms", "").rstrip()
+    if text in symptoms:
+        return dict(sections)
+    return {**sections, "symptoms": f"{symptoms}\n\n{text}\n" if symptoms else f"{text}\n"}

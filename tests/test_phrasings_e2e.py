@@ -155,6 +155,9 @@ def test_the_case_page_shows_learned_phrasings_to_engineers_only(world):
         # removing is for engineers (a POST, audited), and support cannot
         from kb.phrasings import phrasing_key
         key = phrasing_key(phrasing)
+        edit = engineer.get(f"/cases/ESC-2026-0003/edit?phrasing={key}")  # accept: the editor, symptoms + the phrasing
+        assert edit.status_code == 200 and phrasing in edit.get_data(as_text=True)
+        assert phrasing not in engineer.get("/cases/ESC-2026-0003/edit").get_data(as_text=True)
         assert support.post(f"/cases/ESC-2026-0003/phrasings/{key}", data={"action": "removed"}).status_code == 403
         assert engineer.post(f"/cases/ESC-2026-0003/phrasings/{key}", data={"action": "removed"}).status_code == 303
         assert phrasing not in page_text(engineer.get("/cases/ESC-2026-0003"))

@@ -6,6 +6,7 @@ related, save) post it back and the page is rendered again with the draft kept.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import date
 from typing import Any
@@ -14,6 +15,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from kb import history
+from kb import phrasings as kb_phrasings
 from kb.case import ORIGINS, SEVERITIES, STATUSES
 from kb.errors import ConflictError, IdUnavailableError
 from kb.render import section_label
@@ -50,7 +52,11 @@ def edit_case(case_id: str) -> str | Response | tuple[str, int]:
     role = access.require_editor()
     target = editor.open_case(kb(), case_id, role)
     if request.method == "GET":
-        return _render(editor.check_draft(kb(), target.draft, role, ui_lang(), original_id=target.case_id), role,
+        draft = target.draft
+        accepted = kb_phrasings.accepted_text(kb().store, target.case_id, request.args.get("phrasing", ""), role)
+        if accepted:  # "add to symptoms" of a learned phrasing (the case page): a normal edit, saved by the engineer
+            draft = dataclasses.replace(draft, sections=kb_phrasings.with_symptom(draft.sections, accepted))
+        return _render(editor.check_draft(kb(), draft, role, ui_lang(), original_id=target.case_id), role,
                        target=target, base_hash=target.base_hash)
     draft = editor.Draft.from_form(request.form)
     draft = editor.Draft(dict(draft.fields, id=target.case_id), draft.sections, draft.heading_lang, draft.extra, draft.content_lang)
