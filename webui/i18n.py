@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from kb.messages import MESSAGES as KB_MESSAGES
+
 LANGS = ("ja", "en")
 DEFAULT_LANG = "ja"
 LANG_COOKIE = "lang"
 
 # key -> (Japanese, English). ``{name}`` placeholders are filled by :func:`translate`.
+# ``lint.<code>`` says a kb problem code (kb.messages) in the editor, filled with the problem's
+# args; a code without an entry is shown in kb's English. Where the editor's English is kb's own,
+# the entry takes kb's template, so the English stays kb's words.
 MESSAGES: dict[str, tuple[str, str]] = {
     "app.name": ("エスカレーション KB", "Escalation KB"),
     "app.tagline": ("過去のエスカレーション事例を検索", "Search past escalation cases"),
@@ -255,11 +260,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "editor.too_large": ("ケースが大きすぎます ({size} バイト、上限 {limit} バイト)。", "The case is too large ({size} bytes; the limit is {limit})."),
     "lint.required_field": ("入力してください。", "Required."),
     "lint.required_section": ("このセクションは必須です。", "This section is required."),
+    "lint.empty_section": ("このセクションは必須です。", "This section is required."),
     "lint.resolution_or_workaround": ("「対処」か「回避策」のどちらかを書いてください。", "Write a resolution or a workaround."),
     "lint.secret": ("機密情報の可能性 ({kind}): 「{text}」。{placeholder} に置き換えるまで保存できません。",
                     "Possible secret ({kind}): “{text}”. Replace it with {placeholder} before saving."),
-    "lint.personal": ("個人情報の可能性 ({kind}): 「{text}」。{placeholder} への置き換えを検討してください。",
-                      "Possible personal data ({kind}): “{text}”. Consider replacing it with {placeholder}."),
+    "lint.personal_data": ("個人情報の可能性 ({kind}): 「{text}」。{placeholder} への置き換えを検討してください。",
+                           "Possible personal data ({kind}): “{text}”. Consider replacing it with {placeholder}."),
+    "lint.invalid_date": ("{field}: 「{value}」は日付ではありません (YYYY-MM-DD の形で書いてください)。", KB_MESSAGES["invalid_date"]),
+    "lint.unknown_value": ("{field} に「{value}」は選べません (次のいずれか: {choices})。", KB_MESSAGES["unknown_value"]),
+    "lint.title_too_long": ("件名は {limit} 文字以内にしてください。", KB_MESSAGES["title_too_long"]),
+    "lint.unquoted_number": ("{field}: 数値として読まれます ({value!r})。バージョンは \"5.10\" のように引用符で囲んでください。",
+                             KB_MESSAGES["unquoted_number"]),
+    "lint.related_not_id": ("「{id}」は事例の ID ではありません ({pattern})。", KB_MESSAGES["related_not_id"]),
+    "lint.related_self": ("事例を自分自身の関連事例にはできません。", KB_MESSAGES["related_self"]),
+    "lint.error_code_not_identifier": ("「{code}」はエラーコードとして使えません (例: SCH-13208, ORA-01555, 40P01, HTTP 503)。",
+                                       KB_MESSAGES["error_code_not_identifier"]),
+    "lint.resolved_before_created": ("解決日 {resolved} が作成日 {created} より前です。", KB_MESSAGES["resolved_before_created"]),
+    "lint.unknown_section": ("見出し「{heading}」は既知のセクションではありません (既知: {known})。", KB_MESSAGES["unknown_section"]),
+    "lint.duplicate_section": ("セクション「{heading}」({section}) が重複しています (最初は {first_line} 行目)。", KB_MESSAGES["duplicate_section"]),
+    "lint.text_before_sections": ("最初の「## 」見出しより前の文章はどのセクションにも入りません。", KB_MESSAGES["text_before_sections"]),
     "sensitive.e-mail address": ("メールアドレス", "e-mail address"),
     "sensitive.phone number": ("電話番号", "phone number"),
     "sensitive.IP address": ("IP アドレス", "IP address"),
