@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from indexer.jobs import run_index
-from worlds import LAPTOP, search_for, shot
+from worlds import LAPTOP, PASSWORD, search_for, shot
 
 pytestmark = pytest.mark.browser
 
@@ -240,7 +240,7 @@ def test_sign_in_as_support_and_out(browser, tmp_path):  # type: ignore[no-untyp
                              auth_mode="accounts", cookie_secure=False, secret_key="browser-test")
     run_index(settings)
     store = open_store(settings)
-    accounts.add_user(store, "sato", "support", "correct horse battery staple")
+    accounts.add_user(store, "sato", "support", PASSWORD)
     store.close()
     app = create_app(settings)
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -255,7 +255,7 @@ def test_sign_in_as_support_and_out(browser, tmp_path):  # type: ignore[no-untyp
         page.fill("input[name=password]", "wrong password here")
         page.click("button[type=submit]")
         assert "Could not log in" in page.inner_text("main")
-        page.fill("input[name=password]", "correct horse battery staple")
+        page.fill("input[name=password]", PASSWORD)
         shot(page, "17-login-en")
         page.click("button[type=submit]")
         page.wait_for_url("**/search?q=tenant")

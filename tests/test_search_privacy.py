@@ -15,7 +15,7 @@ from kb import accounts, activity
 from indexer.jobs import run_index
 from kb.migrate import open_store
 from webui import create_app
-from worlds import PASSWORD, WEB_WORLD
+from worlds import PASSWORD, WEB_WORLD, rows, search_id_of
 
 PASTED = ("login user=tanaka@hanamura-logi.co.jp password=Hunter2xyz tel 090-1234-5678\n"
           "aws_access_key_id=AKIAQWERTYUIOPASDFGH\n"
@@ -48,15 +48,6 @@ def signed_in(app, name: str):
 def logs(app) -> list[activity.SearchLog]:
     with app.extensions["kb"].store.session() as session:
         return list(session.scalars(select(activity.SearchLog).order_by(activity.SearchLog.id)))
-
-
-def rows(app, model) -> list:
-    with app.extensions["kb"].store.session() as session:
-        return list(session.scalars(select(model).order_by(model.id)))
-
-
-def search_id_of(response) -> int:
-    return int(re.search(r'name="search_id" value="(\d+)"', response.get_data(as_text=True)).group(1))
 
 
 def long_paste() -> str:

@@ -8,24 +8,18 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import select
 
 from kb import activity
 from indexer.jobs import run_index
 from webui import create_app
 
 from worlds import (SUPPORT_VISIBLE, WEB_LOG, WEB_SECRETS, case_text, csrf_token, en, first_match, hit_ids, page_text,
-                    search_id_of)
+                    rows, search_id_of)
 
 def api(client, path: str, **params):
     response = client.get(f"/api/v1/{path}", query_string=params)
     assert response.mimetype == "application/json"
     return response
-
-
-def rows(app, model):
-    with app.extensions["kb"].store.session() as session:
-        return session.scalars(select(model).order_by(model.id)).all()
 
 
 # -- search pages ---------------------------------------------------------------------------------

@@ -152,6 +152,14 @@ def search_id_of(response) -> int:
     return int(first_match(r'name="search_id" value="(\d+)"', response))
 
 
+def rows(app, model) -> list:  # type: ignore[type-arg]
+    """Every row of one store table (an ORM model) of a running app, in id order."""
+    from sqlalchemy import select
+
+    with app.extensions["kb"].store.session() as session:
+        return list(session.scalars(select(model).order_by(model.id)))
+
+
 # -- signing in (accounts mode) ------------------------------------------------------------------------
 
 def login(client, name: str, password: str = PASSWORD):
