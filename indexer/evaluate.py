@@ -23,7 +23,7 @@ from indexer.evidence import partition
 from indexer.searcher import EXACT_FIRST_KINDS, WEAK_SHOWN, SearchRequest, Searcher, classify_query, effective_weights, exact_tier, foreign_ids, fuse, fusion_method
 from kb.case import Case, Section
 from kb.codes import canonical_code
-from kb.errors import KBError
+from kb.errors import InvalidInputError
 from kb.language import detect_language
 from kb.settings import Settings
 from kb.store import Store
@@ -49,7 +49,7 @@ def load_queries(path: Path) -> list[EvalQuery]:
     try:
         lines = path.read_text("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise KBError(f"{path}: cannot read evaluation queries ({exc})") from exc
+        raise InvalidInputError(f"{path}: cannot read evaluation queries ({exc})") from exc
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -62,7 +62,7 @@ def load_queries(path: Path) -> list[EvalQuery]:
             if kind not in KINDS:
                 raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         except (ValueError, KeyError, TypeError) as exc:
-            raise KBError(f"{path}:{n}: invalid evaluation query ({exc})") from exc
+            raise InvalidInputError(f"{path}:{n}: invalid evaluation query ({exc})") from exc
         queries.append(EvalQuery(text, {str(r): 1.0 for r in relevant}, kind,
                                  data.get("lang") or detect_language(text), str(n)))
     return queries

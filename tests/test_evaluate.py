@@ -5,7 +5,7 @@ import pytest
 from indexer.evaluate import DEFAULT_QUERIES, beir_cases, beir_queries, evaluate, load_queries, score_rankings
 from indexer.hashing_encoder import HashingEncoder
 from kb.corpus import load_cases
-from kb.errors import KBError
+from kb.errors import InvalidInputError, KBError
 from kb.settings import load_settings
 
 from conftest import SAMPLE_CASES, case_text
@@ -26,8 +26,9 @@ def test_bundled_evaluation_set_is_valid_and_balanced():
 def test_bad_query_lines_name_file_and_line(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text('{"query": "a", "relevant": ["X"]}\n{"query": "b", "relevant": "X"}\n')
-    with pytest.raises(KBError, match=r"q.jsonl:2: invalid evaluation query"):
+    with pytest.raises(InvalidInputError, match=r"q.jsonl:2: invalid evaluation query") as error:
         load_queries(path)
+    assert error.value.status == 422
     path.write_text('{"query": "a", "relevant": ["X"], "kind": "poem"}\n')
     with pytest.raises(KBError, match=":1:"):
         load_queries(path)

@@ -10,6 +10,8 @@ import re
 from urllib.parse import quote
 
 import pytest
+
+from kb.errors import ConfigError
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from kb import accounts
@@ -281,8 +283,9 @@ def test_proxy_respects_disabled_accounts(proxy_app):
 
 def test_proxy_mode_needs_trusted_addresses(world):
     settings, _ = world
-    with pytest.raises(accounts.AccountError, match="proxy_trusted"):
+    with pytest.raises(ConfigError, match="proxy_trusted") as error:
         create_app(settings.replace(auth_mode="proxy"))
+    assert error.value.status == 500  # the server's configuration, not the user's mistake
 
 
 def test_role_from_groups():

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from kb import accounts
 from kb.accounts import Identity
+from kb.errors import ConfigError
 from kb.roles import highest_role
 from kb.settings import Settings
 
@@ -199,6 +200,6 @@ def init_app(app: Flask) -> None:
     app.config["PERMANENT_SESSION_LIFETIME"] = session_limits(settings)[1]
     app.config["SESSION_COOKIE_SECURE"] = bool(settings.cookie_secure) and mode != "local" and not app.config.get(FIXED_ROLE_KEY)
     if mode == "proxy" and not settings.proxy_trusted:
-        raise accounts.AccountError("auth_mode proxy needs proxy_trusted: the addresses of the reverse proxies")
+        raise ConfigError(["auth_mode: proxy needs proxy_trusted: the addresses of the reverse proxies"])
     app.register_blueprint(bp)
     app.before_request(_before_request)
