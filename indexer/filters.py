@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from typing import Mapping
 
-from kb.case import STATUSES, VISIBILITIES
+from kb.case import REVIEW_STATES, STATUSES, VISIBILITIES
 from kb.errors import QueryError
 from kb.roles import visibilities_for
 
@@ -21,6 +21,7 @@ class Filters:
     tags: tuple[str, ...] = ()
     versions: tuple[str, ...] = ()
     visibilities: tuple[str, ...] = ()
+    reviews: tuple[str, ...] = ()  # draft | reviewed (a case without the field counts as reviewed)
     created_from: date | None = None
     created_to: date | None = None
 
@@ -37,6 +38,10 @@ class Filters:
             wanted = ("\x00none",)  # asked only for invisible levels: match nothing
         return replace(self, visibilities=wanted)
 
+    def review_tags(self) -> tuple[str, ...]:
+        """The reserved ``tags`` values the engines match for the review filter (:func:`review_tag`)."""
+        return tuple(review_tag(r) for r in self.reviews)
+
     def to_dict(self) -> dict[str, object]:
         data: dict[str, object] = {}
         for f in fields(self):
@@ -48,8 +53,14 @@ class Filters:
 
 
 _PARAMS = {"product": "products", "component": "components", "status": "statuses", "tag": "tags",
-           "version": "versions", "visibility": "visibilities"}
-_CHOICES = {"statuses": STATUSES, "visibilities": VISIBILITIES}
+           "version": "versions", "visibility": "visibilities", "review": "reviews"}
+_CHOICES = {"statuses": STATUSES, "visibilities": VISIBILITIES, "reviews": REVIEW_STATES}
+REVIEW_TAG = "kb:review="  # a case's review state rides in the engines' tags keyword field (facets read the store, not it)
+
+
+def review_tag(review: str | None) -> str:
+    """The reserved tag of a review state: ``kb:review=draft``, else ``kb:review=reviewed``."""
+    return REVIEW_TAG + ("draft" if review == "draft" else "reviewed")
 MAX_VALUE_LENGTH = 200
 
 

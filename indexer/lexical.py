@@ -13,9 +13,10 @@ from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 from indexer import analysis
 from kb import logsig
-from indexer.filters import Filters
+from indexer.filters import Filters, review_tag
 from kb.case import Case
 from kb.codes import code_variants
+from kb.roles import review_state
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def case_document(case: Case, fields: Sequence[FieldSpec], learned: Sequence[str
         tokens["ident"] += [v for code in case.error_codes for v in code_variants(code)]
     tokens[SIGNATURE_FIELD] = logsig.signature_tokens(logsig.log_text(case))
     return LexicalDoc(case.id, tokens, case.product, case.component, case.status, case.visibility,
-                      case.created.isoformat(), tuple(case.tags), tuple(case.versions))
+                      case.created.isoformat(), (*case.tags, review_tag(review_state(case))), tuple(case.versions))
 
 
 MIN_TERM_WEIGHT = 0.01

@@ -121,7 +121,7 @@ def filter_clauses(index_schema: tantivy.Schema, filters: Filters) -> list[Query
     parts = []
     for field, values in (("product", filters.products), ("component", filters.components),
                           ("status", filters.statuses), ("visibility", filters.visibilities),
-                          ("tags", filters.tags), ("versions", filters.versions)):
+                          ("tags", filters.tags), ("versions", filters.versions), ("tags", filters.review_tags())):
         if values:
             parts.append(any_of(index_schema, field, values))
     if filters.created_from or filters.created_to:

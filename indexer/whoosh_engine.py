@@ -41,7 +41,7 @@ def _filter_query(filters: Filters) -> wq.Query | None:
     parts: list[wq.Query] = []
     for field, values in (("product", filters.products), ("component", filters.components),
                           ("status", filters.statuses), ("visibility", filters.visibilities),
-                          ("tags", filters.tags), ("versions", filters.versions)):
+                          ("tags", filters.tags), ("versions", filters.versions), ("tags", filters.review_tags())):
         if values:
             parts.append(wq.Or([wq.Term(field, v) for v in values]))
     if filters.created_from or filters.created_to:

@@ -19,7 +19,7 @@ from kb.errors import ConflictError, IdUnavailableError, InvalidInputError
 from kb.headings import SECTION_LABELS, SECTION_ORDER
 
 FIELD_ORDER = ("id", "title", "status", "product", "versions", "fixed_in", "component", "severity", "tags",
-               "error_codes", "visibility", "origin", "created", "resolved", "review_by", "authors", "related", "lang")
+               "error_codes", "visibility", "origin", "created", "resolved", "review_by", "review", "authors", "related", "lang")
 
 
 def next_case_id(existing: list[str], pattern: re.Pattern[str], today: date) -> str:

@@ -43,6 +43,7 @@ FORM_FIELDS = (
     "created",
     "resolved",
     "review_by",
+    "review",
     "authors",
     "related",
 )
@@ -148,11 +149,12 @@ class Draft:
             "severity": case.severity or "",
             "tags": ", ".join(case.tags),
             "error_codes": ", ".join(dict.fromkeys(c for c in codes if c)),
-            "visibility": case.visibility,
+            "visibility": str(case.meta.get("visibility") or case.visibility),  # as declared (a draft reads higher)
             "origin": case.origin or "",
             "created": case.created.isoformat(),
             "resolved": case.resolved.isoformat() if case.resolved else "",
             "review_by": case.review_by.isoformat() if case.review_by else "",
+            "review": case.review or "",
             "authors": ", ".join(case.authors),
             "related": ", ".join(case.related),
         }

@@ -6,10 +6,11 @@ import re
 from datetime import date, datetime
 from typing import Any, Callable
 
-from kb.case import ORIGINS, SEVERITIES, STATUSES, VISIBILITIES, LANGUAGES, Section
+from kb.case import ORIGINS, REVIEW_STATES, SEVERITIES, STATUSES, VISIBILITIES, LANGUAGES, Section
 from kb.codes import extract_error_codes
 from kb.errors import Problem
 from kb.language import detect_language
+from kb.roles import effective_visibility
 
 REQUIRED_FIELDS = ("id", "title", "status", "product", "component", "visibility", "created")
 LIST_FIELDS = ("versions", "tags", "error_codes", "authors", "related")
@@ -17,7 +18,7 @@ DATE_FIELDS = ("created", "resolved", "review_by")
 STRING_FIELDS = ("title", "product", "component", "fixed_in")
 ENUM_FIELDS: dict[str, tuple[str, ...]] = {
     "status": STATUSES, "visibility": VISIBILITIES, "origin": ORIGINS,
-    "severity": SEVERITIES, "lang": LANGUAGES,
+    "severity": SEVERITIES, "lang": LANGUAGES, "review": REVIEW_STATES,
 }
 KNOWN_FIELDS = frozenset(("id", "lang") + REQUIRED_FIELDS + LIST_FIELDS + DATE_FIELDS + STRING_FIELDS + tuple(ENUM_FIELDS))
 MAX_TITLE = 200
@@ -99,7 +100,7 @@ def _check_dates(fields: dict[str, Any], out: _Collector) -> None:
 
 
 _CONVERTERS: list[tuple[tuple[str, ...], Callable[[Any, str, _Collector], Any]]] = [
-    (("id", "title", "product", "component", "fixed_in", "status", "visibility", "origin", "severity", "lang"), _as_string),
+    (("id", "title", "product", "component", "fixed_in", "status", "visibility", "origin", "severity", "lang", "review"), _as_string),
     (LIST_FIELDS, _as_list),
     (DATE_FIELDS, _as_date),
 ]
@@ -133,4 +134,6 @@ def validate_fields(data: dict[str, Any], key_lines: dict[str, int], path: str, 
     if not fields.get("lang"):
         symptoms = next((s.text for s in sections if s.name == "symptoms"), "")
         fields["lang"] = detect_language(f"{fields['title']}\n{symptoms}")
+    # the level the case is read at everywhere (store, index, pages): a draft's is engineering at least
+    fields["visibility"] = effective_visibility(fields["visibility"], fields.get("review"))
     return {k: v for k, v in fields.items() if v is not None}, []

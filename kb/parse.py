@@ -27,7 +27,7 @@ from kb.sensitive import scan_case_text
 
 # Bump when parsing or code extraction changes what a case holds for the same file: the next
 # `kb index` then parses every file again and builds a full generation (indexer.jobs.run_index).
-PARSE_VERSION = 2
+PARSE_VERSION = 3  # 3: the review field (a draft reads at the engineering level; its state is a filter value)
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 DEFAULT_ID_REGEX = re.compile(r"ESC-\d{4}-\d{4}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kb.case import VISIBILITIES
+from kb.case import REVIEW_STATES, VISIBILITIES  # noqa: F401  (REVIEW_STATES: read here with the rules)
 from kb.errors import QueryError
 
 ROLES = ("support", "engineer", "admin")  # least privileged first
@@ -33,7 +33,6 @@ def can_read(role: str, visibility: str) -> bool:
     return visibility in visibilities_for(role)
 
 
-REVIEW_STATES = ("draft", "reviewed")  # the optional ``review`` field of a case (KCS)
 DRAFT_LEVEL = "engineering"  # a draft is read at this level at least: engineers and admins, until reviewed
 
 
@@ -51,7 +50,13 @@ def can_read_state(role: str, visibility: str, review: str | None = None) -> boo
 
 def can_read_case(case: Any, role: str) -> bool:
     """Whether ``role`` may read ``case`` (anything with a ``visibility`` and maybe a ``review``); a missing case is unreadable."""
-    return case is not None and can_read_state(role, case.visibility, getattr(case, "review", None))
+    return case is not None and can_read_state(role, case.visibility, review_state(case))
+
+
+def review_state(case: Any) -> str | None:
+    """A case's review state: its ``review`` field, else the one its front matter kept (store rows)."""
+    review = getattr(case, "review", None) or (getattr(case, "meta", None) or {}).get("review")
+    return review if review in REVIEW_STATES else None
 
 
 def can_edit(role: str) -> bool:

@@ -19,6 +19,7 @@ from kb import phrasings as kb_phrasings
 from kb.case import ORIGINS, SEVERITIES, STATUSES
 from kb.errors import ConflictError, IdUnavailableError
 from kb.render import section_label
+from kb.review import kept_review
 from kb.roles import visibilities_for
 from webui import access, editor
 from webui.security import t, ui_lang
@@ -59,7 +60,8 @@ def edit_case(case_id: str) -> str | Response | tuple[str, int]:
         return _render(editor.check_draft(kb(), draft, role, ui_lang(), original_id=target.case_id), role,
                        target=target, base_hash=target.base_hash)
     draft = editor.Draft.from_form(request.form)
-    draft = editor.Draft(dict(draft.fields, id=target.case_id), draft.sections, draft.heading_lang, draft.extra, draft.content_lang)
+    review = kept_review(target.draft.fields.get("review"), draft.fields.get("review", ""))  # a draft ends by a review only
+    draft = editor.Draft(dict(draft.fields, id=target.case_id, review=review), draft.sections, draft.heading_lang, draft.extra, draft.content_lang)
     return _submit(draft, role, target, request.form.get("base_hash") or None)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,11 +14,11 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from indexer.jobs import run_index
-from kb import history
+from kb import history, review
 from kb.case import Case
 from kb.errors import KBError, NotFoundError, ReindexBusyError
 from kb.repo import GitError, Repo
-from kb.roles import can_edit
+from kb.roles import can_edit, review_state, visibilities_for
 from webui import access, service
 from webui.security import t
 
@@ -128,6 +129,21 @@ def _index_later(settings: Any) -> None:
         log.exception("could not index after a restore; the next reindex will")
 
 
+@bp.post("/cases/<case_id>/review")
+def mark_reviewed(case_id: str) -> Response:
+    """Mark a draft reviewed (an engineer who did not write it, or an admin): a commit and an audit entry."""
+    role = access.require_editor()
+    case = service.visible_case(kb(), case_id, role)
+    identity = access.current_identity()
+    actor = history.author_for(identity.name if identity else "unknown", kb().settings)
+    path = history.case_path(kb().settings, case)
+    done = review.mark_reviewed(path, case, actor, role, history.repo_for(kb().settings))
+    access.record("case_review", case.id, {"commit": done.commit or ""})
+    flash(t("review.marked", id=case.id))
+    reindex(float(current_app.config.get(INDEX_WAIT_CONFIG, 3.0)))
+    return redirect(url_for("web.case", case_id=case.id), code=303)
+
+
 @api_bp.get("/cases/<case_id>/history")
 def api_history(case_id: str) -> dict[str, Any]:
     """The versions as JSON; ``a`` and ``b`` (or ``pending``) add their diff."""
@@ -142,8 +158,9 @@ def api_history(case_id: str) -> dict[str, Any]:
 
 
 @bp.app_context_processor
-def _pending_helper() -> dict[str, Callable[[Case], list[Any]]]:
-    """``pending_edits_for(case)`` in templates: the edits of a case waiting for a merge, for editors."""
+def _template_helpers() -> dict[str, Callable[..., Any]]:
+    """In templates: ``pending_edits_for(case)`` (edits waiting for a merge, for editors),
+    ``review_of(case)`` and ``old_drafts()``."""
     def pending_for(case: Case) -> list[Any]:
         if not can_edit(access.current_role()):
             return []
@@ -156,4 +173,14 @@ def _pending_helper() -> dict[str, Callable[[Case], list[Any]]]:
             log.exception("could not list the edits waiting for a merge")
             return []
 
-    return {"pending_edits_for": pending_for}
+    def review_of(case: Case) -> dict[str, bool]:
+        """Whether the case is a draft, and whether the caller may mark it reviewed (the button is
+        shown to editors; who exactly may is checked when it is pressed)."""
+        draft = review_state(case) == "draft"
+        return {"draft": draft, "may_mark": draft and can_edit(access.current_role())}
+
+    def old_drafts() -> list[review.DraftRow]:
+        """Drafts waiting for a review for more than a week that the caller may see (the stats page)."""
+        return review.stored_old_drafts(kb().store, date.today(), visibilities_for(access.current_role()))
+
+    return {"pending_edits_for": pending_for, "review_of": review_of, "old_drafts": old_drafts}

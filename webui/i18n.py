@@ -424,6 +424,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "editor.no_git": ("事例フォルダーは git の作業コピーではありません: 保存しても変更履歴は残りません。",
                       "The cases folder is not a git working copy: saves are not recorded in a history."),
     "review.label": ("レビュー", "Review"),
+    "case.review": ("レビュー", "Review"),
+    "facet.review": ("レビュー", "Review"),
     "review.draft": ("下書き (未レビュー)", "Draft (not reviewed)"),
     "review.reviewed": ("レビュー済み", "Reviewed"),
     "review.any": ("すべて", "Any"),

@@ -14,7 +14,7 @@ from kb.sensitive import scan_text
 
 # URL parameter -> Filters attribute, in the order they are written into URLs.
 FILTER_PARAMS: dict[str, str] = {"product": "products", "component": "components", "status": "statuses",
-                                 "tag": "tags", "version": "versions"}
+                                 "tag": "tags", "version": "versions", "review": "reviews"}
 DATE_PARAMS: dict[str, str] = {"from": "created_from", "to": "created_to"}
 # Query texts longer than this once URL-encoded travel by POST and are linked as ``/search?sid=<token>``:
 # a pasted log in a URL breaks request-line limits (gunicorn: 4094 bytes) and proxies. app.js uses
