@@ -91,9 +91,14 @@ def _sudachi():  # type: ignore[no-untyped-def]
     return tokenizer
 
 
-@functools.lru_cache(maxsize=1)
 def _stemmer() -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("english")
+    """This thread's Snowball stemmer: a stemmer keeps the word it works on in itself, so two
+    threads sharing one corrupt each other's words (an index build analyses cases beside the
+    encoder; a threaded server analyses queries side by side)."""
+    stemmer = getattr(_LOCAL, "stemmer", None)
+    if stemmer is None:
+        stemmer = _LOCAL.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 @functools.lru_cache(maxsize=65536)

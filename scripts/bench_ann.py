@@ -3,6 +3,7 @@
 Usage:
   python scripts/bench_ann.py --data /tmp/bench10k/data            # a kept bench_search.py corpus
   python scripts/bench_ann.py --data /tmp/bench100k/data --ef 64 128 256
+  python scripts/bench_ann.py --smoke        # 30 synthetic cases indexed with the hashing encoder: seconds
 
 Reads every chunk vector of the live generation, builds the HNSW index the product builds
 (``VectorIndex``: M=32, efConstruction=80 unless ``--ef-construction``) and an exact one, and encodes queries (the evaluation
@@ -68,15 +69,33 @@ def measure(approx: VectorIndex, exact: VectorIndex, queries: np.ndarray, mask: 
             "p50_ms": round(statistics.median(latencies), 2), "p95_ms": round(percentile(latencies, 0.95), 2)}
 
 
+def smoke_data() -> Path:
+    """A data folder with one generation of 30 synthetic cases (hashing encoder), for --smoke."""
+    import tempfile
+
+    import synth_cases
+    from indexer.jobs import run_index
+
+    root = Path(tempfile.mkdtemp(prefix="kb-ann-smoke-"))
+    synth_cases.generate(root / "cases", 30)
+    run_index(load_settings(environ={}, cases_dir=root / "cases", data_dir=root / "data", embed_model="hash:384"))
+    return root / "data"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="a data folder holding index/CURRENT")
+    parser.add_argument("--data", type=Path, help="a data folder holding index/CURRENT")
+    parser.add_argument("--smoke", action="store_true", help="index 30 synthetic cases (hashing encoder) and measure 10 queries at one efSearch")
     parser.add_argument("--cases", type=Path, help="its cases folder (default: <data>/../cases)")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--ef", type=int, nargs="+", default=[400, 512, 768, 1024],
                         help="efSearch values (the product never searches below the 400 candidates it asks for)")
     parser.add_argument("--ef-construction", type=int, default=VectorIndex.HNSW_EF_CONSTRUCTION)
     args = parser.parse_args()
+    if args.smoke:
+        args.data, args.queries, args.ef = smoke_data(), 10, [400]
+    elif args.data is None:
+        parser.error("--data is required (or --smoke)")
     cases_dir = args.cases or args.data.parent / "cases"
     folder = gen.current_dir(args.data / "index")
     g = OpenGeneration(folder)

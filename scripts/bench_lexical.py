@@ -2,6 +2,7 @@
 
 Usage: python scripts/bench_lexical.py [--cases 2000 10000 50000] [--queries 200] [--keep DIR]
                                        [--engines whoosh tantivy bm25s] [--json FILE]
+       python scripts/bench_lexical.py --smoke   # 30 cases, 5 queries per kind: seconds
 
 Run it from the repository root (synth_cases draws its vocabulary from ./cases). Cases are
 analysed once (``case_document``, the standard profile); every engine then indexes the same
@@ -253,6 +254,17 @@ def table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def ratios(results: Sequence[dict[str, Any]], engine: str = "tantivy", reference: str = "bm25s") -> list[str]:
+    """``engine``'s p50 and p95 over the reference's, per corpus size, measured in the same run."""
+    lines = []
+    for result in results:
+        ours, ref = result["engines"].get(engine), result["engines"].get(reference)
+        if ours and ref:
+            a, b = ours["query_ms"]["all"], ref["query_ms"]["all"]
+            lines.append(f"{result['cases']} cases: {engine} / {reference} all kinds p50 {a['p50'] / b['p50']:.2f}x, p95 {a['p95'] / b['p95']:.2f}x")
+    return lines
+
+
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -271,7 +283,13 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["whoosh", "tantivy", "bm25s"])
     parser.add_argument("--keep", type=Path, help="keep the generated corpora here (reused when present)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--smoke", action="store_true", help="30 cases, 5 queries per kind: only that it runs and prints its figures")
     args = parser.parse_args()
+    if args.smoke:
+        args.cases, args.queries = [30], 5
+    if "bm25s" in args.engines and _version("bm25s") is None:
+        print("bm25s is not installed (the 'bench' extra): left out", file=sys.stderr)
+        args.engines = [e for e in args.engines if e != "bm25s"]
     root = args.keep or Path(tempfile.mkdtemp(prefix="kb-bench-lexical-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
@@ -280,6 +298,8 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     print(table(results))
+    for line in ratios(results):
+        print(line)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), "utf-8")

@@ -2,7 +2,9 @@
 
 Usage:
   python scripts/bench_search.py --cases 10000                       # real model for corpus and queries
-  python scripts/bench_search.py --cases 100000 --corpus-model hash:384 --engine tantivy
+  python scripts/bench_search.py --smoke                             # 30 cases, 15 queries, hashing encoder: seconds
+  python scripts/bench_search.py --cases 100000 --corpus-model hash:384
+      # the defaults (KB_LEXICAL_ENGINE=auto: tantivy at this size; --engine whoosh|tantivy to force one)
       # corpus vectors from the hashing encoder (same dimension and faiss index type as the real
       # model, so search cost is the same) when embedding 400k chunks on 2 cores would take hours;
       # queries are still encoded by the real model.
@@ -99,7 +101,10 @@ def build(args: argparse.Namespace, root: Path) -> dict:
     generation = settings.index_dir / str(report.generation)
     manifest = json.loads((generation / "manifest.json").read_text("utf-8"))
     b = report.build or {"case_count": manifest["case_count"], "chunk_count": manifest["chunk_count"]}
-    return {"cases": b.get("case_count"), "chunks": b.get("chunk_count"), "engine": args.engine,
+    return {"cases": b.get("case_count"), "chunks": b.get("chunk_count"), "engine": manifest["lexical_engine"],
+            "engine_setting": args.engine,
+            "store_load_seconds": round(build_s - float(b.get("seconds") or 0.0), 1),
+            "index_build_seconds": round(float(b.get("seconds") or 0.0), 1),
             "build_plan": report.plan.get("mode"),  # "none": a kept corpus, build figures are a no-change run's
             "corpus_model": settings.embed_model, "build_seconds": round(build_s, 1),
             "cases_per_second": round((b.get("case_count") or 0) / build_s, 1),
@@ -170,11 +175,14 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=10000)
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model that encodes the queries (default: the default setting)")
     parser.add_argument("--corpus-model", default=None, help="model that encodes the corpus (default: --model)")
-    parser.add_argument("--engine", default="whoosh")
+    parser.add_argument("--engine", default="auto", help="KB_LEXICAL_ENGINE for the build (default: auto, as the product)")
+    parser.add_argument("--smoke", action="store_true", help="30 cases, 15 queries, the hashing encoder: only that it runs and prints its figures")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--keep", type=Path, help="keep the corpus and data here (reused when present)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # internal: the query subprocess
     args = parser.parse_args()
+    if args.smoke:
+        args.cases, args.queries, args.model, args.corpus_model = 30, 15, "hash:384", None
     if args.serve:
         print(json.dumps(serve_queries(args.serve, args.model, args.queries, args.engine)))
         return

@@ -1,6 +1,7 @@
 """Compare lexical analysis variants (Sudachi split mode, bigram weight, field boosts) by nDCG@10.
 
 Usage: python scripts/tune_lexical.py [--beir DIR] [--max-queries N]
+       python scripts/tune_lexical.py --smoke   # the standard profile only, 8 queries: seconds
 The dense leg is replaced by a tiny hashing encoder, so only the lexical leg is measured.
 """
 
@@ -24,14 +25,17 @@ def measure(cases, queries, settings, fields) -> dict:
     with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(lexical.PROFILES, {"standard": fields}):
         searcher = index_cases(cases, settings.replace(data_dir=Path(tmp), database_url=""), HashingEncoder(8), "standard", None)
         ranked = searcher.rank_many([SearchRequest(text=q.query, role="admin", legs=("lexical",)) for q in queries])
-        return mean_scores([score_all(r["lexical"], q.relevant) for q, (_, r) in zip(queries, ranked)])
+        return mean_scores([score_all(r[1]["lexical"], q.relevant) for q, r in zip(queries, ranked)])  # (lang, ranked per leg, ...)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--beir", type=Path)
     parser.add_argument("--max-queries", type=int)
+    parser.add_argument("--smoke", action="store_true", help="the standard profile in split mode C on 8 queries: only that it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.beir, args.max_queries = None, 8
     settings = load_settings()
     cases, queries, _ = eval_inputs(settings, args.beir, max_queries=args.max_queries)
     base = list(lexical.PROFILES["standard"])
@@ -42,7 +46,7 @@ def main() -> None:
     original = analysis.japanese_words
     for mode in ("A", "B", "C"):
         for label, fields in variants.items():
-            if mode != "C" and label != "standard":
+            if (mode != "C" and label != "standard") or (args.smoke and (mode, label) != ("C", "standard")):
                 continue
             analysis.japanese_words = lambda run, mode=mode: original(run, mode)  # type: ignore[assignment]
             scores = measure(cases, queries, settings, tuple(fields))
