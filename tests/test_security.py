@@ -53,6 +53,8 @@ def crawl(client, token: str | None = None, others: tuple[str, ...] = ()) -> lis
         get(f"/api/v1/cases/{cid}")
         get(f"/api/v1/cases/{cid}/similar?limit=20")
         get(f"/cases/{cid}/edit")
+        get(f"/cases/{cid}/history")
+        get(f"/api/v1/cases/{cid}/history")
     for path in ("/", "/stats", "/stats?days=365", "/new", "/admin/audit", "/api/v1/health", "/trends", "/trends?window=week",
                  "/api/v1/trends?window=week", "/api/v1/trends?window=hour&role=admin"):
         get(path)
