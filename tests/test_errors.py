@@ -190,11 +190,17 @@ def test_every_error_class_has_its_status():
     } <= user_mistakes
 
 
-def test_error_classes_are_importable_where_they_were_raised():
+def test_the_modules_raise_the_classes_of_kb_errors(tmp_path):
     from kb import accounts, authoring
 
-    assert accounts.AuthError is errors.AuthError and accounts.AccountError is errors.AccountError
-    assert authoring.ConflictError is errors.ConflictError
+    with pytest.raises(errors.AccountError) as unknown_role:
+        accounts.add_user(None, "xavier", "guest", "correct horse battery")
+    assert unknown_role.value.status == 400 and "unknown role 'guest'" in str(unknown_role.value)
+    target = tmp_path / "ESC-2026-0001.md"
+    target.write_text("old", "utf-8")
+    with pytest.raises(errors.ConflictError) as conflict:
+        authoring.save_case_file(tmp_path, "ESC-2026-0001", "new", "not-the-hash")
+    assert conflict.value.status == 409 and target.read_text("utf-8") == "old"
 
 
 def test_case_format_error_lists_its_problems():

@@ -115,8 +115,10 @@ def test_missing_required_fields_and_sections():
 
 
 def test_cause_required_only_when_resolved():
-    assert _messages(case_text(status="resolved", cause=""))[0] is None
-    assert _messages(case_text(status="workaround", cause=""))[0] is not None
+    case, errors = _messages(case_text(status="resolved", cause=""))
+    assert case is None and any("原因 / Cause" in message for _, message in errors)
+    case, errors = _messages(case_text(status="workaround", cause=""))
+    assert errors == [] and case.status == "workaround" and case.section_text("cause") == ""
 
 
 def test_duplicate_and_empty_sections():
@@ -183,7 +185,7 @@ def test_front_matter_that_is_not_recognised_is_reported_as_front_matter_not_as_
 
 def test_unknown_heading_is_a_warning_and_text_is_kept():
     case, problems = check_case_text(case_text() + "\n## Timeline\n10:00 call\n", "ESC-2026-0001.md")
-    assert case is not None
+    assert case.id == "ESC-2026-0001" and not any(p.is_error for p in problems)
     assert any(p.severity == "warning" and "unknown section heading 'Timeline'" in p.message for p in problems)
     assert "10:00 call" in case.body_text
 
@@ -193,7 +195,7 @@ def test_file_level_checks():
     assert "file too large" in decode_case_bytes(b"x" * 2000, "a.md", 1000)[1][0].message
     text, problems = decode_case_bytes(b"---\nok\n\xe9t\xe9\n", "a.md", 1000)
     assert text is None and problems[0].line == 3 and "invalid UTF-8" in problems[0].message
-    assert decode_case_bytes("\ufeff---\n".encode(), "a.md", 1000)[0] is not None
+    assert decode_case_bytes("\ufeff---\n".encode(), "a.md", 1000) == ("\ufeff---\n", [])  # decoded, no problem
 
 
 def test_crlf_and_bom_are_accepted():
