@@ -52,7 +52,7 @@ def _last_json(out: str):  # type: ignore[no-untyped-def]
 
 
 def _sane(stats: dict) -> None:
-    assert stats["p95"] >= stats["p50"] >= 0 and stats["n"] > 0, stats
+    assert stats["p95"] >= stats["p50"] > 0 and stats["n"] > 0, stats
 
 
 def test_bench_search_smoke():
@@ -61,7 +61,7 @@ def test_bench_search_smoke():
     for stats in result["query_ms"].values():
         _sane(stats)
     assert result["query_ms"]["all"]["p50"] > 0 and result["worker_peak_rss_mb"] > 0
-    assert result["build_seconds"] >= result["index_build_seconds"] > 0 and result["store_load_seconds"] >= 0
+    assert result["build_seconds"] >= result["index_build_seconds"] > 0 and result["store_load_seconds"] > 0
 
 
 def test_bench_embed_smoke():
@@ -75,7 +75,7 @@ def test_bench_lexical_smoke():
     results = _last_json(out)
     assert results[0]["cases"] == 30 and {"whoosh", "tantivy"} <= set(results[0]["engines"])
     for engine in results[0]["engines"].values():
-        assert engine["build_s"] >= 0 and engine["index_mb"] > 0
+        assert engine["build_s"] > 0 and engine["index_mb"] > 0
         for stats in engine["query_ms"].values():
             _sane(stats)
     if "bm25s" in results[0]["engines"]:  # the reference, when the 'bench' extra is installed
@@ -86,8 +86,8 @@ def test_bench_ann_smoke():
     result = _last_json(_smoke("bench_ann.py"))
     assert result["chunks"] > 0 and result["queries"] == 10
     for leg in result["ef"]["400"].values():
-        assert 0 <= leg["case_recall@10"] <= 1 and 0 <= leg["chunk_recall@400"] <= 1
-        assert leg["p95_ms"] >= leg["p50_ms"] >= 0
+        assert 0.5 <= leg["case_recall@10"] <= 1 and 0.5 <= leg["chunk_recall@400"] <= 1  # HNSW on 120 vectors: near exact
+        assert leg["p95_ms"] >= leg["p50_ms"] > 0
 
 
 def test_bench_web_smoke_signs_in_like_a_client():
@@ -115,5 +115,5 @@ def test_bench_memory_smoke():
 def test_tune_lexical_smoke():
     out = _smoke("tune_lexical.py")
     found = re.search(r"sudachi=C standard\s+ndcg@10=([\d.]+) recall@5=([\d.]+) success@1=([\d.]+) \(n=8\)", out)
-    assert found and all(0 <= float(v) <= 1 for v in found.groups())
+    assert found and all(0 < float(v) <= 1 for v in found.groups())
 # churn_check.py --smoke runs in tests/test_jobs.py, tune_fusion.py --smoke in tests/test_evaluate.py.
