@@ -298,3 +298,17 @@ def test_kill_9_during_saves_leaves_a_clean_repository_and_a_searchable_case(tmp
     finally:
         store.close()
     assert len(repo_log := open_repo(folder).log("ESC-2026-0001.md")) > 10, repo_log  # type: ignore[union-attr]
+
+
+def test_bench_history_smoke():
+    """scripts/bench_history.py runs in smoke mode (5 saves, a sync of 10 cases) and prints its figures."""
+    import sys
+
+    repo_root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, str(repo_root / "scripts" / "bench_history.py"), "--smoke"],
+                            capture_output=True, text=True, timeout=600, cwd=repo_root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "save with commit (" in out and "p95" in out and "git status after the saves: clean" in out
+    assert "sync of 10 changed cases (upstream changed other cases)" in out and "replayed 10" in out
+    assert "set aside 10" in out

@@ -60,7 +60,7 @@ def reindex(ctx: click.Context, full: bool, wait: float) -> None:
 
 
 @main.command()
-@click.option("--pull", is_flag=True, help="git pull --ff-only in the cases folder first (when it is a git checkout).")
+@click.option("--pull", is_flag=True, help="Sync the cases repository first (kb sync: fetch, replay web edits, push; when it is a git checkout).")
 @click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Evaluation queries for the quality check (default: the bundled set).")
 @click.option("--tolerance", default=0.02, show_default=True, type=float, help="Flag a drop of nDCG@10 or Recall@5 larger than this.")
@@ -74,7 +74,8 @@ def nightly(ctx: click.Context, pull: bool, queries_file: Path | None, tolerance
     Prints a one-screen summary (--json: the whole report). The JSON report is always kept in
     <data_dir>/reports/ (and written to --report FILE when given).
 
-    Exit status: 0 ok, 1 some case files have errors, 2 the run failed, 3 search quality dropped.
+    Exit status: 0 ok, 1 some case files have errors, 2 the run failed, 3 search quality dropped,
+    4 web edits wait for a merge (side branches), 5 the sync with the remote failed.
     """
     from indexer.nightly import REPORTS, report_file as kept_file, report_text, run_nightly, summary_lines
     from kb.progress import Reporter
