@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from kb import history
 from kb.errors import NotFoundError
 from kb.parse import parse_case
-from kb.repo import Person, open_repo
+from kb.repo import Person
 from kb.roles import can_read_state, effective_visibility
 from kb.settings import load_settings
 

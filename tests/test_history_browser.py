@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-from pathlib import Path
 from typing import Iterator
 
 import pytest

@@ -66,7 +66,7 @@ def test_history_lists_versions_and_renders_a_character_diff(world):
 
 
 def test_api_history_and_diff(world):
-    app, settings, repo = world[0], world[1], world[2]
+    app = world[0]
     client = client_of(app, "engineer")
     data = client.get(f"/api/v1/cases/{PUBLIC}/history").get_json()
     assert data["ok"] and data["available"] and [v["summary"] for v in data["versions"]] == ["Update ESC-2026-0001: cause", "seed"]
@@ -206,3 +206,29 @@ def test_a_folder_that_is_no_working_copy_saves_as_before_and_says_so_once(setti
         assert "not a git working copy" in engineer.get(f"/cases/{PUBLIC}/history").get_data(as_text=True)
     finally:
         app.extensions["kb"].close()
+
+
+def test_an_upstream_change_to_a_case_open_in_the_editor_is_a_conflict(world):
+    from test_editor import form_values
+
+    app, settings, repo, folder, user = world
+    assert sync(repo, settings.git_remote, settings.git_branch).pushed
+    engineer = client_of(app, "engineer")
+    values = form_values(engineer.get(f"/cases/{PUBLIC}/edit"))  # opened before the upstream change arrives
+    git(user, "pull", "-q")
+    (user / f"{PUBLIC}.md").write_text(case_text(PUBLIC, cause="An upstream cause."), "utf-8")
+    git(user, "commit", "-qam", "upstream")
+    git(user, "push", "-q")
+    assert sync(repo, settings.git_remote, settings.git_branch).pulled == 1
+    values.update({"section_resolution": "My web resolution.", "action": "save"})
+    assert engineer.post(f"/cases/{PUBLIC}/edit", data=values).status_code == 409  # the editor's own check
+    assert "An upstream cause." in (folder / f"{PUBLIC}.md").read_text("utf-8")
+    assert git(folder, "status", "--porcelain") == ""
+
+
+def test_sync_after_save(world):
+    from kb.history import sync_in_background
+
+    app, settings, repo, folder, user = world
+    sync_in_background(settings.replace(git_sync_after_save=True)).join(timeout=60)
+    assert git(folder, "rev-parse", "HEAD") == git(folder, "rev-parse", "origin/main")

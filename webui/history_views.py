@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 
 from indexer.jobs import run_index
 from kb import history, review
+from kb.history import CaseDiff, History
 from kb.case import Case
 from kb.errors import KBError, NotFoundError, ReindexBusyError
 from kb.repo import GitError, Repo
@@ -35,10 +36,10 @@ class HistoryPage:
     """What the history page and its JSON show: the case, its visible versions, and a diff."""
 
     case: Case
-    history: history.History
+    history: History
     old: str = ""      # the compared versions: commit ids, or "pending:<branch>" / "current"
     new: str = ""
-    diff: history.CaseDiff | None = None
+    diff: CaseDiff | None = None
 
 
 def _open(case_id: str, role: str) -> tuple[Case, Path, Repo | None, history.History]:
@@ -85,7 +86,12 @@ def case_history(case_id: str) -> str:
     if page.case.visibility == "restricted":
         access.record("view_restricted", page.case.id, {"via": "history"})
     return render_template("history.html", page=page, case=page.case, versions=page.history.versions,
-                           can_edit=can_edit(role), short=lambda ref: ref[:10] if ref not in ("current",) and not ref.startswith("pending:") else ref)
+                           can_edit=can_edit(role), short=_short)
+
+
+def _short(ref: str) -> str:
+    """A compared version as the diff's title names it: a short commit id, or ``current`` / ``pending:<branch>``."""
+    return ref if ref == "current" or ref.startswith("pending:") else ref[:10]
 
 
 @bp.post("/cases/<case_id>/history/restore")
