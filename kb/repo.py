@@ -30,6 +30,7 @@ from kb.errors import KBError
 
 GIT_TIMEOUT_S = 300
 PENDING_PREFIX = "kb/pending/"
+RESOLVED_PREFIX = "kb/resolved/"  # a pending edit someone merged by hand: kept (nothing is lost), no longer waiting
 LOCK_FILE = "kb-write.lock"  # inside the git folder: never part of the working tree
 TEMP_PATTERN = ".*.md.*.tmp"  # the editor's temporary files (kb.authoring), kept out of `git status`
 _FIELD, _RECORD = "\x1f", "\x1e"
@@ -355,6 +356,7 @@ def _sync_once(repo: Repo, remote: str, branch: str, result: SyncResult) -> bool
     elif local is None:
         repo.git("checkout", "-q", "-B", branch, base)  # an unborn branch: start it at upstream
     _push_pending(repo, remote)
+    _push_resolved(repo, remote)
     if upstream == base:
         return True
     push = repo.git("push", "-q", remote, f"{base}:refs/heads/{branch}", check=False)
@@ -457,6 +459,39 @@ def _push_pending(repo: Repo, remote: str) -> None:
     branches = [p.branch for p in pending_edits(repo)]
     if branches:
         repo.git("push", "-q", remote, *[f"refs/heads/{b}:refs/heads/{b}" for b in branches])
+
+
+def _push_resolved(repo: Repo, remote: str) -> None:
+    """Share the edits marked merged: push ``kb/resolved/*`` and delete their ``kb/pending/*`` upstream."""
+    resolved = repo.git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{RESOLVED_PREFIX}").stdout.split()
+    if not resolved:
+        return
+    specs = [f"refs/heads/{b}:refs/heads/{b}" for b in resolved]
+    for branch in resolved:
+        pending = PENDING_PREFIX + branch.removeprefix(RESOLVED_PREFIX)
+        tracking = f"refs/remotes/{remote}/{pending}"
+        if repo.git("rev-parse", "--verify", "-q", tracking, check=False).returncode == 0:
+            specs.append(f":refs/heads/{pending}")
+    repo.git("push", "-q", remote, *specs)
+    for spec in specs:
+        if spec.startswith(":"):
+            repo.git("update-ref", "-d", f"refs/remotes/{remote}/{spec.removeprefix(':refs/heads/')}")
+
+
+def resolve_pending(repo: Repo, branch: str) -> str:
+    """Mark an edit waiting for a merge as merged by hand: its side branch becomes ``kb/resolved/…``
+    (the commit is kept, locally and, at the next sync, on the remote) and it no longer waits.
+    Raises :class:`GitError` for a branch that is not a pending edit."""
+    if not branch.startswith(PENDING_PREFIX) or ".." in branch or branch.endswith(".lock"):
+        raise GitError(f"not an edit waiting for a merge: {branch[:120]}")
+    with repo.writing():
+        sha = repo.git("rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False).stdout.strip()
+        if not sha:
+            raise GitError(f"no edit waits on {branch[:120]}")
+        resolved = RESOLVED_PREFIX + branch.removeprefix(PENDING_PREFIX)
+        repo.git("update-ref", f"refs/heads/{resolved}", sha)
+        repo.git("update-ref", "-d", f"refs/heads/{branch}", sha)
+    return resolved
 
 
 def commit_leftovers(repo: Repo, cases_dir: Path, author: Person | None = None) -> list[str]:

@@ -232,3 +232,30 @@ def test_sync_after_save(world):
     app, settings, repo, folder, user = world
     sync_in_background(settings.replace(git_sync_after_save=True)).join(timeout=60)
     assert git(folder, "rev-parse", "HEAD") == git(folder, "rev-parse", "origin/main")
+
+
+def test_an_engineer_marks_a_waiting_edit_merged(world):
+    app, settings, repo, folder, user = world
+    assert sync(repo, settings.git_remote, settings.git_branch).pushed
+    git(user, "pull", "-q")
+    (user / f"{PUBLIC}.md").write_text(case_text(PUBLIC, cause="Upstream."), "utf-8")
+    git(user, "commit", "-qam", "upstream")
+    (folder / f"{PUBLIC}.md").write_text(case_text(PUBLIC, cause="Web."), "utf-8")
+    with repo.writing():
+        repo.commit_file(folder / f"{PUBLIC}.md", ALICE, "web edit")
+    git(user, "push", "-q")
+    branch = sync(repo, settings.git_remote, settings.git_branch).waiting[0]["branch"]
+    engineer = client_of(app, "engineer")
+    url = f"/cases/{PUBLIC}/history"
+    assert "Mark as merged" in engineer.get(url).get_data(as_text=True)
+    token = _token(engineer, url)
+    assert engineer.post(f"{url}/resolve", data={"branch": "kb/pending/other", "csrf_token": token}).status_code == 404
+    support = client_of(app, "support")
+    assert support.post(f"{url}/resolve", data={"branch": branch, "csrf_token": _token(support, "/")}).status_code == 403
+    engineer = client_of(app, "engineer")
+    assert engineer.post(f"{url}/resolve", data={"branch": branch, "csrf_token": _token(engineer, url)}).status_code == 303
+    assert "waiting for merge" not in engineer.get(f"/cases/{PUBLIC}").get_data(as_text=True)
+    assert sync(repo, settings.git_remote, settings.git_branch).waiting == []
+    from kb.accounts import audit_events
+
+    assert any(e["action"] == "case_merge_resolved" for e in audit_events(app.extensions["kb"].store))

@@ -151,6 +151,17 @@ def test_conflicting_edits_wait_on_a_side_branch(tmp_path):
     assert "The web editor's cause." in (repo.show(waiting[0].commit.sha, "ESC-2026-0001.md") or "")
     assert branch in git(user, "ls-remote", "origin")  # shared with git users too
     assert git(folder, "status", "--porcelain") == ""
+    # marked merged by hand: it stops waiting, its commit stays (kb/resolved/), the remote follows at the next sync
+    from kb.repo import RESOLVED_PREFIX, resolve_pending
+
+    kept = resolve_pending(repo, branch)
+    assert kept == RESOLVED_PREFIX + branch.removeprefix(PENDING_PREFIX) and pending_edits(repo) == []
+    after = sync(repo, "origin", "main")
+    assert after.synced and after.waiting == [] and not after.error, after
+    remote_refs = git(user, "ls-remote", "origin")
+    assert branch not in remote_refs and kept in remote_refs and web in remote_refs
+    with pytest.raises(Exception):
+        resolve_pending(repo, "main")
     # once someone merges it by hand, it no longer waits
     git(user, "fetch", "-q")
     (user / "ESC-2026-0001.md").write_text(case_text(cause="The web editor's cause."), "utf-8")

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 
 from indexer.jobs import run_index
 from kb import history, review
+from kb import repo as kb_repo
 from kb.history import CaseDiff, History
 from kb.case import Case
 from kb.errors import KBError, NotFoundError, ReindexBusyError
@@ -133,6 +134,20 @@ def _index_later(settings: Any) -> None:
         run_index(settings, wait=3600)
     except Exception:
         log.exception("could not index after a restore; the next reindex will")
+
+
+@bp.post("/cases/<case_id>/history/resolve")
+def resolve_pending(case_id: str) -> Response:
+    """Mark an edit waiting for a merge as merged by hand (its commit is kept on ``kb/resolved/…``)."""
+    role = access.require_editor()
+    case, path, repo, found = _open(case_id, role)
+    branch = request.form.get("branch", "")
+    if repo is None or branch not in {p.branch for p in found.pending}:
+        raise NotFoundError(f"no edit of {case.id} waits on '{branch[:80]}'")
+    resolved = kb_repo.resolve_pending(repo, branch)
+    access.record("case_merge_resolved", case.id, {"branch": branch, "kept_on": resolved})
+    flash(t("history.pending.resolved", branch=branch, resolved=resolved))
+    return redirect(url_for("history.case_history", case_id=case.id), code=303)
 
 
 @bp.post("/cases/<case_id>/review")
