@@ -51,6 +51,7 @@ ACTIONS = (SOLVED, NOT_RELEVANT, CONFIRMED, REMOVED)
 VOTES = (SOLVED, NOT_RELEVANT)
 MAX_PHRASING_CHARS = 300  # a longer worded query (a pasted ticket) is not a phrasing
 LEARNED_SECTION = "learned"  # the section name of a phrasing's vector chunk
+VECTORS = False  # learned phrasings as dense vectors of their case: measured worse (docs "Learning from support")
 
 
 def _now() -> datetime:
@@ -354,7 +355,10 @@ class IndexState:
     digests: dict[str, str]
 
     def chunks(self) -> list[tuple[str, str, str, str]]:
-        """One vector chunk per counting phrasing: (case id, ``learned``, text, text hash)."""
+        """One vector chunk per counting phrasing: (case id, ``learned``, text, text hash); none
+        unless :data:`VECTORS` (measured: docs "Learning from support")."""
+        if not VECTORS:
+            return []
         return [(cid, LEARNED_SECTION, text, hashlib.sha256(text.encode("utf-8")).hexdigest())
                 for cid in sorted(self.texts) for text in self.texts[cid]]
 
@@ -417,3 +421,4 @@ def with_symptom(sections: Mapping[str, str], text: str) -> dict[str, str]:
     if text in symptoms:
         return dict(sections)
     return {**sections, "symptoms": f"{symptoms}\n\n{text}\n" if symptoms else f"{text}\n"}
+
