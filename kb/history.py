@@ -202,8 +202,11 @@ def case_history(repo: Repo | None, path: Path, case: Case, role: str, limit: in
     rel = repo.relpath(path)
     current = _current_level(case)
     history = History(case.id, True)
-    for commit in repo.log(rel, limit=limit):
-        text = _text_at(repo, commit.sha, rel)
+    commits = repo.log(rel, limit=limit)
+    texts = repo.show_many([(c.sha, rel) for c in commits])  # one git process for every version
+    for commit, text in zip(commits, texts):
+        if text is None:  # renamed since: the name it had then
+            text = _text_at(repo, commit.sha, rel)
         then = level_of(text) if text is not None else current
         version = Version(commit, then[0], then[1], deleted=text is None)
         if version_readable(role, current, then):

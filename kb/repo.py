@@ -167,6 +167,29 @@ class Repo:
         run = self.git("show", f"{rev}:{relpath}", check=False)
         return run.stdout if run.returncode == 0 else None
 
+    def show_many(self, refs: Sequence[tuple[str, str]]) -> list[str | None]:
+        """Files at commits, ``[(rev, path), ...]``, read by one ``git cat-file --batch`` (None: absent there)."""
+        if not refs:
+            return []
+        query = "".join(f"{rev}:{path}\n" for rev, path in refs).encode("utf-8")
+        run = subprocess.run(["git", "-C", str(self.root), "cat-file", "--batch"], input=query, capture_output=True,
+                             timeout=GIT_TIMEOUT_S, env={**os.environ, "LC_ALL": "C"})
+        if run.returncode != 0:
+            raise GitError("git cat-file failed", run.stderr.decode("utf-8", "replace")[-2000:])
+        out, pos = run.stdout, 0
+        texts: list[str | None] = []
+        for _ in refs:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split(b" ")
+            pos = end + 1
+            if len(header) != 3 or header[1] != b"blob":
+                texts.append(None)  # "<ref> missing" (or not a file)
+                continue
+            size = int(header[2])
+            texts.append(out[pos:pos + size].decode("utf-8", "replace"))
+            pos += size + 1
+        return texts
+
     def paths_at_commit(self, rev: str) -> dict[str, str]:
         """``{path: old path}`` for the files a (non-merge) commit changed; a rename keeps the old name."""
         out = self.git("diff-tree", "-r", "--no-commit-id", "-M", "--name-status", "--root", rev).stdout
