@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import multiprocessing
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -131,9 +133,12 @@ def _worker_init(settings: Settings) -> None:
     _WORKER["settings"] = settings
 
 
-def _worker_load(job: Job) -> Loaded:
+def _worker_load(jobs: list[Job]) -> list[Loaded]:
     settings = _WORKER["settings"]
-    return _load(settings, settings.cases_dir, job)  # type: ignore[arg-type,attr-defined]
+    return [_load(settings, settings.cases_dir, job) for job in jobs]  # type: ignore[arg-type,attr-defined]
+
+
+WORKER_CHUNK = 64  # files per task sent to a worker process
 
 
 def _loaded(settings: Settings, jobs: list[Job]) -> Iterator[Loaded]:
@@ -147,8 +152,17 @@ def _loaded(settings: Settings, jobs: list[Job]) -> Iterator[Loaded]:
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    tasks = iter([jobs[start:start + WORKER_CHUNK] for start in range(0, len(jobs), WORKER_CHUNK)])
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(settings,)) as pool:
-        yield from pool.map(_worker_load, jobs, chunksize=64)
+        # at most four tasks per worker in flight: parsed cases never pile up in memory when the
+        # store writes fall behind (the results come back in the files' order)
+        pending = deque(pool.submit(_worker_load, task) for task in itertools.islice(tasks, 4 * workers))
+        while pending:
+            done = pending.popleft().result()
+            following = next(tasks, None)
+            if following is not None:
+                pending.append(pool.submit(_worker_load, following))
+            yield from done
 
 
 def _cores() -> int:

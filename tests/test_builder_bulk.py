@@ -40,6 +40,7 @@ def test_batches_and_worker_processes_load_what_one_pass_loads(settings, write_c
     if workers:
         monkeypatch.setattr(kb.sync, "PARALLEL_FILES", 2)
         monkeypatch.setattr(kb.sync, "_cores", lambda: 2)
+        monkeypatch.setattr(kb.sync, "WORKER_CHUNK", 1)  # 11 tasks, 8 in flight: the window refills in order
     folder = write_cases(_files(11, bad=(4, 9)))
     report = sync_store(settings, store)
     assert len(report.added) == 9 and len(report.failed) == 2 and report.error_count == 2
