@@ -447,7 +447,9 @@ class Store:
         if not latest:
             return
         self.delete_file_states_bulk(conn, list(latest))
-        conn.execute(FileStateRow.__table__.insert(), [
+        from sqlalchemy import insert
+
+        conn.execute(insert(FileStateRow), [
             {"path": s.path, "content_hash": s.content_hash, "case_id": s.case_id, "problems": s.problems, "size": s.size,
              "mtime_ns": s.mtime_ns, "ok": not any(p.get("severity") == "error" for p in s.problems)} for s in latest.values()])
 
@@ -462,13 +464,12 @@ class Store:
         if not vectors:
             return
         rows = [{"model": model, "text_hash": h, "dim": dim, "vector": v} for h, v in vectors.items()]
-        table = EmbeddingRow.__table__
         if self.engine.dialect.name in ("sqlite", "postgresql"):
             from sqlalchemy.dialects import postgresql, sqlite
 
             dialect_insert = sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert
             with self.engine.begin() as conn:
-                conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=["model", "text_hash"]), rows)
+                conn.execute(dialect_insert(EmbeddingRow).on_conflict_do_nothing(index_elements=["model", "text_hash"]), rows)
         else:
             self.save_embeddings(model, dim, vectors)
 

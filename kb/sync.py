@@ -176,7 +176,9 @@ class _Batch:
     """Cases and file states waiting to be written together (one transaction per :data:`BATCH` files)."""
 
     def __init__(self, store: Store):
-        self.store, self.cases, self.states = store, [], []  # type: list[Case], list[FileState]
+        self.store = store
+        self.cases: list[Case] = []
+        self.states: list[FileState] = []
 
     def case(self, conn: object, case: Case) -> None:
         self.cases.append(case)
