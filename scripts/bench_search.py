@@ -157,11 +157,13 @@ def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
         searcher.search(SearchRequest(text, role="support"))
     latencies: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
+    own: dict[str, list[float]] = {}
     for kind, text in queries:
-        t, c = time.perf_counter(), time.process_time()
+        t, c, o = time.perf_counter(), time.process_time(), time.thread_time()
         searcher.search(SearchRequest(text, role="support"))
         latencies.setdefault(kind, []).append((time.perf_counter() - t) * 1000)
         cpu.setdefault(kind, []).append((time.process_time() - c) * 1000)
+        own.setdefault(kind, []).append((time.thread_time() - o) * 1000)
 
     def stats(values: dict[str, list[float]]) -> dict[str, dict[str, float]]:
         every = [v for vals in values.values() for v in vals]
@@ -172,6 +174,9 @@ def serve_queries(root: Path, model: str, n: int, engine: str) -> dict:
             # CPU time of the whole process per query (every thread): what a query costs whatever else
             # the machine runs; on an idle machine its wall time is at most this (legs run side by side)
             "query_cpu_ms": stats(cpu),
+            # CPU time of the calling thread alone: the lexical legs, fusion and hydration, without
+            # the model legs (their own threads) and without the engine's idle OpenMP threads spinning
+            "query_thread_cpu_ms": stats(own),
             "worker_peak_rss_mb": round(peak_rss_mb()),
             "vector_index": searcher.generation().vectors.kind, "query_precision": encoder.precision,
             "query_model": "traced" if traced else "as loaded",
