@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from kb.errors import KBError
+from kb.errors import GitError
 
 GIT_TIMEOUT_S = 300
 PENDING_PREFIX = "kb/pending/"
@@ -35,14 +35,6 @@ LOCK_FILE = "kb-write.lock"  # inside the git folder: never part of the working 
 TEMP_PATTERN = ".*.md.*.tmp"  # the editor's temporary files (kb.authoring), kept out of `git status`
 _FIELD, _RECORD = "\x1f", "\x1e"
 _thread_lock = threading.Lock()
-
-
-class GitError(KBError):
-    """A git command failed; ``output`` holds the end of what it said."""
-
-    def __init__(self, message: str, output: str = "") -> None:
-        super().__init__(f"{message}: {output}" if output else message)
-        self.output = output
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,6 @@ ALLOWED_ELSEWHERE = {
     # kb.errors.QueryError, so the one error handler and the JSON shape still apply.
     ("webui/body.py", "BodyError"),
     ("webui/body.py", "BodyTooLargeError"),
-    # Not a reason but a pending move: kb/repo.py (the cases repository, another change in flight)
-    # should import kb.errors.GitError, which is defined there already; then drop this line.
-    ("kb/repo.py", "GitError"),
 }
 
 STATUSES = {

@@ -15,7 +15,7 @@ from kb.roles import can_read_state, effective_visibility
 from kb.settings import load_settings
 
 from conftest import case_text
-from test_repo import git, make_world
+from worlds import git, make_world
 
 ALICE = Person("alice", "alice@example.com")
 ID = "ESC-2026-0001"

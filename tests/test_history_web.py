@@ -16,7 +16,7 @@ from kb.settings import load_settings
 from webui import create_app
 
 from conftest import case_text
-from test_repo import git, make_world
+from worlds import git, make_world
 
 PUBLIC, RAISED, SECRET = "ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003"
 ALICE = Person("alice", "alice@example.com")

@@ -12,33 +12,11 @@ import pytest
 from kb.repo import PENDING_PREFIX, Person, commit_leftovers, open_repo, pending_edits, recover_stale_locks, sync
 
 from conftest import case_text
+from worlds import git, make_world
 
 ALICE = Person("alice", "alice@example.com")
 BOB = Person("bob", "bob@example.com")
 KB = Person("Escalation KB", "kb@example.com")
-
-
-def git(folder: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "git user", "GIT_AUTHOR_EMAIL": "git@example.com",
-           "GIT_COMMITTER_NAME": "git user", "GIT_COMMITTER_EMAIL": "git@example.com"}
-    return subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, text=True, env=env).stdout
-
-
-def make_world(tmp_path: Path, files: dict[str, str] | None = None) -> tuple[Path, Path, Path]:
-    """A bare remote with one commit, the product's clone (``kb``) and a git user's clone (``user``)."""
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    seed = tmp_path / "seed"
-    git(tmp_path, "init", "-q", "-b", "main", str(seed))
-    for name, text in (files or {"ESC-2026-0001.md": case_text()}).items():
-        (seed / name).write_text(text, "utf-8")
-    git(seed, "add", "-A")
-    git(seed, "commit", "-q", "-m", "seed")
-    git(seed, "push", "-q", str(remote), "main")
-    kb_clone, user = tmp_path / "kb", tmp_path / "user"
-    git(tmp_path, "clone", "-q", str(remote), str(kb_clone))
-    git(tmp_path, "clone", "-q", str(remote), str(user))
-    return remote, kb_clone, user
 
 
 def test_not_a_working_copy(tmp_path):
@@ -241,6 +219,7 @@ from kb.repo import Person
 from kb.settings import load_settings
 sys.path.insert(0, sys.argv[2])
 from conftest import case_text
+from worlds import git, make_world
 
 settings = load_settings(environ={}, cases_dir=Path(sys.argv[1]), data_dir=Path(sys.argv[1]).parent / "data",
                          embed_model="hash:256", git_lock_stale_seconds=0)

@@ -21,7 +21,7 @@ from kb.settings import load_settings
 from webui import create_app
 
 from conftest import case_text
-from test_repo import git, make_world
+from worlds import git, make_world
 
 DRAFT, PUBLIC = "ESC-2026-0001", "ESC-2026-0002"
 DRAFT_TEXT = case_text(DRAFT, title="Draft: mail queue stalls", symptoms="QUILL-FINCH mail queue stalls",

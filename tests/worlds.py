@@ -8,8 +8,10 @@ of them share lives here.
 from __future__ import annotations
 
 import html
+import os
 import json
 import re
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -190,3 +192,28 @@ def search_for(page, text: str) -> None:  # type: ignore[no-untyped-def]
     box.fill(text)
     with page.expect_navigation():
         box.press("Enter")  # app.js: Enter submits
+
+
+# -- git repositories (the cases repository tests) ---------------------------------------------
+
+def git(folder: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "git user", "GIT_AUTHOR_EMAIL": "git@example.com",
+           "GIT_COMMITTER_NAME": "git user", "GIT_COMMITTER_EMAIL": "git@example.com"}
+    return subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def make_world(tmp_path: Path, files: dict[str, str] | None = None) -> tuple[Path, Path, Path]:
+    """A bare remote with one commit, the product's clone (``kb``) and a git user's clone (``user``)."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    seed = tmp_path / "seed"
+    git(tmp_path, "init", "-q", "-b", "main", str(seed))
+    for name, text in (files or {"ESC-2026-0001.md": case_text()}).items():
+        (seed / name).write_text(text, "utf-8")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "seed")
+    git(seed, "push", "-q", str(remote), "main")
+    kb_clone, user = tmp_path / "kb", tmp_path / "user"
+    git(tmp_path, "clone", "-q", str(remote), str(kb_clone))
+    git(tmp_path, "clone", "-q", str(remote), str(user))
+    return remote, kb_clone, user
