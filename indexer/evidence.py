@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from statistics import mean
-from typing import Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 from indexer.analysis import identifiers
 
@@ -153,6 +153,6 @@ def with_related(matched: dict[str, list[str]], related: Mapping[str, Sequence[s
     return out
 
 
-def partition(fused: Sequence[tuple[str, float]], matched: Mapping[str, object]) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+def partition(fused: Sequence[tuple[str, float]], matched: Collection[str]) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """(the matching hits, the weak ones), each in fused order."""
     return [h for h in fused if h[0] in matched], [h for h in fused if h[0] not in matched]

@@ -349,7 +349,7 @@ class Store:
         t = FileStateRow.__table__
         with self.session() as session:
             rows = session.execute(select(t.c.path, t.c.content_hash, t.c.case_id, t.c.ok, t.c.problems, t.c.size, t.c.mtime_ns))
-            return {r.path: FileState(*r) for r in rows}
+            return {r.path: FileState(r.path, r.content_hash, r.case_id, r.ok, r.problems, r.size, r.mtime_ns) for r in rows}
 
     def set_file_state(self, session: Session, path: str, content_hash: str, case_id: str | None,
                        problems: list[dict[str, Any]], size: int | None = None, mtime_ns: int | None = None) -> None:
@@ -378,6 +378,32 @@ class Store:
         with self.session() as session:
             for text_hash, vector in vectors.items():
                 session.merge(EmbeddingRow(model=model, text_hash=text_hash, dim=dim, vector=vector))
+
+    # -- queries the editor asks ---------------------------------------------------------
+    VALUE_COLUMNS = ("product", "component", "status", "severity", "visibility", "origin")
+
+    def case_ids(self) -> set[str]:
+        """Every case id the store knows, whatever its visibility: its cases' ids and the ids of the
+        files the last sync saw (a file with errors holds no case, but it is named after its id).
+        Only an id allocator may use this, never an answer to a user."""
+        with self.session() as session:
+            ids = set(session.scalars(select(CaseRow.id)))
+            for path, case_id in session.execute(select(FileStateRow.path, FileStateRow.case_id)):
+                ids.update(filter(None, (case_id, Path(path).stem)))
+        return ids
+
+    def value_counts(self, column: str, visibilities: Iterable[str]) -> list[tuple[str, int]]:
+        """The values of a case ``column`` (one of :attr:`VALUE_COLUMNS`) among the cases at
+        ``visibilities``, each with how many cases have it, most used first (ties by value);
+        raises ``ValueError`` for another column."""
+        if column not in self.VALUE_COLUMNS:
+            raise ValueError(f"unknown case column {column!r} (known: {', '.join(self.VALUE_COLUMNS)})")
+        value = getattr(CaseRow, column)
+        count = func.count().label("n")
+        query = (select(value, count).where(CaseRow.visibility.in_(list(visibilities)), value.is_not(None))
+                 .group_by(value).order_by(count.desc(), value))
+        with self.session() as session:
+            return [(str(v), int(n)) for v, n in session.execute(query)]
 
     # -- bulk loading --------------------------------------------------------------------
     BULK_ROWS = 500  # ids per DELETE ... IN (...) of a bulk write: SQLite bounds the bound variables
@@ -472,29 +498,3 @@ class Store:
                 conn.execute(dialect_insert(EmbeddingRow).on_conflict_do_nothing(index_elements=["model", "text_hash"]), rows)
         else:
             self.save_embeddings(model, dim, vectors)
-
-    # -- queries the editor asks ---------------------------------------------------------
-    VALUE_COLUMNS = ("product", "component", "status", "severity", "visibility", "origin")
-
-    def case_ids(self) -> set[str]:
-        """Every case id the store knows, whatever its visibility: its cases' ids and the ids of the
-        files the last sync saw (a file with errors holds no case, but it is named after its id).
-        Only an id allocator may use this, never an answer to a user."""
-        with self.session() as session:
-            ids = set(session.scalars(select(CaseRow.id)))
-            for path, case_id in session.execute(select(FileStateRow.path, FileStateRow.case_id)):
-                ids.update(filter(None, (case_id, Path(path).stem)))
-        return ids
-
-    def value_counts(self, column: str, visibilities: Iterable[str]) -> list[tuple[str, int]]:
-        """The values of a case ``column`` (one of :attr:`VALUE_COLUMNS`) among the cases at
-        ``visibilities``, each with how many cases have it, most used first (ties by value);
-        raises ``ValueError`` for another column."""
-        if column not in self.VALUE_COLUMNS:
-            raise ValueError(f"unknown case column {column!r} (known: {', '.join(self.VALUE_COLUMNS)})")
-        value = getattr(CaseRow, column)
-        count = func.count().label("n")
-        query = (select(value, count).where(CaseRow.visibility.in_(list(visibilities)), value.is_not(None))
-                 .group_by(value).order_by(count.desc(), value))
-        with self.session() as session:
-            return [(str(v), int(n)) for v, n in session.execute(query)]

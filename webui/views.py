@@ -35,7 +35,8 @@ def notes_at(anchors: Iterable[str]) -> dict[str, str]:
     """Flashed confirmations aimed at elements of this page (``#hit-<id>``, ``#case-feedback``):
     shown there, where the user clicked, not at the top of the page."""
     wanted = set(anchors)
-    return {category[len(NOTE):]: message for category, message in get_flashed_messages(with_categories=True)
+    flashed: list[tuple[str, str]] = get_flashed_messages(with_categories=True)  # type: ignore[assignment]  # Flask types the pairs as str
+    return {category[len(NOTE):]: message for category, message in flashed
             if category.startswith(NOTE) and category[len(NOTE):] in wanted}
 
 
