@@ -18,7 +18,7 @@ import functools
 import re
 import threading
 import unicodedata
-from typing import Callable
+from collections.abc import Callable
 
 import snowballstemmer
 
@@ -28,7 +28,8 @@ CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u30
 _LATIN_WORD = re.compile(r"[^\W_]+(?:['’][a-z]+)?")
 _SPLIT_JA_POS = frozenset({"助詞", "助動詞", "補助記号", "空白", "記号"})
 
-ENGLISH_STOP_WORDS = frozenset("""
+ENGLISH_STOP_WORDS = frozenset(
+    """
 a about above after again against all am an and any are as at be because been before being below
 between both but by can could did do does doing down during each few for from further had has have
 having he her here hers herself him himself his how i if in into is it its itself just me more most
@@ -36,7 +37,8 @@ my myself no nor not of off on once only or other our ours ourselves out over ow
 some such than that the their theirs them themselves then there these they this those through to too
 under until up very was we were what when where which while who whom why will with would you your
 yours yourself yourselves also get got us via
-""".split())
+""".split()
+)
 # "not"/"no"/"cannot" carry meaning in symptoms ("cannot log in"), so they stay searchable.
 ENGLISH_STOP_WORDS = ENGLISH_STOP_WORDS - {"not", "no", "cannot"}
 
@@ -112,7 +114,7 @@ def split_runs(text: str) -> list[tuple[bool, str, int]]:
     pos = 0
     for match in CJK_RUN.finditer(text):
         if match.start() > pos:
-            runs.append((False, text[pos:match.start()], pos))
+            runs.append((False, text[pos : match.start()], pos))
         runs.append((True, match.group(), match.start()))
         pos = match.end()
     if pos < len(text):
@@ -140,7 +142,9 @@ def english_words(run: str, stem: bool = True) -> list[tuple[str, int, int]]:
         word = match.group().replace("’", "'")
         if word in ENGLISH_STOP_WORDS:
             continue
-        stemmed = stem and not word[-1].isdigit()  # Snowball only rewrites letter suffixes: numbers, ids pass as they are
+        stemmed = (
+            stem and not word[-1].isdigit()
+        )  # Snowball only rewrites letter suffixes: numbers, ids pass as they are
         tokens.append((_stem(word) if stemmed else word, match.start(), match.end()))
     return tokens
 
@@ -164,7 +168,7 @@ def bigrams(text: str) -> list[str]:
     grams: list[str] = []
     for match in CJK_RUN.finditer(normalize(text)):
         run = match.group()
-        grams.extend([run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)])
+        grams.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
     return grams
 
 
@@ -176,18 +180,32 @@ def plain(text: str) -> list[str]:
 # -- identifiers -----------------------------------------------------------------------------
 _FILE_EXT = r"(?:log|xml|json|ya?ml|conf|cfg|properties|ini|sql|jar|war|py|java|js|ts|csv|txt|md|html?|pem|crt|key|sh|toml|gz|zip|pdf|docx?|xlsx?)"
 _IDENT_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"(?<![\w.-])[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?![\w-])"),  # dotted: a.b.C, mail.smtp.timeout
-    re.compile(r"(?<![\w.-])[\w-]+(?:\.[\w-]+)*\." + _FILE_EXT + r"(?![\w])", re.IGNORECASE),  # file names
+    re.compile(
+        r"(?<![\w.-])[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?![\w-])"
+    ),  # dotted: a.b.C, mail.smtp.timeout
+    re.compile(
+        r"(?<![\w.-])[\w-]+(?:\.[\w-]+)*\." + _FILE_EXT + r"(?![\w])", re.IGNORECASE
+    ),  # file names
     re.compile(r"\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b"),  # CamelCase: NullPointerException
     re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", re.IGNORECASE),  # snake_case
-    re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+(?![\w-])"),  # hyphenated: foo-bar5
+    re.compile(
+        r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+(?![\w-])"
+    ),  # hyphenated: foo-bar5
 )
-_HTTP_STATUS = re.compile(r"\bHTTP(?:/\d(?:\.\d)?)?[\s:]*([1-5]\d\d)\b|\bstatus(?:\s*code)?[\s:=]+([1-5]\d\d)\b|ステータス(?:コード)?\s*[:=]?\s*([1-5]\d\d)", re.IGNORECASE)
+_HTTP_STATUS = re.compile(
+    r"\bHTTP(?:/\d(?:\.\d)?)?[\s:]*([1-5]\d\d)\b|\bstatus(?:\s*code)?[\s:=]+([1-5]\d\d)\b|ステータス(?:コード)?\s*[:=]?\s*([1-5]\d\d)",
+    re.IGNORECASE,
+)
 _SQLSTATE = re.compile(r"\bSQLSTATE[\s:=\[]*([0-9A-Z]{5})\b", re.IGNORECASE)
 
 
 def _has_digit_or_mixed(token: str) -> bool:
-    return any(c.isdigit() for c in token) or "." in token or "_" in token or any(c.isupper() for c in token[1:])
+    return (
+        any(c.isdigit() for c in token)
+        or "." in token
+        or "_" in token
+        or any(c.isupper() for c in token[1:])
+    )
 
 
 def identifiers(text: str) -> list[str]:
@@ -216,18 +234,27 @@ def identifiers(text: str) -> list[str]:
 def query_identifier_candidates(text: str) -> list[str]:
     """Identifiers plus every bare token with a digit (a bare ``40P01``): what a hit highlights."""
     bare = [t.strip("()[]{}<>\"'`,;:!?。、「」") for t in normalize(text).split()]
-    return list(dict.fromkeys(identifiers(text) + [t for t in bare if len(t) >= 3 and re.search(r"\d", t)]))
+    return list(
+        dict.fromkeys(identifiers(text) + [t for t in bare if len(t) >= 3 and re.search(r"\d", t)])
+    )
 
 
 def query_ident_terms(text: str) -> list[str]:
     """What the identifier field is searched with: identifiers plus every form a query could name a
     listed code by (:func:`kb.codes.query_code_candidates`), so a bare ``ETIMEDOUT`` or ``HTTP 503``
     finds the case that lists it. Plain words cost nothing there: the field holds only identifiers."""
-    return list(dict.fromkeys(identifiers(text) + [t for t in query_code_candidates(text) if len(t) >= 2]))
+    return list(
+        dict.fromkeys(identifiers(text) + [t for t in query_code_candidates(text) if len(t) >= 2])
+    )
 
 
 Analyzer = Callable[[str], list[str]]
-ANALYZERS: dict[str, Analyzer] = {"words": words, "bigrams": bigrams, "idents": identifiers, "plain": plain}
+ANALYZERS: dict[str, Analyzer] = {
+    "words": words,
+    "bigrams": bigrams,
+    "idents": identifiers,
+    "plain": plain,
+}
 
 
 def analyzer(name: str) -> Analyzer:
@@ -235,4 +262,6 @@ def analyzer(name: str) -> Analyzer:
     try:
         return ANALYZERS[name]
     except KeyError:
-        raise ValueError(f"unknown analyzer '{name}' (choices: {', '.join(sorted(ANALYZERS))})") from None
+        raise ValueError(
+            f"unknown analyzer '{name}' (choices: {', '.join(sorted(ANALYZERS))})"
+        ) from None

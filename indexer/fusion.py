@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from typing import Any, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
-from kb.weights import KINDS, LANGS, LEGS, parse_weight_spec
-
+from kb.weights import KINDS, LANGS, parse_weight_spec
 
 # Chosen by measurement (README, "Search quality"): an English-only model gets a small weight on
 # Japanese queries so it can only break ties, and a full weight where it understands the language.
@@ -15,10 +14,25 @@ DENSE_NATIVE_WEIGHT = 0.7
 DENSE_FOREIGN_WEIGHT = 0.0
 # Error-code queries: the exact identifier match is the evidence; embeddings cannot read codes.
 CODE_QUERY_DENSE_FACTOR = 0.4
-MULTILINGUAL_HINTS = ("multilingual", "xlm", "labse", "bge-m3", "e5", "paraphrase-multilingual", "ruri", "japanese", "cl-nagoya")
+MULTILINGUAL_HINTS = (
+    "multilingual",
+    "xlm",
+    "labse",
+    "bge-m3",
+    "e5",
+    "paraphrase-multilingual",
+    "ruri",
+    "japanese",
+    "cl-nagoya",
+)
 
 
-def rrf(ranked: Mapping[str, Sequence[str]], k: int, weights: Mapping[str, float], limit: int | None = None) -> list[tuple[str, float]]:
+def rrf(
+    ranked: Mapping[str, Sequence[str]],
+    k: int,
+    weights: Mapping[str, float],
+    limit: int | None = None,
+) -> list[tuple[str, float]]:
     """Fuse ranked id lists: ``score(id) = sum(weight[leg] / (k + rank))`` with 1-based ranks.
 
     Legs with no weight (or weight 0) are ignored; ties are broken by the best single rank, then id.
@@ -51,8 +65,13 @@ def normalised(ids: Sequence[str], values: Sequence[float]) -> dict[str, float]:
 CROSS_LINGUAL_LEGS = ("dense", "sparse")  # legs whose scores mean the same across languages
 
 
-def convex(ranked: Mapping[str, Sequence[str]], scores: Mapping[str, Sequence[float]], weights: Mapping[str, float],
-           limit: int | None = None, foreign: Collection[str] = ()) -> list[tuple[str, float]]:
+def convex(
+    ranked: Mapping[str, Sequence[str]],
+    scores: Mapping[str, Sequence[float]],
+    weights: Mapping[str, float],
+    limit: int | None = None,
+    foreign: Collection[str] = (),
+) -> list[tuple[str, float]]:
     """Fuse by score: ``score(id) = sum(weight[leg] * norm_leg(id))`` (:func:`normalised`; an id a
     leg did not return scores 0 there). Unlike reciprocal ranks this keeps how far apart a leg's
     hits are: a clear first place in one leg outweighs a muddle in another.
@@ -63,11 +82,17 @@ def convex(ranked: Mapping[str, Sequence[str]], scores: Mapping[str, Sequence[fl
 
     Legs with no weight, or with no scores, are ignored; ties: best single rank, then id.
     """
-    norms = {leg: normalised(ids, list(scores.get(leg, ()))) for leg, ids in ranked.items() if weights.get(leg, 0.0) > 0}
+    norms = {
+        leg: normalised(ids, list(scores.get(leg, ())))
+        for leg, ids in ranked.items()
+        if weights.get(leg, 0.0) > 0
+    }
     across = [norms[leg] for leg in CROSS_LINGUAL_LEGS if leg in norms]
     if foreign and "lexical" in norms and across:
         lexical = norms["lexical"]
-        norms["lexical"] = dict(lexical) | {i: max([lexical.get(i, 0.0)] + [n.get(i, 0.0) for n in across]) for i in foreign}
+        norms["lexical"] = dict(lexical) | {
+            i: max([lexical.get(i, 0.0)] + [n.get(i, 0.0) for n in across]) for i in foreign
+        }
     fused: dict[str, float] = defaultdict(float)
     best_rank: dict[str, int] = {}
     for leg, norm in norms.items():
@@ -92,8 +117,12 @@ RELATED_FACTOR = 0.95
 RELATED_DEPTH = 5
 
 
-def expand_related(fused: Sequence[tuple[str, float]], related: Mapping[str, Sequence[str]],
-                   factor: float = RELATED_FACTOR, depth: int = RELATED_DEPTH) -> list[tuple[str, float]]:
+def expand_related(
+    fused: Sequence[tuple[str, float]],
+    related: Mapping[str, Sequence[str]],
+    factor: float = RELATED_FACTOR,
+    depth: int = RELATED_DEPTH,
+) -> list[tuple[str, float]]:
     """Lift the declared ``related`` cases of the top ``depth`` hits (recurring problems).
 
     A related case scores at least ``factor`` times its parent's score, so it ranks just below
@@ -121,12 +150,16 @@ Weights = dict[str, dict[str, dict[str, float]]]  # {lang: {kind: {leg: weight}}
 # A multilingual encoder's weights per query language and kind, chosen on the tuning sets
 # (docs: "Search quality"; scripts/tune_fusion.py): never on the set the figures are reported on.
 MULTILINGUAL_WEIGHTS: Weights = {
-    "ja": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.0, "sparse": 1.5},
-           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.0, "sparse": 0.3},
-           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.0, "sparse": 0.0}},
-    "en": {"words": {"lexical": 1.0, "signature": 1.0, "dense": 0.7, "sparse": 0.5},
-           "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1, "sparse": 0.3},
-           "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.0, "sparse": 0.0}},
+    "ja": {
+        "words": {"lexical": 1.0, "signature": 1.0, "dense": 0.0, "sparse": 1.5},
+        "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.0, "sparse": 0.3},
+        "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.0, "sparse": 0.0},
+    },
+    "en": {
+        "words": {"lexical": 1.0, "signature": 1.0, "dense": 0.7, "sparse": 0.5},
+        "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1, "sparse": 0.3},
+        "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.0, "sparse": 0.0},
+    },
 }
 
 
@@ -135,16 +168,25 @@ def _english_only_weights() -> Weights:
     table: Weights = {}
     for lang in LANGS:
         dense = DENSE_NATIVE_WEIGHT if lang == "en" else DENSE_FOREIGN_WEIGHT
-        table[lang] = {kind: {"lexical": 1.0, "signature": 1.0, "sparse": 0.0,
-                              "dense": round(dense * (CODE_QUERY_DENSE_FACTOR if kind == "code" else 1.0), 6)}
-                       for kind in KINDS}
+        table[lang] = {
+            kind: {
+                "lexical": 1.0,
+                "signature": 1.0,
+                "sparse": 0.0,
+                "dense": round(dense * (CODE_QUERY_DENSE_FACTOR if kind == "code" else 1.0), 6),
+            }
+            for kind in KINDS
+        }
     return table
 
 
 def default_weights(model: str) -> Weights:
     """Weights per query language and kind for a model: the dense leg is trusted only in languages it knows."""
     if model_languages(model) == "multi":
-        return {lang: {kind: dict(legs) for kind, legs in kinds.items()} for lang, kinds in MULTILINGUAL_WEIGHTS.items()}
+        return {
+            lang: {kind: dict(legs) for kind, legs in kinds.items()}
+            for lang, kinds in MULTILINGUAL_WEIGHTS.items()
+        }
     return _english_only_weights()
 
 
@@ -172,8 +214,11 @@ def weights_for(table: Mapping[str, Any], lang: str, kind: str) -> dict[str, flo
 def weight_spec(table: Weights) -> str:
     """A table as a ``fusion_weights`` setting (``lang.kind:leg=w,...;...``): what
     :func:`resolve_weights` turns back into the same table."""
-    return ";".join(f"{lang}.{kind}:" + ",".join(f"{leg}={w:g}" for leg, w in sorted(legs.items()))
-                    for lang, kinds in sorted(table.items()) for kind, legs in sorted(kinds.items()))
+    return ";".join(
+        f"{lang}.{kind}:" + ",".join(f"{leg}={w:g}" for leg, w in sorted(legs.items()))
+        for lang, kinds in sorted(table.items())
+        for kind, legs in sorted(kinds.items())
+    )
 
 
 def resolve_weights(model: str, override: str = "") -> Weights:
@@ -183,26 +228,37 @@ def resolve_weights(model: str, override: str = "") -> Weights:
     spec = parse_weight_spec(override)
     for target, legs in sorted(spec.items(), key=lambda kv: "." in kv[0]):
         lang, _, kind = target.partition(".")
-        for k in ([kind] if kind else list(KINDS)):
+        for k in [kind] if kind else list(KINDS):
             weights[lang][k].update(legs)
     return weights
 
 
-def exact_first(fused: Sequence[tuple[str, float]], exact: Mapping[str, int]) -> list[tuple[str, float]]:
+def exact_first(
+    fused: Sequence[tuple[str, float]], exact: Mapping[str, int]
+) -> list[tuple[str, float]]:
     """Cases whose error codes the query names (``exact``: case id -> codes matched) first, most
     codes first, in fused order among equals; every other case after them, in fused order."""
     if not exact:
         return list(fused)
     order = {cid: i for i, (cid, _) in enumerate(fused)}
-    named = sorted((item for item in fused if item[0] in exact), key=lambda item: (-exact[item[0]], order[item[0]]))
+    named = sorted(
+        (item for item in fused if item[0] in exact),
+        key=lambda item: (-exact[item[0]], order[item[0]]),
+    )
     return named + [item for item in fused if item[0] not in exact]
 
 
-NEGATIVE_FACTOR = 0.5  # a case voted not relevant for a near-identical query keeps half its score (kb.phrasings)
+NEGATIVE_FACTOR = (
+    0.5  # a case voted not relevant for a near-identical query keeps half its score (kb.phrasings)
+)
 
 
-def demote(fused: Sequence[tuple[str, float]], demoted: Collection[str], protected: Collection[str] = (),
-           factor: float = NEGATIVE_FACTOR) -> list[tuple[str, float]]:
+def demote(
+    fused: Sequence[tuple[str, float]],
+    demoted: Collection[str],
+    protected: Collection[str] = (),
+    factor: float = NEGATIVE_FACTOR,
+) -> list[tuple[str, float]]:
     """Each ``demoted`` case's score times ``factor``, the case moved down past the hits after it
     that now score more (never up; the rest keep their order, the exact-code tier included); the
     ``protected`` ones (an exact-code or signature match) are never lowered."""

@@ -11,11 +11,17 @@ from dataclasses import dataclass
 from indexer import analysis
 
 _FENCE_LINE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
-_MD_NOISE = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+\.\s+|!\[[^\]]*\]\([^)]*\))", re.MULTILINE)
-_HIRAGANA_ONLY = re.compile(r"[\u3040-\u309f]+")  # する, なる...: matched, but not worth a highlight
+_MD_NOISE = re.compile(
+    r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+\.\s+|!\[[^\]]*\]\([^)]*\))", re.MULTILINE
+)
+_HIRAGANA_ONLY = re.compile(
+    r"[\u3040-\u309f]+"
+)  # する, なる...: matched, but not worth a highlight
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 # Japanese auxiliary lemmas the analyzer produces for する/なる/ある/いる: true matches, but no help to a reader.
-_FUNCTION_LEMMAS = frozenset({"為る", "成る", "有る", "居る", "出来る", "言う", "事", "物", "所", "様"})
+_FUNCTION_LEMMAS = frozenset(
+    {"為る", "成る", "有る", "居る", "出来る", "言う", "事", "物", "所", "様"}
+)
 
 
 @dataclass(frozen=True)
@@ -24,10 +30,12 @@ class QueryTerms:
 
     words: frozenset[str]
     idents: frozenset[str]
-    forms: tuple[tuple[str, str], ...] = ()  # (analysed word, as typed), in query order: for the quick count
+    forms: tuple[
+        tuple[str, str], ...
+    ] = ()  # (analysed word, as typed), in query order: for the quick count
 
     @classmethod
-    def of(cls, text: str) -> "QueryTerms":
+    def of(cls, text: str) -> QueryTerms:
         """The query's terms; analysed once per text (a results page asks again for every hit)."""
         return _query_terms(text)
 
@@ -39,17 +47,27 @@ class QueryTerms:
         """What :func:`quick_count` looks for: per query word its analysed and typed forms (either
         counts), then each identifier. Words worth no highlight (hiragana-only, auxiliary lemmas,
         single letters, numbers) are left out, and a huge pasted log keeps its first terms only."""
-        groups = [tuple(dict.fromkeys(f for f in (tok, typed) if len(f) > 1)) for tok, typed in self.forms
-                  if _worth_marking(tok) and tok not in _FUNCTION_LEMMAS and not _HIRAGANA_ONLY.fullmatch(typed)]
-        groups += [(ident,) for ident in sorted(self.idents, key=lambda i: (-len(i), i)) if len(ident) > 1]
+        groups = [
+            tuple(dict.fromkeys(f for f in (tok, typed) if len(f) > 1))
+            for tok, typed in self.forms
+            if _worth_marking(tok)
+            and tok not in _FUNCTION_LEMMAS
+            and not _HIRAGANA_ONLY.fullmatch(typed)
+        ]
+        groups += [
+            (ident,) for ident in sorted(self.idents, key=lambda i: (-len(i), i)) if len(ident) > 1
+        ]
         return tuple(dict.fromkeys(g for g in groups if g))[:QUICK_GROUPS]
 
 
 @functools.lru_cache(maxsize=64)
 def _query_terms(text: str) -> QueryTerms:
     norm, spans = analysis.normalize(text), analysis.word_spans(text)
-    return QueryTerms(frozenset(tok for tok, _, _ in spans), frozenset(analysis.query_identifier_candidates(text)),
-                      tuple(dict.fromkeys((tok, norm[s:e]) for tok, s, e in spans)))
+    return QueryTerms(
+        frozenset(tok for tok, _, _ in spans),
+        frozenset(analysis.query_identifier_candidates(text)),
+        tuple(dict.fromkeys((tok, norm[s:e]) for tok, s, e in spans)),
+    )
 
 
 QUICK_GROUPS = 64
@@ -72,8 +90,11 @@ def analysed(text: str) -> tuple[str, tuple[int, ...], tuple[tuple[str, int, int
     tokens = []
     for is_cjk, run, start in analysis.split_runs(norm):
         pieces = analysis.japanese_words(run) if is_cjk else analysis.english_words(run)
-        tokens += [(tok, offsets[start + s], offsets[start + e]) for tok, s, e in pieces
-                   if not _HIRAGANA_ONLY.fullmatch(run[s:e])]
+        tokens += [
+            (tok, offsets[start + s], offsets[start + e])
+            for tok, s, e in pieces
+            if not _HIRAGANA_ONLY.fullmatch(run[s:e])
+        ]
     return norm, tuple(offsets), tuple(tokens)
 
 
@@ -88,7 +109,9 @@ def match_spans(text: str, terms: QueryTerms) -> list[tuple[int, int]]:
     spans = [(s, e) for tok, s, e in tokens if tok in terms.words and _worth_marking(tok)]
     for ident in terms.idents:
         start = norm.find(ident) if ident else -1
-        while start >= 0:  # plain search: a regex per identifier and section would be compiled every time
+        while (
+            start >= 0
+        ):  # plain search: a regex per identifier and section would be compiled every time
             if whole_token_at(norm, start, start + len(ident)):
                 spans.append((offsets[start], offsets[start + len(ident)]))
             start = norm.find(ident, start + 1)
@@ -101,7 +124,9 @@ def whole_token_at(text: str, start: int, end: int) -> bool:
     before = text[start - 1] if start > 0 else ""
     after = text[end] if end < len(text) else ""
     joined = after in "-_./:" and end + 1 < len(text) and text[end + 1].isalnum()
-    return not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_" or joined)
+    return not (before.isalnum() or before == "_") and not (
+        after.isalnum() or after == "_" or joined
+    )
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -145,8 +170,12 @@ def snippet(text: str, terms: QueryTerms, width: int = 180) -> str:
     spans = match_spans(text, terms) if terms else []
     start = 0
     if spans:
-        starts = [s for s, _ in spans]  # sorted and disjoint: the window from span i holds spans i..j-1
-        best = max(range(len(spans)), key=lambda i: bisect.bisect_left(starts, starts[i] + width) - i)
+        starts = [
+            s for s, _ in spans
+        ]  # sorted and disjoint: the window from span i holds spans i..j-1
+        best = max(
+            range(len(spans)), key=lambda i: bisect.bisect_left(starts, starts[i] + width) - i
+        )
         start = max(0, spans[best][0] - width // 5)
     end = min(len(text), start + width)
     out = ["…" if start else ""]

@@ -10,22 +10,21 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Callable
+from typing import Any
 
 from filelock import FileLock, Timeout
-
-from kb.errors import KBError, Problem, ReindexBusyError
-from kb.migrate import open_store
-from kb.parse import PARSE_VERSION
-from kb.settings import Settings
-from kb.store import Store
-from kb.sync import SyncReport, sync_store
 
 from indexer import generation as gen
 from indexer.builder import build_generation, plan_build
 from indexer.dense import LazyEncoder
+from kb.errors import KBError, Problem, ReindexBusyError
+from kb.migrate import open_store
+from kb.parse import PARSE_VERSION
+from kb.settings import Settings
+from kb.sync import SyncReport, sync_store
 
 Progress = Callable[[str], None] | None
 LOCK_FILE = "reindex.lock"
@@ -41,7 +40,9 @@ class Refusal:
 
     def lines(self) -> list[str]:
         """``file:line: message`` for each reason."""
-        return [str(p) for p in self.errors] or [f"{self.path}: not indexed (no reason was recorded)"]
+        return [str(p) for p in self.errors] or [
+            f"{self.path}: not indexed (no reason was recorded)"
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "errors": [p.to_dict() for p in self.errors]}
@@ -52,7 +53,7 @@ def _same_file(a: str, b: str) -> bool:
     problem of an unchanged file keeps the cases folder as it was spelled when it was parsed)."""
     pa, pb = PurePath(a).parts, PurePath(b).parts
     shorter, longer = sorted((pa, pb), key=len)
-    return bool(shorter) and longer[len(longer) - len(shorter):] == shorter
+    return bool(shorter) and longer[len(longer) - len(shorter) :] == shorter
 
 
 @dataclass
@@ -81,12 +82,18 @@ class IndexReport:
                 errors[problem.path].append(problem)
         refused = []
         for path in dict.fromkeys(self.sync.failed):
-            found = errors.get(path) or [p for shown, group in errors.items() if _same_file(shown, path) for p in group]
+            found = errors.get(path) or [
+                p for shown, group in errors.items() if _same_file(shown, path) for p in group
+            ]
             refused.append(Refusal(path, tuple(found)))
         return refused
 
     def summary(self) -> str:
-        state = f"published {self.generation}" if self.published else f"index unchanged ({self.generation or 'none'})"
+        state = (
+            f"published {self.generation}"
+            if self.published
+            else f"index unchanged ({self.generation or 'none'})"
+        )
         return f"{self.sync.summary()}; {state}; {self.seconds:.2f}s"
 
 
@@ -97,7 +104,9 @@ def reindex_lock(settings: Settings, wait: float = 0) -> FileLock:
     try:
         lock.acquire(timeout=wait)
     except Timeout:
-        raise ReindexBusyError(f"another reindex is running (lock {settings.data_dir / LOCK_FILE}); try again later") from None
+        raise ReindexBusyError(
+            f"another reindex is running (lock {settings.data_dir / LOCK_FILE}); try again later"
+        ) from None
     return lock
 
 
@@ -105,12 +114,17 @@ def _parsed_by_another_version(settings: Settings) -> bool:
     """True when the live generation was built from cases parsed by another parser version (or
     none is live): every file is then parsed again, so that new code shapes reach old cases."""
     try:
-        return gen.Manifest.read(gen.current_dir(settings.index_dir)).extra.get("parse_version") != PARSE_VERSION
+        return (
+            gen.Manifest.read(gen.current_dir(settings.index_dir)).extra.get("parse_version")
+            != PARSE_VERSION
+        )
     except (KBError, OSError):
         return True
 
 
-def run_index(settings: Settings, progress: Progress = None, full: bool = False, wait: float = 0) -> IndexReport:
+def run_index(
+    settings: Settings, progress: Progress = None, full: bool = False, wait: float = 0
+) -> IndexReport:
     """Sync the store and publish a new generation when anything changed (or ``full``)."""
     started = time.monotonic()
     lock = reindex_lock(settings, wait)
@@ -120,11 +134,18 @@ def run_index(settings: Settings, progress: Progress = None, full: bool = False,
         lock.release()  # a store that cannot be opened must not keep the lock while the error lives
         raise
     try:
-        report = IndexReport(sync_store(settings, store, rehash=full, reparse=_parsed_by_another_version(settings)))
+        report = IndexReport(
+            sync_store(settings, store, rehash=full, reparse=_parsed_by_another_version(settings))
+        )
         if progress:
             progress(f"store: {report.sync.summary()}")
         plan = plan_build(settings, store, settings.embed_model, full=full)
-        report.plan = {"mode": plan.mode, "reason": plan.reason, "upsert": len(plan.upsert), "delete": len(plan.delete)}
+        report.plan = {
+            "mode": plan.mode,
+            "reason": plan.reason,
+            "upsert": len(plan.upsert),
+            "delete": len(plan.delete),
+        }
         if progress:
             progress(f"index: {plan.mode} ({plan.reason})")
         if plan.mode != "none":
@@ -147,15 +168,20 @@ FOLLOW_UP_WAIT_S = 3600  # how long a save made during a reindex waits to index 
 log = logging.getLogger(__name__)
 
 
-def reindex_in_background(settings: Settings, label: str, wait: float = FOLLOW_UP_WAIT_S) -> threading.Thread:
+def reindex_in_background(
+    settings: Settings, label: str, wait: float = FOLLOW_UP_WAIT_S
+) -> threading.Thread:
     """Index in a daemon thread once the running reindex is done (it may have read the case files
     before a save); ``label`` names what is waiting (a file name) in the thread's name and the log."""
+
     def run() -> None:
         try:
             report = run_index(settings, wait=wait)
             log.info("indexed after the running reindex (%s): %s", label, report.summary())
         except Exception:  # a background thread has nobody to report to but the log
-            log.exception("could not index %s after the running reindex; the next reindex will", label)
+            log.exception(
+                "could not index %s after the running reindex; the next reindex will", label
+            )
 
     thread = threading.Thread(target=run, name=f"kb-index-after-{label}", daemon=True)
     thread.start()

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 from indexer import analysis
-from kb import logsig
 from indexer.filters import Filters, review_tag
+from kb import logsig
 from kb.case import Case
 from kb.codes import code_variants
 from kb.roles import review_state
@@ -41,7 +42,9 @@ PROFILES: dict[str, tuple[FieldSpec, ...]] = {
         FieldSpec("body", "words", 1.0),
         FieldSpec("bigram", "bigrams", 0.6),
         FieldSpec("ident", "idents", 3.0),
-        FieldSpec(LEARNED_FIELD, "words", LEARNED_BOOST),  # learned phrasings (kb.phrasings); boost measured: docs "Learning from support"
+        FieldSpec(
+            LEARNED_FIELD, "words", LEARNED_BOOST
+        ),  # learned phrasings (kb.phrasings); boost measured: docs "Learning from support"
     ),
     "baseline": (
         FieldSpec("title", "plain", 2.5),
@@ -57,7 +60,9 @@ def profile(name: str) -> tuple[FieldSpec, ...]:
     try:
         return PROFILES[name]
     except KeyError:
-        raise ValueError(f"unknown field profile '{name}' (choices: {', '.join(PROFILES)})") from None
+        raise ValueError(
+            f"unknown field profile '{name}' (choices: {', '.join(PROFILES)})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,9 @@ class LexicalEngine(Protocol):
     def add(self, docs: Iterable[LexicalDoc]) -> None: ...
     def delete(self, case_ids: Iterable[str]) -> None: ...
     def commit(self) -> None: ...
-    def search(self, queries: Sequence[FieldQuery], filters: Filters, limit: int,
-               with_matched: bool = True) -> list[LexicalHit]: ...  # without: hits' ``matched`` are empty
+    def search(
+        self, queries: Sequence[FieldQuery], filters: Filters, limit: int, with_matched: bool = True
+    ) -> list[LexicalHit]: ...  # without: hits' ``matched`` are empty
     def doc_frequencies(self, field: str, terms: Iterable[str]) -> dict[str, int]: ...
     def doc_count(self) -> int: ...
     def matching_ids(self, filters: Filters, among: Iterable[str] | None = None) -> set[str]: ...
@@ -107,17 +113,23 @@ class LexicalEngine(Protocol):
 
 def case_field_texts(case: Case) -> dict[str, str]:
     """Raw text per logical field, before analysis."""
-    resolution = "\n\n".join(filter(None, (case.section_text("resolution"), case.section_text("workaround"))))
+    resolution = "\n\n".join(
+        filter(None, (case.section_text("resolution"), case.section_text("workaround")))
+    )
     return {
         "title": case.title,
         "symptoms": case.section_text("symptoms"),
         "resolution": resolution,
-        "body": "\n\n".join(s.text for s in case.sections if s.name not in ("symptoms", "resolution", "workaround")),
+        "body": "\n\n".join(
+            s.text for s in case.sections if s.name not in ("symptoms", "resolution", "workaround")
+        ),
         "all": f"{case.title}\n{case.body_text}",
     }
 
 
-def case_document(case: Case, fields: Sequence[FieldSpec], learned: Sequence[str] = ()) -> LexicalDoc:
+def case_document(
+    case: Case, fields: Sequence[FieldSpec], learned: Sequence[str] = ()
+) -> LexicalDoc:
     """Analyse a case into a :class:`LexicalDoc` for the given field profile (``learned``: its
     counting learned phrasings, :mod:`kb.phrasings`)."""
     texts = case_field_texts(case) | {LEARNED_FIELD: "\n".join(learned)}
@@ -128,14 +140,25 @@ def case_document(case: Case, fields: Sequence[FieldSpec], learned: Sequence[str
     if "ident" in tokens:
         tokens["ident"] += [v for code in case.error_codes for v in code_variants(code)]
     tokens[SIGNATURE_FIELD] = logsig.signature_tokens(logsig.log_text(case))
-    return LexicalDoc(case.id, tokens, case.product, case.component, case.status, case.visibility,
-                      case.created.isoformat(), (*case.tags, review_tag(review_state(case))), tuple(case.versions))
+    return LexicalDoc(
+        case.id,
+        tokens,
+        case.product,
+        case.component,
+        case.status,
+        case.visibility,
+        case.created.isoformat(),
+        (*case.tags, review_tag(review_state(case))),
+        tuple(case.versions),
+    )
 
 
 MIN_TERM_WEIGHT = 0.01
 
 
-def select_terms(counts: Mapping[str, int], doc_freq: Mapping[str, int], n_docs: int, limit: int) -> list[tuple[str, float]]:
+def select_terms(
+    counts: Mapping[str, int], doc_freq: Mapping[str, int], n_docs: int, limit: int
+) -> list[tuple[str, float]]:
     """MoreLikeThis-style reduction: keep the ``limit`` terms with the highest tf-idf (absent terms dropped).
 
     Weights are normalised so the best term weighs 1.0; ties keep query order.
@@ -159,8 +182,9 @@ def select_terms(counts: Mapping[str, int], doc_freq: Mapping[str, int], n_docs:
 DocFreq = Callable[[str, Iterable[str]], Mapping[str, int]]
 
 
-def build_queries(text: str, fields: Sequence[FieldSpec], doc_freq: DocFreq, n_docs: int,
-                  max_terms: int) -> list[FieldQuery]:
+def build_queries(
+    text: str, fields: Sequence[FieldSpec], doc_freq: DocFreq, n_docs: int, max_terms: int
+) -> list[FieldQuery]:
     """Analyse the query text for each field; long queries keep only their most informative terms."""
     queries = []
     for spec in fields:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 
 def ndcg_at(ranked: Sequence[str], relevant: Mapping[str, float], k: int = 10) -> float:
@@ -52,6 +52,8 @@ def mean_scores(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
     """Average of per-query metric dicts, plus the query count."""
     if not rows:
         return {name: 0.0 for name in METRICS} | {"queries": 0}
-    result: dict[str, float] = {name: round(sum(r[name] for r in rows) / len(rows), 4) for name in METRICS}
+    result: dict[str, float] = {
+        name: round(sum(r[name] for r in rows) / len(rows), 4) for name in METRICS
+    }
     result["queries"] = len(rows)
     return result

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,9 @@ class QueryEncoderCache:
                 if text in self._cache:
                     self._cache.move_to_end(text)
             found = {t: self._cache.get(t) for t in texts}
-        if any(v is None for v in found.values()):  # evicted meanwhile: encode what is missing again
+        if any(
+            v is None for v in found.values()
+        ):  # evicted meanwhile: encode what is missing again
             again = [t for t, v in found.items() if v is None]
             found.update(zip(again, self._encoder.encode_queries(again)))
         if not texts:
@@ -69,7 +72,9 @@ def caching_loader(settings: Settings) -> Callable[[str], Any]:
 
                 loaded[model] = QueryEncoderCache(encoder_for(settings, model))
                 # a model first met by a search (a new generation's, or no warm-up) is traced meanwhile
-                threading.Thread(target=loaded[model].prepare_queries, name="kb-prepare", daemon=True).start()
+                threading.Thread(
+                    target=loaded[model].prepare_queries, name="kb-prepare", daemon=True
+                ).start()
             return loaded[model]
 
     return load

@@ -6,7 +6,7 @@ same sentences in English. One sentence per reason of ``hit.why["reasons"]`` (:m
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from indexer import explain
 from indexer.highlight import readable_terms
@@ -23,7 +23,11 @@ def display_terms(hit: Hit, query_text: str, limit: int = 8) -> list[str]:
     if shown is not None:
         terms = list(shown)
     else:
-        terms = [t for t in readable_terms(hit.why.get("matched_terms") or [], query_text, limit * 2) if explain.meaningful(t)]
+        terms = [
+            t
+            for t in readable_terms(hit.why.get("matched_terms") or [], query_text, limit * 2)
+            if explain.meaningful(t)
+        ]
     codes = _listed_codes(hit)
     return [t for t in terms if t.casefold() not in codes][:limit]
 
@@ -51,18 +55,24 @@ def hit_reasons(hit: Hit, query_text: str = "") -> list[tuple[str, dict[str, str
     for reason in why.get("reasons") or []:
         if reason == "exact_code":
             codes = found.get("codes") or []
-            sentences.append(("why.code", {"codes": _listed(codes)}) if codes else ("why.code_any", {}))
+            sentences.append(
+                ("why.code", {"codes": _listed(codes)}) if codes else ("why.code_any", {})
+            )
         elif reason == "words":
             words = display_terms(hit, query_text)
             if words or not _listed_codes(hit):
-                sentences.append(("why.words", {"words": _listed(words, 6)}) if words else ("why.words_any", {}))
+                sentences.append(
+                    ("why.words", {"words": _listed(words, 6)}) if words else ("why.words_any", {})
+                )
         elif reason == "log":
             lines = found.get("log_lines") or []
             key = "why.log_line" if len(lines) == 1 else "why.log" if lines else "why.log_any"
             sentences.append((key, {"lines": explain.line_ranges(lines)} if lines else {}))
         elif reason == "meaning":
             sentences.append(("why.meaning", {}))
-        elif reason == "learned":  # never the phrasings' text: support may not read it (kb.phrasings)
+        elif (
+            reason == "learned"
+        ):  # never the phrasings' text: support may not read it (kb.phrasings)
             sentences.append(("why.learned", {}))
         elif reason.startswith("related:"):
             related = found.get("related") or {"id": reason.split(":", 1)[1]}

@@ -11,28 +11,37 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Sequence
+from typing import Any
 
 import numpy as np
 
 from indexer import analysis, evidence
-from kb import logsig
 from indexer import generation as gen
 from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
-from kb.roles import visibilities_for
-from indexer.fusion import LEGS, convex, demote, exact_first, expand_related, group_best, rrf, weights_for
+from indexer.fusion import (
+    LEGS,
+    convex,
+    demote,
+    exact_first,
+    expand_related,
+    group_best,
+    rrf,
+    weights_for,
+)
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
-from kb import phrasings
+from kb import logsig, phrasings
 from kb.case import Case
 from kb.codes import code_index, extract_error_codes, query_code_candidates
 from kb.errors import NotFoundError, QueryError
 from kb.language import detect_language
+from kb.roles import visibilities_for
 from kb.settings import Settings
 from kb.store import Store
 
@@ -108,12 +117,22 @@ class SearchResponse:
     query: dict[str, Any]
     took_ms: float
     generation: str
-    candidates: list[str] = field(default_factory=list)  # every matching id (filtered, visible), best first: for facets
-    weak: list[Hit] = field(default_factory=list)  # the best candidates without evidence, after the matches, not counted
+    candidates: list[str] = field(
+        default_factory=list
+    )  # every matching id (filtered, visible), best first: for facets
+    weak: list[Hit] = field(
+        default_factory=list
+    )  # the best candidates without evidence, after the matches, not counted
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hits": [h.to_dict() for h in self.hits], "total": self.total, "weak": [h.to_dict() for h in self.weak],
-                "query": self.query, "took_ms": round(self.took_ms, 1), "generation": self.generation}
+        return {
+            "hits": [h.to_dict() for h in self.hits],
+            "total": self.total,
+            "weak": [h.to_dict() for h in self.weak],
+            "query": self.query,
+            "took_ms": round(self.took_ms, 1),
+            "generation": self.generation,
+        }
 
 
 class OpenGeneration:
@@ -126,7 +145,9 @@ class OpenGeneration:
         self.name = folder.name
         self.manifest = gen.Manifest.read(folder)
         self.fields = profile(self.manifest.field_profile)
-        self.lexical: LexicalEngine = lexical_engine(self.manifest.lexical_engine, folder / "lexical", self.fields)
+        self.lexical: LexicalEngine = lexical_engine(
+            self.manifest.lexical_engine, folder / "lexical", self.fields
+        )
         self.vectors = VectorIndex.load(folder)
         chunks = json.loads((folder / CHUNKS_FILE).read_text("utf-8"))
         self.chunk_case = [c["case_id"] for c in chunks]
@@ -135,19 +156,36 @@ class OpenGeneration:
         for row, case_id in enumerate(self.chunk_case):
             self.case_rows.setdefault(case_id, []).append(row)
         self.case_index = {cid: i for i, cid in enumerate(self.case_rows)}
-        self.row_case = np.fromiter((self.case_index[cid] for cid in self.chunk_case), dtype=np.int64, count=len(self.chunk_case))
+        self.row_case = np.fromiter(
+            (self.case_index[cid] for cid in self.chunk_case),
+            dtype=np.int64,
+            count=len(self.chunk_case),
+        )
         self.sparse = SparseIndex.load(folder)
         # each sparse row's place among the cases with chunks (-1: none; such a row never passes a filter)
-        self.sparse_rows = np.fromiter((self.case_index.get(cid, -1) for cid in self.sparse.case_ids), dtype=np.int64,
-                                       count=self.sparse.size) if self.sparse is not None else np.zeros(0, dtype=np.int64)
+        self.sparse_rows = (
+            np.fromiter(
+                (self.case_index.get(cid, -1) for cid in self.sparse.case_ids),
+                dtype=np.int64,
+                count=self.sparse.size,
+            )
+            if self.sparse is not None
+            else np.zeros(0, dtype=np.int64)
+        )
         self._masks: OrderedDict[Filters, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self._masks_lock = threading.Lock()
         self.doc_count = self.lexical.doc_count()
         catalog = read_catalog(folder)
-        self.related: dict[str, list[str]] = {cid: list(info.get("related", [])) for cid, info in catalog.items()}  # type: ignore[call-overload]
-        self.case_lang: dict[str, str] = {cid: str(info.get("lang") or "") for cid, info in catalog.items()}
+        self.related: dict[str, list[str]] = {
+            cid: list(info.get("related", [])) for cid, info in catalog.items()
+        }  # type: ignore[call-overload]
+        self.case_lang: dict[str, str] = {
+            cid: str(info.get("lang") or "") for cid, info in catalog.items()
+        }
         self.code_cases = code_index((cid, info.get("codes", ())) for cid, info in catalog.items())  # type: ignore[misc]
-        self.negative = (self.manifest.extra.get("learned") or {}).get("negative") or {}  # kb.phrasings: not-relevant token sets
+        self.negative = (self.manifest.extra.get("learned") or {}).get(
+            "negative"
+        ) or {}  # kb.phrasings: not-relevant token sets
 
     def row_mask(self, flt: Filters) -> np.ndarray | None:
         """Which chunk rows pass the filters (None: all); cached, as a role's filter repeats on every query."""
@@ -171,7 +209,9 @@ class OpenGeneration:
         cases = np.zeros(len(self.case_index), dtype=bool)
         cases[[self.case_index[cid] for cid in passing if cid in self.case_index]] = True
         chunk_mask = cases[self.row_case] if len(self.row_case) else np.zeros(0, dtype=bool)
-        sparse_mask = (cases[self.sparse_rows] & (self.sparse_rows >= 0)) if self.sparse is not None else None
+        sparse_mask = (
+            (cases[self.sparse_rows] & (self.sparse_rows >= 0)) if self.sparse is not None else None
+        )
         with self._masks_lock:
             self._masks[flt] = (chunk_mask, sparse_mask)
             while len(self._masks) > MASK_CACHE:
@@ -188,7 +228,9 @@ def model_texts(encoder: Any, texts: Sequence[str]) -> list[str]:
     return [encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts]
 
 
-def effective_weights(table: dict[str, Any], lang: str, kind: str, legs: Sequence[str]) -> dict[str, float]:
+def effective_weights(
+    table: dict[str, Any], lang: str, kind: str, legs: Sequence[str]
+) -> dict[str, float]:
     """The fusion weights for one query, by its language and kind; a leg alone keeps its order."""
     if len(legs) == 1:
         return {legs[0]: 1.0}
@@ -196,7 +238,9 @@ def effective_weights(table: dict[str, Any], lang: str, kind: str, legs: Sequenc
 
 
 # ids, matched "field:term"s, scores, the query's own terms ("words", "idents", "signature")
-TextLegs = tuple[dict[str, list[str]], dict[str, tuple[str, ...]], dict[str, list[float]], dict[str, list[str]]]
+TextLegs = tuple[
+    dict[str, list[str]], dict[str, tuple[str, ...]], dict[str, list[float]], dict[str, list[str]]
+]
 # lang, ids per leg, exact matches, scores per leg, the ids that match (indexer.evidence)
 Ranking = tuple[str, dict[str, list[str]], dict[str, int], dict[str, list[float]], list[str]]
 
@@ -206,49 +250,89 @@ def fusion_method(manifest: gen.Manifest) -> str:
     return str(manifest.extra.get("fusion_method", "rrf"))
 
 
-CROSS_LINGUAL_FAIRNESS = True  # measured (docs "Search quality"): convex fusion treats other-language cases fairly
+CROSS_LINGUAL_FAIRNESS = (
+    True  # measured (docs "Search quality"): convex fusion treats other-language cases fairly
+)
 
 
-def fuse(ranked: dict[str, list[str]], weights: dict[str, float], k: int,
-         related: dict[str, list[str]], exact: dict[str, int] | None = None,
-         scores: dict[str, list[float]] | None = None, method: str = "rrf",
-         foreign: Collection[str] = ()) -> list[tuple[str, float]]:
+def fuse(
+    ranked: dict[str, list[str]],
+    weights: dict[str, float],
+    k: int,
+    related: dict[str, list[str]],
+    exact: dict[str, int] | None = None,
+    scores: dict[str, list[float]] | None = None,
+    method: str = "rrf",
+    foreign: Collection[str] = (),
+) -> list[tuple[str, float]]:
     """The legs fused (weighted reciprocal ranks, or a weighted sum of min-max normalised scores:
     ``method``; ``foreign``: the ids in another language than the query, see :func:`convex`), the
     declared related cases of the top hits lifted, then the cases whose error codes the query
     names first (``exact``; see :func:`exact_tier`)."""
-    fused = convex(ranked, scores or {}, weights, foreign=foreign) if method == "convex" else rrf(ranked, k, weights)
+    fused = (
+        convex(ranked, scores or {}, weights, foreign=foreign)
+        if method == "convex"
+        else rrf(ranked, k, weights)
+    )
     return exact_first(expand_related(fused, related), exact or {})
 
 
-def foreign_ids(ranked: dict[str, list[str]], case_lang: dict[str, str], lang: str,
-                weights: dict[str, float] | None = None) -> set[str]:
+def foreign_ids(
+    ranked: dict[str, list[str]],
+    case_lang: dict[str, str],
+    lang: str,
+    weights: dict[str, float] | None = None,
+) -> set[str]:
     """The ids the legs (those with a weight, when ``weights`` is given) found that are written in
     another language than the query."""
     if not case_lang or not CROSS_LINGUAL_FAIRNESS:
         return set()
     legs = [leg for leg in ranked if weights is None or weights.get(leg, 0.0) > 0]
-    return {cid for leg in legs for cid in ranked[leg] if case_lang.get(cid, lang) not in ("", lang)}
+    return {
+        cid for leg in legs for cid in ranked[leg] if case_lang.get(cid, lang) not in ("", lang)
+    }
 
 
-def match_reasons(g: "OpenGeneration", fused: Sequence[tuple[str, float]], text_legs: TextLegs,
-                  scores: dict[str, list[float]], ranked: dict[str, list[str]], exact: dict[str, int],
-                  weights: dict[str, float]) -> dict[str, list[str]]:
+def match_reasons(
+    g: OpenGeneration,
+    fused: Sequence[tuple[str, float]],
+    text_legs: TextLegs,
+    scores: dict[str, list[float]],
+    ranked: dict[str, list[str]],
+    exact: dict[str, int],
+    weights: dict[str, float],
+) -> dict[str, list[str]]:
     """Why each fused case matches the query (cases without a reason are weak candidates). A model
     leg with no weight for this query counts no more than it ranks."""
     matched, terms = text_legs[1], text_legs[3]
     floors = evidence.floors_for(g.manifest.model)
-    leg_margin = {leg: evidence.margins(dict(zip(ranked.get(leg, []), scores.get(leg, []))))
-                  for leg in ("dense", "sparse") if weights.get(leg, 0) > 0}
-    words, idents, signature = terms.get("words", []), terms.get("idents", []), terms.get("signature", [])
+    leg_margin = {
+        leg: evidence.margins(dict(zip(ranked.get(leg, []), scores.get(leg, []))))
+        for leg in ("dense", "sparse")
+        if weights.get(leg, 0) > 0
+    }
+    words, idents, signature = (
+        terms.get("words", []),
+        terms.get("idents", []),
+        terms.get("signature", []),
+    )
     found: dict[str, list[str]] = {}
     for cid, _ in fused:
         share, held, identifier = evidence.lexical_evidence(matched.get(cid, ()), words, idents)
         sig_share, sig_line = evidence.signature_evidence(matched.get(cid, ()), signature)
         learned_share, learned_held = evidence.learned_evidence(matched.get(cid, ()), words)
-        e = evidence.Evidence(exact_code=cid in exact, identifier=identifier, lexical_share=share, words_matched=held,
-                              signature_share=sig_share, signature_line=sig_line, learned_share=learned_share, learned_matched=learned_held,
-                              sparse_margin=leg_margin.get("sparse", {}).get(cid), dense_margin=leg_margin.get("dense", {}).get(cid))
+        e = evidence.Evidence(
+            exact_code=cid in exact,
+            identifier=identifier,
+            lexical_share=share,
+            words_matched=held,
+            signature_share=sig_share,
+            signature_line=sig_line,
+            learned_share=learned_share,
+            learned_matched=learned_held,
+            sparse_margin=leg_margin.get("sparse", {}).get(cid),
+            dense_margin=leg_margin.get("dense", {}).get(cid),
+        )
         why = evidence.reasons(e, floors, len(words), one_word_query=len(words) == 1 and not idents)
         if why:
             found[cid] = why
@@ -269,10 +353,15 @@ def exact_matches(text: str, code_cases: dict[str, list[tuple[str, str]]]) -> di
     return {cid: len(codes) for cid, codes in named.items()}
 
 
-EXACT_FIRST_KINDS = ("code", "words")  # measured: docs "Search quality" (a pasted log lost 0.01 nDCG@10 with it)
+EXACT_FIRST_KINDS = (
+    "code",
+    "words",
+)  # measured: docs "Search quality" (a pasted log lost 0.01 nDCG@10 with it)
 
 
-def exact_tier(kind: str, matches: dict[str, int], kinds: Sequence[str] = EXACT_FIRST_KINDS) -> dict[str, int]:
+def exact_tier(
+    kind: str, matches: dict[str, int], kinds: Sequence[str] = EXACT_FIRST_KINDS
+) -> dict[str, int]:
     """The exact-code tier a query of ``kind`` gets: a query naming a code, alone or in a sentence,
     puts every case that lists it first; in a pasted log a code is one piece of evidence among
     others (a log names incidental codes too), weighed by the lexical identifier field and the
@@ -297,7 +386,10 @@ def _check_request(req: SearchRequest) -> None:
     if not req.text.strip():
         raise QueryError("the query is empty: type words, an error code or paste a log", "q")
     if len(req.text) > MAX_QUERY_CHARS:
-        raise QueryError(f"the query is longer than {MAX_QUERY_CHARS} characters; paste the relevant part of the log", "q")
+        raise QueryError(
+            f"the query is longer than {MAX_QUERY_CHARS} characters; paste the relevant part of the log",
+            "q",
+        )
     if not 1 <= req.limit <= MAX_LIMIT:
         raise QueryError(f"limit must be between 1 and {MAX_LIMIT}", "limit")
     if req.offset < 0:
@@ -309,7 +401,9 @@ def _check_request(req: SearchRequest) -> None:
 
 
 class Searcher:
-    def __init__(self, settings: Settings, store: Store, encoder_loader: Callable[..., Any] | None = None):
+    def __init__(
+        self, settings: Settings, store: Store, encoder_loader: Callable[..., Any] | None = None
+    ):
         self.settings = settings
         self.store = store
         self._encoder_loader = encoder_loader
@@ -326,7 +420,9 @@ class Searcher:
         with self._lock:
             if self._open is None or self._open.name != name:
                 fresh = OpenGeneration(gen.current_dir(self.settings.index_dir))
-                self._open = fresh  # the old one is left to the garbage collector: in-flight queries finish
+                self._open = (
+                    fresh  # the old one is left to the garbage collector: in-flight queries finish
+                )
             return self._open
 
     def encoder(self, model: str) -> Any:
@@ -337,15 +433,33 @@ class Searcher:
         return encoder_for(self.settings, model)
 
     # -- legs --------------------------------------------------------------------------------
-    def _lexical(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], dict[str, tuple[str, ...]], list[float], dict[str, list[str]]]:
-        queries = build_queries(text, g.fields, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms)
+    def _lexical(
+        self, g: OpenGeneration, text: str, filters: Filters
+    ) -> tuple[list[str], dict[str, tuple[str, ...]], list[float], dict[str, list[str]]]:
+        queries = build_queries(
+            text, g.fields, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms
+        )
         hits = g.lexical.search(queries, filters, self.settings.candidates)
         analyzers = {spec.name: spec.analyzer for spec in g.fields}
-        words = list(dict.fromkeys(t for q in queries if analyzers.get(q.field) == "words" for t, _ in q.terms))
+        words = list(
+            dict.fromkeys(
+                t for q in queries if analyzers.get(q.field) == "words" for t, _ in q.terms
+            )
+        )
         idents = evidence.whole_identifiers(text)
         parts = analysis.analyzer("words")(" ".join(idents)) if idents else []
-        terms = {"words": evidence.informative(words, self._word_frequencies(g, words), g.doc_count, parts), "idents": idents}
-        return [h.case_id for h in hits], {h.case_id: h.matched for h in hits}, [h.score for h in hits], terms
+        terms = {
+            "words": evidence.informative(
+                words, self._word_frequencies(g, words), g.doc_count, parts
+            ),
+            "idents": idents,
+        }
+        return (
+            [h.case_id for h in hits],
+            {h.case_id: h.matched for h in hits},
+            [h.score for h in hits],
+            terms,
+        )
 
     @staticmethod
     def _word_frequencies(g: OpenGeneration, words: Sequence[str]) -> dict[str, int]:
@@ -357,27 +471,45 @@ class Searcher:
                     counts[term] = max(counts.get(term, 0), df)
         return counts
 
-    def _signature(self, g: OpenGeneration, text: str, filters: Filters) -> tuple[list[str], list[float], dict[str, tuple[str, ...]], list[str]]:
+    def _signature(
+        self, g: OpenGeneration, text: str, filters: Filters
+    ) -> tuple[list[str], list[float], dict[str, tuple[str, ...]], list[str]]:
         if not logsig.looks_like_log(text):
             return [], [], {}, []
-        queries = signature_query(text, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms)
+        queries = signature_query(
+            text, g.lexical.doc_frequencies, g.doc_count, self.settings.long_query_terms
+        )
         hits = g.lexical.search(queries, filters, self.settings.candidates)
         tokens = [t for q in queries for t, _ in q.terms]
-        return [h.case_id for h in hits], [h.score for h in hits], {h.case_id: h.matched for h in hits}, tokens
+        return (
+            [h.case_id for h in hits],
+            [h.score for h in hits],
+            {h.case_id: h.matched for h in hits},
+            tokens,
+        )
 
-    def _dense(self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]) -> list[list[tuple[str, int, float]]]:
+    def _dense(
+        self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]
+    ) -> list[list[tuple[str, int, float]]]:
         if g.vectors.size == 0 or not texts:
             return [[] for _ in texts]
         encoder = self.encoder(g.manifest.model)
         vectors = encoder.encode_queries(model_texts(encoder, texts))
         results = []
         for vector, flt in zip(vectors, filters):
-            found = g.vectors.search(vector[None, :], self.settings.candidates * 4, g.row_mask(flt), self.settings.ann_ef_search)[0]
+            found = g.vectors.search(
+                vector[None, :],
+                self.settings.candidates * 4,
+                g.row_mask(flt),
+                self.settings.ann_ef_search,
+            )[0]
             best = group_best([(g.chunk_case[row], score) for row, score in found])
             first_row = {}
             for row, _ in found:
                 first_row.setdefault(g.chunk_case[row], row)
-            results.append([(cid, first_row[cid], score) for cid, score in best][: self.settings.candidates])
+            results.append(
+                [(cid, first_row[cid], score) for cid, score in best][: self.settings.candidates]
+            )
         return results
 
     # -- search ----------------------------------------------------------------------------
@@ -395,17 +527,46 @@ class Searcher:
         filters = [r.filters.for_role(r.role) for r in reqs]
         matches = [self._visible_matches(g, r, flt) for r, flt in zip(reqs, filters)]
         kinds = [classify_query(r.text, bool(m)) for r, m in zip(reqs, matches)]
-        needed = {leg: [i for i, r in enumerate(reqs) if leg in r.legs and (len(r.legs) == 1 or
-                        weights_for(g.manifest.fusion_weights, langs[i], kinds[i]).get(leg, 0) > 0)]
-                  for leg in ("dense", "sparse")}
-        pending = {leg: _dense_pool().submit(getattr(self, f"_{leg}"), g, [reqs[i].text for i in rows], [filters[i] for i in rows])
-                   for leg, rows in needed.items() if rows}
+        needed = {
+            leg: [
+                i
+                for i, r in enumerate(reqs)
+                if leg in r.legs
+                and (
+                    len(r.legs) == 1
+                    or weights_for(g.manifest.fusion_weights, langs[i], kinds[i]).get(leg, 0) > 0
+                )
+            ]
+            for leg in ("dense", "sparse")
+        }
+        pending = {
+            leg: _dense_pool().submit(
+                getattr(self, f"_{leg}"),
+                g,
+                [reqs[i].text for i in rows],
+                [filters[i] for i in rows],
+            )
+            for leg, rows in needed.items()
+            if rows
+        }
         text_legs = [self._text_legs(g, req, flt) for req, flt in zip(reqs, filters)]
         found = {leg: dict(zip(needed[leg], future.result())) for leg, future in pending.items()}
         shared = (time.perf_counter() - started) / max(1, len(reqs))
-        return [self._answer(g, req, lang, flt, legs, found.get("dense", {}).get(i, []), found.get("sparse", {}).get(i, []),
-                             matches[i], kinds[i], shared)
-                for i, (req, lang, flt, legs) in enumerate(zip(reqs, langs, filters, text_legs))]
+        return [
+            self._answer(
+                g,
+                req,
+                lang,
+                flt,
+                legs,
+                found.get("dense", {}).get(i, []),
+                found.get("sparse", {}).get(i, []),
+                matches[i],
+                kinds[i],
+                shared,
+            )
+            for i, (req, lang, flt, legs) in enumerate(zip(reqs, langs, filters, text_legs))
+        ]
 
     @staticmethod
     def _visible_matches(g: OpenGeneration, req: SearchRequest, flt: Filters) -> dict[str, int]:
@@ -417,14 +578,19 @@ class Searcher:
         visible = g.lexical.matching_ids(flt, list(found)) if not flt.is_empty() else set(found)
         return {cid: n for cid, n in found.items() if cid in visible and cid not in req.exclude}
 
-    def _sparse(self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]) -> list[list[tuple[str, float]]]:
+    def _sparse(
+        self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]
+    ) -> list[list[tuple[str, float]]]:
         """The sparse leg: each query's latent terms against the cases' (best first)."""
         sparse = g.sparse if self.settings.sparse_leg else None
         encoder = self.encoder(g.manifest.model) if sparse is not None and texts else None
         if sparse is None or encoder is None or not hasattr(encoder, "encode_sparse"):
             return [[] for _ in texts]
         vectors = encoder.encode_sparse(model_texts(encoder, texts))
-        return [sparse.search(vector, self.settings.candidates, g.sparse_mask(flt)) for vector, flt in zip(vectors, filters)]
+        return [
+            sparse.search(vector, self.settings.candidates, g.sparse_mask(flt))
+            for vector, flt in zip(vectors, filters)
+        ]
 
     def _text_legs(self, g: OpenGeneration, req: SearchRequest, flt: Filters) -> TextLegs:
         """The lexical and signature legs' ranked case ids and scores, and the lexical matched terms."""
@@ -435,21 +601,35 @@ class Searcher:
         if "lexical" in req.legs:
             ranked["lexical"], matched, scores["lexical"], terms = self._lexical(g, req.text, flt)
         if "signature" in req.legs:
-            ranked["signature"], scores["signature"], by_log, terms["signature"] = self._signature(g, req.text, flt)
-            matched = {cid: matched.get(cid, ()) + by_log.get(cid, ()) for cid in {*matched, *by_log}}
+            ranked["signature"], scores["signature"], by_log, terms["signature"] = self._signature(
+                g, req.text, flt
+            )
+            matched = {
+                cid: matched.get(cid, ()) + by_log.get(cid, ()) for cid in {*matched, *by_log}
+            }
         return ranked, matched, scores, terms
 
     @staticmethod
-    def _with_dense(req: SearchRequest, text_legs: TextLegs, dense: list[tuple[str, int, float]],
-                    sparse: list[tuple[str, float]] | None = None) -> tuple[dict[str, list[str]], dict[str, list[float]]]:
+    def _with_dense(
+        req: SearchRequest,
+        text_legs: TextLegs,
+        dense: list[tuple[str, int, float]],
+        sparse: list[tuple[str, float]] | None = None,
+    ) -> tuple[dict[str, list[str]], dict[str, list[float]]]:
         """Every leg's ranked case ids and scores, the request's exclusions removed."""
         ranked, scores = dict(text_legs[0]), dict(text_legs[2])
         if "dense" in req.legs:
             ranked["dense"], scores["dense"] = [d[0] for d in dense], [d[2] for d in dense]
         if "sparse" in req.legs and sparse:
-            ranked["sparse"], scores["sparse"] = [cid for cid, _ in sparse], [score for _, score in sparse]
+            ranked["sparse"], scores["sparse"] = (
+                [cid for cid, _ in sparse],
+                [score for _, score in sparse],
+            )
         if req.exclude:
-            kept = {leg: [i for i, cid in enumerate(ids) if cid not in req.exclude] for leg, ids in ranked.items()}
+            kept = {
+                leg: [i for i, cid in enumerate(ids) if cid not in req.exclude]
+                for leg, ids in ranked.items()
+            }
             ranked = {leg: [ranked[leg][i] for i in rows] for leg, rows in kept.items()}
             scores = {leg: [scores[leg][i] for i in rows] for leg, rows in kept.items()}
         return ranked, scores
@@ -469,41 +649,95 @@ class Searcher:
             exact = self._visible_matches(g, req, flt)
             kind = classify_query(req.text, bool(exact))
             weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
-            every = [(cid, 0.0) for cid in dict.fromkeys(cid for ids in ranked.values() for cid in ids)]
+            every = [
+                (cid, 0.0) for cid in dict.fromkeys(cid for ids in ranked.values() for cid in ids)
+            ]
             matched = match_reasons(g, every, text_legs, scores, ranked, exact, weights)
             rankings.append((lang, ranked, exact, scores, sorted(matched)))
         return rankings
 
-    def _answer(self, g: OpenGeneration, req: SearchRequest, lang: str, flt: Filters, text_legs: TextLegs,
-                dense: list[tuple[str, int, float]], sparse: list[tuple[str, float]], matches: dict[str, int], kind: str,
-                shared_seconds: float) -> SearchResponse:
+    def _answer(
+        self,
+        g: OpenGeneration,
+        req: SearchRequest,
+        lang: str,
+        flt: Filters,
+        text_legs: TextLegs,
+        dense: list[tuple[str, int, float]],
+        sparse: list[tuple[str, float]],
+        matches: dict[str, int],
+        kind: str,
+        shared_seconds: float,
+    ) -> SearchResponse:
         started = time.perf_counter()
         (ranked, scores), matched = self._with_dense(req, text_legs, dense, sparse), text_legs[1]
         weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
         tier = exact_tier(kind, matches)
-        fused = fuse(ranked, weights, g.manifest.rrf_k, g.related, tier, scores, fusion_method(g.manifest),
-                     foreign_ids(ranked, g.case_lang, lang, weights))
-        fused = [(cid, score) for cid, score in self._drop_unfiltered(g, fused, ranked, flt) if cid not in req.exclude]
+        fused = fuse(
+            ranked,
+            weights,
+            g.manifest.rrf_k,
+            g.related,
+            tier,
+            scores,
+            fusion_method(g.manifest),
+            foreign_ids(ranked, g.case_lang, lang, weights),
+        )
+        fused = [
+            (cid, score)
+            for cid, score in self._drop_unfiltered(g, fused, ranked, flt)
+            if cid not in req.exclude
+        ]
         fused = self._visible_now(fused, req.role)
-        judged = req.judge and set(req.legs) == set(LEGS)  # a leg asked for alone ranks, it does not judge
-        why_matched = match_reasons(g, fused, text_legs, scores, ranked, matches, weights) if judged else {cid: ["nearest"] for cid, _ in fused}
+        judged = req.judge and set(req.legs) == set(
+            LEGS
+        )  # a leg asked for alone ranks, it does not judge
+        why_matched = (
+            match_reasons(g, fused, text_legs, scores, ranked, matches, weights)
+            if judged
+            else {cid: ["nearest"] for cid, _ in fused}
+        )
         # learned "not relevant" (kb.phrasings): lowered and no longer a match, unless an exact-code or signature match
-        lowered = phrasings.demoted_for(req.text, g.negative, self.settings.learn_near) - set(matches) \
+        lowered = (
+            phrasings.demoted_for(req.text, g.negative, self.settings.learn_near)
+            - set(matches)
             - {cid for cid, why in why_matched.items() if {"exact_code", "log"} & set(why)}
-        fused, why_matched = demote(fused, lowered), {cid: why for cid, why in why_matched.items() if cid not in lowered}
+        )
+        fused, why_matched = (
+            demote(fused, lowered),
+            {cid: why for cid, why in why_matched.items() if cid not in lowered},
+        )
         strong, weak = evidence.partition(fused, why_matched)
-        page = strong[req.offset:req.offset + req.limit]
+        page = strong[req.offset : req.offset + req.limit]
         # weak candidates: after the last match, on the page where the matches run out, never counted
-        weak_page = weak[:WEAK_SHOWN] if len(strong) < req.offset + req.limit and (page or req.offset == 0) else []
+        weak_page = (
+            weak[:WEAK_SHOWN]
+            if len(strong) < req.offset + req.limit and (page or req.offset == 0)
+            else []
+        )
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
         dense_rows = {d[0]: d[1] for d in dense}
         hits = self._hydrate(g, req, lang, page, ranks, matched, dense_rows, tier, why_matched)
         weak_hits = self._hydrate(g, req, lang, weak_page, ranks, matched, dense_rows, tier, {})
-        query_info = {"text": req.text[:500], "lang": lang, "kind": kind, "filters": flt.to_dict(),
-                      "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
-                      "weights": weights, "role": req.role}
+        query_info = {
+            "text": req.text[:500],
+            "lang": lang,
+            "kind": kind,
+            "filters": flt.to_dict(),
+            "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
+            "weights": weights,
+            "role": req.role,
+        }
         took = (time.perf_counter() - started + shared_seconds) * 1000
-        return SearchResponse(hits, len(strong), query_info, took, g.name, [cid for cid, _ in strong[:MAX_CANDIDATES]], weak_hits)
+        return SearchResponse(
+            hits,
+            len(strong),
+            query_info,
+            took,
+            g.name,
+            [cid for cid, _ in strong[:MAX_CANDIDATES]],
+            weak_hits,
+        )
 
     def _visible_now(self, fused: list[tuple[str, float]], role: str) -> list[tuple[str, float]]:
         """Only cases the store holds now with a visibility ``role`` may see: the generation can be
@@ -514,8 +748,13 @@ class Searcher:
         shown = self.store.visible_ids([cid for cid, _ in fused], visibilities_for(role))
         return [(cid, score) for cid, score in fused if cid in shown]
 
-    def _drop_unfiltered(self, g: OpenGeneration, fused: list[tuple[str, float]], ranked: dict[str, list[str]],
-                         flt: Filters) -> list[tuple[str, float]]:
+    def _drop_unfiltered(
+        self,
+        g: OpenGeneration,
+        fused: list[tuple[str, float]],
+        ranked: dict[str, list[str]],
+        flt: Filters,
+    ) -> list[tuple[str, float]]:
         """Related cases were added outside the engines: keep only those that pass the filters."""
         from_legs = {cid for ids in ranked.values() for cid in ids}
         extra = [cid for cid, _ in fused if cid not in from_legs]
@@ -524,12 +763,28 @@ class Searcher:
         allowed = g.lexical.matching_ids(flt, extra)
         return [(cid, score) for cid, score in fused if cid in from_legs or cid in allowed]
 
-    def _hydrate(self, g: OpenGeneration, req: SearchRequest, lang: str, page: list[tuple[str, float]],
-                 ranks: dict[str, dict[str, int]], matched: dict[str, tuple[str, ...]],
-                 dense_rows: dict[str, int], exact: dict[str, int], reasons: dict[str, list[str]]) -> list[Hit]:
-        from indexer import explain  # imported here: another change to this module's imports is in flight
+    def _hydrate(
+        self,
+        g: OpenGeneration,
+        req: SearchRequest,
+        lang: str,
+        page: list[tuple[str, float]],
+        ranks: dict[str, dict[str, int]],
+        matched: dict[str, tuple[str, ...]],
+        dense_rows: dict[str, int],
+        exact: dict[str, int],
+        reasons: dict[str, list[str]],
+    ) -> list[Hit]:
+        from indexer import (
+            explain,
+        )  # imported here: another change to this module's imports is in flight
 
-        parents = {r.split(":", 1)[1] for cid, _ in page for r in reasons.get(cid, []) if r.startswith("related:")}
+        parents = {
+            r.split(":", 1)[1]
+            for cid, _ in page
+            for r in reasons.get(cid, [])
+            if r.startswith("related:")
+        }
         cases = self.store.get_cases([cid for cid, _ in page] + sorted(parents))
         allowed = visibilities_for(req.role)
         terms = QueryTerms.of(req.text)
@@ -539,25 +794,51 @@ class Searcher:
             if case is None or case.visibility not in allowed:
                 continue  # stale generation or not visible: never shown
             dense_section = g.chunk_section[dense_rows[cid]] if cid in dense_rows else None
-            section = best_section(case, terms, dense_section, ranks.get("signature", {}).get(cid) is not None)
+            section = best_section(
+                case, terms, dense_section, ranks.get("signature", {}).get(cid) is not None
+            )
             why = {leg: ranks[leg].get(cid) for leg in ranks}
-            terms_seen = (m.split(":", 1)[1] for m in matched.get(cid, ()) if not m.startswith(("logsig:", "learned:")))
-            why["matched_terms"] = list(dict.fromkeys(terms_seen))[:12]  # a term matched in several fields once
+            terms_seen = (
+                m.split(":", 1)[1]
+                for m in matched.get(cid, ())
+                if not m.startswith(("logsig:", "learned:"))
+            )
+            why["matched_terms"] = list(dict.fromkeys(terms_seen))[
+                :12
+            ]  # a term matched in several fields once
             why["dense_section"] = dense_section
             why["exact_code"] = cid in exact  # the query names an error code this case lists
             why["reasons"] = reasons.get(cid, [])  # empty: a weak candidate (see indexer.evidence)
             parent = next((cases.get(p) for p in parents if f"related:{p}" in why["reasons"]), None)
             # in the case's own words: the query's words as written there, codes, pasted log lines, the related match
             why["explain"] = explain.explain_case(
-                req.text, case, why["reasons"], section.name if section else "", ranks.get("signature", {}).get(cid) is not None,
-                parent if parent is not None and parent.visibility in allowed else None)
-            hits.append(Hit(
-                id=case.id, title=case.title, status=case.status, product=case.product, component=case.component,
-                versions=list(case.versions), visibility=case.visibility, created=case.created.isoformat(),
-                score=round(score, 6), section=section.name if section else "", section_heading=section.heading if section else "",
-                snippet=snippet(section.text, terms) if section else "", resolution=summary(case.resolution_text), why=why,
-                lang=case.lang, other_language=bool(case.lang) and case.lang != lang,
-            ))
+                req.text,
+                case,
+                why["reasons"],
+                section.name if section else "",
+                ranks.get("signature", {}).get(cid) is not None,
+                parent if parent is not None and parent.visibility in allowed else None,
+            )
+            hits.append(
+                Hit(
+                    id=case.id,
+                    title=case.title,
+                    status=case.status,
+                    product=case.product,
+                    component=case.component,
+                    versions=list(case.versions),
+                    visibility=case.visibility,
+                    created=case.created.isoformat(),
+                    score=round(score, 6),
+                    section=section.name if section else "",
+                    section_heading=section.heading if section else "",
+                    snippet=snippet(section.text, terms) if section else "",
+                    resolution=summary(case.resolution_text),
+                    why=why,
+                    lang=case.lang,
+                    other_language=bool(case.lang) and case.lang != lang,
+                )
+            )
         return hits
 
     def similar(self, case_id: str, role: str = "support", limit: int = 5) -> SearchResponse:
@@ -566,9 +847,13 @@ class Searcher:
         if case is None or case.visibility not in visibilities_for(role):
             raise NotFoundError(f"no case '{case_id}'")
         text = f"{case.title}\n{case.section_text('symptoms')}\n" + " ".join(case.error_codes)
-        return self.search(SearchRequest(text=text, role=role, limit=limit, exclude=(case.id,), judge=False))
+        return self.search(
+            SearchRequest(text=text, role=role, limit=limit, exclude=(case.id,), judge=False)
+        )
 
-    def cases_with_signature(self, signature_id: str, role: str = "support", limit: int = MAX_CANDIDATES) -> list[str]:
+    def cases_with_signature(
+        self, signature_id: str, role: str = "support", limit: int = MAX_CANDIDATES
+    ) -> list[str]:
         """Ids of the cases whose logs have the log line template ``signature_id`` (an ``l`` token of
         :func:`kb.logsig.signature_tokens`), among those ``role`` may see now; raises
         :class:`QueryError` for an id of another shape or an unknown role, :class:`IndexNotReadyError`
@@ -586,11 +871,17 @@ class Searcher:
         return [h.case_id for h in hits if h.case_id in shown]
 
 
-def best_section(case: Case, terms: QueryTerms, dense_section: str | None, by_signature: bool) -> Any:
+def best_section(
+    case: Case, terms: QueryTerms, dense_section: str | None, by_signature: bool
+) -> Any:
     if by_signature and case.section("logs"):  # the signature leg matched the case's log
         return case.section("logs")
     # a quick count: only the chosen section is analysed, for its snippet
-    scored = [(quick_count(s.text, terms), s.name == dense_section, -i, s) for i, s in enumerate(case.sections) if s.text.strip()]
+    scored = [
+        (quick_count(s.text, terms), s.name == dense_section, -i, s)
+        for i, s in enumerate(case.sections)
+        if s.text.strip()
+    ]
     if not scored:
         return None
     best = max(scored, key=lambda t: t[:3])

@@ -25,10 +25,14 @@ def line_signatures(line: str) -> list[tuple[str, str]]:
     return list(zip(ids, logsig.templates(line)))
 
 
-def search_subjects(text: str, max_codes: int = MAX_CODES, max_signatures: int = MAX_SIGNATURES) -> list[Subject]:
+def search_subjects(
+    text: str, max_codes: int = MAX_CODES, max_signatures: int = MAX_SIGNATURES
+) -> list[Subject]:
     """Distinct codes (first ``max_codes``) then distinct log signatures (first ``max_signatures``)
     that ``text`` names, in order of first appearance."""
-    codes = list(dict.fromkeys(canonical_code(code) for code in extract_error_codes(text)))[:max_codes]
+    codes = list(dict.fromkeys(canonical_code(code) for code in extract_error_codes(text)))[
+        :max_codes
+    ]
     found: list[Subject] = [("code", code, None) for code in codes]
     seen: set[str] = set()
     for line in text.splitlines():

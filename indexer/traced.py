@@ -43,7 +43,7 @@ class TracedQueries:
         self._rest = list(model)[1:]  # pooling, dense, normalise: as the model defines them
 
     @classmethod
-    def build(cls, model: Any, warm_lengths: int = 0) -> "TracedQueries | None":
+    def build(cls, model: Any, warm_lengths: int = 0) -> TracedQueries | None:
         """The traced encoder, run once at every query length up to ``warm_lengths`` tokens, or None
         (logged) where the model cannot be traced or its vectors differ."""
         try:
@@ -52,47 +52,74 @@ class TracedQueries:
                 return None
             cosine = traced.agreement()
             if cosine < MIN_COSINE:
-                log.warning("query model not traced: its vectors differ from the model's (cosine %.6f)", cosine)
+                log.warning(
+                    "query model not traced: its vectors differ from the model's (cosine %.6f)",
+                    cosine,
+                )
                 return None
             traced.warm(warm_lengths)
             return traced
         except Exception as exc:  # noqa: BLE001 - any failure leaves the model's own encode in charge
-            log.warning("query model not traced (%s: %s); queries use the model's own encode", type(exc).__name__, exc)
+            log.warning(
+                "query model not traced (%s: %s); queries use the model's own encode",
+                type(exc).__name__,
+                exc,
+            )
             return None
 
     @classmethod
-    def _trace(cls, model: Any) -> "TracedQueries | None":
+    def _trace(cls, model: Any) -> TracedQueries | None:
         import torch
         from sentence_transformers.models import Transformer
 
         first = model[0]
         text = getattr(first, "modality_config", {}).get("text", {"method": "forward"})
         if not isinstance(first, Transformer) or text.get("method") != "forward":
-            log.info("query model not traced: %s is not a plain text transformer", type(first).__name__)
+            log.info(
+                "query model not traced: %s is not a plain text transformer", type(first).__name__
+            )
             return None
         network = first.auto_model
         accepted = inspect.signature(network.forward).parameters
         features = _features(model, [PROBES[0]])
-        inputs = tuple(k for k, v in features.items() if k in accepted and isinstance(v, torch.Tensor))
+        inputs = tuple(
+            k for k, v in features.items() if k in accepted and isinstance(v, torch.Tensor)
+        )
         # The tracer's notices (Python values it fixes as constants: the agreement check decides) and
         # TorchScript's deprecation (if a later torch drops it, tracing fails and the model answers).
         # Filters added once, not catch_warnings(): that is not thread-safe and this runs beside requests.
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")  # attributes the tracer reads
+        warnings.filterwarnings(
+            "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=DeprecationWarning
+        )
+        warnings.filterwarnings(
+            "ignore", category=FutureWarning, module=r"transformers\."
+        )  # attributes the tracer reads
         with torch.inference_mode():
-            traced = torch.jit.trace(network, example_kwarg_inputs={k: features[k] for k in inputs},
-                                     strict=False, check_trace=False)
-            frozen = torch.jit.freeze(traced.eval())  # optimize_for_inference measured no faster, 75 MB larger
+            traced = torch.jit.trace(
+                network,
+                example_kwarg_inputs={k: features[k] for k in inputs},
+                strict=False,
+                check_trace=False,
+            )
+            frozen = torch.jit.freeze(
+                traced.eval()
+            )  # optimize_for_inference measured no faster, 75 MB larger
         return cls(model, frozen, inputs, getattr(first, "module_output_name", "token_embeddings"))
 
     def agreement(self) -> float:
         """The lowest cosine between these vectors and the model's own, one probe at a time and all at once."""
-        reference = np.asarray(self._model.encode(list(PROBES), convert_to_numpy=True), dtype=np.float32)
-        reference /= np.linalg.norm(reference, axis=1, keepdims=True)  # in float32: a bf16 norm is off by 0.2%
+        reference = np.asarray(
+            self._model.encode(list(PROBES), convert_to_numpy=True), dtype=np.float32
+        )
+        reference /= np.linalg.norm(
+            reference, axis=1, keepdims=True
+        )  # in float32: a bf16 norm is off by 0.2%
         singles = np.vstack([self.encode([p]) for p in PROBES])
         batched = self.encode(list(PROBES))
-        return float(min((singles * reference).sum(axis=1).min(), (batched * reference).sum(axis=1).min()))
+        return float(
+            min((singles * reference).sum(axis=1).min(), (batched * reference).sum(axis=1).min())
+        )
 
     def warm(self, lengths: int) -> None:
         """Run the graph once at each input length up to ``lengths``: the first run at a new length
@@ -126,4 +153,6 @@ def _features(model: Any, texts: list[str]) -> dict[str, Any]:
 
     prepare = model.preprocess if hasattr(model, "preprocess") else model.tokenize
     features = dict(prepare(texts))
-    return {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+    return {
+        k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()
+    }

@@ -15,12 +15,24 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, case, delete, literal, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    case,
+    delete,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -40,12 +52,12 @@ log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _aware(moment: datetime) -> datetime:
     """A stored time as UTC (SQLite gives naive datetimes back)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class User(Base):
@@ -83,7 +95,9 @@ class LoginSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, index=True
+    )
     address: Mapped[str] = mapped_column(String(64), default="")
 
 
@@ -138,14 +152,18 @@ def _check_password(password: str) -> None:
 def add_user(store: Store, name: str, role: str, password: str | None) -> None:
     """Create an account (``password`` None: an SSO-only account that cannot log in with a password)."""
     if not NAME.match(name):
-        raise AccountError(f"invalid user name '{name}' (lowercase letters, digits, '.', '_', '-'; 2-64 characters)")
+        raise AccountError(
+            f"invalid user name '{name}' (lowercase letters, digits, '.', '_', '-'; 2-64 characters)"
+        )
     _check_role(role)
     if password is not None:
         _check_password(password)
     with store.session() as session:
         if session.scalar(select(User).where(User.name == name)):
             raise AccountError(f"user '{name}' already exists")
-        session.add(User(name=name, role=role, password_hash=_hasher.hash(password) if password else None))
+        session.add(
+            User(name=name, role=role, password_hash=_hasher.hash(password) if password else None)
+        )
 
 
 def set_password(store: Store, name: str, password: str) -> None:
@@ -172,15 +190,25 @@ def disable_user(store: Store, name: str) -> None:
         user = _user(session, name)
         user.disabled = True
         _end_user_sessions(session, user.id)
-        for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+        for token in session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        ):
             token.revoked_at = _now()
 
 
 def list_users(store: Store) -> list[dict[str, Any]]:
     with store.session() as session:
-        return [{"name": u.name, "role": u.role, "disabled": u.disabled, "password": u.password_hash is not None,
-                 "created_at": u.created_at, "last_login_at": u.last_login_at}
-                for u in session.scalars(select(User).order_by(User.name))]
+        return [
+            {
+                "name": u.name,
+                "role": u.role,
+                "disabled": u.disabled,
+                "password": u.password_hash is not None,
+                "created_at": u.created_at,
+                "last_login_at": u.last_login_at,
+            }
+            for u in session.scalars(select(User).order_by(User.name))
+        ]
 
 
 def active_identity(store: Store, name: str) -> Identity | None:
@@ -214,11 +242,19 @@ def _reserve(session: Session, key: str, limit: int, now: datetime) -> bool:
     table = LoginThrottle.__table__
     stale = table.c.window_start < literal(now - LOCKOUT_WINDOW, DateTime(timezone=True))
     stamp = literal(now, DateTime(timezone=True))
-    statement = _insert(session)(table).values(key=key, failures=1, window_start=now).on_conflict_do_update(
-        index_elements=[table.c.key],
-        set_={"failures": case((stale, 1), else_=table.c.failures + 1),
-              "window_start": case((stale, stamp), else_=table.c.window_start)},
-        where=stale | (table.c.failures < limit)).returning(table.c.key)
+    statement = (
+        _insert(session)(table)
+        .values(key=key, failures=1, window_start=now)
+        .on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "failures": case((stale, 1), else_=table.c.failures + 1),
+                "window_start": case((stale, stamp), else_=table.c.window_start),
+            },
+            where=stale | (table.c.failures < limit),
+        )
+        .returning(table.c.key)
+    )
     return session.execute(statement).first() is not None  # a row only when inserted or counted
 
 
@@ -252,17 +288,22 @@ def _reserve_check(store: Store, name: str, address: str, now: datetime) -> None
         throttled = _failures(session, address_key, now) >= ADDRESS_FAILURES
         if not _reserve(session, pair_key, 1 if throttled else LOCKOUT_FAILURES, now):
             raise _Refused("address throttled" if throttled else "too many failures for this name")
-        _reserve(session, address_key, 2 ** 31 - 1, now)
+        _reserve(session, address_key, 2**31 - 1, now)
 
 
 def _release_check(store: Store, name: str, address: str, reserved_at: datetime) -> None:
     """A check that succeeded is not a failure: give its reservation back (same window only)."""
     with store.session() as session:
         for key in _throttle_keys(name, address):
-            session.execute(update(LoginThrottle)
-                            .where(LoginThrottle.key == key, LoginThrottle.failures > 0,
-                                   LoginThrottle.window_start <= reserved_at)
-                            .values(failures=LoginThrottle.failures - 1))
+            session.execute(
+                update(LoginThrottle)
+                .where(
+                    LoginThrottle.key == key,
+                    LoginThrottle.failures > 0,
+                    LoginThrottle.window_start <= reserved_at,
+                )
+                .values(failures=LoginThrottle.failures - 1)
+            )
 
 
 def _prune_throttle(store: Store, now: datetime) -> None:
@@ -270,19 +311,29 @@ def _prune_throttle(store: Store, now: datetime) -> None:
     try:
         with store.session() as session:
             # rows a login is counting right now are skipped (PostgreSQL), so pruning never waits on one
-            expired = (select(LoginThrottle.key).where(LoginThrottle.window_start < now - 2 * LOCKOUT_WINDOW)
-                       .with_for_update(skip_locked=True))
+            expired = (
+                select(LoginThrottle.key)
+                .where(LoginThrottle.window_start < now - 2 * LOCKOUT_WINDOW)
+                .with_for_update(skip_locked=True)
+            )
             session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(expired)))
     except DBAPIError as exc:  # e.g. a deadlock victim on PostgreSQL; nothing is lost
         log.info("login throttle pruning skipped: %s", exc.__class__.__name__)
 
 
-def login_failures(store: Store, name: str, address: str = "", now: datetime | None = None) -> dict[str, int]:
+def login_failures(
+    store: Store, name: str, address: str = "", now: datetime | None = None
+) -> dict[str, int]:
     """Failed (or running) password checks in the current window: per name, per name and address, per address."""
     now = now or _now()
     name = name.strip().lower()[:64]
     with store.session() as session:
-        return dict(zip(("name", "pair", "address"), (_failures(session, key, now) for key in _throttle_keys(name, address))))
+        return dict(
+            zip(
+                ("name", "pair", "address"),
+                (_failures(session, key, now) for key in _throttle_keys(name, address)),
+            )
+        )
 
 
 def authenticate(store: Store, name: str, password: str, address: str = "") -> Identity:
@@ -294,7 +345,14 @@ def authenticate(store: Store, name: str, password: str, address: str = "") -> I
     try:
         _reserve_check(store, name, address, now)
     except _Refused as refused:
-        audit(store, name or "-", "-", "login_refused", address=address, detail={"reason": refused.reason})
+        audit(
+            store,
+            name or "-",
+            "-",
+            "login_refused",
+            address=address,
+            detail={"reason": refused.reason},
+        )
         raise AuthError("too many failed logins; try again in 15 minutes") from None
     with store.session() as session:
         user = session.scalar(select(User).where(User.name == name))
@@ -322,6 +380,7 @@ def authenticate(store: Store, name: str, password: str, address: str = "") -> I
 
 # -- login sessions ---------------------------------------------------------------------------
 
+
 def _end_user_sessions(session: Session, user_id: int) -> None:
     session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
 
@@ -339,8 +398,13 @@ def create_session(store: Store, name: str, address: str = "") -> str:
     return token
 
 
-def session_identity(store: Store, token: str | None, idle: timedelta, lifetime: timedelta,
-                     now: datetime | None = None) -> Identity | None:
+def session_identity(
+    store: Store,
+    token: str | None,
+    idle: timedelta,
+    lifetime: timedelta,
+    now: datetime | None = None,
+) -> Identity | None:
     """The account behind a login session with its current role, or None when the session has ended.
 
     A session ends when it is logged out or revoked (password, role or account change), after
@@ -349,9 +413,11 @@ def session_identity(store: Store, token: str | None, idle: timedelta, lifetime:
         return None
     now = now or _now()
     with store.session() as session:
-        row = session.execute(select(LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at, User)
-                              .join(User, User.id == LoginSession.user_id)
-                              .where(LoginSession.token_hash == _digest(token))).first()
+        row = session.execute(
+            select(LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at, User)
+            .join(User, User.id == LoginSession.user_id)
+            .where(LoginSession.token_hash == _digest(token))
+        ).first()
         if row is None:
             return None
         session_id, created, seen, user = row
@@ -360,7 +426,9 @@ def session_identity(store: Store, token: str | None, idle: timedelta, lifetime:
             session.execute(delete(LoginSession).where(LoginSession.id == session_id))
             return None
         if now - seen >= min(SESSION_TOUCH, idle / 10):
-            session.execute(update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now))
+            session.execute(
+                update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now)
+            )
         return Identity(user.name, user.role, "password")
 
 
@@ -371,13 +439,19 @@ def end_session(store: Store, token: str | None) -> None:
             session.execute(delete(LoginSession).where(LoginSession.token_hash == _digest(token)))
 
 
-def prune_sessions(store: Store, idle: timedelta, lifetime: timedelta, now: datetime | None = None) -> int:
+def prune_sessions(
+    store: Store, idle: timedelta, lifetime: timedelta, now: datetime | None = None
+) -> int:
     """Delete sessions that ended by time (they are refused anyway); returns how many."""
     now = now or _now()
     try:
         with store.session() as session:
-            result = session.execute(delete(LoginSession).where(
-                (LoginSession.last_seen_at <= now - idle) | (LoginSession.created_at <= now - lifetime)))
+            result = session.execute(
+                delete(LoginSession).where(
+                    (LoginSession.last_seen_at <= now - idle)
+                    | (LoginSession.created_at <= now - lifetime)
+                )
+            )
             return int(result.rowcount or 0)
     except DBAPIError as exc:  # best effort, like the throttle pruning
         log.info("session pruning skipped: %s", exc.__class__.__name__)
@@ -395,15 +469,30 @@ def create_token(store: Store, name: str, label: str) -> str:
         user = _user(session, name)
         if user.disabled:
             raise AccountError(f"user '{name}' is disabled")
-        session.add(ApiToken(user_id=user.id, label=label[:128] or "token", token_hash=_digest(token)))
+        session.add(
+            ApiToken(user_id=user.id, label=label[:128] or "token", token_hash=_digest(token))
+        )
     return token
 
 
 def list_tokens(store: Store) -> list[dict[str, Any]]:
     with store.session() as session:
-        rows = session.execute(select(ApiToken, User.name).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id))
-        return [{"id": t.id, "user": n, "label": t.label, "created_at": t.created_at, "last_used_at": t.last_used_at,
-                 "revoked": t.revoked_at is not None} for t, n in rows]
+        rows = session.execute(
+            select(ApiToken, User.name)
+            .join(User, User.id == ApiToken.user_id)
+            .order_by(ApiToken.id)
+        )
+        return [
+            {
+                "id": t.id,
+                "user": n,
+                "label": t.label,
+                "created_at": t.created_at,
+                "last_used_at": t.last_used_at,
+                "revoked": t.revoked_at is not None,
+            }
+            for t, n in rows
+        ]
 
 
 def revoke_token(store: Store, token_id: int) -> None:
@@ -419,23 +508,43 @@ def verify_token(store: Store, token: str) -> Identity:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise AuthError("invalid API token")
     with store.session() as session:
-        row = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                              .where(ApiToken.token_hash == _digest(token))).first()
+        row = session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == _digest(token))
+        ).first()
         if row is None or row[0].revoked_at is not None or row[1].disabled:
             raise AuthError("invalid API token")
         row[0].last_used_at = _now()
         return Identity(row[1].name, row[1].role, "token")
 
 
-def audit(store: Store, actor: str, role: str, action: str, target: str = "", address: str = "",
-          detail: dict[str, Any] | None = None) -> None:
+def audit(
+    store: Store,
+    actor: str,
+    role: str,
+    action: str,
+    target: str = "",
+    address: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
     """Append one audit event."""
     with store.session() as session:
-        session.add(AuditEvent(actor=actor[:64], role=role[:16], action=action[:32], target=target[:256],
-                               address=address[:64], detail=detail or {}))
+        session.add(
+            AuditEvent(
+                actor=actor[:64],
+                role=role[:16],
+                action=action[:32],
+                target=target[:256],
+                address=address[:64],
+                detail=detail or {},
+            )
+        )
 
 
-def audit_events(store: Store, limit: int = 200, actor: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
+def audit_events(
+    store: Store, limit: int = 200, actor: str | None = None, action: str | None = None
+) -> list[dict[str, Any]]:
     """The newest audit events, optionally for one actor or action."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if actor:
@@ -443,5 +552,15 @@ def audit_events(store: Store, limit: int = 200, actor: str | None = None, actio
     if action:
         query = query.where(AuditEvent.action == action)
     with store.session() as session:
-        return [{"at": e.at, "actor": e.actor, "role": e.role, "action": e.action, "target": e.target,
-                 "address": e.address, "detail": e.detail} for e in session.scalars(query)]
+        return [
+            {
+                "at": e.at,
+                "actor": e.actor,
+                "role": e.role,
+                "action": e.action,
+                "target": e.target,
+                "address": e.address,
+                "detail": e.detail,
+            }
+            for e in session.scalars(query)
+        ]

@@ -9,9 +9,10 @@ taken it yet (``pending``), which the next run retries: an undelivered alert is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,17 +30,27 @@ class WatchAlert(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subject_type: Mapped[str] = mapped_column(String(12))  # "code" or "signature"
     subject: Mapped[str] = mapped_column(String(128))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # the run that first saw the burst
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the last run the rule held
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # None: still open
+    started_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), index=True
+    )  # the run that first saw the burst
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True)
+    )  # the last run the rule held
+    ended_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )  # None: still open
     count: Mapped[int] = mapped_column(Integer)  # searches in the window when it alerted
     peak_count: Mapped[int] = mapped_column(Integer)  # the most any run of this burst counted
     expected: Mapped[float] = mapped_column(Float)  # λ when it alerted
     p_value: Mapped[float] = mapped_column(Float)
     new_problem: Mapped[bool] = mapped_column(Boolean, default=False)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the alert as sent (support-visible only)
+    payload: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict
+    )  # the alert as sent (support-visible only)
     pending: Mapped[list[str]] = mapped_column(JSON, default=list)  # channels still to deliver to
-    attempts: Mapped[int] = mapped_column(Integer, default=0)  # delivery attempts so far, every channel and run
+    attempts: Mapped[int] = mapped_column(
+        Integer, default=0
+    )  # delivery attempts so far, every channel and run
     last_error: Mapped[str] = mapped_column(Text, default="")
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -51,10 +62,14 @@ class BurstSteps:
     opened: list[Subject]  # the rule holds and the subject has no open burst: alert
     continued: list[Subject]  # the rule holds and the subject's burst is open: no new alert
     ended: list[Subject]  # open bursts that stayed quiet long enough: they end (and may open again)
-    waiting: list[Subject]  # open bursts the rule did not find this run, still within the quiet time
+    waiting: list[
+        Subject
+    ]  # open bursts the rule did not find this run, still within the quiet time
 
 
-def burst_steps(open_bursts: Mapping[Subject, float], fired: Iterable[Subject], now: float, quiet: float) -> BurstSteps:
+def burst_steps(
+    open_bursts: Mapping[Subject, float], fired: Iterable[Subject], now: float, quiet: float
+) -> BurstSteps:
     """The once-per-burst rule, pure: ``open_bursts`` maps each open burst to the last time (epoch
     seconds) the rule held for it, ``fired`` are the subjects the rule holds for at ``now``.
 

@@ -15,8 +15,9 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from email.message import EmailMessage
-from typing import Any, Callable
+from typing import Any
 
 from kb.settings import Settings
 
@@ -37,18 +38,28 @@ def alert_text(payload: Payload) -> str:
     """The alert as plain text (the webhook's ``text``, the mail's body, the log line's detail)."""
     lines = [alert_title(payload)]
     if payload.get("kind") == "test":
-        lines.append(f"Sent by kb watch --test at {payload.get('sent_at', '')}. No burst is behind this message.")
+        lines.append(
+            f"Sent by kb watch --test at {payload.get('sent_at', '')}. No burst is behind this message."
+        )
         return "\n".join(lines)
     if payload["subject_type"] == "signature":
         lines.append(f"Signature {payload['subject']}: {payload['label']}")
-    lines.append(f"{payload['count']} searches from {payload['window_start']} to {payload['window_end']} (UTC); "
-                 f"the baseline expects {payload['expected']:.2f} (P = {payload['p_value']:.1e}).")
-    lines.append(f"Zero-result searches: {payload['zero_result']} of {payload['count']}; "
-                 f"ended escalated: {payload['escalated']} of {payload['count']}.")
+    lines.append(
+        f"{payload['count']} searches from {payload['window_start']} to {payload['window_end']} (UTC); "
+        f"the baseline expects {payload['expected']:.2f} (P = {payload['p_value']:.1e})."
+    )
+    lines.append(
+        f"Zero-result searches: {payload['zero_result']} of {payload['count']}; "
+        f"ended escalated: {payload['escalated']} of {payload['count']}."
+    )
     if payload.get("new_problem"):
         lines.append("New problem: " + "; ".join(payload.get("new_problem_reasons", [])) + ".")
     top = payload.get("top_case")
-    lines.append(f"Top matching case: {top['id']} {top['title']}" if top else "Top matching case: none (no case visible to support matches).")
+    lines.append(
+        f"Top matching case: {top['id']} {top['title']}"
+        if top
+        else "Top matching case: none (no case visible to support matches)."
+    )
     for name in ("trends", "signature"):
         if payload.get("links", {}).get(name):
             lines.append(f"{name.capitalize()}: {payload['links'][name]}")
@@ -56,9 +67,15 @@ def alert_text(payload: Payload) -> str:
 
 
 def _send_webhook(payload: Payload, settings: Settings) -> None:
-    body = json.dumps({"text": alert_text(payload)}).encode("utf-8")  # Slack and Teams incoming webhooks both take it
-    request = urllib.request.Request(settings.alert_webhook_url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json; charset=utf-8"})
+    body = json.dumps({"text": alert_text(payload)}).encode(
+        "utf-8"
+    )  # Slack and Teams incoming webhooks both take it
+    request = urllib.request.Request(
+        settings.alert_webhook_url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
     with urllib.request.urlopen(request, timeout=settings.alert_timeout_seconds) as response:  # noqa: S310 (a configured URL)
         if not 200 <= response.status < 300:
             raise OSError(f"webhook answered HTTP {response.status}")
@@ -81,8 +98,12 @@ def _recipients(settings: Settings) -> list[str]:
 def _send_email(payload: Payload, settings: Settings) -> None:
     timeout = settings.alert_timeout_seconds
     if settings.alert_smtp_security == "tls":
-        smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.alert_smtp_host, settings.alert_smtp_port, timeout=timeout,
-                                              context=ssl.create_default_context())
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.alert_smtp_host,
+            settings.alert_smtp_port,
+            timeout=timeout,
+            context=ssl.create_default_context(),
+        )
     else:
         smtp = smtplib.SMTP(settings.alert_smtp_host, settings.alert_smtp_port, timeout=timeout)
     with smtp:
@@ -114,8 +135,12 @@ def configured_channels(settings: Settings) -> list[str]:
     return channels + ["log"]
 
 
-def deliver(payload: Payload, channels: list[str], settings: Settings,
-            sleep: Callable[[float], None] = time.sleep) -> dict[str, str]:
+def deliver(
+    payload: Payload,
+    channels: list[str],
+    settings: Settings,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, str]:
     """Send ``payload`` through each of ``channels``, up to ``alert_retries`` attempts each with
     doubling backoff. Returns channel -> last error for those that failed (empty: all delivered);
     every failed attempt is logged. Never raises for a delivery failure."""
@@ -132,8 +157,14 @@ def deliver(payload: Payload, channels: list[str], settings: Settings,
                 send(payload, settings)
             except (OSError, smtplib.SMTPException, urllib.error.URLError, ValueError) as exc:
                 failed[name] = f"{type(exc).__name__}: {exc}"
-                log.warning("alert %s: %s delivery attempt %d/%d failed: %s", payload.get("id", "-"), name, attempt,
-                            settings.alert_retries, failed[name])
+                log.warning(
+                    "alert %s: %s delivery attempt %d/%d failed: %s",
+                    payload.get("id", "-"),
+                    name,
+                    attempt,
+                    settings.alert_retries,
+                    failed[name],
+                )
                 if attempt < settings.alert_retries:
                     sleep(wait)
                     wait *= 2
@@ -141,6 +172,11 @@ def deliver(payload: Payload, channels: list[str], settings: Settings,
                 failed.pop(name, None)
                 break
         if name in failed:
-            log.error("alert %s: %s not delivered after %d attempts (kept for the next run): %s", payload.get("id", "-"),
-                      name, settings.alert_retries, failed[name])
+            log.error(
+                "alert %s: %s not delivered after %d attempts (kept for the next run): %s",
+                payload.get("id", "-"),
+                name,
+                settings.alert_retries,
+                failed[name],
+            )
     return failed

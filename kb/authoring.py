@@ -7,38 +7,74 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 
 from kb.errors import ConflictError, IdUnavailableError, InvalidInputError
 from kb.headings import SECTION_LABELS, SECTION_ORDER
 
-FIELD_ORDER = ("id", "title", "status", "product", "versions", "fixed_in", "component", "severity", "tags",
-               "error_codes", "visibility", "origin", "created", "resolved", "review_by", "review", "authors", "related", "lang")
+FIELD_ORDER = (
+    "id",
+    "title",
+    "status",
+    "product",
+    "versions",
+    "fixed_in",
+    "component",
+    "severity",
+    "tags",
+    "error_codes",
+    "visibility",
+    "origin",
+    "created",
+    "resolved",
+    "review_by",
+    "review",
+    "authors",
+    "related",
+    "lang",
+)
 
 
 def next_case_id(existing: list[str], pattern: re.Pattern[str], today: date) -> str:
     """The next free id: ``ESC-<year>-<n+1>`` for the default shape, else the largest id's number + 1."""
     if pattern.pattern == r"ESC-\d{4}-\d{4}":
-        numbers = [int(i[-4:]) for i in existing if i.startswith(f"ESC-{today.year}-") and pattern.fullmatch(i)]
+        numbers = [
+            int(i[-4:])
+            for i in existing
+            if i.startswith(f"ESC-{today.year}-") and pattern.fullmatch(i)
+        ]
         candidate = f"ESC-{today.year}-{max(numbers, default=0) + 1:04d}"
         if not pattern.fullmatch(candidate):
-            raise IdUnavailableError(f"no free id left for {today.year} in the pattern {pattern.pattern}")
+            raise IdUnavailableError(
+                f"no free id left for {today.year} in the pattern {pattern.pattern}"
+            )
         return candidate
-    matching = sorted((i for i in existing if pattern.fullmatch(i) and re.search(r"\d", i)),
-                      key=lambda i: int(re.findall(r"\d+", i)[-1]))
+    matching = sorted(
+        (i for i in existing if pattern.fullmatch(i) and re.search(r"\d", i)),
+        key=lambda i: int(re.findall(r"\d+", i)[-1]),
+    )
     if not matching:
-        raise IdUnavailableError(f"cannot derive the first id for pattern {pattern.pattern}; pass --id")
+        raise IdUnavailableError(
+            f"cannot derive the first id for pattern {pattern.pattern}; pass --id"
+        )
     last = matching[-1]
     digits = re.findall(r"\d+", last)[-1]
-    candidate = last[: last.rfind(digits)] + f"{int(digits) + 1:0{len(digits)}d}" + last[last.rfind(digits) + len(digits):]
+    candidate = (
+        last[: last.rfind(digits)]
+        + f"{int(digits) + 1:0{len(digits)}d}"
+        + last[last.rfind(digits) + len(digits) :]
+    )
     if not pattern.fullmatch(candidate):
-        raise IdUnavailableError(f"the next id {candidate} would not match {pattern.pattern}; pass --id")
+        raise IdUnavailableError(
+            f"the next id {candidate} would not match {pattern.pattern}; pass --id"
+        )
     return candidate
 
 
@@ -46,7 +82,9 @@ def git_author(cwd: Path | None = None) -> str:
     """A login-like author name from ``git config user.email`` / ``user.name``, or $USER."""
     for key in ("user.email", "user.name"):
         try:
-            out = subprocess.run(["git", "config", key], capture_output=True, text=True, timeout=5, cwd=cwd)
+            out = subprocess.run(
+                ["git", "config", key], capture_output=True, text=True, timeout=5, cwd=cwd
+            )
         except (OSError, subprocess.SubprocessError):
             continue
         value = out.stdout.strip()
@@ -55,14 +93,27 @@ def git_author(cwd: Path | None = None) -> str:
     return os.environ.get("USER", "unknown")
 
 
-def template(lang: str, case_id: str, title: str, author: str, today: date,
-             product: str = "tsumugi-server", component: str = "") -> str:
+def template(
+    lang: str,
+    case_id: str,
+    title: str,
+    author: str,
+    today: date,
+    product: str = "tsumugi-server",
+    component: str = "",
+) -> str:
     """A new case file from the Japanese or English template, ready to edit."""
     if lang not in ("ja", "en"):
         raise InvalidInputError(f"unknown template language '{lang}' (ja or en)", "lang")
     text = resources.files("kb").joinpath(f"templates/case-{lang}.md").read_text("utf-8")
-    values = {"id": case_id, "title": _yaml_scalar(title or ("(件名)" if lang == "ja" else "(title)")), "author": author,
-              "today": today.isoformat(), "product": product, "component": component or "(component)"}
+    values = {
+        "id": case_id,
+        "title": _yaml_scalar(title or ("(件名)" if lang == "ja" else "(title)")),
+        "author": author,
+        "today": today.isoformat(),
+        "product": product,
+        "component": component or "(component)",
+    }
     return text.format(**values)
 
 
@@ -119,7 +170,9 @@ def save_case_file(cases_dir: Path, case_id: str, text: str, base_hash: str | No
     if base_hash is None and current is not None:
         raise ConflictError(f"{path} already exists: another case uses id {case_id}")
     if base_hash is not None and current != base_hash:
-        raise ConflictError(f"{path} was changed by someone else since you opened it; reload and merge your edits")
+        raise ConflictError(
+            f"{path} was changed by someone else since you opened it; reload and merge your edits"
+        )
     cases_dir.mkdir(parents=True, exist_ok=True)
     # A name of its own per save: two threads saving the same id never write into one temporary file.
     fd, tmp_name = tempfile.mkstemp(dir=cases_dir, prefix=f".{case_id}.md.", suffix=".tmp")
@@ -157,8 +210,14 @@ def _create_exclusive(tmp: Path, path: Path, data: bytes) -> None:
 NEW_CASE_ATTEMPTS = 20
 
 
-def create_case_file(cases_dir: Path, taken: Callable[[], Iterable[str]], pattern: re.Pattern[str], today: date,
-                     text_for: Callable[[str], str], attempts: int = NEW_CASE_ATTEMPTS) -> SaveResult:
+def create_case_file(
+    cases_dir: Path,
+    taken: Callable[[], Iterable[str]],
+    pattern: re.Pattern[str],
+    today: date,
+    text_for: Callable[[str], str],
+    attempts: int = NEW_CASE_ATTEMPTS,
+) -> SaveResult:
     """Write a new case under the next free id, chosen now: ``text_for(id)`` is the file's text.
 
     ``taken()`` lists every id in use, whoever may read it. An id that another writer took since is
@@ -200,8 +259,9 @@ def mentioned_ids(text: str, pattern: re.Pattern[str], limit: int = MAX_MENTIONS
     return list(found)
 
 
-def unreadable_mentions(mentions: Iterable[str], levels_of: Mapping[str, str], readable: Iterable[str],
-                        own_id: str = "") -> list[str]:
+def unreadable_mentions(
+    mentions: Iterable[str], levels_of: Mapping[str, str], readable: Iterable[str], own_id: str = ""
+) -> list[str]:
     """The mentioned ids that do not name a case at one of the ``readable`` levels.
 
     ``levels_of`` maps an id to its case's visibility; it must hold only cases the author may read,

@@ -26,8 +26,8 @@ every 5 minutes, a p of 1e-4 would be passed by chance several times a week.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 DAY_SECONDS = 86400.0
 Subject = tuple[str, str]  # (subject_type, subject)
@@ -102,15 +102,26 @@ def negative_binomial_tail(n: int, mean: float, dispersion: float) -> float:
     if mean <= 0:
         return 0.0
     size = 1.0 / dispersion
-    log_q, log_rest = math.log(size / (size + mean)), math.log(mean / (size + mean))  # q: "success" probability
+    log_q, log_rest = (
+        math.log(size / (size + mean)),
+        math.log(mean / (size + mean)),
+    )  # q: "success" probability
 
     def log_pmf(k: int) -> float:
-        return math.lgamma(k + size) - math.lgamma(size) - math.lgamma(k + 1) + size * log_q + k * log_rest
+        return (
+            math.lgamma(k + size)
+            - math.lgamma(size)
+            - math.lgamma(k + 1)
+            + size * log_q
+            + k * log_rest
+        )
 
     if n <= mean:  # the tail is most of the mass
         below = sum(math.exp(log_pmf(k)) for k in range(n))
         return min(1.0, max(0.0, 1.0 - below))
-    first = log_pmf(n)  # beyond the mean the terms fall (ratio (k + size) / (k + 1) · mean / (size + mean))
+    first = log_pmf(
+        n
+    )  # beyond the mean the terms fall (ratio (k + size) / (k + 1) · mean / (size + mean))
     rest = mean / (size + mean)
     total, term, k = 1.0, 1.0, n
     while term > 1e-17 * total and k < n + 1_000_000:
@@ -140,7 +151,9 @@ def candidates(window_counts: Mapping[Subject, int], rule: BurstRule) -> list[Su
     return sorted(key for key, count in window_counts.items() if count >= rule.min_count)
 
 
-def detect(window_counts: Mapping[Subject, int], baselines: Mapping[Subject, Baseline], rule: BurstRule) -> list[Burst]:
+def detect(
+    window_counts: Mapping[Subject, int], baselines: Mapping[Subject, Baseline], rule: BurstRule
+) -> list[Burst]:
     """The bursts among ``window_counts``, most improbable first (a subject without a baseline
     entry has never been seen: the floor rate applies)."""
     found = []
@@ -157,7 +170,10 @@ def seasonal_slots(window_end: float, rule: BurstRule) -> list[tuple[float, floa
     """The same-clock-time windows (start, end) in epoch seconds on each baseline day: the W
     seconds before the window's end time, one day back, two days back, ... D days back."""
     w = rule.window_seconds
-    return [(window_end - d * DAY_SECONDS - w, window_end - d * DAY_SECONDS) for d in range(1, rule.baseline_days + 1)]
+    return [
+        (window_end - d * DAY_SECONDS - w, window_end - d * DAY_SECONDS)
+        for d in range(1, rule.baseline_days + 1)
+    ]
 
 
 def baseline_from_times(times: Iterable[float], window_end: float, rule: BurstRule) -> Baseline:

@@ -11,7 +11,10 @@ VISIBILITIES = ("support", "engineering", "restricted")
 ORIGINS = ("support-inquiry", "service-incident", "internal")
 SEVERITIES = ("S1", "S2", "S3", "S4")
 LANGUAGES = ("ja", "en")
-REVIEW_STATES = ("draft", "reviewed")  # the optional ``review`` field (KCS): a draft is read by engineers until reviewed
+REVIEW_STATES = (
+    "draft",
+    "reviewed",
+)  # the optional ``review`` field (KCS): a draft is read by engineers until reviewed
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,9 @@ class Case:
     review_by: date | None = None
     authors: tuple[str, ...] = ()
     related: tuple[str, ...] = ()
-    review: str | None = None  # draft | reviewed; a draft's ``visibility`` is raised to engineering (kb.roles), the file's is meta["visibility"]
+    review: str | None = (
+        None  # draft | reviewed; a draft's ``visibility`` is raised to engineering (kb.roles), the file's is meta["visibility"]
+    )
     path: str = ""
     content_hash: str = ""
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)

@@ -53,5 +53,7 @@ def case_chunks(case: Case, limit: int = MAX_CHUNK_CHARS) -> list[Chunk]:
     for section in case.sections:
         body = _FENCE.sub("", section.text)
         for ordinal, piece in enumerate(split_paragraphs(body, limit)):
-            chunks.append(Chunk(case.id, section.name, ordinal, f"{case.title}\n{section.heading}\n{piece}"))
+            chunks.append(
+                Chunk(case.id, section.name, ordinal, f"{case.title}\n{section.heading}\n{piece}")
+            )
     return chunks

@@ -11,22 +11,65 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable
+from collections.abc import Iterable
 
 # Prefixes that look like error codes but name algorithms, encodings or standards.
-NOT_CODES = frozenset({"SHA", "AES", "RSA", "ISO", "UTF", "MD5", "DES", "ECDSA", "X509", "RFC", "JIS", "CP", "TLS",
-                       "SSL", "IPV", "UTC", "GMT", "JST", "PKCS", "ECMA", "IEEE", "ANSI", "RHEL", "WIN", "JDK", "JRE",
-                       "ES", "FY", "CY", "COVID", "RAID", "PR", "MS", "WCAG", "DDR", "USB", "PCIE", "CPU"})
+NOT_CODES = frozenset(
+    {
+        "SHA",
+        "AES",
+        "RSA",
+        "ISO",
+        "UTF",
+        "MD5",
+        "DES",
+        "ECDSA",
+        "X509",
+        "RFC",
+        "JIS",
+        "CP",
+        "TLS",
+        "SSL",
+        "IPV",
+        "UTC",
+        "GMT",
+        "JST",
+        "PKCS",
+        "ECMA",
+        "IEEE",
+        "ANSI",
+        "RHEL",
+        "WIN",
+        "JDK",
+        "JRE",
+        "ES",
+        "FY",
+        "CY",
+        "COVID",
+        "RAID",
+        "PR",
+        "MS",
+        "WCAG",
+        "DDR",
+        "USB",
+        "PCIE",
+        "CPU",
+    }
+)
 
 # POSIX errno names (errno(3)): short capitals that are not otherwise recognisable as codes.
-ERRNO_NAMES = frozenset("""EACCES EPERM ENOENT ECONNREFUSED ECONNRESET ECONNABORTED ETIMEDOUT ENOSPC EMFILE ENFILE
+ERRNO_NAMES = frozenset(
+    """EACCES EPERM ENOENT ECONNREFUSED ECONNRESET ECONNABORTED ETIMEDOUT ENOSPC EMFILE ENFILE
 EADDRINUSE EADDRNOTAVAIL EHOSTUNREACH ENETUNREACH ENETDOWN EPIPE EAGAIN EWOULDBLOCK EINVAL EIO ENOMEM EEXIST EBUSY
 EDQUOT EROFS ENOTCONN ENOTDIR EISDIR ENOTEMPTY ESRCH EINTR EBADF EFAULT ELOOP ENAMETOOLONG EOVERFLOW EPROTO ESTALE
-ENOTSUP EOPNOTSUPP EMSGSIZE ENOBUFS ECANCELED EDEADLK ENOLCK ETXTBSY EXDEV""".split())
+ENOTSUP EOPNOTSUPP EMSGSIZE ENOBUFS ECANCELED EDEADLK ENOLCK ETXTBSY EXDEV""".split()
+)
 
 # Words that make an upper-case snake constant an error name (QUOTA_EXCEEDED, PERMISSION_DENIED).
-_FAILURE_WORDS = r"(?:ERROR|ERR|FAIL|FAILED|FAILURE|DENIED|INVALID|EXCEEDED|TIMEOUT|TIMEDOUT|NOT_FOUND|NOTFOUND|REFUSED|" \
-                 r"UNAVAILABLE|FORBIDDEN|UNAUTHORIZED|CONFLICT|ABORTED|REJECTED|EXPIRED|MISMATCH|CORRUPT|UNREACHABLE|BUSY|LOCKED)"
+_FAILURE_WORDS = (
+    r"(?:ERROR|ERR|FAIL|FAILED|FAILURE|DENIED|INVALID|EXCEEDED|TIMEOUT|TIMEDOUT|NOT_FOUND|NOTFOUND|REFUSED|"
+    r"UNAVAILABLE|FORBIDDEN|UNAUTHORIZED|CONFLICT|ABORTED|REJECTED|EXPIRED|MISMATCH|CORRUPT|UNREACHABLE|BUSY|LOCKED)"
+)
 
 MAX_CODE_CHARS = 64  # the store's column; a longer run is not a code
 _EDGE_L = r"(?<![\w.-])"
@@ -34,14 +77,20 @@ _EDGE_R = r"(?![\w-]|\.\w)"
 
 CODE_SHAPES: dict[str, re.Pattern[str]] = {
     # SCH-13208, ORA-01555, XYZ-AUTH-4012, ACME-SSO-0042, CVE-2024-3094, NAS_RAID_0031
-    "prefixed": re.compile(_EDGE_L + r"([A-Z]{2}[A-Z0-9]{0,10}(?:[-_][A-Z][A-Z0-9]{0,11})*[-_]\d{3,8}(?:[-_]\d{1,8})*[A-Z]?)" + _EDGE_R),
+    "prefixed": re.compile(
+        _EDGE_L
+        + r"([A-Z]{2}[A-Z0-9]{0,10}(?:[-_][A-Z][A-Z0-9]{0,11})*[-_]\d{3,8}(?:[-_]\d{1,8})*[A-Z]?)"
+        + _EDGE_R
+    ),
     # AADSTS50011, KB5021233, PGW50231
     "glued": re.compile(_EDGE_L + r"([A-Z]{2,10}\d{4,10})" + _EDGE_R),
     # 0x80070005, 0xC0000022 (HRESULT / NTSTATUS: eight hex digits; longer runs are addresses)
     "hex": re.compile(r"(?<![\w.])(0[xX][0-9A-Fa-f]{8})(?![\w.])"),
     # E_ACCESSDENIED, ERR_CONNECTION_RESET, ERROR_FILE_NOT_FOUND, STATUS_ACCESS_DENIED, QUOTA_EXCEEDED
-    "constant": re.compile(_EDGE_L + r"((?:E|ERR|ERROR|STATUS|WSAE?)_[A-Z0-9]+(?:_[A-Z0-9]+)*|"
-                           r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_" + _FAILURE_WORDS + r"(?:_[A-Z0-9]+)*)" + _EDGE_R),
+    "constant": re.compile(
+        _EDGE_L + r"((?:E|ERR|ERROR|STATUS|WSAE?)_[A-Z0-9]+(?:_[A-Z0-9]+)*|"
+        r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_" + _FAILURE_WORDS + r"(?:_[A-Z0-9]+)*)" + _EDGE_R
+    ),
     # sync.e.1043, auth.err.204: dotted names ending in a number
     "dotted": re.compile(_EDGE_L + r"([a-z][a-z0-9]*(?:\.[a-z][a-z0-9]*)+\.\d{3,6})" + _EDGE_R),
     # ECONNREFUSED, ETIMEDOUT
@@ -102,7 +151,11 @@ def find_codes(text: str, generic: bool = True) -> list[tuple[int, int, str]]:
 def is_error_code(token: str) -> bool:
     """True when ``token`` as a whole is an error code of a known shape."""
     found = find_codes(token.strip())
-    return len(found) == 1 and found[0][0] == 0 and found[0][1] == len(unicodedata.normalize("NFKC", token.strip()))
+    return (
+        len(found) == 1
+        and found[0][0] == 0
+        and found[0][1] == len(unicodedata.normalize("NFKC", token.strip()))
+    )
 
 
 def extract_error_codes(text: str, exclude: re.Pattern[str] | None = None) -> list[str]:
@@ -146,7 +199,9 @@ def code_index(listed: Iterable[tuple[str, Iterable[str]]]) -> dict[str, list[tu
 
 # A class name worth matching alone: an exception or error type, or CamelCase of two words or more
 # (``Timeout`` alone is a word: a listed ``requests.exceptions.Timeout`` is not named by "timeout").
-_CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]*(?:Exception|Error|Fault|Failure|Warning)|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)+")
+_CLASS_NAME = re.compile(
+    r"[A-Z][A-Za-z0-9]*(?:Exception|Error|Fault|Failure|Warning)|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)+"
+)
 
 
 def is_code_like(token: str) -> bool:
@@ -154,11 +209,17 @@ def is_code_like(token: str) -> bool:
     separator inside (``-``, ``_``, ``.``, ``:``, ``/``), capitals after its first letter
     (``ETIMEDOUT``, ``BadTooManySessions``), or is a code of a known shape."""
     token = token.strip()
-    return (any(c.isdigit() for c in token) or any(c in "-_.:/" for c in token.strip("-_.:/"))
-            or any(c.isupper() for c in token[1:]) or is_error_code(token))
+    return (
+        any(c.isdigit() for c in token)
+        or any(c in "-_.:/" for c in token.strip("-_.:/"))
+        or any(c.isupper() for c in token[1:])
+        or is_error_code(token)
+    )
 
 
-_QUERY_TOKEN = re.compile(r"[^\s\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20「」『』【】、。・（）()\[\]{}<>\"'`,;=|!?]+")
+_QUERY_TOKEN = re.compile(
+    r"[^\s\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20「」『』【】、。・（）()\[\]{}<>\"'`,;=|!?]+"
+)
 _TRIM = ".:/\\#-_*~^+"
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
-from kb.case import Case
 from kb.authoring import mentioned_ids
-from kb.roles import reader_levels
+from kb.case import Case
 from kb.errors import Problem
 from kb.parse import MARKDOWN_SUFFIXES, read_case_file
+from kb.roles import reader_levels
 
 IGNORED_NAMES = frozenset({"README.md", "readme.md", "TEMPLATE.md", "template.md"})
 
@@ -36,7 +36,11 @@ def display_path(path: Path, root: Path | None = None) -> str:
         if base is None:
             continue
         try:
-            return os.path.relpath(path, base) if path.is_relative_to(base.resolve()) or not path.is_absolute() else str(path)
+            return (
+                os.path.relpath(path, base)
+                if path.is_relative_to(base.resolve()) or not path.is_absolute()
+                else str(path)
+            )
         except ValueError:
             continue
     return str(path)
@@ -55,7 +59,9 @@ def find_case_files(root: Path) -> tuple[list[Path], list[Problem]]:
             if name.lower().endswith(MARKDOWN_SUFFIXES):
                 files.append(path)
             else:
-                problems.append(Problem(str(path), None, "not_markdown_ignored", severity="warning"))
+                problems.append(
+                    Problem(str(path), None, "not_markdown_ignored", severity="warning")
+                )
     return files, problems
 
 
@@ -75,7 +81,9 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def corpus_problems(cases: list[Case], unloaded: Iterable[str] = ()) -> tuple[list[Case], list[Problem]]:
+def corpus_problems(
+    cases: list[Case], unloaded: Iterable[str] = ()
+) -> tuple[list[Case], list[Problem]]:
     """Ids unique across the corpus (later duplicates rejected), related ids that exist (warning).
 
     ``unloaded``: ids of case files that are there but failed their own checks (a file is named
@@ -87,14 +95,24 @@ def corpus_problems(cases: list[Case], unloaded: Iterable[str] = ()) -> tuple[li
     problems: list[Problem] = []
     for case in cases:
         if case.id in first:
-            problems.append(Problem(case.path, 2, "duplicate_id", {"id": case.id, "other": first[case.id].path}, "id"))
+            problems.append(
+                Problem(
+                    case.path,
+                    2,
+                    "duplicate_id",
+                    {"id": case.id, "other": first[case.id].path},
+                    "id",
+                )
+            )
             continue
         first[case.id] = case
         kept.append(case)
     for case in kept:
         for other in case.related:
             if other not in first and other not in present:
-                problems.append(Problem(case.path, None, "related_missing", {"id": other}, "related", "warning"))
+                problems.append(
+                    Problem(case.path, None, "related_missing", {"id": other}, "related", "warning")
+                )
     return kept, problems
 
 
@@ -109,23 +127,44 @@ def hidden_mentions(cases: list[Case], id_regex: re.Pattern[str]) -> list[Proble
         levels = reader_levels(case.visibility)
         text = "\n".join([case.title, *(s.text for s in case.sections)])
         named = dict.fromkeys([*mentioned_ids(text, id_regex), *case.related])
-        hidden = [cid for cid in named if cid != case.id and cid in by_id and by_id[cid].visibility not in levels]
+        hidden = [
+            cid
+            for cid in named
+            if cid != case.id and cid in by_id and by_id[cid].visibility not in levels
+        ]
         for cid in hidden[:10]:
-            problems.append(Problem(case.path, None, "hidden_mention",
-                                    {"id": cid, "visibility": by_id[cid].visibility, "case_visibility": case.visibility},
-                                    "related" if cid in case.related else "body", "warning"))
+            problems.append(
+                Problem(
+                    case.path,
+                    None,
+                    "hidden_mention",
+                    {
+                        "id": cid,
+                        "visibility": by_id[cid].visibility,
+                        "case_visibility": case.visibility,
+                    },
+                    "related" if cid in case.related else "body",
+                    "warning",
+                )
+            )
     return problems
 
 
-def load_cases(paths: Iterable[Path], id_regex: re.Pattern[str], max_bytes: int,
-               customer_domains: tuple[str, ...] = ()) -> CorpusLoad:
+def load_cases(
+    paths: Iterable[Path],
+    id_regex: re.Pattern[str],
+    max_bytes: int,
+    customer_domains: tuple[str, ...] = (),
+) -> CorpusLoad:
     """Read and check every file; one bad file never stops the others."""
     files, problems = expand_paths(paths)
     result = CorpusLoad(problems=problems)
     parsed: list[Case] = []
     unloaded: list[str] = []
     for path in files:
-        case, file_problems = read_case_file(path, id_regex, max_bytes, customer_domains=customer_domains)
+        case, file_problems = read_case_file(
+            path, id_regex, max_bytes, customer_domains=customer_domains
+        )
         result.problems += file_problems
         if case is None:
             result.failed.append(str(path))

@@ -149,7 +149,9 @@ class Draft:
             "severity": case.severity or "",
             "tags": ", ".join(case.tags),
             "error_codes": ", ".join(dict.fromkeys(c for c in codes if c)),
-            "visibility": str(case.meta.get("visibility") or case.visibility),  # as declared (a draft reads higher)
+            "visibility": str(
+                case.meta.get("visibility") or case.visibility
+            ),  # as declared (a draft reads higher)
             "origin": case.origin or "",
             "created": case.created.isoformat(),
             "resolved": case.resolved.isoformat() if case.resolved else "",

@@ -64,7 +64,11 @@ class Problem:
         """A problem read back from :meth:`to_dict` (as the store keeps it). A problem stored before
         problems had codes, or with a code this version does not know, keeps its stored message
         under the code ``legacy``."""
-        line, field, severity = data.get("line"), data.get("field"), str(data.get("severity", "error"))
+        line, field, severity = (
+            data.get("line"),
+            data.get("field"),
+            str(data.get("severity", "error")),
+        )
         code, args = data.get("code"), data.get("args")
         if isinstance(code, str) and code in MESSAGES and isinstance(args, dict):
             try:
@@ -72,7 +76,14 @@ class Problem:
                 return cls(str(data["path"]), line, code, dict(args), field, severity)
             except (KeyError, IndexError, ValueError, TypeError):
                 pass  # args this version cannot render: keep the stored words
-        return cls(str(data["path"]), line, "legacy", {"message": str(data.get("message", ""))}, field, severity)
+        return cls(
+            str(data["path"]),
+            line,
+            "legacy",
+            {"message": str(data.get("message", ""))},
+            field,
+            severity,
+        )
 
 
 class KBError(Exception):
@@ -104,8 +115,9 @@ class CaseFormatError(KBError):
         super().__init__("\n".join(str(p) for p in problems))
 
     @classmethod
-    def single(cls, path: str | Path, line: int | None, code: str, field: str | None = None,
-               **args: Any) -> CaseFormatError:
+    def single(
+        cls, path: str | Path, line: int | None, code: str, field: str | None = None, **args: Any
+    ) -> CaseFormatError:
         return cls([Problem(str(path), line, code, args, field)])
 
     def to_dict(self) -> dict[str, object]:

@@ -36,22 +36,40 @@ def _seen_case(store: Store, case_id: str, role: str) -> None:
         raise QueryError(f"case_id: no case '{case_id[:64]}'", "case_id")
 
 
-def record_feedback(store: Store, role: str, verdict: str, search_id: int | None, case_id: str | None,
-                    author: str = "") -> int:
+def record_feedback(
+    store: Store,
+    role: str,
+    verdict: str,
+    search_id: int | None,
+    case_id: str | None,
+    author: str = "",
+) -> int:
     """Store a verdict after checking that the case, when named, is one the user may see and that
     the search, when named, is one ``author`` made."""
     activity.check_feedback(verdict, search_id, case_id)
     if case_id:
         _seen_case(store, case_id, role)
     logged = _own_search(store, search_id, author, role) if search_id is not None else None
-    feedback_id = activity.record_feedback(store, verdict, role, search_id=search_id, case_id=case_id)
-    if logged is not None and case_id:  # the search's text becomes a vote for a learned phrasing (kb.phrasings)
-        phrasings.record_vote(store, verdict, case_id, logged.text, author, role, logged.kind, logged.lang)
+    feedback_id = activity.record_feedback(
+        store, verdict, role, search_id=search_id, case_id=case_id
+    )
+    if (
+        logged is not None and case_id
+    ):  # the search's text becomes a vote for a learned phrasing (kb.phrasings)
+        phrasings.record_vote(
+            store, verdict, case_id, logged.text, author, role, logged.kind, logged.lang
+        )
     return feedback_id
 
 
-def record_click(store: Store, search_id: int, case_id: str, rank: int | None, author: str = "",
-                 role: str = "support") -> int:
+def record_click(
+    store: Store,
+    search_id: int,
+    case_id: str,
+    rank: int | None,
+    author: str = "",
+    role: str = "support",
+) -> int:
     """Record that ``author`` opened a case they may see from a search they made; :class:`QueryError` otherwise."""
     if rank is not None and rank > MAX_RANK:
         raise QueryError(f"rank must be between 1 and {MAX_RANK}", "rank")
@@ -61,4 +79,3 @@ def record_click(store: Store, search_id: int, case_id: str, rank: int | None, a
     if click is None:  # deleted meanwhile
         raise QueryError(f"search_id: no search {search_id} of yours", "search_id")
     return click
-

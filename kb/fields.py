@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any
 
-from kb.case import ORIGINS, REVIEW_STATES, SEVERITIES, STATUSES, VISIBILITIES, LANGUAGES, Section
+from kb.case import LANGUAGES, ORIGINS, REVIEW_STATES, SEVERITIES, STATUSES, VISIBILITIES, Section
 from kb.codes import extract_error_codes
 from kb.errors import Problem
 from kb.language import detect_language
@@ -17,10 +18,21 @@ LIST_FIELDS = ("versions", "tags", "error_codes", "authors", "related")
 DATE_FIELDS = ("created", "resolved", "review_by")
 STRING_FIELDS = ("title", "product", "component", "fixed_in")
 ENUM_FIELDS: dict[str, tuple[str, ...]] = {
-    "status": STATUSES, "visibility": VISIBILITIES, "origin": ORIGINS,
-    "severity": SEVERITIES, "lang": LANGUAGES, "review": REVIEW_STATES,
+    "status": STATUSES,
+    "visibility": VISIBILITIES,
+    "origin": ORIGINS,
+    "severity": SEVERITIES,
+    "lang": LANGUAGES,
+    "review": REVIEW_STATES,
 }
-KNOWN_FIELDS = frozenset(("id", "lang") + REQUIRED_FIELDS + LIST_FIELDS + DATE_FIELDS + STRING_FIELDS + tuple(ENUM_FIELDS))
+KNOWN_FIELDS = frozenset(
+    ("id", "lang")
+    + REQUIRED_FIELDS
+    + LIST_FIELDS
+    + DATE_FIELDS
+    + STRING_FIELDS
+    + tuple(ENUM_FIELDS)
+)
 MAX_TITLE = 200
 _IDENTIFIER = re.compile(r"[\w.:#/$-]+(?: [\w.:#/$-]+)?")
 
@@ -74,10 +86,18 @@ def _as_date(value: Any, field: str, out: _Collector) -> date | None:
 def _check_enum(data: dict[str, Any], field: str, out: _Collector) -> None:
     value = data.get(field)
     if value is not None and value not in ENUM_FIELDS[field]:
-        out.error(field, "unknown_value", field=field, value=str(value), choices=", ".join(ENUM_FIELDS[field]))
+        out.error(
+            field,
+            "unknown_value",
+            field=field,
+            value=str(value),
+            choices=", ".join(ENUM_FIELDS[field]),
+        )
 
 
-def _check_ids(fields: dict[str, Any], id_regex: re.Pattern[str], expected_id: str | None, out: _Collector) -> None:
+def _check_ids(
+    fields: dict[str, Any], id_regex: re.Pattern[str], expected_id: str | None, out: _Collector
+) -> None:
     case_id = fields.get("id")
     if case_id and not id_regex.fullmatch(case_id):
         out.error("id", "id_pattern_mismatch", id=case_id, pattern=id_regex.pattern)
@@ -96,23 +116,48 @@ def _check_ids(fields: dict[str, Any], id_regex: re.Pattern[str], expected_id: s
 def _check_dates(fields: dict[str, Any], out: _Collector) -> None:
     created, resolved = fields.get("created"), fields.get("resolved")
     if created and resolved and resolved < created:
-        out.error("resolved", "resolved_before_created", resolved=str(resolved), created=str(created))
+        out.error(
+            "resolved", "resolved_before_created", resolved=str(resolved), created=str(created)
+        )
 
 
 _CONVERTERS: list[tuple[tuple[str, ...], Callable[[Any, str, _Collector], Any]]] = [
-    (("id", "title", "product", "component", "fixed_in", "status", "visibility", "origin", "severity", "lang", "review"), _as_string),
+    (
+        (
+            "id",
+            "title",
+            "product",
+            "component",
+            "fixed_in",
+            "status",
+            "visibility",
+            "origin",
+            "severity",
+            "lang",
+            "review",
+        ),
+        _as_string,
+    ),
     (LIST_FIELDS, _as_list),
     (DATE_FIELDS, _as_date),
 ]
 
 
-def validate_fields(data: dict[str, Any], key_lines: dict[str, int], path: str, id_regex: re.Pattern[str],
-                    sections: list[Section], expected_id: str | None = None) -> tuple[dict[str, Any] | None, list[Problem]]:
+def validate_fields(
+    data: dict[str, Any],
+    key_lines: dict[str, int],
+    path: str,
+    id_regex: re.Pattern[str],
+    sections: list[Section],
+    expected_id: str | None = None,
+) -> tuple[dict[str, Any] | None, list[Problem]]:
     """Check the front matter and return the keyword arguments for :class:`Case` (or None)."""
     out = _Collector(path, key_lines)
     for key in data:
         if key not in KNOWN_FIELDS:
-            out.error(str(key), "unknown_field", field=str(key), known=", ".join(sorted(KNOWN_FIELDS)))
+            out.error(
+                str(key), "unknown_field", field=str(key), known=", ".join(sorted(KNOWN_FIELDS))
+            )
     for field in REQUIRED_FIELDS:
         if data.get(field) in (None, "", []):
             out.error(field, "required_field", field=field)
@@ -130,7 +175,9 @@ def validate_fields(data: dict[str, Any], key_lines: dict[str, int], path: str, 
     if out.problems:
         return None, out.problems
     body = "\n".join(s.text for s in sections)
-    fields["error_codes"] = tuple(dict.fromkeys(fields.get("error_codes", ()) + tuple(extract_error_codes(body, id_regex))))
+    fields["error_codes"] = tuple(
+        dict.fromkeys(fields.get("error_codes", ()) + tuple(extract_error_codes(body, id_regex)))
+    )
     if not fields.get("lang"):
         symptoms = next((s.text for s in sections if s.name == "symptoms"), "")
         fields["lang"] = detect_language(f"{fields['title']}\n{symptoms}")

@@ -30,8 +30,11 @@ SECTION_LABELS: dict[str, tuple[str, str]] = {
     "references": ("参考", "References"),
 }
 
-_LOOKUP = {unicodedata.normalize("NFKC", alias).casefold(): name
-           for name, aliases in HEADING_ALIASES.items() for alias in aliases}
+_LOOKUP = {
+    unicodedata.normalize("NFKC", alias).casefold(): name
+    for name, aliases in HEADING_ALIASES.items()
+    for alias in aliases
+}
 
 
 def canonical_section(heading: str) -> str | None:
@@ -40,8 +43,10 @@ def canonical_section(heading: str) -> str | None:
     Returns None when the heading (or any of its ``/``-separated parts) is unknown or the
     parts disagree.
     """
-    parts = [unicodedata.normalize("NFKC", p).casefold().strip(" :：")
-             for p in heading.replace("／", "/").split("/")]
+    parts = [
+        unicodedata.normalize("NFKC", p).casefold().strip(" :：")
+        for p in heading.replace("／", "/").split("/")
+    ]
     names = {_LOOKUP.get(p) for p in parts if p}
     if len(names) != 1:
         return None

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import logging
 import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
-
-import logging
+from typing import Any
 
 import yaml
 
@@ -41,16 +41,23 @@ log = logging.getLogger(__name__)
 SUMMARY_CHARS = 200
 MAX_VERSIONS = 500
 _SHA = re.compile(r"[0-9a-f]{7,40}")
-_TOKEN = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\W\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+|[^\w\s]", re.U)
+_TOKEN = re.compile(
+    r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\W\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+|[^\w\s]",
+    re.U,
+)
 _EMAIL_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
 # -- who writes -------------------------------------------------------------------------------------
 
+
 def repo_for(settings: Settings) -> Repo | None:
     """The git working copy of the cases folder, or None when it is not one."""
-    return open_repo(settings.cases_dir, Person(settings.git_committer_name, settings.git_committer_email),
-                     settings.git_lock_stale_seconds)
+    return open_repo(
+        settings.cases_dir,
+        Person(settings.git_committer_name, settings.git_committer_email),
+        settings.git_lock_stale_seconds,
+    )
 
 
 def author_for(name: str, settings: Settings) -> Person:
@@ -93,8 +100,14 @@ def read_text(path: Path) -> str | None:
         return None
 
 
-def commit_save(repo: Repo | None, path: Path, case_id: str, old_text: str | None, author: Person | None,
-                summary: str = "") -> str | None:
+def commit_save(
+    repo: Repo | None,
+    path: Path,
+    case_id: str,
+    old_text: str | None,
+    author: Person | None,
+    summary: str = "",
+) -> str | None:
     """Commit a saved case file as its author, inside :func:`writing` (the message: the author's
     summary, else :func:`default_summary`). None when there is no repository or nothing changed."""
     if repo is None:
@@ -106,10 +119,13 @@ def commit_save(repo: Repo | None, path: Path, case_id: str, old_text: str | Non
 
 def sync_in_background(settings: Settings) -> threading.Thread:
     """``kb sync`` in a thread (after a save, when ``git_sync_after_save`` is on); the result goes to the log."""
+
     def run() -> None:
         repo = repo_for(settings)
         if repo is not None:
-            result = sync(repo, settings.git_remote, settings.git_branch, cases_dir=settings.cases_dir)
+            result = sync(
+                repo, settings.git_remote, settings.git_branch, cases_dir=settings.cases_dir
+            )
             log.info("sync after save: %s", result.to_dict())
 
     thread = threading.Thread(target=run, name="kb-sync-after-save", daemon=True)
@@ -118,6 +134,7 @@ def sync_in_background(settings: Settings) -> threading.Thread:
 
 
 # -- versions -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Version:
@@ -129,9 +146,16 @@ class Version:
     deleted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sha": self.commit.sha, "short": self.commit.short, "author": self.commit.author.name,
-                "email": self.commit.author.email, "date": self.commit.date.isoformat(),
-                "summary": self.commit.summary, "visibility": self.visibility, "review": self.review}
+        return {
+            "sha": self.commit.sha,
+            "short": self.commit.short,
+            "author": self.commit.author.name,
+            "email": self.commit.author.email,
+            "date": self.commit.date.isoformat(),
+            "summary": self.commit.summary,
+            "visibility": self.visibility,
+            "review": self.review,
+        }
 
 
 @dataclass
@@ -154,13 +178,27 @@ class History:
         raise NotFoundError(f"no version '{sha[:40]}' of {self.case_id}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"case_id": self.case_id, "available": self.available, "hidden": self.hidden,
-                "versions": [v.to_dict() for v in self.versions],
-                "pending": [{"branch": p.branch, "sha": p.commit.sha, "author": p.commit.author.name,
-                             "date": p.commit.date.isoformat(), "summary": p.commit.summary} for p in self.pending]}
+        return {
+            "case_id": self.case_id,
+            "available": self.available,
+            "hidden": self.hidden,
+            "versions": [v.to_dict() for v in self.versions],
+            "pending": [
+                {
+                    "branch": p.branch,
+                    "sha": p.commit.sha,
+                    "author": p.commit.author.name,
+                    "date": p.commit.date.isoformat(),
+                    "summary": p.commit.summary,
+                }
+                for p in self.pending
+            ],
+        }
 
 
-def version_readable(role: str, current: tuple[str, str | None], then: tuple[str, str | None]) -> bool:
+def version_readable(
+    role: str, current: tuple[str, str | None], then: tuple[str, str | None]
+) -> bool:
     """Whether ``role`` may see a version: it reads the case now and as it was then
     (each a (visibility, review state) pair)."""
     return can_read_state(role, *current) and can_read_state(role, *then)
@@ -185,8 +223,10 @@ def level_of(text: str | None) -> tuple[str, str | None]:
     data = front_matter(text or "")
     visibility = data.get("visibility")
     review = data.get("review")
-    return (visibility if visibility in VISIBILITIES else VISIBILITIES[-1],
-            review if isinstance(review, str) else None)
+    return (
+        visibility if visibility in VISIBILITIES else VISIBILITIES[-1],
+        review if isinstance(review, str) else None,
+    )
 
 
 def case_path(settings: Settings, case: Case) -> Path:
@@ -194,7 +234,9 @@ def case_path(settings: Settings, case: Case) -> Path:
     return settings.cases_dir / case.path if case.path else settings.cases_dir / f"{case.id}.md"
 
 
-def case_history(repo: Repo | None, path: Path, case: Case, role: str, limit: int = MAX_VERSIONS) -> History:
+def case_history(
+    repo: Repo | None, path: Path, case: Case, role: str, limit: int = MAX_VERSIONS
+) -> History:
     """The versions of ``case`` (whose file is ``path``) that ``role`` may see, and the edits waiting
     for a merge (for editors; the caller has checked that ``role`` may read the case)."""
     if repo is None:
@@ -225,8 +267,11 @@ def _current_level(case: Case) -> tuple[str, str | None]:
 def visible_pending(repo: Repo, path: Path, case: Case, role: str) -> list[PendingEdit]:
     """The edits of ``case`` waiting for a merge whose text ``role`` may see."""
     current = _current_level(case)
-    return [p for p in pending_edits(repo, repo.relpath(path))
-            if version_readable(role, current, level_of(repo.show(p.commit.sha, p.path)))]
+    return [
+        p
+        for p in pending_edits(repo, repo.relpath(path))
+        if version_readable(role, current, level_of(repo.show(p.commit.sha, p.path)))
+    ]
 
 
 def _text_at(repo: Repo, sha: str, rel: str) -> str | None:
@@ -256,13 +301,18 @@ def pending_text(repo: Repo, history: History, branch: str) -> str:
     raise NotFoundError(f"no edit of {history.case_id} waits on '{branch[:80]}'")
 
 
-def restore_version(repo: Repo, path: Path, history: History, sha: str, author: Person, summary: str = "") -> str | None:
+def restore_version(
+    repo: Repo, path: Path, history: History, sha: str, author: Person, summary: str = ""
+) -> str | None:
     """Write a visible version back as the case file and commit it (a new commit, history kept).
     Returns the new commit (None when the file already is that version)."""
     text = version_text(repo, path, history, sha)
     version = history.find(sha)
-    message = commit_message(summary, f"Restore {history.case_id}: version {version.commit.short} "
-                                      f"of {version.commit.date.date().isoformat()} by {version.commit.author.name}")
+    message = commit_message(
+        summary,
+        f"Restore {history.case_id}: version {version.commit.short} "
+        f"of {version.commit.date.date().isoformat()} by {version.commit.author.name}",
+    )
     with repo.writing():
         write_atomic(path, text)
         return repo.commit_file(path, author, message)
@@ -294,6 +344,7 @@ def sync_folder(folder: Path) -> None:
 
 
 # -- diffs --------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Run:
@@ -328,9 +379,18 @@ class CaseDiff:
         return bool(self.fields) or any(s.change != "same" for s in self.sections)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fields": [{"name": f.name, "old": f.old, "new": f.new} for f in self.fields],
-                "sections": [{"name": s.name, "heading": s.heading, "change": s.change,
-                              "runs": [[r.op, r.text] for r in s.runs]} for s in self.sections]}
+        return {
+            "fields": [{"name": f.name, "old": f.old, "new": f.new} for f in self.fields],
+            "sections": [
+                {
+                    "name": s.name,
+                    "heading": s.heading,
+                    "change": s.change,
+                    "runs": [[r.op, r.text] for r in s.runs],
+                }
+                for s in self.sections
+            ],
+        }
 
 
 def tokens(text: str) -> list[str]:
@@ -351,7 +411,9 @@ def diff_runs(old: str, new: str) -> tuple[Run, ...]:
             _add(runs, "insert", "".join(b[j1:j2]))
         else:
             ta, tb = tokens("".join(a[i1:i2])), tokens("".join(b[j1:j2]))
-            for sub, k1, k2, m1, m2 in difflib.SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes():
+            for sub, k1, k2, m1, m2 in difflib.SequenceMatcher(
+                None, ta, tb, autojunk=False
+            ).get_opcodes():
                 if sub == "equal":
                     _add(runs, "equal", "".join(ta[k1:k2]))
                 else:
@@ -389,8 +451,11 @@ def _field_text(value: Any) -> str:
 def diff_texts(old: str, new: str) -> CaseDiff:
     """The difference between two versions of a case file: changed fields, then every section."""
     fa, fb = front_matter(old), front_matter(new)
-    fields = tuple(FieldChange(str(k), _field_text(fa.get(k)), _field_text(fb.get(k)))
-                   for k in list(dict.fromkeys([*fb, *fa])) if _field_text(fa.get(k)) != _field_text(fb.get(k)))
+    fields = tuple(
+        FieldChange(str(k), _field_text(fa.get(k)), _field_text(fb.get(k)))
+        for k in list(dict.fromkeys([*fb, *fa]))
+        if _field_text(fa.get(k)) != _field_text(fb.get(k))
+    )
     sa, sb = _sections(old), _sections(new)
     sections = []
     for key in dict.fromkeys([*sb, *sa]):

@@ -17,18 +17,47 @@ from typing import Any
 
 # Order matters: the most specific masks run first.
 MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("<ts>", re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T\s]+\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)?(?:\s*(?:Z|[+-]\d{2}:?\d{2}|UTC|JST))?", re.IGNORECASE)),
+    (
+        "<ts>",
+        re.compile(
+            r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T\s]+\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)?(?:\s*(?:Z|[+-]\d{2}:?\d{2}|UTC|JST))?",
+            re.IGNORECASE,
+        ),
+    ),
     ("<ts>", re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b")),
-    ("<ts>", re.compile(r"\b(?:mon|tue|wed|thu|fri|sat|sun)?,?\s*\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+\d{4}\b", re.IGNORECASE)),
+    (
+        "<ts>",
+        re.compile(
+            r"\b(?:mon|tue|wed|thu|fri|sat|sun)?,?\s*\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+\d{4}\b",
+            re.IGNORECASE,
+        ),
+    ),
     ("<email>", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
     ("<url>", re.compile(r"\bhttps?://[^\s\"'<>]+", re.IGNORECASE)),
-    ("<uuid>", re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)),
+    (
+        "<uuid>",
+        re.compile(
+            r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE
+        ),
+    ),
     ("<ip>", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b")),
     ("<ip>", re.compile(r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.IGNORECASE)),
-    ("<path>", re.compile(r"(?:/tmp|/var/tmp|/var/folders|[A-Za-z]:\\(?:Users|Windows)\\[^\s]*?\\Temp)[/\\][^\s\"'<>]*", re.IGNORECASE)),
+    (
+        "<path>",
+        re.compile(
+            r"(?:/tmp|/var/tmp|/var/folders|[A-Za-z]:\\(?:Users|Windows)\\[^\s]*?\\Temp)[/\\][^\s\"'<>]*",
+            re.IGNORECASE,
+        ),
+    ),
     ("<hex>", re.compile(r"\b0x[0-9a-f]+\b", re.IGNORECASE)),
     ("<hex>", re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,}\b", re.IGNORECASE)),
-    ("<id>", re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[a-z])[a-z0-9]+(?:[-_][a-z0-9]+)*[-_](?=[a-z]*\d)[a-z0-9]{4,}\b", re.IGNORECASE)),
+    (
+        "<id>",
+        re.compile(
+            r"\b(?=[\w-]*\d)(?=[\w-]*[a-z])[a-z0-9]+(?:[-_][a-z0-9]+)*[-_](?=[a-z]*\d)[a-z0-9]{4,}\b",
+            re.IGNORECASE,
+        ),
+    ),
     ("<num>", re.compile(r"\d+(?:[.,]\d+)*")),
 )
 _WORD = re.compile(r"<[a-z]+>|[^\W_]+", re.UNICODE)
@@ -69,7 +98,7 @@ def signature_tokens(text: str) -> list[str]:
         tokens.append(_digest("l", template))
         found = template_words(template)
         for i in range(max(1, len(found) - SHINGLE + 1)):
-            tokens.append(_digest("s", " ".join(found[i:i + SHINGLE])))
+            tokens.append(_digest("s", " ".join(found[i : i + SHINGLE])))
     return tokens
 
 
@@ -91,25 +120,42 @@ def dense_view(text: str) -> str:
     return "\n".join(lines)
 
 
-_LEVEL = re.compile(r"(?<![\w-])(?:ERROR|ERR|WARN|WARNING|INFO|DEBUG|TRACE|FATAL|SEVERE|CRITICAL|CRIT|NOTICE|EMERG|ALERT)(?![\w-])"
-                    r"|\[(?:error|warn|warning|notice|info|debug|crit|alert|emerg)\]|\b(?:level|lvl|severity)=\w+", re.IGNORECASE)
-_LEVEL_UPPER = re.compile(r"(?<![\w-])(?:ERROR|ERR|WARN|WARNING|INFO|DEBUG|TRACE|FATAL|SEVERE|CRITICAL|CRIT|NOTICE|EMERG|ALERT)(?![\w-])")
+_LEVEL = re.compile(
+    r"(?<![\w-])(?:ERROR|ERR|WARN|WARNING|INFO|DEBUG|TRACE|FATAL|SEVERE|CRITICAL|CRIT|NOTICE|EMERG|ALERT)(?![\w-])"
+    r"|\[(?:error|warn|warning|notice|info|debug|crit|alert|emerg)\]|\b(?:level|lvl|severity)=\w+",
+    re.IGNORECASE,
+)
+_LEVEL_UPPER = re.compile(
+    r"(?<![\w-])(?:ERROR|ERR|WARN|WARNING|INFO|DEBUG|TRACE|FATAL|SEVERE|CRITICAL|CRIT|NOTICE|EMERG|ALERT)(?![\w-])"
+)
 _TS_START = re.compile(
     r"^\W{0,2}(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}[T\s]+\d{1,2}:\d{2}(?P<sec>:\d{2})?"  # 2026-03-02 10:15:07
     r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+\d{1,2}\s+\d{1,2}:\d{2}(?P<sec2>:\d{2})"  # syslog
     r"|\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"  # 10:15:07.123
     r"|\d{9,13}(?:\.\d+)?\s"  # epoch seconds or milliseconds
-    r"|\[\s*\d+\.\d{3,}\])", re.IGNORECASE)  # kernel: [ 1234.567890]
-_FRAME = re.compile(r"^\s*(?:at\s+[\w$.<>/]+\(|File \"[^\"]+\", line \d+|Caused by:|Traceback \(most recent call last\)"
-                    r"|\.\.\. \d+ (?:more|common frames omitted)|[\w$]+(?:\.[\w$]+)+(?:Exception|Error)\b(?::|$)"
-                    r"|[A-Z]\w*(?:Exception|Error): )")
-_JSON_LOG = re.compile(r'^\s*\{.*"(?:level|severity|lvl|msg|message|ts|time|timestamp|@timestamp)"\s*:')
+    r"|\[\s*\d+\.\d{3,}\])",
+    re.IGNORECASE,
+)  # kernel: [ 1234.567890]
+_FRAME = re.compile(
+    r"^\s*(?:at\s+[\w$.<>/]+\(|File \"[^\"]+\", line \d+|Caused by:|Traceback \(most recent call last\)"
+    r"|\.\.\. \d+ (?:more|common frames omitted)|[\w$]+(?:\.[\w$]+)+(?:Exception|Error)\b(?::|$)"
+    r"|[A-Z]\w*(?:Exception|Error): )"
+)
+_JSON_LOG = re.compile(
+    r'^\s*\{.*"(?:level|severity|lvl|msg|message|ts|time|timestamp|@timestamp)"\s*:'
+)
 _PROGRAM_PID = re.compile(r"\b[\w.-]+\[\d+\]:")
 _KEY_VALUE = re.compile(r"(?<![\w.])[A-Za-z_][\w.]*=(?:\"[^\"]*\"|[^\s,;]+)")
 _BRACKET = re.compile(r"\[[^\]\s]{1,60}\]")
-_SECONDS = re.compile(r"(?<![\d:])\d{1,2}:\d{2}:\d{2}(?![\d:])|\[\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2}")  # or an access log's [03/Aug/2022:14:30:22
-_CODE_MESSAGE = re.compile(r"^(?:[A-Z][A-Z0-9]{1,9}-\d{3,6}|Msg \d+, Level \d+)[:,]")  # ORA-19809: ..., SQL Server's Msg 3201, Level 16
-_FIELD_LINE = re.compile(r"^(?:[A-Z][\w ()/-]{1,30}:\s{2,}\S|[A-Z][a-z]+(?:-[A-Z][A-Za-z]+)+:\s)")  # aligned "Event ID:   4", headers
+_SECONDS = re.compile(
+    r"(?<![\d:])\d{1,2}:\d{2}:\d{2}(?![\d:])|\[\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2}"
+)  # or an access log's [03/Aug/2022:14:30:22
+_CODE_MESSAGE = re.compile(
+    r"^(?:[A-Z][A-Z0-9]{1,9}-\d{3,6}|Msg \d+, Level \d+)[:,]"
+)  # ORA-19809: ..., SQL Server's Msg 3201, Level 16
+_FIELD_LINE = re.compile(
+    r"^(?:[A-Z][\w ()/-]{1,30}:\s{2,}\S|[A-Z][a-z]+(?:-[A-Z][A-Za-z]+)+:\s)"
+)  # aligned "Event ID:   4", headers
 _MARKUP = re.compile(r"^\s*<[A-Za-z?][^>]*>.*</?[A-Za-z]")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 _LATIN_WORDS = re.compile(r"[A-Za-z]{2,}")
@@ -123,7 +169,13 @@ def is_log_line(line: str) -> bool:
     text = unicodedata.normalize("NFKC", line).strip()
     if not text:
         return False
-    if _FRAME.search(text) or _JSON_LOG.search(text) or _CODE_MESSAGE.search(text) or _FIELD_LINE.search(text) or _MARKUP.search(text):
+    if (
+        _FRAME.search(text)
+        or _JSON_LOG.search(text)
+        or _CODE_MESSAGE.search(text)
+        or _FIELD_LINE.search(text)
+        or _MARKUP.search(text)
+    ):
         return True
     if _SECONDS.search(text) and len(_CJK.findall(text)) < 8:  # people rarely write the seconds
         return True
@@ -140,7 +192,9 @@ def is_log_line(line: str) -> bool:
 
 def is_prose_line(line: str) -> bool:
     """A line a person wrote: not log output and with some words (4 Latin words or 8 CJK characters)."""
-    return not is_log_line(line) and (len(_LATIN_WORDS.findall(line)) >= 4 or len(_CJK.findall(line)) >= 8)
+    return not is_log_line(line) and (
+        len(_LATIN_WORDS.findall(line)) >= 4 or len(_CJK.findall(line)) >= 8
+    )
 
 
 def text_kind(text: str) -> str:

@@ -45,8 +45,6 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
-
-
 def migrate(url: str) -> str | None:
     """Bring the store to the newest schema; a store made before migrations existed is adopted."""
     engine = create_engine(url)

@@ -27,7 +27,9 @@ from kb.sensitive import scan_case_text
 
 # Bump when parsing or code extraction changes what a case holds for the same file: the next
 # `kb index` then parses every file again and builds a full generation (indexer.jobs.run_index).
-PARSE_VERSION = 3  # 3: the review field (a draft reads at the engineering level; its state is a filter value)
+PARSE_VERSION = (
+    3  # 3: the review field (a draft reads at the engineering level; its state is a filter value)
+)
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 DEFAULT_ID_REGEX = re.compile(r"ESC-\d{4}-\d{4}")
@@ -54,7 +56,9 @@ def _md() -> MarkdownIt:
     return MarkdownIt("commonmark").use(front_matter_plugin)
 
 
-def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int], int, list[Problem]]:
+def _front_matter(
+    text: str, path: str
+) -> tuple[dict[str, Any], dict[str, int], int, list[Problem]]:
     """Parse the YAML front matter; returns (data, key -> line, first body line, problems)."""
     tokens = _md().parse(text)
     fm = next((t for t in tokens if t.type == "front_matter"), None)
@@ -70,7 +74,15 @@ def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int],
             continue
         key, lineno = match.group(1), start + 2 + offset
         if key in key_lines:
-            problems.append(Problem(path, lineno, "duplicate_field", {"field": key, "first_line": key_lines[key]}, key))
+            problems.append(
+                Problem(
+                    path,
+                    lineno,
+                    "duplicate_field",
+                    {"field": key, "first_line": key_lines[key]},
+                    key,
+                )
+            )
         else:
             key_lines[key] = lineno
     try:
@@ -79,7 +91,12 @@ def _front_matter(text: str, path: str) -> tuple[dict[str, Any], dict[str, int],
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         at = start + 2 + mark.line if mark is not None else start + 1
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return {}, key_lines, end, problems + [Problem(path, at, "invalid_yaml", {"reason": str(reason)})]
+        return (
+            {},
+            key_lines,
+            end,
+            problems + [Problem(path, at, "invalid_yaml", {"reason": str(reason)})],
+        )
     if not isinstance(data, dict):
         return {}, key_lines, end, problems + [Problem(path, start + 1, "front_matter_not_mapping")]
     return data, key_lines, end, problems
@@ -90,7 +107,9 @@ def _missing_front_matter(text: str, path: str) -> Problem:
     when the file seems to have one: a '---' not at the very start, or no closing '---'."""
     lines = text.split("\n")
     opening = next((n for n, line in enumerate(lines[:20]) if line.strip() == "---"), None)
-    if opening is None or not any(_KEY_LINE.match(line) for line in lines[opening + 1:opening + 3]):
+    if opening is None or not any(
+        _KEY_LINE.match(line) for line in lines[opening + 1 : opening + 3]
+    ):
         return Problem(path, 1, "missing_front_matter")
     if opening == 0 and lines[0] == "---":
         return Problem(path, 1, "front_matter_not_closed")
@@ -103,7 +122,10 @@ def _looks_like_fields(heading: str) -> bool:
     """Whether a setext heading's text is YAML fields (``id: …`` lines): front matter that was not
     recognised, whose closing '---' underlined it as a heading."""
     lines = [line for line in heading.split("\n") if line.strip()]
-    return bool(lines) and all(_KEY_LINE.match(line) or line[:1].isspace() or line.lstrip().startswith("- ") for line in lines)
+    return bool(lines) and all(
+        _KEY_LINE.match(line) or line[:1].isspace() or line.lstrip().startswith("- ")
+        for line in lines
+    )
 
 
 def split_sections(text: str, path: str) -> RawSections:
@@ -111,7 +133,12 @@ def split_sections(text: str, path: str) -> RawSections:
     lines = text.split("\n")
     tokens = _md().parse(text)
     for tok in tokens:  # authoring prompts (<!-- ... --> blocks) are not content
-        if tok.type == "html_block" and tok.map and tok.content.lstrip().startswith("<!--") and tok.content.rstrip().endswith("-->"):
+        if (
+            tok.type == "html_block"
+            and tok.map
+            and tok.content.lstrip().startswith("<!--")
+            and tok.content.rstrip().endswith("-->")
+        ):
             for n in range(*tok.map):
                 lines[n] = ""
     heads = [(i, t) for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
@@ -119,10 +146,17 @@ def split_sections(text: str, path: str) -> RawSections:
     sections: list[Section] = []
     seen: dict[str, int] = {}
     body_start = next((t.map[1] for t in tokens if t.type == "front_matter" and t.map), None)
-    unrecognised = body_start is None  # no front matter: its fields are no section and no stray text
-    body_start = body_start or 0       # (the missing front matter is the error reported for them)
-    while unrecognised and heads and heads[0][1].markup == "-" and heads[0][1].map \
-            and _looks_like_fields(tokens[heads[0][0] + 1].content):
+    unrecognised = (
+        body_start is None
+    )  # no front matter: its fields are no section and no stray text
+    body_start = body_start or 0  # (the missing front matter is the error reported for them)
+    while (
+        unrecognised
+        and heads
+        and heads[0][1].markup == "-"
+        and heads[0][1].map
+        and _looks_like_fields(tokens[heads[0][0] + 1].content)
+    ):
         body_start = heads.pop(0)[1].map[1]  # type: ignore[index]
     first_head = heads[0][1].map[0] if heads and heads[0][1].map else len(lines)
     before = "\n".join(line for line in lines[body_start:first_head] if line.strip() != "---")
@@ -133,41 +167,78 @@ def split_sections(text: str, path: str) -> RawSections:
         heading = tokens[i + 1].content.strip()
         lineno = tok.map[0] + 1
         stop = heads[n + 1][1].map[0] if n + 1 < len(heads) else len(lines)  # type: ignore[index]
-        content = "\n".join(lines[tok.map[1]:stop]).strip("\n")
+        content = "\n".join(lines[tok.map[1] : stop]).strip("\n")
         name = canonical_section(heading)
         if name is None:
-            problems.append(Problem(path, lineno, "unknown_section", {"heading": heading, "known": known_headings()},
-                                    severity="warning"))
+            problems.append(
+                Problem(
+                    path,
+                    lineno,
+                    "unknown_section",
+                    {"heading": heading, "known": known_headings()},
+                    severity="warning",
+                )
+            )
             name = "other"
         elif name in seen:
-            problems.append(Problem(path, lineno, "duplicate_section", {"heading": heading, "section": name, "first_line": seen[name]},
-                                    name))
+            problems.append(
+                Problem(
+                    path,
+                    lineno,
+                    "duplicate_section",
+                    {"heading": heading, "section": name, "first_line": seen[name]},
+                    name,
+                )
+            )
             continue
         seen.setdefault(name, lineno)
         sections.append(Section(name=name, heading=heading, text=content, line=lineno))
     return RawSections(sections, problems)
 
 
-def _section_problems(sections: list[Section], status: Any, path: str, fm_end: int) -> list[Problem]:
+def _section_problems(
+    sections: list[Section], status: Any, path: str, fm_end: int
+) -> list[Problem]:
     problems = []
     by_name = {s.name: s for s in sections}
     required = ["symptoms"] + (["cause"] if status == "resolved" else [])
     for name in required:
         if name not in by_name:
-            problems.append(Problem(path, fm_end + 1, "required_section", {"section": section_label(name)}, name))
+            problems.append(
+                Problem(
+                    path, fm_end + 1, "required_section", {"section": section_label(name)}, name
+                )
+            )
     if "resolution" not in by_name and "workaround" not in by_name:
-        problems.append(Problem(path, fm_end + 1, "resolution_or_workaround",
-                                {"resolution": section_label("resolution"), "workaround": section_label("workaround")}, "resolution"))
+        problems.append(
+            Problem(
+                path,
+                fm_end + 1,
+                "resolution_or_workaround",
+                {
+                    "resolution": section_label("resolution"),
+                    "workaround": section_label("workaround"),
+                },
+                "resolution",
+            )
+        )
     for name in ("symptoms", "cause", "resolution", "workaround"):
         section = by_name.get(name)
         if section is not None and not section.text.strip():
-            problems.append(Problem(path, section.line, "empty_section", {"heading": section.heading}, name))
+            problems.append(
+                Problem(path, section.line, "empty_section", {"heading": section.heading}, name)
+            )
     return problems
 
 
-def check_case_text(text: str, path: str, id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
-                    content_hash: str = "", expected_id: str | None = None,
-                    customer_domains: tuple[str, ...] = ()) -> tuple[Case | None, list[Problem]]:
+def check_case_text(
+    text: str,
+    path: str,
+    id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
+    content_hash: str = "",
+    expected_id: str | None = None,
+    customer_domains: tuple[str, ...] = (),
+) -> tuple[Case | None, list[Problem]]:
     """Parse and validate one case; returns the case (None if any error) and all problems.
 
     ``expected_id`` (the file name's stem) must equal the ``id`` field when given.
@@ -179,19 +250,25 @@ def check_case_text(text: str, path: str, id_regex: re.Pattern[str] = DEFAULT_ID
     problems += _section_problems(raw.sections, data.get("status"), path, fm_end)
     problems += [f.problem(path) for f in scan_case_text(text, customer_domains)]
     fm_broken = any(p.code in FRONT_MATTER_CODES for p in problems)
-    fields, field_problems = validate_fields(data, key_lines, path, id_regex, raw.sections, expected_id)
+    fields, field_problems = validate_fields(
+        data, key_lines, path, id_regex, raw.sections, expected_id
+    )
     if not fm_broken:  # after a YAML error, "missing field" messages would only be noise
         problems += field_problems
-    problems.sort(key=lambda p: (p.line or 0))
+    problems.sort(key=lambda p: p.line or 0)
     if any(p.is_error for p in problems) or fields is None:
         return None, problems
     digest = content_hash or hashlib.sha256(text.encode("utf-8")).hexdigest()
-    kept = tuple(s for s in raw.sections if s.text.strip())  # unfilled optional sections carry nothing
+    kept = tuple(
+        s for s in raw.sections if s.text.strip()
+    )  # unfilled optional sections carry nothing
     case = Case(sections=kept, path=path, content_hash=digest, meta=data, **fields)
     return case, problems
 
 
-def parse_case(text: str, path: str = "<string>", id_regex: re.Pattern[str] = DEFAULT_ID_REGEX) -> Case:
+def parse_case(
+    text: str, path: str = "<string>", id_regex: re.Pattern[str] = DEFAULT_ID_REGEX
+) -> Case:
     """Parse one case from its text; raises :class:`CaseFormatError` with every error found."""
     case, problems = check_case_text(text, path, id_regex)
     if case is None:
@@ -204,19 +281,28 @@ def decode_case_bytes(data: bytes, path: str, max_bytes: int) -> tuple[str | Non
     if not path.lower().endswith(MARKDOWN_SUFFIXES):
         return None, [Problem(path, None, "not_markdown")]
     if len(data) > max_bytes:
-        return None, [Problem(path, None, "file_too_large", {"size": len(data), "limit": max_bytes})]
+        return None, [
+            Problem(path, None, "file_too_large", {"size": len(data), "limit": max_bytes})
+        ]
     if b"\x00" in data:
         return None, [Problem(path, data[: data.index(b"\x00")].count(b"\n") + 1, "binary_content")]
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return None, [Problem(path, line, "invalid_utf8", {"byte": data[exc.start], "offset": exc.start})]
+        return None, [
+            Problem(path, line, "invalid_utf8", {"byte": data[exc.start], "offset": exc.start})
+        ]
 
 
-def read_case_file(path: Path, id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
-                   max_bytes: int = 262144, display_path: str | None = None,
-                   customer_domains: tuple[str, ...] = (), root: Path | None = None) -> tuple[Case | None, list[Problem]]:
+def read_case_file(
+    path: Path,
+    id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
+    max_bytes: int = 262144,
+    display_path: str | None = None,
+    customer_domains: tuple[str, ...] = (),
+    root: Path | None = None,
+) -> tuple[Case | None, list[Problem]]:
     """Read, decode and check one case file; never raises for bad content. A FIFO, device or
     oversized file is refused before it is read, and a link out of ``root`` is not followed."""
     shown = display_path or str(path)
@@ -226,5 +312,11 @@ def read_case_file(path: Path, id_regex: re.Pattern[str] = DEFAULT_ID_REGEX,
     text, problems = decode_case_bytes(data, shown, max_bytes)
     if text is None:
         return None, problems
-    return check_case_text(text, shown, id_regex, hashlib.sha256(data).hexdigest(), expected_id=Path(shown).stem,
-                           customer_domains=customer_domains)
+    return check_case_text(
+        text,
+        shown,
+        id_regex,
+        hashlib.sha256(data).hexdigest(),
+        expected_id=Path(shown).stem,
+        customer_domains=customer_domains,
+    )

@@ -33,9 +33,10 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -55,7 +56,7 @@ VECTORS = False  # learned phrasings as dense vectors of their case: measured wo
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class PhrasingVote(Base):
@@ -67,7 +68,9 @@ class PhrasingVote(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(String(64), index=True)
     key: Mapped[str] = mapped_column(String(16), index=True)  # digest of the normalised text
-    kind: Mapped[str] = mapped_column(String(8), default="words")  # "words" or "log" (templates only)
+    kind: Mapped[str] = mapped_column(
+        String(8), default="words"
+    )  # "words" or "log" (templates only)
     text: Mapped[str] = mapped_column(Text)  # redacted
     action: Mapped[str] = mapped_column(String(16))
     author: Mapped[str] = mapped_column(String(64))
@@ -77,6 +80,7 @@ class PhrasingVote(Base):
 
 
 # -- pure rules --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -94,7 +98,12 @@ class Rules:
 def rules_from(settings: Any) -> Rules:
     """The rules of a :class:`kb.settings.Settings` (defaults for settings it lacks)."""
     base = Rules()
-    return Rules(**{name: getattr(settings, f"learn_{name}", getattr(base, name)) for name in base.__dataclass_fields__})
+    return Rules(
+        **{
+            name: getattr(settings, f"learn_{name}", getattr(base, name))
+            for name in base.__dataclass_fields__
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,7 @@ def tokens(text: str) -> frozenset[str]:
     out: set[str] = set()
     for run in _RUNS.findall(unicodedata.normalize("NFKC", text).casefold()):
         if re.match(rf"[{_CJK}]", run) and len(run) > 1:
-            out.update(run[i:i + 2] for i in range(len(run) - 1))
+            out.update(run[i : i + 2] for i in range(len(run) - 1))
         else:
             out.add(run)
     return frozenset(out)
@@ -195,15 +204,17 @@ def admitted(votes: Iterable[Vote], rules: Rules) -> list[Vote]:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _age_days(now: datetime, then: datetime) -> float:
-    then = then if then.tzinfo else then.replace(tzinfo=timezone.utc)
+    then = then if then.tzinfo else then.replace(tzinfo=UTC)
     return (now - then).total_seconds() / 86400
 
 
-def learned(votes: Iterable[Vote], rules: Rules, now: datetime | None = None) -> dict[str, list[Phrasing]]:
+def learned(
+    votes: Iterable[Vote], rules: Rules, now: datetime | None = None
+) -> dict[str, list[Phrasing]]:
     """Case id -> its phrasings (positive and negative), most useful first, at most
     ``max_per_case`` of each; removed phrasings are gone."""
     now = now or _now()
@@ -227,11 +238,26 @@ def learned(votes: Iterable[Vote], rules: Rules, now: datetime | None = None) ->
         strength = 1.0 if confirmed else min(1.0, count / max(1, rules.min_users))
         active = (confirmed or len(latest) >= rules.min_users) and strength >= rules.floor
         last = max(group, key=lambda v: v.created_at)
-        found.setdefault(case_id, []).append(Phrasing(
-            case_id, key, last.text, last.kind, negative, len(latest), round(strength, 6), confirmed, active,
-            min(v.created_at for v in group), last.created_at, tuple(sorted(latest))))
+        found.setdefault(case_id, []).append(
+            Phrasing(
+                case_id,
+                key,
+                last.text,
+                last.kind,
+                negative,
+                len(latest),
+                round(strength, 6),
+                confirmed,
+                active,
+                min(v.created_at for v in group),
+                last.created_at,
+                tuple(sorted(latest)),
+            )
+        )
     for case_id, items in found.items():
-        items.sort(key=lambda p: (not p.active, -p.strength, -p.users, -p.last_seen.timestamp(), p.key))
+        items.sort(
+            key=lambda p: (not p.active, -p.strength, -p.users, -p.last_seen.timestamp(), p.key)
+        )
         pos = [p for p in items if not p.negative][: rules.max_per_case]
         neg = [p for p in items if p.negative][: rules.max_per_case]
         found[case_id] = pos + neg
@@ -253,7 +279,9 @@ def negative_tokens(found: Mapping[str, Sequence[Phrasing]]) -> dict[str, list[l
     """Case id -> the token sets of its counting negative phrasings (sorted, for the manifest)."""
     out: dict[str, list[list[str]]] = {}
     for case_id, items in found.items():
-        sets = [sorted(tokens(p.text)) for p in items if p.active and p.negative and p.kind == "words"]
+        sets = [
+            sorted(tokens(p.text)) for p in items if p.active and p.negative and p.kind == "words"
+        ]
         if sets:
             out[case_id] = sets
     return out
@@ -270,15 +298,23 @@ def digests(found: Mapping[str, Sequence[Phrasing]]) -> dict[str, str]:
     return out
 
 
-def demoted_for(query: str, negative: Mapping[str, Sequence[Iterable[str]]], threshold: float = Rules.near) -> set[str]:
+def demoted_for(
+    query: str, negative: Mapping[str, Sequence[Iterable[str]]], threshold: float = Rules.near
+) -> set[str]:
     """The cases whose negative phrasings are near-identical to ``query``."""
     if not negative:
         return set()
     wanted = tokens(query)
-    return {cid for cid, sets in negative.items() if any(near_identical(wanted, s, threshold) for s in sets)}
+    return {
+        cid
+        for cid, sets in negative.items()
+        if any(near_identical(wanted, s, threshold) for s in sets)
+    }
 
 
-def phrasing_of(text: str, kind: str = "", customer_domains: tuple[str, ...] = ()) -> tuple[str, str] | None:
+def phrasing_of(
+    text: str, kind: str = "", customer_domains: tuple[str, ...] = ()
+) -> tuple[str, str] | None:
     """(kind, text) a search's text gives as a phrasing, redacted; None when it gives none (empty,
     or a worded text longer than :data:`MAX_PHRASING_CHARS`). A pasted log gives its masked line
     templates only."""
@@ -298,8 +334,19 @@ def phrasing_of(text: str, kind: str = "", customer_domains: tuple[str, ...] = (
 
 # -- the store ---------------------------------------------------------------------------------
 
-def record_vote(store: Store, action: str, case_id: str, text: str, author: str, role: str = "", kind: str = "",
-                lang: str = "", now: datetime | None = None, customer_domains: tuple[str, ...] = ()) -> bool:
+
+def record_vote(
+    store: Store,
+    action: str,
+    case_id: str,
+    text: str,
+    author: str,
+    role: str = "",
+    kind: str = "",
+    lang: str = "",
+    now: datetime | None = None,
+    customer_domains: tuple[str, ...] = (),
+) -> bool:
     """Store a ``solved`` / ``not_relevant`` vote of ``author`` for ``case_id`` on a search's text;
     False (nothing stored) without an author or a usable phrasing. Permission checks are the caller's."""
     if action not in VOTES or not author:
@@ -309,13 +356,31 @@ def record_vote(store: Store, action: str, case_id: str, text: str, author: str,
         return False
     kind, phrasing = found
     with store.session() as session:
-        session.add(PhrasingVote(case_id=case_id[:64], key=phrasing_key(phrasing), kind=kind, text=phrasing,
-                                 action=action, author=author[:64], role=role[:32], lang=lang[:8],
-                                 created_at=now or _now()))
+        session.add(
+            PhrasingVote(
+                case_id=case_id[:64],
+                key=phrasing_key(phrasing),
+                kind=kind,
+                text=phrasing,
+                action=action,
+                author=author[:64],
+                role=role[:32],
+                lang=lang[:8],
+                created_at=now or _now(),
+            )
+        )
     return True
 
 
-def review(store: Store, action: str, case_id: str, key: str, author: str, role: str, now: datetime | None = None) -> None:
+def review(
+    store: Store,
+    action: str,
+    case_id: str,
+    key: str,
+    author: str,
+    role: str,
+    now: datetime | None = None,
+) -> None:
     """An engineer's ``confirmed`` or ``removed`` for a phrasing of a case ``role`` may read (that
     ``role`` may edit is the caller's check). Raises :class:`QueryError` for another action,
     :class:`NotFoundError` for a case ``role`` may not read or a phrasing the case does not have."""
@@ -324,12 +389,29 @@ def review(store: Store, action: str, case_id: str, key: str, author: str, role:
     if not can_read_case(store.get_case(case_id) if len(case_id) <= 64 else None, role):
         raise NotFoundError(f"no case '{case_id[:64]}'")
     with store.session() as session:
-        first = session.scalars(select(PhrasingVote).where(PhrasingVote.case_id == case_id, PhrasingVote.key == key[:16],
-                                                           PhrasingVote.action.in_(VOTES)).limit(1)).first()
+        first = session.scalars(
+            select(PhrasingVote)
+            .where(
+                PhrasingVote.case_id == case_id,
+                PhrasingVote.key == key[:16],
+                PhrasingVote.action.in_(VOTES),
+            )
+            .limit(1)
+        ).first()
         if first is None:
             raise NotFoundError(f"case '{case_id}' has no learned phrasing '{key[:16]}'")
-        session.add(PhrasingVote(case_id=case_id, key=key, kind=first.kind, text=first.text, action=action,
-                                 author=author[:64], role=role[:32], created_at=now or _now()))
+        session.add(
+            PhrasingVote(
+                case_id=case_id,
+                key=key,
+                kind=first.kind,
+                text=first.text,
+                action=action,
+                author=author[:64],
+                role=role[:32],
+                created_at=now or _now(),
+            )
+        )
 
 
 def load_votes(store: Store, case_ids: Iterable[str] | None = None) -> list[Vote]:
@@ -337,11 +419,15 @@ def load_votes(store: Store, case_ids: Iterable[str] | None = None) -> list[Vote
     if case_ids is not None:
         query = query.where(PhrasingVote.case_id.in_(list(case_ids)))
     with store.session() as session:
-        return [Vote(r.case_id, r.key, r.text, r.action, r.author, _aware(r.created_at), r.kind, r.role)
-                for r in session.scalars(query.order_by(PhrasingVote.id))]
+        return [
+            Vote(r.case_id, r.key, r.text, r.action, r.author, _aware(r.created_at), r.kind, r.role)
+            for r in session.scalars(query.order_by(PhrasingVote.id))
+        ]
 
 
-def case_phrasings(store: Store, case_id: str, rules: Rules, now: datetime | None = None) -> list[Phrasing]:
+def case_phrasings(
+    store: Store, case_id: str, rules: Rules, now: datetime | None = None
+) -> list[Phrasing]:
     """One case's phrasings (for the case page: the caller shows them to engineers only)."""
     return learned(load_votes(store, [case_id]), rules, now).get(case_id, [])
 
@@ -359,8 +445,11 @@ class IndexState:
         unless :data:`VECTORS` (measured: docs "Learning from support")."""
         if not VECTORS:
             return []
-        return [(cid, LEARNED_SECTION, text, hashlib.sha256(text.encode("utf-8")).hexdigest())
-                for cid in sorted(self.texts) for text in self.texts[cid]]
+        return [
+            (cid, LEARNED_SECTION, text, hashlib.sha256(text.encode("utf-8")).hexdigest())
+            for cid in sorted(self.texts)
+            for text in self.texts[cid]
+        ]
 
     def manifest_entry(self) -> dict[str, Any]:
         return {"digests": self.digests, "negative": self.negative}
@@ -369,27 +458,39 @@ class IndexState:
 def index_state(store: Store, settings: Any, now: datetime | None = None) -> IndexState:
     """The learned phrasings as the next generation indexes them."""
     known = set(store.case_hashes())
-    found = {cid: items for cid, items in learned(load_votes(store), rules_from(settings), now).items() if cid in known}
+    found = {
+        cid: items
+        for cid, items in learned(load_votes(store), rules_from(settings), now).items()
+        if cid in known
+    }
     return IndexState(indexed_texts(found), negative_tokens(found), digests(found))
 
 
-def changed_cases(store: Store, settings: Any, recorded: Mapping[str, Any] | None, known: Iterable[str]) -> set[str]:
+def changed_cases(
+    store: Store, settings: Any, recorded: Mapping[str, Any] | None, known: Iterable[str]
+) -> set[str]:
     """The cases (among ``known``) whose learned phrasings changed since the generation whose
     manifest recorded ``recorded`` (its ``extra["learned"]``)."""
     now_digests = index_state(store, settings).digests
     before = dict((recorded or {}).get("digests") or {})
-    changed = {cid for cid in set(now_digests) | set(before) if now_digests.get(cid) != before.get(cid)}
+    changed = {
+        cid for cid in set(now_digests) | set(before) if now_digests.get(cid) != before.get(cid)
+    }
     return changed & set(known)
 
 
-def new_since(store: Store, since: datetime, rules: Rules, now: datetime | None = None) -> list[Phrasing]:
+def new_since(
+    store: Store, since: datetime, rules: Rules, now: datetime | None = None
+) -> list[Phrasing]:
     """The counting phrasings first seen since ``since`` (the nightly report), newest first."""
     found = learned(load_votes(store), rules, now)
     items = [p for ps in found.values() for p in ps if p.active and p.first_seen >= since]
     return sorted(items, key=lambda p: (p.first_seen, p.case_id), reverse=True)
 
 
-def nightly_entries(store: Store, settings: Any, since: datetime, now: datetime | None = None) -> list[dict[str, Any]]:
+def nightly_entries(
+    store: Store, settings: Any, since: datetime, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """The nightly report's list of phrasings that started counting since ``since`` (first seen
     then): case, sign, users, confirmed, and the text except for restricted cases (the report is
     read by operators, who may not read those)."""
@@ -399,8 +500,17 @@ def nightly_entries(store: Store, settings: Any, since: datetime, now: datetime 
     for p in items:
         case = cases.get(p.case_id)
         shown = case is not None and case.visibility != "restricted"
-        out.append({"case": p.case_id, "negative": p.negative, "kind": p.kind, "users": p.users, "confirmed": p.confirmed,
-                    "first_seen": p.first_seen.isoformat(timespec="seconds"), "text": p.text if shown else None})
+        out.append(
+            {
+                "case": p.case_id,
+                "negative": p.negative,
+                "kind": p.kind,
+                "users": p.users,
+                "confirmed": p.confirmed,
+                "first_seen": p.first_seen.isoformat(timespec="seconds"),
+                "text": p.text if shown else None,
+            }
+        )
     return out
 
 
@@ -410,8 +520,16 @@ def accepted_text(store: Store, case_id: str, key: str, role: str) -> str | None
     if not can_read_case(store.get_case(case_id) if len(case_id) <= 64 else None, role):
         return None
     with store.session() as session:
-        row = session.scalars(select(PhrasingVote).where(PhrasingVote.case_id == case_id, PhrasingVote.key == key[:16],
-                                                         PhrasingVote.kind == "words", PhrasingVote.action == SOLVED).limit(1)).first()
+        row = session.scalars(
+            select(PhrasingVote)
+            .where(
+                PhrasingVote.case_id == case_id,
+                PhrasingVote.key == key[:16],
+                PhrasingVote.kind == "words",
+                PhrasingVote.action == SOLVED,
+            )
+            .limit(1)
+        ).first()
         return row.text if row is not None else None
 
 
@@ -421,4 +539,3 @@ def with_symptom(sections: Mapping[str, str], text: str) -> dict[str, str]:
     if text in symptoms:
         return dict(sections)
     return {**sections, "symptoms": f"{symptoms}\n\n{text}\n" if symptoms else f"{text}\n"}
-

@@ -13,7 +13,9 @@ _COUNT = re.compile(r"(\d+)/(\d+)")
 class Reporter:
     """Callable progress sink: ``reporter("embedded 120/400 chunks")``."""
 
-    def __init__(self, stream: TextIO | None = None, tty: bool | None = None, min_interval: float = 2.0):
+    def __init__(
+        self, stream: TextIO | None = None, tty: bool | None = None, min_interval: float = 2.0
+    ):
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.min_interval = min_interval
@@ -33,7 +35,11 @@ class Reporter:
             self.stream.flush()
             return
         now = time.monotonic()
-        if count and int(count.group(1)) < int(count.group(2)) and now - self._last < self.min_interval:
+        if (
+            count
+            and int(count.group(1)) < int(count.group(2))
+            and now - self._last < self.min_interval
+        ):
             return  # plain logs: not every batch, but every few seconds and the last one
         self._last = now
         if self._open_line:

@@ -13,8 +13,13 @@ from kb.errors import Problem
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+    for test, name in (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -49,7 +54,9 @@ def check_file(path: Path, shown: str, max_bytes: int, root: Path | None = None)
     return None
 
 
-def read_case_bytes(path: Path, shown: str, max_bytes: int, root: Path | None = None) -> tuple[bytes | None, Problem | None]:
+def read_case_bytes(
+    path: Path, shown: str, max_bytes: int, root: Path | None = None
+) -> tuple[bytes | None, Problem | None]:
     """The file's bytes, or None and the problem. The type is checked again on the open file
     (opened non-blocking, so a file swapped for a FIFO after the check cannot block), and at most
     ``max_bytes + 1`` bytes are read: a file that grows meanwhile is reported as too large."""

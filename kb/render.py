@@ -42,4 +42,7 @@ def section_label(name: str, lang: str) -> str:
 def render_case_sections(case: Case) -> list[dict[str, str]]:
     """Each section as ``{"name", "heading", "html"}`` for templates."""
     md = markdown_renderer()
-    return [{"name": s.name, "heading": s.heading, "html": render_markdown(s.text, md)} for s in case.sections]
+    return [
+        {"name": s.name, "heading": s.heading, "html": render_markdown(s.text, md)}
+        for s in case.sections
+    ]

@@ -21,10 +21,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 from kb.errors import GitError
 
@@ -32,7 +32,9 @@ GIT_TIMEOUT_S = 300
 PENDING_PREFIX = "kb/pending/"
 RESOLVED_PREFIX = "kb/resolved/"  # a pending edit someone merged by hand: kept (nothing is lost), no longer waiting
 LOCK_FILE = "kb-write.lock"  # inside the git folder: never part of the working tree
-TEMP_PATTERN = ".*.md.*.tmp"  # the editor's temporary files (kb.authoring), kept out of `git status`
+TEMP_PATTERN = (
+    ".*.md.*.tmp"  # the editor's temporary files (kb.authoring), kept out of `git status`
+)
 _FIELD, _RECORD = "\x1f", "\x1e"
 _thread_lock = threading.Lock()
 
@@ -79,15 +81,25 @@ class SyncResult:
     pulled: int = 0
     replayed: int = 0
     pushed: bool = False
-    pending: list[dict[str, str]] = field(default_factory=list)   # set aside by this run
-    waiting: list[dict[str, str]] = field(default_factory=list)   # every side branch still unmerged
-    recovered: list[str] = field(default_factory=list)            # files an interrupted save left uncommitted
+    pending: list[dict[str, str]] = field(default_factory=list)  # set aside by this run
+    waiting: list[dict[str, str]] = field(default_factory=list)  # every side branch still unmerged
+    recovered: list[str] = field(default_factory=list)  # files an interrupted save left uncommitted
     error: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return {"synced": self.synced, "reason": self.reason, "remote": self.remote, "branch": self.branch,
-                "pulled": self.pulled, "replayed": self.replayed, "pushed": self.pushed, "pending": self.pending,
-                "waiting": self.waiting, "recovered": self.recovered, "error": self.error}
+        return {
+            "synced": self.synced,
+            "reason": self.reason,
+            "remote": self.remote,
+            "branch": self.branch,
+            "pulled": self.pulled,
+            "replayed": self.replayed,
+            "pushed": self.pushed,
+            "pending": self.pending,
+            "waiting": self.waiting,
+            "recovered": self.recovered,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)
@@ -101,15 +113,41 @@ class Repo:
 
     # -- running git ------------------------------------------------------------------------------
 
-    def git(self, *args: str, env: Mapping[str, str] | None = None, check: bool = True,
-            input_text: str | None = None, timeout: float = GIT_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    def git(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+        input_text: str | None = None,
+        timeout: float = GIT_TIMEOUT_S,
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``git`` in the working copy (committer identity set, no prompts, no pager)."""
-        full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C",
-                    "GIT_COMMITTER_NAME": self.committer.name, "GIT_COMMITTER_EMAIL": self.committer.email,
-                    **(env or {})}
-        cmd = ["git", "-C", str(self.root), "-c", f"user.name={self.committer.name}",
-               "-c", f"user.email={self.committer.email}", "-c", "core.quotepath=off", "-c", "commit.gpgsign=false", *args]
-        run = subprocess.run(cmd, capture_output=True, text=True, env=full_env, input=input_text, timeout=timeout)
+        full_env = {
+            **os.environ,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_PAGER": "cat",
+            "LC_ALL": "C",
+            "GIT_COMMITTER_NAME": self.committer.name,
+            "GIT_COMMITTER_EMAIL": self.committer.email,
+            **(env or {}),
+        }
+        cmd = [
+            "git",
+            "-C",
+            str(self.root),
+            "-c",
+            f"user.name={self.committer.name}",
+            "-c",
+            f"user.email={self.committer.email}",
+            "-c",
+            "core.quotepath=off",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ]
+        run = subprocess.run(
+            cmd, capture_output=True, text=True, env=full_env, input=input_text, timeout=timeout
+        )
         if check and run.returncode != 0:
             raise GitError(f"git {args[0]} failed", (run.stderr or run.stdout).strip()[-2000:])
         return run
@@ -146,12 +184,21 @@ class Repo:
         """Commits that changed ``relpath`` (newest first), following renames of the case file."""
         if self.head() is None:
             return []
-        out = self.git("log", f"--max-count={limit}", "--follow",
-                       f"--format=%H{_FIELD}%an{_FIELD}%ae{_FIELD}%aI{_FIELD}%s{_RECORD}", rev, "--", relpath).stdout
+        out = self.git(
+            "log",
+            f"--max-count={limit}",
+            "--follow",
+            f"--format=%H{_FIELD}%an{_FIELD}%ae{_FIELD}%aI{_FIELD}%s{_RECORD}",
+            rev,
+            "--",
+            relpath,
+        ).stdout
         return [_commit(record) for record in out.split(_RECORD) if record.strip()]
 
     def commit_info(self, rev: str) -> Commit:
-        out = self.git("log", "-1", f"--format=%H{_FIELD}%an{_FIELD}%ae{_FIELD}%aI{_FIELD}%s", rev).stdout
+        out = self.git(
+            "log", "-1", f"--format=%H{_FIELD}%an{_FIELD}%ae{_FIELD}%aI{_FIELD}%s", rev
+        ).stdout
         return _commit(out)
 
     def show(self, rev: str, relpath: str) -> str | None:
@@ -164,8 +211,13 @@ class Repo:
         if not refs:
             return []
         query = "".join(f"{rev}:{path}\n" for rev, path in refs).encode("utf-8")
-        run = subprocess.run(["git", "-C", str(self.root), "cat-file", "--batch"], input=query, capture_output=True,
-                             timeout=GIT_TIMEOUT_S, env={**os.environ, "LC_ALL": "C"})
+        run = subprocess.run(
+            ["git", "-C", str(self.root), "cat-file", "--batch"],
+            input=query,
+            capture_output=True,
+            timeout=GIT_TIMEOUT_S,
+            env={**os.environ, "LC_ALL": "C"},
+        )
         if run.returncode != 0:
             raise GitError("git cat-file failed", run.stderr.decode("utf-8", "replace")[-2000:])
         out, pos = run.stdout, 0
@@ -178,13 +230,15 @@ class Repo:
                 texts.append(None)  # "<ref> missing" (or not a file)
                 continue
             size = int(header[2])
-            texts.append(out[pos:pos + size].decode("utf-8", "replace"))
+            texts.append(out[pos : pos + size].decode("utf-8", "replace"))
             pos += size + 1
         return texts
 
     def paths_at_commit(self, rev: str) -> dict[str, str]:
         """``{path: old path}`` for the files a (non-merge) commit changed; a rename keeps the old name."""
-        out = self.git("diff-tree", "-r", "--no-commit-id", "-M", "--name-status", "--root", rev).stdout
+        out = self.git(
+            "diff-tree", "-r", "--no-commit-id", "-M", "--name-status", "--root", rev
+        ).stdout
         changed: dict[str, str] = {}
         for line in out.splitlines():
             parts = line.split("\t")
@@ -210,16 +264,41 @@ class Repo:
         if not self.git("diff", "--cached", "--name-only", "--", rel).stdout.strip():
             return None
         env = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email}
-        self.git("commit", "--no-verify", "-q", "-F", "-", "--only", "--", rel, env=env, input_text=message)
+        self.git(
+            "commit",
+            "--no-verify",
+            "-q",
+            "-F",
+            "-",
+            "--only",
+            "--",
+            rel,
+            env=env,
+            input_text=message,
+        )
         return self.head()
 
 
-def open_repo(folder: Path, committer: Person | None = None, lock_stale_seconds: float = 30.0) -> Repo | None:
+def open_repo(
+    folder: Path, committer: Person | None = None, lock_stale_seconds: float = 30.0
+) -> Repo | None:
     """The git working copy holding ``folder``, or None when it is not inside one."""
     if not folder.is_dir():
         return None
-    run = subprocess.run(["git", "-C", str(folder), "rev-parse", "--is-inside-work-tree", "--show-toplevel", "--absolute-git-dir"],
-                         capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+    run = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(folder),
+            "rev-parse",
+            "--is-inside-work-tree",
+            "--show-toplevel",
+            "--absolute-git-dir",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
     lines = run.stdout.split("\n")
     if run.returncode != 0 or not lines or lines[0].strip() != "true":
         return None
@@ -236,7 +315,9 @@ def _exclude_temp_files(repo: Repo) -> None:
         if TEMP_PATTERN not in current.split("\n"):
             exclude.parent.mkdir(parents=True, exist_ok=True)
             with exclude.open("a", encoding="utf-8") as fh:
-                fh.write(("" if current.endswith("\n") or not current else "\n") + TEMP_PATTERN + "\n")
+                fh.write(
+                    ("" if current.endswith("\n") or not current else "\n") + TEMP_PATTERN + "\n"
+                )
     except OSError:
         pass
 
@@ -248,9 +329,18 @@ def _commit(record: str) -> Commit:
 
 # -- stale locks ------------------------------------------------------------------------------------
 
+
 def git_lock_files(repo: Repo) -> list[Path]:
     """Lock files git leaves when it is killed: ``index.lock``, ``HEAD.lock``, ref locks."""
-    found = [p for p in (repo.git_dir / "index.lock", repo.git_dir / "HEAD.lock", repo.git_dir / "packed-refs.lock") if p.exists()]
+    found = [
+        p
+        for p in (
+            repo.git_dir / "index.lock",
+            repo.git_dir / "HEAD.lock",
+            repo.git_dir / "packed-refs.lock",
+        )
+        if p.exists()
+    ]
     refs = repo.git_dir / "refs"
     if refs.is_dir():
         found += sorted(refs.rglob("*.lock"))
@@ -267,13 +357,20 @@ def git_running_in(repo: Repo) -> bool:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if (entry / "comm").read_text().strip() not in ("git", "git-remote-http", "git-upload-pack", "git-receive-pack"):
+            if (entry / "comm").read_text().strip() not in (
+                "git",
+                "git-remote-http",
+                "git-upload-pack",
+                "git-receive-pack",
+            ):
                 continue
             cwd = os.path.realpath(entry / "cwd")
             cmdline = (entry / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
         except OSError:
             continue
-        if cwd.startswith((root, git_dir)) or any(arg.startswith((root, git_dir)) for arg in cmdline):
+        if cwd.startswith((root, git_dir)) or any(
+            arg.startswith((root, git_dir)) for arg in cmdline
+        ):
             return True
     return False
 
@@ -305,6 +402,7 @@ def _age(path: Path, now: float) -> float:
 
 # -- sync with a remote -----------------------------------------------------------------------------
 
+
 def has_remote(repo: Repo, remote: str) -> bool:
     return remote in repo.git("remote").stdout.split()
 
@@ -332,8 +430,15 @@ def sync(repo: Repo, remote: str, branch: str = "", cases_dir: Path | None = Non
             else:
                 result.error = "the remote kept changing during the sync; try again"
                 return result
-            result.waiting = [{"branch": p.branch, "path": p.path, "commit": p.commit.sha, "author": p.commit.author.name}
-                              for p in pending_edits(repo)]
+            result.waiting = [
+                {
+                    "branch": p.branch,
+                    "path": p.path,
+                    "commit": p.commit.sha,
+                    "author": p.commit.author.name,
+                }
+                for p in pending_edits(repo)
+            ]
             result.synced = True
     except (GitError, OSError, subprocess.TimeoutExpired) as exc:
         result.error = str(exc)
@@ -343,7 +448,14 @@ def sync(repo: Repo, remote: str, branch: str = "", cases_dir: Path | None = Non
 def _sync_once(repo: Repo, remote: str, branch: str, result: SyncResult) -> bool:
     """One fetch-replay-push round; False when the push was refused because upstream moved."""
     tracking = f"refs/remotes/{remote}/{branch}"
-    fetched = repo.git("fetch", "-q", remote, f"+refs/heads/{branch}:{tracking}", f"+refs/heads/{PENDING_PREFIX}*:refs/remotes/{remote}/{PENDING_PREFIX}*", check=False)
+    fetched = repo.git(
+        "fetch",
+        "-q",
+        remote,
+        f"+refs/heads/{branch}:{tracking}",
+        f"+refs/heads/{PENDING_PREFIX}*:refs/remotes/{remote}/{PENDING_PREFIX}*",
+        check=False,
+    )
     if fetched.returncode != 0:
         if "couldn't find remote ref" not in fetched.stderr:
             raise GitError("git fetch failed", fetched.stderr.strip()[-2000:])
@@ -376,7 +488,11 @@ def _sync_once(repo: Repo, remote: str, branch: str, result: SyncResult) -> bool
         return True
     push = repo.git("push", "-q", remote, f"{base}:refs/heads/{branch}", check=False)
     if push.returncode != 0:
-        if "rejected" in push.stderr or "fetch first" in push.stderr or "non-fast-forward" in push.stderr:
+        if (
+            "rejected" in push.stderr
+            or "fetch first" in push.stderr
+            or "non-fast-forward" in push.stderr
+        ):
             return False
         raise GitError("git push failed", push.stderr.strip()[-2000:])
     result.pushed = True
@@ -439,14 +555,18 @@ def _apply(repo: Repo, base: str, sha: str) -> str | None:
             if merged_blob is None:
                 repo.git("update-index", "--force-remove", "--", path, env=env)
             else:
-                repo.git("update-index", "--add", "--cacheinfo", f"100644,{merged_blob},{path}", env=env)
+                repo.git(
+                    "update-index", "--add", "--cacheinfo", f"100644,{merged_blob},{path}", env=env
+                )
         tree = repo.git("write-tree", env=env).stdout.strip()
     if tree == repo.git("rev-parse", f"{base}^{{tree}}").stdout.strip():
         return base
     info = repo.git("log", "-1", f"--format=%an{_FIELD}%ae{_FIELD}%aI{_FIELD}%B", sha).stdout
     name, email, when, message = info.split(_FIELD, 3)
     author = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": when}
-    return repo.git("commit-tree", tree, "-p", base, "-F", "-", env=author, input_text=message).stdout.strip()
+    return repo.git(
+        "commit-tree", tree, "-p", base, "-F", "-", env=author, input_text=message
+    ).stdout.strip()
 
 
 def _blob(repo: Repo, rev: str | None, path: str) -> str | None:
@@ -461,8 +581,13 @@ def _merge_blobs(repo: Repo, ours: str, base: str, theirs: str, tmp: Path) -> st
     files = []
     for name, blob in (("ours", ours), ("base", base), ("theirs", theirs)):
         target = tmp / name
-        target.write_bytes(subprocess.run(["git", "-C", str(repo.root), "cat-file", "blob", blob],
-                                          capture_output=True, check=True).stdout)
+        target.write_bytes(
+            subprocess.run(
+                ["git", "-C", str(repo.root), "cat-file", "blob", blob],
+                capture_output=True,
+                check=True,
+            ).stdout
+        )
         files.append(str(target))
     merged = repo.git("merge-file", "-p", *files, check=False)
     if merged.returncode != 0:
@@ -478,7 +603,9 @@ def _push_pending(repo: Repo, remote: str) -> None:
 
 def _push_resolved(repo: Repo, remote: str) -> None:
     """Share the edits marked merged: push ``kb/resolved/*`` and delete their ``kb/pending/*`` upstream."""
-    resolved = repo.git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{RESOLVED_PREFIX}").stdout.split()
+    resolved = repo.git(
+        "for-each-ref", "--format=%(refname:short)", f"refs/heads/{RESOLVED_PREFIX}"
+    ).stdout.split()
     if not resolved:
         return
     specs = [f"refs/heads/{b}:refs/heads/{b}" for b in resolved]
@@ -490,7 +617,9 @@ def _push_resolved(repo: Repo, remote: str) -> None:
     repo.git("push", "-q", remote, *specs)
     for spec in specs:
         if spec.startswith(":"):
-            repo.git("update-ref", "-d", f"refs/remotes/{remote}/{spec.removeprefix(':refs/heads/')}")
+            repo.git(
+                "update-ref", "-d", f"refs/remotes/{remote}/{spec.removeprefix(':refs/heads/')}"
+            )
 
 
 def resolve_pending(repo: Repo, branch: str) -> str:
@@ -500,7 +629,9 @@ def resolve_pending(repo: Repo, branch: str) -> str:
     if not branch.startswith(PENDING_PREFIX) or ".." in branch or branch.endswith(".lock"):
         raise GitError(f"not an edit waiting for a merge: {branch[:120]}")
     with repo.writing():
-        sha = repo.git("rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False).stdout.strip()
+        sha = repo.git(
+            "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False
+        ).stdout.strip()
         if not sha:
             raise GitError(f"no edit waits on {branch[:120]}")
         resolved = RESOLVED_PREFIX + branch.removeprefix(PENDING_PREFIX)
@@ -521,8 +652,11 @@ def commit_leftovers(repo: Repo, cases_dir: Path, author: Person | None = None) 
     for rel in repo.dirty_paths():
         name = rel.rsplit("/", 1)[-1]
         if rel.startswith(prefix) and rel.endswith(".md") and not name.startswith("."):
-            sha = repo.commit_file(repo.root / rel, author or repo.committer,
-                                   f"Commit {Path(rel).stem}: a change an interrupted save left uncommitted")
+            sha = repo.commit_file(
+                repo.root / rel,
+                author or repo.committer,
+                f"Commit {Path(rel).stem}: a change an interrupted save left uncommitted",
+            )
             if sha:
                 done.append(rel)
     return done
@@ -531,7 +665,9 @@ def commit_leftovers(repo: Repo, cases_dir: Path, author: Person | None = None) 
 def pending_edits(repo: Repo, relpath: str | None = None) -> list[PendingEdit]:
     """The side branches holding edits that wait for a merge (for one file when ``relpath`` is given);
     a branch whose change is already on the current branch is not listed."""
-    out = repo.git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{PENDING_PREFIX}").stdout.split()
+    out = repo.git(
+        "for-each-ref", "--format=%(refname:short)", f"refs/heads/{PENDING_PREFIX}"
+    ).stdout.split()
     found = []
     head = repo.head()
     for branch in out:

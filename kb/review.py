@@ -8,10 +8,11 @@ the cases folder is a git working copy) and is audited by the caller.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from kb import history
 from kb.case import Case
@@ -72,11 +73,16 @@ def mark_reviewed(path: Path, case: Case, actor: Person, role: str, repo: Repo |
     when the file is no draft (any more)."""
     relpath = repo.relpath(path) if repo is not None else None
     if not may_review(case, actor.name, role, draft_authors(case, repo, relpath)):
-        raise InvalidInputError("a draft is marked reviewed by an engineer who did not write it, or by an admin", "review")
+        raise InvalidInputError(
+            "a draft is marked reviewed by an engineer who did not write it, or by an admin",
+            "review",
+        )
     with history.writing(repo):
         text = path.read_text("utf-8")
         history.write_atomic(path, reviewed_text(text))
-        sha = history.commit_save(repo, path, case.id, text, actor, f"Review {case.id}: marked reviewed by {actor.name}")
+        sha = history.commit_save(
+            repo, path, case.id, text, actor, f"Review {case.id}: marked reviewed by {actor.name}"
+        )
     return Reviewed(case.id, sha)
 
 
@@ -94,7 +100,9 @@ class DraftRow:
     authors: tuple[str, ...]
 
 
-def stored_old_drafts(store: "Store", today: date, visibilities: Iterable[str], age: timedelta = DRAFT_AGE) -> list[DraftRow]:
+def stored_old_drafts(
+    store: Store, today: date, visibilities: Iterable[str], age: timedelta = DRAFT_AGE
+) -> list[DraftRow]:
     """The drafts in the store created more than ``age`` ago that a reader of ``visibilities`` may
     see, oldest first. A draft is never read at the support level, so only the other levels are looked at."""
     from sqlalchemy import select
@@ -104,9 +112,13 @@ def stored_old_drafts(store: "Store", today: date, visibilities: Iterable[str], 
     levels = [v for v in visibilities if v != "support"]
     if not levels:
         return []
-    query = (select(CaseRow.id, CaseRow.title, CaseRow.created, CaseRow.authors, CaseRow.meta)
-             .where(CaseRow.visibility.in_(levels), CaseRow.created <= today - age))
+    query = select(CaseRow.id, CaseRow.title, CaseRow.created, CaseRow.authors, CaseRow.meta).where(
+        CaseRow.visibility.in_(levels), CaseRow.created <= today - age
+    )
     with store.session() as session:
-        rows = [DraftRow(r.id, r.title, r.created, tuple(r.authors or ())) for r in session.execute(query)
-                if (r.meta or {}).get("review") == "draft"]
+        rows = [
+            DraftRow(r.id, r.title, r.created, tuple(r.authors or ()))
+            for r in session.execute(query)
+            if (r.meta or {}).get("review") == "draft"
+        ]
     return sorted(rows, key=lambda r: (r.created, r.id))

@@ -33,12 +33,18 @@ def can_read(role: str, visibility: str) -> bool:
     return visibility in visibilities_for(role)
 
 
-DRAFT_LEVEL = "engineering"  # a draft is read at this level at least: engineers and admins, until reviewed
+DRAFT_LEVEL = (
+    "engineering"  # a draft is read at this level at least: engineers and admins, until reviewed
+)
 
 
 def effective_visibility(visibility: str, review: str | None = None) -> str:
     """The level a case is read at: its visibility, raised to :data:`DRAFT_LEVEL` while it is a draft."""
-    if review == "draft" and visibility in VISIBILITIES and VISIBILITIES.index(visibility) < VISIBILITIES.index(DRAFT_LEVEL):
+    if (
+        review == "draft"
+        and visibility in VISIBILITIES
+        and VISIBILITIES.index(visibility) < VISIBILITIES.index(DRAFT_LEVEL)
+    ):
         return DRAFT_LEVEL
     return visibility
 

@@ -24,7 +24,10 @@ def code_head(folder: Path = VERSIONS) -> str | None:
     revisions: set[str] = set()
     revised: set[str] = set()
     for script in folder.glob("*.py"):
-        values = {key: _QUOTED.findall(value) for key, value in _ASSIGNMENT.findall(script.read_text("utf-8"))}
+        values = {
+            key: _QUOTED.findall(value)
+            for key, value in _ASSIGNMENT.findall(script.read_text("utf-8"))
+        }
         if len(values.get("revision", [])) != 1:
             return None  # a script this reader does not understand: let Alembic decide
         revisions.update(values["revision"])
@@ -40,7 +43,9 @@ def store_revision(engine: Any) -> str | None:
 
     try:
         with engine.connect() as connection:
-            rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            rows = (
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            )
     except SQLAlchemyError:
         return None  # no such table: a new or an early store
     return rows[0] if len(rows) == 1 else None

@@ -17,12 +17,22 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from kb.errors import Problem
 
-SAFE_DOMAINS = ("example.com", "example.jp", "example.org", "example.net", "localhost", "localdomain", "invalid", "test", "example")
+SAFE_DOMAINS = (
+    "example.com",
+    "example.jp",
+    "example.org",
+    "example.net",
+    "localhost",
+    "localdomain",
+    "invalid",
+    "test",
+    "example",
+)
 
 Span = tuple[int, int, str]
 Detector = Callable[[str], Iterable[Span]]
@@ -42,9 +52,14 @@ class Finding:
 
     def problem(self, path: str) -> Problem:
         shown = self.text if len(self.text) <= 40 else self.text[:37] + "..."
-        return Problem(path, self.line, "secret" if self.secret else "personal_data",
-                       {"kind": self.kind, "text": shown, "placeholder": self.placeholder},
-                       "sensitive", "error" if self.secret else "warning")
+        return Problem(
+            path,
+            self.line,
+            "secret" if self.secret else "personal_data",
+            {"kind": self.kind, "text": shown, "placeholder": self.placeholder},
+            "sensitive",
+            "error" if self.secret else "warning",
+        )
 
 
 # --- personal data --------------------------------------------------------------------------
@@ -52,14 +67,23 @@ class Finding:
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@((?:[\w-]+\.)+[A-Za-z]{2,})(?![\w-])")
 _RETINA_FILE = re.compile(r"\d(?:\.\d)?x\.[a-z]+", re.IGNORECASE)  # icon@2x.png
 _SEP = r"[-\s(（)）－‐−]"
-_PHONE = re.compile(rf"(?<![\w+-])(?:\+?81[-\s]?|[0０])(?:\d{{1,4}}{_SEP}{{1,2}}\d{{1,4}}[-\s)）－‐−]{{1,2}}\d{{3,4}}|[789７８９][0０][-\s－]?\d{{4}}[-\s－]?\d{{4}})(?![\w-])"
-                    r"|(?<![\w+])\+\d{1,3}(?:\s?\(0\)\s?\d{1,4})?(?:[-\s.]{1,2}\(?\d{1,8}\)?){1,5}(?![\w-])"
-                    r"|(?<![\w+.-])(?:\([2-9]\d\d\)\s?|[2-9]\d\d[-.])[2-9]\d\d[-.]\d{4}(?![\w-]|\.\d)")  # North American: (415) 867-5309
+_PHONE = re.compile(
+    rf"(?<![\w+-])(?:\+?81[-\s]?|[0０])(?:\d{{1,4}}{_SEP}{{1,2}}\d{{1,4}}[-\s)）－‐−]{{1,2}}\d{{3,4}}|[789７８９][0０][-\s－]?\d{{4}}[-\s－]?\d{{4}})(?![\w-])"
+    r"|(?<![\w+])\+\d{1,3}(?:\s?\(0\)\s?\d{1,4})?(?:[-\s.]{1,2}\(?\d{1,8}\)?){1,5}(?![\w-])"
+    r"|(?<![\w+.-])(?:\([2-9]\d\d\)\s?|[2-9]\d\d[-.])[2-9]\d\d[-.]\d{4}(?![\w-]|\.\d)"
+)  # North American: (415) 867-5309
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")
-_IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]{0,4})(?![\w:]|\.\d)")
-_VERSION_BEFORE = re.compile(r"(?i)(?:\b(?:version|ver\.?|v|release|build)|バージョン|版|[a-z][\w.]*[-_])\s*$")
+_IPV6 = re.compile(
+    r"(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]{0,4})(?![\w:]|\.\d)"
+)
+_VERSION_BEFORE = re.compile(
+    r"(?i)(?:\b(?:version|ver\.?|v|release|build)|バージョン|版|[a-z][\w.]*[-_])\s*$"
+)
 _FILE_AFTER = re.compile(r"\.[A-Za-z]")  # tsumugi-server-5.10.2.1.jar
-_DOCUMENTATION_NETS = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+_DOCUMENTATION_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
 
 
 def _safe_domain(domain: str) -> bool:
@@ -81,14 +105,16 @@ def _emails(line: str) -> Iterable[Span]:
     for m in _EMAIL.finditer(line):
         if _safe_domain(m.group(1)) or _RETINA_FILE.fullmatch(m.group(1)):
             continue
-        if line[m.end():m.end() + 1] == ":" and line[m.end() + 1:m.end() + 2].strip():
+        if line[m.end() : m.end() + 1] == ":" and line[m.end() + 1 : m.end() + 2].strip():
             continue  # git@github.com:org/repo.git, ops@host:/path: an ssh/scp target, not an address
         yield m.start(), m.end(), "<EMAIL>"
 
 
 def _fictional_phone(digits: str) -> bool:
     """555 numbers (Japanese drama style in digits 3-6, North American 555-01xx after +1)."""
-    return "555" in digits[2:6] or (digits.startswith("1") and len(digits) == 11 and digits[4:7] == "555")
+    return "555" in digits[2:6] or (
+        digits.startswith("1") and len(digits) == 11 and digits[4:7] == "555"
+    )
 
 
 def _phones(line: str) -> Iterable[Span]:
@@ -101,7 +127,9 @@ def _phones(line: str) -> Iterable[Span]:
 def _ips(line: str) -> Iterable[Span]:
     for pattern in (_IPV4, _IPV6):
         for m in pattern.finditer(line):
-            if _VERSION_BEFORE.search(line[max(0, m.start() - 12):m.start()]) or _FILE_AFTER.match(line, m.end()):
+            if _VERSION_BEFORE.search(
+                line[max(0, m.start() - 12) : m.start()]
+            ) or _FILE_AFTER.match(line, m.end()):
                 continue  # "version 5.10.2.1", "server-5.10.2.1.jar" are versions, not addresses
             if not _safe_ip(m.group()):
                 yield m.start(), m.end(), "<IP>"
@@ -116,36 +144,59 @@ def _ips(line: str) -> Iterable[Span]:
 
 _MASK_ONLY = re.compile(r"[*xX#●•＊・.…_\-]+")
 _MASKED_PART = re.compile(r"\.\.\.|…|\*\*|x{4,}|X{4,}|●●|＊＊")
-_MASK_WORDS = re.compile(r"[^A-Za-z0-9]*(?:redacted|masked|filtered|removed|hidden|omitted|censored|sanitized|scrubbed|"
-                         r"truncated|protected|elided)[^A-Za-z0-9]*", re.IGNORECASE)
-_PLACEHOLDER_WORDS = frozenset("""changeme change_me change-me changeit placeholder dummy example sample password passwd
+_MASK_WORDS = re.compile(
+    r"[^A-Za-z0-9]*(?:redacted|masked|filtered|removed|hidden|omitted|censored|sanitized|scrubbed|"
+    r"truncated|protected|elided)[^A-Za-z0-9]*",
+    re.IGNORECASE,
+)
+_PLACEHOLDER_WORDS = frozenset(
+    """changeme change_me change-me changeit placeholder dummy example sample password passwd
     secret token apikey api_key api-key xxx hoge fuga piyo foo bar foobar baz replaceme replace_me todo tbd fixme
-    yourpassword yourtoken yoursecret""".split())
-_PLACEHOLDER_SHAPE = re.compile(r"(?i:(?:your|my)[-_]?(?:[a-z]+[-_]?){0,3}?(?:key|token|secret|password|pass|pw)(?:[-_]?here)?)|[A-Z]+(?:_[A-Z]+)+|<[^>]*>|\[[^\]]*\]|\{[^}]*\}|\([^)]*\)"
-                                r"|_?[a-z]+(?:_[a-z]+)+"  # a snake_case name in code: password=db_password
-                                r"|(?:[a-z]+[-_])*(?:test|dummy|fake|example|sample|placeholder|demo)(?:[-_][a-z]+)*")
-_TYPE_NAMES = frozenset("str string bool boolean int integer number float double bytes object any char text varchar secretstr".split())
-_REFERENCE = re.compile(r"\$\{|\$\(|\$[A-Za-z_]\w*$|%\w+%|%\(\w+\)s|\{\{|#\{|@Microsoft\.KeyVault|(?:env|vault|file|secret|ref):|![a-z]+$|"
-                        r"(?:/[a-z0-9_.-]+){2,}/?$|[a-z_][a-z0-9_]*\.(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:[\[(].*)?$|\w+[\[(]")
+    yourpassword yourtoken yoursecret""".split()
+)
+_PLACEHOLDER_SHAPE = re.compile(
+    r"(?i:(?:your|my)[-_]?(?:[a-z]+[-_]?){0,3}?(?:key|token|secret|password|pass|pw)(?:[-_]?here)?)|[A-Z]+(?:_[A-Z]+)+|<[^>]*>|\[[^\]]*\]|\{[^}]*\}|\([^)]*\)"
+    r"|_?[a-z]+(?:_[a-z]+)+"  # a snake_case name in code: password=db_password
+    r"|(?:[a-z]+[-_])*(?:test|dummy|fake|example|sample|placeholder|demo)(?:[-_][a-z]+)*"
+)
+_TYPE_NAMES = frozenset(
+    "str string bool boolean int integer number float double bytes object any char text varchar secretstr".split()
+)
+_REFERENCE = re.compile(
+    r"\$\{|\$\(|\$[A-Za-z_]\w*$|%\w+%|%\(\w+\)s|\{\{|#\{|@Microsoft\.KeyVault|(?:env|vault|file|secret|ref):|![a-z]+$|"
+    r"(?:/[a-z0-9_.-]+){2,}/?$|[a-z_][a-z0-9_]*\.(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:[\[(].*)?$|\w+[\[(]"
+)
 _PATTERN = re.compile(r"\[\^|\.\*|\.\+|\\[SswdD]|\(\?")  # a regular expression in a masking rule
-_FLAG = re.compile(r"(?i)true|false|yes|no|on|off|enabled?|disabled?|null|nil|none|empty|n/?a|-+|"
-                   r"\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w|y|sec|secs|seconds?|min|mins|minutes?|hours?|days?|weeks?|[kmg]i?b?)?")
-_DESCRIPTIVE = frozenset("""required optional expired invalid incorrect wrong reset changed unchanged set unset missing
+_FLAG = re.compile(
+    r"(?i)true|false|yes|no|on|off|enabled?|disabled?|null|nil|none|empty|n/?a|-+|"
+    r"\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w|y|sec|secs|seconds?|min|mins|minutes?|hours?|days?|weeks?|[kmg]i?b?)?"
+)
+_DESCRIPTIVE = frozenset(
+    """required optional expired invalid incorrect wrong reset changed unchanged set unset missing
     unknown same encrypted hashed plaintext plain random generated rotated revoked locked unlocked ok ng failed error
     valid weak strong sent supplied provided given configured default auto see ask prompt prompted stored blank
-    forgotten lost leaked shared mismatch denied rejected accepted files compat""".split())  # passwd: files (nsswitch.conf)
+    forgotten lost leaked shared mismatch denied rejected accepted files compat""".split()
+)  # passwd: files (nsswitch.conf)
 _TOKEN_PREFIXES = ("AKIA", "ASIA", "AIza", "eyJ", "SG.", "hvs.")
 _ERROR_CODE = re.compile(r"[A-Z]{2,8}-\d{3,6}")
-_DOCUMENTATION_SECRET = re.compile(r"EXAMPLE(?:KEY)?$")  # AWS's documented AKIAIOSFODNN7EXAMPLE / ...EXAMPLEKEY
+_DOCUMENTATION_SECRET = re.compile(
+    r"EXAMPLE(?:KEY)?$"
+)  # AWS's documented AKIAIOSFODNN7EXAMPLE / ...EXAMPLEKEY
 
 
 def _masked(value: str) -> bool:
     bare = re.sub(r"\$\d", "", value)  # REDACTED$2 in a rewrite rule
-    return bool(_MASK_ONLY.fullmatch(value) or _MASKED_PART.search(value) or _MASK_WORDS.fullmatch(bare))
+    return bool(
+        _MASK_ONLY.fullmatch(value) or _MASKED_PART.search(value) or _MASK_WORDS.fullmatch(bare)
+    )
 
 
 def _placeholder(value: str) -> bool:
-    return value.lower() in _PLACEHOLDER_WORDS or value.lower() in _TYPE_NAMES or bool(_PLACEHOLDER_SHAPE.fullmatch(value))
+    return (
+        value.lower() in _PLACEHOLDER_WORDS
+        or value.lower() in _TYPE_NAMES
+        or bool(_PLACEHOLDER_SHAPE.fullmatch(value))
+    )
 
 
 def _reference(value: str) -> bool:
@@ -158,8 +209,14 @@ def _prefix_only(value: str) -> bool:
 
 def _not_a_secret(value: str) -> bool:
     """Masked, placeholder, reference, flag or number, documentation value, or a bare token prefix."""
-    return bool(_masked(value) or _placeholder(value) or _reference(value) or _FLAG.fullmatch(value)
-                or _prefix_only(value) or _DOCUMENTATION_SECRET.search(value))
+    return bool(
+        _masked(value)
+        or _placeholder(value)
+        or _reference(value)
+        or _FLAG.fullmatch(value)
+        or _prefix_only(value)
+        or _DOCUMENTATION_SECRET.search(value)
+    )
 
 
 def _random_looking(value: str) -> bool:
@@ -175,13 +232,19 @@ def _random_looking(value: str) -> bool:
 
 def _strong_random(value: str) -> bool:
     """Random-looking with a symbol or mixed case too: a password even without a key before it."""
-    return _random_looking(value) and (not value.isalnum() or (not value.islower() and not value.isupper()))
+    return _random_looking(value) and (
+        not value.isalnum() or (not value.islower() and not value.isupper())
+    )
 
 
 def _secret_value(value: str, strength: str) -> bool:
     """Whether ``value`` given for a key of ``strength`` ('password', 'secret' or 'token') is a credential."""
     value = value.strip().rstrip(".。")
-    while value and value[-1] in ")]}" and value.count(value[-1]) > value.count({")": "(", "]": "[", "}": "{"}[value[-1]]):
+    while (
+        value
+        and value[-1] in ")]}"
+        and value.count(value[-1]) > value.count({")": "(", "]": "[", "}": "{"}[value[-1]])
+    ):
         value = value[:-1]  # password: PASSWORD}) — the closing brackets of the code around it
     if strength == "password" and re.fullmatch(r"\d{4,}", value):
         return True  # a PIN or a numeric password
@@ -197,10 +260,16 @@ def _secret_value(value: str, strength: str) -> bool:
 # --- credentials: which keys hold secrets ---------------------------------------------------
 
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+|[^\W\d_A-Za-z]+")
-_PASSWORD_WORDS = frozenset("password passwd pwd pw passphrase passcode storepass keypass srcstorepass deststorepass".split())
+_PASSWORD_WORDS = frozenset(
+    "password passwd pwd pw passphrase passcode storepass keypass srcstorepass deststorepass".split()
+)
 _SECRET_WORDS = frozenset("secret apikey secretkey accesskey privatekey sessionkey".split())
-_TOKEN_WORDS = frozenset("token auth pass credential credentials sessionid jsessionid authtoken sig".split())
-_KEY_QUALIFIERS = frozenset("api access secret private session client master signing encryption license subscription app account".split())
+_TOKEN_WORDS = frozenset(
+    "token auth pass credential credentials sessionid jsessionid authtoken sig".split()
+)
+_KEY_QUALIFIERS = frozenset(
+    "api access secret private session client master signing encryption license subscription app account".split()
+)
 _JA_PASSWORD = ("パスワード", "暗証番号", "パスフレーズ")
 _JA_SECRET = ("シークレット", "秘密鍵")
 
@@ -211,10 +280,18 @@ def _key_strength(name: str) -> str | None:
     if not words:
         return None
     last, prev = words[-1], words[-2] if len(words) > 1 else ""
-    if last in _PASSWORD_WORDS or last.endswith(("password", "passwd", "passphrase")) or last.endswith(_JA_PASSWORD):
+    if (
+        last in _PASSWORD_WORDS
+        or last.endswith(("password", "passwd", "passphrase"))
+        or last.endswith(_JA_PASSWORD)
+    ):
         return "password"
-    if (last in _SECRET_WORDS or last.endswith(("secret", "apikey")) or last.endswith(_JA_SECRET)
-            or (last in ("key", "キー") and prev in _KEY_QUALIFIERS)):
+    if (
+        last in _SECRET_WORDS
+        or last.endswith(("secret", "apikey"))
+        or last.endswith(_JA_SECRET)
+        or (last in ("key", "キー") and prev in _KEY_QUALIFIERS)
+    ):
         return "secret"
     if last in _TOKEN_WORDS or last.endswith("token") or last.endswith("トークン"):
         return "token"
@@ -224,45 +301,77 @@ def _key_strength(name: str) -> str | None:
 # --- credential detectors -------------------------------------------------------------------
 
 # A key ends with one of these words (a cheap first pass; _key_strength decides on the whole key).
-_KEY_WORD = re.compile(r"(?i:pass(?:word|wd|phrase|code)?|pwd|pw|secret|key|token|auth|credentials?|sessionid|sig)"
-                      r"(?:パスワード|暗証番号|パスフレーズ|シークレット|秘密鍵|キー|トークン)?"
-                      r"|(?:パスワード|暗証番号|パスフレーズ|シークレット|秘密鍵|キー|トークン)")
+_KEY_WORD = re.compile(
+    r"(?i:pass(?:word|wd|phrase|code)?|pwd|pw|secret|key|token|auth|credentials?|sessionid|sig)"
+    r"(?:パスワード|暗証番号|パスフレーズ|シークレット|秘密鍵|キー|トークン)?"
+    r"|(?:パスワード|暗証番号|パスフレーズ|シークレット|秘密鍵|キー|トークン)"
+)
 _KEY_TAIL = re.compile(r"(?:\s?[(（][^()（）]{1,20}[)）])?\\?[\"']?\s*(?:=>|:=|[:=：＝])\s*")
-_KEY_HEAD = re.compile(r"[\w.\-]{0,64}(?: [A-Za-z]{1,32}(?![\w.\-]))?")  # read backwards: the rest of the key, one word before it
-_VALUE = re.compile(r"\\\"(?P<eq>[^\s\"\\]+)\\\"|\"(?P<dq>[^\s\"](?:[^\"]{0,998}[^\s\"])?)\"|'(?P<sq>[^\s'](?:[^']{0,998}[^\s'])?)'"
-                    r"|(?P<bare>\{\{.*?\}\}|<[^>]*>|\[[^\]]*\]|\$\{[^}]*\}|\$\([^)]*\)|(?:(?![\s\"'`,;&<>])[\x21-\x7e])+)")
+_KEY_HEAD = re.compile(
+    r"[\w.\-]{0,64}(?: [A-Za-z]{1,32}(?![\w.\-]))?"
+)  # read backwards: the rest of the key, one word before it
+_VALUE = re.compile(
+    r"\\\"(?P<eq>[^\s\"\\]+)\\\"|\"(?P<dq>[^\s\"](?:[^\"]{0,998}[^\s\"])?)\"|'(?P<sq>[^\s'](?:[^']{0,998}[^\s'])?)'"
+    r"|(?P<bare>\{\{.*?\}\}|<[^>]*>|\[[^\]]*\]|\$\{[^}]*\}|\$\([^)]*\)|(?:(?![\s\"'`,;&<>])[\x21-\x7e])+)"
+)
 _XML_ELEMENT = re.compile(r"<(?P<key>[\w.:-]{1,64})>(?P<value>[^<\s][^<]*)</(?P=key)>")
-_XML_ATTRIBUTES = re.compile(r"(?i)\b(?:key|name)\s*=\s*\"(?P<key>[^\"]{1,64})\"\s+value\s*=\s*\"(?P<value>[^\"]*)\"")
-_URL_USERINFO = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{0,30}://(?P<user>[^\s:/@?#]*):(?P<value>[^\s@/?#]+)@")
-_CLI_OPTION = re.compile(r"(?<!\S)--?(?P<key>password|passwd|pass|storepass|keypass|srcstorepass|deststorepass|token|api-key|apikey|"
-                         r"secret|client-secret|access-token|auth-token)(?:=|\s+)(?:\"(?P<dq>[^\"]+)\"|'(?P<sq>[^']+)'|(?P<bare>[^\s\"'-]\S*))")
+_XML_ATTRIBUTES = re.compile(
+    r"(?i)\b(?:key|name)\s*=\s*\"(?P<key>[^\"]{1,64})\"\s+value\s*=\s*\"(?P<value>[^\"]*)\""
+)
+_URL_USERINFO = re.compile(
+    r"(?i)\b[a-z][a-z0-9+.-]{0,30}://(?P<user>[^\s:/@?#]*):(?P<value>[^\s@/?#]+)@"
+)
+_CLI_OPTION = re.compile(
+    r"(?<!\S)--?(?P<key>password|passwd|pass|storepass|keypass|srcstorepass|deststorepass|token|api-key|apikey|"
+    r"secret|client-secret|access-token|auth-token)(?:=|\s+)(?:\"(?P<dq>[^\"]+)\"|'(?P<sq>[^']+)'|(?P<bare>[^\s\"'-]\S*))"
+)
 _CLI_ARGUMENT = r"(?:'(?P<sq>[^']+)'|\"(?P<dq>[^\"]+)\"|(?P<bare>[^\s\"'-]\S*))"
-_CLI_SHORT_PASSWORD = re.compile(r"\b(?:(?:mysql\w*|sshpass|(?:docker|podman|helm)\s+(?:registry\s+)?login)\b.{0,200}?\s-p\s?|redis-cli\b.{0,200}?\s-a\s+"
-                                 r"|ldap\w+\b.{0,200}?\s-w\s+|(?:sqlcmd|bcp|osql)\b.{0,200}?\s-P\s*"
-                                 r"|htpasswd\s+(?:-\w+\s+){0,5}-\w*b\w*\s+\S+\s+\S+\s+)" + _CLI_ARGUMENT)
-_CLI_CONFIG_SET = re.compile(r"\bconfig(?:ure)?\s+set\s+(?:--\S+\s+){0,5}(?P<key>[\w.:/@\-]{1,100})\s+" + _CLI_ARGUMENT)
+_CLI_SHORT_PASSWORD = re.compile(
+    r"\b(?:(?:mysql\w*|sshpass|(?:docker|podman|helm)\s+(?:registry\s+)?login)\b.{0,200}?\s-p\s?|redis-cli\b.{0,200}?\s-a\s+"
+    r"|ldap\w+\b.{0,200}?\s-w\s+|(?:sqlcmd|bcp|osql)\b.{0,200}?\s-P\s*"
+    r"|htpasswd\s+(?:-\w+\s+){0,5}-\w*b\w*\s+\S+\s+\S+\s+)" + _CLI_ARGUMENT
+)
+_CLI_CONFIG_SET = re.compile(
+    r"\bconfig(?:ure)?\s+set\s+(?:--\S+\s+){0,5}(?P<key>[\w.:/@\-]{1,100})\s+" + _CLI_ARGUMENT
+)
 _CLI_USER = re.compile(r"(?<!\S)(?:-u|--user)\s+[\"']?[^\s:\"']+:(?P<value>[^\s\"']+)")
-_AUTH_SCHEME = re.compile(r"(?i)(?:\b(?P<scheme>bearer|basic)|\bauthorization[\"']?\s*[:=]\s*[\"']?(?P<word>token))\s+(?P<value>[A-Za-z0-9._~+/=-]{8,})")
+_AUTH_SCHEME = re.compile(
+    r"(?i)(?:\b(?P<scheme>bearer|basic)|\bauthorization[\"']?\s*[:=]\s*[\"']?(?P<word>token))\s+(?P<value>[A-Za-z0-9._~+/=-]{8,})"
+)
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 _PEM_ALONE = re.compile(r"[\s>|\"'`]*")
 _PEM_BODY = re.compile(r"\\n|\s*MII|\s*[A-Za-z0-9+/]{20,}")
-_PROSE_EN = re.compile(r"(?i)\b(?:password|passphrase|passcode|api[ -]?key|token|secret)s?\s+(?:(?:is|was|were|has been|had been)\s+)?"
-                       r"(?:(?:set|reset|changed|updated)\s+)?(?:is|was|to)\s+[`\"'“‘]?(?P<value>(?:(?![\s`\"'”’])[\x21-\x7e])+)")
-_PROSE_EN_FOR = re.compile(r"(?i)\b(?:password|passphrase)\s+(?:for|of)\s+[^:=\n]{1,40}?[:=]\s*(?P<value>(?:(?![\s`\"'])[\x21-\x7e])+)")
+_PROSE_EN = re.compile(
+    r"(?i)\b(?:password|passphrase|passcode|api[ -]?key|token|secret)s?\s+(?:(?:is|was|were|has been|had been)\s+)?"
+    r"(?:(?:set|reset|changed|updated)\s+)?(?:is|was|to)\s+[`\"'“‘]?(?P<value>(?:(?![\s`\"'”’])[\x21-\x7e])+)"
+)
+_PROSE_EN_FOR = re.compile(
+    r"(?i)\b(?:password|passphrase)\s+(?:for|of)\s+[^:=\n]{1,40}?[:=]\s*(?P<value>(?:(?![\s`\"'])[\x21-\x7e])+)"
+)
 _COOKIE_HEADER = re.compile(r"(?i)\b(?:set-)?cookie\s*:\s*(?P<pairs>.+)")
 _COOKIE_PAIR = re.compile(r"(?P<name>[^\s=;,]+)=(?P<value>[^\s;,]+)")
-_SESSION_COOKIE = re.compile(r"(?i)sess|sid$|auth|token")  # JSESSIONID, PHPSESSID, connect.sid, tsumugi_session
-_PGPASS = re.compile(r"^\s*[\w.*-]+:(?:\d{1,5}|\*):[\w.*-]+:[\w.*-]+:(?P<value>\S+)\s*$")  # .pgpass: host:port:db:user:password
-_PROSE_EN_DIRECT = re.compile(r"(?i)\b(?:password|passphrase)\s+(?:(?P<q>[`\"'“‘])(?P<quoted>[^`\"'”’]{4,})[`\"'”’]|(?P<value>(?:(?![\s`\"'])[\x21-\x7e]){8,}))")
-_PROSE_JA = re.compile(r"(?P<key>パスワード|暗証番号|パスフレーズ|トークン|API ?キー)(?:は|を|が|も|に|欄に|として)?\s*(?P<q>[「『\"'`（(“])?"
-                       r"(?P<value>[A-Za-z0-9!#$%&*+\-.@^~](?:(?![\s\"'`()])[\x21-\x7e]){3,})")
+_SESSION_COOKIE = re.compile(
+    r"(?i)sess|sid$|auth|token"
+)  # JSESSIONID, PHPSESSID, connect.sid, tsumugi_session
+_PGPASS = re.compile(
+    r"^\s*[\w.*-]+:(?:\d{1,5}|\*):[\w.*-]+:[\w.*-]+:(?P<value>\S+)\s*$"
+)  # .pgpass: host:port:db:user:password
+_PROSE_EN_DIRECT = re.compile(
+    r"(?i)\b(?:password|passphrase)\s+(?:(?P<q>[`\"'“‘])(?P<quoted>[^`\"'”’]{4,})[`\"'”’]|(?P<value>(?:(?![\s`\"'])[\x21-\x7e]){8,}))"
+)
+_PROSE_JA = re.compile(
+    r"(?P<key>パスワード|暗証番号|パスフレーズ|トークン|API ?キー)(?:は|を|が|も|に|欄に|として)?\s*(?P<q>[「『\"'`（(“])?"
+    r"(?P<value>[A-Za-z0-9!#$%&*+\-.@^~](?:(?![\s\"'`()])[\x21-\x7e]){3,})"
+)
 _TOKEN_FORMATS = {
     "AWS access key id": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
     "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
     "GitHub fine-grained token": re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}"),
     "GitLab token": re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"),
     "Slack token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-    "Slack webhook": re.compile(r"hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{16,}"),
+    "Slack webhook": re.compile(
+        r"hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{16,}"
+    ),
     "Stripe secret key": re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"),
     "Google API key": re.compile(r"\bAIza[0-9A-Za-z_-]{35}"),
     "JWT": re.compile(r"\beyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,}"),
@@ -273,7 +382,9 @@ _TOKEN_FORMATS = {
     "Vault token": re.compile(r"\bhvs\.[\w-]{24,}"),
     "Escalation KB API token": re.compile(r"\bkbt_[\w-]{40,}"),
 }
-_ANY_TOKEN_FORMAT = re.compile(r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|hooks\.slack|[rs]k_|AIza|eyJ|npm_|sk-|SG\.|hf_|hvs\.|kbt_")
+_ANY_TOKEN_FORMAT = re.compile(
+    r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|hooks\.slack|[rs]k_|AIza|eyJ|npm_|sk-|SG\.|hf_|hvs\.|kbt_"
+)
 
 
 def _value_span(m: re.Match[str]) -> tuple[int, int, str] | None:
@@ -291,7 +402,7 @@ def _assignments(line: str) -> Iterable[Span]:
         tail = _KEY_TAIL.match(line, word.end())
         if tail is None:
             continue  # password_min_length, tokens, passwordPolicy: the word goes on, or no separator follows
-        before = line[max(0, word.start() - 98):word.start()][::-1]
+        before = line[max(0, word.start() - 98) : word.start()][::-1]
         head = _KEY_HEAD.match(before)
         key = (head.group()[::-1] if head else "") + word.group()
         strength = _key_strength(key)
@@ -334,7 +445,12 @@ def _session_cookies(line: str) -> Iterable[Span]:
 def _cli_options(line: str) -> Iterable[Span]:
     """``--password …``, ``-storepass …``, ``mysql -p…``, ``redis-cli -a …``, ``htpasswd -b f user …``,
     ``curl -u user:…``, ``aws configure set aws_secret_access_key …``."""
-    for pattern, strength in ((_CLI_OPTION, "password"), (_CLI_SHORT_PASSWORD, "token"), (_CLI_USER, "password"), (_CLI_CONFIG_SET, None)):
+    for pattern, strength in (
+        (_CLI_OPTION, "password"),
+        (_CLI_SHORT_PASSWORD, "token"),
+        (_CLI_USER, "password"),
+        (_CLI_CONFIG_SET, None),
+    ):
         for m in pattern.finditer(line):
             span = _value_span(m)
             key_strength = strength or _key_strength(m.group("key"))
@@ -375,7 +491,7 @@ def _token_formats(line: str) -> Iterable[Span]:
 def _private_keys(line: str) -> Iterable[Span]:
     """A PEM private-key header that starts a key (alone on its line, or followed by the key itself)."""
     for m in _PRIVATE_KEY.finditer(line):
-        alone = _PEM_ALONE.fullmatch(line[:m.start()]) and _PEM_ALONE.fullmatch(line[m.end():])
+        alone = _PEM_ALONE.fullmatch(line[: m.start()]) and _PEM_ALONE.fullmatch(line[m.end() :])
         if alone or _PEM_BODY.match(line, m.end()):
             yield m.start(), m.end(), "<PRIVATE-KEY>"
 
@@ -399,8 +515,24 @@ def _prose_passwords(line: str) -> Iterable[Span]:
             yield m.start("value"), m.start("value") + len(value), "<SECRET>"
 
 
-_KEY_NEEDLES = ("pass", "pw", "secret", "key", "token", "auth", "credential", "sessionid", "sig",
-                "パスワード", "暗証番号", "パスフレーズ", "シークレット", "秘密鍵", "キー", "トークン")
+_KEY_NEEDLES = (
+    "pass",
+    "pw",
+    "secret",
+    "key",
+    "token",
+    "auth",
+    "credential",
+    "sessionid",
+    "sig",
+    "パスワード",
+    "暗証番号",
+    "パスフレーズ",
+    "シークレット",
+    "秘密鍵",
+    "キー",
+    "トークン",
+)
 
 # name: (detector, words one of which a line must hold, lower-cased, for the detector to run at all)
 CREDENTIAL_DETECTORS: dict[str, tuple[Detector, tuple[str, ...]]] = {
@@ -412,7 +544,20 @@ CREDENTIAL_DETECTORS: dict[str, tuple[Detector, tuple[str, ...]]] = {
     "XML value": (_xml_values, ("</", "value")),
     "session cookie": (_session_cookies, ("cookie",)),
     "command-line option": (_cli_options, (" -", "\t-", "config")),
-    "prose": (_prose_passwords, ("pass", "token", "secret", "key", "パスワード", "暗証番号", "パスフレーズ", "トークン", "キー")),
+    "prose": (
+        _prose_passwords,
+        (
+            "pass",
+            "token",
+            "secret",
+            "key",
+            "パスワード",
+            "暗証番号",
+            "パスフレーズ",
+            "トークン",
+            "キー",
+        ),
+    ),
 }
 
 
@@ -433,11 +578,15 @@ def _credentials(line: str) -> Iterable[Span]:
 def _domains(names: tuple[str, ...]) -> Detector:
     if not names:
         return lambda line: ()
-    pattern = re.compile(r"(?<![\w.-])(?:[\w-]+\.)*(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])", re.IGNORECASE)
+    pattern = re.compile(
+        r"(?<![\w.-])(?:[\w-]+\.)*(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])",
+        re.IGNORECASE,
+    )
 
     def find(line: str) -> Iterable[Span]:
         for m in pattern.finditer(line):
             yield m.start(), m.end(), "<CUSTOMER-DOMAIN>"
+
     return find
 
 
@@ -449,7 +598,9 @@ DETECTORS: dict[str, tuple[Detector, bool]] = {
 }
 
 
-def scan_text(text: str, customer_domains: tuple[str, ...] = (), first_line: int = 1) -> list[Finding]:
+def scan_text(
+    text: str, customer_domains: tuple[str, ...] = (), first_line: int = 1
+) -> list[Finding]:
     """Every finding in ``text``. Overlapping findings keep a secret over personal data, then the
     earliest, longest one (``postgres://app:Xk9m2Lq@db.internal`` is a password, not an address)."""
     detectors = dict(DETECTORS)
@@ -464,7 +615,9 @@ def scan_text(text: str, customer_domains: tuple[str, ...] = (), first_line: int
             if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
                 kept.append(span)
         for s, e, placeholder, kind, secret in sorted(kept):
-            findings.append(Finding(kind, first_line + offset, s, e, line[s:e], placeholder, secret))
+            findings.append(
+                Finding(kind, first_line + offset, s, e, line[s:e], placeholder, secret)
+            )
     return findings
 
 
@@ -483,8 +636,11 @@ def scan_case_text(text: str, customer_domains: tuple[str, ...] = ()) -> list[Fi
     """Findings in the title line and the body (front-matter ids and dates are left alone)."""
     lines = text.split("\n")
     start = body_start(text)
-    findings = [f for f in scan_text("\n".join(lines[:start]), customer_domains)
-                if lines[f.line - 1].lstrip().startswith("title:")]
+    findings = [
+        f
+        for f in scan_text("\n".join(lines[:start]), customer_domains)
+        if lines[f.line - 1].lstrip().startswith("title:")
+    ]
     return findings + scan_text("\n".join(lines[start:]), customer_domains, first_line=start + 1)
 
 
@@ -493,5 +649,5 @@ def redact(text: str, findings: list[Finding]) -> str:
     lines = text.split("\n")
     for finding in sorted(findings, key=lambda f: (f.line, -f.start)):
         line = lines[finding.line - 1]
-        lines[finding.line - 1] = line[:finding.start] + finding.placeholder + line[finding.end:]
+        lines[finding.line - 1] = line[: finding.start] + finding.placeholder + line[finding.end :]
     return "\n".join(lines)

@@ -10,9 +10,10 @@ API and ``kb signature`` all show :func:`signature_report`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Protocol, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import Select, case, func, select
 
@@ -37,7 +38,9 @@ class CaseFinder(Protocol):
 
     store: Store
 
-    def cases_with_signature(self, signature_id: str, role: str = ..., limit: int = ...) -> list[str]: ...
+    def cases_with_signature(
+        self, signature_id: str, role: str = ..., limit: int = ...
+    ) -> list[str]: ...
 
 
 def signature_id(template: str) -> str:
@@ -72,36 +75,56 @@ def is_new_problem(case_count: int, verdicts: dict[str, int]) -> bool:
 
 # -- query builders (pure: executed by signature_report) -----------------------------------------
 
+
 def _subjects(sig: str, roles: Sequence[str]) -> Any:
-    return (SearchSubject.subject_type == "signature", SearchSubject.subject == sig, SearchSubject.role.in_(list(roles)))
+    return (
+        SearchSubject.subject_type == "signature",
+        SearchSubject.subject == sig,
+        SearchSubject.role.in_(list(roles)),
+    )
 
 
 def times_query(sig: str, roles: Sequence[str], since: datetime) -> Select[Any]:
     """When the signature was searched since ``since`` (by the given roles)."""
-    return select(SearchSubject.created_at).where(*_subjects(sig, roles), SearchSubject.created_at >= since)
+    return select(SearchSubject.created_at).where(
+        *_subjects(sig, roles), SearchSubject.created_at >= since
+    )
 
 
 def totals_query(sig: str, roles: Sequence[str]) -> Select[int, Any, datetime, datetime]:
     """Searches, zero-result searches, first and last seen."""
     zero = func.sum(case((SearchSubject.result_count == 0, 1), else_=0))
-    return select(func.count(SearchSubject.id), zero, func.min(SearchSubject.created_at),
-                  func.max(SearchSubject.created_at)).where(*_subjects(sig, roles))
+    return select(
+        func.count(SearchSubject.id),
+        zero,
+        func.min(SearchSubject.created_at),
+        func.max(SearchSubject.created_at),
+    ).where(*_subjects(sig, roles))
 
 
 def verdicts_query(sig: str, roles: Sequence[str]) -> Select[str, int]:
     """Verdicts given on the searches that named the signature, by verdict."""
-    return (select(Feedback.verdict, func.count(func.distinct(Feedback.id)))
-            .join(SearchSubject, SearchSubject.search_id == Feedback.search_id)
-            .where(*_subjects(sig, roles)).group_by(Feedback.verdict))
+    return (
+        select(Feedback.verdict, func.count(func.distinct(Feedback.id)))
+        .join(SearchSubject, SearchSubject.search_id == Feedback.search_id)
+        .where(*_subjects(sig, roles))
+        .group_by(Feedback.verdict)
+    )
 
 
 def samples_query(sig: str, roles: Sequence[str], limit: int = SAMPLE_SEARCHES) -> Select[Any]:
     """The (logged, redacted) texts of the latest searches that named the signature."""
-    return (select(SearchLog.text).join(SearchSubject, SearchSubject.search_id == SearchLog.id)
-            .where(*_subjects(sig, roles)).order_by(SearchSubject.created_at.desc()).limit(limit))
+    return (
+        select(SearchLog.text)
+        .join(SearchSubject, SearchSubject.search_id == SearchLog.id)
+        .where(*_subjects(sig, roles))
+        .order_by(SearchSubject.created_at.desc())
+        .limit(limit)
+    )
 
 
 # -- the report ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CaseRef:
@@ -126,20 +149,32 @@ class SignatureReport:
     by_hour: list[tuple[datetime, int]]
     verdicts: dict[str, int]
     index_ready: bool = True
-    samples: list[str] = field(default_factory=list)  # scrubbed log lines from searches (editors only)
+    samples: list[str] = field(
+        default_factory=list
+    )  # scrubbed log lines from searches (editors only)
 
     @property
     def new_problem(self) -> bool:
         return is_new_problem(len(self.cases), self.verdicts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"signature_id": self.signature_id, "templates": self.templates,
-                "cases": [{"id": c.id, "title": c.title, "versions": list(c.versions), "status": c.status} for c in self.cases],
-                "searches": self.searches, "zero_results": self.zero_results,
-                "first_seen": _iso(self.first_seen), "last_seen": _iso(self.last_seen),
-                "by_day": [[d.isoformat(), n] for d, n in self.by_day],
-                "by_hour": [[h.isoformat(), n] for h, n in self.by_hour],
-                "verdicts": self.verdicts, "new_problem": self.new_problem, "index_ready": self.index_ready}
+        return {
+            "signature_id": self.signature_id,
+            "templates": self.templates,
+            "cases": [
+                {"id": c.id, "title": c.title, "versions": list(c.versions), "status": c.status}
+                for c in self.cases
+            ],
+            "searches": self.searches,
+            "zero_results": self.zero_results,
+            "first_seen": _iso(self.first_seen),
+            "last_seen": _iso(self.last_seen),
+            "by_day": [[d.isoformat(), n] for d, n in self.by_day],
+            "by_hour": [[h.isoformat(), n] for h, n in self.by_hour],
+            "verdicts": self.verdicts,
+            "new_problem": self.new_problem,
+            "index_ready": self.index_ready,
+        }
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -147,10 +182,16 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return (
+        value.replace(tzinfo=UTC)
+        if value.tzinfo is None
+        else value.astimezone(UTC)
+    )
 
 
-def buckets(times: Sequence[datetime], now: datetime) -> tuple[list[tuple[date, int]], list[tuple[datetime, int]]]:
+def buckets(
+    times: Sequence[datetime], now: datetime
+) -> tuple[list[tuple[date, int]], list[tuple[datetime, int]]]:
     """Counts by day over the last :data:`DAYS` days and by hour over the last :data:`HOURS` hours (UTC, oldest first)."""
     now = _utc(now)
     today, hour = now.date(), now.replace(minute=0, second=0, microsecond=0)
@@ -170,8 +211,12 @@ def case_template(text: str, sig: str) -> str | None:
     return next((t for t in logsig.templates(text) if signature_id(t) == sig), None)
 
 
-def sample_lines(texts: Sequence[str], sig: str, customer_domains: tuple[str, ...] = (),
-                 limit: int = SAMPLE_LINES) -> list[str]:
+def sample_lines(
+    texts: Sequence[str],
+    sig: str,
+    customer_domains: tuple[str, ...] = (),
+    limit: int = SAMPLE_LINES,
+) -> list[str]:
     """Up to ``limit`` distinct lines of ``texts`` with the signature, each scrubbed by the
     sensitive-data check (:func:`kb.sensitive.redact`)."""
     found: list[str] = []
@@ -188,8 +233,14 @@ def sample_lines(texts: Sequence[str], sig: str, customer_domains: tuple[str, ..
     return found
 
 
-def signature_report(finder: CaseFinder, sig: str, role: str, now: datetime | None = None,
-                     customer_domains: tuple[str, ...] = (), with_samples: bool = False) -> SignatureReport:
+def signature_report(
+    finder: CaseFinder,
+    sig: str,
+    role: str,
+    now: datetime | None = None,
+    customer_domains: tuple[str, ...] = (),
+    with_samples: bool = False,
+) -> SignatureReport:
     """The facts about signature ``sig`` that ``role`` may know; raises :class:`QueryError` for a
     malformed id or role and :class:`NotFoundError` when neither a visible case nor a counted search
     has it (exactly as for an id nobody ever saw)."""
@@ -203,37 +254,66 @@ def signature_report(finder: CaseFinder, sig: str, role: str, now: datetime | No
         ids, index_ready = [], False
     found = store.get_cases(ids)
     cases = [found[cid] for cid in ids if cid in found]
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with store.session() as session:
         totals = session.execute(totals_query(sig, roles)).one()
         searches, zero = int(totals[0] or 0), int(totals[1] or 0)
         first: datetime | None = totals[2]
         last: datetime | None = totals[3]
-        times = session.scalars(times_query(sig, roles, _utc(now) - timedelta(days=DAYS))).all() if searches else []
-        verdicts = {str(v): int(n) for v, n in session.execute(verdicts_query(sig, roles)).all()} if searches else {}
+        times = (
+            session.scalars(times_query(sig, roles, _utc(now) - timedelta(days=DAYS))).all()
+            if searches
+            else []
+        )
+        verdicts = (
+            {str(v): int(n) for v, n in session.execute(verdicts_query(sig, roles)).all()}
+            if searches
+            else {}
+        )
         stored = session.get(LogSignature, sig) if searches else None
-        texts = session.scalars(samples_query(sig, roles)).all() if searches and with_samples else []
+        texts = (
+            session.scalars(samples_query(sig, roles)).all() if searches and with_samples else []
+        )
         stored_template = stored.template if stored is not None else None
     if not cases and not searches:
         raise NotFoundError(f"no signature '{sig}'")
-    templates = list(dict.fromkeys(t for t in (case_template(logsig.log_text(c), sig) for c in cases) if t))
+    templates = list(
+        dict.fromkeys(t for t in (case_template(logsig.log_text(c), sig) for c in cases) if t)
+    )
     if not templates and stored_template:
         templates = [stored_template]
     by_day, by_hour = buckets(times, now)
     return SignatureReport(
-        sig, templates, [CaseRef(c.id, c.title, tuple(c.versions), c.status) for c in cases], searches,
-        zero, _utc(first) if first else None, _utc(last) if last else None, by_day, by_hour,
-        {v: int(verdicts.get(v, 0)) for v in VERDICTS}, index_ready,
-        sample_lines(texts, sig, customer_domains) if with_samples else [])
+        sig,
+        templates,
+        [CaseRef(c.id, c.title, tuple(c.versions), c.status) for c in cases],
+        searches,
+        zero,
+        _utc(first) if first else None,
+        _utc(last) if last else None,
+        by_day,
+        by_hour,
+        {v: int(verdicts.get(v, 0)) for v in VERDICTS},
+        index_ready,
+        sample_lines(texts, sig, customer_domains) if with_samples else [],
+    )
 
 
 # -- a new case from a signature -------------------------------------------------------------------
 
 PREFILL_TEXT = {
-    "ja": ("新しい問題: ログシグネチャ {sig}", "テンプレート:", "初回検出 {first} / 最終検出 {last}",
-           "検索 {n} 件 (結果なし {zero} 件)、判定: 解決 {solved} / 該当なし {not_relevant} / エスカレーション {escalated}"),
-    "en": ("New problem: log signature {sig}", "Template:", "First seen {first} / last seen {last}",
-           "{n} searches ({zero} with no result); verdicts: solved {solved} / not relevant {not_relevant} / escalated {escalated}"),
+    "ja": (
+        "新しい問題: ログシグネチャ {sig}",
+        "テンプレート:",
+        "初回検出 {first} / 最終検出 {last}",
+        "検索 {n} 件 (結果なし {zero} 件)、判定: 解決 {solved} / 該当なし {not_relevant} / エスカレーション {escalated}",
+    ),
+    "en": (
+        "New problem: log signature {sig}",
+        "Template:",
+        "First seen {first} / last seen {last}",
+        "{n} searches ({zero} with no result); verdicts: solved {solved} / not relevant {not_relevant} / escalated {escalated}",
+    ),
 }
 
 
@@ -244,24 +324,39 @@ def prefill_sections(report: SignatureReport, lang: str) -> dict[str, str]:
     fmt = "%Y-%m-%d %H:%M UTC"
     lines = [head.format(sig=report.signature_id), "", template_label]
     lines += [f"    {t}" for t in report.templates]
-    lines += ["", seen.format(first=report.first_seen.strftime(fmt) if report.first_seen else "-",
-                              last=report.last_seen.strftime(fmt) if report.last_seen else "-"),
-              counts.format(n=report.searches, zero=report.zero_results, **report.verdicts)]
+    lines += [
+        "",
+        seen.format(
+            first=report.first_seen.strftime(fmt) if report.first_seen else "-",
+            last=report.last_seen.strftime(fmt) if report.last_seen else "-",
+        ),
+        counts.format(n=report.searches, zero=report.zero_results, **report.verdicts),
+    ]
     sample = "\n".join(report.samples or report.templates)
     return {"logs": f"```text\n{sample}\n```", "investigation": "\n".join(lines)}
 
 
-def reports_for_text(finder: CaseFinder, text: str, role: str, now: datetime | None = None,
-                     customer_domains: tuple[str, ...] = ()) -> list[tuple[str, str, SignatureReport | None]]:
+def reports_for_text(
+    finder: CaseFinder,
+    text: str,
+    role: str,
+    now: datetime | None = None,
+    customer_domains: tuple[str, ...] = (),
+) -> list[tuple[str, str, SignatureReport | None]]:
     """(id, template, report or None when nothing known has it) for each signature of pasted log
     lines; raises :class:`QueryError` when no line is long enough to be a signature."""
     found = line_signatures(text)
     if not found:
-        raise QueryError(f"no log line template in the text (a line needs {logsig.MIN_TEMPLATE_WORDS} words or more)", "text")
+        raise QueryError(
+            f"no log line template in the text (a line needs {logsig.MIN_TEMPLATE_WORDS} words or more)",
+            "text",
+        )
     results: list[tuple[str, str, SignatureReport | None]] = []
     for sig, template in found:
         try:
-            results.append((sig, template, signature_report(finder, sig, role, now, customer_domains)))
+            results.append(
+                (sig, template, signature_report(finder, sig, role, now, customer_domains))
+            )
         except NotFoundError:
             results.append((sig, template, None))
     return results

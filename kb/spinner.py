@@ -17,8 +17,14 @@ class Spinner:
     frame on ``stream`` (standard error) until the block ends, then clear the line. Nothing is
     written unless the stream is a terminal, so piped output and ``--json`` stay clean."""
 
-    def __init__(self, message: str, stream: TextIO | None = None, delay: float | None = None,
-                 interval: float = INTERVAL, tty: bool | None = None):
+    def __init__(
+        self,
+        message: str,
+        stream: TextIO | None = None,
+        delay: float | None = None,
+        interval: float = INTERVAL,
+        tty: bool | None = None,
+    ):
         self.message = message
         self.stream = stream if stream is not None else sys.stderr
         self.delay, self.interval = DELAY if delay is None else delay, interval
@@ -28,18 +34,25 @@ class Spinner:
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
 
-    def __enter__(self) -> "Spinner":
+    def __enter__(self) -> Spinner:
         if self.enabled:
             self._thread = threading.Thread(target=self._spin, name="kb-spinner", daemon=True)
             self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         with self._write_lock:
-            if self.shown:  # leave the line as it was: the answer is printed where the spinner stood
+            if (
+                self.shown
+            ):  # leave the line as it was: the answer is printed where the spinner stood
                 self._write("\r" + " " * (len(self.message) + 2) + "\r")
 
     def _spin(self) -> None:
@@ -60,7 +73,10 @@ class Spinner:
         try:
             self.stream.write(text)
             self.stream.flush()
-        except (OSError, ValueError):  # a closed or broken terminal: the wait goes on without a spinner
+        except (
+            OSError,
+            ValueError,
+        ):  # a closed or broken terminal: the wait goes on without a spinner
             self._stop.set()
 
 

@@ -26,22 +26,50 @@ class SearchSubject(Base):
     __tablename__ = "search_subjects"
     # Two covering indexes (migration 0008) answer every trends and watch query without reading the
     # table: time first for the window and baseline group-bys, subject first for one subject's rows.
-    __table_args__ = (Index("ix_search_subjects_time_cover", "created_at", "subject_type", "subject", "role", "product",
-                            "component", "result_count"),
-                      Index("ix_search_subjects_subject_cover", "subject_type", "subject", "created_at", "role", "product",
-                            "component", "result_count", "top_case", "search_id"))
+    __table_args__ = (
+        Index(
+            "ix_search_subjects_time_cover",
+            "created_at",
+            "subject_type",
+            "subject",
+            "role",
+            "product",
+            "component",
+            "result_count",
+        ),
+        Index(
+            "ix_search_subjects_subject_cover",
+            "subject_type",
+            "subject",
+            "created_at",
+            "role",
+            "product",
+            "component",
+            "result_count",
+            "top_case",
+            "search_id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    search_id: Mapped[int] = mapped_column(ForeignKey("search_log.id", ondelete="CASCADE"), index=True)
+    search_id: Mapped[int] = mapped_column(
+        ForeignKey("search_log.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the search's time
     subject_type: Mapped[str] = mapped_column(String(12))  # "code" or "signature"
-    subject: Mapped[str] = mapped_column(String(128))  # canonical code (kb.codes.canonical_code) or signature id
+    subject: Mapped[str] = mapped_column(
+        String(128)
+    )  # canonical code (kb.codes.canonical_code) or signature id
     role: Mapped[str] = mapped_column(String(32))  # who searched (trends are filtered by role)
     lang: Mapped[str] = mapped_column(String(8), default="")
     product: Mapped[str] = mapped_column(String(128), default="")  # the filter, else the top case's
     component: Mapped[str] = mapped_column(String(128), default="")
-    result_count: Mapped[int] = mapped_column(Integer, default=0)  # counted matches (0: a zero-result search)
-    top_case: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the first hit's id, if any
+    result_count: Mapped[int] = mapped_column(
+        Integer, default=0
+    )  # counted matches (0: a zero-result search)
+    top_case: Mapped[str | None] = mapped_column(
+        String(64), nullable=True
+    )  # the first hit's id, if any
 
 
 class LogSignature(Base):

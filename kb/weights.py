@@ -21,7 +21,9 @@ def parse_weight_spec(spec: str) -> dict[str, dict[str, float]]:
         target, sep, body = part.partition(":")
         lang, _, kind = target.strip().partition(".")
         if not sep or lang not in LANGS or (kind and kind not in KINDS):
-            raise ValueError(f"'{part}': expected LANG[.KIND]:leg=weight,... with LANG ja or en and KIND one of {', '.join(KINDS)}")
+            raise ValueError(
+                f"'{part}': expected LANG[.KIND]:leg=weight,... with LANG ja or en and KIND one of {', '.join(KINDS)}"
+            )
         legs = result.setdefault(target.strip(), {})
         for item in filter(None, (i.strip() for i in body.split(","))):
             leg, eq, value = item.partition("=")

@@ -38,12 +38,19 @@ from kb.settings import load_settings  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = REPO_ROOT / "cases"
 AUTHOR = Person("bench", "bench@users.noreply.kb")
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "git user", "GIT_AUTHOR_EMAIL": "git@example.com",
-           "GIT_COMMITTER_NAME": "git user", "GIT_COMMITTER_EMAIL": "git@example.com"}
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "git user",
+    "GIT_AUTHOR_EMAIL": "git@example.com",
+    "GIT_COMMITTER_NAME": "git user",
+    "GIT_COMMITTER_EMAIL": "git@example.com",
+}
 
 
 def git(folder: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, text=True, env=GIT_ENV).stdout
+    return subprocess.run(
+        ["git", "-C", str(folder), *args], check=True, capture_output=True, text=True, env=GIT_ENV
+    ).stdout
 
 
 def ms(values: list[float]) -> str:
@@ -89,7 +96,9 @@ def sync_world(root: Path, n: int, conflicting: bool) -> tuple[Path, float, dict
     names = [f"ESC-2026-{i:04d}.md" for i in range(1, 2 * n + 1)]
     sample = (SAMPLE / "ESC-2024-0100.md").read_text("utf-8")
     for i, name in enumerate(names):
-        (seed / name).write_text(sample.replace("ESC-2024-0100", name[:-3]) + f"\nline {i}\n", "utf-8")
+        (seed / name).write_text(
+            sample.replace("ESC-2024-0100", name[:-3]) + f"\nline {i}\n", "utf-8"
+        )
     git(seed, "add", "-A")
     git(seed, "commit", "-qm", "seed")
     git(seed, "push", "-q", str(remote), "main")
@@ -101,13 +110,17 @@ def sync_world(root: Path, n: int, conflicting: bool) -> tuple[Path, float, dict
     upstream = names[:n] if conflicting else names[n:]
     for i, name in enumerate(web):
         path = kb_clone / name
-        path.write_text(path.read_text("utf-8").replace(f"line {i}\n", f"line {i}: web edit\n"), "utf-8")
+        path.write_text(
+            path.read_text("utf-8").replace(f"line {i}\n", f"line {i}: web edit\n"), "utf-8"
+        )
         with repo.writing():
             repo.commit_file(path, AUTHOR, f"web edit {name}")
     for name in upstream:
         path = user / name
         index = names.index(name)
-        path.write_text(path.read_text("utf-8").replace(f"line {index}\n", f"line {index}: git edit\n"), "utf-8")
+        path.write_text(
+            path.read_text("utf-8").replace(f"line {index}\n", f"line {index}: git edit\n"), "utf-8"
+        )
     git(user, "commit", "-qam", f"{len(upstream)} git edits")
     git(user, "push", "-q")
     started = time.perf_counter()
@@ -123,17 +136,25 @@ def bench_sync(root: Path, n: int) -> None:
         clone, took, result = sync_world(folder, n, conflicting)
         assert result["synced"], result
         what = "every web edit conflicting" if conflicting else "upstream changed other cases"
-        print(f"sync of {n} changed cases ({what}): {took:.2f} s; pulled {result['pulled']}, replayed {result['replayed']}, "
-              f"set aside {len(result['pending'])}, pushed {result['pushed']}")
-        fsck = subprocess.run(["git", "-C", str(clone), "fsck", "--no-dangling"], capture_output=True, text=True)
+        print(
+            f"sync of {n} changed cases ({what}): {took:.2f} s; pulled {result['pulled']}, replayed {result['replayed']}, "
+            f"set aside {len(result['pending'])}, pushed {result['pushed']}"
+        )
+        fsck = subprocess.run(
+            ["git", "-C", str(clone), "fsck", "--no-dangling"], capture_output=True, text=True
+        )
         assert fsck.returncode == 0, fsck.stderr
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--saves", type=int, default=60, help="timed saves on the sample corpus")
-    parser.add_argument("--sync-cases", type=int, default=100, help="changed cases on each side of the sync")
-    parser.add_argument("--model", default="hash:256", help="embedding model of the reindex after each save")
+    parser.add_argument(
+        "--sync-cases", type=int, default=100, help="changed cases on each side of the sync"
+    )
+    parser.add_argument(
+        "--model", default="hash:256", help="embedding model of the reindex after each save"
+    )
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--smoke", action="store_true", help="5 saves and a sync of 10 cases")
     args = parser.parse_args()

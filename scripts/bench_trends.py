@@ -20,15 +20,14 @@ import random
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import func, insert, select, text  # noqa: E402
-
 from alembic import command  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from kb import trends  # noqa: E402
 from kb.activity import Feedback, SearchLog, percentile  # noqa: E402
@@ -50,9 +49,18 @@ def fill(store: Store, n: int, days: int, now: datetime, seed: int = 7) -> None:
     signatures = [f"l{i:016x}" for i in range(200)]
     span = days * 86400
     with store.engine.begin() as conn:
-        conn.execute(insert(LogSignature), [{"signature_id": s, "template": f"<ts> error [exec-<num>] step {i} failed",
-                                             "first_seen": now - timedelta(days=days), "last_seen": now}
-                                            for i, s in enumerate(signatures)])
+        conn.execute(
+            insert(LogSignature),
+            [
+                {
+                    "signature_id": s,
+                    "template": f"<ts> error [exec-<num>] step {i} failed",
+                    "first_seen": now - timedelta(days=days),
+                    "last_seen": now,
+                }
+                for i, s in enumerate(signatures)
+            ],
+        )
     next_id = 1
     burst = 40
     for start in range(0, n, BATCH):
@@ -67,23 +75,61 @@ def fill(store: Store, n: int, days: int, now: datetime, seed: int = 7) -> None:
             role, product = rng.choice(ROLES), rng.choice(PRODUCTS)
             results = 0 if rng.random() < 0.1 else rng.randint(1, 40)
             top = f"ESC-2026-{rng.randint(1, 300):04d}" if results else None
-            logs.append({"id": sid, "token": f"bench{sid:019d}", "created_at": when, "text": "", "author": "", "lang": "en",
-                         "kind": "code", "filters": {}, "role": role, "result_count": results, "keyword_match": True,
-                         "latency_ms": 10.0, "generation": None, "offset": 0, "source": "web"})
-            row = {"search_id": sid, "created_at": when, "role": role, "lang": "en", "product": product, "component": "schedule",
-                   "result_count": results, "top_case": top}
+            logs.append(
+                {
+                    "id": sid,
+                    "token": f"bench{sid:019d}",
+                    "created_at": when,
+                    "text": "",
+                    "author": "",
+                    "lang": "en",
+                    "kind": "code",
+                    "filters": {},
+                    "role": role,
+                    "result_count": results,
+                    "keyword_match": True,
+                    "latency_ms": 10.0,
+                    "generation": None,
+                    "offset": 0,
+                    "source": "web",
+                }
+            )
+            row = {
+                "search_id": sid,
+                "created_at": when,
+                "role": role,
+                "lang": "en",
+                "product": product,
+                "component": "schedule",
+                "result_count": results,
+                "top_case": top,
+            }
             subjects.append({**row, "subject_type": "code", "subject": code})
             if rng.random() < 1 / 3:
-                subjects.append({**row, "subject_type": "signature", "subject": rng.choice(signatures)})
+                subjects.append(
+                    {**row, "subject_type": "signature", "subject": rng.choice(signatures)}
+                )
             if rng.random() < 0.02:
-                verdicts.append({"search_id": sid, "case_id": None, "verdict": "escalated", "role": role, "created_at": when})
+                verdicts.append(
+                    {
+                        "search_id": sid,
+                        "case_id": None,
+                        "verdict": "escalated",
+                        "role": role,
+                        "created_at": when,
+                    }
+                )
         with store.engine.begin() as conn:
             conn.execute(insert(SearchLog), logs)
             conn.execute(insert(SearchSubject), subjects)
             if verdicts:
                 conn.execute(insert(Feedback), verdicts)
-    if store.engine.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load: statistics and
-        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # the visibility map
+    if (
+        store.engine.dialect.name == "postgresql"
+    ):  # what autovacuum does soon after a bulk load: statistics and
+        with store.engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT"
+        ) as conn:  # the visibility map
             conn.execute(text("VACUUM ANALYZE"))
     else:
         with store.engine.begin() as conn:
@@ -102,18 +148,24 @@ def bench_store(url: str, searches: int, days: int, reuse: bool) -> tuple[Store,
             held = session.scalar(select(func.count()).select_from(SearchLog))
             newest = session.scalar(select(func.max(SearchSubject.created_at)))
         if held == searches and newest is not None:
-            newest = newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)
-            print(f"reusing the store's {held:,} searches ({store.engine.dialect.name}), the newest "
-                  f"{(datetime.now(timezone.utc) - newest).total_seconds() / 60:.0f} min old")
+            newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+            print(
+                f"reusing the store's {held:,} searches ({store.engine.dialect.name}), the newest "
+                f"{(datetime.now(UTC) - newest).total_seconds() / 60:.0f} min old"
+            )
             return store, newest
     store.drop_schema()
     store.create_schema()
-    command.stamp(alembic_config(url), "head")  # made from the models, as the default store is: current
-    now = datetime.now(timezone.utc)
+    command.stamp(
+        alembic_config(url), "head"
+    )  # made from the models, as the default store is: current
+    now = datetime.now(UTC)
     started = time.perf_counter()
     fill(store, searches, days, now)
-    print(f"filled {searches:,} searches over {days} days ({store.engine.dialect.name}) "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(
+        f"filled {searches:,} searches over {days} days ({store.engine.dialect.name}) "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     return store, now
 
 
@@ -121,11 +173,23 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     """The options bench_trends and bench_watch share: size, store and reuse."""
     parser.add_argument("--searches", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--database-url", "--url", dest="url", default="",
-                        help="a store URL, e.g. postgresql+psycopg://... (default: a SQLite file, see --sqlite-path)")
-    parser.add_argument("--sqlite-path", default="", help="the SQLite file (default: a fresh one in a temporary folder)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the store afterwards, and reuse it when it already holds --searches searches")
+    parser.add_argument(
+        "--database-url",
+        "--url",
+        dest="url",
+        default="",
+        help="a store URL, e.g. postgresql+psycopg://... (default: a SQLite file, see --sqlite-path)",
+    )
+    parser.add_argument(
+        "--sqlite-path",
+        default="",
+        help="the SQLite file (default: a fresh one in a temporary folder)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the store afterwards, and reuse it when it already holds --searches searches",
+    )
 
 
 def store_url(args: argparse.Namespace, tmp: str) -> str:
@@ -150,15 +214,19 @@ def timed(call, repeats: int, cpu: list[float] | None = None) -> list[float]:  #
 
 
 def figures(times: list[float], cpu: list[float]) -> str:
-    return (f"p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms "
-            f"(cpu here p50 {percentile(cpu, 50):.1f} ms, p95 {percentile(cpu, 95):.1f} ms)")
+    return (
+        f"p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms "
+        f"(cpu here p50 {percentile(cpu, 50):.1f} ms, p95 {percentile(cpu, 95):.1f} ms)"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_store_arguments(parser)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--smoke", action="store_true", help="5,000 searches and 3 repeats (what the tests run)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="5,000 searches and 3 repeats (what the tests run)"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.searches, args.repeats = 5_000, 3
@@ -169,18 +237,30 @@ def main() -> int:
             cpu: list[float] = []
             times = timed(lambda: trends.trends(store, window, now=now), args.repeats, cpu)
             report = trends.trends(store, window, now=now)
-            print(f"trends query window={window}: {figures(times, cpu)} "
-                  f"({len(report.trends)} trends, first {report.trends[0].subject if report.trends else '-'})")
+            print(
+                f"trends query window={window}: {figures(times, cpu)} "
+                f"({len(report.trends)} trends, first {report.trends[0].subject if report.trends else '-'})"
+            )
         cpu = []
-        filtered = timed(lambda: trends.trends(store, "week", trends.TrendFilters(product="tsumugi-cloud", role="support"),
-                                               now=now), args.repeats, cpu)
+        filtered = timed(
+            lambda: trends.trends(
+                store, "week", trends.TrendFilters(product="tsumugi-cloud", role="support"), now=now
+            ),
+            args.repeats,
+            cpu,
+        )
         print(f"trends query window=week product+role: {figures(filtered, cpu)}")
         store.close()
         from webui import create_app
 
         (Path(tmp) / "cases").mkdir()
-        settings = load_settings(environ={}, cases_dir=Path(tmp) / "cases", data_dir=Path(tmp) / "data",
-                                 embed_model="hash:256", database_url=url)
+        settings = load_settings(
+            environ={},
+            cases_dir=Path(tmp) / "cases",
+            data_dir=Path(tmp) / "data",
+            embed_model="hash:256",
+            database_url=url,
+        )
         app = create_app(settings, test_config={"KB_ROLE": "engineer"})
         client = app.test_client()
         for window in trends.WINDOWS:

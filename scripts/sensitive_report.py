@@ -31,7 +31,9 @@ class Row:
 
     @property
     def wrong(self) -> bool:
-        return self.found != (frozenset() if self.expected == "none" else frozenset({self.expected}))
+        return self.found != (
+            frozenset() if self.expected == "none" else frozenset({self.expected})
+        )
 
 
 def load(path: Path = CORPUS) -> list[Row]:
@@ -50,8 +52,14 @@ def scores(rows: list[Row], kind: str) -> dict[str, float | int]:
     tp = sum(1 for r in rows if r.expected == kind and kind in r.found)
     fp = sum(1 for r in rows if r.expected != kind and kind in r.found)
     fn = sum(1 for r in rows if r.expected == kind and kind not in r.found)
-    return {"lines": sum(1 for r in rows if r.expected == kind), "tp": tp, "fp": fp, "fn": fn,
-            "precision": tp / (tp + fp) if tp + fp else 1.0, "recall": tp / (tp + fn) if tp + fn else 1.0}
+    return {
+        "lines": sum(1 for r in rows if r.expected == kind),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": tp / (tp + fp) if tp + fp else 1.0,
+        "recall": tp / (tp + fn) if tp + fn else 1.0,
+    }
 
 
 def by_category(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
@@ -63,12 +71,23 @@ def by_category(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
 
 def table(rows: list[Row]) -> str:
     """Markdown: per kind precision / recall, then per category the lines classified right."""
-    out = [f"{len(rows)} lines: " + ", ".join(f"{sum(1 for r in rows if r.expected == k)} {k}" for k in (*KINDS, "none")), "",
-           "| kind | lines | precision | recall | false positives | misses |", "| --- | --- | --- | --- | --- | --- |"]
+    out = [
+        f"{len(rows)} lines: "
+        + ", ".join(f"{sum(1 for r in rows if r.expected == k)} {k}" for k in (*KINDS, "none")),
+        "",
+        "| kind | lines | precision | recall | false positives | misses |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for kind in KINDS:
         s = scores(rows, kind)
-        out.append(f"| {kind} | {s['lines']} | {s['precision']:.3f} | {s['recall']:.3f} | {s['fp']} | {s['fn']} |")
-    out += ["", "| expected | category | lines | right | wrong |", "| --- | --- | --- | --- | --- |"]
+        out.append(
+            f"| {kind} | {s['lines']} | {s['precision']:.3f} | {s['recall']:.3f} | {s['fp']} | {s['fn']} |"
+        )
+    out += [
+        "",
+        "| expected | category | lines | right | wrong |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for (expected, category), group in by_category(rows).items():
         wrong = sum(1 for r in group if r.wrong)
         out.append(f"| {expected} | {category} | {len(group)} | {len(group) - wrong} | {wrong} |")
@@ -77,8 +96,11 @@ def table(rows: list[Row]) -> str:
 
 def misses(rows: list[Row]) -> str:
     """One line per misclassified corpus line: expected, found, category, text."""
-    return "\n".join(f"expected {r.expected!r}, found {sorted(r.found) or 'nothing'} [{r.category}]: {r.text}"
-                     for r in rows if r.wrong)
+    return "\n".join(
+        f"expected {r.expected!r}, found {sorted(r.found) or 'nothing'} [{r.category}]: {r.text}"
+        for r in rows
+        if r.wrong
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -45,16 +45,26 @@ def day_factors(rng: np.random.Generator, total: int, spread: float) -> np.ndarr
     return np.repeat(factors, 1440)[:total]
 
 
-def simulate(weeks: int, background: int, bursts_per_size: int, seed: int, rule: BurstRule, quiet_min: int = 30,
-             every_min: int = 5, day_spread: float = 0.0) -> dict:
+def simulate(
+    weeks: int,
+    background: int,
+    bursts_per_size: int,
+    seed: int,
+    rule: BurstRule,
+    quiet_min: int = 30,
+    every_min: int = 5,
+    day_spread: float = 0.0,
+) -> dict:
     rng = np.random.default_rng(seed)
     warm = rule.baseline_days * 1440
     total = warm + weeks * 7 * 1440
     t = np.arange(total)
     shape = profile(t) / profile(np.arange(1440)).mean()
     per_day = np.geomspace(1, 1000, background)  # background rates: 1 a day ... 1000 a day
-    counts = {f"bg{i}": rng.poisson(rate / 1440 * shape * day_factors(rng, total, day_spread))
-              for i, rate in enumerate(per_day)}
+    counts = {
+        f"bg{i}": rng.poisson(rate / 1440 * shape * day_factors(rng, total, day_spread))
+        for i, rate in enumerate(per_day)
+    }
     injected = []  # (subject, size, start minute)
     k = 0
     for size in SIZES:
@@ -83,7 +93,9 @@ def simulate(weeks: int, background: int, bursts_per_size: int, seed: int, rule:
         for key in keys:
             n = key[1]
             span = between(n, now - w - rule.baseline_days * 1440, now - w)
-            seasonal = sum(between(n, int(a // 60), int(b // 60)) for a, b in seasonal_slots(now * 60.0, rule))
+            seasonal = sum(
+                between(n, int(a // 60), int(b // 60)) for a, b in seasonal_slots(now * 60.0, rule)
+            )
             base[key] = Baseline(span, seasonal)
         fired = [b.key for b in detect(window, base, rule)]
         steps = burst_steps(open_bursts, fired, float(now), float(quiet_min))
@@ -103,25 +115,45 @@ def simulate(weeks: int, background: int, bursts_per_size: int, seed: int, rule:
     false = [a for a in alerts if a not in matched]
     if "--debug" in sys.argv:
         print(false, [i for i in injected if i[0] in {f[0] for f in false}], file=sys.stderr)
-    return {"weeks": weeks, "background_subjects": background, "bursts_per_size": bursts_per_size,
-            "recall": {str(s): found[s] / bursts_per_size for s in SIZES},
-            "false_alerts": len(false), "false_alerts_per_week": len(false) / weeks,
-            "median_minutes_to_alert": float(np.median(delays)) if delays else None,
-            "day_spread": day_spread,
-            "rule": {"window_minutes": w, "p_threshold": rule.p_threshold, "min_count": rule.min_count,
-                     "floor_per_day": rule.floor_per_day, "baseline_days": rule.baseline_days,
-                     "dispersion": getattr(rule, "dispersion", 0.0)}}
+    return {
+        "weeks": weeks,
+        "background_subjects": background,
+        "bursts_per_size": bursts_per_size,
+        "recall": {str(s): found[s] / bursts_per_size for s in SIZES},
+        "false_alerts": len(false),
+        "false_alerts_per_week": len(false) / weeks,
+        "median_minutes_to_alert": float(np.median(delays)) if delays else None,
+        "day_spread": day_spread,
+        "rule": {
+            "window_minutes": w,
+            "p_threshold": rule.p_threshold,
+            "min_count": rule.min_count,
+            "floor_per_day": rule.floor_per_day,
+            "baseline_days": rule.baseline_days,
+            "dispersion": getattr(rule, "dispersion", 0.0),
+        },
+    }
 
 
 def main() -> None:
     defaults = BurstRule()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="one simulated week, fewer subjects (seconds)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON (one object per kind of traffic)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="one simulated week, fewer subjects (seconds)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the figures as JSON (one object per kind of traffic)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--traffic", choices=("both", "steady", "overdispersed"), default="both")
-    parser.add_argument("--day-spread", type=float, default=0.3,
-                        help="overdispersed traffic: the day-to-day coefficient of variation of each rate")
+    parser.add_argument(
+        "--day-spread",
+        type=float,
+        default=0.3,
+        help="overdispersed traffic: the day-to-day coefficient of variation of each rate",
+    )
     parser.add_argument("--p-threshold", type=float, default=defaults.p_threshold)
     parser.add_argument("--min-count", type=int, default=defaults.min_count)
     parser.add_argument("--dispersion", type=float, default=getattr(defaults, "dispersion", 0.0))
@@ -141,13 +173,17 @@ def main() -> None:
         print(json.dumps(results))
         return
     for kind, figures in results.items():
-        print(f"{kind} traffic: {figures['weeks']} simulated week(s), {figures['background_subjects']} background subjects "
-              f"(1..1000 searches a day, daily cycle, day-to-day spread {figures['day_spread']}), "
-              f"{figures['bursts_per_size']} bursts per size; rule {figures['rule']}")
+        print(
+            f"{kind} traffic: {figures['weeks']} simulated week(s), {figures['background_subjects']} background subjects "
+            f"(1..1000 searches a day, daily cycle, day-to-day spread {figures['day_spread']}), "
+            f"{figures['bursts_per_size']} bursts per size; rule {figures['rule']}"
+        )
         for size, recall in figures["recall"].items():
             print(f"  burst of {size:>2} in 30 min over 1/day: recall {recall:.2f}")
-        print(f"  false alerts: {figures['false_alerts']} ({figures['false_alerts_per_week']:.2f} per week); "
-              f"median minutes from burst start to alert: {figures['median_minutes_to_alert']}")
+        print(
+            f"  false alerts: {figures['false_alerts']} ({figures['false_alerts_per_week']:.2f} per week); "
+            f"median minutes from burst start to alert: {figures['median_minutes_to_alert']}"
+        )
 
 
 if __name__ == "__main__":

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import shutil
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
 from worlds import CHROMIUM, FAKE_MODEL, LAPTOP, SAMPLE_CASES
 
 
@@ -26,7 +25,9 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ob
 
     folder = tmp_path_factory.mktemp("browser")
     shutil.copytree(SAMPLE_CASES, folder / "cases")
-    settings = load_settings(environ={}, cases_dir=folder / "cases", data_dir=folder / "data", embed_model=FAKE_MODEL)
+    settings = load_settings(
+        environ={}, cases_dir=folder / "cases", data_dir=folder / "data", embed_model=FAKE_MODEL
+    )
     report = run_index(settings)
     assert report.published
     app = create_app(settings, test_config={"KB_ROLE": "support"})
@@ -60,8 +61,10 @@ def browser() -> Iterator[object]:
         pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM),
-                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield chromium
         chromium.close()
 

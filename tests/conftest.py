@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from sqlalchemy import create_engine, text
-
-from kb.settings import Settings, load_settings
 from worlds import BROKEN, FAKE_MODEL, PASSWORD, REPO, SAMPLE_CASES, WEB_WORLD, case_text
 
-__all__ = ["BROKEN", "FAKE_MODEL", "REPO", "SAMPLE_CASES", "case_text"]  # what other modules import from here
+from kb.settings import Settings, load_settings
+
+__all__ = [
+    "BROKEN",
+    "FAKE_MODEL",
+    "REPO",
+    "SAMPLE_CASES",
+    "case_text",
+]  # what other modules import from here
 
 pytest_plugins = ["browser_fixtures"]  # the browser tier's fixtures (live_app, browser, page, ...)
 
@@ -40,13 +46,17 @@ def write_cases(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
 def settings(tmp_path: Path) -> Settings:
     """Settings on an empty cases folder and data folder, with the fast fake encoder."""
     (tmp_path / "cases").mkdir(exist_ok=True)
-    return load_settings(environ={}, cases_dir=tmp_path / "cases", data_dir=tmp_path / "data", embed_model=FAKE_MODEL)
+    return load_settings(
+        environ={}, cases_dir=tmp_path / "cases", data_dir=tmp_path / "data", embed_model=FAKE_MODEL
+    )
 
 
 @pytest.fixture
 def sample_settings(tmp_path: Path) -> Settings:
     """Settings on the bundled sample corpus with a private data folder and the fake encoder."""
-    return load_settings(environ={}, cases_dir=SAMPLE_CASES, data_dir=tmp_path / "data", embed_model=FAKE_MODEL)
+    return load_settings(
+        environ={}, cases_dir=SAMPLE_CASES, data_dir=tmp_path / "data", embed_model=FAKE_MODEL
+    )
 
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KB_TEST_DATABASE_URL") else [])
@@ -71,6 +81,7 @@ def store_url(request, tmp_path: Path):
 
 
 # -- the web world (worlds.WEB_WORLD) ---------------------------------------------------------------
+
 
 @pytest.fixture
 def app(settings, write_cases):
@@ -105,7 +116,10 @@ def world(settings, write_cases):
     store = open_store(settings)
     for name, role in (("sato", "support"), ("kato", "engineer"), ("mori", "admin")):
         accounts.add_user(store, name, role, PASSWORD)
-    tokens = {role: accounts.create_token(store, name, "test") for name, role in (("sato", "support"), ("kato", "engineer"), ("mori", "admin"))}
+    tokens = {
+        role: accounts.create_token(store, name, "test")
+        for name, role in (("sato", "support"), ("kato", "engineer"), ("mori", "admin"))
+    }
     store.close()
     return settings.replace(cookie_secure=False), tokens
 

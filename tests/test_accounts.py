@@ -1,10 +1,24 @@
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
 
-from kb.accounts import (AccountError, AuthError, active_identity, add_user, audit_events, authenticate, create_session,
-                         create_token, disable_user, list_tokens, revoke_token, session_identity, set_password, verify_token)
+from kb.accounts import (
+    AccountError,
+    AuthError,
+    active_identity,
+    add_user,
+    audit_events,
+    authenticate,
+    create_session,
+    create_token,
+    disable_user,
+    list_tokens,
+    revoke_token,
+    session_identity,
+    set_password,
+    verify_token,
+)
 from kb.cli import main
 from kb.migrate import open_store
 
@@ -66,7 +80,10 @@ def test_disable_ends_sessions_and_tokens(store):
     add_user(store, "ito", "engineer", "correct horse battery")
     token = create_token(store, "ito", "ci")
     sid = create_session(store, "ito")
-    assert verify_token(store, token).role == "engineer" and active_identity(store, "ito").role == "engineer"
+    assert (
+        verify_token(store, token).role == "engineer"
+        and active_identity(store, "ito").role == "engineer"
+    )
     assert session_identity(store, sid, timedelta(hours=8), timedelta(days=7)).role == "engineer"
     disable_user(store, "ito")
     assert active_identity(store, "ito") is None
@@ -106,7 +123,12 @@ def test_password_change(store):
 def test_cli_user_and_token_commands(settings):
     runner = CliRunner()
     env = {"KB_CASES_DIR": str(settings.cases_dir), "KB_DATA_DIR": str(settings.data_dir)}
-    added = runner.invoke(main, ["user", "add", "suzuki", "--role", "engineer", "--password-stdin"], input="a good long password\n", env=env)
+    added = runner.invoke(
+        main,
+        ["user", "add", "suzuki", "--role", "engineer", "--password-stdin"],
+        input="a good long password\n",
+        env=env,
+    )
     assert added.exit_code == 0, added.output
     listed = runner.invoke(main, ["user", "list"], env=env)
     assert "suzuki" in listed.output and "engineer" in listed.output
@@ -118,13 +140,25 @@ def test_cli_user_and_token_commands(settings):
     sid = create_session(store, "suzuki")
     role = runner.invoke(main, ["user", "role", "suzuki", "support"], env=env)
     assert role.exit_code == 0 and "support" in role.output, role.output
-    assert session_identity(store, sid, timedelta(hours=8), timedelta(days=7)) is None  # the role change ended it
+    assert (
+        session_identity(store, sid, timedelta(hours=8), timedelta(days=7)) is None
+    )  # the role change ended it
     assert "support" in runner.invoke(main, ["user", "list"], env=env).output
     assert runner.invoke(main, ["user", "role", "nobody", "admin"], env=env).exit_code == 2
     store.close()
     assert runner.invoke(main, ["user", "disable", "suzuki"], env=env).exit_code == 0
     assert "revoked" in runner.invoke(main, ["token", "list"], env=env).output
     audit = runner.invoke(main, ["audit"], env=env).output
-    assert "user_add" in audit and "token_create" in audit and "user_disable" in audit and "user_role" in audit
-    bad = runner.invoke(main, ["user", "add", "x y", "--role", "admin", "--password-stdin"], input="a good long password\n", env=env)
+    assert (
+        "user_add" in audit
+        and "token_create" in audit
+        and "user_disable" in audit
+        and "user_role" in audit
+    )
+    bad = runner.invoke(
+        main,
+        ["user", "add", "x y", "--role", "admin", "--password-stdin"],
+        input="a good long password\n",
+        env=env,
+    )
     assert bad.exit_code == 2 and "invalid user name" in bad.output

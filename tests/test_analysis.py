@@ -36,23 +36,29 @@ def test_bigrams_cover_unknown_in_house_terms():
     assert bigrams("english only") == []
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("failed with SCH-13208 again", ["sch-13208"]),
-    ("ORA-01555: snapshot too old", ["ora-01555"]),
-    ("java.lang.OutOfMemoryError: Java heap space", ["java.lang.outofmemoryerror", "outofmemoryerror"]),
-    ("set mail.smtp.timeout to 30", ["mail.smtp.timeout"]),
-    ("see tsumugi-server.log", ["tsumugi-server.log"]),
-    ("HTTP 503 from the proxy", ["http-503"]),
-    ("HTTP/1.1 500 Internal Server Error", ["http-500"]),
-    ("the foo-bar5 flag", ["foo-bar5"]),
-    ("max_pool_size = 20", ["max_pool_size"]),
-    ("SQLSTATE 40P01 deadlock", ["40p01", "sqlstate-40p01"]),
-    ("AADSTS50011: reply URL mismatch", ["aadsts50011"]),
-    ("login fails with XYZ-AUTH-4012", ["xyz-auth-4012"]),
-    ("hr=0x80070005 at 0x00007f8a3c2d1e00", ["0x80070005"]),
-    ("returned E_ACCESSDENIED", ["e_accessdenied"]),
-    ("an e-mail from the sign-in page", []),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("failed with SCH-13208 again", ["sch-13208"]),
+        ("ORA-01555: snapshot too old", ["ora-01555"]),
+        (
+            "java.lang.OutOfMemoryError: Java heap space",
+            ["java.lang.outofmemoryerror", "outofmemoryerror"],
+        ),
+        ("set mail.smtp.timeout to 30", ["mail.smtp.timeout"]),
+        ("see tsumugi-server.log", ["tsumugi-server.log"]),
+        ("HTTP 503 from the proxy", ["http-503"]),
+        ("HTTP/1.1 500 Internal Server Error", ["http-500"]),
+        ("the foo-bar5 flag", ["foo-bar5"]),
+        ("max_pool_size = 20", ["max_pool_size"]),
+        ("SQLSTATE 40P01 deadlock", ["40p01", "sqlstate-40p01"]),
+        ("AADSTS50011: reply URL mismatch", ["aadsts50011"]),
+        ("login fails with XYZ-AUTH-4012", ["xyz-auth-4012"]),
+        ("hr=0x80070005 at 0x00007f8a3c2d1e00", ["0x80070005"]),
+        ("returned E_ACCESSDENIED", ["e_accessdenied"]),
+        ("an e-mail from the sign-in page", []),
+    ],
+)
 def test_identifiers_are_kept_whole(text, expected):
     assert identifiers(text) == expected
 
@@ -77,12 +83,17 @@ def test_normalize_with_offsets_maps_back():
     assert offsets[:4] == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("text", ["Plain ASCII Text 123", "ＡＢ①c Mixed テスト ß", "", "İstanbul ﬁle"])
+@pytest.mark.parametrize(
+    "text", ["Plain ASCII Text 123", "ＡＢ①c Mixed テスト ß", "", "İstanbul ﬁle"]
+)
 def test_normalize_with_offsets_equals_normalising_each_character(text):
     norm, offsets = analysis.normalize_with_offsets(text)
     assert norm == "".join(normalize(c) for c in text)
     assert len(offsets) == len(norm) + 1 and offsets[-1] == len(text)
-    assert all(normalize(text[offsets[i]]).startswith(norm[i]) or norm[i] in normalize(text[offsets[i]]) for i in range(len(norm)))
+    assert all(
+        normalize(text[offsets[i]]).startswith(norm[i]) or norm[i] in normalize(text[offsets[i]])
+        for i in range(len(norm))
+    )
 
 
 def test_tokens_ending_in_a_digit_are_what_the_stemmer_would_give():
@@ -93,9 +104,16 @@ def test_tokens_ending_in_a_digit_are_what_the_stemmer_would_give():
 
     stemmer = snowballstemmer.stemmer("english")
     rng = random.Random(5)
-    tokens = ["".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(rng.randint(0, 12))) + rng.choice(string.digits)
-              for _ in range(3000)] + ["eyes2", "running1", "ies9", "0a57de16c5b25f23", "v2", "2026"]
-    assert [t for t, _, _ in analysis.english_words(" ".join(tokens))] == [stemmer.stemWord(t) for t in tokens]
+    tokens = [
+        "".join(
+            rng.choice(string.ascii_lowercase + string.digits) for _ in range(rng.randint(0, 12))
+        )
+        + rng.choice(string.digits)
+        for _ in range(3000)
+    ] + ["eyes2", "running1", "ies9", "0a57de16c5b25f23", "v2", "2026"]
+    assert [t for t, _, _ in analysis.english_words(" ".join(tokens))] == [
+        stemmer.stemWord(t) for t in tokens
+    ]
     assert analysis.words("running servers 2026") == ["run", "server", "2026"]
 
 

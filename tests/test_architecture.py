@@ -32,14 +32,23 @@ def edges_against_the_flow(path: Path, source: str) -> list[str]:
     layer = path.parts[0]
     if layer not in LAYERS or path.is_relative_to(COMPOSITION_ROOT):
         return []
-    later = LAYERS[LAYERS.index(layer) + 1:]
-    return [f"{path}:{line}: {layer} imports {package}" for line, package in imported_packages(source) if package in later]
+    later = LAYERS[LAYERS.index(layer) + 1 :]
+    return [
+        f"{path}:{line}: {layer} imports {package}"
+        for line, package in imported_packages(source)
+        if package in later
+    ]
 
 
 def test_the_checker_finds_local_and_module_level_edges():
     source = "import os\nfrom kb import case\n\ndef f():\n    from webui import service\n    import indexer.searcher\n"
-    assert edges_against_the_flow(Path("kb/x.py"), source) == ["kb/x.py:5: kb imports webui", "kb/x.py:6: kb imports indexer"]
-    assert edges_against_the_flow(Path("indexer/x.py"), source) == ["indexer/x.py:5: indexer imports webui"]
+    assert edges_against_the_flow(Path("kb/x.py"), source) == [
+        "kb/x.py:5: kb imports webui",
+        "kb/x.py:6: kb imports indexer",
+    ]
+    assert edges_against_the_flow(Path("indexer/x.py"), source) == [
+        "indexer/x.py:5: indexer imports webui"
+    ]
     assert edges_against_the_flow(Path("webui/x.py"), source) == []
     assert edges_against_the_flow(Path("kb/cli/search.py"), source) == []  # the composition root
     assert edges_against_the_flow(Path("kb/x.py"), "from . import case\nfrom .y import z\n") == []

@@ -10,11 +10,12 @@ import shutil
 import threading
 
 import pytest
-
-from indexer.jobs import run_index
 from worlds import LAPTOP, PASSWORD, search_for, shot
 
+from indexer.jobs import run_index
+
 pytestmark = pytest.mark.browser
+
 
 def test_search_filter_case_feedback_and_stats(page, live_app):  # type: ignore[no-untyped-def]
     page.goto("/")
@@ -38,7 +39,9 @@ def test_search_filter_case_feedback_and_stats(page, live_app):  # type: ignore[
     shot(page, "02-results-ja")
 
     # A facet checkbox narrows the results (app.js submits the filter form on change).
-    page.locator("fieldset.facet", has_text="製品").locator("label", has_text="tsumugi-cloud").click()
+    page.locator("fieldset.facet", has_text="製品").locator(
+        "label", has_text="tsumugi-cloud"
+    ).click()
     page.wait_for_url(re.compile(r"product=tsumugi-cloud"))
     metas = page.locator("li.hit .hit-meta").all_inner_texts()
     assert metas and all("tsumugi-cloud" in m for m in metas)
@@ -84,10 +87,12 @@ def test_search_filter_case_feedback_and_stats(page, live_app):  # type: ignore[
     assert "escalate" in page.locator(".flash").inner_text().lower()
 
     # A pasted multi-line log.
-    log = ("2025-12-24 23:59:01,999 ERROR [http-nio-8443-exec-41] j.k.t.schedule.RecurrenceService - SCH-13208 "
-           "Cannot apply exception to series 9: no matching instance for 2025-12-25\n"
-           "jp.kasumi.tsumugi.schedule.RecurrenceException: SCH-13208 no matching instance\n"
-           "\tat jp.kasumi.tsumugi.schedule.RecurrenceService.applyException(RecurrenceService.java:412)")
+    log = (
+        "2025-12-24 23:59:01,999 ERROR [http-nio-8443-exec-41] j.k.t.schedule.RecurrenceService - SCH-13208 "
+        "Cannot apply exception to series 9: no matching instance for 2025-12-25\n"
+        "jp.kasumi.tsumugi.schedule.RecurrenceException: SCH-13208 no matching instance\n"
+        "\tat jp.kasumi.tsumugi.schedule.RecurrenceService.applyException(RecurrenceService.java:412)"
+    )
     search_for(page, log)
     assert page.locator(".understood").inner_text().count("log") >= 1
     assert page.locator("li.hit").count() > 0
@@ -123,14 +128,18 @@ def test_narrow_laptop_layout(page, browser, live_url, engineer):  # type: ignor
     shot(page, "12-case-1024")
     page.goto("/cases/ESC-2024-0100/edit?lang=en")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
-    page.locator("#section_cause").fill("")  # a required section emptied: the problem shows next to it
+    page.locator("#section_cause").fill(
+        ""
+    )  # a required section emptied: the problem shows next to it
     page.locator("#problems-cause li").wait_for()
     shot(page, "16-editor-edit-1024-en", full_page=False)
     assert page.problems == []
 
 
 def test_works_without_javascript(browser, live_url):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=LAPTOP, java_script_enabled=False, base_url=live_url, locale="en-US")
+    context = browser.new_context(
+        viewport=LAPTOP, java_script_enabled=False, base_url=live_url, locale="en-US"
+    )
     page = context.new_page()
     page.goto("/")
     page.fill("textarea#q", "approval route")
@@ -149,8 +158,10 @@ def test_works_without_javascript(browser, live_url):  # type: ignore[no-untyped
 
 def test_long_pasted_log_is_posted(page):  # type: ignore[no-untyped-def]
     page.goto("/?lang=en")
-    line = ("2025-12-24 23:59:01,999 ERROR [http-nio-8443-exec-41] j.k.t.schedule.RecurrenceService - SCH-13208 "
-            "Cannot apply exception to series {n}: no matching instance for 2025-12-25")
+    line = (
+        "2025-12-24 23:59:01,999 ERROR [http-nio-8443-exec-41] j.k.t.schedule.RecurrenceService - SCH-13208 "
+        "Cannot apply exception to series {n}: no matching instance for 2025-12-25"
+    )
     log = "\n".join(line.format(n=448213 + i) for i in range(20))  # about 3 KB: too long for a URL
     page.locator("textarea#q").fill(log)
     with page.expect_navigation():
@@ -169,14 +180,22 @@ def test_write_a_case_with_similar_cases_and_live_preview(page, engineer):  # ty
     with page.expect_navigation():
         page.locator("a.btn-new").click()
     assert page.url.endswith("/new") and page.locator("html").get_attribute("lang") == "ja"
-    assert page.locator("#f-id").count() == 0 and page.locator("#id-assigned").is_visible()  # the id is given at save
+    assert (
+        page.locator("#f-id").count() == 0 and page.locator("#id-assigned").is_visible()
+    )  # the id is given at save
     assert page.locator("#f-authors").input_value()
-    assert page.locator("#section_symptoms").get_attribute("placeholder").startswith("お客様の言葉で")
+    assert (
+        page.locator("#section_symptoms").get_attribute("placeholder").startswith("お客様の言葉で")
+    )
 
     page.locator("#f-title").fill("週次の定例会議で祝日の回だけ削除すると SCH-13208 エラーになる")
-    page.locator("#section_symptoms").fill("毎週の定例会議のうち祝日の回だけ削除すると「予定を保存できませんでした。(SCH-13208)」と表示される。\n\n"
-                                          "- 対象: **繰り返し予定**\n- 連絡先: sato@hanamura-logi.co.jp")
-    suggestion = page.locator("#similar-list .similar-item", has=page.locator("button[name=relate]")).first
+    page.locator("#section_symptoms").fill(
+        "毎週の定例会議のうち祝日の回だけ削除すると「予定を保存できませんでした。(SCH-13208)」と表示される。\n\n"
+        "- 対象: **繰り返し予定**\n- 連絡先: sato@hanamura-logi.co.jp"
+    )
+    suggestion = page.locator(
+        "#similar-list .similar-item", has=page.locator("button[name=relate]")
+    ).first
     suggestion.wait_for()  # similar cases arrive while typing
     related_id = suggestion.get_attribute("data-id")
     assert re.fullmatch(r"ESC-\d{4}-\d{4}", related_id or "")
@@ -185,17 +204,25 @@ def test_write_a_case_with_similar_cases_and_live_preview(page, engineer):  # ty
     page.locator(f"#similar-list .similar-item[data-id='{related_id}'] .chip-related").wait_for()
 
     preview = page.locator("#preview-body")
-    preview.locator("strong", has_text="繰り返し予定").wait_for()  # the live preview renders the Markdown
+    preview.locator(
+        "strong", has_text="繰り返し予定"
+    ).wait_for()  # the live preview renders the Markdown
     page.locator("#findings:not([hidden])").wait_for()  # the e-mail address is flagged
     assert "メールアドレス" in page.locator("#finding-list").inner_text()
     page.locator("#findings button[value=redact]").click()
     page.wait_for_function("document.querySelector('#section_symptoms').value.includes('<EMAIL>')")
     page.evaluate("window.scrollTo(0, 0)")
-    shot(page, "13-editor-ja", full_page=False)  # what the author sees: the sticky side panel and action bar
+    shot(
+        page, "13-editor-ja", full_page=False
+    )  # what the author sees: the sticky side panel and action bar
 
     page.locator("#f-component").fill("schedule")
-    page.locator("#section_cause").fill("例外日の照合を JVM の既定タイムゾーンで行っていたため、祝日の回が見つからなかった。")
-    page.locator("#section_resolution").fill("1. JVM オプションから `-Duser.timezone=UTC` を削除する\n2. サービスを再起動する")
+    page.locator("#section_cause").fill(
+        "例外日の照合を JVM の既定タイムゾーンで行っていたため、祝日の回が見つからなかった。"
+    )
+    page.locator("#section_resolution").fill(
+        "1. JVM オプションから `-Duser.timezone=UTC` を削除する\n2. サービスを再起動する"
+    )
     page.locator("#preview-body .section-resolution li").first.wait_for()
     page.locator("#check-summary.is-ok").wait_for()
     assert page.locator("#findings").is_hidden()
@@ -213,19 +240,24 @@ def test_write_a_case_with_similar_cases_and_live_preview(page, engineer):  # ty
     shot(page, "15-new-case-ja")
     with page.expect_navigation():
         page.locator("a.case-edit").click()
-    assert page.locator("#f-id").input_value() == new_id and page.locator("#f-id").get_attribute("readonly") is not None
+    assert (
+        page.locator("#f-id").input_value() == new_id
+        and page.locator("#f-id").get_attribute("readonly") is not None
+    )
     assert page.locator("#f-related").input_value() == related_id
     assert "<EMAIL>" in page.locator("#section_symptoms").input_value()
 
     page.goto("/")
     search_for(page, "定例会議 祝日の回 SCH-13208 タイムゾーン")
-    assert new_id in page.locator("li.hit .hit-meta").all_inner_texts()[0] or \
-        new_id in " ".join(page.locator("li.hit .hit-meta").all_inner_texts()[:3])
+    assert new_id in page.locator("li.hit .hit-meta").all_inner_texts()[0] or new_id in " ".join(
+        page.locator("li.hit .hit-meta").all_inner_texts()[:3]
+    )
     assert page.problems == []
 
 
 def test_sign_in_as_support_and_out(browser, tmp_path):  # type: ignore[no-untyped-def]
     """Accounts mode in a real browser: the login form, the session cookie, a support user's view."""
+    from conftest import FAKE_MODEL, SAMPLE_CASES
     from werkzeug.serving import make_server
 
     from kb import accounts
@@ -233,11 +265,16 @@ def test_sign_in_as_support_and_out(browser, tmp_path):  # type: ignore[no-untyp
     from kb.settings import load_settings
     from webui import create_app
 
-    from conftest import FAKE_MODEL, SAMPLE_CASES
-
     shutil.copytree(SAMPLE_CASES, tmp_path / "cases")
-    settings = load_settings(environ={}, cases_dir=tmp_path / "cases", data_dir=tmp_path / "data", embed_model=FAKE_MODEL,
-                             auth_mode="accounts", cookie_secure=False, secret_key="browser-test")
+    settings = load_settings(
+        environ={},
+        cases_dir=tmp_path / "cases",
+        data_dir=tmp_path / "data",
+        embed_model=FAKE_MODEL,
+        auth_mode="accounts",
+        cookie_secure=False,
+        secret_key="browser-test",
+    )
     run_index(settings)
     store = open_store(settings)
     accounts.add_user(store, "sato", "support", PASSWORD)
@@ -247,7 +284,9 @@ def test_sign_in_as_support_and_out(browser, tmp_path):  # type: ignore[no-untyp
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        context = browser.new_context(viewport=LAPTOP, locale="en-US", base_url=f"http://127.0.0.1:{server.server_port}")
+        context = browser.new_context(
+            viewport=LAPTOP, locale="en-US", base_url=f"http://127.0.0.1:{server.server_port}"
+        )
         page = context.new_page()
         page.goto("/search?q=tenant")
         assert "/login" in page.url
@@ -260,7 +299,11 @@ def test_sign_in_as_support_and_out(browser, tmp_path):  # type: ignore[no-untyp
         page.click("button[type=submit]")
         page.wait_for_url("**/search?q=tenant")
         assert "sato (support)" in page.inner_text("header")
-        restricted = [c.stem for c in (tmp_path / "cases").glob("*.md") if "visibility: restricted" in c.read_text("utf-8")]
+        restricted = [
+            c.stem
+            for c in (tmp_path / "cases").glob("*.md")
+            if "visibility: restricted" in c.read_text("utf-8")
+        ]
         assert restricted and not any(cid in page.content() for cid in restricted)
         page.goto(f"/cases/{restricted[0]}")
         assert "404" in page.inner_text("main")

@@ -17,16 +17,40 @@ def test_the_wheel_builds_without_warnings_and_carries_the_data_files(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
     for package in ("kb", "indexer", "webui"):
-        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
-    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                          "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
+        shutil.copytree(
+            REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     output = run.stdout + run.stderr
-    assert "absent from the `packages` configuration" not in output and "Warning" not in output, output
+    assert "absent from the `packages` configuration" not in output and "Warning" not in output, (
+        output
+    )
     wheel = next((tmp_path / "dist").glob("escalation_kb-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {"kb/migrations/env.py", "kb/migrations/script.py.mako", "kb/templates/case-ja.md", "webui/static/app.js",
-                "webui/templates/search.html"} | {f"kb/migrations/versions/{p.name}" for p in (REPO / "kb/migrations/versions").glob("*.py")}
+    expected = {
+        "kb/migrations/env.py",
+        "kb/migrations/script.py.mako",
+        "kb/templates/case-ja.md",
+        "webui/static/app.js",
+        "webui/templates/search.html",
+    } | {f"kb/migrations/versions/{p.name}" for p in (REPO / "kb/migrations/versions").glob("*.py")}
     assert expected <= names, expected - names
 
 
@@ -53,19 +77,31 @@ def _checkout(tmp_path: Path) -> Path:
 
 def test_setup_prints_two_lines_and_keeps_the_installers_output_in_a_log(tmp_path):
     root = _checkout(tmp_path)
-    run = subprocess.run(["bash", "scripts/setup.sh"], cwd=root, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        ["bash", "scripts/setup.sh"], cwd=root, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stderr
     assert (run.stdout + run.stderr).splitlines() == [
-        "setup: installing dependencies into .venv (first run takes a few minutes)", "setup: done"]
+        "setup: installing dependencies into .venv (first run takes a few minutes)",
+        "setup: done",
+    ]
     assert "noise line 239" in (root / ".venv" / "setup.log").read_text()
-    again = subprocess.run(["bash", "scripts/setup.sh"], cwd=root, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        ["bash", "scripts/setup.sh"], cwd=root, capture_output=True, text=True, timeout=60
+    )
     assert again.returncode == 0 and again.stdout + again.stderr == ""  # set up already: silent
 
 
 def test_setup_shows_the_installers_output_when_it_fails(tmp_path):
     root = _checkout(tmp_path)
-    run = subprocess.run(["bash", "scripts/setup.sh"], cwd=root, capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "FAIL_INSTALL": "1"})
+    run = subprocess.run(
+        ["bash", "scripts/setup.sh"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "FAIL_INSTALL": "1"},
+    )
     assert run.returncode == 1
     assert "ERROR: could not install" in run.stderr and "setup: failed:" in run.stderr
     assert len(run.stderr.splitlines()) <= 42  # the log's tail, not all of it

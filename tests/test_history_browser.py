@@ -7,10 +7,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
 from worlds import CHROMIUM, FAKE_MODEL, LAPTOP, SAMPLE_CASES, shot
 
 pytestmark = pytest.mark.browser
@@ -31,21 +30,35 @@ def history_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("history-browser")
     cases = root / "cases"
     shutil.copytree(SAMPLE_CASES, cases)
-    env = {"GIT_AUTHOR_NAME": "seed", "GIT_AUTHOR_EMAIL": "seed@example.com", "GIT_COMMITTER_NAME": "seed",
-           "GIT_COMMITTER_EMAIL": "seed@example.com", "PATH": "/usr/bin:/bin"}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "Import the sample corpus"]):
+    env = {
+        "GIT_AUTHOR_NAME": "seed",
+        "GIT_AUTHOR_EMAIL": "seed@example.com",
+        "GIT_COMMITTER_NAME": "seed",
+        "GIT_COMMITTER_EMAIL": "seed@example.com",
+        "PATH": "/usr/bin:/bin",
+    }
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["commit", "-qm", "Import the sample corpus"],
+    ):
         subprocess.run(["git", "-C", str(cases), *args], check=True, env=env, capture_output=True)
-    settings = load_settings(environ={}, cases_dir=cases, data_dir=root / "data", embed_model=FAKE_MODEL)
+    settings = load_settings(
+        environ={}, cases_dir=cases, data_dir=root / "data", embed_model=FAKE_MODEL
+    )
     path = cases / f"{CASE}.md"
     text = path.read_text("utf-8")
-    edited = (text.replace("サービスを再起動。", "サービスを再起動する。再起動後に予定の削除を再度お試しください。")
-                  .replace("severity: S2", "severity: S1"))
+    edited = text.replace(
+        "サービスを再起動。", "サービスを再起動する。再起動後に予定の削除を再度お試しください。"
+    ).replace("severity: S2", "severity: S1")
     assert edited != text
     repo = repo_for(settings)
     assert repo is not None
     path.write_text(edited, "utf-8")
     with repo.writing():
-        repo.commit_file(path, Person("m.ito", "m.ito@users.noreply.kb"), f"Update {CASE}: resolution, severity")
+        repo.commit_file(
+            path, Person("m.ito", "m.ito@users.noreply.kb"), f"Update {CASE}: resolution, severity"
+        )
     assert run_index(settings).published
     app = create_app(settings, test_config={"KB_ROLE": "engineer"})
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -64,8 +77,10 @@ def chromium() -> Iterator[object]:
         pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM),
-                                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield browser
         browser.close()
 
@@ -87,7 +102,9 @@ def test_history_page_with_a_diff(chromium, history_app, name, viewport):  # typ
         assert "S1" in page.locator(".history-fields").inner_text()
         assert page.locator(".history-restore button").is_visible()
         scroll_width = page.evaluate("document.documentElement.scrollWidth")
-        assert scroll_width <= viewport["width"] + 1, f"the page scrolls sideways at {viewport['width']} px"
+        assert scroll_width <= viewport["width"] + 1, (
+            f"the page scrolls sideways at {viewport['width']} px"
+        )
         shot(page, f"history-{name}")
         # compare the other way round through the form (radio buttons, no JavaScript needed)
         page.locator("input[name=a]").nth(0).check()

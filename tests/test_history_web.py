@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import case_text
+from worlds import git, make_world
 
 from indexer.jobs import run_index
 from kb.history import repo_for
@@ -15,24 +17,34 @@ from kb.repo import Person, sync
 from kb.settings import load_settings
 from webui import create_app
 
-from conftest import case_text
-from worlds import git, make_world
-
 PUBLIC, RAISED, SECRET = "ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003"
 ALICE = Person("alice", "alice@example.com")
 
 
 @pytest.fixture
 def world(tmp_path: Path):
-    files = {f"{PUBLIC}.md": case_text(PUBLIC, cause="タイムアウトは 30 秒でした。"),
-             f"{RAISED}.md": case_text(RAISED, title="Public at first", cause="OLD-PUBLIC-TEXT"),
-             f"{SECRET}.md": case_text(SECRET, title="Restricted", visibility="restricted", cause="VELVET-OWL")}
+    files = {
+        f"{PUBLIC}.md": case_text(PUBLIC, cause="タイムアウトは 30 秒でした。"),
+        f"{RAISED}.md": case_text(RAISED, title="Public at first", cause="OLD-PUBLIC-TEXT"),
+        f"{SECRET}.md": case_text(
+            SECRET, title="Restricted", visibility="restricted", cause="VELVET-OWL"
+        ),
+    }
     remote, folder, user = make_world(tmp_path, files)
-    settings = load_settings(environ={}, cases_dir=folder, data_dir=tmp_path / "data", embed_model="hash:256")
+    settings = load_settings(
+        environ={}, cases_dir=folder, data_dir=tmp_path / "data", embed_model="hash:256"
+    )
     repo = repo_for(settings)
     assert repo is not None
-    for case_id, text in ((PUBLIC, case_text(PUBLIC, cause="タイムアウトは 60 秒でした。")),
-                          (RAISED, case_text(RAISED, title="Engineers only now", visibility="engineering", cause="NEW-TEXT"))):
+    for case_id, text in (
+        (PUBLIC, case_text(PUBLIC, cause="タイムアウトは 60 秒でした。")),
+        (
+            RAISED,
+            case_text(
+                RAISED, title="Engineers only now", visibility="engineering", cause="NEW-TEXT"
+            ),
+        ),
+    ):
         (folder / f"{case_id}.md").write_text(text, "utf-8")
         with repo.writing():
             repo.commit_file(folder / f"{case_id}.md", ALICE, f"Update {case_id}: cause")
@@ -59,7 +71,9 @@ def test_history_lists_versions_and_renders_a_character_diff(world):
     assert page.status_code == 200
     body = page.get_data(as_text=True)
     assert "Update ESC-2026-0001: cause" in body and "alice" in body and "seed" in body
-    assert "<span>タイムアウトは </span><del>30</del><ins>60</ins><span> 秒でした。</span>" in body  # the changed run, not the line
+    assert (
+        "<span>タイムアウトは </span><del>30</del><ins>60</ins><span> 秒でした。</span>" in body
+    )  # the changed run, not the line
     assert "Restore this version" not in body  # support cannot edit
     case_page = client_of(app, "support").get(f"/cases/{PUBLIC}").get_data(as_text=True)
     assert f"/cases/{PUBLIC}/history" in case_page
@@ -69,7 +83,11 @@ def test_api_history_and_diff(world):
     app = world[0]
     client = client_of(app, "engineer")
     data = client.get(f"/api/v1/cases/{PUBLIC}/history").get_json()
-    assert data["ok"] and data["available"] and [v["summary"] for v in data["versions"]] == ["Update ESC-2026-0001: cause", "seed"]
+    assert (
+        data["ok"]
+        and data["available"]
+        and [v["summary"] for v in data["versions"]] == ["Update ESC-2026-0001: cause", "seed"]
+    )
     new, old = (v["sha"] for v in data["versions"])
     diff = client.get(f"/api/v1/cases/{PUBLIC}/history?a={old}&b={new}").get_json()["diff"]
     cause = next(s for s in diff["sections"] if s["name"] == "cause")
@@ -81,7 +99,11 @@ def test_api_history_and_diff(world):
 def test_history_obeys_visibility(world):
     app = world[0]
     support = client_of(app, "support")
-    for url in (f"/cases/{SECRET}/history", f"/api/v1/cases/{SECRET}/history", f"/cases/{RAISED}/history"):
+    for url in (
+        f"/cases/{SECRET}/history",
+        f"/api/v1/cases/{SECRET}/history",
+        f"/cases/{RAISED}/history",
+    ):
         response = support.get(url)
         assert response.status_code == 404 and "VELVET-OWL" not in response.get_data(as_text=True)
     engineer = client_of(app, "engineer")
@@ -93,21 +115,29 @@ def test_history_obeys_visibility(world):
 
 def test_lowered_visibility_keeps_the_restricted_past_hidden(world):
     app, settings, repo, folder = world[:4]
-    (folder / f"{SECRET}.md").write_text(case_text(SECRET, title="Now public", cause="Public text."), "utf-8")
+    (folder / f"{SECRET}.md").write_text(
+        case_text(SECRET, title="Now public", cause="Public text."), "utf-8"
+    )
     with repo.writing():
         repo.commit_file(folder / f"{SECRET}.md", ALICE, "lower")
     run_index(settings)
     support = client_of(app, "support")
     data = support.get(f"/api/v1/cases/{SECRET}/history").get_json()
     assert [v["summary"] for v in data["versions"]] == ["lower"] and data["hidden"] == 1
-    old = client_of(app, "admin").get(f"/api/v1/cases/{SECRET}/history").get_json()["versions"][1]["sha"]
+    old = (
+        client_of(app, "admin")
+        .get(f"/api/v1/cases/{SECRET}/history")
+        .get_json()["versions"][1]["sha"]
+    )
     app.config["KB_ROLE"] = "support"
     response = support.get(f"/cases/{SECRET}/history?a={old}")
     assert response.status_code == 404 and "VELVET-OWL" not in response.get_data(as_text=True)
 
 
 def _token(client, url: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True)).group(1)
+    return re.search(
+        r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True)
+    ).group(1)
 
 
 def test_restore_makes_a_new_commit_and_reindexes(world):
@@ -116,22 +146,39 @@ def test_restore_makes_a_new_commit_and_reindexes(world):
     versions = engineer.get(f"/api/v1/cases/{PUBLIC}/history").get_json()["versions"]
     seed = versions[-1]["sha"]
     url = f"/cases/{PUBLIC}/history"
-    assert engineer.post(f"{url}/restore", data={"version": seed}).status_code == 400  # no CSRF token
-    response = engineer.post(f"{url}/restore", data={"version": seed, "csrf_token": _token(engineer, url)})
+    assert (
+        engineer.post(f"{url}/restore", data={"version": seed}).status_code == 400
+    )  # no CSRF token
+    response = engineer.post(
+        f"{url}/restore", data={"version": seed, "csrf_token": _token(engineer, url)}
+    )
     assert response.status_code == 303
-    assert (folder / f"{PUBLIC}.md").read_text("utf-8") == case_text(PUBLIC, cause="タイムアウトは 30 秒でした。")
+    assert (folder / f"{PUBLIC}.md").read_text("utf-8") == case_text(
+        PUBLIC, cause="タイムアウトは 30 秒でした。"
+    )
     log = repo.log(f"{PUBLIC}.md")
-    assert len(log) == 3 and log[0].summary.startswith(f"Restore {PUBLIC}") and log[0].author.name == "local"
+    assert (
+        len(log) == 3
+        and log[0].summary.startswith(f"Restore {PUBLIC}")
+        and log[0].author.name == "local"
+    )
     assert git(folder, "status", "--porcelain") == ""
     stored = app.extensions["kb"].store.get_case(PUBLIC)
     assert "30 秒" in stored.section_text("cause")
     support = client_of(app, "support")
-    assert support.post(f"{url}/restore", data={"version": seed, "csrf_token": _token(support, "/")}).status_code == 403
+    assert (
+        support.post(
+            f"{url}/restore", data={"version": seed, "csrf_token": _token(support, "/")}
+        ).status_code
+        == 403
+    )
 
 
 def test_conflicting_upstream_edit_waits_for_merge_with_both_texts(world):
     app, settings, repo, folder, user = world
-    assert sync(repo, settings.git_remote, settings.git_branch).pushed  # the fixture's edits, shared
+    assert sync(
+        repo, settings.git_remote, settings.git_branch
+    ).pushed  # the fixture's edits, shared
     git(user, "pull", "-q")
     (user / f"{PUBLIC}.md").write_text(case_text(PUBLIC, cause="上流での修正: 90 秒。"), "utf-8")
     git(user, "commit", "-qam", "upstream fix")
@@ -146,21 +193,33 @@ def test_conflicting_upstream_edit_waits_for_merge_with_both_texts(world):
     engineer = client_of(app, "engineer")
     case_page = engineer.get(f"/cases/{PUBLIC}").get_data(as_text=True)
     assert "1 edit(s) waiting for merge" in case_page
-    assert "waiting for merge" not in client_of(app, "support").get(f"/cases/{PUBLIC}").get_data(as_text=True)
+    assert "waiting for merge" not in client_of(app, "support").get(f"/cases/{PUBLIC}").get_data(
+        as_text=True
+    )
     branch = result.waiting[0]["branch"]
     page = client_of(app, "engineer").get(f"/cases/{PUBLIC}/history?pending={branch}")
     body = text_of(page)
     assert "Edit waiting for merge" in body and branch in body
-    assert "<del>上流</del><ins>Web </ins><span>での修正: </span><del>90</del><ins>120</ins>" in page.get_data(as_text=True)
-    diff = client_of(app, "engineer").get(f"/api/v1/cases/{PUBLIC}/history?pending={branch}").get_json()["diff"]
+    assert (
+        "<del>上流</del><ins>Web </ins><span>での修正: </span><del>90</del><ins>120</ins>"
+        in page.get_data(as_text=True)
+    )
+    diff = (
+        client_of(app, "engineer")
+        .get(f"/api/v1/cases/{PUBLIC}/history?pending={branch}")
+        .get_json()["diff"]
+    )
     runs = next(s for s in diff["sections"] if s["name"] == "cause")["runs"]
-    assert "".join(t for op, t in runs if op != "insert") == "上流での修正: 90 秒。"  # both versions kept and shown
+    assert (
+        "".join(t for op, t in runs if op != "insert") == "上流での修正: 90 秒。"
+    )  # both versions kept and shown
     assert "".join(t for op, t in runs if op != "delete") == "Web での修正: 120 秒。"
     api = client_of(app, "engineer").get(f"/api/v1/cases/{PUBLIC}/history").get_json()
     assert api["pending"][0]["branch"] == branch and api["pending"][0]["author"] == "alice"
 
 
 # -- saves from the editor are commits ------------------------------------------------------------------
+
 
 def test_a_web_save_is_exactly_one_commit_by_the_signed_in_user(world):
     from test_editor import form_values, new_form
@@ -169,17 +228,28 @@ def test_a_web_save_is_exactly_one_commit_by_the_signed_in_user(world):
     engineer = client_of(app, "engineer")
     before = git(folder, "rev-list", "--count", "HEAD")
     values = form_values(engineer.get(f"/cases/{PUBLIC}/edit"))
-    assert "summary" in values and "not a git working copy" not in engineer.get(f"/cases/{PUBLIC}/edit").get_data(as_text=True)
+    assert "summary" in values and "not a git working copy" not in engineer.get(
+        f"/cases/{PUBLIC}/edit"
+    ).get_data(as_text=True)
     values.update({"section_resolution": "Raise the timeout to 120 seconds.", "action": "save"})
     response = engineer.post(f"/cases/{PUBLIC}/edit", data=values)
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
     assert int(git(folder, "rev-list", "--count", "HEAD")) == int(before) + 1
     shown = git(folder, "show", "--name-only", "--format=%an <%ae>|%cn|%s", "HEAD").split("\n")
-    assert shown[0] == f"local <local@users.noreply.kb>|Escalation KB|Update {PUBLIC}: resolution" and shown[2] == f"{PUBLIC}.md"
+    assert (
+        shown[0] == f"local <local@users.noreply.kb>|Escalation KB|Update {PUBLIC}: resolution"
+        and shown[2] == f"{PUBLIC}.md"
+    )
     assert git(folder, "status", "--porcelain") == ""
     # with a summary of the author's own, and a new case
     values = form_values(engineer.get(f"/cases/{PUBLIC}/edit"))
-    values.update({"section_resolution": "Raise the timeout to 180 seconds.", "summary": "Longer timeout  after load test", "action": "save"})
+    values.update(
+        {
+            "section_resolution": "Raise the timeout to 180 seconds.",
+            "summary": "Longer timeout  after load test",
+            "action": "save",
+        }
+    )
     assert engineer.post(f"/cases/{PUBLIC}/edit", data=values).status_code == 303
     assert git(folder, "log", "-1", "--format=%s") == "Longer timeout after load test\n"
     assert engineer.post("/new", data={**new_form(engineer), "action": "save"}).status_code == 303
@@ -199,11 +269,15 @@ def test_a_folder_that_is_no_working_copy_saves_as_before_and_says_so_once(setti
         first = engineer.get(f"/cases/{PUBLIC}/edit")
         assert "not a git working copy" in first.get_data(as_text=True)
         values = form_values(first)
-        assert "not a git working copy" not in engineer.get(f"/cases/{PUBLIC}/edit").get_data(as_text=True)
+        assert "not a git working copy" not in engineer.get(f"/cases/{PUBLIC}/edit").get_data(
+            as_text=True
+        )
         values.update({"section_resolution": "Saved without git.", "action": "save"})
         assert engineer.post(f"/cases/{PUBLIC}/edit", data=values).status_code == 303
         assert "Saved without git." in (settings.cases_dir / f"{PUBLIC}.md").read_text("utf-8")
-        assert "not a git working copy" in engineer.get(f"/cases/{PUBLIC}/history").get_data(as_text=True)
+        assert "not a git working copy" in engineer.get(f"/cases/{PUBLIC}/history").get_data(
+            as_text=True
+        )
     finally:
         app.extensions["kb"].close()
 
@@ -214,14 +288,18 @@ def test_an_upstream_change_to_a_case_open_in_the_editor_is_a_conflict(world):
     app, settings, repo, folder, user = world
     assert sync(repo, settings.git_remote, settings.git_branch).pushed
     engineer = client_of(app, "engineer")
-    values = form_values(engineer.get(f"/cases/{PUBLIC}/edit"))  # opened before the upstream change arrives
+    values = form_values(
+        engineer.get(f"/cases/{PUBLIC}/edit")
+    )  # opened before the upstream change arrives
     git(user, "pull", "-q")
     (user / f"{PUBLIC}.md").write_text(case_text(PUBLIC, cause="An upstream cause."), "utf-8")
     git(user, "commit", "-qam", "upstream")
     git(user, "push", "-q")
     assert sync(repo, settings.git_remote, settings.git_branch).pulled == 1
     values.update({"section_resolution": "My web resolution.", "action": "save"})
-    assert engineer.post(f"/cases/{PUBLIC}/edit", data=values).status_code == 409  # the editor's own check
+    assert (
+        engineer.post(f"/cases/{PUBLIC}/edit", data=values).status_code == 409
+    )  # the editor's own check
     assert "An upstream cause." in (folder / f"{PUBLIC}.md").read_text("utf-8")
     assert git(folder, "status", "--porcelain") == ""
 
@@ -249,13 +327,30 @@ def test_an_engineer_marks_a_waiting_edit_merged(world):
     url = f"/cases/{PUBLIC}/history"
     assert "Mark as merged" in engineer.get(url).get_data(as_text=True)
     token = _token(engineer, url)
-    assert engineer.post(f"{url}/resolve", data={"branch": "kb/pending/other", "csrf_token": token}).status_code == 404
+    assert (
+        engineer.post(
+            f"{url}/resolve", data={"branch": "kb/pending/other", "csrf_token": token}
+        ).status_code
+        == 404
+    )
     support = client_of(app, "support")
-    assert support.post(f"{url}/resolve", data={"branch": branch, "csrf_token": _token(support, "/")}).status_code == 403
+    assert (
+        support.post(
+            f"{url}/resolve", data={"branch": branch, "csrf_token": _token(support, "/")}
+        ).status_code
+        == 403
+    )
     engineer = client_of(app, "engineer")
-    assert engineer.post(f"{url}/resolve", data={"branch": branch, "csrf_token": _token(engineer, url)}).status_code == 303
+    assert (
+        engineer.post(
+            f"{url}/resolve", data={"branch": branch, "csrf_token": _token(engineer, url)}
+        ).status_code
+        == 303
+    )
     assert "waiting for merge" not in engineer.get(f"/cases/{PUBLIC}").get_data(as_text=True)
     assert sync(repo, settings.git_remote, settings.git_branch).waiting == []
     from kb.accounts import audit_events
 
-    assert any(e["action"] == "case_merge_resolved" for e in audit_events(app.extensions["kb"].store))
+    assert any(
+        e["action"] == "case_merge_resolved" for e in audit_events(app.extensions["kb"].store)
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-
 from worlds import shot
 
 pytestmark = pytest.mark.browser
@@ -43,7 +42,9 @@ def box(page, selector: str) -> dict[str, float]:  # type: ignore[no-untyped-def
 @pytest.fixture
 def sized(browser, live_url, request):  # type: ignore[no-untyped-def]
     width = request.param
-    context = browser.new_context(viewport={"width": width, "height": WIDTHS[width]}, locale="ja-JP", base_url=live_url)
+    context = browser.new_context(
+        viewport={"width": width, "height": WIDTHS[width]}, locale="ja-JP", base_url=live_url
+    )
     tab = context.new_page()
     problems: list[str] = []
     tab.on("pageerror", lambda exc: problems.append(str(exc)))
@@ -60,9 +61,13 @@ def test_every_page_fits_the_width(sized, engineer):  # type: ignore[no-untyped-
         page.goto(path)
         assert overflow(page) <= 0, f"{name} at {width}px scrolls sideways by {overflow(page)} px"
         brand = box(page, ".brand")
-        assert brand["height"] < 48, f"{name} at {width}px: the header's name wraps ({brand['height']} px high)"
+        assert brand["height"] < 48, (
+            f"{name} at {width}px: the header's name wraps ({brand['height']} px high)"
+        )
         switch = box(page, ".langswitch")
-        assert switch["x"] >= 0 and switch["x"] + switch["width"] <= width, f"{name} at {width}px: language switch off-screen"
+        assert switch["x"] >= 0 and switch["x"] + switch["width"] <= width, (
+            f"{name} at {width}px: language switch off-screen"
+        )
         shot(page, f"layout-{width}-{name}", full_page=False)
     assert page.problems == []
 
@@ -74,7 +79,9 @@ def test_first_hit_is_above_the_fold(sized):  # type: ignore[no-untyped-def]
         page.goto(path)
         title = box(page, "li.hit .hit-title")
         height = page.evaluate("window.innerHeight")
-        assert title["y"] + title["height"] <= height, f"first hit at {title['y']} px, the fold at {height} px ({path})"
+        assert title["y"] + title["height"] <= height, (
+            f"first hit at {title['y']} px, the fold at {height} px ({path})"
+        )
 
 
 @pytest.mark.parametrize("sized", [375, 768], indirect=True, ids=["375px", "768px"])
@@ -83,13 +90,19 @@ def test_editor_actions_stay_horizontal(sized, engineer):  # type: ignore[no-unt
     page.goto("/cases/ESC-2024-0100/edit")
     for button in page.locator(".editor-actions .btn").all():
         found = button.bounding_box()
-        assert found and found["width"] >= found["height"], f"a squeezed button: {button.inner_text()!r} {found}"
-    fields = page.locator("#case-editor input:visible, #case-editor textarea:visible, #case-editor select:visible").all()
+        assert found and found["width"] >= found["height"], (
+            f"a squeezed button: {button.inner_text()!r} {found}"
+        )
+    fields = page.locator(
+        "#case-editor input:visible, #case-editor textarea:visible, #case-editor select:visible"
+    ).all()
     width = page.viewport_size["width"]
     for field in fields:
         found = field.bounding_box()
         if found:
-            assert found["x"] >= 0 and found["x"] + found["width"] <= width, f"a field cut off: {field.get_attribute('name')}"
+            assert found["x"] >= 0 and found["x"] + found["width"] <= width, (
+                f"a field cut off: {field.get_attribute('name')}"
+            )
 
 
 @pytest.mark.parametrize("sized", [375], indirect=True, ids=["375px"])
@@ -103,7 +116,9 @@ def test_filters_behind_a_button_on_a_phone(sized):  # type: ignore[no-untyped-d
     page.wait_for_timeout(50)
     facet = page.locator("fieldset.facet", has_text="状態")
     assert facet.first.is_visible()
-    assert box(page, ".filters")["y"] < page.evaluate("window.innerHeight")  # scrolled to the filters
+    assert box(page, ".filters")["y"] < page.evaluate(
+        "window.innerHeight"
+    )  # scrolled to the filters
 
 
 @pytest.mark.parametrize("sized", [375, 1280], indirect=True, ids=["375px", "1280px"])
@@ -121,7 +136,9 @@ def test_not_relevant_is_confirmed_where_the_user_looks(sized):  # type: ignore[
     assert case_id in note.inner_text()
     found = note.bounding_box()
     height = page.evaluate("window.innerHeight")
-    assert found and 0 <= found["y"] and found["y"] + found["height"] <= height, f"confirmation at {found}, viewport {height}"
+    assert found and 0 <= found["y"] and found["y"] + found["height"] <= height, (
+        f"confirmation at {found}, viewport {height}"
+    )
     shot(page, f"layout-{page.viewport_size['width']}-feedback-note", full_page=False)
 
 
@@ -130,7 +147,9 @@ def test_the_first_result_is_a_few_tabs_away(sized):  # type: ignore[no-untyped-
     page = sized
     page.goto("/search?q=mail+queue")
     page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.getAttribute('href')") == "#results"  # the skip link comes first
+    assert (
+        page.evaluate("document.activeElement.getAttribute('href')") == "#results"
+    )  # the skip link comes first
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "results"
     for _ in range(3):  # past the results' own links (the search's link) to the first hit
@@ -139,7 +158,9 @@ def test_the_first_result_is_a_few_tabs_away(sized):  # type: ignore[no-untyped-
             break
     assert page.evaluate("document.activeElement.classList.contains('hit-link')")
     page.goto("/search?q=mail+queue")
-    for presses in range(1, 40):  # without the skip link: the header, the search box, then the results
+    for presses in range(
+        1, 40
+    ):  # without the skip link: the header, the search box, then the results
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.classList.contains('hit-link')"):
             break

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from worlds import signed_in
 
 
@@ -26,8 +25,10 @@ _TOKENS = re.compile(r"[A-Za-z0-9_\-.]{24,}")  # csrf tokens, nonces, search tok
 
 def _probes(case_id: str) -> list[tuple[str, str, dict]]:
     """(method, url, request arguments) for every way to name a case."""
-    draft = {"fields": {"id": case_id, "title": "Export shows rows", "related": case_id},
-             "sections": {"symptoms": f"Like {case_id}: the export shows other rows."}}
+    draft = {
+        "fields": {"id": case_id, "title": "Export shows rows", "related": case_id},
+        "sections": {"symptoms": f"Like {case_id}: the export shows other rows."},
+    }
     return [
         ("GET", f"/cases/{case_id}", {}),
         ("GET", f"/cases/{case_id}/edit", {}),
@@ -39,12 +40,27 @@ def _probes(case_id: str) -> list[tuple[str, str, dict]]:
         ("POST", "/api/v1/feedback", {"json": {"verdict": "solved", "case_id": case_id}}),
         ("POST", "/feedback", {"data": {"verdict": "solved", "case_id": case_id, "next": "/"}}),
         ("POST", "/clicks", {"data": {"search_id": "1", "case_id": case_id, "rank": "1"}}),
-        ("POST", "/new", {"data": {"id": case_id, "title": "Export shows rows", "related": case_id,
-                                   "symptoms": f"Like {case_id}.", "cause": "c", "resolution": "r", "action": "check"}}),
+        (
+            "POST",
+            "/new",
+            {
+                "data": {
+                    "id": case_id,
+                    "title": "Export shows rows",
+                    "related": case_id,
+                    "symptoms": f"Like {case_id}.",
+                    "cause": "c",
+                    "resolution": "r",
+                    "action": "check",
+                }
+            },
+        ),
     ]
 
 
-def _answer(client, method: str, url: str, kwargs: dict, case_id: str, headers: dict) -> tuple[int, str, str]:
+def _answer(
+    client, method: str, url: str, kwargs: dict, case_id: str, headers: dict
+) -> tuple[int, str, str]:
     response = client.open(url, method=method, headers=headers, **kwargs)
     body = _TOKENS.sub("T", response.get_data(as_text=True).replace(case_id, "ID"))
     location = _TOKENS.sub("T", response.headers.get("Location", "").replace(case_id, "ID"))
@@ -59,7 +75,9 @@ def test_a_hidden_case_id_is_answered_like_an_id_nobody_uses(app, world, role, b
     headers = {"Authorization": f"Bearer {tokens[role]}"} if by == "token" else {}
     differences = []
     for hidden in HIDDEN[role]:
-        for (method, url, kwargs), (_, missing_url, missing_kwargs) in zip(_probes(hidden), _probes(MISSING)):
+        for (method, url, kwargs), (_, missing_url, missing_kwargs) in zip(
+            _probes(hidden), _probes(MISSING)
+        ):
             seen = _answer(client, method, url, kwargs, hidden, headers)
             unknown = _answer(client, method, missing_url, missing_kwargs, MISSING, headers)
             if seen != unknown:
@@ -71,9 +89,18 @@ def _search_facts(client, case_id: str, headers: dict) -> tuple:
     """What a search for the id tells: the total, the hits and which of them matched it by words
     (scores differ with any two query texts: the dense leg encodes the text itself)."""
     data = client.get(f"/api/v1/search?q={case_id}&limit=50", headers=headers).get_json()
-    html = client.get(f"/search?q={case_id}", headers=headers).get_data(as_text=True).replace(case_id, "ID")
-    return (data["total"], [h["id"] for h in data["hits"]], [bool(h["why"].get("lexical")) for h in data["hits"]],
-            data["query"]["kind"], sorted(set(re.findall(r"ESC-\d{4}-\d{4}", html))))
+    html = (
+        client.get(f"/search?q={case_id}", headers=headers)
+        .get_data(as_text=True)
+        .replace(case_id, "ID")
+    )
+    return (
+        data["total"],
+        [h["id"] for h in data["hits"]],
+        [bool(h["why"].get("lexical")) for h in data["hits"]],
+        data["query"]["kind"],
+        sorted(set(re.findall(r"ESC-\d{4}-\d{4}", html))),
+    )
 
 
 @pytest.mark.parametrize("role", ["support", "engineer"])

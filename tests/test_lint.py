@@ -1,12 +1,11 @@
 """`kb lint` on the sample corpus and on the deliberately broken fixture set."""
 
 from click.testing import CliRunner
+from conftest import BROKEN, SAMPLE_CASES
 
 from kb.cli import main
 from kb.corpus import load_cases
 from kb.settings import load_settings
-
-from conftest import BROKEN, SAMPLE_CASES
 
 EXPECTED = [
     ("ESC-2026-0901.md:4:", "unknown status 'fixed'"),
@@ -36,7 +35,9 @@ def test_sample_corpus_is_clean():
 
 def test_lint_reports_every_seeded_error_with_file_and_line():
     runner = CliRunner()
-    result = runner.invoke(main, ["lint", str(SAMPLE_CASES), str(BROKEN), str(BROKEN / "ESC-2026-0906.txt")])
+    result = runner.invoke(
+        main, ["lint", str(SAMPLE_CASES), str(BROKEN), str(BROKEN / "ESC-2026-0906.txt")]
+    )
     assert result.exit_code == 1
     out = result.output
     for where, what in EXPECTED:
@@ -66,16 +67,24 @@ def test_missing_path_is_an_error():
 def test_a_broken_file_does_not_make_its_related_cases_report_a_missing_case(write_cases):
     from conftest import case_text
 
-    folder = write_cases({
-        "ESC-2026-0001.md": case_text("ESC-2026-0001").replace("tags: [repeat-event]", "tags: [repeat-event"),  # bad YAML
-        "ESC-2026-0002.md": case_text("ESC-2026-0002", extra="related: [ESC-2026-0001, ESC-2026-0077]\n"),
-    })
+    folder = write_cases(
+        {
+            "ESC-2026-0001.md": case_text("ESC-2026-0001").replace(
+                "tags: [repeat-event]", "tags: [repeat-event"
+            ),  # bad YAML
+            "ESC-2026-0002.md": case_text(
+                "ESC-2026-0002", extra="related: [ESC-2026-0001, ESC-2026-0077]\n"
+            ),
+        }
+    )
     result = CliRunner().invoke(main, ["lint", str(folder)])
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert any("ESC-2026-0001.md:8: invalid YAML in front matter" in line for line in lines)
     related = [line for line in lines if "related case" in line]
-    assert related == [f"{folder / 'ESC-2026-0002.md'}: warning: related case 'ESC-2026-0077' does not exist"]
+    assert related == [
+        f"{folder / 'ESC-2026-0002.md'}: warning: related case 'ESC-2026-0077' does not exist"
+    ]
 
 
 def test_unrecognised_front_matter_is_one_error_not_an_unknown_heading(write_cases):
@@ -85,20 +94,37 @@ def test_unrecognised_front_matter_is_one_error_not_an_unknown_heading(write_cas
     result = CliRunner().invoke(main, ["lint", str(folder)])
     assert result.exit_code == 1
     problems = [line for line in result.output.splitlines() if "ESC-2026-0001.md" in line]
-    assert len(problems) == 1 and "missing YAML front matter" in problems[0] and "line 1 is ' ---'" in problems[0]
+    assert (
+        len(problems) == 1
+        and "missing YAML front matter" in problems[0]
+        and "line 1 is ' ---'" in problems[0]
+    )
 
 
 def test_lint_warns_when_a_case_names_a_case_its_readers_cannot_open(write_cases, settings):
-    from kb.corpus import load_cases
     from conftest import case_text
-    folder = write_cases({
-        "ESC-2026-0001.md": case_text("ESC-2026-0001", symptoms="Same as ESC-2026-0002 and ESC-2026-0003; see ESC-2026-0009."),
-        "ESC-2026-0002.md": case_text("ESC-2026-0002", visibility="restricted"),
-        "ESC-2026-0003.md": case_text("ESC-2026-0003", visibility="support"),
-        "ESC-2026-0004.md": case_text("ESC-2026-0004", visibility="restricted", symptoms="Follows ESC-2026-0002."),
-    })
+
+    from kb.corpus import load_cases
+
+    folder = write_cases(
+        {
+            "ESC-2026-0001.md": case_text(
+                "ESC-2026-0001",
+                symptoms="Same as ESC-2026-0002 and ESC-2026-0003; see ESC-2026-0009.",
+            ),
+            "ESC-2026-0002.md": case_text("ESC-2026-0002", visibility="restricted"),
+            "ESC-2026-0003.md": case_text("ESC-2026-0003", visibility="support"),
+            "ESC-2026-0004.md": case_text(
+                "ESC-2026-0004", visibility="restricted", symptoms="Follows ESC-2026-0002."
+            ),
+        }
+    )
     result = load_cases([folder], settings.id_regex, settings.max_case_bytes)
     warnings = [p for p in result.problems if "cannot open" in p.message]
     assert [(p.path.rsplit("/", 1)[-1], p.message) for p in warnings] == [
-        ("ESC-2026-0001.md", "names 'ESC-2026-0002' (restricted), which readers of this support case cannot open")]
+        (
+            "ESC-2026-0001.md",
+            "names 'ESC-2026-0002' (restricted), which readers of this support case cannot open",
+        )
+    ]
     assert all(p.severity == "warning" for p in warnings) and len(result.cases) == 4

@@ -6,7 +6,11 @@ LINE_B = "2025-11-20T01:02:03.999Z ERROR [http-nio-8443-exec-12] c.k.t.RepeatSer
 
 def test_same_template_when_every_variable_differs():
     assert mask_line(LINE_A) == mask_line(LINE_B)
-    assert "<ts>" in mask_line(LINE_A) and "<email>" in mask_line(LINE_A) and "<ip>" in mask_line(LINE_A)
+    assert (
+        "<ts>" in mask_line(LINE_A)
+        and "<email>" in mask_line(LINE_A)
+        and "<ip>" in mask_line(LINE_A)
+    )
 
 
 def test_each_kind_of_variable_is_masked():
@@ -42,35 +46,63 @@ def test_code_blocks():
 
 def test_a_customer_email_with_a_phone_number_and_times_is_prose():
     from kb.logsig import text_kind
-    mail = ("いつもお世話になっております。昨日の 10:15 頃から予定の一部削除でエラーになります。\n"
-            "至急ご確認をお願いいたします。\n株式会社サンプル 情報システム部 山田\n電話 090-1234-5678")
+
+    mail = (
+        "いつもお世話になっております。昨日の 10:15 頃から予定の一部削除でエラーになります。\n"
+        "至急ご確認をお願いいたします。\n株式会社サンプル 情報システム部 山田\n電話 090-1234-5678"
+    )
     assert text_kind(mail) == "prose"
-    assert text_kind("Hi team, since 2026-03-02 the approval mails are late.\nThanks, Ken\nTel: +81-3-1234-5678") == "prose"
+    assert (
+        text_kind(
+            "Hi team, since 2026-03-02 the approval mails are late.\nThanks, Ken\nTel: +81-3-1234-5678"
+        )
+        == "prose"
+    )
 
 
 def test_log_lines_of_many_formats_are_recognised():
     from kb.logsig import is_log_line
-    for line in ("2026-03-02 10:15:07,123 ERROR [exec-7] c.k.Foo - failed",
-                 "Jul 21 22:10:11 kurabox kernel: usb 2-1: device descriptor read/64, error -71",
-                 "[ 1234.567890] EXT4-fs error (device sda1): bad block",
-                 '{"ts": "2026-01-01T00:00:00Z", "level": "error", "msg": "boom"}',
-                 '198.51.100.57 - nms [03/Aug/2022:14:30:22 +0900] "GET /api/v2/health HTTP/1.1" 429 96',
-                 "    at com.kasumi.Foo.bar(Foo.java:12)", 'File "/srv/app.py", line 3, in <module>',
-                 "ORA-19809: limit exceeded for recovery files", "ts=2022-08-17T10:05:12 lvl=warn comp=snapshotd code=X",
-                 "Event ID:      4"):
+
+    for line in (
+        "2026-03-02 10:15:07,123 ERROR [exec-7] c.k.Foo - failed",
+        "Jul 21 22:10:11 kurabox kernel: usb 2-1: device descriptor read/64, error -71",
+        "[ 1234.567890] EXT4-fs error (device sda1): bad block",
+        '{"ts": "2026-01-01T00:00:00Z", "level": "error", "msg": "boom"}',
+        '198.51.100.57 - nms [03/Aug/2022:14:30:22 +0900] "GET /api/v2/health HTTP/1.1" 429 96',
+        "    at com.kasumi.Foo.bar(Foo.java:12)",
+        'File "/srv/app.py", line 3, in <module>',
+        "ORA-19809: limit exceeded for recovery files",
+        "ts=2022-08-17T10:05:12 lvl=warn comp=snapshotd code=X",
+        "Event ID:      4",
+    ):
         assert is_log_line(line), line
-    for line in ("how do I fix the error in Gmail", "電話 090-1234-5678", "昨日の 10:15 頃からエラーになる",
-                 "ERROR が出ます", "Version 5.9 on 2026-03-02"):
+    for line in (
+        "how do I fix the error in Gmail",
+        "電話 090-1234-5678",
+        "昨日の 10:15 頃からエラーになる",
+        "ERROR が出ます",
+        "Version 5.9 on 2026-03-02",
+    ):
         assert not is_log_line(line), line
 
 
 def test_text_kinds_log_mixed_and_prose():
     from kb.logsig import text_kind
+
     log = "2026-03-02 10:15:07 ERROR [a] x failed\n2026-03-02 10:15:08 WARN [a] retry 2"
     assert text_kind(log) == "log"
-    assert text_kind("The upload stops halfway, here is what I see:\n" + log) == "log"  # an intro line is not a description
-    description = ("Since Monday the nightly export stops after a few minutes and nobody can open the report.\n"
-                   "We restarted the server twice and cleared the cache as the manual says.\n"
-                   "The customer needs the report for the audit this week, so this is urgent.\n")
+    assert (
+        text_kind("The upload stops halfway, here is what I see:\n" + log) == "log"
+    )  # an intro line is not a description
+    description = (
+        "Since Monday the nightly export stops after a few minutes and nobody can open the report.\n"
+        "We restarted the server twice and cleared the cache as the manual says.\n"
+        "The customer needs the report for the audit this week, so this is urgent.\n"
+    )
     assert text_kind(description + log) == "mixed"
-    assert text_kind("[2022/12/07 08:31:55.402118,  2] ../smbd/open.c:1392(check)\n  check: user x denied") == "log"  # continuation
+    assert (
+        text_kind(
+            "[2022/12/07 08:31:55.402118,  2] ../smbd/open.c:1392(check)\n  check: user x denied"
+        )
+        == "log"
+    )  # continuation

@@ -1,11 +1,10 @@
 from datetime import date
 
 import pytest
+from conftest import case_text
 
 from kb.errors import CaseFormatError
 from kb.parse import check_case_text, decode_case_bytes, parse_case
-
-from conftest import case_text
 
 JA_CASE = """---
 id: ESC-2025-0042
@@ -51,7 +50,10 @@ def test_japanese_case_parses_with_aliases_and_verbatim_logs():
     assert case.created == date(2025, 3, 2) and case.review_by == date(2026, 3, 1)
     logs = case.section_text("logs")
     assert "## not a heading inside a code block" in logs
-    assert "    at com.kasumi.tsumugi.schedule.RecurrenceService.apply(RecurrenceService.java:231)" in logs
+    assert (
+        "    at com.kasumi.tsumugi.schedule.RecurrenceService.apply(RecurrenceService.java:231)"
+        in logs
+    )
     assert case.error_codes == ("SCH-13208",)
     assert case.section("symptoms").line == 18
 
@@ -63,8 +65,17 @@ def test_english_case_parses_and_detects_language():
     assert case.tags == ("repeat-event",)
 
 
-@pytest.mark.parametrize("heading,name", [("症状", "symptoms"), ("Symptoms", "symptoms"), ("症状 / Symptoms", "symptoms"),
-                                          ("SYMPTOMS", "symptoms"), ("回避策", "workaround"), ("Root cause", "cause")])
+@pytest.mark.parametrize(
+    "heading,name",
+    [
+        ("症状", "symptoms"),
+        ("Symptoms", "symptoms"),
+        ("症状 / Symptoms", "symptoms"),
+        ("SYMPTOMS", "symptoms"),
+        ("回避策", "workaround"),
+        ("Root cause", "cause"),
+    ],
+)
 def test_heading_aliases(heading, name):
     from kb.headings import canonical_section
 
@@ -78,7 +89,9 @@ def test_disagreeing_bilingual_heading_is_unknown():
 
 
 def test_error_codes_are_extracted_from_the_body_but_not_case_ids():
-    text = case_text(symptoms="Fails with WF-20417 and ORA-01555; see ESC-2025-0042. SHA-256 is fine.")
+    text = case_text(
+        symptoms="Fails with WF-20417 and ORA-01555; see ESC-2025-0042. SHA-256 is fine."
+    )
     case = parse_case(text, "ESC-2026-0001.md")
     assert case.error_codes == ("WF-20417", "ORA-01555")
 
@@ -91,11 +104,16 @@ def _messages(text, path="cases/ESC-2026-0001.md"):
 def test_unknown_status_is_reported_on_its_line():
     case, errors = _messages(case_text(status="fixed"))
     assert case is None
-    assert (4, "unknown status 'fixed' (expected one of: resolved, workaround, known-issue)") in errors
+    assert (
+        4,
+        "unknown status 'fixed' (expected one of: resolved, workaround, known-issue)",
+    ) in errors
 
 
 def test_every_problem_is_reported_not_just_the_first():
-    text = case_text(status="fixed", visibility="secret", created="2026-02-30", extra="colour: blue\n")
+    text = case_text(
+        status="fixed", visibility="secret", created="2026-02-30", extra="colour: blue\n"
+    )
     _, errors = _messages(text)
     messages = " | ".join(m for _, m in errors)
     assert "unknown status 'fixed'" in messages
@@ -110,7 +128,9 @@ def test_missing_required_fields_and_sections():
     messages = [m for _, m in errors]
     for field in ("status", "product", "component", "visibility", "created"):
         assert f"missing required field '{field}'" in messages
-    assert "missing required section '症状 / Symptoms'" in messages  # the heading to write, not the internal key
+    assert (
+        "missing required section '症状 / Symptoms'" in messages
+    )  # the heading to write, not the internal key
     assert "missing required section '対処 / Resolution' (or '回避策 / Workaround')" in messages
 
 
@@ -133,7 +153,11 @@ def test_id_format_and_file_name():
     _, errors = _messages(case_text(case_id="ESC-26-1"))
     assert any("does not match the id pattern" in m for _, m in errors)
     case, problems = check_case_text(case_text(), "ESC-2026-0002.md", expected_id="ESC-2026-0002")
-    assert case is None and "does not match the file name" in problems[0].message and problems[0].line == 2
+    assert (
+        case is None
+        and "does not match the file name" in problems[0].message
+        and problems[0].line == 2
+    )
 
 
 def test_float_versions_are_refused_with_a_hint():
@@ -167,12 +191,17 @@ def test_cause_is_asked_for_by_its_heading():
     assert [m for _, m in errors] == ["missing required section '原因 / Cause'"]
 
 
-@pytest.mark.parametrize("text, hint", [
-    (" " + case_text(), "line 1 is ' ---'"),                    # a space before the opening '---'
-    ("\n" + case_text(), "its '---' is on line 2"),             # a blank first line
-    (case_text().replace("---\n## Symptoms", "## Symptoms", 1), "no closing '---' line"),
-])
-def test_front_matter_that_is_not_recognised_is_reported_as_front_matter_not_as_headings(text, hint):
+@pytest.mark.parametrize(
+    "text, hint",
+    [
+        (" " + case_text(), "line 1 is ' ---'"),  # a space before the opening '---'
+        ("\n" + case_text(), "its '---' is on line 2"),  # a blank first line
+        (case_text().replace("---\n## Symptoms", "## Symptoms", 1), "no closing '---' line"),
+    ],
+)
+def test_front_matter_that_is_not_recognised_is_reported_as_front_matter_not_as_headings(
+    text, hint
+):
     case, problems = check_case_text(text, "ESC-2026-0001.md", expected_id="ESC-2026-0001")
     assert case is None
     front = [p for p in problems if "front matter" in p.message]
@@ -180,22 +209,34 @@ def test_front_matter_that_is_not_recognised_is_reported_as_front_matter_not_as_
     messages = " | ".join(p.message for p in problems)
     assert "unknown section heading" not in messages and "text before the first" not in messages
     assert "missing required field" not in messages  # no noise after the front matter error
-    assert all(p.message != "missing required section '症状 / Symptoms'" for p in problems)  # the sections are still read
+    assert all(
+        p.message != "missing required section '症状 / Symptoms'" for p in problems
+    )  # the sections are still read
 
 
 def test_unknown_heading_is_a_warning_and_text_is_kept():
-    case, problems = check_case_text(case_text() + "\n## Timeline\n10:00 call\n", "ESC-2026-0001.md")
+    case, problems = check_case_text(
+        case_text() + "\n## Timeline\n10:00 call\n", "ESC-2026-0001.md"
+    )
     assert case.id == "ESC-2026-0001" and not any(p.is_error for p in problems)
-    assert any(p.severity == "warning" and "unknown section heading 'Timeline'" in p.message for p in problems)
+    assert any(
+        p.severity == "warning" and "unknown section heading 'Timeline'" in p.message
+        for p in problems
+    )
     assert "10:00 call" in case.body_text
 
 
 def test_file_level_checks():
-    assert decode_case_bytes(b"x", "a.txt", 1000)[1][0].message.startswith("not a Markdown case file")
+    assert decode_case_bytes(b"x", "a.txt", 1000)[1][0].message.startswith(
+        "not a Markdown case file"
+    )
     assert "file too large" in decode_case_bytes(b"x" * 2000, "a.md", 1000)[1][0].message
     text, problems = decode_case_bytes(b"---\nok\n\xe9t\xe9\n", "a.md", 1000)
     assert text is None and problems[0].line == 3 and "invalid UTF-8" in problems[0].message
-    assert decode_case_bytes("\ufeff---\n".encode(), "a.md", 1000) == ("\ufeff---\n", [])  # decoded, no problem
+    assert decode_case_bytes("\ufeff---\n".encode(), "a.md", 1000) == (
+        "\ufeff---\n",
+        [],
+    )  # decoded, no problem
 
 
 def test_crlf_and_bom_are_accepted():

@@ -8,10 +8,15 @@ import json
 from collections import Counter
 
 from conftest import REPO
-from kb.logsig import text_kind
-from indexer.searcher import classify_query
 
-ROWS = [json.loads(line) for line in (REPO / "tests/data/query_kinds.jsonl").read_text("utf-8").splitlines() if line.strip()]
+from indexer.searcher import classify_query
+from kb.logsig import text_kind
+
+ROWS = [
+    json.loads(line)
+    for line in (REPO / "tests/data/query_kinds.jsonl").read_text("utf-8").splitlines()
+    if line.strip()
+]
 
 
 def _has_log(text: str) -> bool:

@@ -8,18 +8,19 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import case_text
 
 from indexer import generation as gen
-from kb.parse import read_case_file
 from indexer.jobs import run_index
+from kb.parse import read_case_file
 from kb.reading import check_file, read_case_bytes
-
-from conftest import case_text
 
 
 def _index_in_thread(settings) -> tuple[threading.Thread, dict]:
     out: dict = {}
-    thread = threading.Thread(target=lambda: out.setdefault("report", run_index(settings)), daemon=True)
+    thread = threading.Thread(
+        target=lambda: out.setdefault("report", run_index(settings)), daemon=True
+    )
     thread.start()
     thread.join(timeout=120)
     return thread, out
@@ -43,7 +44,9 @@ def test_a_sparse_huge_file_is_refused_from_its_size_without_being_read(tmp_path
     path = tmp_path / "ESC-2026-0003.md"
     with path.open("wb") as fh:
         fh.truncate(1_500_000_000)  # sparse: no disk used
-    monkeypatch.setattr(os, "fdopen", lambda *a, **k: pytest.fail("the file was opened for reading"))
+    monkeypatch.setattr(
+        os, "fdopen", lambda *a, **k: pytest.fail("the file was opened for reading")
+    )
     data, problem = read_case_bytes(path, "cases/ESC-2026-0003.md", 262144)
     assert data is None
     assert problem.path == "cases/ESC-2026-0003.md"
@@ -53,7 +56,9 @@ def test_a_sparse_huge_file_is_refused_from_its_size_without_being_read(tmp_path
 def test_a_file_that_grows_after_the_check_is_still_cut_at_the_limit(tmp_path, monkeypatch):
     path = tmp_path / "ESC-2026-0004.md"
     path.write_bytes(b"x" * 100)
-    monkeypatch.setattr("kb.reading.check_file", lambda *a, **k: None)  # the size check saw a small file
+    monkeypatch.setattr(
+        "kb.reading.check_file", lambda *a, **k: None
+    )  # the size check saw a small file
     path.write_bytes(b"x" * 5000)
     data, problem = read_case_bytes(path, "ESC-2026-0004.md", 1024)
     assert data is None and "over 1024 bytes" in problem.message
@@ -74,7 +79,9 @@ def test_links_are_followed_inside_the_cases_folder_only(settings, write_cases, 
     assert "leads out of the cases folder" in messages["ESC-2026-0005.md"]
     assert "leads out of the cases folder" in messages["ESC-2026-0006.md"]
     assert "ESC-2026-0007.md" not in messages
-    assert gen.Manifest.read(settings.index_dir / report.generation).case_count == 2  # 0001 and 0007
+    assert (
+        gen.Manifest.read(settings.index_dir / report.generation).case_count == 2
+    )  # 0001 and 0007
 
 
 def test_check_file_names_the_kind_of_special_file(tmp_path):

@@ -8,11 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
-
-from kb.repo import PENDING_PREFIX, Person, commit_leftovers, open_repo, pending_edits, recover_stale_locks, sync
-
 from conftest import case_text
 from worlds import git, make_world
+
+from kb.repo import (
+    PENDING_PREFIX,
+    Person,
+    commit_leftovers,
+    open_repo,
+    pending_edits,
+    recover_stale_locks,
+    sync,
+)
 
 ALICE = Person("alice", "alice@example.com")
 BOB = Person("bob", "bob@example.com")
@@ -25,20 +32,31 @@ def test_not_a_working_copy(tmp_path):
 
 
 def test_commit_exactly_one_file_with_its_author(tmp_path):
-    _, folder, _ = make_world(tmp_path, {"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002")})
+    _, folder, _ = make_world(
+        tmp_path, {"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002")}
+    )
     repo = open_repo(folder, KB)
     assert repo is not None
     (folder / "ESC-2026-0001.md").write_text(case_text(cause="A new cause."), "utf-8")
-    (folder / "ESC-2026-0002.md").write_text(case_text("ESC-2026-0002", cause="Someone else's edit."), "utf-8")
+    (folder / "ESC-2026-0002.md").write_text(
+        case_text("ESC-2026-0002", cause="Someone else's edit."), "utf-8"
+    )
     git(folder, "add", "ESC-2026-0002.md")  # staged by someone else: must stay out of the commit
     with repo.writing():
         sha = repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "Update ESC-2026-0001: cause")
     assert sha is not None
-    assert git(folder, "show", "--name-only", "--format=%an <%ae>|%cn <%ce>|%s", sha).split("\n")[:3] == [
-        "alice <alice@example.com>|Escalation KB <kb@example.com>|Update ESC-2026-0001: cause", "", "ESC-2026-0001.md"]
+    assert git(folder, "show", "--name-only", "--format=%an <%ae>|%cn <%ce>|%s", sha).split("\n")[
+        :3
+    ] == [
+        "alice <alice@example.com>|Escalation KB <kb@example.com>|Update ESC-2026-0001: cause",
+        "",
+        "ESC-2026-0001.md",
+    ]
     assert git(folder, "status", "--porcelain") == "M  ESC-2026-0002.md\n"
     with repo.writing():
-        assert repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "nothing") is None  # unchanged: no commit
+        assert (
+            repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "nothing") is None
+        )  # unchanged: no commit
     log = repo.log("ESC-2026-0001.md")
     assert [c.summary for c in log] == ["Update ESC-2026-0001: cause", "seed"]
     assert log[0].author == ALICE and repo.show(log[1].sha, "ESC-2026-0001.md") == case_text()
@@ -79,7 +97,9 @@ def test_a_lock_held_by_a_live_git_is_kept(tmp_path):
     lock = repo.git_dir / "index.lock"
     lock.write_text("")
     # a git process working in this repository (waiting on its editor, here: sleeping)
-    waiting = subprocess.Popen(["git", "-C", str(folder), "-c", "core.editor=sleep 5;:", "config", "--edit"])
+    waiting = subprocess.Popen(
+        ["git", "-C", str(folder), "-c", "core.editor=sleep 5;:", "config", "--edit"]
+    )
     try:
         time.sleep(0.3)
         assert recover_stale_locks(repo) == [] and lock.exists()
@@ -90,7 +110,9 @@ def test_a_lock_held_by_a_live_git_is_kept(tmp_path):
 
 
 def test_sync_pushes_local_and_pulls_upstream(tmp_path):
-    remote, folder, user = make_world(tmp_path, {"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002")})
+    remote, folder, user = make_world(
+        tmp_path, {"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002")}
+    )
     repo = open_repo(folder, KB)
     assert repo is not None
     (folder / "ESC-2026-0001.md").write_text(case_text(cause="web edit"), "utf-8")
@@ -100,11 +122,19 @@ def test_sync_pushes_local_and_pulls_upstream(tmp_path):
     git(user, "commit", "-qam", "git edit")
     git(user, "push", "-q")
     result = sync(repo, "origin", "main")
-    assert result.synced and result.pulled == 1 and result.replayed == 1 and result.pushed and not result.pending
+    assert (
+        result.synced
+        and result.pulled == 1
+        and result.replayed == 1
+        and result.pushed
+        and not result.pending
+    )
     assert "git edit" in (folder / "ESC-2026-0002.md").read_text()
     git(user, "pull", "-q")
     assert "web edit" in (user / "ESC-2026-0001.md").read_text()
-    assert git(user, "log", "-1", "--format=%an %s") == "alice web edit\n"  # the author survives the replay
+    assert (
+        git(user, "log", "-1", "--format=%an %s") == "alice web edit\n"
+    )  # the author survives the replay
     again = sync(repo, "origin", "main")
     assert again.synced and not again.pushed and again.pulled == 0
 
@@ -123,7 +153,9 @@ def test_conflicting_edits_wait_on_a_side_branch(tmp_path):
     assert result.synced and result.pushed is False and len(result.pending) == 1
     branch = result.pending[0]["branch"]
     assert branch == f"{PENDING_PREFIX}ESC-2026-0001-{web[:7]}"
-    assert "The git user's cause." in (folder / "ESC-2026-0001.md").read_text()  # upstream wins in the file
+    assert (
+        "The git user's cause." in (folder / "ESC-2026-0001.md").read_text()
+    )  # upstream wins in the file
     waiting = pending_edits(repo, "ESC-2026-0001.md")
     assert [p.branch for p in waiting] == [branch] and waiting[0].commit.author == ALICE
     assert "The web editor's cause." in (repo.show(waiting[0].commit.sha, "ESC-2026-0001.md") or "")
@@ -133,7 +165,9 @@ def test_conflicting_edits_wait_on_a_side_branch(tmp_path):
     from kb.repo import RESOLVED_PREFIX, resolve_pending
 
     kept = resolve_pending(repo, branch)
-    assert kept == RESOLVED_PREFIX + branch.removeprefix(PENDING_PREFIX) and pending_edits(repo) == []
+    assert (
+        kept == RESOLVED_PREFIX + branch.removeprefix(PENDING_PREFIX) and pending_edits(repo) == []
+    )
     after = sync(repo, "origin", "main")
     assert after.synced and after.waiting == [] and not after.error, after
     remote_refs = git(user, "ls-remote", "origin")
@@ -169,9 +203,15 @@ def test_sync_without_remote_and_leftovers(tmp_path):
     git(tmp_path, "init", "-q", "-b", "main", str(folder))
     repo = open_repo(folder, KB)
     assert repo is not None
-    (folder / "ESC-2026-0001.md").write_text(case_text(), "utf-8")  # as an interrupted save leaves it
+    (folder / "ESC-2026-0001.md").write_text(
+        case_text(), "utf-8"
+    )  # as an interrupted save leaves it
     result = sync(repo, "origin", "", cases_dir=folder)
-    assert not result.synced and result.reason == "no remote 'origin'" and result.recovered == ["ESC-2026-0001.md"]
+    assert (
+        not result.synced
+        and result.reason == "no remote 'origin'"
+        and result.recovered == ["ESC-2026-0001.md"]
+    )
     assert git(folder, "status", "--porcelain") == ""
     assert commit_leftovers(repo, folder) == []
 
@@ -203,7 +243,9 @@ def test_sync_of_many_changed_cases(tmp_path, n):
         with repo.writing():
             repo.commit_file(folder / name, ALICE, f"web {i}")
     for i in range(2, n + 1, 2):
-        (user / f"ESC-2026-{i:04d}.md").write_text(case_text(f"ESC-2026-{i:04d}", cause=f"git {i}"), "utf-8")
+        (user / f"ESC-2026-{i:04d}.md").write_text(
+            case_text(f"ESC-2026-{i:04d}", cause=f"git {i}"), "utf-8"
+        )
     git(user, "commit", "-qam", "git edits")
     git(user, "push", "-q")
     result = sync(repo, "origin", "main")
@@ -241,7 +283,7 @@ def test_kill_9_during_saves_leaves_a_clean_repository_and_a_searchable_case(tmp
     import sys
 
     from indexer.jobs import run_index
-    from indexer.searcher import SearchRequest, Searcher
+    from indexer.searcher import Searcher, SearchRequest
     from kb import history
     from kb.authoring import file_hash, save_case_file
     from kb.migrate import open_store
@@ -249,8 +291,13 @@ def test_kill_9_during_saves_leaves_a_clean_repository_and_a_searchable_case(tmp
     from kb.settings import load_settings
 
     _, folder, _ = make_world(tmp_path)
-    settings = load_settings(environ={}, cases_dir=folder, data_dir=tmp_path / "data", embed_model="hash:256",
-                             git_lock_stale_seconds=0)
+    settings = load_settings(
+        environ={},
+        cases_dir=folder,
+        data_dir=tmp_path / "data",
+        embed_model="hash:256",
+        git_lock_stale_seconds=0,
+    )
     tests_dir = str(Path(__file__).parent)
     rng = random.Random(19)
     path = folder / "ESC-2026-0001.md"
@@ -258,24 +305,42 @@ def test_kill_9_during_saves_leaves_a_clean_repository_and_a_searchable_case(tmp
     for run in range(10):
         errors = tmp_path / f"saver-{run}.err"
         with errors.open("wb") as err:
-            saver = subprocess.Popen([sys.executable, "-c", CRASH_SAVER, str(folder), tests_dir], start_new_session=True,
-                                     stderr=err)
+            saver = subprocess.Popen(
+                [sys.executable, "-c", CRASH_SAVER, str(folder), tests_dir],
+                start_new_session=True,
+                stderr=err,
+            )
         time.sleep(rng.uniform(0.4, 1.2))  # imports take about 0.3 s; then saves run back to back
         os.killpg(saver.pid, signal.SIGKILL)  # the saver and any git it was running
         saver.wait()
         assert saver.returncode == -signal.SIGKILL, errors.read_text()[-2000:]
-        fsck = subprocess.run(["git", "-C", str(folder), "fsck", "--no-dangling"], capture_output=True, text=True)
+        fsck = subprocess.run(
+            ["git", "-C", str(folder), "fsck", "--no-dangling"], capture_output=True, text=True
+        )
         assert fsck.returncode == 0, fsck.stdout + fsck.stderr
         case = parse_case(path.read_text("utf-8"), path.name)  # never half a file
         assert case.id == "ESC-2026-0001"
         status = git(folder, "status", "--porcelain")
-        assert status in ("", " M ESC-2026-0001.md\n", "M  ESC-2026-0001.md\n", "MM ESC-2026-0001.md\n"), status
-        states.append((status or "clean").strip() + (" +index.lock" if (folder / ".git" / "index.lock").exists() else ""))
+        assert status in (
+            "",
+            " M ESC-2026-0001.md\n",
+            "M  ESC-2026-0001.md\n",
+            "MM ESC-2026-0001.md\n",
+        ), status
+        states.append(
+            (status or "clean").strip()
+            + (" +index.lock" if (folder / ".git" / "index.lock").exists() else "")
+        )
         # the next save recovers whatever the kill left (a stale index.lock, an uncommitted file)
         repo = history.repo_for(settings)
         with history.writing(repo):
             old = history.read_text(path)
-            save_case_file(folder, "ESC-2026-0001", case_text(cause=f"Recovered after kill {run}."), file_hash(path))
+            save_case_file(
+                folder,
+                "ESC-2026-0001",
+                case_text(cause=f"Recovered after kill {run}."),
+                file_hash(path),
+            )
             assert history.commit_save(repo, path, "ESC-2026-0001", old, ALICE, f"after kill {run}")
         assert git(folder, "status", "--porcelain") == ""
         assert not (repo.git_dir / "index.lock").exists()
@@ -283,7 +348,11 @@ def test_kill_9_during_saves_leaves_a_clean_repository_and_a_searchable_case(tmp
     assert run_index(settings).published
     store = open_store(settings)
     try:
-        hits = Searcher(settings, store).search(SearchRequest(text="Recovered after kill 9", role="support")).hits
+        hits = (
+            Searcher(settings, store)
+            .search(SearchRequest(text="Recovered after kill 9", role="support"))
+            .hits
+        )
         assert hits and hits[0].id == "ESC-2026-0001"
     finally:
         store.close()
@@ -295,10 +364,17 @@ def test_bench_history_smoke():
     import sys
 
     repo_root = Path(__file__).resolve().parent.parent
-    result = subprocess.run([sys.executable, str(repo_root / "scripts" / "bench_history.py"), "--smoke"],
-                            capture_output=True, text=True, timeout=600, cwd=repo_root)
+    result = subprocess.run(
+        [sys.executable, str(repo_root / "scripts" / "bench_history.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=repo_root,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert "save with commit (" in out and "p95" in out and "git status after the saves: clean" in out
+    assert (
+        "save with commit (" in out and "p95" in out and "git status after the saves: clean" in out
+    )
     assert "sync of 10 changed cases (upstream changed other cases)" in out and "replayed 10" in out
     assert "set aside 10" in out

@@ -19,7 +19,9 @@ def test_can_read_and_can_read_case():
     class Case:
         visibility = "engineering"
 
-    assert roles.can_read("engineer", "engineering") and not roles.can_read("support", "engineering")
+    assert roles.can_read("engineer", "engineering") and not roles.can_read(
+        "support", "engineering"
+    )
     assert roles.can_read_case(Case(), "admin") and not roles.can_read_case(Case(), "support")
     assert not roles.can_read_case(None, "admin")  # a missing case is never readable
     assert not roles.can_read("admin", "typo")

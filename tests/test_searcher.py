@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from worlds import SEARCH_LOG, SEARCH_WORLD, case_text
 
 from indexer.filters import Filters, parse_filters
-from indexer.searcher import SearchRequest, Searcher
-from kb.errors import IndexNotReadyError, NotFoundError, QueryError
 from indexer.jobs import run_index
+from indexer.searcher import Searcher, SearchRequest
+from kb.errors import IndexNotReadyError, NotFoundError, QueryError
 from kb.migrate import open_store
 
-from worlds import SEARCH_LOG, SEARCH_WORLD, case_text
 
 @pytest.fixture
 def searcher(settings, write_cases):
@@ -29,7 +29,9 @@ def ids(response):
 
 def test_error_code_query_finds_its_case_first(searcher):
     assert ids(searcher.search(SearchRequest("WF-20417", role="admin")))[0] == "ESC-2026-0002"
-    assert ids(searcher.search(SearchRequest("ｗｆ－２０４１７", role="admin")))[0] == "ESC-2026-0002"
+    assert (
+        ids(searcher.search(SearchRequest("ｗｆ－２０４１７", role="admin")))[0] == "ESC-2026-0002"
+    )
 
 
 def test_japanese_words_query(searcher):
@@ -61,50 +63,82 @@ def test_hits_explain_themselves(searcher):
     assert hit.resolution.startswith("Set mail.smtp.timeout")
     assert hit.why["lexical"] == 1 and "dense" in hit.why
     assert "notif" in " ".join(hit.why["matched_terms"])
-    assert len(hit.why["matched_terms"]) == len(set(hit.why["matched_terms"]))  # once, whatever the fields
+    assert len(hit.why["matched_terms"]) == len(
+        set(hit.why["matched_terms"])
+    )  # once, whatever the fields
     assert hit.status == "resolved" and hit.versions == ["5.9"]
 
 
 def test_filters_apply_inside_every_leg(searcher):
     flt = parse_filters({"component": ["workflow"]})
     for legs in (("lexical",), ("dense",), ("lexical", "signature", "dense")):
-        response = searcher.search(SearchRequest("mail timeout approval", filters=flt, role="admin", legs=legs))
+        response = searcher.search(
+            SearchRequest("mail timeout approval", filters=flt, role="admin", legs=legs)
+        )
         assert ids(response) in ([], ["ESC-2026-0002"]), legs
-    dense_only = searcher.search(SearchRequest("mail notification delayed", filters=flt, role="admin", legs=("dense",)))
-    assert ids(dense_only) == ["ESC-2026-0002"]  # the best dense match (mail) is filtered inside faiss
+    dense_only = searcher.search(
+        SearchRequest("mail notification delayed", filters=flt, role="admin", legs=("dense",))
+    )
+    assert ids(dense_only) == [
+        "ESC-2026-0002"
+    ]  # the best dense match (mail) is filtered inside faiss
 
 
 def test_product_version_tag_and_date_filters(searcher):
     def run(**params):  # matches and weak candidates alike obey the filters
-        response = searcher.search(SearchRequest("error", filters=parse_filters(params), role="admin", limit=10))
+        response = searcher.search(
+            SearchRequest("error", filters=parse_filters(params), role="admin", limit=10)
+        )
         return ids(response) + [h.id for h in response.weak]
+
     assert run(product=["tsumugi-cloud"]) == ["ESC-2026-0003"]
     assert run(version=["6.0"]) == ["ESC-2026-0002"]
     assert run(tag=["approval"]) == ["ESC-2026-0002"]
     assert run(**{"from": ["2027-01-01"]}) == []
 
 
-@pytest.mark.parametrize("role,visible", [("support", {"ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003"}),
-                                          ("engineer", {"ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003", "ESC-2026-0004"}),
-                                          ("admin", {f"ESC-2026-000{i}" for i in range(1, 6)})])
+@pytest.mark.parametrize(
+    "role,visible",
+    [
+        ("support", {"ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003"}),
+        ("engineer", {"ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003", "ESC-2026-0004"}),
+        ("admin", {f"ESC-2026-000{i}" for i in range(1, 6)}),
+    ],
+)
 def test_visibility_is_enforced_in_the_search_layer(searcher, role, visible):
     for query in ("GLASS-HERON", "VELVET-OWL", "tenant export", "OutOfMemoryError", "error"):
         found = set(ids(searcher.search(SearchRequest(query, role=role, limit=20))))
         assert found <= visible, (role, query)
-    assert "ESC-2026-0005" not in ids(searcher.search(SearchRequest("VELVET-OWL", role="support", filters=Filters(visibilities=("restricted",)))))
+    assert "ESC-2026-0005" not in ids(
+        searcher.search(
+            SearchRequest(
+                "VELVET-OWL", role="support", filters=Filters(visibilities=("restricted",))
+            )
+        )
+    )
 
 
-@pytest.mark.parametrize("query", ['"unbalanced', "title:foo AND (bar OR", "*?[]{}\\", "NOT", "AND OR NOT", "::::", "ｘ" * 300])
+@pytest.mark.parametrize(
+    "query",
+    ['"unbalanced', "title:foo AND (bar OR", "*?[]{}\\", "NOT", "AND OR NOT", "::::", "ｘ" * 300],
+)
 def test_arbitrary_text_never_raises(searcher, query):
     response = searcher.search(SearchRequest(query, role="support"))
     hits = ids(response)
-    assert set(hits) <= {"ESC-2026-0001", "ESC-2026-0002", "ESC-2026-0003"}  # query syntax never widens the role
+    assert set(hits) <= {
+        "ESC-2026-0001",
+        "ESC-2026-0002",
+        "ESC-2026-0003",
+    }  # query syntax never widens the role
     assert response.total == len(hits) and all(h.why["reasons"] for h in response.hits)
     assert not set(hits) & {h.id for h in response.weak}
 
 
 def test_a_20kb_log_is_answered(searcher):
-    big = "\n".join(f"2026-03-02 10:{i % 60:02d}:07,123 INFO [exec-{i}] c.k.t.Poller - polled {i} items in {i * 3} ms" for i in range(300))
+    big = "\n".join(
+        f"2026-03-02 10:{i % 60:02d}:07,123 INFO [exec-{i}] c.k.t.Poller - polled {i} items in {i * 3} ms"
+        for i in range(300)
+    )
     big += "\n" + SEARCH_WORLD["ESC-2026-0001.md"].split("```text\n")[1].split("```")[0]
     assert len(big) > 20000
     response = searcher.search(SearchRequest(big, role="support"))
@@ -112,8 +146,14 @@ def test_a_20kb_log_is_answered(searcher):
 
 
 def test_bad_requests_are_query_errors(searcher):
-    for request in (SearchRequest("   "), SearchRequest("x", limit=0), SearchRequest("x", limit=1000),
-                    SearchRequest("x", role="root"), SearchRequest("x", legs=("semantic",)), SearchRequest("x" * 200_001)):
+    for request in (
+        SearchRequest("   "),
+        SearchRequest("x", limit=0),
+        SearchRequest("x", limit=1000),
+        SearchRequest("x", role="root"),
+        SearchRequest("x", legs=("semantic",)),
+        SearchRequest("x" * 200_001),
+    ):
         with pytest.raises(QueryError):
             searcher.search(request)
     with pytest.raises(QueryError, match="status"):
@@ -133,7 +173,9 @@ def test_similar_excludes_itself_and_respects_roles(searcher):
 
 def test_paging(searcher):
     first = ids(searcher.search(SearchRequest("error mail approval", role="admin", limit=2)))
-    second = ids(searcher.search(SearchRequest("error mail approval", role="admin", limit=2, offset=2)))
+    second = ids(
+        searcher.search(SearchRequest("error mail approval", role="admin", limit=2, offset=2))
+    )
     assert len(first) == 2 and not set(first) & set(second)
 
 
@@ -152,10 +194,16 @@ def test_hnsw_vector_index_agrees_with_exact_search_and_filters(settings, write_
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(500, 32)).astype("float32")
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    exact, approx = VectorIndex.build(vectors, ann_threshold=10_000), VectorIndex.build(vectors, ann_threshold=100)
+    exact, approx = (
+        VectorIndex.build(vectors, ann_threshold=10_000),
+        VectorIndex.build(vectors, ann_threshold=100),
+    )
     assert (exact.kind, approx.kind) == ("flat", "hnsw")
     queries = vectors[:20]
-    agree = [len({r for r, _ in e} & {r for r, _ in a}) / 10 for e, a in zip(exact.search(queries, 10), approx.search(queries, 10))]
+    agree = [
+        len({r for r, _ in e} & {r for r, _ in a}) / 10
+        for e, a in zip(exact.search(queries, 10), approx.search(queries, 10))
+    ]
     assert sum(agree) / len(agree) >= 0.9
     allowed = list(range(0, 500, 7))
     assert {r for r, _ in approx.search(queries[:1], 10, allowed)[0]} <= set(allowed)
@@ -175,7 +223,11 @@ def test_generation_built_with_hnsw_serves_queries(settings, write_cases):
     report = run_index(small)
     assert gen.Manifest.read(settings.index_dir / report.generation).extra["vector_index"] == "hnsw"
     store = open_store(small)
-    hits = Searcher(small, store).search(SearchRequest("notification mail", role="admin", legs=("dense",))).hits
+    hits = (
+        Searcher(small, store)
+        .search(SearchRequest("notification mail", role="admin", legs=("dense",)))
+        .hits
+    )
     assert hits and hits[0].id == "ESC-2026-0003"
     store.close()
 
@@ -194,11 +246,16 @@ def test_select_terms_keeps_informative_terms_with_positive_weights():
 def test_the_sparse_leg_finds_cases_by_their_latent_terms_and_obeys_filters(tmp_path):
     from indexer.sparse_index import SparseIndex, from_bytes, to_bytes
 
-    vectors = [(np.array([1, 5], dtype=np.int32), np.array([0.6, 0.8], dtype=np.float32)),
-               (np.array([5, 9], dtype=np.int32), np.array([0.9, 0.1], dtype=np.float32)),
-               (np.array([2], dtype=np.int32), np.array([1.0], dtype=np.float32))]
+    vectors = [
+        (np.array([1, 5], dtype=np.int32), np.array([0.6, 0.8], dtype=np.float32)),
+        (np.array([5, 9], dtype=np.int32), np.array([0.9, 0.1], dtype=np.float32)),
+        (np.array([2], dtype=np.int32), np.array([1.0], dtype=np.float32)),
+    ]
     index = SparseIndex.build(vectors, ["A", "B", "C"], 16)
-    query = (np.array([5, 99], dtype=np.int32), np.array([1.0, 5.0], dtype=np.float32))  # 99: outside the head, ignored
+    query = (
+        np.array([5, 99], dtype=np.int32),
+        np.array([1.0, 5.0], dtype=np.float32),
+    )  # 99: outside the head, ignored
     assert [cid for cid, _ in index.search(query, 10)] == ["B", "A"]  # C shares no term: not a hit
     assert [cid for cid, _ in index.search(query, 1)] == ["B"]
     assert [cid for cid, _ in index.search(query, 10, np.array([True, False, True]))] == ["A"]
@@ -209,50 +266,96 @@ def test_the_sparse_leg_finds_cases_by_their_latent_terms_and_obeys_filters(tmp_
     idx, val = from_bytes(to_bytes(vectors[0]))
     assert idx.tolist() == [1, 5] and np.allclose(val, [0.6, 0.8])
     with pytest.raises(ValueError):
-        SparseIndex.build([(np.array([16], dtype=np.int32), np.array([1.0], dtype=np.float32))], ["X"], 16)
+        SparseIndex.build(
+            [(np.array([16], dtype=np.int32), np.array([1.0], dtype=np.float32))], ["X"], 16
+        )
 
 
 def test_a_search_on_the_sparse_leg_alone_respects_visibility(settings, write_cases):
-    write_cases({
-        "ESC-2026-0001.md": case_text("ESC-2026-0001", title="Mail relay rejects outbound mail", symptoms="Outbound mail stays queued."),
-        "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Mail relay rejects outbound mail too", visibility="restricted",
-                                      symptoms="Outbound mail stays queued as well."),
-    })
+    write_cases(
+        {
+            "ESC-2026-0001.md": case_text(
+                "ESC-2026-0001",
+                title="Mail relay rejects outbound mail",
+                symptoms="Outbound mail stays queued.",
+            ),
+            "ESC-2026-0002.md": case_text(
+                "ESC-2026-0002",
+                title="Mail relay rejects outbound mail too",
+                visibility="restricted",
+                symptoms="Outbound mail stays queued as well.",
+            ),
+        }
+    )
     run_index(settings)
     searcher = Searcher(settings, open_store(settings))
     assert searcher.generation().sparse is not None and searcher.generation().sparse.size == 2
-    support = searcher.search(SearchRequest("outbound mail queued", role="support", legs=("sparse",)))
+    support = searcher.search(
+        SearchRequest("outbound mail queued", role="support", legs=("sparse",))
+    )
     admin = searcher.search(SearchRequest("outbound mail queued", role="admin", legs=("sparse",)))
     assert [h.id for h in support.hits] == ["ESC-2026-0001"]
-    assert {h.id for h in admin.hits} == {"ESC-2026-0001", "ESC-2026-0002"} and admin.hits[0].why["sparse"] == 1
+    assert {h.id for h in admin.hits} == {"ESC-2026-0001", "ESC-2026-0002"} and admin.hits[0].why[
+        "sparse"
+    ] == 1
 
 
 def test_plain_words_never_trigger_the_exact_code_tier(settings, write_cases):
-    write_cases({
-        "ESC-2026-0001.md": case_text("ESC-2026-0001", title="Sync client gives up", extra="error_codes: [requests.exceptions.Timeout]\n",
-                                      symptoms="The desktop sync client stops with requests.exceptions.Timeout."),
-        "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Login timeout after upgrade", symptoms="Every login ends in a timeout after the upgrade."),
-    })
+    write_cases(
+        {
+            "ESC-2026-0001.md": case_text(
+                "ESC-2026-0001",
+                title="Sync client gives up",
+                extra="error_codes: [requests.exceptions.Timeout]\n",
+                symptoms="The desktop sync client stops with requests.exceptions.Timeout.",
+            ),
+            "ESC-2026-0002.md": case_text(
+                "ESC-2026-0002",
+                title="Login timeout after upgrade",
+                symptoms="Every login ends in a timeout after the upgrade.",
+            ),
+        }
+    )
     run_index(settings)
     searcher = Searcher(settings, open_store(settings))
     response = searcher.search(SearchRequest("login timeout", role="support"))
     assert response.query["kind"] == "words" and response.hits[0].id == "ESC-2026-0002"
     assert not response.hits[0].why["exact_code"]
     named = searcher.search(SearchRequest("requests.exceptions.Timeout", role="support"))
-    assert named.query["kind"] == "code" and named.hits[0].id == "ESC-2026-0001" and named.hits[0].why["exact_code"]
+    assert (
+        named.query["kind"] == "code"
+        and named.hits[0].id == "ESC-2026-0001"
+        and named.hits[0].why["exact_code"]
+    )
 
 
-def test_a_code_only_a_hidden_case_lists_does_not_change_how_the_query_is_read(settings, write_cases):
-    write_cases({
-        "ESC-2026-0001.md": case_text("ESC-2026-0001", title="Billing export fails", visibility="restricted",
-                                      extra="error_codes: [ACMEBILL-4242]\n", symptoms="Export stops with ACMEBILL-4242."),
-        "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Billing export is slow", symptoms="The export takes an hour."),
-    })
+def test_a_code_only_a_hidden_case_lists_does_not_change_how_the_query_is_read(
+    settings, write_cases
+):
+    write_cases(
+        {
+            "ESC-2026-0001.md": case_text(
+                "ESC-2026-0001",
+                title="Billing export fails",
+                visibility="restricted",
+                extra="error_codes: [ACMEBILL-4242]\n",
+                symptoms="Export stops with ACMEBILL-4242.",
+            ),
+            "ESC-2026-0002.md": case_text(
+                "ESC-2026-0002",
+                title="Billing export is slow",
+                symptoms="The export takes an hour.",
+            ),
+        }
+    )
     run_index(settings)
     searcher = Searcher(settings, open_store(settings))
     hidden = searcher.search(SearchRequest("acmebill-4242 problem with billing", role="support"))
     unknown = searcher.search(SearchRequest("acmebill-4243 problem with billing", role="support"))
-    assert hidden.query["kind"] == unknown.query["kind"] and hidden.query["weights"] == unknown.query["weights"]
+    assert (
+        hidden.query["kind"] == unknown.query["kind"]
+        and hidden.query["weights"] == unknown.query["weights"]
+    )
     assert "ESC-2026-0001" not in [h.id for h in hidden.hits]
     admin = searcher.search(SearchRequest("ACMEBILL-4242", role="admin"))
     assert admin.hits[0].id == "ESC-2026-0001" and admin.hits[0].why["exact_code"]
@@ -262,8 +365,13 @@ def test_a_packaged_class_name_counts_as_one_code_and_long_pastes_keep_their_cod
     from indexer.searcher import exact_matches
     from kb.codes import code_index, query_code_candidates
 
-    code_cases = code_index([("A", ["java.net.SocketTimeoutException"]), ("B", ["SocketTimeoutException"])])
-    assert exact_matches("at java.net.SocketTimeoutException: Read timed out", code_cases) == {"A": 1, "B": 1}
+    code_cases = code_index(
+        [("A", ["java.net.SocketTimeoutException"]), ("B", ["SocketTimeoutException"])]
+    )
+    assert exact_matches("at java.net.SocketTimeoutException: Read timed out", code_cases) == {
+        "A": 1,
+        "B": 1,
+    }
     noise = " ".join(f"word{i} other{i}" for i in range(6000))
     assert "sqlstate-40p01" in query_code_candidates(noise + " SQLSTATE 40P01")
 
@@ -287,15 +395,24 @@ def test_total_and_candidates_count_only_what_the_store_shows_now(settings, writ
     """A case made restricted whose reindex died after the store step: the live generation still
     lists it as support-visible, the store does not. Total, candidates (the facets' input) and
     hits agree: the case is in none of them (issue 17, item 2)."""
-    folder = write_cases({name: text.replace("visibility: restricted", "visibility: support").replace("visibility: engineering", "visibility: support")
-                          for name, text in SEARCH_WORLD.items()})
+    folder = write_cases(
+        {
+            name: text.replace("visibility: restricted", "visibility: support").replace(
+                "visibility: engineering", "visibility: support"
+            )
+            for name, text in SEARCH_WORLD.items()
+        }
+    )
     run_index(settings)
     store = open_store(settings)
     searcher = Searcher(settings, store)
     before = searcher.search(SearchRequest("tenant export rows", role="support", limit=50))
     assert "ESC-2026-0005" in ids(before)
-    (folder / "ESC-2026-0005.md").write_text(SEARCH_WORLD["ESC-2026-0005.md"], "utf-8")  # now restricted
+    (folder / "ESC-2026-0005.md").write_text(
+        SEARCH_WORLD["ESC-2026-0005.md"], "utf-8"
+    )  # now restricted
     from kb.sync import sync_store
+
     sync_store(settings, store)  # the store step of a reindex; nothing is published
     after = searcher.search(SearchRequest("tenant export rows", role="support", limit=50))
     assert searcher.generation().name == before.generation  # still the old generation

@@ -5,28 +5,30 @@ other accounts, and the one redirect-target check (``webui.auth.safe_next``)."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings as hsettings, strategies as st
+from conftest import case_text
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from indexer.jobs import run_index
 from kb import accounts
 from kb.cli import main
-from indexer.jobs import run_index
 from kb.migrate import open_store
 from kb.store import Store
 from webui import create_app
 from webui.auth import MAX_NEXT, safe_next
 
-from conftest import case_text
-
 PASSWORD = "correct horse battery staple"
 
 
 # -- worlds ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def site(settings, write_cases):
@@ -60,9 +62,14 @@ def store(store_url):
     s.close()
 
 
-def login(client, name: str, password: str = PASSWORD, next_url: str = "/", address: str = "127.0.0.1"):
-    return client.post("/login", data={"name": name, "password": password, "next": next_url},
-                       environ_base={"REMOTE_ADDR": address})
+def login(
+    client, name: str, password: str = PASSWORD, next_url: str = "/", address: str = "127.0.0.1"
+):
+    return client.post(
+        "/login",
+        data={"name": name, "password": password, "next": next_url},
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 def signed_in(app, name: str):
@@ -82,7 +89,9 @@ def is_signed_in(client) -> bool:
     page = client.get("/stats")
     if page.status_code == 200:
         return True
-    assert page.status_code == 302 and page.headers["Location"].startswith("/login"), page.status_code
+    assert page.status_code == 302 and page.headers["Location"].startswith("/login"), (
+        page.status_code
+    )
     assert client.get("/api/v1/search?q=mail").status_code == 401
     return False
 
@@ -120,11 +129,12 @@ def hasher(monkeypatch) -> CountingHasher:
 
 def later(monkeypatch, delta: timedelta) -> None:
     """Move the accounts' clock forward (no sleeping)."""
-    moment = datetime.now(timezone.utc) + delta
+    moment = datetime.now(UTC) + delta
     monkeypatch.setattr(accounts, "_now", lambda: moment)
 
 
 # -- sessions end server-side ------------------------------------------------------------------
+
 
 def test_a_copied_cookie_stops_working_after_logout(app):
     client = signed_in(app, "sato")
@@ -139,7 +149,12 @@ def test_a_password_change_from_the_cli_ends_every_session_of_that_user(app, sit
     first, second, other = signed_in(app, "kato"), signed_in(app, "kato"), signed_in(app, "sato")
     stolen = copy_of(app, first)
     env = {"KB_CASES_DIR": str(site.cases_dir), "KB_DATA_DIR": str(site.data_dir)}
-    changed = CliRunner().invoke(main, ["user", "passwd", "kato", "--password-stdin"], input="a brand new password\n", env=env)
+    changed = CliRunner().invoke(
+        main,
+        ["user", "passwd", "kato", "--password-stdin"],
+        input="a brand new password\n",
+        env=env,
+    )
     assert changed.exit_code == 0, changed.output
     assert not any(is_signed_in(c) for c in (first, second, stolen))
     assert is_signed_in(other)  # other accounts keep their sessions
@@ -164,10 +179,16 @@ def test_an_ended_session_gets_the_login_page_with_a_notice(app):
     accounts.set_password(app.extensions["kb"].store, "sato", "another long password")
     response = client.get("/stats")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login?")
-    assert parse_qs(urlsplit(response.headers["Location"]).query) == {"ended": ["1"], "next": ["/stats"]}
+    assert parse_qs(urlsplit(response.headers["Location"]).query) == {
+        "ended": ["1"],
+        "next": ["/stats"],
+    }
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Your session has ended" in page or "セッションが終了しました" in page
-    assert "session=;" in response.headers.get("Set-Cookie", "") or client.get_cookie("session") is None
+    assert (
+        "session=;" in response.headers.get("Set-Cookie", "")
+        or client.get_cookie("session") is None
+    )
 
 
 def test_the_idle_timeout_ends_a_quiet_session(app, site, monkeypatch):
@@ -194,7 +215,10 @@ def test_the_absolute_lifetime_ends_even_a_busy_session(app, site, monkeypatch):
 
 
 def test_the_timeouts_are_settings(site, monkeypatch):
-    app = create_app(site.replace(session_idle_minutes=5, session_lifetime_hours=1), test_config={"WTF_CSRF_ENABLED": False})
+    app = create_app(
+        site.replace(session_idle_minutes=5, session_lifetime_hours=1),
+        test_config={"WTF_CSRF_ENABLED": False},
+    )
     client = signed_in(app, "sato")
     later(monkeypatch, timedelta(minutes=6))
     assert not is_signed_in(client)
@@ -230,10 +254,17 @@ def test_only_the_digest_of_a_session_id_is_stored(app):
 def test_library_sessions(store):
     idle, lifetime = timedelta(hours=8), timedelta(days=7)
     token = accounts.create_session(store, "kato", "192.0.2.1")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert accounts.session_identity(store, token, idle, lifetime, now=now).role == "engineer"
-    assert accounts.session_identity(store, token, idle, lifetime, now=now + idle + timedelta(seconds=1)) is None
-    assert accounts.session_identity(store, token, idle, lifetime, now=now) is None  # an ended session stays ended
+    assert (
+        accounts.session_identity(
+            store, token, idle, lifetime, now=now + idle + timedelta(seconds=1)
+        )
+        is None
+    )
+    assert (
+        accounts.session_identity(store, token, idle, lifetime, now=now) is None
+    )  # an ended session stays ended
     token = accounts.create_session(store, "kato")
     assert accounts.prune_sessions(store, idle, lifetime, now=now + lifetime) == 1
     assert accounts.session_identity(store, token, idle, lifetime) is None
@@ -242,6 +273,7 @@ def test_library_sessions(store):
 
 
 # -- the login throttle ------------------------------------------------------------------------
+
 
 def _in_parallel(count: int, attempt) -> list:
     """Run ``attempt(i)`` in ``count`` threads released at the same moment."""
@@ -264,12 +296,19 @@ def test_parallel_wrong_passwords_through_the_login_form_get_only_the_allowed_ch
     def attempt(i: int) -> str:
         response = login(app.test_client(), "kato", f"wrong password {i}")
         assert response.status_code == 401
-        return "refused" if "too many failed logins" in response.get_data(as_text=True) else "checked"
+        return (
+            "refused" if "too many failed logins" in response.get_data(as_text=True) else "checked"
+        )
 
     results = _in_parallel(40, attempt)
     assert hasher.verified == accounts.LOCKOUT_FAILURES
-    assert results.count("checked") == accounts.LOCKOUT_FAILURES and results.count("refused") == 40 - accounts.LOCKOUT_FAILURES
-    assert "too many failed logins" in login(app.test_client(), "kato").get_data(as_text=True)  # locked, even with the password
+    assert (
+        results.count("checked") == accounts.LOCKOUT_FAILURES
+        and results.count("refused") == 40 - accounts.LOCKOUT_FAILURES
+    )
+    assert "too many failed logins" in login(app.test_client(), "kato").get_data(
+        as_text=True
+    )  # locked, even with the password
     assert hasher.verified == accounts.LOCKOUT_FAILURES
 
 
@@ -293,7 +332,11 @@ def test_a_successful_login_is_not_counted_as_a_failure(store, hasher):
             accounts.authenticate(store, "kato", "wrong password", "192.0.2.7")
     for _ in range(3):
         assert accounts.authenticate(store, "kato", PASSWORD, "192.0.2.7").name == "kato"
-    assert accounts.login_failures(store, "kato", "192.0.2.7") == {"name": 4, "pair": 4, "address": 4}
+    assert accounts.login_failures(store, "kato", "192.0.2.7") == {
+        "name": 4,
+        "pair": 4,
+        "address": 4,
+    }
     with pytest.raises(accounts.AuthError, match="wrong"):
         accounts.authenticate(store, "kato", "wrong password", "192.0.2.7")
     with pytest.raises(accounts.AuthError, match="too many"):
@@ -313,7 +356,10 @@ def test_the_lockout_ends_with_its_window(store, monkeypatch):
 def test_failures_with_invented_names_do_not_lock_other_accounts_out_from_that_address(app, hasher):
     proxy = "10.0.0.1"  # behind a reverse proxy every user has this address
     for i in range(accounts.LOCKOUT_FAILURES):
-        assert login(app.test_client(), f"nobody{i}", "guess guess guess", address=proxy).status_code == 401
+        assert (
+            login(app.test_client(), f"nobody{i}", "guess guess guess", address=proxy).status_code
+            == 401
+        )
     assert login(app.test_client(), "sato", address=proxy).status_code == 303
     assert hasher.hashed == accounts.LOCKOUT_FAILURES  # every invented name got its (dummy) check
 
@@ -337,7 +383,9 @@ def test_an_address_trying_many_names_is_throttled_for_those_names_only(store, h
         accounts.authenticate(store, "fresh-name", "password1234", attacker)
     with pytest.raises(accounts.AuthError, match="too many"):
         accounts.authenticate(store, "fresh-name", "password1234", attacker)
-    assert [e["detail"]["reason"] for e in accounts.audit_events(store, action="login_refused")] == ["address throttled"] * 2
+    assert [
+        e["detail"]["reason"] for e in accounts.audit_events(store, action="login_refused")
+    ] == ["address throttled"] * 2
 
 
 def test_a_throttled_address_keeps_its_limit_under_parallel_requests(store, hasher):
@@ -357,19 +405,58 @@ def test_a_throttled_address_keeps_its_limit_under_parallel_requests(store, hash
 
 # -- redirects after login ---------------------------------------------------------------------
 
-HOSTILE = ["/\t/evil.example/", "/\n/evil", "/\r\n/evil", "//evil", "//evil.example/x", "\\\\evil", "/\\evil", "\\/evil",
-           "https://evil", "http:/evil", "HTTPS://evil.example", "/%09/evil", "/%0a/evil", "/%2F/evil", "/%2f%2fevil",
-           "/%5cevil", "/%255c%255cevil", "javascript:alert(1)", " /evil", "\t/x", "/x\x00", "/x\x7f", "/\u0085/evil",
-           "/\u202e/evil", "evil.example", "", "/" + "a" * (MAX_NEXT + 1), "/search?q=" + "%41" * 20000]
-SAFE = ["/", "/stats", "/cases/ESC-2026-0001", "/search?q=mail%20stuck&product=tsumugi-server", "/search?q=%E3%83%A1%E3%83%BC%E3%83%AB",
-        "/search?q=%0Aline2", "/stats?days=30#top", "/" + "a" * (MAX_NEXT - 1)]
+HOSTILE = [
+    "/\t/evil.example/",
+    "/\n/evil",
+    "/\r\n/evil",
+    "//evil",
+    "//evil.example/x",
+    "\\\\evil",
+    "/\\evil",
+    "\\/evil",
+    "https://evil",
+    "http:/evil",
+    "HTTPS://evil.example",
+    "/%09/evil",
+    "/%0a/evil",
+    "/%2F/evil",
+    "/%2f%2fevil",
+    "/%5cevil",
+    "/%255c%255cevil",
+    "javascript:alert(1)",
+    " /evil",
+    "\t/x",
+    "/x\x00",
+    "/x\x7f",
+    "/\u0085/evil",
+    "/\u202e/evil",
+    "evil.example",
+    "",
+    "/" + "a" * (MAX_NEXT + 1),
+    "/search?q=" + "%41" * 20000,
+]
+SAFE = [
+    "/",
+    "/stats",
+    "/cases/ESC-2026-0001",
+    "/search?q=mail%20stuck&product=tsumugi-server",
+    "/search?q=%E3%83%A1%E3%83%BC%E3%83%AB",
+    "/search?q=%0Aline2",
+    "/stats?days=30#top",
+    "/" + "a" * (MAX_NEXT - 1),
+]
 
 
 def _same_site(location: str) -> bool:
     """What a browser would do with the Location: drop tabs and newlines, then resolve it."""
     cleaned = "".join(c for c in location if c not in "\t\n\r").replace("\\", "/")
     parts = urlsplit(cleaned)
-    return not parts.scheme and not parts.netloc and cleaned.startswith("/") and not unquote(parts.path).startswith("//")
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and cleaned.startswith("/")
+        and not unquote(parts.path).startswith("//")
+    )
 
 
 def test_safe_next_refuses_every_hostile_target(app):
@@ -384,13 +471,30 @@ def test_safe_next_refuses_every_hostile_target(app):
 
 def test_login_never_redirects_off_site(app):
     for target in HOSTILE[:10]:
-        response = app.test_client().post("/login", data={"name": "sato", "password": PASSWORD, "next": target})
-        assert response.status_code == 303 and response.headers["Location"] == "/search", repr(target)
-    page = app.test_client().get("/login", query_string={"next": "/\t/evil.example/"}).get_data(as_text=True)
-    assert '<input type="hidden" name="next" value="/search">' in page  # the form does not carry it on
+        response = app.test_client().post(
+            "/login", data={"name": "sato", "password": PASSWORD, "next": target}
+        )
+        assert response.status_code == 303 and response.headers["Location"] == "/search", repr(
+            target
+        )
+    page = (
+        app.test_client()
+        .get("/login", query_string={"next": "/\t/evil.example/"})
+        .get_data(as_text=True)
+    )
+    assert (
+        '<input type="hidden" name="next" value="/search">' in page
+    )  # the form does not carry it on
 
 
-@given(st.text(max_size=60) | st.builds(lambda a, b: a + b, st.sampled_from(["/", "//", "/%2f", "\\", "/\t/", "https:"]), st.text(max_size=30)))
+@given(
+    st.text(max_size=60)
+    | st.builds(
+        lambda a, b: a + b,
+        st.sampled_from(["/", "//", "/%2f", "\\", "/\t/", "https:"]),
+        st.text(max_size=30),
+    )
+)
 @hsettings(max_examples=300, deadline=None)
 def test_safe_next_only_ever_gives_a_same_site_path(target):
     from flask import Flask
@@ -409,7 +513,9 @@ def test_a_huge_anonymous_url_yields_a_small_login_redirect(app):
     assert response.status_code == 302
     location = response.headers["Location"]
     assert len(location) < 4096 and location.startswith("/login")
-    assert len(location) <= len(client.get("/stats").headers["Location"]) + 20  # only the path is kept
+    assert (
+        len(location) <= len(client.get("/stats").headers["Location"]) + 20
+    )  # only the path is kept
     assert parse_qs(urlsplit(location).query) == {}  # the path alone is the default page: no next
     long_path = client.get("/cases/" + "A" * 60000)  # a long path alone: no next at all
     assert long_path.status_code == 302 and len(long_path.headers["Location"]) < 100

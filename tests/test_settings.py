@@ -1,11 +1,10 @@
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from kb.errors import ConfigError
 from kb.settings import SETTINGS, Settings, load_settings
-
-from conftest import REPO
 
 
 def test_defaults_work_without_any_configuration(tmp_path, monkeypatch):
@@ -19,7 +18,9 @@ def test_defaults_work_without_any_configuration(tmp_path, monkeypatch):
 def test_layers_apply_in_order_file_then_environment_then_arguments(tmp_path):
     config = tmp_path / "kb.toml"
     config.write_text('cases_dir = "from-file"\nrrf_k = 10\nsearch_limit = 7\n')
-    settings = load_settings(config, environ={"KB_RRF_K": "20", "KB_SEARCH_LIMIT": "8"}, search_limit=9)
+    settings = load_settings(
+        config, environ={"KB_RRF_K": "20", "KB_SEARCH_LIMIT": "8"}, search_limit=9
+    )
     assert settings.cases_dir == Path("from-file")
     assert settings.rrf_k == 20
     assert settings.search_limit == 9
@@ -45,7 +46,12 @@ def test_values_are_validated():
         load_settings(environ={"KB_EMBED_PRECISION": "float16"})
     with pytest.raises(ConfigError, match="embed_precision"):
         load_settings(environ={"KB_EMBED_PRECISION": "int4"})
-    assert load_settings(environ={"KB_EMBED_PRECISION": "float16", "KB_DEVICE": "cuda"}).embed_precision == "float16"
+    assert (
+        load_settings(
+            environ={"KB_EMBED_PRECISION": "float16", "KB_DEVICE": "cuda"}
+        ).embed_precision
+        == "float16"
+    )
 
 
 def test_custom_id_pattern_is_honoured():

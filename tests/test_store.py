@@ -6,12 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import BACKENDS, case_text  # the store_url fixture comes from conftest too
 from sqlalchemy import create_engine
 
 from kb.store import Store
 from kb.sync import sync_store
-
-from conftest import BACKENDS, case_text  # the store_url fixture comes from conftest too
 
 
 @pytest.fixture
@@ -24,18 +23,27 @@ def store(store_url):
 
 def test_ci_proves_both_backends():
     if os.environ.get("CI"):
-        assert "postgresql" in BACKENDS, "CI must set KB_TEST_DATABASE_URL (scripts/test.sh starts a server)"
+        assert "postgresql" in BACKENDS, (
+            "CI must set KB_TEST_DATABASE_URL (scripts/test.sh starts a server)"
+        )
 
 
 def test_sync_adds_changes_and_deletes(settings, write_cases, store):
-    folder = write_cases({"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Mail stuck")})
+    folder = write_cases(
+        {
+            "ESC-2026-0001.md": case_text(),
+            "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Mail stuck"),
+        }
+    )
     report = sync_store(settings, store)
     assert sorted(report.added) == ["ESC-2026-0001", "ESC-2026-0002"] and not report.failed
 
     again = sync_store(settings, store)
     assert again.unchanged == 2 and not again.touched
 
-    (folder / "ESC-2026-0002.md").write_text(case_text("ESC-2026-0002", title="Mail stuck in queue"), "utf-8")
+    (folder / "ESC-2026-0002.md").write_text(
+        case_text("ESC-2026-0002", title="Mail stuck in queue"), "utf-8"
+    )
     (folder / "ESC-2026-0001.md").unlink()
     third = sync_store(settings, store)
     assert third.changed == ["ESC-2026-0002"] and third.deleted == ["ESC-2026-0001"]
@@ -44,11 +52,19 @@ def test_sync_adds_changes_and_deletes(settings, write_cases, store):
 
 
 def test_round_trip_keeps_every_field(settings, write_cases, store):
-    write_cases({"ESC-2026-0001.md": case_text(extra="severity: S2\nauthors: [sakai]\nrelated: [ESC-2025-0042]\nreview_by: 2026-09-01\n",
-                                               logs="2026-01-01 10:00:00 ERROR x failed [SCH-13208]")})
+    write_cases(
+        {
+            "ESC-2026-0001.md": case_text(
+                extra="severity: S2\nauthors: [sakai]\nrelated: [ESC-2025-0042]\nreview_by: 2026-09-01\n",
+                logs="2026-01-01 10:00:00 ERROR x failed [SCH-13208]",
+            )
+        }
+    )
     sync_store(settings, store)
     case = store.get_case("ESC-2026-0001")
-    assert case.severity == "S2" and case.authors == ("sakai",) and case.related == ("ESC-2025-0042",)
+    assert (
+        case.severity == "S2" and case.authors == ("sakai",) and case.related == ("ESC-2025-0042",)
+    )
     assert case.versions == ("5.9",) and case.tags == ("repeat-event",)
     assert [s.name for s in case.sections] == ["symptoms", "cause", "resolution", "logs"]
     assert case.error_codes == ("SCH-13208",)
@@ -59,7 +75,9 @@ def test_round_trip_keeps_every_field(settings, write_cases, store):
 
 
 def test_a_bad_file_is_reported_and_its_last_good_version_kept(settings, write_cases, store):
-    folder = write_cases({"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002")})
+    folder = write_cases(
+        {"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002")}
+    )
     sync_store(settings, store)
     (folder / "ESC-2026-0001.md").write_text(case_text(status="fixed"), "utf-8")
     (folder / "ESC-2026-0003.md").write_text(case_text("ESC-2026-0003", title="New one"), "utf-8")
@@ -142,15 +160,24 @@ def _count_reads(monkeypatch) -> list[str]:
     return reads
 
 
-def test_files_whose_size_and_time_match_are_not_read_again(settings, write_cases, store, monkeypatch):
-    folder = write_cases({"ESC-2026-0001.md": case_text(), "ESC-2026-0002.md": case_text("ESC-2026-0002", status="fixed")})
+def test_files_whose_size_and_time_match_are_not_read_again(
+    settings, write_cases, store, monkeypatch
+):
+    folder = write_cases(
+        {
+            "ESC-2026-0001.md": case_text(),
+            "ESC-2026-0002.md": case_text("ESC-2026-0002", status="fixed"),
+        }
+    )
     _age(folder)
     first = sync_store(settings, store)
     assert first.added == ["ESC-2026-0001"] and len(first.failed) == 1
     reads = _count_reads(monkeypatch)
     again = sync_store(settings, store)
     assert reads == [] and again.unchanged == 2
-    assert again.failed == first.failed and any("unknown status 'fixed'" in str(p) for p in again.problems)  # still reported
+    assert again.failed == first.failed and any(
+        "unknown status 'fixed'" in str(p) for p in again.problems
+    )  # still reported
 
     path = folder / "ESC-2026-0001.md"
     before = path.stat()
@@ -160,7 +187,9 @@ def test_files_whose_size_and_time_match_are_not_read_again(settings, write_case
     assert reads == ["ESC-2026-0001.md"] and third.changed == ["ESC-2026-0001"]
 
 
-def test_a_file_written_just_before_the_scan_is_hashed_again_next_time(settings, write_cases, store, monkeypatch):
+def test_a_file_written_just_before_the_scan_is_hashed_again_next_time(
+    settings, write_cases, store, monkeypatch
+):
     write_cases({"ESC-2026-0001.md": case_text()})  # written now: its time cannot be trusted yet
     sync_store(settings, store)
     assert store.file_states()["ESC-2026-0001.md"].mtime_ns is None
@@ -168,7 +197,9 @@ def test_a_file_written_just_before_the_scan_is_hashed_again_next_time(settings,
     assert sync_store(settings, store).unchanged == 1 and reads == ["ESC-2026-0001.md"]
 
 
-def test_a_touched_file_is_unchanged_and_its_new_time_remembered(settings, write_cases, store, monkeypatch):
+def test_a_touched_file_is_unchanged_and_its_new_time_remembered(
+    settings, write_cases, store, monkeypatch
+):
     folder = write_cases({"ESC-2026-0001.md": case_text()})
     _age(folder, 120)
     sync_store(settings, store)
@@ -180,7 +211,9 @@ def test_a_touched_file_is_unchanged_and_its_new_time_remembered(settings, write
     assert reads == []
 
 
-def test_rehash_reads_every_file_even_when_size_and_time_were_restored(settings, write_cases, store):
+def test_rehash_reads_every_file_even_when_size_and_time_were_restored(
+    settings, write_cases, store
+):
     folder = write_cases({"ESC-2026-0001.md": case_text()})
     _age(folder)
     sync_store(settings, store)
@@ -197,12 +230,29 @@ def test_many_cases_load_in_batches_with_every_part(settings, write_cases, store
     import kb.store
 
     monkeypatch.setattr(kb.store, "ID_BATCH", 2)
-    write_cases({f"ESC-2026-{i:04d}.md": case_text(f"ESC-2026-{i:04d}", title=f"Case {i}", tags="[b-tag, a-tag]" if i == 3 else "[repeat-event]",
-                                                    logs=f"ERROR x failed [SCH-1320{i}]") for i in range(1, 6)})
+    write_cases(
+        {
+            f"ESC-2026-{i:04d}.md": case_text(
+                f"ESC-2026-{i:04d}",
+                title=f"Case {i}",
+                tags="[b-tag, a-tag]" if i == 3 else "[repeat-event]",
+                logs=f"ERROR x failed [SCH-1320{i}]",
+            )
+            for i in range(1, 6)
+        }
+    )
     sync_store(settings, store)
     cases = store.get_cases([f"ESC-2026-{i:04d}" for i in range(0, 7)])
     assert sorted(cases) == [f"ESC-2026-{i:04d}" for i in range(1, 6)]
-    assert cases["ESC-2026-0004"].error_codes == ("SCH-13204",) and cases["ESC-2026-0004"].title == "Case 4"
-    assert [s.name for s in cases["ESC-2026-0002"].sections] == ["symptoms", "cause", "resolution", "logs"]
+    assert (
+        cases["ESC-2026-0004"].error_codes == ("SCH-13204",)
+        and cases["ESC-2026-0004"].title == "Case 4"
+    )
+    assert [s.name for s in cases["ESC-2026-0002"].sections] == [
+        "symptoms",
+        "cause",
+        "resolution",
+        "logs",
+    ]
     assert set(cases["ESC-2026-0003"].tags) == {"a-tag", "b-tag"}
     assert [c.id for c in store.all_cases()] == sorted(cases)

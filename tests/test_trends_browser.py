@@ -4,7 +4,6 @@ in Japanese and English (Playwright on Debian's chromium; screenshots in test-ar
 from __future__ import annotations
 
 import pytest
-
 from worlds import search_for, shot
 
 pytestmark = pytest.mark.browser
@@ -19,7 +18,11 @@ def test_trends_page_in_japanese_and_english(page):  # type: ignore[no-untyped-d
     page.goto("/trends?window=hour")
     assert page.locator("h1").inner_text() == "検索トレンド"
     row = page.locator("tr.trend-code").filter(has_text="sch-13208")
-    assert row.count() == 1 and "急増" in row.inner_text() and row.locator("svg.spark rect.bar").count() == 24
+    assert (
+        row.count() == 1
+        and "急増" in row.inner_text()
+        and row.locator("svg.spark rect.bar").count() == 24
+    )
     assert page.locator("tr.trend-signature").count() >= 1
     assert page.locator("nav.mainnav a[aria-current=page]").inner_text() == "トレンド"
     shot(page, "trends-ja")
@@ -29,6 +32,12 @@ def test_trends_page_in_japanese_and_english(page):  # type: ignore[no-untyped-d
     assert "rising" in page.locator("tr.trend-code").filter(has_text="sch-13208").inner_text()
     with page.expect_navigation():
         page.locator("nav.windows a").filter(has_text="Last week").click()
-    assert page.locator("tr.trend-code").filter(has_text="sch-13208").locator("svg.spark rect.bar").count() == 7
+    assert (
+        page.locator("tr.trend-code")
+        .filter(has_text="sch-13208")
+        .locator("svg.spark rect.bar")
+        .count()
+        == 7
+    )
     shot(page, "trends-en")
     assert not page.problems

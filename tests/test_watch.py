@@ -9,13 +9,13 @@ import socket
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import REPO
 
 from kb.activity import Feedback, SearchLog
 from kb.alert_state import WatchAlert
@@ -25,9 +25,7 @@ from kb.migrate import open_store
 from kb.subjects import LogSignature, SearchSubject
 from kb.watch import run_watch
 
-from conftest import REPO
-
-NOW = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
 def _free_port() -> int:
@@ -45,7 +43,9 @@ class Webhook:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                outer.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                outer.bodies.append(
+                    json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                )
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -108,28 +108,65 @@ def store(settings):
 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    for name in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
 def _alerting(settings, webhook, mailbox, **more):
-    return settings.replace(alert_webhook_url=webhook.url, alert_smtp_host="127.0.0.1", alert_smtp_port=mailbox.port,
-                            alert_smtp_security="none", alert_email_from="kb@example.test",
-                            alert_email_to="esc@example.test, oncall@example.test",
-                            alert_base_url="https://kb.example.test/", alert_retry_backoff_seconds=0.01, **more)
+    return settings.replace(
+        alert_webhook_url=webhook.url,
+        alert_smtp_host="127.0.0.1",
+        alert_smtp_port=mailbox.port,
+        alert_smtp_security="none",
+        alert_email_from="kb@example.test",
+        alert_email_to="esc@example.test, oncall@example.test",
+        alert_base_url="https://kb.example.test/",
+        alert_retry_backoff_seconds=0.01,
+        **more,
+    )
 
 
-def log_searches(store, subject, times, kind="code", top_case=None, result_count=None, verdict=None, role="support"):
+def log_searches(
+    store,
+    subject,
+    times,
+    kind="code",
+    top_case=None,
+    result_count=None,
+    verdict=None,
+    role="support",
+):
     """Log one search per time naming ``subject``; returns their ids."""
     ids = []
     with store.session() as session:
         for t in times:
-            row = SearchLog(text="(scrubbed)", role=role, result_count=0, latency_ms=1.0, created_at=t)
+            row = SearchLog(
+                text="(scrubbed)", role=role, result_count=0, latency_ms=1.0, created_at=t
+            )
             session.add(row)
             session.flush()
             count = (1 if top_case else 0) if result_count is None else result_count
-            session.add(SearchSubject(search_id=row.id, created_at=t, subject_type=kind, subject=subject, role=role,
-                                      lang="en", product="", component="", result_count=count, top_case=top_case))
+            session.add(
+                SearchSubject(
+                    search_id=row.id,
+                    created_at=t,
+                    subject_type=kind,
+                    subject=subject,
+                    role=role,
+                    lang="en",
+                    product="",
+                    component="",
+                    result_count=count,
+                    top_case=top_case,
+                )
+            )
             if verdict:
                 session.add(Feedback(search_id=row.id, verdict=verdict, role=role, created_at=t))
             ids.append(row.id)
@@ -137,8 +174,17 @@ def log_searches(store, subject, times, kind="code", top_case=None, result_count
 
 
 def add_case(store, case_id, title, visibility):
-    case = Case(id=case_id, title=title, status="resolved", product="p", component="c", visibility=visibility,
-                created=NOW.date(), sections=(), path=f"{case_id}.md")
+    case = Case(
+        id=case_id,
+        title=title,
+        status="resolved",
+        product="p",
+        component="c",
+        visibility=visibility,
+        created=NOW.date(),
+        sections=(),
+        path=f"{case_id}.md",
+    )
     with store.session() as session:
         store.upsert_cases(session, [case])
 
@@ -148,10 +194,15 @@ def one_a_day(days=14):
 
 
 def burst(n, minutes=30, end=NOW):
-    return [end - timedelta(minutes=minutes) + timedelta(seconds=(i + 0.5) * minutes * 60 / n) for i in range(n)]
+    return [
+        end - timedelta(minutes=minutes) + timedelta(seconds=(i + 0.5) * minutes * 60 / n)
+        for i in range(n)
+    ]
 
 
-def test_a_burst_of_ten_over_one_a_day_alerts_once_through_every_channel(settings, store, webhook, mailbox):
+def test_a_burst_of_ten_over_one_a_day_alerts_once_through_every_channel(
+    settings, store, webhook, mailbox
+):
     settings = _alerting(settings, webhook, mailbox)
     add_case(store, "ESC-2024-0001", "Mail relay rejects large attachments", "support")
     log_searches(store, "SMTP-552", one_a_day(), top_case="ESC-2024-0001")
@@ -168,7 +219,10 @@ def test_a_burst_of_ten_over_one_a_day_alerts_once_through_every_channel(setting
     assert "https://kb.example.test/trends" in text and "NEW PROBLEM" not in text
     [(rcpts, mail)] = mailbox.messages
     assert rcpts == ["esc@example.test", "oncall@example.test"]
-    assert mail["Subject"].startswith("[KB] Burst: error code SMTP-552") and "SMTP-552" in mail.get_payload()
+    assert (
+        mail["Subject"].startswith("[KB] Burst: error code SMTP-552")
+        and "SMTP-552" in mail.get_payload()
+    )
 
     # the next runs (every 5 minutes) see the same burst: no second alert
     for minutes in (5, 10):
@@ -200,7 +254,9 @@ def test_a_burst_alerts_again_only_after_it_has_ended(settings, store, webhook, 
 def test_steady_traffic_with_a_busy_hour_does_not_alert(settings, store, webhook, mailbox):
     settings = _alerting(settings, webhook, mailbox)
     times = []
-    for day in range(0, 15):  # 4 searches an hour at night, 30 an hour from 9 to 17, every day, today included
+    for day in range(
+        0, 15
+    ):  # 4 searches an hour at night, 30 an hour from 9 to 17, every day, today included
         for hour in range(24):
             per_hour = 30 if 9 <= hour < 17 else 4
             start = NOW.replace(hour=0) - timedelta(days=day) + timedelta(hours=hour)
@@ -211,12 +267,20 @@ def test_steady_traffic_with_a_busy_hour_does_not_alert(settings, store, webhook
     assert webhook.bodies == [] and mailbox.messages == []
 
 
-def test_a_signature_matching_no_case_is_a_new_problem_named_by_its_template(settings, store, webhook, mailbox):
+def test_a_signature_matching_no_case_is_a_new_problem_named_by_its_template(
+    settings, store, webhook, mailbox
+):
     settings = _alerting(settings, webhook, mailbox)
     sig = "l0123456789abcdef"
     with store.session() as session:
-        session.add(LogSignature(signature_id=sig, template="ERROR pool <*> exhausted after <NUM> ms",
-                                 first_seen=NOW - timedelta(minutes=20), last_seen=NOW))
+        session.add(
+            LogSignature(
+                signature_id=sig,
+                template="ERROR pool <*> exhausted after <NUM> ms",
+                first_seen=NOW - timedelta(minutes=20),
+                last_seen=NOW,
+            )
+        )
     log_searches(store, sig, burst(6, minutes=20), kind="signature")
     run_watch(settings, store, now=NOW)
     text = webhook.bodies[0]["text"]
@@ -255,22 +319,32 @@ def test_the_alert_names_only_a_case_support_may_see(settings, store, webhook, m
     assert "Top matching case: none" in without and "NEW PROBLEM" in without
 
 
-def test_a_failed_delivery_is_retried_logged_and_delivered_on_the_next_run(settings, store, webhook, mailbox, caplog):
+def test_a_failed_delivery_is_retried_logged_and_delivered_on_the_next_run(
+    settings, store, webhook, mailbox, caplog
+):
     closed = f"http://127.0.0.1:{_free_port()}/hook"  # nothing listens there
-    broken = _alerting(settings, webhook, mailbox).replace(alert_webhook_url=closed, alert_retries=3)
+    broken = _alerting(settings, webhook, mailbox).replace(
+        alert_webhook_url=closed, alert_retries=3
+    )
     log_searches(store, "E-500", burst(7))
     waits: list[float] = []
     with caplog.at_level(logging.WARNING, logger="kb.alerts"):
         report = run_watch(broken, store, now=NOW, sleep=waits.append)  # must not raise
-    assert list(report.undelivered) == report.alerted and list(report.undelivered[report.alerted[0]]) == ["webhook"]
+    assert list(report.undelivered) == report.alerted and list(
+        report.undelivered[report.alerted[0]]
+    ) == ["webhook"]
     assert waits == [0.01, 0.02]  # three attempts, doubling backoff
     attempts = [r for r in caplog.records if "webhook delivery attempt" in r.getMessage()]
-    assert len(attempts) == 3 and any(r.levelno == logging.ERROR and "kept for the next run" in r.getMessage()
-                                      for r in caplog.records)
+    assert len(attempts) == 3 and any(
+        r.levelno == logging.ERROR and "kept for the next run" in r.getMessage()
+        for r in caplog.records
+    )
     assert len(mailbox.messages) == 1  # the other channels went through
     with store.session() as session:
         row = session.get(WatchAlert, report.alerted[0])
-        assert row.pending == ["webhook"] and "webhook" in row.last_error and row.delivered_at is None
+        assert (
+            row.pending == ["webhook"] and "webhook" in row.last_error and row.delivered_at is None
+        )
 
     fixed = _alerting(settings, webhook, mailbox)
     later = run_watch(fixed, store, now=NOW + timedelta(minutes=5))
@@ -284,18 +358,36 @@ def test_a_failed_delivery_is_retried_logged_and_delivered_on_the_next_run(setti
 
 def test_cli_watch_and_watch_test(settings, store, webhook, mailbox, monkeypatch):
     alerting = _alerting(settings, webhook, mailbox)
-    env = {f"KB_{name.upper()}": str(getattr(alerting, name)) for name in
-           ("cases_dir", "data_dir", "embed_model", "alert_webhook_url", "alert_smtp_host", "alert_smtp_port",
-            "alert_smtp_security", "alert_email_from", "alert_email_to", "alert_retry_backoff_seconds")}
+    env = {
+        f"KB_{name.upper()}": str(getattr(alerting, name))
+        for name in (
+            "cases_dir",
+            "data_dir",
+            "embed_model",
+            "alert_webhook_url",
+            "alert_smtp_host",
+            "alert_smtp_port",
+            "alert_smtp_security",
+            "alert_email_from",
+            "alert_email_to",
+            "alert_retry_backoff_seconds",
+        )
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     runner = CliRunner()
     result = runner.invoke(main, ["watch", "--test"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == ["webhook: delivered", "email: delivered", "log: delivered"]
-    assert "test alert" in webhook.bodies[0]["text"] and mailbox.messages[0][1]["Subject"].startswith("[KB test]")
+    assert result.output.splitlines() == [
+        "webhook: delivered",
+        "email: delivered",
+        "log: delivered",
+    ]
+    assert "test alert" in webhook.bodies[0]["text"] and mailbox.messages[0][1][
+        "Subject"
+    ].startswith("[KB test]")
 
-    log_searches(store, "E-42", burst(9, end=datetime.now(timezone.utc)))
+    log_searches(store, "E-42", burst(9, end=datetime.now(UTC)))
     result = runner.invoke(main, ["watch", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -315,14 +407,25 @@ def test_scheduler_files_run_kb_watch():
 
 
 def _sim(*args: str) -> dict:
-    out = subprocess.run([sys.executable, str(REPO / "scripts/sim_bursts.py"), "--smoke", "--json", *args],
-                         capture_output=True, text=True, check=True, cwd=REPO).stdout
+    out = subprocess.run(
+        [sys.executable, str(REPO / "scripts/sim_bursts.py"), "--smoke", "--json", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout
     return json.loads(out)
 
 
 def test_sim_bursts_smoke_finds_the_bursts_without_false_alerts():
     for kind, figures in _sim().items():  # steady and overdispersed traffic, the default rule
-        assert figures["recall"]["10"] == 1.0, kind  # 10 in 30 minutes over a background of 1 a day is always caught
+        assert figures["recall"]["10"] == 1.0, (
+            kind
+        )  # 10 in 30 minutes over a background of 1 a day is always caught
         assert figures["false_alerts_per_week"] == 0.0, kind
-    old = _sim("--traffic", "overdispersed", "--p-threshold", "1e-4", "--dispersion", "0")["overdispersed"]
-    assert old["false_alerts_per_week"] >= 5  # the former rule (Poisson, p < 1e-4) on the same traffic
+    old = _sim("--traffic", "overdispersed", "--p-threshold", "1e-4", "--dispersion", "0")[
+        "overdispersed"
+    ]
+    assert (
+        old["false_alerts_per_week"] >= 5
+    )  # the former rule (Poisson, p < 1e-4) on the same traffic

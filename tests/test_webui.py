@@ -5,16 +5,28 @@ from __future__ import annotations
 import html
 import json
 import re
+from datetime import UTC
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from worlds import (
+    SUPPORT_VISIBLE,
+    WEB_LOG,
+    WEB_SECRETS,
+    case_text,
+    csrf_token,
+    en,
+    first_match,
+    hit_ids,
+    page_text,
+    rows,
+    search_id_of,
+)
 
-from kb import activity
 from indexer.jobs import run_index
+from kb import activity
 from webui import create_app
 
-from worlds import (SUPPORT_VISIBLE, WEB_LOG, WEB_SECRETS, case_text, csrf_token, en, first_match, hit_ids, page_text,
-                    rows, search_id_of)
 
 def api(client, path: str, **params):
     response = client.get(f"/api/v1/{path}", query_string=params)
@@ -24,23 +36,30 @@ def api(client, path: str, **params):
 
 # -- search pages ---------------------------------------------------------------------------------
 
+
 def test_empty_search_page_helps_in_japanese_and_english(client):
     ja = client.get("/", headers={"Accept-Language": "ja,en;q=0.5"})
     assert ja.status_code == 200 and '<html lang="ja">' in ja.get_data(as_text=True)
     assert "何をお探しですか" in page_text(ja) and page_text(ja).count("SCH-13208") >= 2
     assert ja.get_data(as_text=True).count('class="example"') == 3
     english = client.get("/search", headers={"Accept-Language": "en-US,en;q=0.9"})
-    assert "What are you looking for?" in page_text(english) and '<html lang="en">' in english.get_data(as_text=True)
+    assert "What are you looking for?" in page_text(
+        english
+    ) and '<html lang="en">' in english.get_data(as_text=True)
     assert not rows(client.application, activity.SearchLog)  # no query, nothing logged
 
 
 def test_japanese_search_page(client):
-    response = client.get("/search", query_string={"q": "定例会議の祝日の回が削除できない"}, headers={"Accept-Language": "ja"})
+    response = client.get(
+        "/search",
+        query_string={"q": "定例会議の祝日の回が削除できない"},
+        headers={"Accept-Language": "ja"},
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert hit_ids(response)[0] == "ESC-2026-0001"
-    first = body[body.index('id="hit-ESC-2026-0001"'):]
-    first = first[:first.index("</li>")]
+    first = body[body.index('id="hit-ESC-2026-0001"') :]
+    first = first[: first.index("</li>")]
     assert "<mark>" in first and 'class="badge status-resolved">解決済み<' in first
     assert "対処:</strong> JVM オプションから" in first
     assert "言葉が一致:" in first and 'class="hit-link" href="/cases/ESC-2026-0001?sid=' in first
@@ -52,25 +71,49 @@ def test_english_search_page_explains_hits(client):
     text = page_text(response)
     assert hit_ids(response)[0] == "ESC-2026-0003"
     assert "Resolution: Set mail.smtp.timeout to 30 seconds." in " ".join(text.split())
-    assert "Holds your words:" in text and "This solved it" in text and "None of these — escalating" in text
+    assert (
+        "Holds your words:" in text
+        and "This solved it" in text
+        and "None of these — escalating" in text
+    )
     assert "Understood as:" in text and "English" in text
 
 
 def test_pasted_log_is_understood_as_a_log(client):
-    pasted = WEB_LOG.replace("448213", "9").replace("8f3a2c91", "00ffab12") + "\n" + WEB_LOG.replace("10:15", "11:16")
+    pasted = (
+        WEB_LOG.replace("448213", "9").replace("8f3a2c91", "00ffab12")
+        + "\n"
+        + WEB_LOG.replace("10:15", "11:16")
+    )
     response = en(client).get("/search", query_string={"q": pasted})
     assert hit_ids(response)[0] == "ESC-2026-0001"
     assert re.search(r'class="chip">log<', response.get_data(as_text=True))
-    assert "SCH-13208" in re.search(r'class="understood">(.*?)</p>', response.get_data(as_text=True), re.S).group(1)
+    assert "SCH-13208" in re.search(
+        r'class="understood">(.*?)</p>', response.get_data(as_text=True), re.S
+    ).group(1)
 
 
 def test_api_search_shape(client):
     response = api(client, "search", q="WF-20417", limit=3)
     data = response.get_json()
     assert response.status_code == 200 and data["ok"] is True
-    assert set(data) == {"ok", "hits", "total", "weak", "query", "took_ms", "generation", "search_id"}
-    assert data["hits"][0]["id"] == "ESC-2026-0002" and data["hits"][0]["url"] == "/cases/ESC-2026-0002"
-    assert {"title", "status", "snippet", "resolution", "why", "section", "versions"} <= set(data["hits"][0])
+    assert set(data) == {
+        "ok",
+        "hits",
+        "total",
+        "weak",
+        "query",
+        "took_ms",
+        "generation",
+        "search_id",
+    }
+    assert (
+        data["hits"][0]["id"] == "ESC-2026-0002"
+        and data["hits"][0]["url"] == "/cases/ESC-2026-0002"
+    )
+    assert {"title", "status", "snippet", "resolution", "why", "section", "versions"} <= set(
+        data["hits"][0]
+    )
     assert data["query"]["kind"] == "code" and data["query"]["identifiers"] == ["WF-20417"]
     assert data["generation"].startswith("gen-") and len(data["hits"]) <= 3
     assert isinstance(data["search_id"], int)
@@ -78,18 +121,40 @@ def test_api_search_shape(client):
 
 def test_filters_narrow_results_in_html_and_json(client):
     everything = api(client, "search", q="mail queue relay", limit=50).get_json()
-    assert {h["component"] for h in everything["hits"]} == {"mail"}  # only the mail cases hold all three words
-    narrowed = api(client, "search", q="mail queue relay", component="mail", product="tsumugi-cloud", limit=50).get_json()
-    assert narrowed["hits"] and all(h["component"] == "mail" and h["product"] == "tsumugi-cloud" for h in narrowed["hits"])
+    assert {h["component"] for h in everything["hits"]} == {
+        "mail"
+    }  # only the mail cases hold all three words
+    narrowed = api(
+        client, "search", q="mail queue relay", component="mail", product="tsumugi-cloud", limit=50
+    ).get_json()
+    assert narrowed["hits"] and all(
+        h["component"] == "mail" and h["product"] == "tsumugi-cloud" for h in narrowed["hits"]
+    )
     assert narrowed["total"] < everything["total"]
     assert narrowed["query"]["filters"]["components"] == ["mail"]
-    by_version = api(client, "search", q="mail queue relay", version="5.9", status="workaround", limit=50).get_json()
-    assert by_version["hits"] and all(h["versions"] == ["5.9"] and h["status"] == "workaround" for h in by_version["hits"])
+    by_version = api(
+        client, "search", q="mail queue relay", version="5.9", status="workaround", limit=50
+    ).get_json()
+    assert by_version["hits"] and all(
+        h["versions"] == ["5.9"] and h["status"] == "workaround" for h in by_version["hits"]
+    )
     tagged = api(client, "search", q="mail queue relay", tag="approval").get_json()
     # the only approval case holds none of these words: a weak candidate, not a counted match
-    assert tagged["hits"] == [] and tagged["total"] == 0 and [h["id"] for h in tagged["weak"]] == ["ESC-2026-0002"]
-    dated = api(client, "search", q="mail queue relay", **{"from": "2025-03-01", "to": "2025-05-31"}, limit=50).get_json()
-    assert dated["hits"] and all("2025-03-01" <= h["created"] <= "2025-05-31" for h in dated["hits"])
+    assert (
+        tagged["hits"] == []
+        and tagged["total"] == 0
+        and [h["id"] for h in tagged["weak"]] == ["ESC-2026-0002"]
+    )
+    dated = api(
+        client,
+        "search",
+        q="mail queue relay",
+        **{"from": "2025-03-01", "to": "2025-05-31"},
+        limit=50,
+    ).get_json()
+    assert dated["hits"] and all(
+        "2025-03-01" <= h["created"] <= "2025-05-31" for h in dated["hits"]
+    )
 
     page = en(client).get("/search", query_string={"q": "mail queue relay", "component": "mail"})
     assert set(hit_ids(page)) <= {cid for cid in SUPPORT_VISIBLE if cid.startswith("ESC-2025")}
@@ -99,15 +164,23 @@ def test_filters_narrow_results_in_html_and_json(client):
 def test_facet_counts_describe_the_result_set(client):
     response = api(client, "search", q="mail queue relay", limit=50).get_json()
     page = en(client).get("/search", query_string={"q": "mail queue relay"}).get_data(as_text=True)
-    counts = dict(re.findall(r'name="product" value="([^"]+)"[^>]*>\s*<span class="facet-label"[^>]*>[^<]*</span>\s*'
-                             r'<span class="count">(\d+)</span>', page))
+    counts = dict(
+        re.findall(
+            r'name="product" value="([^"]+)"[^>]*>\s*<span class="facet-label"[^>]*>[^<]*</span>\s*'
+            r'<span class="count">(\d+)</span>',
+            page,
+        )
+    )
     expected: dict[str, int] = {}
     for hit in response["hits"]:
         expected[hit["product"]] = expected.get(hit["product"], 0) + 1
     assert {k: int(v) for k, v in counts.items()} == expected
     assert sum(expected.values()) == response["total"]
     status_counts = re.findall(r'name="status" value="([^"]+)"', page)
-    assert status_counts == ["resolved", "workaround"]  # in the order of the status list, only present values
+    assert status_counts == [
+        "resolved",
+        "workaround",
+    ]  # in the order of the status list, only present values
 
 
 def test_pagination(client):
@@ -125,24 +198,50 @@ def test_pagination(client):
 
 
 def test_shared_url_round_trip(client):
-    response = en(client).get("/search", query_string=[("q", "mail queue"), ("component", "mail"), ("tag", "smtp"),
-                                                       ("from", "2025-01-01"), ("limit", "3"), ("offset", "3")])
-    share = html.unescape(re.search(r'href="([^"]+)" class="share"', response.get_data(as_text=True)).group(1))
-    assert parse_qs(urlsplit(share).query) == {"q": ["mail queue"], "component": ["mail"], "tag": ["smtp"],
-                                                "from": ["2025-01-01"], "limit": ["3"], "offset": ["3"]}
+    response = en(client).get(
+        "/search",
+        query_string=[
+            ("q", "mail queue"),
+            ("component", "mail"),
+            ("tag", "smtp"),
+            ("from", "2025-01-01"),
+            ("limit", "3"),
+            ("offset", "3"),
+        ],
+    )
+    share = html.unescape(
+        re.search(r'href="([^"]+)" class="share"', response.get_data(as_text=True)).group(1)
+    )
+    assert parse_qs(urlsplit(share).query) == {
+        "q": ["mail queue"],
+        "component": ["mail"],
+        "tag": ["smtp"],
+        "from": ["2025-01-01"],
+        "limit": ["3"],
+        "offset": ["3"],
+    }
     again = client.get(share)
     assert hit_ids(again) == hit_ids(response) and hit_ids(again)
 
 
 def test_zero_results_help(client):
-    response = en(client).get("/search", query_string={"q": "SCH-13208 calendar", "from": "2030-01-01", "component": "schedule"})
+    response = en(client).get(
+        "/search",
+        query_string={"q": "SCH-13208 calendar", "from": "2030-01-01", "component": "schedule"},
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and not hit_ids(response)
     assert 'class="zero-state"' in body and "No cases found" in page_text(response)
     assert re.search(r"<dt>Identifiers</dt><dd><code>SCH-13208</code>", body)
     logged = rows(client.application, activity.SearchLog)[-1]
-    assert logged.result_count == 0 and logged.filters == {"component": ["schedule"], "from": ["2030-01-01"]}
-    removes = [html.unescape(u) for u in re.findall(r'<a class="chip chip-remove" href="([^"]+)">Remove', body)]
+    assert logged.result_count == 0 and logged.filters == {
+        "component": ["schedule"],
+        "from": ["2030-01-01"],
+    }
+    removes = [
+        html.unescape(u)
+        for u in re.findall(r'<a class="chip chip-remove" href="([^"]+)">Remove', body)
+    ]
     assert len(removes) == 2
     without_date = next(u for u in removes if "from=" not in u)
     assert hit_ids(client.get(without_date))[0] == "ESC-2026-0001"
@@ -150,16 +249,27 @@ def test_zero_results_help(client):
     assert "None of these — escalating" in page_text(response)
 
 
-BAD_PARAMS = [({"from": "yesterday"}, "from"), ({"status": "fixed"}, "status"), ({"limit": "0"}, "limit"),
-              ({"limit": "many"}, "limit"), ({"offset": "-3"}, "offset"), ({"to": "2024-02-30"}, "to")]
+BAD_PARAMS = [
+    ({"from": "yesterday"}, "from"),
+    ({"status": "fixed"}, "status"),
+    ({"limit": "0"}, "limit"),
+    ({"limit": "many"}, "limit"),
+    ({"offset": "-3"}, "offset"),
+    ({"to": "2024-02-30"}, "to"),
+]
 
 
 @pytest.mark.parametrize("params,field", BAD_PARAMS)
 def test_bad_parameters_are_400_in_html_and_json(client, params, field):
     page = en(client).get("/search", query_string={"q": "mail", **params})
     assert page.status_code == 400 and page.mimetype == "text/html"
-    if field in ("from", "to"):  # a date the user got wrong: the results page again, the message by the filter
-        assert f"“{params[field]}” is not a date" in page_text(page) and 'id="dates-problem"' in page.get_data(as_text=True)
+    if field in (
+        "from",
+        "to",
+    ):  # a date the user got wrong: the results page again, the message by the filter
+        assert f"“{params[field]}” is not a date" in page_text(
+            page
+        ) and 'id="dates-problem"' in page.get_data(as_text=True)
     else:
         assert "Bad request" in page_text(page) and f"Field: {field}" in page_text(page)
     response = api(client, "search", q="mail", **params)
@@ -178,6 +288,7 @@ def test_empty_query_is_a_400_in_the_api(client):
 
 # -- cases ----------------------------------------------------------------------------------------
 
+
 def test_case_page(client):
     response = en(client).get("/cases/ESC-2026-0001")
     text = page_text(response)
@@ -187,7 +298,9 @@ def test_case_page(client):
     assert '<pre><code class="language-text">' in response.get_data(as_text=True)
     related = response.get_data(as_text=True).split("Related cases")[1].split("Similar cases")[0]
     assert "ESC-2026-0003" in related  # visible related case
-    assert not any(secret in response.get_data(as_text=True) for secret in WEB_SECRETS)  # restricted related case hidden
+    assert not any(
+        secret in response.get_data(as_text=True) for secret in WEB_SECRETS
+    )  # restricted related case hidden
     assert "This solved it" in text and csrf_token(response)
     filler = en(client).get("/cases/ESC-2025-0003").get_data(as_text=True)
     similar = re.findall(r'href="/cases/(ESC-[\d-]+)"', filler.split("Similar cases")[1])
@@ -199,16 +312,26 @@ def test_case_is_rendered_safely(client):
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert" in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     results = client.get("/search?q=widget+portal").get_data(as_text=True)
-    assert "<script>alert" not in results and "<img src=x" not in results and "&lt;script&gt;" in results
+    assert (
+        "<script>alert" not in results
+        and "<img src=x" not in results
+        and "&lt;script&gt;" in results
+    )
 
 
 def test_api_case_and_similar(client):
     data = api(client, "cases/ESC-2026-0006").get_json()
     case = data["case"]
-    assert data["ok"] is True and case["id"] == "ESC-2026-0006" and case["path"] == "cases/ESC-2026-0006.md"
+    assert (
+        data["ok"] is True
+        and case["id"] == "ESC-2026-0006"
+        and case["path"] == "cases/ESC-2026-0006.md"
+    )
     symptoms = case["sections"][0]
     assert symptoms["name"] == "symptoms" and "<img src=x onerror=alert(1)>" in symptoms["markdown"]
-    assert "&lt;img src=x onerror=alert(1)&gt;" in symptoms["html"] and "<img" not in symptoms["html"]
+    assert (
+        "&lt;img src=x onerror=alert(1)&gt;" in symptoms["html"] and "<img" not in symptoms["html"]
+    )
     similar = api(client, "cases/ESC-2025-0001/similar", limit=3).get_json()
     assert similar["ok"] and similar["case_id"] == "ESC-2025-0001" and len(similar["hits"]) == 3
     assert "ESC-2025-0001" not in {h["id"] for h in similar["hits"]}
@@ -216,20 +339,34 @@ def test_api_case_and_similar(client):
     assert api(client, "cases/ESC-2025-0001/similar", limit=0).status_code == 400
 
 
-@pytest.mark.parametrize("case_id", ["ESC-2099-0001", "ESC-2026-0004", "ESC-2026-0005", "not-an-id", "x" * 300])
+@pytest.mark.parametrize(
+    "case_id", ["ESC-2099-0001", "ESC-2026-0004", "ESC-2026-0005", "not-an-id", "x" * 300]
+)
 def test_unknown_or_invisible_case_is_404(client, case_id):
     page = en(client).get(f"/cases/{case_id}")
     assert page.status_code == 404 and "Not found" in page_text(page)
-    assert not any(secret in page.get_data(as_text=True) for secret in ("GLASS-HERON", "VELVET-OWL", "heap dump"))
+    assert not any(
+        secret in page.get_data(as_text=True)
+        for secret in ("GLASS-HERON", "VELVET-OWL", "heap dump")
+    )
     for path in (f"cases/{case_id}", f"cases/{case_id}/similar"):
         response = api(client, path)
         data = response.get_json()
         assert response.status_code == 404
-        assert set(data) == {"ok", "error", "status"} and data["ok"] is False and data["status"] == 404
+        assert (
+            set(data) == {"ok", "error", "status"} and data["ok"] is False and data["status"] == 404
+        )
 
 
 def test_support_never_sees_engineering_or_restricted_cases(client):
-    for query in ("GLASS-HERON", "VELVET-OWL", "tenant export", "OutOfMemoryError heap dump", "Codename", "error"):
+    for query in (
+        "GLASS-HERON",
+        "VELVET-OWL",
+        "tenant export",
+        "OutOfMemoryError heap dump",
+        "Codename",
+        "error",
+    ):
         page = client.get("/search", query_string={"q": query, "limit": 100})
         assert set(hit_ids(page)) <= SUPPORT_VISIBLE, query
         body = page.get_data(as_text=True)
@@ -249,90 +386,152 @@ def test_support_never_sees_engineering_or_restricted_cases(client):
 
 # -- feedback, clicks, log, stats ---------------------------------------------------------------------
 
-def test_search_log_records_every_query(client, app):
-    from datetime import datetime, timezone
 
-    started = datetime.now(timezone.utc).replace(tzinfo=None)
+def test_search_log_records_every_query(client, app):
+    from datetime import datetime
+
+    started = datetime.now(UTC).replace(tzinfo=None)
     data = api(client, "search", q="WF-20417", component="workflow").get_json()
     en(client).get("/search?q=mail+queue+relay&limit=2&offset=2")
     logs = rows(app, activity.SearchLog)
     assert len(logs) == 2
     first, second = logs
     assert first.id == data["search_id"] and first.text == "WF-20417" and first.source == "api"
-    assert first.role == "support" and first.result_count == data["total"] and first.generation == data["generation"]
-    assert first.filters == {"component": ["workflow"]} and first.kind == "code" and first.keyword_match
+    assert (
+        first.role == "support"
+        and first.result_count == data["total"]
+        and first.generation == data["generation"]
+    )
+    assert (
+        first.filters == {"component": ["workflow"]}
+        and first.kind == "code"
+        and first.keyword_match
+    )
     assert 0 < first.latency_ms < 10_000
-    ended = datetime.now(timezone.utc).replace(tzinfo=None)
-    assert started <= first.created_at.replace(tzinfo=None) <= second.created_at.replace(tzinfo=None) <= ended  # UTC, in order
+    ended = datetime.now(UTC).replace(tzinfo=None)
+    assert (
+        started
+        <= first.created_at.replace(tzinfo=None)
+        <= second.created_at.replace(tzinfo=None)
+        <= ended
+    )  # UTC, in order
     assert second.offset == 2 and second.source == "web" and second.lang == "en"
 
 
 def test_click_through_is_recorded_by_post_and_the_result_link_is_plain(client, app):
     page = client.get("/search?q=WF-20417")
     sid, token = search_id_of(page), csrf_token(page)
-    link = html.unescape(first_match(r'<a class="hit-link" href="([^"]+)" data-case-id="ESC-2026-0002" data-rank="1"', page))
+    link = html.unescape(
+        first_match(
+            r'<a class="hit-link" href="([^"]+)" data-case-id="ESC-2026-0002" data-rank="1"', page
+        )
+    )
     assert re.fullmatch(r"/cases/ESC-2026-0002\?sid=[\w-]{24}", link)
-    assert f'data-search-id="{sid}"' in page.get_data(as_text=True) and 'data-click-url="/clicks"' in page.get_data(as_text=True)
+    assert f'data-search-id="{sid}"' in page.get_data(
+        as_text=True
+    ) and 'data-click-url="/clicks"' in page.get_data(as_text=True)
     assert rows(app, activity.Click) == []  # showing the results records nothing
     case_page = client.get(link)
     assert rows(app, activity.Click) == []  # nor does opening the case by GET
     assert f'name="search_id" value="{sid}"' in case_page.get_data(as_text=True)
     assert 'href="/search?q=WF-20417"' in case_page.get_data(as_text=True)  # back to the results
-    response = client.post("/clicks", data={"csrf_token": token, "search_id": sid, "case_id": "ESC-2026-0002", "rank": "1"})
+    response = client.post(
+        "/clicks",
+        data={"csrf_token": token, "search_id": sid, "case_id": "ESC-2026-0002", "rank": "1"},
+    )
     assert response.status_code == 204
     clicks = rows(app, activity.Click)
     assert [(c.search_id, c.case_id, c.rank) for c in clicks] == [(sid, "ESC-2026-0002", 1)]
-    for form, field in (({"search_id": "99999", "case_id": "ESC-2026-0002"}, "search_id"),
-                        ({"search_id": str(2**63), "case_id": "ESC-2026-0002"}, "search_id"),
-                        ({"search_id": str(sid), "case_id": "ESC-2026-0002", "rank": str(2**64)}, "rank"),
-                        ({"search_id": str(sid), "case_id": "ESC-2026-0004"}, "case_id"),  # engineering: not for support
-                        ({"case_id": "ESC-2026-0002"}, "search_id")):
+    for form, field in (
+        ({"search_id": "99999", "case_id": "ESC-2026-0002"}, "search_id"),
+        ({"search_id": str(2**63), "case_id": "ESC-2026-0002"}, "search_id"),
+        ({"search_id": str(sid), "case_id": "ESC-2026-0002", "rank": str(2**64)}, "rank"),
+        (
+            {"search_id": str(sid), "case_id": "ESC-2026-0004"},
+            "case_id",
+        ),  # engineering: not for support
+        ({"case_id": "ESC-2026-0002"}, "search_id"),
+    ):
         refused = en(client).post("/clicks", data={"csrf_token": token, **form})
         assert refused.status_code == 400 and f"Field: {field}" in page_text(refused), form
-    assert client.post("/clicks", data={"search_id": sid, "case_id": "ESC-2026-0002"}).status_code == 400  # no CSRF token
-    assert client.get(f"/go/{sid}/ESC-2026-0002").status_code == 404  # no state change on GET any more
+    assert (
+        client.post("/clicks", data={"search_id": sid, "case_id": "ESC-2026-0002"}).status_code
+        == 400
+    )  # no CSRF token
+    assert (
+        client.get(f"/go/{sid}/ESC-2026-0002").status_code == 404
+    )  # no state change on GET any more
     assert len(rows(app, activity.Click)) == 1
 
 
 def test_feedback_forms_store_verdicts_and_feed_the_stats(client, app):
     page = en(client).get("/search?q=notification+mail+late")
     sid, token = search_id_of(page), csrf_token(page)
-    solved = client.post("/feedback", data={"csrf_token": token, "search_id": sid, "case_id": "ESC-2026-0003",
-                                            "verdict": "solved", "next": f"/search?q=notification+mail+late#hit-ESC-2026-0003"})
+    solved = client.post(
+        "/feedback",
+        data={
+            "csrf_token": token,
+            "search_id": sid,
+            "case_id": "ESC-2026-0003",
+            "verdict": "solved",
+            "next": "/search?q=notification+mail+late#hit-ESC-2026-0003",
+        },
+    )
     assert solved.status_code == 303 and solved.headers["Location"].endswith("#hit-ESC-2026-0003")
     assert "Recorded: solved by ESC-2026-0003" in page_text(client.get(solved.headers["Location"]))
 
     other = client.get("/search?q=printer+on+fire")
-    escalated = client.post("/feedback", data={"csrf_token": token, "search_id": search_id_of(other), "verdict": "escalated",
-                                               "next": "//evil.example/"})
-    assert escalated.status_code == 303 and escalated.headers["Location"] == "/search"  # never off-site
+    escalated = client.post(
+        "/feedback",
+        data={
+            "csrf_token": token,
+            "search_id": search_id_of(other),
+            "verdict": "escalated",
+            "next": "//evil.example/",
+        },
+    )
+    assert (
+        escalated.status_code == 303 and escalated.headers["Location"] == "/search"
+    )  # never off-site
     feedback = rows(app, activity.Feedback)
     assert [(f.search_id, f.case_id, f.verdict, f.role) for f in feedback] == [
-        (sid, "ESC-2026-0003", "solved", "support"), (search_id_of(other), None, "escalated", "support")]
+        (sid, "ESC-2026-0003", "solved", "support"),
+        (search_id_of(other), None, "escalated", "support"),
+    ]
 
     stats = client.get("/stats")
     text = " ".join(page_text(stats).split())
     assert stats.status_code == 200
-    assert re.search(r'id="kpi-searches">3<', stats.get_data(as_text=True))  # the two searches and the redirect's
+    assert re.search(
+        r'id="kpi-searches">3<', stats.get_data(as_text=True)
+    )  # the two searches and the redirect's
     assert re.search(r'id="kpi-deflection">50%<', stats.get_data(as_text=True))
-    escalated_section = stats.get_data(as_text=True).split('id="escalated"')[1].split("</section>")[0]
-    assert "printer on fire" in escalated_section and "/new?title=" not in escalated_section  # support does not write cases
+    escalated_section = (
+        stats.get_data(as_text=True).split('id="escalated"')[1].split("</section>")[0]
+    )
+    assert (
+        "printer on fire" in escalated_section and "/new?title=" not in escalated_section
+    )  # support does not write cases
     solving = stats.get_data(as_text=True).split('id="most-solving"')[1].split("</section>")[0]
     assert "ESC-2026-0003" in solving and "Notification mail delayed by hours" in solving
     assert "Start a case from this" not in text
     app.config["KB_ROLE"] = "engineer"
     engineer = client.get("/stats").get_data(as_text=True)
-    assert "/new?title=printer+on+fire" in engineer.split('id="escalated"')[1].split("</section>")[0]
+    assert (
+        "/new?title=printer+on+fire" in engineer.split('id="escalated"')[1].split("</section>")[0]
+    )
     assert "Start a case from this" in engineer
 
 
 def test_feedback_refuses_bad_input(client, app):
     page = client.get("/search?q=mail")
     token = csrf_token(page)
-    for form, field in (({"verdict": "maybe", "case_id": "ESC-2026-0003"}, "verdict"),
-                        ({"verdict": "solved", "case_id": "ESC-2026-0005"}, "case_id"),
-                        ({"verdict": "solved", "case_id": "ESC-2026-0003", "search_id": "abc"}, "search_id"),
-                        ({"verdict": "escalated"}, "search_id")):
+    for form, field in (
+        ({"verdict": "maybe", "case_id": "ESC-2026-0003"}, "verdict"),
+        ({"verdict": "solved", "case_id": "ESC-2026-0005"}, "case_id"),
+        ({"verdict": "solved", "case_id": "ESC-2026-0003", "search_id": "abc"}, "search_id"),
+        ({"verdict": "escalated"}, "search_id"),
+    ):
         response = en(client).post("/feedback", data={"csrf_token": token, **form})
         assert response.status_code == 400 and f"Field: {field}" in page_text(response)
     assert rows(app, activity.Feedback) == []
@@ -342,82 +541,145 @@ def test_csrf_token_is_required_on_forms(client, app):
     assert app.config.get("WTF_CSRF_ENABLED", True)
     response = en(client).post("/feedback", data={"verdict": "solved", "case_id": "ESC-2026-0003"})
     assert response.status_code == 400 and "The form has expired" in page_text(response)
-    wrong = client.post("/feedback", data={"verdict": "solved", "case_id": "ESC-2026-0003", "csrf_token": "forged"})
+    wrong = client.post(
+        "/feedback", data={"verdict": "solved", "case_id": "ESC-2026-0003", "csrf_token": "forged"}
+    )
     assert wrong.status_code == 400
     assert rows(app, activity.Feedback) == []
     fresh = app.test_client()  # a token from another session is refused too
     token = csrf_token(client.get("/search?q=mail"))
-    assert fresh.post("/feedback", data={"verdict": "solved", "case_id": "ESC-2026-0003", "csrf_token": token}).status_code == 400
+    assert (
+        fresh.post(
+            "/feedback", data={"verdict": "solved", "case_id": "ESC-2026-0003", "csrf_token": token}
+        ).status_code
+        == 400
+    )
 
 
 def test_api_feedback(client, app):
     sid = api(client, "search", q="WF-20417").get_json()["search_id"]
-    ok = client.post("/api/v1/feedback", json={"search_id": sid, "case_id": "ESC-2026-0002", "verdict": "solved"})
-    assert ok.status_code == 201 and ok.get_json()["ok"] is True and isinstance(ok.get_json()["feedback_id"], int)
-    case_only = client.post("/api/v1/feedback", json={"case_id": "ESC-2026-0002", "verdict": "not_relevant"})
+    ok = client.post(
+        "/api/v1/feedback", json={"search_id": sid, "case_id": "ESC-2026-0002", "verdict": "solved"}
+    )
+    assert (
+        ok.status_code == 201
+        and ok.get_json()["ok"] is True
+        and isinstance(ok.get_json()["feedback_id"], int)
+    )
+    case_only = client.post(
+        "/api/v1/feedback", json={"case_id": "ESC-2026-0002", "verdict": "not_relevant"}
+    )
     assert case_only.status_code == 201
-    for body, field in (({"verdict": "great", "case_id": "ESC-2026-0002"}, "verdict"), ({"case_id": "ESC-2026-0002"}, "verdict"),
-                        ({"verdict": "solved", "case_id": "ESC-2026-0004"}, "case_id"),
-                        ({"verdict": "escalated", "search_id": 10_000}, "search_id"),
-                        ({"verdict": "escalated", "search_id": "one"}, "search_id"),
-                        ({"verdict": "solved", "case_id": ["ESC-2026-0002"]}, "case_id")):
+    for body, field in (
+        ({"verdict": "great", "case_id": "ESC-2026-0002"}, "verdict"),
+        ({"case_id": "ESC-2026-0002"}, "verdict"),
+        ({"verdict": "solved", "case_id": "ESC-2026-0004"}, "case_id"),
+        ({"verdict": "escalated", "search_id": 10_000}, "search_id"),
+        ({"verdict": "escalated", "search_id": "one"}, "search_id"),
+        ({"verdict": "solved", "case_id": ["ESC-2026-0002"]}, "case_id"),
+    ):
         response = client.post("/api/v1/feedback", json=body)
         data = response.get_json()
         assert response.status_code == 400 and data["field"] == field and data["ok"] is False, body
-    assert [(f.verdict, f.case_id) for f in rows(app, activity.Feedback)] == [("solved", "ESC-2026-0002"),
-                                                                              ("not_relevant", "ESC-2026-0002")]
+    assert [(f.verdict, f.case_id) for f in rows(app, activity.Feedback)] == [
+        ("solved", "ESC-2026-0002"),
+        ("not_relevant", "ESC-2026-0002"),
+    ]
 
 
 def test_api_posts_must_be_json_and_small(client, app):
     form = client.post("/api/v1/feedback", data={"verdict": "solved", "case_id": "ESC-2026-0002"})
-    assert form.status_code == 415 and form.get_json() == {"ok": False, "status": 415, "error": form.get_json()["error"]}
+    assert form.status_code == 415 and form.get_json() == {
+        "ok": False,
+        "status": 415,
+        "error": form.get_json()["error"],
+    }
     broken = client.post("/api/v1/feedback", data="{not json", content_type="application/json")
     assert broken.status_code == 400 and broken.get_json()["status"] == 400
-    huge = client.post("/api/v1/feedback", data=json.dumps({"verdict": "solved", "pad": "x" * 2_000_000}),
-                       content_type="application/json")
-    assert huge.status_code == 413 and huge.get_json()["status"] == 413 and huge.get_json()["ok"] is False
+    huge = client.post(
+        "/api/v1/feedback",
+        data=json.dumps({"verdict": "solved", "pad": "x" * 2_000_000}),
+        content_type="application/json",
+    )
+    assert (
+        huge.status_code == 413
+        and huge.get_json()["status"] == 413
+        and huge.get_json()["ok"] is False
+    )
     huge_form = client.post("/feedback", data={"pad": "x" * 2_000_000})
     assert huge_form.status_code == 413 and huge_form.mimetype == "text/html"
     wrong_method = client.get("/api/v1/feedback")
     assert wrong_method.status_code == 405 and wrong_method.get_json()["status"] == 405
     assert client.delete("/search").status_code == 405
     missing = client.get("/api/v1/nothing-here")
-    assert missing.status_code == 404 and missing.get_json() == {"ok": False, "status": 404, "error": missing.get_json()["error"]}
+    assert missing.status_code == 404 and missing.get_json() == {
+        "ok": False,
+        "status": 404,
+        "error": missing.get_json()["error"],
+    }
     assert rows(app, activity.Feedback) == []
 
 
 def test_stats_page_with_history(client, app):
     store = app.extensions["kb"].store
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for days_ago, count in ((0, 3), (1, 1), (5, 2), (40, 7)):
         for i in range(count):
-            activity.record_search(store, activity.SearchEvent(text=f"gap query {days_ago}", role="support", result_count=0,
-                                                               latency_ms=10.0 + i), now=now - timedelta(days=days_ago))
-    activity.record_search(store, activity.SearchEvent(text="engineer secret GLASS-HERON", role="engineer", result_count=0,
-                                                       latency_ms=5), now=now)
+            activity.record_search(
+                store,
+                activity.SearchEvent(
+                    text=f"gap query {days_ago}",
+                    role="support",
+                    result_count=0,
+                    latency_ms=10.0 + i,
+                ),
+                now=now - timedelta(days=days_ago),
+            )
+    activity.record_search(
+        store,
+        activity.SearchEvent(
+            text="engineer secret GLASS-HERON", role="engineer", result_count=0, latency_ms=5
+        ),
+        now=now,
+    )
     response = en(client).get("/stats")
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and body.count('class="bar"') == 30
-    assert re.search(r'id="kpi-searches">6<', body)  # the 40-day-old searches are outside the window
+    assert re.search(
+        r'id="kpi-searches">6<', body
+    )  # the 40-day-old searches are outside the window
     assert "gap query 0" in body and "gap query 40" not in body and "GLASS-HERON" not in body
     assert "/new?title=" not in body and client.get("/new?title=gap+query+0").status_code == 403
     app.config["KB_ROLE"] = "engineer"  # engineers start cases from the gaps
     assert "/new?title=gap+query+0" in client.get("/stats").get_data(as_text=True)
     new = client.get("/new?title=gap+query+0")
-    assert new.status_code == 200 and 'name="title" type="text" value="gap query 0"' in new.get_data(as_text=True)
+    assert (
+        new.status_code == 200
+        and 'name="title" type="text" value="gap query 0"' in new.get_data(as_text=True)
+    )
     app.config["KB_ROLE"] = "support"
     assert en(client).get("/stats?days=7").get_data(as_text=True).count('class="bar"') == 7
-    assert client.get("/stats?days=0").status_code == 400 and client.get("/stats?days=9999").status_code == 400
+    assert (
+        client.get("/stats?days=0").status_code == 400
+        and client.get("/stats?days=9999").status_code == 400
+    )
 
 
 # -- the app as a whole ---------------------------------------------------------------------------------
 
+
 def test_security_headers_on_every_response(client):
-    for response in (client.get("/"), client.get("/search?q=mail"), api(client, "search", q="mail"),
-                     client.get("/cases/ESC-2099-0001"), client.get("/static/app.css"), client.get("/search?limit=0&q=x"),
-                     client.post("/feedback")):
+    for response in (
+        client.get("/"),
+        client.get("/search?q=mail"),
+        api(client, "search", q="mail"),
+        client.get("/cases/ESC-2099-0001"),
+        client.get("/static/app.css"),
+        client.get("/search?limit=0&q=x"),
+        client.post("/feedback"),
+    ):
         response.close()
         headers = response.headers
         assert "script-src 'self'" in headers["Content-Security-Policy"], response.request.path
@@ -442,8 +704,12 @@ def test_pages_have_no_inline_script_or_external_assets(client):
 
 def test_language_switch_parameter_sets_a_cookie(client):
     switched = client.get("/?lang=en", headers={"Accept-Language": "ja"})
-    assert "lang=en" in switched.headers["Set-Cookie"] and '<html lang="en">' in switched.get_data(as_text=True)
-    assert '<html lang="en">' in client.get("/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "lang=en" in switched.headers["Set-Cookie"] and '<html lang="en">' in switched.get_data(
+        as_text=True
+    )
+    assert '<html lang="en">' in client.get("/", headers={"Accept-Language": "ja"}).get_data(
+        as_text=True
+    )
     assert '<html lang="ja">' in client.get("/?lang=ja").get_data(as_text=True)
     assert "Set-Cookie" not in client.get("/?lang=fr").headers
 
@@ -452,19 +718,34 @@ def test_no_index_yet_is_503(settings):
     app = create_app(settings, test_config={"KB_ROLE": "support"})
     client = app.test_client()
     page = en(client).get("/search?q=mail")
-    assert page.status_code == 503 and "Search is not ready" in page_text(page) and "kb index" in page_text(page)
+    assert (
+        page.status_code == 503
+        and "Search is not ready" in page_text(page)
+        and "kb index" in page_text(page)
+    )
     data = api(client, "search", q="mail").get_json()
-    assert data == {"ok": False, "error": data["error"], "status": 503} and "kb index" in data["error"]
+    assert (
+        data == {"ok": False, "error": data["error"], "status": 503} and "kb index" in data["error"]
+    )
     assert client.get("/").status_code == 200
     assert api(client, "health").get_json() == {"ok": True, "generation": None, "cases": 0}
     app.extensions["kb"].close()
 
 
 def test_new_generations_are_picked_up_without_a_restart(client, app, settings, write_cases):
-    assert api(client, "search", q="QUOKKA-7781").get_json()["hits"] == [] or \
-        "ESC-2026-0099" not in {h["id"] for h in api(client, "search", q="QUOKKA-7781").get_json()["hits"]}
+    assert api(client, "search", q="QUOKKA-7781").get_json()[
+        "hits"
+    ] == [] or "ESC-2026-0099" not in {
+        h["id"] for h in api(client, "search", q="QUOKKA-7781").get_json()["hits"]
+    }
     before = api(client, "health").get_json()["generation"]
-    write_cases({"ESC-2026-0099.md": case_text("ESC-2026-0099", title="Badge printer QUOKKA-7781 jams", component="portal")})
+    write_cases(
+        {
+            "ESC-2026-0099.md": case_text(
+                "ESC-2026-0099", title="Badge printer QUOKKA-7781 jams", component="portal"
+            )
+        }
+    )
     assert run_index(settings).published
     data = api(client, "search", q="QUOKKA-7781").get_json()
     assert data["hits"][0]["id"] == "ESC-2026-0099" and data["generation"] != before

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
 
+from indexer.query_cache import QueryEncoderCache
 from kb import activity
 from kb.activity import SearchEvent
 from kb.errors import QueryError
@@ -18,13 +19,14 @@ from kb.store import Store
 from webui import charts
 from webui.i18n import LANGS, MESSAGES, choose_language, translate
 from webui.params import parse_search_params
-from indexer.query_cache import QueryEncoderCache
 
 TODAY = date(2026, 3, 31)
 
 
 def at(days_ago: int, hour: int = 10) -> datetime:
-    return datetime.combine(TODAY - timedelta(days=days_ago), datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=hour)
+    return datetime.combine(
+        TODAY - timedelta(days=days_ago), datetime.min.time(), tzinfo=UTC
+    ) + timedelta(hours=hour)
 
 
 @pytest.fixture
@@ -35,16 +37,36 @@ def store(tmp_path: Path):
     store.close()
 
 
-def search(store: Store, text: str, days_ago: int = 0, results: int = 5, keyword: bool = True, role: str = "support",
-           offset: int = 0, latency: float = 20.0) -> int:
-    return activity.record_search(store, SearchEvent(text=text, role=role, result_count=results, latency_ms=latency,
-                                                     keyword_match=keyword, offset=offset), now=at(days_ago))
+def search(
+    store: Store,
+    text: str,
+    days_ago: int = 0,
+    results: int = 5,
+    keyword: bool = True,
+    role: str = "support",
+    offset: int = 0,
+    latency: float = 20.0,
+) -> int:
+    return activity.record_search(
+        store,
+        SearchEvent(
+            text=text,
+            role=role,
+            result_count=results,
+            latency_ms=latency,
+            keyword_match=keyword,
+            offset=offset,
+        ),
+        now=at(days_ago),
+    )
 
 
 def test_schema_has_the_activity_tables(store):
     from sqlalchemy import inspect
 
-    assert {"search_log", "search_clicks", "feedback"} <= set(inspect(store.engine).get_table_names())
+    assert {"search_log", "search_clicks", "feedback"} <= set(
+        inspect(store.engine).get_table_names()
+    )
 
 
 def test_searches_per_day_fills_every_day_and_counts_first_pages_only(store):
@@ -54,18 +76,28 @@ def test_searches_per_day_fills_every_day_and_counts_first_pages_only(store):
     search(store, "c", days_ago=2)
     search(store, "old", days_ago=40)
     stats = activity.activity_stats(store, days=7, today=TODAY)
-    assert len(stats.per_day) == 7 and stats.per_day[0][0] == TODAY - timedelta(days=6) and stats.per_day[-1][0] == TODAY
+    assert (
+        len(stats.per_day) == 7
+        and stats.per_day[0][0] == TODAY - timedelta(days=6)
+        and stats.per_day[-1][0] == TODAY
+    )
     assert dict(stats.per_day)[TODAY] == 1 and dict(stats.per_day)[TODAY - timedelta(days=2)] == 2
     assert sum(n for _, n in stats.per_day) == 3 == stats.deflection.searches
 
 
 def test_deflection_uses_each_searchs_latest_decisive_verdict(store):
     s1, s2, s3, s4 = (search(store, t) for t in ("one", "two", "three", "four"))
-    activity.record_feedback(store, "solved", "support", search_id=s1, case_id="ESC-2026-0001", now=at(0, 11))
+    activity.record_feedback(
+        store, "solved", "support", search_id=s1, case_id="ESC-2026-0001", now=at(0, 11)
+    )
     activity.record_feedback(store, "escalated", "support", search_id=s2, now=at(0, 11))
     activity.record_feedback(store, "escalated", "support", search_id=s3, now=at(0, 11))
-    activity.record_feedback(store, "solved", "support", search_id=s3, case_id="ESC-2026-0002", now=at(0, 12))  # changed its mind
-    activity.record_feedback(store, "not_relevant", "support", search_id=s4, case_id="ESC-2026-0003", now=at(0, 12))
+    activity.record_feedback(
+        store, "solved", "support", search_id=s3, case_id="ESC-2026-0002", now=at(0, 12)
+    )  # changed its mind
+    activity.record_feedback(
+        store, "not_relevant", "support", search_id=s4, case_id="ESC-2026-0003", now=at(0, 12)
+    )
     result = activity.activity_stats(store, days=30, today=TODAY).deflection
     assert (result.searches, result.solved, result.escalated, result.decided) == (4, 2, 1, 3)
     assert result.rate == pytest.approx(2 / 3)
@@ -80,9 +112,14 @@ def test_content_gaps_and_escalated_queries_are_grouped_by_text(store):
     esc = search(store, "license server unreachable")
     activity.record_feedback(store, "escalated", "support", search_id=esc)
     stats = activity.activity_stats(store, days=30, today=TODAY)
-    assert [(q.text, q.count) for q in stats.content_gaps] == [("printer on fire", 2), ("only semantic guesses", 1)]
+    assert [(q.text, q.count) for q in stats.content_gaps] == [
+        ("printer on fire", 2),
+        ("only semantic guesses", 1),
+    ]
     assert stats.content_gaps[0].last == at(0)
-    assert [(q.text, q.count) for q in stats.escalated_queries] == [("license server unreachable", 1)]
+    assert [(q.text, q.count) for q in stats.escalated_queries] == [
+        ("license server unreachable", 1)
+    ]
 
 
 def test_roles_limit_whose_queries_are_shown(store):
@@ -95,9 +132,16 @@ def test_roles_limit_whose_queries_are_shown(store):
 
 def test_clicks_and_solving_cases_are_ranked(store):
     sid = search(store, "x")
-    click_ids = [activity.record_click(store, sid, case_id, rank=1, now=at(0)) for case_id in ("ESC-2026-0002", "ESC-2026-0001", "ESC-2026-0002")]
-    assert all(isinstance(i, int) for i in click_ids) and click_ids == sorted(set(click_ids))  # three rows, in order
-    assert activity.record_click(store, 9999, "ESC-2026-0001") is None  # unknown search: nothing recorded
+    click_ids = [
+        activity.record_click(store, sid, case_id, rank=1, now=at(0))
+        for case_id in ("ESC-2026-0002", "ESC-2026-0001", "ESC-2026-0002")
+    ]
+    assert all(isinstance(i, int) for i in click_ids) and click_ids == sorted(
+        set(click_ids)
+    )  # three rows, in order
+    assert (
+        activity.record_click(store, 9999, "ESC-2026-0001") is None
+    )  # unknown search: nothing recorded
     activity.record_feedback(store, "solved", "support", case_id="ESC-2026-0001", now=at(0))
     stats = activity.activity_stats(store, days=30, today=TODAY)
     assert stats.most_viewed == [("ESC-2026-0002", 2), ("ESC-2026-0001", 1)]
@@ -114,12 +158,15 @@ def test_latency_percentiles(store):
         activity.percentile([], 50)
 
 
-@pytest.mark.parametrize("verdict,search_id,case_id,field", [
-    ("fixed", 1, "ESC-2026-0001", "verdict"),
-    ("escalated", None, None, "search_id"),
-    ("solved", 1, None, "case_id"),
-    ("not_relevant", None, "", "case_id"),
-])
+@pytest.mark.parametrize(
+    "verdict,search_id,case_id,field",
+    [
+        ("fixed", 1, "ESC-2026-0001", "verdict"),
+        ("escalated", None, None, "search_id"),
+        ("solved", 1, None, "case_id"),
+        ("not_relevant", None, "", "case_id"),
+    ],
+)
 def test_bad_feedback_is_a_query_error_with_its_field(store, verdict, search_id, case_id, field):
     search(store, "x")
     with pytest.raises(QueryError) as info:
@@ -143,25 +190,48 @@ def test_long_queries_are_kept_whole_up_to_the_query_limit(store):
 
 
 def test_every_logged_search_is_redacted_and_found_by_its_token(store):
-    pasted = ("ERROR login failed user=k.tanaka@hanamura-logi.co.jp password=Hunter2xyz\n"
-              "key AKIAQWERTYUIOPASDFGH, callback 090-1234-5678 / (415) 867-5309")
-    logged = activity.log_search(store, SearchEvent(pasted, "support", 0, 1.0, filters={"tag": ["ops@hanamura-logi.co.jp"]},
-                                                    author="sato"))
+    pasted = (
+        "ERROR login failed user=k.tanaka@hanamura-logi.co.jp password=Hunter2xyz\n"
+        "key AKIAQWERTYUIOPASDFGH, callback 090-1234-5678 / (415) 867-5309"
+    )
+    logged = activity.log_search(
+        store,
+        SearchEvent(
+            pasted, "support", 0, 1.0, filters={"tag": ["ops@hanamura-logi.co.jp"]}, author="sato"
+        ),
+    )
     stored = activity.get_search(store, logged.id)
-    assert stored.text == ("ERROR login failed user=<EMAIL> password=<SECRET>\n"
-                           "key <SECRET>, callback <PHONE> / <PHONE>")
+    assert stored.text == (
+        "ERROR login failed user=<EMAIL> password=<SECRET>\n"
+        "key <SECRET>, callback <PHONE> / <PHONE>"
+    )
     assert stored.filters == {"tag": ["<EMAIL>"]} and stored.author == "sato"
-    assert activity.get_search(store, activity.record_search(store, SearchEvent("mail relay slow", "support", 1, 1.0))).text == "mail relay slow"
+    assert (
+        activity.get_search(
+            store, activity.record_search(store, SearchEvent("mail relay slow", "support", 1, 1.0))
+        ).text
+        == "mail relay slow"
+    )
     assert activity.get_search_by_token(store, logged.token).id == logged.id
     assert activity.get_search_by_token(store, activity.new_token()) is None
-    assert activity.get_search_by_token(store, str(logged.id)) is None  # the sequential id is no token
-    assert not activity.valid_token("abc") and not activity.valid_token("x" * 100) and activity.valid_token(logged.token)
-    assert activity.get_search(store, 2**63) is None and activity.record_click(store, 2**64, "ESC-2026-0001") is None
+    assert (
+        activity.get_search_by_token(store, str(logged.id)) is None
+    )  # the sequential id is no token
+    assert (
+        not activity.valid_token("abc")
+        and not activity.valid_token("x" * 100)
+        and activity.valid_token(logged.token)
+    )
+    assert (
+        activity.get_search(store, 2**63) is None
+        and activity.record_click(store, 2**64, "ESC-2026-0001") is None
+    )
     with pytest.raises(QueryError, match="no search"):
         activity.record_feedback(store, "escalated", "support", search_id=2**63)
 
 
 # -- charts ---------------------------------------------------------------------------------------
+
 
 def test_bar_chart_draws_one_escaped_bar_per_day():
     points = [(TODAY - timedelta(days=29 - i), i % 4) for i in range(30)]
@@ -174,15 +244,22 @@ def test_bar_chart_draws_one_escaped_bar_per_day():
 
 
 def test_deflection_bar_segments_are_proportional():
-    svg = str(charts.deflection_bar(activity.Deflection(searches=10, solved=3, escalated=2), "ok", "esc", "none"))
+    svg = str(
+        charts.deflection_bar(
+            activity.Deflection(searches=10, solved=3, escalated=2), "ok", "esc", "none"
+        )
+    )
     widths = dict(re.findall(r'class="seg-(\w+)"[^>]*width="([\d.]+)"', svg))
     assert float(widths["solved"]) == pytest.approx(960 * 0.3, abs=0.1)
     assert float(widths["escalated"]) == pytest.approx(960 * 0.2, abs=0.1)
     assert float(widths["undecided"]) == pytest.approx(960 * 0.5, abs=0.1)
-    assert "seg-solved" not in str(charts.deflection_bar(activity.Deflection(0, 0, 0), "ok", "esc", "none"))
+    assert "seg-solved" not in str(
+        charts.deflection_bar(activity.Deflection(0, 0, 0), "ok", "esc", "none")
+    )
 
 
 # -- i18n -----------------------------------------------------------------------------------------
+
 
 def _placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
@@ -196,14 +273,26 @@ def test_every_message_exists_in_both_languages_with_the_same_placeholders():
 
 def test_templates_only_use_known_messages():
     folder = Path(__file__).resolve().parent.parent / "webui" / "templates"
-    used = {key for path in folder.glob("*.html") for key in re.findall(r"\bt\('([a-z_.-]+)'", path.read_text("utf-8"))
-            if not key.endswith(".")}
+    used = {
+        key
+        for path in folder.glob("*.html")
+        for key in re.findall(r"\bt\('([a-z_.-]+)'", path.read_text("utf-8"))
+        if not key.endswith(".")
+    }
     assert used and not used - set(MESSAGES), used - set(MESSAGES)
-    prefixes = {key for path in folder.glob("*.html") for key in re.findall(r"\bt\('([a-z_.-]+\.)' ~", path.read_text("utf-8"))}
-    for prefix, values in {"status.": ("resolved", "workaround", "known-issue"), "kind.": ("words", "code", "log"),
-                           "lang.": LANGS, "visibility.": ("support", "engineering", "restricted"),
-                           "feedback.": ("solved", "not_relevant", "escalated"),
-                           "facet.": ("product", "component", "status", "tag", "version", "from", "to")}.items():
+    prefixes = {
+        key
+        for path in folder.glob("*.html")
+        for key in re.findall(r"\bt\('([a-z_.-]+\.)' ~", path.read_text("utf-8"))
+    }
+    for prefix, values in {
+        "status.": ("resolved", "workaround", "known-issue"),
+        "kind.": ("words", "code", "log"),
+        "lang.": LANGS,
+        "visibility.": ("support", "engineering", "restricted"),
+        "feedback.": ("solved", "not_relevant", "escalated"),
+        "facet.": ("product", "component", "status", "tag", "version", "from", "to"),
+    }.items():
         assert prefix in prefixes or prefix == "lang."
         assert all(prefix + value in MESSAGES for value in values), prefix
 
@@ -215,37 +304,57 @@ def test_translate_fills_placeholders_and_rejects_unknown_keys():
         translate("no.such.key", "ja")
 
 
-@pytest.mark.parametrize("param,cookie,accepted,expected", [
-    ("en", "ja", [("ja", 1.0)], "en"),
-    (None, "en", [("ja", 1.0)], "en"),
-    ("fr", None, [("en-US", 0.9), ("ja", 0.5)], "en"),
-    (None, None, [("fr", 1.0), ("ja-JP", 0.8)], "ja"),
-    (None, None, [], "ja"),
-    (None, "xx", [("de", 1.0)], "ja"),
-])
+@pytest.mark.parametrize(
+    "param,cookie,accepted,expected",
+    [
+        ("en", "ja", [("ja", 1.0)], "en"),
+        (None, "en", [("ja", 1.0)], "en"),
+        ("fr", None, [("en-US", 0.9), ("ja", 0.5)], "en"),
+        (None, None, [("fr", 1.0), ("ja-JP", 0.8)], "ja"),
+        (None, None, [], "ja"),
+        (None, "xx", [("de", 1.0)], "ja"),
+    ],
+)
 def test_choose_language(param, cookie, accepted, expected):
     assert choose_language(param, cookie, accepted) == expected
 
 
 # -- parameters -----------------------------------------------------------------------------------
 
+
 def test_search_url_round_trip():
-    args = {"q": ["SCH-13208 削除"], "product": ["tsumugi-server"], "tag": ["a", "b"], "from": ["2024-01-01"],
-            "limit": ["5"], "offset": ["10"], "status": ["resolved"]}
+    args = {
+        "q": ["SCH-13208 削除"],
+        "product": ["tsumugi-server"],
+        "tag": ["a", "b"],
+        "from": ["2024-01-01"],
+        "limit": ["5"],
+        "offset": ["10"],
+        "status": ["resolved"],
+    }
     params = parse_search_params(args, 10)
     url = params.url()
     again = parse_search_params(parse_qs(urlsplit(url).query), 10)
     assert again == params
     removed = parse_search_params(parse_qs(urlsplit(params.url(without=("tag", "a"))).query), 10)
     assert removed.filters.tags == ("b",) and removed.offset == 0 and removed.limit == 5
-    assert "offset" not in params.url(clear_filters=True) and "tag" not in params.url(clear_filters=True)
+    assert "offset" not in params.url(clear_filters=True) and "tag" not in params.url(
+        clear_filters=True
+    )
     assert parse_search_params({}, 10).url() == "/search"
 
 
-@pytest.mark.parametrize("args,field", [
-    ({"limit": ["0"]}, "limit"), ({"limit": ["101"]}, "limit"), ({"limit": ["ten"]}, "limit"),
-    ({"offset": ["-1"]}, "offset"), ({"from": ["2024-13-01"]}, "from"), ({"status": ["fixed"]}, "status"),
-])
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        ({"limit": ["0"]}, "limit"),
+        ({"limit": ["101"]}, "limit"),
+        ({"limit": ["ten"]}, "limit"),
+        ({"offset": ["-1"]}, "offset"),
+        ({"from": ["2024-13-01"]}, "from"),
+        ({"status": ["fixed"]}, "status"),
+    ],
+)
 def test_bad_parameters_name_their_field(args, field):
     with pytest.raises(QueryError) as info:
         parse_search_params({"q": ["x"], **args}, 10)

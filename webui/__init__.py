@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
@@ -14,8 +15,11 @@ MAX_REQUEST_BYTES = 1024 * 1024
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] | None = None,
-               warm_up: bool = False) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    test_config: Mapping[str, Any] | None = None,
+    warm_up: bool = False,
+) -> Flask:
     """The Flask app: one store and one searcher, blueprints, error handler, CSRF and security headers.
 
     ``warm_up`` loads the live model and prepares it for queries in the background at once, for a
@@ -29,7 +33,17 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     """
     from flask_wtf.csrf import CSRFProtect
 
-    from webui import admin, api, auth, editor_views, history_views, security, signature_views, trends_views, views
+    from webui import (
+        admin,
+        api,
+        auth,
+        editor_views,
+        history_views,
+        security,
+        signature_views,
+        trends_views,
+        views,
+    )
     from webui.errors import register_error_handler
     from webui.service import KB
 
@@ -37,8 +51,10 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     app = Flask(__name__)
     secret = str(getattr(settings, "secret_key", "") or "")
     if not secret:
-        log.info("no secret_key setting: using a random per-process key (form tokens do not survive a restart "
-                 "and are not shared between worker processes)")
+        log.info(
+            "no secret_key setting: using a random per-process key (form tokens do not survive a restart "
+            "and are not shared between worker processes)"
+        )
     app.config.from_mapping(
         SECRET_KEY=secret or secrets.token_hex(32),
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,

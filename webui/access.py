@@ -33,8 +33,15 @@ def current_role() -> str:
 def record(action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
     """Audit an action of the current caller (restricted views, writes)."""
     identity = current_identity()
-    audit(current_app.extensions["kb"].store, identity.name if identity else "-", identity.role if identity else "-",
-          action, target, request.remote_addr or "" if has_request_context() else "", detail)
+    audit(
+        current_app.extensions["kb"].store,
+        identity.name if identity else "-",
+        identity.role if identity else "-",
+        action,
+        target,
+        request.remote_addr or "" if has_request_context() else "",
+        detail,
+    )
 
 
 def require_admin() -> str:

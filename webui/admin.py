@@ -16,6 +16,10 @@ MAX_EVENTS = 1000
 def audit_log() -> str:
     access.require_admin()
     limit = min(parse_optional_int(request.args.get("limit"), "limit") or 200, MAX_EVENTS)
-    events = audit_events(current_app.extensions["kb"].store, limit, request.args.get("actor") or None,
-                          request.args.get("action") or None)
+    events = audit_events(
+        current_app.extensions["kb"].store,
+        limit,
+        request.args.get("actor") or None,
+        request.args.get("action") or None,
+    )
     return render_template("audit.html", events=events)

@@ -38,8 +38,14 @@ def _hit(hit: Any) -> dict[str, Any]:
 def search() -> dict[str, Any]:
     params = parse_search_params(request.args.to_dict(flat=False), kb().settings.search_limit)
     identity = access.current_identity()
-    page = service.run_search(kb(), params, access.current_role(), source="api", facets=False,
-                              author=identity.name if identity is not None else "")
+    page = service.run_search(
+        kb(),
+        params,
+        access.current_role(),
+        source="api",
+        facets=False,
+        author=identity.name if identity is not None else "",
+    )
     body = page.response.to_dict()
     body["hits"] = [_hit(h) for h in page.hits]
     return {"ok": True, **body, "search_id": page.search_id}
@@ -58,7 +64,12 @@ def case(case_id: str) -> dict[str, Any]:
     found = service.visible_case(kb(), case_id, access.current_role())
     if found.visibility == "restricted":
         access.record("view_restricted", found.id, {"via": "api"})
-    return {"ok": True, "case": service.case_document(found, service.visible_related(kb(), found, access.current_role()))}
+    return {
+        "ok": True,
+        "case": service.case_document(
+            found, service.visible_related(kb(), found, access.current_role())
+        ),
+    }
 
 
 @bp.get("/cases/<case_id>/similar")
@@ -85,8 +96,14 @@ def feedback() -> tuple[dict[str, Any], int]:
         raise QueryError("case_id must be a string", "case_id")
     search_id = parse_optional_int(data.get("search_id"), "search_id")
     identity = access.current_identity()
-    feedback_id = kb_feedback.record_feedback(kb().store, access.current_role(), verdict, search_id, case_id,
-                                          author=identity.name if identity is not None else "")
+    feedback_id = kb_feedback.record_feedback(
+        kb().store,
+        access.current_role(),
+        verdict,
+        search_id,
+        case_id,
+        author=identity.name if identity is not None else "",
+    )
     return {"ok": True, "feedback_id": feedback_id}, 201
 
 
@@ -113,9 +130,19 @@ def check_draft() -> dict[str, Any]:
         "counts": {"errors": check.count("error"), "warnings": check.count("warning")},
         "sections": check.previews,
         "findings": check.findings,
-        "similar": [{"id": h.id, "title": h.title, "status": h.status, "status_label": t(f"status.{h.status}"),
-                     "product": h.product, "component": h.component, "url": url_for("web.case", case_id=h.id),
-                     "related": h.id in related} for h in check.similar],
+        "similar": [
+            {
+                "id": h.id,
+                "title": h.title,
+                "status": h.status,
+                "status_label": t(f"status.{h.status}"),
+                "product": h.product,
+                "component": h.component,
+                "url": url_for("web.case", case_id=h.id),
+                "related": h.id in related,
+            }
+            for h in check.similar
+        ],
     }
 
 
@@ -123,9 +150,16 @@ def check_draft() -> dict[str, Any]:
 def redact_draft() -> dict[str, Any]:
     """The draft with likely personal or secret data replaced by placeholders (title and sections)."""
     access.require_editor()
-    draft, replaced = editor.redact_draft(editor.Draft.from_json(json_object()), kb().settings.customer_domain_list)
-    return {"ok": True, "replaced": replaced, "fields": {"title": draft.fields.get("title", "")},
-            "sections": dict(draft.sections), "extra": draft.extra}
+    draft, replaced = editor.redact_draft(
+        editor.Draft.from_json(json_object()), kb().settings.customer_domain_list
+    )
+    return {
+        "ok": True,
+        "replaced": replaced,
+        "fields": {"title": draft.fields.get("title", "")},
+        "sections": dict(draft.sections),
+        "extra": draft.extra,
+    }
 
 
 @bp.get("/health")

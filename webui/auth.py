@@ -15,7 +15,17 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.wrappers import Response
 
@@ -48,14 +58,20 @@ def _trusted(address: str | None, networks: str) -> bool:
         return False
     try:
         ip = ipaddress.ip_address(address)
-        return any(ip in ipaddress.ip_network(n.strip(), strict=False) for n in networks.split(",") if n.strip())
+        return any(
+            ip in ipaddress.ip_network(n.strip(), strict=False)
+            for n in networks.split(",")
+            if n.strip()
+        )
     except ValueError:
         return False
 
 
 def role_from_groups(groups: str, role_map: str) -> str | None:
     """The highest role any of the groups maps to (``kb-admin=admin,...``); None without a match."""
-    mapping = dict(pair.split("=", 1) for pair in (p.strip() for p in role_map.split(",")) if "=" in pair)
+    mapping = dict(
+        pair.split("=", 1) for pair in (p.strip() for p in role_map.split(",")) if "=" in pair
+    )
     roles = {mapping[g.strip()] for g in groups.split(",") if g.strip() in mapping}
     return highest_role(roles)
 
@@ -65,11 +81,19 @@ def _from_proxy(settings: Settings) -> Identity | None:
     if not name:
         return None
     if not _trusted(request.remote_addr, settings.proxy_trusted):
-        log.warning("ignored %s header from untrusted address %s", settings.proxy_user_header, request.remote_addr)
+        log.warning(
+            "ignored %s header from untrusted address %s",
+            settings.proxy_user_header,
+            request.remote_addr,
+        )
         return None
-    role = role_from_groups(request.headers.get(settings.proxy_groups_header, ""), settings.proxy_role_map)
+    role = role_from_groups(
+        request.headers.get(settings.proxy_groups_header, ""), settings.proxy_role_map
+    )
     if role is None:
-        raise Forbidden("your account has no Escalation KB role (ask for one of the configured groups)")
+        raise Forbidden(
+            "your account has no Escalation KB role (ask for one of the configured groups)"
+        )
     account = accounts.active_identity(_store(), name)
     if account is None and name in {u["name"] for u in accounts.list_users(_store())}:
         raise Forbidden("this account is disabled")
@@ -95,8 +119,12 @@ def resolve_identity() -> Identity | None:
         identity = _from_proxy(settings)
         if identity is not None:
             return identity
-    if SESSION_KEY in session or "user" in session:  # "user": a cookie from before sessions were stored
-        identity = accounts.session_identity(_store(), session.get(SESSION_KEY), *session_limits(settings))
+    if (
+        SESSION_KEY in session or "user" in session
+    ):  # "user": a cookie from before sessions were stored
+        identity = accounts.session_identity(
+            _store(), session.get(SESSION_KEY), *session_limits(settings)
+        )
         if identity is None:  # logged out, revoked, timed out, or the account was disabled
             session.clear()
             g.session_ended = True
@@ -106,7 +134,9 @@ def resolve_identity() -> Identity | None:
 
 def session_limits(settings: Settings) -> tuple[timedelta, timedelta]:
     """The idle timeout and the absolute lifetime of a login session."""
-    return timedelta(minutes=settings.session_idle_minutes), timedelta(hours=settings.session_lifetime_hours)
+    return timedelta(minutes=settings.session_idle_minutes), timedelta(
+        hours=settings.session_lifetime_hours
+    )
 
 
 def _before_request() -> Response | None:
@@ -114,8 +144,12 @@ def _before_request() -> Response | None:
     if g.identity is not None or request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if request.path.startswith("/api/"):
-        raise Unauthorized("authentication required: log in or send 'Authorization: Bearer <token>'")
-    return redirect(login_url(request.full_path.rstrip("?"), request.path, ended=bool(g.get("session_ended"))))
+        raise Unauthorized(
+            "authentication required: log in or send 'Authorization: Bearer <token>'"
+        )
+    return redirect(
+        login_url(request.full_path.rstrip("?"), request.path, ended=bool(g.get("session_ended")))
+    )
 
 
 def login_url(full_path: str, path: str, ended: bool = False) -> str:
@@ -136,7 +170,12 @@ def _printable(text: str) -> bool:
 def _same_site(target: object) -> bool:
     if not isinstance(target, str) or not target or len(target) > MAX_NEXT:
         return False
-    if not target.startswith("/") or target.startswith("//") or "\\" in target or not _printable(target):
+    if (
+        not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or not _printable(target)
+    ):
         return False
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -164,17 +203,25 @@ def safe_next(target: object, default: str | None = None) -> str:
 
 @bp.get("/login")
 def login() -> str:
-    return render_template("login.html", next=safe_next(request.args.get("next")), error=None,
-                           ended=request.args.get("ended") == "1")
+    return render_template(
+        "login.html",
+        next=safe_next(request.args.get("next")),
+        error=None,
+        ended=request.args.get("ended") == "1",
+    )
 
 
 @bp.post("/login")
 def login_post() -> Response | tuple[str, int]:
     name = request.form.get("name", "")
     try:
-        identity = accounts.authenticate(_store(), name, request.form.get("password", ""), request.remote_addr or "")
+        identity = accounts.authenticate(
+            _store(), name, request.form.get("password", ""), request.remote_addr or ""
+        )
     except accounts.AuthError as exc:
-        return render_template("login.html", next=safe_next(request.form.get("next")), error=str(exc), name=name[:64]), 401
+        return render_template(
+            "login.html", next=safe_next(request.form.get("next")), error=str(exc), name=name[:64]
+        ), 401
     store = _store()
     settings: Settings = current_app.config["KB_SETTINGS"]
     accounts.prune_sessions(store, *session_limits(settings))
@@ -188,7 +235,9 @@ def login_post() -> Response | tuple[str, int]:
 def logout() -> Response:
     identity = g.get("identity")
     if identity is not None:
-        accounts.audit(_store(), identity.name, identity.role, "logout", address=request.remote_addr or "")
+        accounts.audit(
+            _store(), identity.name, identity.role, "logout", address=request.remote_addr or ""
+        )
     accounts.end_session(_store(), session.get(SESSION_KEY))
     session.clear()
     return redirect(url_for("auth.login"), code=303)
@@ -198,8 +247,12 @@ def init_app(app: Flask) -> None:
     settings: Settings = app.config["KB_SETTINGS"]
     mode = auth_mode(app)
     app.config["PERMANENT_SESSION_LIFETIME"] = session_limits(settings)[1]
-    app.config["SESSION_COOKIE_SECURE"] = bool(settings.cookie_secure) and mode != "local" and not app.config.get(FIXED_ROLE_KEY)
+    app.config["SESSION_COOKIE_SECURE"] = (
+        bool(settings.cookie_secure) and mode != "local" and not app.config.get(FIXED_ROLE_KEY)
+    )
     if mode == "proxy" and not settings.proxy_trusted:
-        raise ConfigError(["auth_mode: proxy needs proxy_trusted: the addresses of the reverse proxies"])
+        raise ConfigError(
+            ["auth_mode: proxy needs proxy_trusted: the addresses of the reverse proxies"]
+        )
     app.register_blueprint(bp)
     app.before_request(_before_request)

@@ -63,12 +63,16 @@ def parse_object(data: bytes, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     if not data.strip():
         raise BodyError("the body is empty: send a JSON object")
     if nesting_depth(data, stop=max_depth) > max_depth:
-        raise BodyError(f"the body is nested too deeply (more than {max_depth} levels of arrays and objects)")
+        raise BodyError(
+            f"the body is nested too deeply (more than {max_depth} levels of arrays and objects)"
+        )
     try:
         value = json.loads(data)
     except RecursionError:  # cannot happen after the depth check; never a 500 if it does
         raise BodyError(f"the body is nested too deeply (at most {max_depth} levels)") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer with too many digits
+    except (
+        ValueError
+    ) as exc:  # JSONDecodeError, UnicodeDecodeError, an integer with too many digits
         raise BodyError(f"the body is not valid JSON: {_reason(exc)}") from None
     if not isinstance(value, dict):
         raise BodyError(f"the body must be a JSON object, not {_json_type(value)}")
@@ -84,7 +88,9 @@ def json_object(max_bytes: int | None = None, max_depth: int = MAX_DEPTH) -> dic
     """
     limit = max_bytes if max_bytes is not None else current_app.config.get("MAX_CONTENT_LENGTH")
     if limit is not None and request.content_length is not None and request.content_length > limit:
-        raise BodyTooLargeError(f"the body is too large ({request.content_length} bytes; at most {limit})")
+        raise BodyTooLargeError(
+            f"the body is too large ({request.content_length} bytes; at most {limit})"
+        )
     data = request.get_data(cache=True)
     if limit is not None and len(data) > limit:
         raise BodyTooLargeError(f"the body is too large ({len(data)} bytes; at most {limit})")

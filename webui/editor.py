@@ -27,9 +27,20 @@ from kb import drafts, history
 from kb.authoring import create_case_file, git_author, save_case_file
 from kb.case import VISIBILITIES, Case
 from kb.corpus import case_file_ids
-from kb.drafts import (EXTRA, FORM_FIELDS, GENERAL, LIST_FIELDS, SECTIONS, Draft, EditTarget,  # noqa: F401
-                       has_section_heading, line_owners, previews, problem_control, redact_draft, similar_query,
-                       split_list, unreadable_citations, with_hidden_related)
+from kb.drafts import (
+    GENERAL,
+    SECTIONS,
+    Draft,
+    EditTarget,  # noqa: F401
+    has_section_heading,
+    line_owners,
+    previews,
+    problem_control,
+    similar_query,
+    split_list,
+    unreadable_citations,
+    with_hidden_related,
+)
 from kb.errors import CaseFormatError, IndexNotReadyError, NotFoundError, Problem
 from kb.parse import check_case_text, read_case_file
 from kb.roles import can_read_case, sees_everything, visibilities_for
@@ -40,7 +51,9 @@ from webui.service import KB, visible_case
 log = logging.getLogger(__name__)
 
 SIMILAR_LIMIT = 5
-ID_ALLOWANCE = 80  # bytes the id line adds to a new case when it is saved (the size check counts them)
+ID_ALLOWANCE = (
+    80  # bytes the id line adds to a new case when it is saved (the size check counts them)
+)
 MENTIONS_SHOWN = 10  # ids named in one warning
 
 
@@ -55,6 +68,7 @@ def section_prompts(lang: str) -> dict[str, str]:
 
 # -- reading what exists -------------------------------------------------------------------------------
 
+
 def existing_ids(kb: KB) -> set[str]:
     """Every case id in use: the store's and the case files' (a file owns its id before it is indexed).
 
@@ -67,13 +81,18 @@ def existing_ids(kb: KB) -> set[str]:
 def known_values(kb: KB, role: str) -> dict[str, list[str]]:
     """Products and components of the cases ``role`` may read, most used first (form suggestions)."""
     levels = visibilities_for(role)
-    return {column: [value for value, _ in kb.store.value_counts(column, levels)] for column in ("product", "component")}
+    return {
+        column: [value for value, _ in kb.store.value_counts(column, levels)]
+        for column in ("product", "component")
+    }
 
 
 def new_draft(kb: KB, title: str, today: date, lang: str, role: str) -> Draft:
     """An empty case with today's date, the git author and the template's defaults (no id: it is given at save)."""
     products = known_values(kb, role)["product"]
-    return Draft.blank(title, today, lang, products[0] if products else "", git_author(kb.settings.cases_dir))
+    return Draft.blank(
+        title, today, lang, products[0] if products else "", git_author(kb.settings.cases_dir)
+    )
 
 
 def signature_draft(kb: KB, draft: Draft, signature_id: str, role: str, lang: str) -> Draft:
@@ -82,10 +101,21 @@ def signature_draft(kb: KB, draft: Draft, signature_id: str, role: str, lang: st
     :class:`QueryError` / :class:`NotFoundError` as :func:`kb.signatures.signature_report` does."""
     from kb import signatures
 
-    report = signatures.signature_report(kb.searcher, signature_id, role, customer_domains=kb.settings.customer_domain_list,
-                                         with_samples=True)
+    report = signatures.signature_report(
+        kb.searcher,
+        signature_id,
+        role,
+        customer_domains=kb.settings.customer_domain_list,
+        with_samples=True,
+    )
     filled = signatures.prefill_sections(report, lang)
-    return replace(draft, sections={**draft.sections, **{k: v for k, v in filled.items() if not draft.sections.get(k)}})
+    return replace(
+        draft,
+        sections={
+            **draft.sections,
+            **{k: v for k, v in filled.items() if not draft.sections.get(k)},
+        },
+    )
 
 
 def case_file(kb: KB, case: Case) -> Path:
@@ -106,14 +136,23 @@ def open_case(kb: KB, case_id: str, role: str) -> EditTarget:
     case = visible_case(kb, case_id, role)
     path = case_file(kb, case)
     if not path.is_file():
-        raise NotFoundError(f"cases/{case.path} no longer exists (deleted or moved since the last index)")
+        raise NotFoundError(
+            f"cases/{case.path} no longer exists (deleted or moved since the last index)"
+        )
     settings = kb.settings
-    current, problems = read_case_file(path, settings.id_regex, settings.max_case_bytes,
-                                       display_path=f"cases/{case.path}", customer_domains=settings.customer_domain_list)
+    current, problems = read_case_file(
+        path,
+        settings.id_regex,
+        settings.max_case_bytes,
+        display_path=f"cases/{case.path}",
+        customer_domains=settings.customer_domain_list,
+    )
     if current is None:
         raise CaseFormatError([p for p in problems if p.is_error])
     hidden = unseen_related(kb, current.related, role)
-    draft = Draft.from_case(current).with_related_ids([c for c in current.related if c not in hidden])
+    draft = Draft.from_case(current).with_related_ids(
+        [c for c in current.related if c not in hidden]
+    )
     return EditTarget(case.id, path, current.content_hash, draft, tuple(current.related), hidden)
 
 
@@ -131,6 +170,7 @@ def unseen_related(kb: KB, related: tuple[str, ...], role: str) -> frozenset[str
 
 # -- checking ------------------------------------------------------------------------------------------
 
+
 @dataclass
 class DraftCheck:
     """Everything the editor shows beside a draft."""
@@ -144,7 +184,9 @@ class DraftCheck:
     linted: bool = False
 
     def count(self, severity: str) -> int:
-        return sum(1 for items in self.problems.values() for p in items if p["severity"] == severity)
+        return sum(
+            1 for items in self.problems.values() for p in items if p["severity"] == severity
+        )
 
     @property
     def has_errors(self) -> bool:
@@ -155,7 +197,9 @@ class DraftCheck:
         return set(split_list(self.draft.fields.get("related", "")))
 
     def add(self, key: str, message: str, severity: str = "error", line: int | None = None) -> None:
-        self.problems.setdefault(key, []).append({"message": message, "severity": severity, "line": line})
+        self.problems.setdefault(key, []).append(
+            {"message": message, "severity": severity, "line": line}
+        )
 
 
 def lint_message(problem: Problem, lang: str) -> str:
@@ -174,8 +218,9 @@ def kind_label(kind: str, lang: str) -> str:
     return translate(key, lang) if key in MESSAGES else kind
 
 
-def check_draft(kb: KB, draft: Draft, role: str, lang: str, original_id: str | None = None,
-                lint: bool = True) -> DraftCheck:
+def check_draft(
+    kb: KB, draft: Draft, role: str, lang: str, original_id: str | None = None, lint: bool = True
+) -> DraftCheck:
     """Lint, sensitive data, preview and similar cases for a draft.
 
     ``original_id`` is the case being edited (None for a new case). With ``lint=False`` only the
@@ -194,23 +239,43 @@ def check_draft(kb: KB, draft: Draft, role: str, lang: str, original_id: str | N
     if not lint:
         return check
     check.linted = True
-    _, problems = check_case_text(text, path, settings.id_regex, expected_id=case_id or None,
-                                  customer_domains=settings.customer_domain_list)
+    _, problems = check_case_text(
+        text,
+        path,
+        settings.id_regex,
+        expected_id=case_id or None,
+        customer_domains=settings.customer_domain_list,
+    )
     owners = line_owners(draft, text)
     for problem in problems:
         if original_id is None and problem.field == "id":
             continue  # "missing required field 'id'": a new case gets its id when it is saved
-        check.add(problem_control(problem, owners), lint_message(problem, lang), problem.severity, problem.line)
+        check.add(
+            problem_control(problem, owners),
+            lint_message(problem, lang),
+            problem.severity,
+            problem.line,
+        )
     _editor_problems(kb, check, role, lang, original_id)
     for key, value in draft.controls().items():
         for finding in scan_text(value, settings.customer_domain_list):
-            check.findings.append({"key": key, "kind": finding.kind, "label": kind_label(finding.kind, lang),
-                                   "text": finding.text, "placeholder": finding.placeholder, "secret": finding.secret,
-                                   "line": finding.line})
+            check.findings.append(
+                {
+                    "key": key,
+                    "kind": finding.kind,
+                    "label": kind_label(finding.kind, lang),
+                    "text": finding.text,
+                    "placeholder": finding.placeholder,
+                    "secret": finding.secret,
+                    "line": finding.line,
+                }
+            )
     return check
 
 
-def _editor_problems(kb: KB, check: DraftCheck, role: str, lang: str, original_id: str | None) -> None:
+def _editor_problems(
+    kb: KB, check: DraftCheck, role: str, lang: str, original_id: str | None
+) -> None:
     """What only the editor checks: section structure, visibility, ids its readers cannot open, file size."""
     draft = check.draft
     for name in SECTIONS:
@@ -222,31 +287,46 @@ def _editor_problems(kb: KB, check: DraftCheck, role: str, lang: str, original_i
     _unreadable_id_warnings(kb, check, role, lang)
     size = len(check.text.encode("utf-8")) + (ID_ALLOWANCE if original_id is None else 0)
     if size > kb.settings.max_case_bytes:
-        check.add(GENERAL, translate("editor.too_large", lang, size=size, limit=kb.settings.max_case_bytes))
+        check.add(
+            GENERAL,
+            translate("editor.too_large", lang, size=size, limit=kb.settings.max_case_bytes),
+        )
 
 
 def _unreadable_id_warnings(kb: KB, check: DraftCheck, role: str, lang: str) -> None:
     """Warn about ids the author, or some readers of the draft, cannot open (:func:`kb.drafts.unreadable_citations`)."""
-    def readable(ids: list[str]) -> dict[str, str]:
-        return {cid: case.visibility for cid, case in kb.store.get_cases(ids).items() if can_read_case(case, role)}
 
-    for key, kind, ids in unreadable_citations(check.draft, kb.settings.id_regex, readable, visibilities_for(role)):
+    def readable(ids: list[str]) -> dict[str, str]:
+        return {
+            cid: case.visibility
+            for cid, case in kb.store.get_cases(ids).items()
+            if can_read_case(case, role)
+        }
+
+    for key, kind, ids in unreadable_citations(
+        check.draft, kb.settings.id_regex, readable, visibilities_for(role)
+    ):
         shown = ", ".join(ids[:MENTIONS_SHOWN]) + (" …" if len(ids) > MENTIONS_SHOWN else "")
         check.add(key, translate(f"editor.{kind}_unreadable", lang, ids=shown), "warning")
 
 
-def similar_cases(kb: KB, draft: Draft, role: str, exclude: tuple[str, ...] = (), limit: int = SIMILAR_LIMIT) -> list[Hit]:
+def similar_cases(
+    kb: KB, draft: Draft, role: str, exclude: tuple[str, ...] = (), limit: int = SIMILAR_LIMIT
+) -> list[Hit]:
     """The existing cases most like the draft (hybrid search, visibility enforced by the searcher)."""
     query = similar_query(draft)
     if not query:
         return []
     try:
-        return kb.searcher.search(SearchRequest(text=query, role=role, limit=limit, exclude=exclude, judge=False)).hits
+        return kb.searcher.search(
+            SearchRequest(text=query, role=role, limit=limit, exclude=exclude, judge=False)
+        ).hits
     except IndexNotReadyError:
         return []
 
 
 # -- saving --------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SaveResult:
@@ -256,11 +336,20 @@ class SaveResult:
     path: Path
     index: str
     indexed: bool
-    commit: str | None = None  # the commit of this save, where the cases folder is a git working copy
+    commit: str | None = (
+        None  # the commit of this save, where the cases folder is a git working copy
+    )
 
 
-def save_draft(kb: KB, check: DraftCheck, target: EditTarget | None, base_hash: str | None,
-               index_wait: float = 0, author: history.Person | None = None, summary: str = "") -> SaveResult:
+def save_draft(
+    kb: KB,
+    check: DraftCheck,
+    target: EditTarget | None,
+    base_hash: str | None,
+    index_wait: float = 0,
+    author: history.Person | None = None,
+    summary: str = "",
+) -> SaveResult:
     """Write a checked draft and reindex.
 
     A new case (``target`` None) gets the next free id now and never replaces another case (an id
@@ -278,17 +367,36 @@ def save_draft(kb: KB, check: DraftCheck, target: EditTarget | None, base_hash: 
     with history.writing(repo):  # one writer of the working copy at a time: write, then commit
         old_text = history.read_text(target.path) if target is not None else None
         if target is None:
-            saved = create_case_file(kb.settings.cases_dir, lambda: existing_ids(kb), kb.settings.id_regex, date.today(),
-                                     lambda case_id: draft.with_id(case_id).to_text())
+            saved = create_case_file(
+                kb.settings.cases_dir,
+                lambda: existing_ids(kb),
+                kb.settings.id_regex,
+                date.today(),
+                lambda case_id: draft.with_id(case_id).to_text(),
+            )
             draft = draft.with_id(saved.path.stem)
         else:
-            text = with_hidden_related(draft, target).to_text() if target.hidden_related else check.text
-            saved = save_case_file(target.path.parent, target.path.stem, text, base_hash or "unknown")
+            text = (
+                with_hidden_related(draft, target).to_text()
+                if target.hidden_related
+                else check.text
+            )
+            saved = save_case_file(
+                target.path.parent, target.path.stem, text, base_hash or "unknown"
+            )
         commit = history.commit_save(repo, saved.path, draft.case_id, old_text, author, summary)
     if commit is not None and kb.settings.git_sync_after_save:
         history.sync_in_background(kb.settings)
     index = reindex_after_save(kb.settings, saved.path.name, wait=index_wait)
     if index == "busy":
-        log.info("saved %s; another reindex is running, the case is indexed right after it", saved.path)
+        log.info(
+            "saved %s; another reindex is running, the case is indexed right after it", saved.path
+        )
     stored = kb.store.get_case(draft.case_id)
-    return SaveResult(draft.case_id, saved.path, index, stored is not None and stored.content_hash == saved.content_hash, commit)
+    return SaveResult(
+        draft.case_id,
+        saved.path,
+        index,
+        stored is not None and stored.content_hash == saved.content_hash,
+        commit,
+    )

@@ -11,7 +11,16 @@ import logging
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from kb import history
@@ -26,9 +35,13 @@ from webui.security import t, ui_lang
 
 bp = Blueprint("editor", __name__)
 log = logging.getLogger(__name__)
-INDEX_WAIT_CONFIG = "KB_EDITOR_INDEX_WAIT"  # seconds a save waits for a running reindex before saying "later"
+INDEX_WAIT_CONFIG = (
+    "KB_EDITOR_INDEX_WAIT"  # seconds a save waits for a running reindex before saying "later"
+)
 TITLE_CHARS = 200
-NO_GIT_NOTED = "kb_no_git_noted"  # session key: the editor said the cases folder is no git working copy
+NO_GIT_NOTED = (
+    "kb_no_git_noted"  # session key: the editor said the cases folder is no git working copy
+)
 
 
 kb = access.current_kb
@@ -40,8 +53,12 @@ def new_case() -> str | Response | tuple[str, int]:
     scrubbed lines and facts); its id is given when it is saved."""
     role = access.require_editor()
     if request.method == "GET":
-        draft = editor.new_draft(kb(), request.args.get("title", "")[:TITLE_CHARS], date.today(), ui_lang(), role)
-        if request.args.get("signature"):  # "start a case" from a signature page: its logs and what is known
+        draft = editor.new_draft(
+            kb(), request.args.get("title", "")[:TITLE_CHARS], date.today(), ui_lang(), role
+        )
+        if request.args.get(
+            "signature"
+        ):  # "start a case" from a signature page: its logs and what is known
             draft = editor.signature_draft(kb(), draft, request.args["signature"], role, ui_lang())
         return _render(editor.check_draft(kb(), draft, role, ui_lang(), lint=False), role)
     return _submit(editor.Draft.from_form(request.form), role, None, None)  # a posted id is ignored
@@ -54,19 +71,36 @@ def edit_case(case_id: str) -> str | Response | tuple[str, int]:
     target = editor.open_case(kb(), case_id, role)
     if request.method == "GET":
         draft = target.draft
-        accepted = kb_phrasings.accepted_text(kb().store, target.case_id, request.args.get("phrasing", ""), role)
+        accepted = kb_phrasings.accepted_text(
+            kb().store, target.case_id, request.args.get("phrasing", ""), role
+        )
         if accepted:  # "add to symptoms" of a learned phrasing (the case page): a normal edit, saved by the engineer
-            draft = dataclasses.replace(draft, sections=kb_phrasings.with_symptom(draft.sections, accepted))
-        return _render(editor.check_draft(kb(), draft, role, ui_lang(), original_id=target.case_id), role,
-                       target=target, base_hash=target.base_hash)
+            draft = dataclasses.replace(
+                draft, sections=kb_phrasings.with_symptom(draft.sections, accepted)
+            )
+        return _render(
+            editor.check_draft(kb(), draft, role, ui_lang(), original_id=target.case_id),
+            role,
+            target=target,
+            base_hash=target.base_hash,
+        )
     draft = editor.Draft.from_form(request.form)
-    review = kept_review(target.draft.fields.get("review"), draft.fields.get("review", ""))  # a draft ends by a review only
-    draft = editor.Draft(dict(draft.fields, id=target.case_id, review=review), draft.sections, draft.heading_lang, draft.extra, draft.content_lang)
+    review = kept_review(
+        target.draft.fields.get("review"), draft.fields.get("review", "")
+    )  # a draft ends by a review only
+    draft = editor.Draft(
+        dict(draft.fields, id=target.case_id, review=review),
+        draft.sections,
+        draft.heading_lang,
+        draft.extra,
+        draft.content_lang,
+    )
     return _submit(draft, role, target, request.form.get("base_hash") or None)
 
 
-def _submit(draft: editor.Draft, role: str, target: editor.EditTarget | None,
-            base_hash: str | None) -> str | Response | tuple[str, int]:
+def _submit(
+    draft: editor.Draft, role: str, target: editor.EditTarget | None, base_hash: str | None
+) -> str | Response | tuple[str, int]:
     """One press of a form button: mark as related, redact, check, or save."""
     original = target.case_id if target else None
     notice = None
@@ -84,35 +118,69 @@ def _submit(draft: editor.Draft, role: str, target: editor.EditTarget | None,
         return _render(check, role, target=target, base_hash=base_hash, blocked=True), 422
     try:
         identity = access.current_identity()
-        result = editor.save_draft(kb(), check, target, base_hash, float(current_app.config.get(INDEX_WAIT_CONFIG, 3.0)),
-                                   author=history.author_for(identity.name if identity else "unknown", kb().settings),
-                                   summary=request.form.get("summary", ""))
-    except ConflictError:  # an edit of a file that changed since (a new case skips ids taken meanwhile)
+        result = editor.save_draft(
+            kb(),
+            check,
+            target,
+            base_hash,
+            float(current_app.config.get(INDEX_WAIT_CONFIG, 3.0)),
+            author=history.author_for(identity.name if identity else "unknown", kb().settings),
+            summary=request.form.get("summary", ""),
+        )
+    except (
+        ConflictError
+    ):  # an edit of a file that changed since (a new case skips ids taken meanwhile)
         return _render(check, role, target=target, base_hash=base_hash, conflict="changed"), 409
-    except IdUnavailableError:  # no id could be given to the new case: nothing about which ids exist is said
+    except (
+        IdUnavailableError
+    ):  # no id could be given to the new case: nothing about which ids exist is said
         log.exception("could not give a new case an id")
         return _render(check, role, target=target, base_hash=base_hash, conflict="no_id"), 409
-    access.record("case_edit" if target else "case_create", result.case_id, {"index": result.index, "commit": result.commit or ""})
-    key = {"done": "editor.saved", "busy": "editor.saved_busy"}.get(result.index, "editor.saved_failed")
+    access.record(
+        "case_edit" if target else "case_create",
+        result.case_id,
+        {"index": result.index, "commit": result.commit or ""},
+    )
+    key = {"done": "editor.saved", "busy": "editor.saved_busy"}.get(
+        result.index, "editor.saved_failed"
+    )
     flash(t(key, id=result.case_id))
     if result.indexed or kb().store.get_case(result.case_id) is not None:
         return redirect(url_for("web.case", case_id=result.case_id), code=303)
     return redirect(url_for("web.search"), code=303)
 
 
-def _render(check: editor.DraftCheck, role: str, target: editor.EditTarget | None = None, base_hash: str | None = None,
-            **state: Any) -> str:
+def _render(
+    check: editor.DraftCheck,
+    role: str,
+    target: editor.EditTarget | None = None,
+    base_hash: str | None = None,
+    **state: Any,
+) -> str:
     lang = ui_lang()
     no_git = not session.get(NO_GIT_NOTED) and history.repo_for(kb().settings) is None
     if no_git:  # said once per session: saves here are not recorded in a history
         session[NO_GIT_NOTED] = True
     return render_template(
-        "editor.html", check=check, draft=check.draft, mode="edit" if target else "new",
-        summary=request.form.get("summary", "") if request.method == "POST" else "", no_git=no_git,
-        case_id=target.case_id if target else None, base_hash=base_hash or "",
-        prompts=editor.section_prompts(lang), sections=editor.SECTIONS, section_label=_section_label,
-        statuses=STATUSES, severities=SEVERITIES, origins=ORIGINS, visibilities=visibilities_for(role),
-        suggestions=editor.known_values(kb(), role), list_fields=editor.LIST_FIELDS, **state)
+        "editor.html",
+        check=check,
+        draft=check.draft,
+        mode="edit" if target else "new",
+        summary=request.form.get("summary", "") if request.method == "POST" else "",
+        no_git=no_git,
+        case_id=target.case_id if target else None,
+        base_hash=base_hash or "",
+        prompts=editor.section_prompts(lang),
+        sections=editor.SECTIONS,
+        section_label=_section_label,
+        statuses=STATUSES,
+        severities=SEVERITIES,
+        origins=ORIGINS,
+        visibilities=visibilities_for(role),
+        suggestions=editor.known_values(kb(), role),
+        list_fields=editor.LIST_FIELDS,
+        **state,
+    )
 
 
 def _section_label(name: str) -> str:

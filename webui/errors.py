@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, current_app, render_template, request
-from werkzeug.sansio.response import Response as BaseResponse
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.sansio.response import Response as BaseResponse
 
 from kb.errors import IndexNotReadyError, KBError
 from webui.i18n import MESSAGES
@@ -25,7 +25,11 @@ def error_payload(exc: BaseException) -> dict[str, object]:
         return data
     if isinstance(exc, HTTPException):
         status = exc.code or 500
-        return {"ok": False, "error": exc.description if status < 500 else "internal error", "status": status}
+        return {
+            "ok": False,
+            "error": exc.description if status < 500 else "internal error",
+            "status": status,
+        }
     return {"ok": False, "error": "internal error", "status": 500}
 
 
@@ -43,8 +47,13 @@ def handle_error(exc: Exception) -> BaseResponse | tuple[str, int] | HTTPExcepti
         return response
     heading = f"error.{status}" if f"error.{status}" in MESSAGES else "error.generic"
     try:
-        return render_template("error.html", error=data, heading_key=heading, csrf_failed=isinstance(exc, CSRFError),
-                               query=request.args.get("q", "")), status
+        return render_template(
+            "error.html",
+            error=data,
+            heading_key=heading,
+            csrf_failed=isinstance(exc, CSRFError),
+            query=request.args.get("q", ""),
+        ), status
     except Exception:  # the error page itself failed: never loop, answer in plain text
         log.exception("cannot render the error page")
         return Response(f"{status} {data['error']}\n", status=status, mimetype="text/plain")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -16,9 +17,9 @@ from werkzeug.wrappers import Response
 from indexer.jobs import run_index
 from kb import history, review
 from kb import repo as kb_repo
-from kb.history import CaseDiff, History
 from kb.case import Case
 from kb.errors import KBError, NotFoundError, ReindexBusyError
+from kb.history import CaseDiff, History
 from kb.repo import GitError, Repo
 from kb.roles import can_edit, review_state, visibilities_for
 from webui import access, service
@@ -38,7 +39,7 @@ class HistoryPage:
 
     case: Case
     history: History
-    old: str = ""      # the compared versions: commit ids, or "pending:<branch>" / "current"
+    old: str = ""  # the compared versions: commit ids, or "pending:<branch>" / "current"
     new: str = ""
     diff: CaseDiff | None = None
 
@@ -61,7 +62,9 @@ def _text(repo: Repo, path: Path, found: history.History, ref: str) -> str:
     return history.version_text(repo, path, found, ref)
 
 
-def history_page(case_id: str, role: str, old: str | None, new: str | None, pending: str | None) -> HistoryPage:
+def history_page(
+    case_id: str, role: str, old: str | None, new: str | None, pending: str | None
+) -> HistoryPage:
     """The page for ``case_id``: by default the newest version against the one before it; with
     ``pending`` the waiting edit against the current file."""
     case, path, repo, found = _open(case_id, role)
@@ -82,12 +85,23 @@ def history_page(case_id: str, role: str, old: str | None, new: str | None, pend
 def case_history(case_id: str) -> str:
     """Every version the caller may see, and the diff between two (``a`` older, ``b`` newer)."""
     role = access.current_role()
-    page = history_page(case_id, role, request.args.get("a") or None, request.args.get("b") or None,
-                        request.args.get("pending") or None)
+    page = history_page(
+        case_id,
+        role,
+        request.args.get("a") or None,
+        request.args.get("b") or None,
+        request.args.get("pending") or None,
+    )
     if page.case.visibility == "restricted":
         access.record("view_restricted", page.case.id, {"via": "history"})
-    return render_template("history.html", page=page, case=page.case, versions=page.history.versions,
-                           can_edit=can_edit(role), short=_short)
+    return render_template(
+        "history.html",
+        page=page,
+        case=page.case,
+        versions=page.history.versions,
+        can_edit=can_edit(role),
+        short=_short,
+    )
 
 
 def _short(ref: str) -> str:
@@ -101,11 +115,15 @@ def restore(case_id: str) -> Response:
     role = access.require_editor()
     case, path, repo, found = _open(case_id, role)
     if repo is None:
-        raise NotFoundError("the cases folder is not a git working copy: there is no history to restore")
+        raise NotFoundError(
+            "the cases folder is not a git working copy: there is no history to restore"
+        )
     identity = access.current_identity()
     author = history.author_for(identity.name if identity else "unknown", kb().settings)
     version = request.form.get("version", "")
-    sha = history.restore_version(repo, path, found, version, author, request.form.get("summary", ""))
+    sha = history.restore_version(
+        repo, path, found, version, author, request.form.get("summary", "")
+    )
     access.record("case_restore", case.id, {"version": version[:40], "commit": sha or ""})
     if sha is None:
         flash(t("history.restore_same", id=case.id))
@@ -122,7 +140,9 @@ def reindex(wait: float) -> str:
         run_index(settings, wait=wait)
         return "done"
     except ReindexBusyError:
-        threading.Thread(target=_index_later, args=(settings,), daemon=True, name="kb-index-after-restore").start()
+        threading.Thread(
+            target=_index_later, args=(settings,), daemon=True, name="kb-index-after-restore"
+        ).start()
         return "busy"
     except Exception:  # the commit is made whatever happens here
         log.exception("restored a version but the reindex failed")
@@ -170,8 +190,13 @@ def api_history(case_id: str) -> dict[str, Any]:
     """The versions as JSON; ``a`` and ``b`` (or ``pending``) add their diff."""
     role = access.current_role()
     wants_diff = any(request.args.get(k) for k in ("a", "b", "pending"))
-    page = history_page(case_id, role, request.args.get("a") or None, request.args.get("b") or None,
-                        request.args.get("pending") or None)
+    page = history_page(
+        case_id,
+        role,
+        request.args.get("a") or None,
+        request.args.get("b") or None,
+        request.args.get("pending") or None,
+    )
     body: dict[str, Any] = {"ok": True, **page.history.to_dict()}
     if wants_diff and page.diff is not None:
         body["diff"] = {"a": page.old, "b": page.new, **page.diff.to_dict()}
@@ -182,6 +207,7 @@ def api_history(case_id: str) -> dict[str, Any]:
 def _template_helpers() -> dict[str, Callable[..., Any]]:
     """In templates: ``pending_edits_for(case)`` (edits waiting for a merge, for editors),
     ``review_of(case)`` and ``old_drafts()``."""
+
     def pending_for(case: Case) -> list[Any]:
         if not can_edit(access.current_role()):
             return []
@@ -189,7 +215,9 @@ def _template_helpers() -> dict[str, Callable[..., Any]]:
             repo = history.repo_for(kb().settings)
             if repo is None:
                 return []
-            return history.visible_pending(repo, history.case_path(kb().settings, case), case, access.current_role())
+            return history.visible_pending(
+                repo, history.case_path(kb().settings, case), case, access.current_role()
+            )
         except (GitError, KBError, OSError, ValueError):
             log.exception("could not list the edits waiting for a merge")
             return []
@@ -202,6 +230,8 @@ def _template_helpers() -> dict[str, Callable[..., Any]]:
 
     def old_drafts() -> list[review.DraftRow]:
         """Drafts waiting for a review for more than a week that the caller may see (the stats page)."""
-        return review.stored_old_drafts(kb().store, date.today(), visibilities_for(access.current_role()))
+        return review.stored_old_drafts(
+            kb().store, date.today(), visibilities_for(access.current_role())
+        )
 
     return {"pending_edits_for": pending_for, "review_of": review_of, "old_drafts": old_drafts}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 from urllib.parse import quote_plus, urlencode
 
 from indexer.filters import Filters, parse_filters
@@ -13,8 +13,14 @@ from kb.errors import QueryError
 from kb.sensitive import scan_text
 
 # URL parameter -> Filters attribute, in the order they are written into URLs.
-FILTER_PARAMS: dict[str, str] = {"product": "products", "component": "components", "status": "statuses",
-                                 "tag": "tags", "version": "versions", "review": "reviews"}
+FILTER_PARAMS: dict[str, str] = {
+    "product": "products",
+    "component": "components",
+    "status": "statuses",
+    "tag": "tags",
+    "version": "versions",
+    "review": "reviews",
+}
 DATE_PARAMS: dict[str, str] = {"from": "created_from", "to": "created_to"}
 # Query texts longer than this once URL-encoded travel by POST and are linked as ``/search?sid=<token>``:
 # a pasted log in a URL breaks request-line limits (gunicorn: 4094 bytes) and proxies. app.js uses
@@ -51,15 +57,25 @@ class SearchParams:
 
     def active_filters(self) -> list[tuple[str, str]]:
         """(parameter, value) for every active filter value, in URL order."""
-        active = [(param, value) for param, attr in FILTER_PARAMS.items() for value in getattr(self.filters, attr)]
+        active = [
+            (param, value)
+            for param, attr in FILTER_PARAMS.items()
+            for value in getattr(self.filters, attr)
+        ]
         for param, attr in DATE_PARAMS.items():
             value = getattr(self.filters, attr)
             if value:
                 active.append((param, value.isoformat()))
         return active
 
-    def query_pairs(self, *, offset: int | None = None, without: tuple[str, str] | None = None,
-                    adding: tuple[str, str] | None = None, clear_filters: bool = False) -> list[tuple[str, str]]:
+    def query_pairs(
+        self,
+        *,
+        offset: int | None = None,
+        without: tuple[str, str] | None = None,
+        adding: tuple[str, str] | None = None,
+        clear_filters: bool = False,
+    ) -> list[tuple[str, str]]:
         """The parameters of this search as (name, value) pairs, optionally changed."""
         if self.sid is not None:
             pairs: list[tuple[str, str]] = [("sid", self.sid)]
@@ -70,8 +86,14 @@ class SearchParams:
             if adding[0] in DATE_PARAMS:
                 filters = [p for p in filters if p[0] != adding[0]]
             filters.append(adding)
-        pairs += sorted(filters, key=lambda p: list(FILTER_PARAMS).index(p[0]) if p[0] in FILTER_PARAMS
-                        else len(FILTER_PARAMS) + list(DATE_PARAMS).index(p[0]))
+        pairs += sorted(
+            filters,
+            key=lambda p: (
+                list(FILTER_PARAMS).index(p[0])
+                if p[0] in FILTER_PARAMS
+                else len(FILTER_PARAMS) + list(DATE_PARAMS).index(p[0])
+            ),
+        )
         if self.limit != self.default_limit:
             pairs.append(("limit", str(self.limit)))
         page_offset = self.offset if offset is None else offset
@@ -100,7 +122,9 @@ def keep_out_of_urls(text: str) -> bool:
     return too_long_for_url(text) or "\n" in text.strip() or bool(scan_text(text))
 
 
-def _int_param(args: Mapping[str, Sequence[str]], name: str, default: int, low: int, high: int | None) -> int:
+def _int_param(
+    args: Mapping[str, Sequence[str]], name: str, default: int, low: int, high: int | None
+) -> int:
     values = args.get(name) or []
     raw = values[0].strip() if values else ""
     if not raw:
@@ -124,10 +148,18 @@ def parse_search_params(args: Mapping[str, Sequence[str]], default_limit: int) -
     ``args`` maps each parameter to its list of values (``request.args.to_dict(flat=False)``).
     """
     text = ((args.get("q") or [""])[0]).replace("\r\n", "\n")
-    filters = parse_filters({name: list(args.get(name) or []) for name in (*FILTER_PARAMS, *DATE_PARAMS)})
+    filters = parse_filters(
+        {name: list(args.get(name) or []) for name in (*FILTER_PARAMS, *DATE_PARAMS)}
+    )
     limit = _int_param(args, "limit", min(default_limit, MAX_LIMIT), 1, MAX_LIMIT)
     offset = _int_param(args, "offset", 0, 0, MAX_OFFSET)
-    return SearchParams(text=text, filters=filters, limit=limit, offset=offset, default_limit=min(default_limit, MAX_LIMIT))
+    return SearchParams(
+        text=text,
+        filters=filters,
+        limit=limit,
+        offset=offset,
+        default_limit=min(default_limit, MAX_LIMIT),
+    )
 
 
 def parse_optional_int(raw: object, name: str) -> int | None:

@@ -11,8 +11,10 @@ from webui import access
 from webui.i18n import LANG_COOKIE, LANGS, choose_language, translate
 from webui.params import LONG_QUERY_URL_CHARS
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -49,7 +51,9 @@ def new_case_url(title: str) -> str:
 
 
 def _pick_language() -> None:
-    g.lang = choose_language(request.args.get("lang"), request.cookies.get(LANG_COOKIE), request.accept_languages)
+    g.lang = choose_language(
+        request.args.get("lang"), request.cookies.get(LANG_COOKIE), request.accept_languages
+    )
 
 
 def _finish(response: Response) -> Response:
@@ -59,15 +63,25 @@ def _finish(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "no-store")
     wanted = request.args.get("lang")
     if wanted in LANGS and request.cookies.get(LANG_COOKIE) != wanted:
-        response.set_cookie(LANG_COOKIE, wanted, max_age=LANG_COOKIE_AGE, samesite="Lax", httponly=True)
+        response.set_cookie(
+            LANG_COOKIE, wanted, max_age=LANG_COOKIE_AGE, samesite="Lax", httponly=True
+        )
     return response
 
 
 def _template_globals() -> dict[str, Any]:
     role = access.current_role()
-    return {"t": t, "lang": ui_lang(), "langs": LANGS, "lang_url": lang_url, "new_case_url": new_case_url,
-            "role": role, "can_edit": access.can_edit(role), "long_query_chars": LONG_QUERY_URL_CHARS,
-            "identity": access.current_identity()}
+    return {
+        "t": t,
+        "lang": ui_lang(),
+        "langs": LANGS,
+        "lang_url": lang_url,
+        "new_case_url": new_case_url,
+        "role": role,
+        "can_edit": access.can_edit(role),
+        "long_query_chars": LONG_QUERY_URL_CHARS,
+        "identity": access.current_identity(),
+    }
 
 
 def init_app(app: Flask) -> None:

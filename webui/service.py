@@ -9,22 +9,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 from indexer.facets import Facet, facets_for
 from indexer.query_cache import caching_loader
-from indexer.searcher import Hit, SearchRequest, SearchResponse, Searcher
+from indexer.searcher import Hit, Searcher, SearchRequest, SearchResponse
 from indexer.subjects import search_subjects
-from kb import activity, feedback  # activity declares the activity tables, so open_store creates them
+from kb import (
+    activity,
+    feedback,
+)  # activity declares the activity tables, so open_store creates them
 from kb.case import Case
 from kb.errors import IndexNotReadyError, KBError, NotFoundError, QueryError
 from kb.migrate import open_store
 from kb.render import render_case_sections
-from kb.settings import Settings
 from kb.roles import can_read_case, roles_within, visibilities_for
+from kb.settings import Settings
 from kb.store import Store
 from webui.params import SEARCH_PARAMS, SearchParams, keep_out_of_urls, parse_search_params
 
@@ -36,6 +40,7 @@ MAX_SIMILAR = 20
 
 # -- the per-app objects -----------------------------------------------------------------------
 
+
 @dataclass
 class KB:
     """The one store and one searcher of an app (``app.extensions["kb"]``)."""
@@ -45,7 +50,7 @@ class KB:
     searcher: Searcher
 
     @classmethod
-    def open(cls, settings: Settings) -> "KB":
+    def open(cls, settings: Settings) -> KB:
         store = open_store(settings)
         return cls(settings, store, Searcher(settings, store, caching_loader(settings)))
 
@@ -56,11 +61,16 @@ class KB:
         """Open the live generation, load its model and prepare it for queries (traced, see
         :mod:`indexer.traced`) in the background, so the first search does not wait for them
         (about 6 s on 2 cores); a search arriving sooner waits for the load, not for the tracing."""
+
         def load() -> None:
             try:
                 encoder = self.searcher.encoder(self.searcher.generation().manifest.model)
-                log.info("query model ready (%s)", "traced" if encoder.prepare_queries() else "as loaded")
-            except KBError as exc:  # no index yet, or a model that cannot load: searches will say so
+                log.info(
+                    "query model ready (%s)", "traced" if encoder.prepare_queries() else "as loaded"
+                )
+            except (
+                KBError
+            ) as exc:  # no index yet, or a model that cannot load: searches will say so
                 log.warning("warm-up skipped: %s", exc)
 
         thread = threading.Thread(target=load, name="kb-warm-up", daemon=True)
@@ -68,8 +78,8 @@ class KB:
         return thread
 
 
-
 # -- search --------------------------------------------------------------------------------------
+
 
 @dataclass
 class SearchPage:
@@ -80,7 +90,9 @@ class SearchPage:
     search_id: int
     facets: list[Facet] = field(default_factory=list)
     latency_ms: float = 0.0
-    token: str = ""  # the log entry's public id: ``/search?sid=<token>`` reopens it (its author only)
+    token: str = (
+        ""  # the log entry's public id: ``/search?sid=<token>`` reopens it (its author only)
+    )
 
     @property
     def hits(self) -> list[Hit]:
@@ -104,7 +116,9 @@ class SearchPage:
         """Pages to link: the first, the last and those near the current one; None marks a gap."""
         pages = self.pages
         current = self.params.offset // self.params.limit
-        keep = [p for i, p in enumerate(pages) if i in (0, len(pages) - 1) or abs(i - current) <= around]
+        keep = [
+            p for i, p in enumerate(pages) if i in (0, len(pages) - 1) or abs(i - current) <= around
+        ]
         links: list[tuple[int, int] | None] = []
         for page in keep:
             if links and links[-1] is not None and page[0] - links[-1][0] > 1:
@@ -134,21 +148,46 @@ def keyword_matched(hits: Sequence[Hit]) -> bool:
     return any(h.why.get("lexical") or h.why.get("signature") for h in hits)
 
 
-def run_search(kb: KB, params: SearchParams, role: str, source: str = "web", facets: bool = True,
-               author: str = "") -> SearchPage:
+def run_search(
+    kb: KB,
+    params: SearchParams,
+    role: str,
+    source: str = "web",
+    facets: bool = True,
+    author: str = "",
+) -> SearchPage:
     """Search, optionally count facets over the top candidates, and log the search (redacted, with its author)."""
     started = time.perf_counter()
-    request = SearchRequest(text=params.text, filters=params.filters, role=role, limit=params.limit, offset=params.offset)
+    request = SearchRequest(
+        text=params.text,
+        filters=params.filters,
+        role=role,
+        limit=params.limit,
+        offset=params.offset,
+    )
     response = kb.searcher.search(request)
     counted = facets_for(kb.store, request.filters, role, response.candidates) if facets else []
     latency = (time.perf_counter() - started) * 1000
     first_page = params.offset == 0
-    logged = activity.log_search(kb.store, activity.SearchEvent(
-        text=params.text, role=role, result_count=response.total, latency_ms=latency, generation=response.generation,
-        lang=response.query.get("lang", ""), kind=response.query.get("kind", ""), filters=logged_filters(params),
-        keyword_match=keyword_matched(response.hits) if first_page else True, offset=params.offset, source=source,
-        author=author, **(subject_fields(params, response) if first_page else {})),
-        customer_domains=kb.settings.customer_domain_list)
+    logged = activity.log_search(
+        kb.store,
+        activity.SearchEvent(
+            text=params.text,
+            role=role,
+            result_count=response.total,
+            latency_ms=latency,
+            generation=response.generation,
+            lang=response.query.get("lang", ""),
+            kind=response.query.get("kind", ""),
+            filters=logged_filters(params),
+            keyword_match=keyword_matched(response.hits) if first_page else True,
+            offset=params.offset,
+            source=source,
+            author=author,
+            **(subject_fields(params, response) if first_page else {}),
+        ),
+        customer_domains=kb.settings.customer_domain_list,
+    )
     return SearchPage(params, response, logged.id, counted, latency, token=logged.token)
 
 
@@ -162,9 +201,12 @@ def subject_fields(params: SearchParams, response: SearchResponse) -> dict[str, 
         values = logged.get(name, [])
         return values[0] if len(values) == 1 else fallback
 
-    return {"subjects": tuple(search_subjects(params.text)), "top_case": top.id if top else None,
-            "product": single("product", top.product if top else ""),
-            "component": single("component", top.component if top else "")}
+    return {
+        "subjects": tuple(search_subjects(params.text)),
+        "top_case": top.id if top else None,
+        "product": single("product", top.product if top else ""),
+        "component": single("component", top.component if top else ""),
+    }
 
 
 @dataclass(frozen=True)
@@ -181,7 +223,9 @@ class FormProblem:
 DATE_FIELDS = ("from", "to")
 
 
-def parse_search_form(args: Mapping[str, Sequence[str]], default_limit: int) -> tuple[SearchParams, FormProblem | None]:
+def parse_search_form(
+    args: Mapping[str, Sequence[str]], default_limit: int
+) -> tuple[SearchParams, FormProblem | None]:
     """The search parameters of a results page. A date range the user got wrong (not a date, or the
     start after the end) is not a dead end: the search runs without the dates, keeping every other
     filter, and the problem says what to fix. Anything else wrong raises :class:`QueryError` as
@@ -192,13 +236,17 @@ def parse_search_form(args: Mapping[str, Sequence[str]], default_limit: int) -> 
         if exc.field not in DATE_FIELDS:
             raise
     raw = {name: str((args.get(name) or [""])[0])[:40] for name in DATE_FIELDS}
-    params = parse_search_params({k: v for k, v in args.items() if k not in DATE_FIELDS}, default_limit)
+    params = parse_search_params(
+        {k: v for k, v in args.items() if k not in DATE_FIELDS}, default_limit
+    )
     for name in DATE_FIELDS:
         try:
             date.fromisoformat(raw[name]) if raw[name] else None
         except ValueError:
             return params, FormProblem(name, "form.date_invalid", {"value": raw[name]}, raw)
-    return params, FormProblem("from", "form.date_order", {"start": raw["from"], "end": raw["to"]}, raw)
+    return params, FormProblem(
+        "from", "form.date_order", {"start": raw["from"], "end": raw["to"]}, raw
+    )
 
 
 def review_overdue(case: Case, today: date) -> bool:
@@ -219,8 +267,11 @@ def search_url_from_log(logged: activity.SearchLog, path: str = "/search") -> st
     stay out of URLs (long, several lines, customer data)."""
     if keep_out_of_urls(logged.text):
         return f"{path}?sid={logged.token}"
-    pairs = [("q", logged.text)] + [(name, str(v)) for name, values in (logged.filters or {}).items()
-                                    for v in (values if isinstance(values, list) else [values])]
+    pairs = [("q", logged.text)] + [
+        (name, str(v))
+        for name, values in (logged.filters or {}).items()
+        for v in (values if isinstance(values, list) else [values])
+    ]
     return f"{path}?{urlencode(pairs)}"
 
 
@@ -238,17 +289,26 @@ def logged_search(kb: KB, token: str, author: str, role: str) -> activity.Search
     return logged
 
 
-def search_args_from_log(logged: activity.SearchLog, args: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+def search_args_from_log(
+    logged: activity.SearchLog, args: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
     """The parameters of a ``/search?sid=`` request: the logged text with the URL's filters and paging,
     or with the logged filters when the URL has nothing but ``sid`` (a shared link)."""
-    own = {name: list(values) for name, values in args.items() if name in SEARCH_PARAMS and name not in ("q", "sid")}
+    own = {
+        name: list(values)
+        for name, values in args.items()
+        if name in SEARCH_PARAMS and name not in ("q", "sid")
+    }
     if not own:
-        own = {name: [str(v) for v in (values if isinstance(values, list) else [values])]
-               for name, values in (logged.filters or {}).items()}
+        own = {
+            name: [str(v) for v in (values if isinstance(values, list) else [values])]
+            for name, values in (logged.filters or {}).items()
+        }
     return {**own, "q": [logged.text]}
 
 
 # -- cases ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class CaseView:
@@ -299,21 +359,36 @@ def case_document(case: Case, related: list[str] | None = None) -> dict[str, Any
     """A case as JSON: metadata plus each section's Markdown and safe HTML (``related``: the visible ones)."""
     sections = render_case_sections(case)
     return {
-        "id": case.id, "title": case.title, "status": case.status, "product": case.product,
-        "component": case.component, "versions": list(case.versions), "fixed_in": case.fixed_in,
-        "severity": case.severity, "tags": list(case.tags), "error_codes": list(case.error_codes),
-        "visibility": case.visibility, "origin": case.origin, "lang": case.lang,
-        "created": case.created.isoformat(), "resolved": case.resolved.isoformat() if case.resolved else None,
+        "id": case.id,
+        "title": case.title,
+        "status": case.status,
+        "product": case.product,
+        "component": case.component,
+        "versions": list(case.versions),
+        "fixed_in": case.fixed_in,
+        "severity": case.severity,
+        "tags": list(case.tags),
+        "error_codes": list(case.error_codes),
+        "visibility": case.visibility,
+        "origin": case.origin,
+        "lang": case.lang,
+        "created": case.created.isoformat(),
+        "resolved": case.resolved.isoformat() if case.resolved else None,
         "review_by": case.review_by.isoformat() if case.review_by else None,
-        "authors": list(case.authors), "related": list(case.related if related is None else related), "path": f"cases/{case.path}",
-        "sections": [{"name": s.name, "heading": s.heading, "markdown": s.text, "html": r["html"]}
-                     for s, r in zip(case.sections, sections)],
+        "authors": list(case.authors),
+        "related": list(case.related if related is None else related),
+        "path": f"cases/{case.path}",
+        "sections": [
+            {"name": s.name, "heading": s.heading, "markdown": s.text, "html": r["html"]}
+            for s, r in zip(case.sections, sections)
+        ],
     }
 
 
 # -- feedback and clicks ---------------------------------------------------------------------------
 
 # -- stats ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class StatsView:
@@ -323,9 +398,13 @@ class StatsView:
     most_solving: list[tuple[Case, int]]
 
 
-def stats_view(kb: KB, role: str, days: int = 30, today: date | None = None, limit: int = 10) -> StatsView:
+def stats_view(
+    kb: KB, role: str, days: int = 30, today: date | None = None, limit: int = 10
+) -> StatsView:
     """The stats page: queries of roles ``role`` covers, cases ``role`` may see."""
-    stats = activity.activity_stats(kb.store, days=days, today=today, roles=list(roles_within(role)), limit=limit)
+    stats = activity.activity_stats(
+        kb.store, days=days, today=today, roles=list(roles_within(role)), limit=limit
+    )
     ids = {cid for cid, _ in stats.most_viewed} | {cid for cid, _ in stats.most_solving}
     cases = {cid: c for cid, c in kb.store.get_cases(ids).items() if can_read_case(c, role)}
     viewed = [(cases[cid], n) for cid, n in stats.most_viewed if cid in cases][:limit]

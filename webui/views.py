@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, g, get_flashed_messages, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from indexer import reasons
@@ -36,8 +46,11 @@ def notes_at(anchors: Iterable[str]) -> dict[str, str]:
     shown there, where the user clicked, not at the top of the page."""
     wanted = set(anchors)
     flashed: list[tuple[str, str]] = get_flashed_messages(with_categories=True)  # type: ignore[assignment]  # Flask types the pairs as str
-    return {category[len(NOTE):]: message for category, message in flashed
-            if category.startswith(NOTE) and category[len(NOTE):] in wanted}
+    return {
+        category[len(NOTE) :]: message
+        for category, message in flashed
+        if category.startswith(NOTE) and category[len(NOTE) :] in wanted
+    }
 
 
 kb = access.current_kb
@@ -67,25 +80,43 @@ def search() -> str:
 @bp.post("/search")
 def search_posted() -> Any:
     """The search form sent by POST (long pasted logs): results at once, links by search id."""
-    params, problem = service.parse_search_form(request.form.to_dict(flat=False), kb().settings.search_limit)
+    params, problem = service.parse_search_form(
+        request.form.to_dict(flat=False), kb().settings.search_limit
+    )
     return _results(params, posted=True, problem=problem)
 
 
-def _results(params: SearchParams, truncated: bool = False, posted: bool = False,
-             problem: service.FormProblem | None = None) -> Any:
+def _results(
+    params: SearchParams,
+    truncated: bool = False,
+    posted: bool = False,
+    problem: service.FormProblem | None = None,
+) -> Any:
     """The results page; with a ``problem`` in the filter form, the page again with the message by
     the filter, the typed values and the other filters kept (status 400)."""
-    page = service.run_search(kb(), params, access.current_role(), author=author()) if params.has_query else None
+    page = (
+        service.run_search(kb(), params, access.current_role(), author=author())
+        if params.has_query
+        else None
+    )
     if page is not None and params.sid is None and (posted or params.is_long):
         params = replace(params, sid=page.token)
         page = replace(page, params=params)
     if posted or params.is_long:  # the language switch links by token too, never by the text
         g.lang_args = params.query_pairs() if page is not None else []
     shown = [h.id for h in page.hits + page.response.weak] if page is not None else []
-    body = render_template("search.html", params=params, page=page, display_terms=reasons.display_terms,
-                           hit_reasons=reasons.hit_reasons, leg_ranks=reasons.leg_ranks, problem=problem,
-                           notes=notes_at([*(f"hit-{cid}" for cid in shown), "escalate"]),
-                           truncated=truncated, max_logged=activity.MAX_LOGGED_QUERY)
+    body = render_template(
+        "search.html",
+        params=params,
+        page=page,
+        display_terms=reasons.display_terms,
+        hit_reasons=reasons.hit_reasons,
+        leg_ranks=reasons.leg_ranks,
+        problem=problem,
+        notes=notes_at([*(f"hit-{cid}" for cid in shown), "escalate"]),
+        truncated=truncated,
+        max_logged=activity.MAX_LOGGED_QUERY,
+    )
     return (body, 400) if problem is not None else body
 
 
@@ -104,10 +135,23 @@ def case(case_id: str) -> str:
         back = service.search_url_from_log(logged)
         search_id = logged.id if kb_feedback.is_author(logged, author(), role) else None
     # how support searched for it: engineers and admins only (support never sees the phrasings' text)
-    learned = kb_phrasings.case_phrasings(kb().store, view.case.id, kb_phrasings.rules_from(kb().settings)) \
-        if access.can_edit(role) else None
-    return render_template("case.html", view=view, case=view.case, search_id=search_id, back=back, learned=learned,
-                           overdue=service.review_overdue(view.case, date.today()), notes=notes_at(["case-feedback", "case-learned"]))
+    learned = (
+        kb_phrasings.case_phrasings(
+            kb().store, view.case.id, kb_phrasings.rules_from(kb().settings)
+        )
+        if access.can_edit(role)
+        else None
+    )
+    return render_template(
+        "case.html",
+        view=view,
+        case=view.case,
+        search_id=search_id,
+        back=back,
+        learned=learned,
+        overdue=service.review_overdue(view.case, date.today()),
+        notes=notes_at(["case-feedback", "case-learned"]),
+    )
 
 
 @bp.post("/cases/<case_id>/phrasings/<key>")
@@ -129,7 +173,14 @@ def click() -> tuple[str, int]:
     if search_id is None:
         raise QueryError("search_id is required", "search_id")
     rank = parse_optional_int(form.get("rank"), "rank")
-    kb_feedback.record_click(kb().store, search_id, form.get("case_id", ""), rank, author=author(), role=access.current_role())
+    kb_feedback.record_click(
+        kb().store,
+        search_id,
+        form.get("case_id", ""),
+        rank,
+        author=author(),
+        role=access.current_role(),
+    )
     return "", 204
 
 
@@ -140,9 +191,16 @@ def feedback() -> Response:
     case_id = form.get("case_id") or None
     search_id = parse_optional_int(form.get("search_id"), "search_id")
     target = safe_next(form.get("next"))  # checked before anything is stored
-    kb_feedback.record_feedback(kb().store, access.current_role(), verdict, search_id, case_id, author=author())
-    anchor = urlsplit(target).fragment  # the form's place on the page: the confirmation is shown there
-    flash(t(f"feedback.thanks.{verdict}", case=case_id or ""), f"{NOTE}{anchor}" if anchor else "message")
+    kb_feedback.record_feedback(
+        kb().store, access.current_role(), verdict, search_id, case_id, author=author()
+    )
+    anchor = urlsplit(
+        target
+    ).fragment  # the form's place on the page: the confirmation is shown there
+    flash(
+        t(f"feedback.thanks.{verdict}", case=case_id or ""),
+        f"{NOTE}{anchor}" if anchor else "message",
+    )
     return redirect(target, code=303)
 
 
@@ -152,8 +210,12 @@ def stats() -> str:
     if days > 366:
         raise QueryError("days must be at most 366", "days")
     view = service.stats_view(kb(), access.current_role(), days=days)
-    return render_template("stats.html", view=view, stats=view.stats,
-                           per_day_chart=charts.bar_chart(view.stats.per_day, t("stats.per_day")),
-                           deflection_chart=charts.deflection_bar(view.stats.deflection, t("stats.solved"),
-                                                                  t("stats.escalated"), t("stats.undecided")))
-
+    return render_template(
+        "stats.html",
+        view=view,
+        stats=view.stats,
+        per_day_chart=charts.bar_chart(view.stats.per_day, t("stats.per_day")),
+        deflection_chart=charts.deflection_bar(
+            view.stats.deflection, t("stats.solved"), t("stats.escalated"), t("stats.undecided")
+        ),
+    )

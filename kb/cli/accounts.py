@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from kb.roles import ROLES
-
 import click
 
 from kb.cli.root import main, settings_of, store_of
+from kb.roles import ROLES
 
 
 @main.group()
@@ -53,8 +52,14 @@ def user() -> None:
 @user.command("add")
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="The account's role.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
-@click.option("--sso", is_flag=True, help="An account that logs in through the SSO proxy only (no password).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input instead of prompting.",
+)
+@click.option(
+    "--sso", is_flag=True, help="An account that logs in through the SSO proxy only (no password)."
+)
 @click.pass_context
 def user_add(ctx: click.Context, name: str, role: str, password_stdin: bool, sso: bool) -> None:
     """Create account NAME with a role."""
@@ -74,7 +79,9 @@ def user_list(ctx: click.Context) -> None:
 
     for u in list_users(store_of(ctx)):
         state = "disabled" if u["disabled"] else "active"
-        click.echo(f"{u['name']:<24} {u['role']:<9} {state:<9} {'password' if u['password'] else 'sso-only'}  last login {u['last_login_at'] or '-'}")
+        click.echo(
+            f"{u['name']:<24} {u['role']:<9} {state:<9} {'password' if u['password'] else 'sso-only'}  last login {u['last_login_at'] or '-'}"
+        )
 
 
 @user.command("disable")
@@ -144,7 +151,9 @@ def token_list(ctx: click.Context) -> None:
     from kb.accounts import list_tokens
 
     for t in list_tokens(store_of(ctx)):
-        click.echo(f"{t['id']:>4}  {t['user']:<20} {t['label']:<20} {'revoked' if t['revoked'] else 'active':<8} last used {t['last_used_at'] or '-'}")
+        click.echo(
+            f"{t['id']:>4}  {t['user']:<20} {t['label']:<20} {'revoked' if t['revoked'] else 'active':<8} last used {t['last_used_at'] or '-'}"
+        )
 
 
 @token.command("revoke")
@@ -162,7 +171,9 @@ def token_revoke(ctx: click.Context, token_id: int) -> None:
 
 @main.command(name="audit")
 @click.option("--actor", help="Only this user.")
-@click.option("--action", help="Only this action (login, login_failed, view_restricted, case_save, ...).")
+@click.option(
+    "--action", help="Only this action (login, login_failed, view_restricted, case_save, ...)."
+)
 @click.option("--limit", default=50, show_default=True, type=int, help="How many events.")
 @click.pass_context
 def audit_command(ctx: click.Context, actor: str | None, action: str | None, limit: int) -> None:
@@ -170,4 +181,6 @@ def audit_command(ctx: click.Context, actor: str | None, action: str | None, lim
     from kb.accounts import audit_events
 
     for e in audit_events(store_of(ctx), limit, actor, action):
-        click.echo(f"{e['at']:%Y-%m-%d %H:%M:%S}  {e['actor']:<16} {e['role']:<9} {e['action']:<16} {e['target']}  {e['address']}")
+        click.echo(
+            f"{e['at']:%Y-%m-%d %H:%M:%S}  {e['actor']:<16} {e['role']:<9} {e['action']:<16} {e['target']}  {e['address']}"
+        )

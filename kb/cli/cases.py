@@ -19,21 +19,42 @@ def lint(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
     from kb.corpus import load_cases
 
     settings = settings_of(ctx)
-    result = load_cases(paths or (settings.cases_dir,), settings.id_regex, settings.max_case_bytes,
-                        settings.customer_domain_list)
+    result = load_cases(
+        paths or (settings.cases_dir,),
+        settings.id_regex,
+        settings.max_case_bytes,
+        settings.customer_domain_list,
+    )
     if as_json:
-        click.echo(json.dumps({"cases": len(result.cases), "errors": result.error_count,
-                               "problems": [p.to_dict() for p in result.problems]}, ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "cases": len(result.cases),
+                    "errors": result.error_count,
+                    "problems": [p.to_dict() for p in result.problems],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         print_problems(result.problems)
         warnings = len(result.problems) - result.error_count
-        click.echo(f"{len(result.cases)} case(s) OK, {len(set(result.failed))} file(s) with errors, "
-                   f"{result.error_count} error(s), {warnings} warning(s)")
+        click.echo(
+            f"{len(result.cases)} case(s) OK, {len(set(result.failed))} file(s) with errors, "
+            f"{result.error_count} error(s), {warnings} warning(s)"
+        )
     ctx.exit(1 if result.error_count else 0)
 
 
 @main.command()
-@click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True, help="Template language.")
+@click.option(
+    "--lang",
+    type=click.Choice(["ja", "en"]),
+    default="ja",
+    show_default=True,
+    help="Template language.",
+)
 @click.option("--title", default="", help="The case title.")
 @click.option("--author", default=None, help="Author login (default: from git config).")
 @click.option("--product", default="tsumugi-server", show_default=True, help="Product.")
@@ -41,8 +62,16 @@ def lint(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--id", "case_id", default=None, help="Use this id instead of the next free one.")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Print the case instead of writing it.")
 @click.pass_context
-def new(ctx: click.Context, lang: str, title: str, author: str | None, product: str, component: str,
-        case_id: str | None, to_stdout: bool) -> None:
+def new(
+    ctx: click.Context,
+    lang: str,
+    title: str,
+    author: str | None,
+    product: str,
+    component: str,
+    case_id: str | None,
+    to_stdout: bool,
+) -> None:
     """Create a case file from the template with the next free id, ready to edit."""
     from datetime import date
 
@@ -54,8 +83,12 @@ def new(ctx: click.Context, lang: str, title: str, author: str | None, product: 
     today = date.today()
     case_id = case_id or next_case_id([f.stem for f in files], settings.id_regex, today)
     if not settings.id_regex.fullmatch(case_id):
-        raise click.BadParameter(f"'{case_id}' does not match the id pattern {settings.id_pattern}", param_hint="--id")
-    text = template(lang, case_id, title, author or git_author(settings.cases_dir), today, product, component)
+        raise click.BadParameter(
+            f"'{case_id}' does not match the id pattern {settings.id_pattern}", param_hint="--id"
+        )
+    text = template(
+        lang, case_id, title, author or git_author(settings.cases_dir), today, product, component
+    )
     if to_stdout:
         click.echo(text, nl=False)
         return
@@ -64,7 +97,9 @@ def new(ctx: click.Context, lang: str, title: str, author: str | None, product: 
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be replaced without writing.")
 @click.pass_context
 def redact(ctx: click.Context, files: tuple[Path, ...], dry_run: bool) -> None:

@@ -45,11 +45,24 @@ def _runs_text(runs: Any, color: bool) -> str:
 
 @main.command()
 @click.argument("case_id")
-@click.option("--diff", "versions", nargs=2, metavar="A B", help="Show the changes from version A to version B (commit ids).")
-@click.option("--role", default="engineer", show_default=True, help="Show what this role may see: support, engineer, admin.")
+@click.option(
+    "--diff",
+    "versions",
+    nargs=2,
+    metavar="A B",
+    help="Show the changes from version A to version B (commit ids).",
+)
+@click.option(
+    "--role",
+    default="engineer",
+    show_default=True,
+    help="Show what this role may see: support, engineer, admin.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def history(ctx: click.Context, case_id: str, versions: tuple[str, str] | None, role: str, as_json: bool) -> None:
+def history(
+    ctx: click.Context, case_id: str, versions: tuple[str, str] | None, role: str, as_json: bool
+) -> None:
     """List the versions of a case (author, date, summary), or show a diff section by section.
 
     Needs the cases folder to be a git working copy. A version is listed only when the role may
@@ -63,13 +76,21 @@ def history(ctx: click.Context, case_id: str, versions: tuple[str, str] | None, 
     path = kb_history.case_path(settings, case)
     found = kb_history.case_history(repo, path, case, role)
     if not found.available:
-        raise click.ClickException("the cases folder is not a git working copy: there is no history")
+        raise click.ClickException(
+            "the cases folder is not a git working copy: there is no history"
+        )
     if versions:
         assert repo is not None
         old, new = (kb_history.version_text(repo, path, found, v) for v in versions)
         diff = kb_history.diff_texts(old, new)
         if as_json:
-            click.echo(json.dumps({"case_id": case.id, "a": versions[0], "b": versions[1], **diff.to_dict()}, ensure_ascii=False, indent=2))
+            click.echo(
+                json.dumps(
+                    {"case_id": case.id, "a": versions[0], "b": versions[1], **diff.to_dict()},
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
             return
         color = sys.stdout.isatty()
         for change in diff.fields:
@@ -85,12 +106,18 @@ def history(ctx: click.Context, case_id: str, versions: tuple[str, str] | None, 
         click.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
         return
     for version in found.versions:
-        click.echo(f"{version.commit.short}  {version.commit.date.strftime('%Y-%m-%d %H:%M')}  "
-                   f"{version.commit.author.name:<16} {version.commit.summary}")
+        click.echo(
+            f"{version.commit.short}  {version.commit.date.strftime('%Y-%m-%d %H:%M')}  "
+            f"{version.commit.author.name:<16} {version.commit.summary}"
+        )
     if found.hidden:
-        click.echo(f"({found.hidden} earlier version(s) not shown: the case was not visible to {role} then)")
+        click.echo(
+            f"({found.hidden} earlier version(s) not shown: the case was not visible to {role} then)"
+        )
     for edit in found.pending:
-        click.echo(f"waiting for merge: {edit.branch} by {edit.commit.author.name}: {edit.commit.summary}")
+        click.echo(
+            f"waiting for merge: {edit.branch} by {edit.commit.author.name}: {edit.commit.summary}"
+        )
 
 
 @main.command("sync")
@@ -118,8 +145,10 @@ def sync_command(ctx: click.Context, as_json: bool) -> None:
     elif not result.synced:
         click.echo(f"not synced: {result.reason}")
     else:
-        click.echo(f"synced with {result.remote}/{result.branch}: {result.pulled} pulled, {result.replayed} replayed"
-                   + (", pushed" if result.pushed else ""))
+        click.echo(
+            f"synced with {result.remote}/{result.branch}: {result.pulled} pulled, {result.replayed} replayed"
+            + (", pushed" if result.pushed else "")
+        )
     for rel in result.recovered:
         click.echo(f"committed {rel}, left uncommitted by an interrupted save")
     for item in result.waiting:

@@ -9,7 +9,6 @@ import click
 
 from kb.cli.root import plural
 
-
 LANGUAGES = {"ja": "Japanese", "en": "English"}
 
 
@@ -22,14 +21,20 @@ def _reason_phrases(hit: Any, query_text: str) -> list[str]:
     from indexer.reasons import hit_reasons
     from webui.i18n import translate
 
-    phrases = [translate(key, "en", **values) for key, values in hit_reasons(hit, query_text) if key != "why.weak"]
+    phrases = [
+        translate(key, "en", **values)
+        for key, values in hit_reasons(hit, query_text)
+        if key != "why.weak"
+    ]
     return [p[:1].lower() + p[1:] for p in phrases]
 
 
 def _hit_heading(n: int | None, hit: Any) -> str:
     other = f"  ({LANGUAGES.get(hit.lang, hit.lang)} case)" if hit.other_language else ""
     number = f"{n}. " if n is not None else "- "
-    return f"{number}{hit.id}  {hit.title}  [{hit.status}] {', '.join(hit.versions)}{other}".rstrip()
+    return (
+        f"{number}{hit.id}  {hit.title}  [{hit.status}] {', '.join(hit.versions)}{other}".rstrip()
+    )
 
 
 def print_hits(response: Any, query_text: str | None = None, similar_to: str | None = None) -> None:
@@ -41,7 +46,10 @@ def print_hits(response: Any, query_text: str | None = None, similar_to: str | N
     text = query_text or query["text"]
     kind = f"{LANGUAGES.get(query['lang'], query['lang'])} {KINDS.get(query['kind'], query['kind'])} query"
     if similar_to:
-        head, kind = f"{plural(len(response.hits), 'case', 'cases')} similar to {similar_to}", "nearest first"
+        head, kind = (
+            f"{plural(len(response.hits), 'case', 'cases')} similar to {similar_to}",
+            "nearest first",
+        )
     elif response.total:
         head = plural(response.total, "case matches", "cases match")
     else:
@@ -49,14 +57,23 @@ def print_hits(response: Any, query_text: str | None = None, similar_to: str | N
     click.echo(f"{head} ({kind}, {response.took_ms:.0f} ms, {response.generation})")
     for n, hit in enumerate(response.hits, start=1):
         why = hit.why
-        ranks = ", ".join(f"{leg} #{why[leg]}" for leg in ("lexical", "signature", "dense", "sparse") if why.get(leg))
+        ranks = ", ".join(
+            f"{leg} #{why[leg]}"
+            for leg in ("lexical", "signature", "dense", "sparse")
+            if why.get(leg)
+        )
         click.echo(f"\n{_hit_heading(n, hit)}")
         phrases = _reason_phrases(hit, text)
         if phrases:
             click.echo(f"   why: {'; '.join(phrases)}")
         click.echo(f"   matched {hit.section_heading or '-'}" + (f" ({ranks})" if ranks else ""))
         if hit.snippet:
-            click.echo("   " + html.unescape(plain_text(hit.snippet.replace("<mark>", "[").replace("</mark>", "]"))))
+            click.echo(
+                "   "
+                + html.unescape(
+                    plain_text(hit.snippet.replace("<mark>", "[").replace("</mark>", "]"))
+                )
+            )
         if hit.resolution:
             click.echo(f"   → {hit.resolution}")
     shown = response.total - len(response.hits)
@@ -64,7 +81,9 @@ def print_hits(response: Any, query_text: str | None = None, similar_to: str | N
         click.echo(f"\n({plural(shown, 'more match', 'more matches')} not shown; use --limit)")
     weak = getattr(response, "weak", None) or []
     if weak:
-        click.echo(f"\nWeak candidates, not counted (no evidence of a match of their own): {len(weak)}")
+        click.echo(
+            f"\nWeak candidates, not counted (no evidence of a match of their own): {len(weak)}"
+        )
         for hit in weak:
             click.echo(_hit_heading(None, hit))
             terms = display_terms(hit, text)

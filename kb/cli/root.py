@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
@@ -37,18 +38,32 @@ class KBGroup(click.Group):
 
 
 @click.group(cls=KBGroup)
-@click.option("--config", type=click.Path(dir_okay=False), help="Config file (TOML); default $KB_CONFIG or ./kb.toml.")
-@click.option("--cases-dir", type=click.Path(file_okay=False), help="Override the cases folder (KB_CASES_DIR).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Override the data folder (KB_DATA_DIR).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    help="Config file (TOML); default $KB_CONFIG or ./kb.toml.",
+)
+@click.option(
+    "--cases-dir",
+    type=click.Path(file_okay=False),
+    help="Override the cases folder (KB_CASES_DIR).",
+)
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="Override the data folder (KB_DATA_DIR)."
+)
 @click.pass_context
-def main(ctx: click.Context, config: str | None, cases_dir: str | None, data_dir: str | None) -> None:
+def main(
+    ctx: click.Context, config: str | None, cases_dir: str | None, data_dir: str | None
+) -> None:
     """Escalation KB: search past escalation cases by words, error codes and pasted logs."""
     try:
         settings = load_settings(config, cases_dir=cases_dir, data_dir=data_dir)
     except KBError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(2)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("alembic", "faiss.loader", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     ctx.obj = {"settings": settings}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import click
 
 from kb.cli.root import main, settings_of
@@ -31,6 +30,14 @@ def serve(ctx: click.Context, host: str, port: int, debug: bool) -> None:
         except ValueError:
             loopback = False
         mode = "local" if loopback else "accounts"
-    click.echo(f"auth: {mode}" + (f" (one local user with the {settings.local_role} role, no login)" if mode == "local" else ""), err=True)
+    click.echo(
+        f"auth: {mode}"
+        + (
+            f" (one local user with the {settings.local_role} role, no login)"
+            if mode == "local"
+            else ""
+        ),
+        err=True,
+    )
     app = create_app(settings, test_config={"KB_AUTH_MODE": mode}, warm_up=True)
     app.run(host=host, port=port, debug=debug, use_reloader=False)
