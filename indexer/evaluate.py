@@ -18,7 +18,6 @@ from typing import Any
 
 from indexer.evidence import partition
 from indexer.filters import Filters
-from indexer.fusion import LEGS
 from indexer.metrics import mean_scores, score_all
 from indexer.searcher import (
     EXACT_FIRST_KINDS,
@@ -39,6 +38,7 @@ from kb.language import detect_language
 from kb.logsig import looks_like_log
 from kb.settings import Settings
 from kb.store import Store
+from kb.weights import LEGS
 
 KINDS = ("words", "code", "log")
 DEFAULT_QUERIES = (
@@ -349,6 +349,11 @@ def score_rankings(
     return variants
 
 
+def _split_getter(key: str, value: str) -> Any:
+    """The metrics of one split (``lang=ja``...) of a variant's report."""
+    return lambda v: v["splits"].get(key, {}).get(value)
+
+
 def format_report(report: EvalReport, title: str) -> str:
     """A side-by-side text table: variants as columns, overall then per-split rows."""
     names = list(report.variants)
@@ -362,7 +367,7 @@ def format_report(report: EvalReport, title: str) -> str:
     for split_label, getter in [("all", lambda v: v)] + [
         (
             f"{key}={value}",
-            (lambda key, value: lambda v: v["splits"].get(key, {}).get(value))(key, value),
+            _split_getter(key, value),
         )
         for key in SPLITS
         for value in sorted(
@@ -383,7 +388,8 @@ def format_report(report: EvalReport, title: str) -> str:
         lines.append("[matches: what the result count counts]")
         if m.get("answerable"):
             lines.append(
-                f"  answerable queries whose relevant case is a counted match: {m['relevant_matched']:.1%} of {m['answerable']}"
+                f"  answerable queries whose relevant case is a counted match: "
+                f"{m['relevant_matched']:.1%} of {m['answerable']}"
             )
         if m.get("unanswerable"):
             per_lang = ", ".join(
@@ -392,7 +398,8 @@ def format_report(report: EvalReport, title: str) -> str:
                 if f"no_match_{lang}" in m
             )
             lines.append(
-                f"  unanswerable queries shown as no match (weak candidates only): {m['no_match']:.1%} of {m['unanswerable']} ({per_lang})"
+                f"  unanswerable queries shown as no match (weak candidates only): "
+                f"{m['no_match']:.1%} of {m['unanswerable']} ({per_lang})"
             )
     return "\n".join(lines)
 

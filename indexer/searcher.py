@@ -25,7 +25,6 @@ from indexer.builder import CHUNKS_FILE, read_catalog
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
 from indexer.fusion import (
-    LEGS,
     convex,
     demote,
     exact_first,
@@ -44,6 +43,7 @@ from kb.language import detect_language
 from kb.roles import visibilities_for
 from kb.settings import Settings
 from kb.store import Store
+from kb.weights import LEGS
 
 MAX_QUERY_CHARS = 100_000
 DENSE_QUERY_CHARS = 2_000

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from indexer.dense import encoder_for  # noqa: E402
 from indexer.evaluate import EvalQuery, beir_cases, beir_queries, cases_for_eval, hybrid_ranking, index_cases, load_queries  # noqa: E402
-from indexer.fusion import KINDS, LANGS  # noqa: E402
+from kb.weights import KINDS, LANGS  # noqa: E402
 from indexer.metrics import ndcg_at  # noqa: E402
 from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, classify_query, exact_matches  # noqa: E402
 from kb.codes import code_index  # noqa: E402

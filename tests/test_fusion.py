@@ -1,16 +1,15 @@
 import pytest
 
 from indexer.fusion import (
-    KINDS,
     default_weights,
     exact_first,
     group_best,
-    parse_weight_spec,
     resolve_weights,
     rrf,
     weight_spec,
     weights_for,
 )
+from kb.weights import KINDS, parse_weight_spec
 
 
 def test_rrf_sums_reciprocal_ranks_with_explicit_k():

@@ -8,6 +8,7 @@ from flask import Blueprint, request, url_for
 from werkzeug.exceptions import UnsupportedMediaType
 
 from indexer import generation as gen
+from kb import drafts
 from kb import feedback as kb_feedback
 from kb.errors import QueryError
 from webui import access, editor, service, trends_views
@@ -150,7 +151,7 @@ def check_draft() -> dict[str, Any]:
 def redact_draft() -> dict[str, Any]:
     """The draft with likely personal or secret data replaced by placeholders (title and sections)."""
     access.require_editor()
-    draft, replaced = editor.redact_draft(
+    draft, replaced = drafts.redact_draft(
         editor.Draft.from_json(json_object()), kb().settings.customer_domain_list
     )
     return {

@@ -23,7 +23,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from kb import history
+from kb import drafts, history
 from kb import phrasings as kb_phrasings
 from kb.case import ORIGINS, SEVERITIES, STATUSES
 from kb.errors import ConflictError, IdUnavailableError
@@ -109,7 +109,7 @@ def _submit(
     if relate:
         draft = draft.with_related(relate.strip())
     elif action == "redact":
-        draft, replaced = editor.redact_draft(draft, kb().settings.customer_domain_list)
+        draft, replaced = drafts.redact_draft(draft, kb().settings.customer_domain_list)
         notice = t("editor.redacted", n=replaced)
     check = editor.check_draft(kb(), draft, role, ui_lang(), original_id=original)
     if action != "save":
@@ -178,7 +178,7 @@ def _render(
         origins=ORIGINS,
         visibilities=visibilities_for(role),
         suggestions=editor.known_values(kb(), role),
-        list_fields=editor.LIST_FIELDS,
+        list_fields=drafts.LIST_FIELDS,
         **state,
     )
 
