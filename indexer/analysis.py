@@ -178,7 +178,10 @@ def plain(text: str) -> list[str]:
 
 
 # -- identifiers -----------------------------------------------------------------------------
-_FILE_EXT = r"(?:log|xml|json|ya?ml|conf|cfg|properties|ini|sql|jar|war|py|java|js|ts|csv|txt|md|html?|pem|crt|key|sh|toml|gz|zip|pdf|docx?|xlsx?)"
+_FILE_EXT = (
+    r"(?:log|xml|json|ya?ml|conf|cfg|properties|ini|sql|jar|war|py|java|js|ts|csv|txt|md|html?"
+    r"|pem|crt|key|sh|toml|gz|zip|pdf|docx?|xlsx?)"
+)
 _IDENT_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(
         r"(?<![\w.-])[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?![\w-])"

@@ -61,7 +61,8 @@ _PARAMS = {
     "review": "reviews",
 }
 _CHOICES = {"statuses": STATUSES, "visibilities": VISIBILITIES, "reviews": REVIEW_STATES}
-REVIEW_TAG = "kb:review="  # a case's review state rides in the engines' tags keyword field (facets read the store, not it)
+# a case's review state rides in the engines' tags keyword field (facets read the store, not it)
+REVIEW_TAG = "kb:review="
 
 
 def review_tag(review: str | None) -> str:

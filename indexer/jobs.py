@@ -1,4 +1,5 @@
-"""The index job (kb and the indexer together): sync the store from the case files, then publish a new generation if needed.
+"""The index job (kb and the indexer together): sync the store from the case files, then publish
+a new generation if needed.
 
 One run at a time (a lock in the data folder; the OS releases it when a process dies, so a
 killed run never leaves a stale lock behind).

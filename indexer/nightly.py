@@ -37,7 +37,8 @@ Progress = Callable[[str], None] | None
 
 
 def git_pull(cases_dir: Path) -> dict[str, Any]:
-    """``git pull --ff-only`` when the cases folder is a git checkout (kept for scripts; the job uses :func:`git_sync`)."""
+    """``git pull --ff-only`` when the cases folder is a git checkout (kept for scripts; the job
+    uses :func:`git_sync`)."""
     probe = subprocess.run(
         ["git", "-C", str(cases_dir), "rev-parse", "--is-inside-work-tree"],
         capture_output=True,
@@ -275,7 +276,8 @@ def summary_lines(report: dict[str, Any], saved_to: Path | None = None) -> list[
         elif git.get("pulled"):
             pushed = ", pushed" if git.get("pushed") else ""
             lines.append(
-                f"git: synced with {git.get('remote', '?')}/{git.get('branch', '?')} ({git.get('pulled_commits', 0)} pulled, "
+                f"git: synced with {git.get('remote', '?')}/{git.get('branch', '?')} "
+                f"({git.get('pulled_commits', 0)} pulled, "
                 f"{git.get('replayed', 0)} replayed{pushed})"
                 if "synced" in git
                 else "git: pulled"

@@ -3,8 +3,8 @@
 One short query at a time, eager PyTorch spends much of its time dispatching ~300 small
 operations from Python, holding the GIL the lexical legs need meanwhile. Traced and frozen, the
 same weights run as one graph in TorchScript's interpreter, with no Python between operations: a
-words query encodes in 6–7 ms instead of 10, a pasted log in 13 instead of 18 (bf16, one thread). The pooling and normalising modules after
-the transformer still run as sentence-transformers defines them.
+words query encodes in 6–7 ms instead of 10, a pasted log in 13 instead of 18 (bf16, one thread).
+The pooling and normalising modules after the transformer still run as sentence-transformers defines them.
 
 Built only for serving processes (``kb serve`` warms it up; a one-shot ``kb search`` would spend
 longer tracing than it saves), and only when its vectors match the model's own ``encode``

@@ -50,7 +50,8 @@ from kb.subjects import (
 VERDICTS = ("solved", "not_relevant", "escalated")
 DECISIVE = ("solved", "escalated")
 SOURCES = ("web", "api")
-MAX_LOGGED_QUERY = 100_000  # the whole query (searcher.MAX_QUERY_CHARS): ?sid= reloads it; the nightly job scrubs old ones
+# the whole query (searcher.MAX_QUERY_CHARS): ?sid= reloads it; the nightly job scrubs old ones
+MAX_LOGGED_QUERY = 100_000
 MAX_ID = 2**63 - 1  # the largest id a store column holds (SQLite and PostgreSQL BIGINT)
 TOKEN_BYTES = 18  # 144 random bits, 24 URL-safe characters
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,43}")

@@ -50,9 +50,9 @@ class Case:
     review_by: date | None = None
     authors: tuple[str, ...] = ()
     related: tuple[str, ...] = ()
-    review: str | None = (
-        None  # draft | reviewed; a draft's ``visibility`` is raised to engineering (kb.roles), the file's is meta["visibility"]
-    )
+    # draft | reviewed; a draft's ``visibility`` is raised to engineering (kb.roles), the file's is
+    # meta["visibility"]
+    review: str | None = None
     path: str = ""
     content_hash: str = ""
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)

@@ -55,7 +55,8 @@ def can_read_state(role: str, visibility: str, review: str | None = None) -> boo
 
 
 def can_read_case(case: Any, role: str) -> bool:
-    """Whether ``role`` may read ``case`` (anything with a ``visibility`` and maybe a ``review``); a missing case is unreadable."""
+    """Whether ``role`` may read ``case`` (anything with a ``visibility`` and maybe a ``review``);
+    a missing case is unreadable."""
     return case is not None and can_read_state(role, case.visibility, review_state(case))
 
 

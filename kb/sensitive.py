@@ -357,10 +357,12 @@ _PGPASS = re.compile(
     r"^\s*[\w.*-]+:(?:\d{1,5}|\*):[\w.*-]+:[\w.*-]+:(?P<value>\S+)\s*$"
 )  # .pgpass: host:port:db:user:password
 _PROSE_EN_DIRECT = re.compile(
-    r"(?i)\b(?:password|passphrase)\s+(?:(?P<q>[`\"'“‘])(?P<quoted>[^`\"'”’]{4,})[`\"'”’]|(?P<value>(?:(?![\s`\"'])[\x21-\x7e]){8,}))"
+    r"(?i)\b(?:password|passphrase)\s+(?:(?P<q>[`\"'“‘])(?P<quoted>[^`\"'”’]{4,})[`\"'”’]"
+    r"|(?P<value>(?:(?![\s`\"'])[\x21-\x7e]){8,}))"
 )
 _PROSE_JA = re.compile(
-    r"(?P<key>パスワード|暗証番号|パスフレーズ|トークン|API ?キー)(?:は|を|が|も|に|欄に|として)?\s*(?P<q>[「『\"'`（(“])?"
+    r"(?P<key>パスワード|暗証番号|パスフレーズ|トークン|API ?キー)"
+    r"(?:は|を|が|も|に|欄に|として)?\s*(?P<q>[「『\"'`（(“])?"
     r"(?P<value>[A-Za-z0-9!#$%&*+\-.@^~](?:(?![\s\"'`()])[\x21-\x7e]){3,})"
 )
 _TOKEN_FORMATS = {
@@ -395,7 +397,8 @@ def _value_span(m: re.Match[str]) -> tuple[int, int, str] | None:
 
 
 def _assignments(line: str) -> Iterable[Span]:
-    """``password=…``, ``"client_secret": "…"``, ``X-API-Key: …``, ``パスワード：…``, ``Pwd=…;`` in a connection string."""
+    """``password=…``, ``"client_secret": "…"``, ``X-API-Key: …``, ``パスワード：…``, ``Pwd=…;`` in a
+    connection string."""
     pos = 0
     while (word := _KEY_WORD.search(line, pos)) is not None:
         pos = word.end()

@@ -182,17 +182,14 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _utc(value: datetime) -> datetime:
-    return (
-        value.replace(tzinfo=UTC)
-        if value.tzinfo is None
-        else value.astimezone(UTC)
-    )
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def buckets(
     times: Sequence[datetime], now: datetime
 ) -> tuple[list[tuple[date, int]], list[tuple[datetime, int]]]:
-    """Counts by day over the last :data:`DAYS` days and by hour over the last :data:`HOURS` hours (UTC, oldest first)."""
+    """Counts by day over the last :data:`DAYS` days and by hour over the last :data:`HOURS` hours
+    (UTC, oldest first)."""
     now = _utc(now)
     today, hour = now.date(), now.replace(minute=0, second=0, microsecond=0)
     days = {today - timedelta(days=i): 0 for i in range(DAYS - 1, -1, -1)}
@@ -306,13 +303,15 @@ PREFILL_TEXT = {
         "新しい問題: ログシグネチャ {sig}",
         "テンプレート:",
         "初回検出 {first} / 最終検出 {last}",
-        "検索 {n} 件 (結果なし {zero} 件)、判定: 解決 {solved} / 該当なし {not_relevant} / エスカレーション {escalated}",
+        "検索 {n} 件 (結果なし {zero} 件)、判定: 解決 {solved} / 該当なし {not_relevant} / "
+        "エスカレーション {escalated}",
     ),
     "en": (
         "New problem: log signature {sig}",
         "Template:",
         "First seen {first} / last seen {last}",
-        "{n} searches ({zero} with no result); verdicts: solved {solved} / not relevant {not_relevant} / escalated {escalated}",
+        "{n} searches ({zero} with no result); verdicts: solved {solved} / "
+        "not relevant {not_relevant} / escalated {escalated}",
     ),
 }
 

@@ -55,7 +55,10 @@ def git(folder: Path, *args: str) -> str:
 
 def ms(values: list[float]) -> str:
     values = sorted(values)
-    return f"p50 {percentile(values, 50) * 1000:.1f} ms, p95 {percentile(values, 95) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms"
+    return (
+        f"p50 {percentile(values, 50) * 1000:.1f} ms, p95 {percentile(values, 95) * 1000:.1f} ms, "
+        f"max {max(values) * 1000:.1f} ms"
+    )
 
 
 def bench_saves(root: Path, saves: int, model: str, seed: int) -> None:
@@ -137,7 +140,8 @@ def bench_sync(root: Path, n: int) -> None:
         assert result["synced"], result
         what = "every web edit conflicting" if conflicting else "upstream changed other cases"
         print(
-            f"sync of {n} changed cases ({what}): {took:.2f} s; pulled {result['pulled']}, replayed {result['replayed']}, "
+            f"sync of {n} changed cases ({what}): {took:.2f} s; pulled {result['pulled']}, "
+            f"replayed {result['replayed']}, "
             f"set aside {len(result['pending'])}, pushed {result['pushed']}"
         )
         fsck = subprocess.run(

@@ -72,7 +72,8 @@ def main() -> int:
             session.execute(delete(WatchAlert))
         times.sort()
         print(
-            f"kb watch run ({store.engine.dialect.name}, {args.searches:,} searches, {bursts} burst(s) alerted per run): "
+            f"kb watch run ({store.engine.dialect.name}, {args.searches:,} searches, "
+            f"{bursts} burst(s) alerted per run): "
             f"p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms, max {times[-1]:.1f} ms "
             f"over {args.runs} runs"
         )

@@ -7,8 +7,9 @@ Usage:
   python scripts/fuzz_routes.py [--requests 10000] [--seed 1] [--smoke]
 
 The routes come from the application's own URL map, so a route added later is fuzzed without
-editing this script; they take turns (each gets the same share of the requests). Prints one JSON object: requests, answers per status class, 5xx count with
-the first few requests that caused one, and the routes covered.
+editing this script; they take turns (each gets the same share of the requests). Prints one JSON
+object: requests, answers per status class, 5xx count with the first few requests that caused
+one, and the routes covered.
 """
 
 from __future__ import annotations

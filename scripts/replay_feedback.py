@@ -261,7 +261,8 @@ def table(result: dict[str, Any], boost: str, part: str = "paired") -> str:
     for row in [r for r in order if r in before]:
         b, a = before[row], after[row]
         lines.append(
-            f"| {row} | {b['n']} | {b['ndcg@10']:.3f} / {b['success@1']:.3f} | {a['ndcg@10']:.3f} / {a['success@1']:.3f} "
+            f"| {row} | {b['n']} | {b['ndcg@10']:.3f} / {b['success@1']:.3f} "
+            f"| {a['ndcg@10']:.3f} / {a['success@1']:.3f} "
             f"| {a['success@1'] - b['success@1']:+.3f} |"
         )
     return "\n".join(lines)
@@ -314,7 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({result['index_after_feedback']['upsert']} cases)"
         )
         print(
-            f"poisoning: {p['votes']} votes by one user, index {p['index']['mode']}, rankings changed: {p['rankings_changed']}"
+            f"poisoning: {p['votes']} votes by one user, index {p['index']['mode']}, "
+            f"rankings changed: {p['rankings_changed']}"
         )
         for boost in result["after"]:
             print(table(result, boost))

@@ -174,7 +174,8 @@ def main() -> None:
         return
     for kind, figures in results.items():
         print(
-            f"{kind} traffic: {figures['weeks']} simulated week(s), {figures['background_subjects']} background subjects "
+            f"{kind} traffic: {figures['weeks']} simulated week(s), "
+            f"{figures['background_subjects']} background subjects "
             f"(1..1000 searches a day, daily cycle, day-to-day spread {figures['day_spread']}), "
             f"{figures['bursts_per_size']} bursts per size; rule {figures['rule']}"
         )

@@ -119,7 +119,8 @@ def volume_chart(
         )
         if i == last or (i % every == 0 and last - i >= every // 2):
             parts.append(
-                f'<text class="axis" x="{x + slot * 0.35:.1f}" y="{height - 6}" text-anchor="middle">{escape(axis)}</text>'
+                f'<text class="axis" x="{x + slot * 0.35:.1f}" y="{height - 6}" '
+                f'text-anchor="middle">{escape(axis)}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -65,7 +65,8 @@ def author() -> str:
 @bp.get("/")
 @bp.get("/search")
 def search() -> str:
-    """A search from the URL: ``q`` and filters, or ``sid``: the token of one of your logged searches, whose text is reused."""
+    """A search from the URL: ``q`` and filters, or ``sid``: the token of one of your logged
+    searches, whose text is reused."""
     args = request.args.to_dict(flat=False)
     sid = request.args.get("sid") or None
     truncated = False

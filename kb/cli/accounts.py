@@ -80,7 +80,8 @@ def user_list(ctx: click.Context) -> None:
     for u in list_users(store_of(ctx)):
         state = "disabled" if u["disabled"] else "active"
         click.echo(
-            f"{u['name']:<24} {u['role']:<9} {state:<9} {'password' if u['password'] else 'sso-only'}  last login {u['last_login_at'] or '-'}"
+            f"{u['name']:<24} {u['role']:<9} {state:<9} {'password' if u['password'] else 'sso-only'}  "
+            f"last login {u['last_login_at'] or '-'}"
         )
 
 
@@ -152,7 +153,8 @@ def token_list(ctx: click.Context) -> None:
 
     for t in list_tokens(store_of(ctx)):
         click.echo(
-            f"{t['id']:>4}  {t['user']:<20} {t['label']:<20} {'revoked' if t['revoked'] else 'active':<8} last used {t['last_used_at'] or '-'}"
+            f"{t['id']:>4}  {t['user']:<20} {t['label']:<20} {'revoked' if t['revoked'] else 'active':<8} "
+            f"last used {t['last_used_at'] or '-'}"
         )
 
 
@@ -182,5 +184,6 @@ def audit_command(ctx: click.Context, actor: str | None, action: str | None, lim
 
     for e in audit_events(store_of(ctx), limit, actor, action):
         click.echo(
-            f"{e['at']:%Y-%m-%d %H:%M:%S}  {e['actor']:<16} {e['role']:<9} {e['action']:<16} {e['target']}  {e['address']}"
+            f"{e['at']:%Y-%m-%d %H:%M:%S}  {e['actor']:<16} {e['role']:<9} {e['action']:<16} "
+            f"{e['target']}  {e['address']}"
         )
