@@ -78,13 +78,13 @@ _LOCAL = threading.local()
 
 
 @functools.lru_cache(maxsize=1)
-def _dictionary():  # type: ignore[no-untyped-def]
+def _dictionary():
     from sudachipy import Dictionary
 
     return Dictionary(dict="core")
 
 
-def _sudachi():  # type: ignore[no-untyped-def]
+def _sudachi():
     """This thread's tokenizer: a Sudachi tokenizer must not be used by two threads at once (web
     requests and the dense leg's thread analyse text concurrently); the dictionary is shared."""
     tokenizer = getattr(_LOCAL, "tokenizer", None)
@@ -105,7 +105,7 @@ def _stemmer() -> snowballstemmer.stemmer:
 
 @functools.lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    return _stemmer().stemWord(word)  # type: ignore[no-any-return]
+    return _stemmer().stemWord(word)
 
 
 def split_runs(text: str) -> list[tuple[bool, str, int]]:

@@ -104,7 +104,7 @@ def parse_filters(params: Mapping[str, list[str]]) -> Filters:
         values[attr] = items
     values["created_from"] = _parse_date((params.get("from") or [""])[0], "from")
     values["created_to"] = _parse_date((params.get("to") or [""])[0], "to")
-    result = Filters(**values)  # type: ignore[arg-type]
+    result = Filters(**values)  # type: ignore[arg-type]  # one dict of tuples and dates, each checked above
     if result.created_from and result.created_to and result.created_from > result.created_to:
         raise QueryError("from: the start date is after the end date", "from")
     return result

@@ -228,7 +228,7 @@ def run_nightly(
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text("utf-8"))  # type: ignore[no-any-return]
+        return json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
 

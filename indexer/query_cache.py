@@ -25,7 +25,7 @@ class QueryEncoderCache:
         self._lock = threading.Lock()
 
     def query_text(self, text: str) -> str:
-        return self._encoder.query_text(text)  # type: ignore[no-any-return]
+        return self._encoder.query_text(text)
 
     def prepare_queries(self) -> bool:
         return bool(self._encoder.prepare_queries())
@@ -35,7 +35,7 @@ class QueryEncoderCache:
         return int(getattr(self._encoder, "sparse_dim", 0) or 0)
 
     def encode_sparse(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        return self._encoder.encode_sparse(texts)  # type: ignore[no-any-return]
+        return self._encoder.encode_sparse(texts)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         with self._lock:

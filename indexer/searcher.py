@@ -178,11 +178,11 @@ class OpenGeneration:
         catalog = read_catalog(folder)
         self.related: dict[str, list[str]] = {
             cid: list(info.get("related", [])) for cid, info in catalog.items()
-        }  # type: ignore[call-overload]
+        }
         self.case_lang: dict[str, str] = {
             cid: str(info.get("lang") or "") for cid, info in catalog.items()
         }
-        self.code_cases = code_index((cid, info.get("codes", ())) for cid, info in catalog.items())  # type: ignore[misc]
+        self.code_cases = code_index((cid, info.get("codes", ())) for cid, info in catalog.items())
         self.negative = (self.manifest.extra.get("learned") or {}).get(
             "negative"
         ) or {}  # kb.phrasings: not-relevant token sets
@@ -504,7 +504,7 @@ class Searcher:
                 self.settings.ann_ef_search,
             )[0]
             best = group_best([(g.chunk_case[row], score) for row, score in found])
-            first_row = {}
+            first_row: dict[str, int] = {}
             for row, _ in found:
                 first_row.setdefault(g.chunk_case[row], row)
             results.append(
@@ -797,15 +797,14 @@ class Searcher:
             section = best_section(
                 case, terms, dense_section, ranks.get("signature", {}).get(cid) is not None
             )
-            why = {leg: ranks[leg].get(cid) for leg in ranks}
+            why: dict[str, Any] = {leg: ranks[leg].get(cid) for leg in ranks}
             terms_seen = (
                 m.split(":", 1)[1]
                 for m in matched.get(cid, ())
                 if not m.startswith(("logsig:", "learned:"))
             )
-            why["matched_terms"] = list(dict.fromkeys(terms_seen))[
-                :12
-            ]  # a term matched in several fields once
+            # a term matched in several fields once
+            why["matched_terms"] = list(dict.fromkeys(terms_seen))[:12]
             why["dense_section"] = dense_section
             why["exact_code"] = cid in exact  # the query names an error code this case lists
             why["reasons"] = reasons.get(cid, [])  # empty: a weak candidate (see indexer.evidence)

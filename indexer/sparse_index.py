@@ -63,7 +63,7 @@ class SparseIndex:
 
     def save(self, folder: Path) -> None:
         m = self._matrix
-        for name, array in zip(FILES, (m.data, m.indices, m.indptr)):  # type: ignore[attr-defined]
+        for name, array in zip(FILES, (m.data, m.indices, m.indptr)):  # type: ignore[attr-defined]  # scipy's stubs type a CSR matrix as a generic sparse array
             np.save(folder / name, np.ascontiguousarray(array))
         (folder / META).write_text(
             json.dumps({"dim": self.dim, "case_ids": self.case_ids}, ensure_ascii=False), "utf-8"
@@ -97,7 +97,7 @@ class SparseIndex:
         idx, val = np.asarray(idx, dtype=np.int64)[keep], np.asarray(val, dtype=np.float32)[keep]
         if self.size == 0 or k <= 0 or not len(idx):
             return []
-        scores = np.asarray(self._matrix[:, idx] @ val).ravel()  # type: ignore[index]
+        scores = np.asarray(self._matrix[:, idx] @ val).ravel()  # type: ignore[index]  # scipy's stubs lack CSR column indexing
         if allowed is not None:
             scores = np.where(allowed, scores, 0.0)
         top = (

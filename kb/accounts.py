@@ -227,11 +227,9 @@ def _user(session: Any, name: str) -> User:
 
 def _insert(session: Session) -> Any:
     """The dialect's INSERT with ON CONFLICT support (SQLite and PostgreSQL, the two supported stores)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _reserve(session: Session, key: str, limit: int, now: datetime) -> bool:
@@ -452,7 +450,7 @@ def prune_sessions(
                     | (LoginSession.created_at <= now - lifetime)
                 )
             )
-            return int(result.rowcount or 0)
+            return int(getattr(result, "rowcount", 0) or 0)  # a DELETE's CursorResult
     except DBAPIError as exc:  # best effort, like the throttle pruning
         log.info("session pruning skipped: %s", exc.__class__.__name__)
         return 0

@@ -256,11 +256,10 @@ def _record_subjects(
 def upsert_signature(session: Session, signature_id: str, template: str, seen: datetime) -> None:
     """Create the signature's row, or widen its first/last seen to include ``seen`` (one statement,
     safe against a concurrent search inserting the same signature)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = LogSignature.__table__
     stmt = dialect_insert(table).values(
         signature_id=signature_id, template=template, first_seen=seen, last_seen=seen
@@ -435,10 +434,10 @@ def searches_per_day(
 ) -> list[tuple[date, int]]:
     """Searches (first pages only) per UTC day, every day of the window present, oldest first."""
     day = func.date(SearchLog.created_at)
-    rows = session.execute(
-        select(day, func.count()).where(*_first_pages(since, roles)).group_by(day)
-    ).all()
-    counts = {date.fromisoformat(str(d)[:10]): n for d, n in rows if d is not None}
+    rows: list[Any] = list(
+        session.execute(select(day, func.count()).where(*_first_pages(since, roles)).group_by(day))
+    )
+    counts = {date.fromisoformat(str(d)[:10]): int(n) for d, n in rows if d is not None}
     start = since.date()
     return [
         (start + timedelta(days=i), counts.get(start + timedelta(days=i), 0)) for i in range(days)
@@ -456,10 +455,10 @@ def outcomes(
         .group_by(Feedback.search_id)
         .subquery()
     )
-    rows = session.execute(
+    rows: Any = session.execute(
         select(latest.c.search_id, Feedback.verdict).join(Feedback, Feedback.id == latest.c.last)
     )
-    return {sid: verdict for sid, verdict in rows}
+    return {int(sid): str(verdict) for sid, verdict in rows}
 
 
 def deflection(session: Session, since: datetime, roles: Sequence[str] | None = None) -> Deflection:
@@ -608,7 +607,7 @@ def scrub_search_log(store: Store, older_than_days: int, now: datetime | None = 
             .where(SearchLog.created_at < cutoff, SearchLog.text != SCRUBBED)
             .values(text=SCRUBBED)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return int(getattr(result, "rowcount", 0) or 0)  # an UPDATE's CursorResult
 
 
 import kb.phrasings  # noqa: E402,F401  (registers the learned phrasings' votes beside the feedback they come from)

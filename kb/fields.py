@@ -41,7 +41,8 @@ class _Collector:
     """Accumulates problems for one file, each placed at its field's line."""
 
     def __init__(self, path: str, key_lines: dict[str, int]):
-        self.path, self.key_lines, self.problems = path, key_lines, []  # type: ignore[var-annotated]
+        self.path, self.key_lines = path, key_lines
+        self.problems: list[Problem] = []
 
     def error(self, field: str, code: str, /, **args: Any) -> None:
         self.problems.append(Problem(self.path, self.key_lines.get(field, 1), code, args, field))

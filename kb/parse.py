@@ -157,7 +157,9 @@ def split_sections(text: str, path: str) -> RawSections:
         and heads[0][1].map
         and _looks_like_fields(tokens[heads[0][0] + 1].content)
     ):
-        body_start = heads.pop(0)[1].map[1]  # type: ignore[index]
+        fields_head = heads.pop(0)[1].map
+        assert fields_head is not None  # checked in the condition above
+        body_start = fields_head[1]
     first_head = heads[0][1].map[0] if heads and heads[0][1].map else len(lines)
     before = "\n".join(line for line in lines[body_start:first_head] if line.strip() != "---")
     if before.strip() and not (unrecognised and _looks_like_fields(before)):
@@ -166,7 +168,8 @@ def split_sections(text: str, path: str) -> RawSections:
         assert tok.map is not None
         heading = tokens[i + 1].content.strip()
         lineno = tok.map[0] + 1
-        stop = heads[n + 1][1].map[0] if n + 1 < len(heads) else len(lines)  # type: ignore[index]
+        following = heads[n + 1][1].map if n + 1 < len(heads) else None
+        stop = following[0] if following is not None else len(lines)
         content = "\n".join(lines[tok.map[1] : stop]).strip("\n")
         name = canonical_section(heading)
         if name is None:

@@ -24,7 +24,7 @@ def markdown_renderer() -> MarkdownIt:
     """CommonMark with tables and strikethrough; ``html=False`` escapes raw HTML."""
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
-    md.validateLink = _validate_link  # type: ignore[method-assign]
+    md.validateLink = _validate_link  # type: ignore[method-assign]  # markdown-it's documented hook is replacing this method
     return md
 
 

@@ -96,8 +96,8 @@ def _safe_ip(text: str) -> bool:
         ip = ipaddress.ip_address(text)
     except ValueError:
         return True  # not an address at all (a version number like 1.2.3.4000 fails here)
-    if getattr(ip, "ipv4_mapped", None):
-        ip = ip.ipv4_mapped  # type: ignore[union-attr]  (::ffff:127.0.0.1)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is judged as 127.0.0.1
     return ip.is_loopback or ip.is_unspecified or any(ip in net for net in _DOCUMENTATION_NETS)
 
 
@@ -412,7 +412,10 @@ def _assignments(line: str) -> Iterable[Span]:
         value = _VALUE.match(line, tail.end()) if strength else None
         if value is None or strength is None:
             continue
-        start, end, text = _value_span(value)  # type: ignore[misc]
+        span = _value_span(value)
+        if span is None:
+            continue
+        start, end, text = span
         pos = max(pos, end)  # token:token:token... is read once, not once per colon
         if _secret_value(text, strength):
             yield start, end, "<SECRET>"
@@ -507,7 +510,10 @@ def _prose_passwords(line: str) -> Iterable[Span]:
         if _random_looking(value) and _secret_value(value, "token"):
             yield m.start("value"), m.start("value") + len(value), "<SECRET>"
     for m in _PROSE_EN_DIRECT.finditer(line):
-        start, end, value = _value_span(m)  # type: ignore[misc]
+        span = _value_span(m)
+        if span is None:
+            continue
+        start, end, value = span
         value = value.rstrip(".,;:?)") if m.group("value") else value
         if (m.group("quoted") or _strong_random(value)) and _secret_value(value, "password"):
             yield start, start + len(value), "<SECRET>"

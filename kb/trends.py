@@ -213,9 +213,7 @@ def rank_trends(
 
 def bucket_start(moment: datetime, bucket: str) -> datetime:
     """The start (UTC) of the hour or day ``moment`` falls in."""
-    moment = (
-        moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    )
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     if bucket == "hour":
         return moment.replace(minute=0, second=0, microsecond=0)
     if bucket == "day":
@@ -342,11 +340,7 @@ def _bucket_expression(session: Session, bucket: str) -> Any:
 
 def _as_bucket(value: Any) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return (
-        moment.replace(tzinfo=UTC)
-        if moment.tzinfo is None
-        else moment.astimezone(UTC)
-    )
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def slot_counts(

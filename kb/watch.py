@@ -248,9 +248,7 @@ def burst_payload(
 
 # -- the run -----------------------------------------------------------------------------------
 def _aware(moment: datetime) -> datetime:
-    return (
-        moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    )  # SQLite returns naive UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite returns naive UTC
 
 
 def update_state(store: Store, settings: Settings, now: datetime, report: WatchReport) -> None:

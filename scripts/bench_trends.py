@@ -235,7 +235,9 @@ def main() -> int:
         store, now = bench_store(url, args.searches, args.days, args.reuse)
         for window in trends.WINDOWS:
             cpu: list[float] = []
-            times = timed(lambda: trends.trends(store, window, now=now), args.repeats, cpu)
+            times = timed(
+                lambda window=window: trends.trends(store, window, now=now), args.repeats, cpu
+            )
             report = trends.trends(store, window, now=now)
             print(
                 f"trends query window={window}: {figures(times, cpu)} "
@@ -267,7 +269,9 @@ def main() -> int:
             status = client.get(f"/trends?window={window}").status_code
             assert status == 200, status
             cpu = []
-            times = timed(lambda: client.get(f"/trends?window={window}"), args.repeats, cpu)
+            times = timed(
+                lambda window=window: client.get(f"/trends?window={window}"), args.repeats, cpu
+            )
             print(f"/trends page window={window}: {figures(times, cpu)}")
         app.extensions["kb"].close()
         if not args.reuse:

@@ -35,8 +35,8 @@ def write_cases(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
     folder.mkdir(exist_ok=True)
 
     def write(files: dict[str, str]) -> Path:
-        for name, text in files.items():
-            (folder / name).write_text(text, encoding="utf-8")
+        for name, content in files.items():
+            (folder / name).write_text(content, encoding="utf-8")
         return folder
 
     return write

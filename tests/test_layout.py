@@ -158,9 +158,8 @@ def test_the_first_result_is_a_few_tabs_away(sized):  # type: ignore[no-untyped-
             break
     assert page.evaluate("document.activeElement.classList.contains('hit-link')")
     page.goto("/search?q=mail+queue")
-    for presses in range(
-        1, 40
-    ):  # without the skip link: the header, the search box, then the results
+    # without the skip link: the header, the search box, then the results
+    for presses in range(1, 40):  # noqa: B007  (read after the loop)
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.classList.contains('hit-link')"):
             break

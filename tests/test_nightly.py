@@ -121,7 +121,10 @@ def test_nightly_failure_exit_status(settings, write_cases, tmp_path):
 
 def test_git_pull_in_a_checkout(tmp_path):
     origin, clone = tmp_path / "origin", tmp_path / "clone"
-    run = lambda *args, cwd=tmp_path: subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+
+    def run(*args, cwd=tmp_path):
+        return subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+
     run("git", "init", "-q", "-b", "main", str(origin))
     (origin / "a.md").write_text("x")
     run("git", "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".", cwd=origin)

@@ -11,6 +11,7 @@ import pytest
 from conftest import case_text
 from worlds import git, make_world
 
+from kb.errors import GitError
 from kb.repo import (
     PENDING_PREFIX,
     Person,
@@ -172,7 +173,7 @@ def test_conflicting_edits_wait_on_a_side_branch(tmp_path):
     assert after.synced and after.waiting == [] and not after.error, after
     remote_refs = git(user, "ls-remote", "origin")
     assert branch not in remote_refs and kept in remote_refs and web in remote_refs
-    with pytest.raises(Exception):
+    with pytest.raises(GitError, match="not an edit waiting for a merge"):
         resolve_pending(repo, "main")
     # once someone merges it by hand, it no longer waits
     git(user, "fetch", "-q")

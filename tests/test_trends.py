@@ -57,9 +57,7 @@ def test_shares_and_series_fill_every_bucket():
     assert ranked[0].zero_share == 0.25 and ranked[0].escalation_share == 0.5
     assert trends.share(0, 0) is None
     start = NOW - 3 * HOUR
-    series = trends.fill_series(
-        start, NOW, "hour", {datetime(2026, 3, 31, 10, tzinfo=UTC): 7}
-    )
+    series = trends.fill_series(start, NOW, "hour", {datetime(2026, 3, 31, 10, tzinfo=UTC): 7})
     assert [(s.hour, n) for s, n in series] == [(9, 0), (10, 7), (11, 0), (12, 0)]
     assert len(trends.fill_series(NOW - 6 * DAY, NOW, "day", {})) == 7
     with pytest.raises(ValueError):

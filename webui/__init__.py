@@ -66,7 +66,7 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Flask's default provider has it; the base class does not declare it
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

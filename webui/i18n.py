@@ -698,7 +698,7 @@ def choose_language(
     """The UI language: the ``lang`` parameter, else the cookie, else the best of Accept-Language."""
     for candidate in (param, cookie):
         if candidate in LANGS:
-            return candidate  # type: ignore[return-value]
+            return candidate
     best: tuple[float, str] | None = None
     for value, quality in accepted:
         primary = value.lower().split("-")[0].split("_")[0]

@@ -105,7 +105,7 @@ class SearchParams:
 
     def url(self, path: str = "/search", **changes: object) -> str:
         """A shareable URL of this search (``changes`` as for :meth:`query_pairs`)."""
-        pairs = self.query_pairs(**changes)  # type: ignore[arg-type]
+        pairs = self.query_pairs(**changes)  # type: ignore[arg-type]  # the same keywords, passed through
         return f"{path}?{urlencode(pairs)}" if pairs else path
 
 

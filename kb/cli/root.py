@@ -18,7 +18,7 @@ from kb.settings import Settings, load_settings
 
 def settings_of(ctx: click.Context) -> Settings:
     """The settings the root command loaded (from any subcommand's context)."""
-    return ctx.find_root().obj["settings"]  # type: ignore[no-any-return]
+    return ctx.find_root().obj["settings"]
 
 
 def print_problems(problems: list[Problem]) -> None:
@@ -69,7 +69,7 @@ def main(
     ctx.obj = {"settings": settings}
 
 
-def reading_store(settings: Settings):  # type: ignore[no-untyped-def]
+def reading_store(settings: Settings):
     """The store for a command that only reads: opened as it is when it stands at the code's
     schema revision (no Alembic import, see kb.schema), else migrated like every other command."""
     from kb import schema
@@ -86,7 +86,7 @@ def reading_store(settings: Settings):  # type: ignore[no-untyped-def]
     return open_store(settings)
 
 
-def store_of(ctx: click.Context):  # type: ignore[no-untyped-def]
+def store_of(ctx: click.Context):
     from kb.migrate import open_store
 
     return open_store(settings_of(ctx))
@@ -106,7 +106,7 @@ def one_shot() -> Iterator[None]:
             gc.enable()
 
 
-def searcher_for(settings: Settings):  # type: ignore[no-untyped-def]
+def searcher_for(settings: Settings):
     from indexer.searcher import Searcher
 
     return Searcher(settings, reading_store(settings))
