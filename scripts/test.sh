@@ -24,6 +24,10 @@ if [ -z "${KB_TEST_DATABASE_URL:-}" ]; then
 fi
 
 export PYTHONDONTWRITEBYTECODE=1
+echo "test: ruff format --check, ruff check, mypy"
+.venv/bin/ruff format --check --quiet .
+.venv/bin/ruff check --quiet .
+.venv/bin/mypy
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 exit $status
