@@ -135,3 +135,30 @@ def test_a_failed_cache_write_fails_the_build_and_keeps_the_live_generation(sett
     with pytest.raises(RuntimeError, match="database is locked"):
         run_index(settings)
     assert gen.current_name(settings.index_dir) == first.generation
+
+
+def test_each_thread_stems_with_its_own_stemmer():
+    """The lexical index is analysed in a thread beside the encoder (the hashing encoder analyses
+    too): a Snowball stemmer keeps the word it works on in itself, so threads must not share one
+    (a 100,000-case build failed with an IndexError inside snowballstemmer when they did)."""
+    import threading
+
+    from indexer import analysis
+
+    stemmers: list[object] = []
+    threads = [threading.Thread(target=lambda: stemmers.append(analysis._stemmer())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(s) for s in stemmers}) == 4 and analysis._stemmer() is analysis._stemmer()
+    words = [f"connection{i}s running{i} engineered{i}" for i in range(2000)]
+    expected = [analysis.words(w) for w in words]
+    analysis._stem.cache_clear()
+    results: dict[int, list[list[str]]] = {}
+    workers = [threading.Thread(target=lambda n=n: results.__setitem__(n, [analysis.words(w) for w in words])) for n in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert all(found == expected for found in results.values())
