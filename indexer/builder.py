@@ -17,10 +17,11 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,7 +56,9 @@ class BuildPlan:
     upsert: list[str] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
     base: Path | None = None
-    engine: str = ""  # the lexical engine the build writes ("" : resolved from the settings when building)
+    engine: str = (
+        ""  # the lexical engine the build writes ("" : resolved from the settings when building)
+    )
     engine_reason: str = ""
 
 
@@ -72,7 +75,13 @@ class BuildResult:
     lexical_engine: str = ""
 
 
-def plan_build(settings: Settings, store: Store, model: str, full: bool = False, field_profile: str = "standard") -> BuildPlan:
+def plan_build(
+    settings: Settings,
+    store: Store,
+    model: str,
+    full: bool = False,
+    field_profile: str = "standard",
+) -> BuildPlan:
     """Compare the store with the live generation's catalog and settings."""
     hashes = store.case_hashes()
     try:
@@ -81,50 +90,114 @@ def plan_build(settings: Settings, store: Store, model: str, full: bool = False,
         catalog = read_catalog(live)
     except (KBError, OSError, ValueError):
         engine, engine_reason = resolve_engine(settings.lexical_engine, len(hashes))
-        return BuildPlan("full", "no usable live generation", engine=engine, engine_reason=engine_reason)
-    engine, engine_reason = resolve_engine(settings.lexical_engine, len(hashes), manifest.lexical_engine)
+        return BuildPlan(
+            "full", "no usable live generation", engine=engine, engine_reason=engine_reason
+        )
+    engine, engine_reason = resolve_engine(
+        settings.lexical_engine, len(hashes), manifest.lexical_engine
+    )
     if full:
-        return BuildPlan("full", "full rebuild requested", engine=engine, engine_reason=engine_reason)
+        return BuildPlan(
+            "full", "full rebuild requested", engine=engine, engine_reason=engine_reason
+        )
     if engine != manifest.lexical_engine:
-        log.info("lexical engine %s -> %s (%s): full build", manifest.lexical_engine, engine, engine_reason)
-        return BuildPlan("full", f"lexical engine {manifest.lexical_engine} -> {engine} ({engine_reason})",
-                         engine=engine, engine_reason=engine_reason)
+        log.info(
+            "lexical engine %s -> %s (%s): full build",
+            manifest.lexical_engine,
+            engine,
+            engine_reason,
+        )
+        return BuildPlan(
+            "full",
+            f"lexical engine {manifest.lexical_engine} -> {engine} ({engine_reason})",
+            engine=engine,
+            engine_reason=engine_reason,
+        )
     if "learned" not in manifest.extra:
-        return BuildPlan("full", "the index gains the learned phrasings field", engine=engine, engine_reason=engine_reason)
+        return BuildPlan(
+            "full",
+            "the index gains the learned phrasings field",
+            engine=engine,
+            engine_reason=engine_reason,
+        )
     plan = _plan_against_live(settings, model, field_profile, hashes, manifest, catalog, live)
-    learned = phrasings.changed_cases(store, settings, manifest.extra["learned"], hashes) - set(plan.upsert)
-    if learned and plan.mode != "full":  # the cases whose learned phrasings changed are written again (kb.phrasings)
-        plan = BuildPlan("incremental", f"{plan.reason}; learned phrasings of {len(learned)} changed", sorted({*plan.upsert, *learned}), plan.delete, live)
-    plan.engine, plan.engine_reason = manifest.lexical_engine, f"the live engine kept ({engine_reason})"
+    learned = phrasings.changed_cases(store, settings, manifest.extra["learned"], hashes) - set(
+        plan.upsert
+    )
+    if (
+        learned and plan.mode != "full"
+    ):  # the cases whose learned phrasings changed are written again (kb.phrasings)
+        plan = BuildPlan(
+            "incremental",
+            f"{plan.reason}; learned phrasings of {len(learned)} changed",
+            sorted({*plan.upsert, *learned}),
+            plan.delete,
+            live,
+        )
+    plan.engine, plan.engine_reason = (
+        manifest.lexical_engine,
+        f"the live engine kept ({engine_reason})",
+    )
     return plan
 
 
-def _plan_against_live(settings: Settings, model: str, field_profile: str, hashes: dict[str, str], manifest: gen.Manifest,
-                       catalog: dict[str, dict[str, Any]], live: Path) -> BuildPlan:
-    """The plan when a live generation exists and its lexical engine stays: what else forces a full build, or what changed."""
+def _plan_against_live(
+    settings: Settings,
+    model: str,
+    field_profile: str,
+    hashes: dict[str, str],
+    manifest: gen.Manifest,
+    catalog: dict[str, dict[str, Any]],
+    live: Path,
+) -> BuildPlan:
+    """The plan when a live generation exists and its lexical engine stays: what else forces a
+    full build, or what changed."""
     if manifest.model != model:
-        return BuildPlan("full", f"model changed ({manifest.model} -> {model}): every chunk is embedded again")
+        return BuildPlan(
+            "full", f"model changed ({manifest.model} -> {model}): every chunk is embedded again"
+        )
     precision = precision_for(settings, model)
     if manifest.extra.get("embed_precision", "float32") != precision:
-        return BuildPlan("full", f"embedding precision changed ({manifest.extra.get('embed_precision', 'float32')} -> {precision}): every chunk is embedded again")
+        return BuildPlan(
+            "full",
+            f"embedding precision changed ({manifest.extra.get('embed_precision', 'float32')} -> "
+            f"{precision}): every chunk is embedded again",
+        )
     if manifest.extra.get("parse_version") != PARSE_VERSION:
-        return BuildPlan("full", f"case parsing changed (version {manifest.extra.get('parse_version', 1)} -> {PARSE_VERSION}): every case is analysed again")
+        return BuildPlan(
+            "full",
+            f"case parsing changed (version {manifest.extra.get('parse_version', 1)} -> "
+            f"{PARSE_VERSION}): every case is analysed again",
+        )
     if manifest.field_profile != field_profile:
         return BuildPlan("full", "field profile changed")
-    if bool(manifest.extra.get("sparse_leg")) != bool(settings.sparse_leg and has_sparse_head(model)):
+    if bool(manifest.extra.get("sparse_leg")) != bool(
+        settings.sparse_leg and has_sparse_head(model)
+    ):
         return BuildPlan("full", "sparse leg switched " + ("on" if settings.sparse_leg else "off"))
     upsert = sorted(cid for cid, h in hashes.items() if catalog.get(cid, {}).get("hash") != h)
     delete = sorted(cid for cid in catalog if cid not in hashes)
-    tuned = manifest.fusion_weights != resolve_weights(model, settings.fusion_weights) or manifest.rrf_k != settings.rrf_k \
-        or manifest.extra.get("fusion_method", "rrf") != default_method(model, settings.fusion_method)
+    tuned = (
+        manifest.fusion_weights != resolve_weights(model, settings.fusion_weights)
+        or manifest.rrf_k != settings.rrf_k
+        or manifest.extra.get("fusion_method", "rrf")
+        != default_method(model, settings.fusion_method)
+    )
     if not upsert and not delete and not tuned:
         return BuildPlan("none", "live generation is up to date")
-    return BuildPlan("incremental", f"{len(upsert)} changed, {len(delete)} deleted" + (", fusion settings changed" if tuned else ""),
-                     upsert, delete, live)
+    return BuildPlan(
+        "incremental",
+        f"{len(upsert)} changed, {len(delete)} deleted"
+        + (", fusion settings changed" if tuned else ""),
+        upsert,
+        delete,
+        live,
+    )
 
 
-def embed_chunks(store: Store, encoder: Any, chunks: list[tuple[str, str, str, str]],
-                 progress: Progress = None) -> tuple[np.ndarray, int]:
+def embed_chunks(
+    store: Store, encoder: Any, chunks: list[tuple[str, str, str, str]], progress: Progress = None
+) -> tuple[np.ndarray, int]:
     """Vectors for every chunk, reusing the (model, text hash) cache; returns (vectors, newly embedded)."""
     name = getattr(encoder, "cache_key", encoder.name)
     hashes = [c[3] for c in chunks]
@@ -137,7 +210,7 @@ def embed_chunks(store: Store, encoder: Any, chunks: list[tuple[str, str, str, s
         batch = 256
         with _CacheWriter(store, name, dim) as writer:  # the encoder never waits for the store
             for start in range(0, len(order), batch):
-                part = order[start:start + batch]
+                part = order[start : start + batch]
                 vectors = encoder.encode([missing[h] for h in part])
                 fresh = {h: v.astype(np.float32).tobytes() for h, v in zip(part, vectors)}
                 writer.put(fresh)
@@ -146,7 +219,11 @@ def embed_chunks(store: Store, encoder: Any, chunks: list[tuple[str, str, str, s
                     progress(f"embedded {min(start + batch, len(order))}/{len(order)} chunks")
     if not chunks:
         return np.zeros((0, dim), dtype=np.float32), 0
-    matrix = np.frombuffer(b"".join(cached[h] for h in hashes), dtype=np.float32).reshape(len(chunks), dim).copy()
+    matrix = (
+        np.frombuffer(b"".join(cached[h] for h in hashes), dtype=np.float32)
+        .reshape(len(chunks), dim)
+        .copy()
+    )
     return matrix, len(missing)
 
 
@@ -159,9 +236,11 @@ class _CacheWriter:
         self._store, self._model, self._dim = store, model, dim
         self._queue: queue.Queue[dict[str, bytes] | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="embedding-cache-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="embedding-cache-writer", daemon=True
+        )
 
-    def __enter__(self) -> "_CacheWriter":
+    def __enter__(self) -> _CacheWriter:
         self._thread.start()
         return self
 
@@ -197,8 +276,9 @@ def sparse_texts(chunks: list[tuple[str, str, str, str]]) -> dict[str, tuple[str
     return {cid: symptoms.get(cid, first[cid]) for cid in first}
 
 
-def build_sparse(store: Store, encoder: Any, chunks: list[tuple[str, str, str, str]],
-                 progress: Progress = None) -> "SparseIndex | None":
+def build_sparse(
+    store: Store, encoder: Any, chunks: list[tuple[str, str, str, str]], progress: Progress = None
+) -> SparseIndex | None:
     """The sparse leg's index (None when the encoder has no sparse head), vectors reused from the
     embedding cache under ``<model>#sparse``, so unchanged cases are never encoded again."""
     from indexer.sparse_index import SparseIndex, from_bytes, to_bytes
@@ -212,8 +292,10 @@ def build_sparse(store: Store, encoder: Any, chunks: list[tuple[str, str, str, s
     missing = {h: text for text, h in texts.values() if h not in cached}
     order = sorted(missing, key=lambda h: len(missing[h]))
     for start in range(0, len(order), 64):
-        part = order[start:start + 64]
-        fresh = {h: to_bytes(v) for h, v in zip(part, encoder.encode_sparse([missing[h] for h in part]))}
+        part = order[start : start + 64]
+        fresh = {
+            h: to_bytes(v) for h, v in zip(part, encoder.encode_sparse([missing[h] for h in part]))
+        }
         store.save_embeddings_bulk(name, dim, fresh)
         cached.update(fresh)
         if progress:
@@ -232,7 +314,12 @@ def content_digest(catalog: dict[str, dict[str, Any]]) -> str:
 def source_commit(cases_dir: Path) -> str | None:
     """The cases folder's git commit, when it is a git checkout."""
     try:
-        out = subprocess.run(["git", "-C", str(cases_dir), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(cases_dir), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -246,22 +333,36 @@ def verify(folder: Path, manifest: gen.Manifest, probe: Case | None) -> None:
     engine = lexical_engine(manifest.lexical_engine, folder / "lexical", fields)
     try:
         if engine.doc_count() != manifest.case_count:
-            raise KBError(f"verification failed: lexical index holds {engine.doc_count()} cases, expected {manifest.case_count}")
+            raise KBError(
+                f"verification failed: lexical index holds {engine.doc_count()} cases, expected {manifest.case_count}"
+            )
         vectors = VectorIndex.load(folder)
         if vectors.size != manifest.chunk_count:
-            raise KBError(f"verification failed: vector index holds {vectors.size} chunks, expected {manifest.chunk_count}")
+            raise KBError(
+                f"verification failed: vector index holds {vectors.size} chunks, expected {manifest.chunk_count}"
+            )
         if probe is not None:
-            queries = build_queries(probe.title, fields, engine.doc_frequencies, engine.doc_count(), 32)
+            queries = build_queries(
+                probe.title, fields, engine.doc_frequencies, engine.doc_count(), 32
+            )
             hits = engine.search(queries, Filters(), 50)
             if probe.id not in {h.case_id for h in hits}:
-                raise KBError(f"verification failed: smoke query for '{probe.title}' did not find {probe.id}")
+                raise KBError(
+                    f"verification failed: smoke query for '{probe.title}' did not find {probe.id}"
+                )
     finally:
         engine.close()
 
 
-def _write_lexical(store: Store, plan: BuildPlan, target: Path, field_profile: str,
-                   learned: dict[str, list[str]] | None = None) -> Case | None:
-    """Fill ``target`` with ``plan.engine``'s index (full: every case; incremental: a copy of the live index plus the changes)."""
+def _write_lexical(
+    store: Store,
+    plan: BuildPlan,
+    target: Path,
+    field_profile: str,
+    learned: dict[str, list[str]] | None = None,
+) -> Case | None:
+    """Fill ``target`` with ``plan.engine``'s index (full: every case; incremental: a copy of the
+    live index plus the changes)."""
     fields = profile(field_profile)
     if plan.mode == "incremental" and plan.base is not None:
         shutil.copytree(plan.base / "lexical", target)
@@ -308,19 +409,33 @@ class _Background:
 
 
 def _friendly_os_error(exc: OSError, live: str | None) -> KBError:
-    reason = {errno.ENOSPC: "no space left on device", errno.EACCES: "permission denied",
-              errno.EROFS: "read-only file system", errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or str(exc))
+    reason = {
+        errno.ENOSPC: "no space left on device",
+        errno.EACCES: "permission denied",
+        errno.EROFS: "read-only file system",
+        errno.EDQUOT: "disk quota exceeded",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
     where = f" ({exc.filename})" if exc.filename else ""
-    return KBError(f"index build failed: {reason}{where}; the live generation {live or '(none)'} keeps serving")
+    return KBError(
+        f"index build failed: {reason}{where}; the live generation {live or '(none)'} keeps serving"
+    )
 
 
-def build_generation(settings: Settings, store: Store, encoder: Any, progress: Progress = None,
-                     plan: BuildPlan | None = None, field_profile: str = "standard") -> BuildResult:
+def build_generation(
+    settings: Settings,
+    store: Store,
+    encoder: Any,
+    progress: Progress = None,
+    plan: BuildPlan | None = None,
+    field_profile: str = "standard",
+) -> BuildResult:
     """Write a new generation (as planned), verify it, publish it and prune old ones."""
     started = time.monotonic()
     plan = plan or BuildPlan("full", "full build")
     if not plan.engine:
-        plan.engine, plan.engine_reason = resolve_engine(settings.lexical_engine, store.case_count())
+        plan.engine, plan.engine_reason = resolve_engine(
+            settings.lexical_engine, store.case_count()
+        )
     index_dir = settings.index_dir
     live = gen.current_name(index_dir)
     try:
@@ -334,8 +449,12 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
     lexical: _Background | None = None
     try:
         learned = phrasings.index_state(store, settings)
-        lexical = _Background(_write_lexical, store, plan, partial / "lexical", field_profile, learned.texts)
-        chunks = store.all_chunks() + learned.chunks()  # a learned phrasing is a vector of its case too
+        lexical = _Background(
+            _write_lexical, store, plan, partial / "lexical", field_profile, learned.texts
+        )
+        chunks = (
+            store.all_chunks() + learned.chunks()
+        )  # a learned phrasing is a vector of its case too
         vectors, embedded = embed_chunks(store, encoder, chunks, progress)
         vector_kind = write_vectors(partial, vectors, chunks, settings.ann_threshold)
         sparse = build_sparse(store, encoder, chunks, progress) if settings.sparse_leg else None
@@ -350,17 +469,31 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
                 catalog[cid]["codes"] = codes
         write_catalog(partial, catalog)
         manifest = gen.Manifest(
-            generation=name, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            lexical_engine=plan.engine, field_profile=field_profile,
-            model=encoder.name, dimension=int(vectors.shape[1]),
-            fusion_weights=resolve_weights(encoder.name, settings.fusion_weights), rrf_k=settings.rrf_k,
-            case_count=len(catalog), chunk_count=len(chunks), content_digest=content_digest(catalog),
+            generation=name,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            lexical_engine=plan.engine,
+            field_profile=field_profile,
+            model=encoder.name,
+            dimension=int(vectors.shape[1]),
+            fusion_weights=resolve_weights(encoder.name, settings.fusion_weights),
+            rrf_k=settings.rrf_k,
+            case_count=len(catalog),
+            chunk_count=len(chunks),
+            content_digest=content_digest(catalog),
             source_commit=source_commit(settings.cases_dir),
-            extra={"build_mode": plan.mode, "lexical_engine_setting": settings.lexical_engine,
-                   "lexical_engine_reason": plan.engine_reason, "vector_index": vector_kind, "embed_precision": getattr(encoder, "precision", "float32"),
-                   "fusion_method": default_method(encoder.name, settings.fusion_method), "parse_version": PARSE_VERSION,
-                   "sparse_leg": {"dim": sparse.dim, "cases": sparse.size} if sparse is not None else None,
-                   "learned": learned.manifest_entry()},
+            extra={
+                "build_mode": plan.mode,
+                "lexical_engine_setting": settings.lexical_engine,
+                "lexical_engine_reason": plan.engine_reason,
+                "vector_index": vector_kind,
+                "embed_precision": getattr(encoder, "precision", "float32"),
+                "fusion_method": default_method(encoder.name, settings.fusion_method),
+                "parse_version": PARSE_VERSION,
+                "sparse_leg": {"dim": sparse.dim, "cases": sparse.size}
+                if sparse is not None
+                else None,
+                "learned": learned.manifest_entry(),
+            },
         )
         (partial / gen.MANIFEST).write_text(manifest.to_json(), "utf-8")
         verify(partial, manifest, probe)
@@ -375,25 +508,53 @@ def build_generation(settings: Settings, store: Store, encoder: Any, progress: P
         shutil.rmtree(partial, ignore_errors=True)
         raise
     pruned = gen.prune(index_dir, settings.keep_generations, settings.generation_grace_seconds)
-    log.info("published %s (%s, %d cases, %d chunks, %s: %s)", name, plan.mode, len(catalog), len(chunks), plan.engine, plan.engine_reason)
-    return BuildResult(name, plan.mode, len(catalog), len(chunks), embedded, len(chunks) - embedded,
-                       time.monotonic() - started, pruned, plan.engine)
+    log.info(
+        "published %s (%s, %d cases, %d chunks, %s: %s)",
+        name,
+        plan.mode,
+        len(catalog),
+        len(chunks),
+        plan.engine,
+        plan.engine_reason,
+    )
+    return BuildResult(
+        name,
+        plan.mode,
+        len(catalog),
+        len(chunks),
+        embedded,
+        len(chunks) - embedded,
+        time.monotonic() - started,
+        pruned,
+        plan.engine,
+    )
 
 
 def write_catalog(folder: Path, catalog: dict[str, dict[str, Any]]) -> None:
     """Per-case facts the searcher needs without the store: content hash, declared related cases and
     error codes (canonical forms, for the exact-code tier)."""
-    data = {cid: {"hash": info["hash"], "related": info["related"], "lang": info.get("lang", ""),
-                  "codes": list(dict.fromkeys(info.get("codes", ())))}
-            for cid, info in catalog.items()}
+    data = {
+        cid: {
+            "hash": info["hash"],
+            "related": info["related"],
+            "lang": info.get("lang", ""),
+            "codes": list(dict.fromkeys(info.get("codes", ()))),
+        }
+        for cid, info in catalog.items()
+    }
     (folder / CATALOG_FILE).write_text(json.dumps(data, ensure_ascii=False), "utf-8")
 
 
 def read_catalog(folder: Path) -> dict[str, dict[str, Any]]:
-    return json.loads((folder / CATALOG_FILE).read_text("utf-8"))  # type: ignore[no-any-return]
+    return json.loads((folder / CATALOG_FILE).read_text("utf-8"))
 
 
-def write_vectors(folder: Path, vectors: np.ndarray, chunks: list[tuple[str, str, str, str]], ann_threshold: int = 200_000) -> str:
+def write_vectors(
+    folder: Path,
+    vectors: np.ndarray,
+    chunks: list[tuple[str, str, str, str]],
+    ann_threshold: int = 200_000,
+) -> str:
     """Write the vector index and the row -> (case, section) map; returns the index kind."""
     from indexer.dense import VectorIndex
 

@@ -12,8 +12,9 @@ import functools
 import logging
 import os
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,9 +36,13 @@ class Encoder(Protocol):
     cache_key: str
 
     def encode(self, texts: list[str]) -> np.ndarray: ...  # stored texts (passages)
-    def encode_queries(self, texts: list[str]) -> np.ndarray: ...  # search queries (E5 models encode them apart)
+    def encode_queries(
+        self, texts: list[str]
+    ) -> np.ndarray: ...  # search queries (E5 models encode them apart)
     def query_text(self, text: str) -> str: ...  # the part of a search query the encoder is given
-    def prepare_queries(self) -> bool: ...  # get ready to answer queries for long (serving processes)
+    def prepare_queries(
+        self,
+    ) -> bool: ...  # get ready to answer queries for long (serving processes)
 
 
 def has_sparse_head(model: str) -> bool:
@@ -103,26 +108,50 @@ def cache_key(model: str, precision: str) -> str:
 class SentenceTransformerEncoder:
     """Batched, L2-normalised sentence embeddings."""
 
-    def __init__(self, model: str, device: str = "cpu", batch_size: int = 32, query_threads: int = 0,
-                 precision: str = "float32"):
+    def __init__(
+        self,
+        model: str,
+        device: str = "cpu",
+        batch_size: int = 32,
+        query_threads: int = 0,
+        precision: str = "float32",
+    ):
         import torch
         from sentence_transformers import SentenceTransformer
 
         if device == "cuda" and not torch.cuda.is_available():
-            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
-            raise ConfigError([f"device: cuda asked for, but torch {torch.__version__} ({build}) sees no CUDA device; use KB_DEVICE=cpu"])
+            build = (
+                "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            )
+            raise ConfigError(
+                [
+                    f"device: cuda asked for, but torch {torch.__version__} ({build}) sees no "
+                    "CUDA device; use KB_DEVICE=cpu"
+                ]
+            )
         self.name = model
         self.batch_size = batch_size
         self.query_threads = query_thread_count(query_threads, every_core())
         self.precision = resolve_precision(precision, device)
         self.cache_key = cache_key(model, self.precision)
-        kwargs = {} if self.precision == "float32" else {"model_kwargs": {"dtype": getattr(torch, self.precision)}}
+        kwargs: dict[str, Any] = (
+            {}
+            if self.precision == "float32"
+            else {"model_kwargs": {"dtype": getattr(torch, self.precision)}}
+        )
         try:
             self._model = SentenceTransformer(resolve_model_path(model), device=device, **kwargs)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise ConfigError([f"embed_model: cannot load '{model}' on {device} in {self.precision} ({exc})"]) from exc
-        dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
+            raise ConfigError(
+                [f"embed_model: cannot load '{model}' on {device} in {self.precision} ({exc})"]
+            ) from exc
+        dim = (
+            self._model.get_embedding_dimension()
+            if hasattr(self._model, "get_embedding_dimension")
             else self._model.get_sentence_embedding_dimension()
+        )
+        if dim is None:
+            raise ConfigError([f"embed_model: '{model}' does not say its embedding dimension"])
         self.dim = int(dim)
         self._pieces = _word_piece_tokenizer(self._model.tokenizer)
         self._threads = QueryThreads(self.query_threads, every_core())
@@ -139,7 +168,9 @@ class SentenceTransformerEncoder:
             if not self._traced_tried:
                 self._traced_tried = True
                 with self._threads.for_query():
-                    self._traced = TracedQueries.build(self._model, min(QUERY_TOKENS, self._model.max_seq_length or QUERY_TOKENS))
+                    self._traced = TracedQueries.build(
+                        self._model, min(QUERY_TOKENS, self._model.max_seq_length or QUERY_TOKENS)
+                    )
         return self._traced is not None
 
     def query_text(self, text: str) -> str:
@@ -147,21 +178,25 @@ class SentenceTransformerEncoder:
         a pasted log's tail adds little to its meaning but costs encoding time in proportion (a log
         of 200 word pieces: 18 ms whole, 16 cut, on one thread). Never cut inside a word piece."""
         budget = min(QUERY_TOKENS, self._model.max_seq_length or QUERY_TOKENS) - 2
-        if len(text) <= budget or self._pieces is None:  # a word piece covers at least one character
+        if (
+            len(text) <= budget or self._pieces is None
+        ):  # a word piece covers at least one character
             return text
         offsets = self._pieces.encode(text, add_special_tokens=False).offsets
-        return text if len(offsets) <= budget else text[:offsets[budget - 1][1]]
+        return text if len(offsets) <= budget else text[: offsets[budget - 1][1]]
 
     def _traced_encode(self, texts: list[str]) -> np.ndarray | None:
         """The traced model's vectors, or None when it fails: it is then dropped (logged once) and
         the model's own encode answers from now on, so a fault there never fails a search."""
         traced = self._traced
         try:
-            return traced.encode(texts)  # type: ignore[no-any-return]
+            return traced.encode(texts)
         except Exception:  # noqa: BLE001
             if self._traced is traced:
                 self._traced = None
-                logging.getLogger(__name__).exception("traced query model failed; queries use the model's own encode")
+                logging.getLogger(__name__).exception(
+                    "traced query model failed; queries use the model's own encode"
+                )
             return None
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -171,9 +206,16 @@ class SentenceTransformerEncoder:
         with self._threads.for_query() if small else contextlib.nullcontext():
             vectors = self._traced_encode(texts) if small and self._traced is not None else None
             if vectors is None:
-                vectors = self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
+                vectors = self._model.encode(
+                    texts,
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
         vectors = np.asarray(vectors, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # in float32: a bf16 norm is off by 0.2%
+        norms = np.linalg.norm(
+            vectors, axis=1, keepdims=True
+        )  # in float32: a bf16 norm is off by 0.2%
         return vectors / np.maximum(norms, 1e-12)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
@@ -182,7 +224,8 @@ class SentenceTransformerEncoder:
 
 
 SMALL_BATCH = 8
-QUERY_TOKENS = 128  # a query's budget whatever the model (all-MiniLM-L6-v2 was trained on 128); a smaller model limit wins
+# a query's budget whatever the model (all-MiniLM-L6-v2 was trained on 128); a smaller model limit wins
+QUERY_TOKENS = 128
 
 
 def query_thread_count(setting: int, cores: int) -> int:
@@ -238,13 +281,23 @@ class QueryThreads:
 
 def encoder_for(settings: Settings, model: str | None = None) -> Encoder:
     """The settings' encoder (or ``model`` with the settings' device, precision, batch size and threads)."""
-    return load_encoder(model or settings.embed_model, settings.device, settings.embed_batch_size,
-                        settings.query_threads, settings.embed_precision)
+    return load_encoder(
+        model or settings.embed_model,
+        settings.device,
+        settings.embed_batch_size,
+        settings.query_threads,
+        settings.embed_precision,
+    )
 
 
 @functools.lru_cache(maxsize=4)
-def load_encoder(model: str, device: str = "cpu", batch_size: int = 32, query_threads: int = 0,
-                 precision: str = "float32") -> Encoder:
+def load_encoder(
+    model: str,
+    device: str = "cpu",
+    batch_size: int = 32,
+    query_threads: int = 0,
+    precision: str = "float32",
+) -> Encoder:
     """One encoder per (model, device, precision) per process: the model is never loaded per query."""
     from indexer.e5_encoder import E5Encoder, is_e5_model
     from indexer.hashing_encoder import PREFIX, HashingEncoder
@@ -253,7 +306,7 @@ def load_encoder(model: str, device: str = "cpu", batch_size: int = 32, query_th
         return E5Encoder(model, query_threads)
     if model.startswith(PREFIX):
         try:
-            return HashingEncoder(int(model[len(PREFIX):]))
+            return HashingEncoder(int(model[len(PREFIX) :]))
         except ValueError:
             raise ConfigError([f"embed_model: '{model}' must be hash:<dimension>"]) from None
     return SentenceTransformerEncoder(model, device, batch_size, query_threads, precision)
@@ -290,13 +343,22 @@ class LazyEncoder:
         return int(getattr(self.loaded, "sparse_dim", 0) or 0)
 
     def encode_sparse(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        return self.loaded.encode_sparse(texts)  # type: ignore[attr-defined,no-any-return]
+        loaded: Any = self.loaded  # only encoders with a sparse head have encode_sparse
+        return list(loaded.encode_sparse(texts))
 
     def query_text(self, text: str) -> str:
         return self.loaded.query_text(text)
 
     def prepare_queries(self) -> bool:
         return self.loaded.prepare_queries()
+
+
+def _faiss() -> Any:
+    """The faiss module, loaded when a vector index is first used. Typed as Any: its generated SWIG
+    stubs do not match the runtime API (``SearchParametersHNSW``, ``search(..., params=)``)."""
+    import faiss
+
+    return faiss
 
 
 class VectorIndex:
@@ -309,16 +371,18 @@ class VectorIndex:
 
     FILE = "dense.faiss"
     HNSW_M = 32
-    HNSW_EF_CONSTRUCTION = 200  # measured (README, "Speed"): 80 -> 200 lifts case recall@10 0.986 -> 0.994 at ef 512
+    HNSW_EF_CONSTRUCTION = (
+        200  # measured (README, "Speed"): 80 -> 200 lifts case recall@10 0.986 -> 0.994 at ef 512
+    )
     HNSW_EF_SEARCH = 512  # at least the dense leg's 400 candidates: faiss does not raise ef to k
 
-    def __init__(self, index: "object", kind: str):
-        self._index = index
+    def __init__(self, index: Any, kind: str):
+        self._index = index  # a faiss index (untyped, see _faiss)
         self.kind = kind
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ann_threshold: int = 200_000) -> "VectorIndex":
-        import faiss
+    def build(cls, vectors: np.ndarray, ann_threshold: int = 200_000) -> VectorIndex:
+        faiss = _faiss()
 
         dim = int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[1] else 1
         if len(vectors) >= ann_threshold:
@@ -332,8 +396,8 @@ class VectorIndex:
         return cls(index, kind)
 
     @classmethod
-    def load(cls, folder: Path) -> "VectorIndex":
-        import faiss
+    def load(cls, folder: Path) -> VectorIndex:
+        faiss = _faiss()
 
         path = str(folder / cls.FILE)
         try:
@@ -343,27 +407,42 @@ class VectorIndex:
         return cls(index, "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat")
 
     def save(self, folder: Path) -> None:
-        import faiss
+        faiss = _faiss()
 
         faiss.write_index(self._index, str(folder / self.FILE))
 
     @property
     def size(self) -> int:
-        return int(self._index.ntotal)  # type: ignore[attr-defined]
+        return int(self._index.ntotal)
 
-    def _params(self, allowed: "np.ndarray | None", ef: int) -> "tuple[object | None, np.ndarray | None]":
+    def _params(
+        self, allowed: np.ndarray | None, ef: int
+    ) -> tuple[object | None, np.ndarray | None]:
         """Search parameters restricting the rows (a bitmap selector), and the bitmap to keep alive."""
-        import faiss
+        faiss = _faiss()
 
         bits = np.packbits(allowed, bitorder="little") if allowed is not None else None
-        sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits)) if allowed is not None else None
+        sel = (
+            faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
+            if allowed is not None
+            else None
+        )
         if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(sel=sel, efSearch=ef) if sel is not None else faiss.SearchParametersHNSW(efSearch=ef)
+            params = (
+                faiss.SearchParametersHNSW(sel=sel, efSearch=ef)
+                if sel is not None
+                else faiss.SearchParametersHNSW(efSearch=ef)
+            )
             return params, bits
         return (faiss.SearchParameters(sel=sel) if sel is not None else None), bits
 
-    def search(self, vectors: np.ndarray, k: int, allowed: "np.ndarray | Sequence[int] | None" = None,
-               ef: int | None = None) -> list[list[tuple[int, float]]]:
+    def search(
+        self,
+        vectors: np.ndarray,
+        k: int,
+        allowed: np.ndarray | Sequence[int] | None = None,
+        ef: int | None = None,
+    ) -> list[list[tuple[int, float]]]:
         """Top ``k`` (row, score) per query vector.
 
         ``allowed`` restricts the search inside faiss: a boolean mask over the rows (or a list of
@@ -377,6 +456,13 @@ class VectorIndex:
             return [[] for _ in range(len(vectors))]
         if allowed is not None and allowed.all():
             allowed = None  # nothing filtered out: no selector to check
-        params, _bits = self._params(allowed, max(ef or self.HNSW_EF_SEARCH, k))  # _bits must outlive the search
-        scores, rows = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, self.size), params=params)  # type: ignore[attr-defined]
-        return [[(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0] for row_ids, row_scores in zip(rows, scores)]
+        params, _bits = self._params(
+            allowed, max(ef or self.HNSW_EF_SEARCH, k)
+        )  # _bits must outlive the search
+        scores, rows = self._index.search(
+            np.ascontiguousarray(vectors, dtype=np.float32), min(k, self.size), params=params
+        )
+        return [
+            [(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0]
+            for row_ids, row_scores in zip(rows, scores)
+        ]

@@ -3,8 +3,8 @@ engine a corpus of a given size needs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from indexer.lexical import FieldSpec, LexicalEngine
 
@@ -21,15 +21,22 @@ def _tantivy(path: Path, fields: Sequence[FieldSpec], create: bool) -> LexicalEn
     return TantivyEngine(path, fields, create=create)
 
 
-ENGINES: dict[str, Callable[[Path, Sequence[FieldSpec], bool], LexicalEngine]] = {"whoosh": _whoosh, "tantivy": _tantivy}
+ENGINES: dict[str, Callable[[Path, Sequence[FieldSpec], bool], LexicalEngine]] = {
+    "whoosh": _whoosh,
+    "tantivy": _tantivy,
+}
 
 
-def lexical_engine(name: str, path: Path, fields: Sequence[FieldSpec], create: bool = False) -> LexicalEngine:
+def lexical_engine(
+    name: str, path: Path, fields: Sequence[FieldSpec], create: bool = False
+) -> LexicalEngine:
     """Create (``create=True``) or open the named engine's index in ``path``."""
     try:
         factory = ENGINES[name]
     except KeyError:
-        raise ValueError(f"unknown lexical engine '{name}' (choices: {', '.join(ENGINES)})") from None
+        raise ValueError(
+            f"unknown lexical engine '{name}' (choices: {', '.join(ENGINES)})"
+        ) from None
     return factory(path, fields, create)
 
 
@@ -40,7 +47,9 @@ AUTO = "auto"
 # whoosh (pure Python, nothing compiled) leaves most of the 50 ms search budget to the other legs;
 # above it, tantivy.
 AUTO_CROSSOVER = 200
-AUTO_HYSTERESIS = 0.8  # back to whoosh only below 80 % of the crossover: a corpus near it never flips to and fro
+AUTO_HYSTERESIS = (
+    0.8  # back to whoosh only below 80 % of the crossover: a corpus near it never flips to and fro
+)
 
 
 def resolve_engine(setting: str, case_count: int, live: str | None = None) -> tuple[str, str]:
@@ -50,8 +59,10 @@ def resolve_engine(setting: str, case_count: int, live: str | None = None) -> tu
     if setting != AUTO:
         return setting, f"KB_LEXICAL_ENGINE={setting}"
     if live == "tantivy" and AUTO_CROSSOVER * AUTO_HYSTERESIS <= case_count <= AUTO_CROSSOVER:
-        return "tantivy", (f"auto: {case_count} cases, tantivy kept (whoosh again below "
-                           f"{int(AUTO_CROSSOVER * AUTO_HYSTERESIS)}, the crossover is {AUTO_CROSSOVER})")
+        return "tantivy", (
+            f"auto: {case_count} cases, tantivy kept (whoosh again below "
+            f"{int(AUTO_CROSSOVER * AUTO_HYSTERESIS)}, the crossover is {AUTO_CROSSOVER})"
+        )
     if case_count > AUTO_CROSSOVER:
         return "tantivy", f"auto: {case_count} cases, above the crossover of {AUTO_CROSSOVER}"
     return "whoosh", f"auto: {case_count} cases, at or below the crossover of {AUTO_CROSSOVER}"

@@ -42,7 +42,9 @@ class Manifest:
     field_profile: str
     model: str
     dimension: int
-    fusion_weights: dict[str, Any]  # {lang: {kind: {leg: weight}}} (older generations: {lang: {leg: weight}})
+    fusion_weights: dict[
+        str, Any
+    ]  # {lang: {kind: {leg: weight}}} (older generations: {lang: {leg: weight}})
     rrf_k: int
     case_count: int
     chunk_count: int
@@ -54,7 +56,7 @@ class Manifest:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2, sort_keys=True)
 
     @classmethod
-    def read(cls, folder: Path) -> "Manifest":
+    def read(cls, folder: Path) -> Manifest:
         try:
             data = json.loads((folder / MANIFEST).read_text("utf-8"))
             return cls(**data)
@@ -66,7 +68,10 @@ def generation_dirs(index_dir: Path) -> list[Path]:
     """Complete generation folders, oldest first."""
     if not index_dir.is_dir():
         return []
-    return sorted((p for p in index_dir.iterdir() if p.is_dir() and _GEN.match(p.name)), key=lambda p: _generation_number(p.name))
+    return sorted(
+        (p for p in index_dir.iterdir() if p.is_dir() and _GEN.match(p.name)),
+        key=lambda p: _generation_number(p.name),
+    )
 
 
 def _generation_number(name: str) -> int:
@@ -84,7 +89,10 @@ def _counter(index_dir: Path) -> int:
 def next_generation_name(index_dir: Path) -> str:
     """A name no generation of this index ever had: the next number (above every folder and the
     counter, which remembers numbers whose folders were deleted) and a random part."""
-    number = max([_counter(index_dir), *(_generation_number(p.name) for p in index_dir.glob("gen-*"))]) + 1
+    number = (
+        max([_counter(index_dir), *(_generation_number(p.name) for p in index_dir.glob("gen-*"))])
+        + 1
+    )
     tmp = index_dir / f"{COUNTER}.{os.getpid()}.tmp"
     tmp.write_text(f"{number}\n", "utf-8")
     os.replace(tmp, index_dir / COUNTER)
@@ -159,25 +167,32 @@ def finish_partial(index_dir: Path, partial: Path, name: str) -> Path:
 
 def clean_partials(index_dir: Path) -> list[str]:
     """Remove leftovers of crashed builds (``*.partial`` folders and temp pointers)."""
-    removed = []
+    removed: list[str] = []
     if not index_dir.is_dir():
         return removed
     for path in index_dir.iterdir():
         temp = path.name.endswith(".tmp") and path.name.startswith((f".{POINTER}.", f"{COUNTER}."))
         if path.name.endswith(".partial") or temp:
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
+                missing_ok=True
+            )
             removed.append(path.name)
     return removed
 
 
-def prune(index_dir: Path, keep: int, grace_seconds: float = 0, now: float | None = None) -> list[str]:
+def prune(
+    index_dir: Path, keep: int, grace_seconds: float = 0, now: float | None = None
+) -> list[str]:
     """Delete the oldest complete generations beyond ``keep``, never the live one, and none that
     stopped being live less than ``grace_seconds`` ago (a reader may still be searching it)."""
     live = current_name(index_dir)
     gens = [p for p in generation_dirs(index_dir) if p.name != live]
     now = time.time() if now is None else now
-    doomed = [p for p in gens[: max(0, len(gens) - (keep - 1 if live else keep))]
-              if now - retired_at(index_dir, p) >= grace_seconds]
+    doomed = [
+        p
+        for p in gens[: max(0, len(gens) - (keep - 1 if live else keep))]
+        if now - retired_at(index_dir, p) >= grace_seconds
+    ]
     for path in doomed:
         shutil.rmtree(path, ignore_errors=True)
     return [p.name for p in doomed]

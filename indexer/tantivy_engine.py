@@ -44,8 +44,9 @@ import math
 import shutil
 import tempfile
 import weakref
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import tantivy
 from tantivy import FieldType, Occur, Query
@@ -119,30 +120,57 @@ def any_of(index_schema: tantivy.Schema, field: str, values: Iterable[str]) -> Q
 def filter_clauses(index_schema: tantivy.Schema, filters: Filters) -> list[Query]:
     """One restricting clause per constrained attribute (pure: no index needed)."""
     parts = []
-    for field, values in (("product", filters.products), ("component", filters.components),
-                          ("status", filters.statuses), ("visibility", filters.visibilities),
-                          ("tags", filters.tags), ("versions", filters.versions), ("tags", filters.review_tags())):
+    for field, values in (
+        ("product", filters.products),
+        ("component", filters.components),
+        ("status", filters.statuses),
+        ("visibility", filters.visibilities),
+        ("tags", filters.tags),
+        ("versions", filters.versions),
+        ("tags", filters.review_tags()),
+    ):
         if values:
             parts.append(any_of(index_schema, field, values))
     if filters.created_from or filters.created_to:
-        parts.append(Query.range_query(index_schema, "created", FieldType.Integer,
-                                       date_key(filters.created_from), date_key(filters.created_to)))
+        parts.append(
+            Query.range_query(
+                index_schema,
+                "created",
+                FieldType.Integer,
+                date_key(filters.created_from),
+                date_key(filters.created_to),
+            )
+        )
     return [_score_nothing(p) for p in parts]
 
 
-def weighted_terms(queries: Sequence[FieldQuery], known: Iterable[str]) -> list[tuple[str, str, float]]:
+def weighted_terms(
+    queries: Sequence[FieldQuery], known: Iterable[str]
+) -> list[tuple[str, str, float]]:
     """(field, term, boost) for every query term in a field the index has (unknown fields match nothing)."""
     fields = set(known)
-    return [(q.field, term, q.boost * weight) for q in queries if q.field in fields for term, weight in q.terms]
+    return [
+        (q.field, term, q.boost * weight)
+        for q in queries
+        if q.field in fields
+        for term, weight in q.terms
+    ]
 
 
-def build_query(index_schema: tantivy.Schema, terms: Sequence[tuple[str, str, float]],
-                filters: Sequence[Query] = ()) -> Query | None:
+def build_query(
+    index_schema: tantivy.Schema,
+    terms: Sequence[tuple[str, str, float]],
+    filters: Sequence[Query] = (),
+) -> Query | None:
     """One disjunction of boosted term queries, under the filter clauses (pure: no index needed)."""
     if not terms:
         return None
-    should = Query.boolean_query([(Occur.Should, Query.boost_query(Query.term_query(index_schema, field, term), boost))
-                                  for field, term, boost in terms])
+    should = Query.boolean_query(
+        [
+            (Occur.Should, Query.boost_query(Query.term_query(index_schema, field, term), boost))
+            for field, term, boost in terms
+        ]
+    )
     if not filters:
         return should
     return Query.boolean_query([(Occur.Must, should)] + [(Occur.Must, f) for f in filters])
@@ -196,7 +224,9 @@ class TantivyEngine:
                 self._remove_shadow = weakref.finalize(self, shutil.rmtree, shadow, True)
         self._index.config_reader(reload_policy="manual")  # generations never change under a reader
         self._schema = self._index.schema
-        self._text_fields = text_fields(self._schema, [spec.name for spec in fields] + [SIGNATURE_FIELD])
+        self._text_fields = text_fields(
+            self._schema, [spec.name for spec in fields] + [SIGNATURE_FIELD]
+        )
         self._fresh = create  # nothing to replace yet: adds need no delete-by-id
         self._added: set[str] = set()
         self._writer: Any = None
@@ -226,8 +256,12 @@ class TantivyEngine:
         out = tantivy.Document()
         out.add_text("id", doc.case_id)
         out.add_text(_MARKER_FIELD, _MARKER)
-        for field, value in (("product", doc.product), ("component", doc.component),
-                             ("status", doc.status), ("visibility", doc.visibility)):
+        for field, value in (
+            ("product", doc.product),
+            ("component", doc.component),
+            ("status", doc.status),
+            ("visibility", doc.visibility),
+        ):
             if value:
                 out.add_text(field, value)
         for field, values in (("tags", doc.tags), ("versions", doc.versions)):
@@ -274,7 +308,9 @@ class TantivyEngine:
             self._stats = (int(searcher.num_docs), int(searcher.doc_freq(_MARKER_FIELD, _MARKER)))
         return self._stats
 
-    def _frequencies(self, searcher: Any, field: str, term: str, has_deletes: bool) -> tuple[int, int]:
+    def _frequencies(
+        self, searcher: Any, field: str, term: str, has_deletes: bool
+    ) -> tuple[int, int]:
         """(raw, live) document frequency of a term, cached: choosing a long query's terms and
         weighting them ask for the same ones, and the index never changes once opened."""
         key = (field, term)
@@ -290,9 +326,13 @@ class TantivyEngine:
     def _live_df(self, searcher: Any, field: str, term: str, raw_df: int, has_deletes: bool) -> int:
         if not has_deletes or raw_df == 0:
             return raw_df
-        return int(searcher.search(Query.term_query(self._schema, field, term), 1, count=True).count)
+        return int(
+            searcher.search(Query.term_query(self._schema, field, term), 1, count=True).count
+        )
 
-    def _parity_terms(self, searcher: Any, terms: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
+    def _parity_terms(
+        self, searcher: Any, terms: list[tuple[str, str, float]]
+    ) -> list[tuple[str, str, float]]:
         """Each boost times ``idf_whoosh / idf_tantivy`` (see the module docstring)."""
         live, counted = self._statistics()
         has_deletes = live != counted
@@ -304,7 +344,9 @@ class TantivyEngine:
             out.append((field, term, boost * whoosh_idf(df, live) / tantivy_idf(raw, counted)))
         return out
 
-    def search(self, queries: Sequence[FieldQuery], filters: Filters, limit: int, with_matched: bool = True) -> list[LexicalHit]:
+    def search(
+        self, queries: Sequence[FieldQuery], filters: Filters, limit: int, with_matched: bool = True
+    ) -> list[LexicalHit]:
         terms = weighted_terms(queries, self._text_fields)
         if not terms or limit < 1:
             return []
@@ -314,25 +356,50 @@ class TantivyEngine:
         if built is None:
             return []
         found = searcher.search(built, limit, count=False).hits
-        ids = {(address.segment_ord, address.doc): searcher.doc(address)["id"][0] for _, address in found}
-        matched = self._matched_terms(searcher, ids, [(field, term) for field, term, _ in present]) if with_matched else {}
-        return [LexicalHit(ids[key], float(score), matched.get(key, ()))
-                for score, key in ((score, (address.segment_ord, address.doc)) for score, address in found)]
+        ids = {
+            (address.segment_ord, address.doc): searcher.doc(address)["id"][0]
+            for _, address in found
+        }
+        matched = (
+            self._matched_terms(searcher, ids, [(field, term) for field, term, _ in present])
+            if with_matched
+            else {}
+        )
+        return [
+            LexicalHit(ids[key], float(score), matched.get(key, ()))
+            for score, key in (
+                (score, (address.segment_ord, address.doc)) for score, address in found
+            )
+        ]
 
-    def _matched_terms(self, searcher: Any, ids: dict[tuple[int, int], str],
-                       pairs: list[tuple[str, str]]) -> dict[tuple[int, int], tuple[str, ...]]:
-        """"field:term" of the query pairs each hit contains, probed as bitmask scores (module docstring)."""
+    def _matched_terms(
+        self, searcher: Any, ids: dict[tuple[int, int], str], pairs: list[tuple[str, str]]
+    ) -> dict[tuple[int, int], tuple[str, ...]]:
+        """ "field:term" of the query pairs each hit contains, probed as bitmask scores (module docstring)."""
         distinct = list(dict.fromkeys(pairs))
         found: dict[tuple[int, int], list[str]] = {key: [] for key in ids}
         if not ids:
             return {}
         scope = _score_nothing(any_of(self._schema, "id", ids.values()))
         for start in range(0, len(distinct), _MATCH_BITS):
-            chunk = distinct[start:start + _MATCH_BITS]
+            chunk = distinct[start : start + _MATCH_BITS]
             names = [f"{field}:{term}" for field, term in chunk]
-            probe = Query.boolean_query([(Occur.Should, Query.const_score_query(Query.term_query(self._schema, field, term), float(1 << bit)))
-                                         for bit, (field, term) in enumerate(chunk)])
-            for score, address in searcher.search(Query.boolean_query([(Occur.Must, probe), (Occur.Must, scope)]), len(ids), count=False).hits:
+            probe = Query.boolean_query(
+                [
+                    (
+                        Occur.Should,
+                        Query.const_score_query(
+                            Query.term_query(self._schema, field, term), float(1 << bit)
+                        ),
+                    )
+                    for bit, (field, term) in enumerate(chunk)
+                ]
+            )
+            for score, address in searcher.search(
+                Query.boolean_query([(Occur.Must, probe), (Occur.Must, scope)]),
+                len(ids),
+                count=False,
+            ).hits:
                 mask, into = int(score), found[(address.segment_ord, address.doc)]
                 while mask:
                     low = mask & -mask
@@ -364,18 +431,25 @@ class TantivyEngine:
             return set()
         if among is not None:  # a few ids: read them from the store
             query = Query.boolean_query([(Occur.Must, c) for c in clauses])
-            return {searcher.doc(address)["id"][0] for _, address in searcher.search(query, total, count=False).hits}
+            return {
+                searcher.doc(address)["id"][0]
+                for _, address in searcher.search(query, total, count=False).hits
+            }
         table = self._id_table(searcher)
         if not clauses:
             return set(table.values())
         query = Query.boolean_query([(Occur.Must, c) for c in clauses])
-        return {table[_key(address)] for _, address in searcher.search(query, total, count=False).hits}
+        return {
+            table[_key(address)] for _, address in searcher.search(query, total, count=False).hits
+        }
 
     def _id_table(self, searcher: Any) -> dict[int, str]:
         """Every live document's id by address, read once per searcher: a filter of the dense leg
         passes most of the corpus, and reading 40,000 ids from the store takes 27 ms, this 3 ms."""
         if self._ids is None:
-            hits = searcher.search(Query.all_query(), max(1, int(searcher.num_docs)), count=False).hits
+            hits = searcher.search(
+                Query.all_query(), max(1, int(searcher.num_docs)), count=False
+            ).hits
             self._ids = {_key(address): searcher.doc(address)["id"][0] for _, address in hits}
         return self._ids
 

@@ -7,8 +7,8 @@ parsed from user text, so no input can raise a query-syntax error.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from whoosh import index as whoosh_index
 from whoosh import query as wq
@@ -39,9 +39,15 @@ def _schema(fields: Sequence[FieldSpec]) -> Schema:
 
 def _filter_query(filters: Filters) -> wq.Query | None:
     parts: list[wq.Query] = []
-    for field, values in (("product", filters.products), ("component", filters.components),
-                          ("status", filters.statuses), ("visibility", filters.visibilities),
-                          ("tags", filters.tags), ("versions", filters.versions), ("tags", filters.review_tags())):
+    for field, values in (
+        ("product", filters.products),
+        ("component", filters.components),
+        ("status", filters.statuses),
+        ("visibility", filters.visibilities),
+        ("tags", filters.tags),
+        ("versions", filters.versions),
+        ("tags", filters.review_tags()),
+    ):
         if values:
             parts.append(wq.Or([wq.Term(field, v) for v in values]))
     if filters.created_from or filters.created_to:
@@ -55,7 +61,9 @@ def _filter_query(filters: Filters) -> wq.Query | None:
 
 def build_query(queries: Sequence[FieldQuery]) -> wq.Query | None:
     """One disjunction of weighted terms over all fields (pure: no index needed)."""
-    terms = [wq.Term(q.field, term, boost=q.boost * weight) for q in queries for term, weight in q.terms]
+    terms = [
+        wq.Term(q.field, term, boost=q.boost * weight) for q in queries for term, weight in q.terms
+    ]
     return wq.Or(terms) if terms else None
 
 
@@ -75,7 +83,7 @@ class WhooshEngine:
         self._searcher = None
 
     # -- writing ---------------------------------------------------------------------------
-    def _ensure_writer(self):  # type: ignore[no-untyped-def]
+    def _ensure_writer(self):
         if self._writer is None:
             self._writer = self._index.writer(limitmb=256)
         return self._writer
@@ -86,9 +94,15 @@ class WhooshEngine:
         for doc in {d.case_id: d for d in docs}.values():
             fields = {name: " ".join(tokens) for name, tokens in doc.tokens.items()}
             writer.update_document(
-                id=doc.case_id, product=doc.product, component=doc.component, status=doc.status,
-                visibility=doc.visibility, created=doc.created, tags=",".join(doc.tags),
-                versions=",".join(doc.versions), **fields,
+                id=doc.case_id,
+                product=doc.product,
+                component=doc.component,
+                status=doc.status,
+                visibility=doc.visibility,
+                created=doc.created,
+                tags=",".join(doc.tags),
+                versions=",".join(doc.versions),
+                **fields,
             )
 
     def delete(self, case_ids: Iterable[str]) -> None:
@@ -103,22 +117,36 @@ class WhooshEngine:
         self._searcher = None
 
     # -- reading ---------------------------------------------------------------------------
-    def _search_handle(self):  # type: ignore[no-untyped-def]
+    def _search_handle(self):
         if self._searcher is None:
             self._searcher = self._index.searcher(weighting=BM25F())
         return self._searcher
 
-    def search(self, queries: Sequence[FieldQuery], filters: Filters, limit: int, with_matched: bool = True) -> list[LexicalHit]:
+    def search(
+        self, queries: Sequence[FieldQuery], filters: Filters, limit: int, with_matched: bool = True
+    ) -> list[LexicalHit]:
         built = build_query(queries)
         if built is None:
             return []
         searcher = self._search_handle()
         # optimize=False: whoosh's block-max pruning costs more than it saves on wide OR queries (measured: -25%)
-        results = searcher.search(built, limit=limit, filter=_filter_query(filters), terms=with_matched, optimize=False)
+        results = searcher.search(
+            built, limit=limit, filter=_filter_query(filters), terms=with_matched, optimize=False
+        )
         hits = []
         for hit in results:
-            matched = tuple(sorted({f"{field}:{term.decode('utf-8') if isinstance(term, bytes) else term}"
-                                    for field, term in (hit.matched_terms() or [])})) if with_matched else ()
+            matched = (
+                tuple(
+                    sorted(
+                        {
+                            f"{field}:{term.decode('utf-8') if isinstance(term, bytes) else term}"
+                            for field, term in (hit.matched_terms() or [])
+                        }
+                    )
+                )
+                if with_matched
+                else ()
+            )
             hits.append(LexicalHit(hit["id"], float(hit.score), matched))
         return hits
 

@@ -16,9 +16,9 @@ import multiprocessing
 import os
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from kb.case import Case
 from kb.corpus import find_case_files
@@ -51,8 +51,10 @@ class SyncReport:
         return sum(1 for p in self.problems if p.is_error)
 
     def summary(self) -> str:
-        return (f"{len(self.added)} added, {len(self.changed)} changed, {len(self.deleted)} deleted, "
-                f"{self.unchanged} unchanged, {len(self.failed)} failed")
+        return (
+            f"{len(self.added)} added, {len(self.changed)} changed, {len(self.deleted)} deleted, "
+            f"{self.unchanged} unchanged, {len(self.failed)} failed"
+        )
 
 
 def _problem_from_dict(data: dict[str, object]) -> Problem:
@@ -62,13 +64,18 @@ def _problem_from_dict(data: dict[str, object]) -> Problem:
 def _relative(path: Path, root_prefix: str, root: Path) -> str:
     text = str(path)
     if text.startswith(root_prefix):  # the common case, without pathlib's parsing (100,000 files)
-        return text[len(root_prefix):].replace(os.sep, "/")
+        return text[len(root_prefix) :].replace(os.sep, "/")
     return path.relative_to(root).as_posix()
 
 
 def _unchanged_on_disk(state: FileState | None, st: os.stat_result | None) -> bool:
-    return (state is not None and st is not None and state.mtime_ns is not None
-            and state.size == st.st_size and state.mtime_ns == st.st_mtime_ns)
+    return (
+        state is not None
+        and st is not None
+        and state.mtime_ns is not None
+        and state.size == st.st_size
+        and state.mtime_ns == st.st_mtime_ns
+    )
 
 
 def _trusted_stat(st: os.stat_result, scan_started_ns: int) -> tuple[int | None, int | None]:
@@ -78,12 +85,20 @@ def _trusted_stat(st: os.stat_result, scan_started_ns: int) -> tuple[int | None,
     return st.st_size, st.st_mtime_ns
 
 
-def _parse_file(path: Path, shown: str, data: bytes, settings: Settings, digest: str) -> tuple[Case | None, list[Problem]]:
+def _parse_file(
+    path: Path, shown: str, data: bytes, settings: Settings, digest: str
+) -> tuple[Case | None, list[Problem]]:
     text, problems = decode_case_bytes(data, shown, settings.max_case_bytes)
     if text is None:
         return None, problems
-    return check_case_text(text, shown, settings.id_regex, digest, expected_id=path.stem,
-                           customer_domains=settings.customer_domain_list)
+    return check_case_text(
+        text,
+        shown,
+        settings.id_regex,
+        digest,
+        expected_id=path.stem,
+        customer_domains=settings.customer_domain_list,
+    )
 
 
 def _is_duplicate(case: Case, rel: str, owners: dict[str, str], present: set[str]) -> str | None:
@@ -108,8 +123,12 @@ def _report_unchanged(report: SyncReport, state: FileState, shown: str) -> None:
 
 BATCH = 500  # files per multi-row write and transaction
 PARALLEL_FILES = 2000  # from this many files to read, they are read and parsed in worker processes
-Job = tuple[Path, str, "str | None", "os.stat_result | None"]  # path, shown path, known content hash, stat
-Loaded = tuple["Problem | None", str, bool, "Case | None", list[Problem]]  # unreadable, digest, same as known, case, problems
+Job = tuple[
+    Path, str, "str | None", "os.stat_result | None"
+]  # path, shown path, known content hash, stat
+Loaded = tuple[
+    "Problem | None", str, bool, "Case | None", list[Problem]
+]  # unreadable, digest, same as known, case, problems
 
 
 def _load(settings: Settings, root: Path, job: Job) -> Loaded:
@@ -151,12 +170,20 @@ def _loaded(settings: Settings, jobs: list[Job]) -> Iterator[Loaded]:
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
-    tasks = iter([jobs[start:start + WORKER_CHUNK] for start in range(0, len(jobs), WORKER_CHUNK)])
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(settings,)) as pool:
+    context = multiprocessing.get_context(
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    tasks = iter(
+        [jobs[start : start + WORKER_CHUNK] for start in range(0, len(jobs), WORKER_CHUNK)]
+    )
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=(settings,)
+    ) as pool:
         # at most four tasks per worker in flight: parsed cases never pile up in memory when the
         # store writes fall behind (the results come back in the files' order)
-        pending = deque(pool.submit(_worker_load, task) for task in itertools.islice(tasks, 4 * workers))
+        pending = deque(
+            pool.submit(_worker_load, task) for task in itertools.islice(tasks, 4 * workers)
+        )
         while pending:
             done = pending.popleft().result()
             following = next(tasks, None)
@@ -199,7 +226,9 @@ class _Batch:
         self.cases, self.states = [], []
 
 
-def sync_store(settings: Settings, store: Store, rehash: bool = False, reparse: bool = False) -> SyncReport:
+def sync_store(
+    settings: Settings, store: Store, rehash: bool = False, reparse: bool = False
+) -> SyncReport:
     """Load new and changed case files into the store and remove deleted ones (``rehash``: read
     every file; ``reparse``: parse every file again, as after an upgrade of the parser)."""
     root = settings.cases_dir
@@ -222,10 +251,19 @@ def sync_store(settings: Settings, store: Store, rehash: bool = False, reparse: 
         if not (rehash or reparse) and state is not None and _unchanged_on_disk(state, st):
             _report_unchanged(report, state, str(root / rel))
             continue
-        jobs.append((path, str(root / rel), state.content_hash if state is not None and not reparse else None, st))
+        jobs.append(
+            (
+                path,
+                str(root / rel),
+                state.content_hash if state is not None and not reparse else None,
+                st,
+            )
+        )
     batch = _Batch(store)
     with store.bulk_connection() as conn:
-        for (path, shown, _, st), (data_error, digest, same, case, problems) in zip(jobs, _loaded(settings, jobs)):
+        for (path, shown, _, st), (data_error, digest, same, case, problems) in zip(
+            jobs, _loaded(settings, jobs)
+        ):
             batch.between_files(conn)
             rel = relative[path]
             state = states.get(rel)
@@ -236,16 +274,37 @@ def sync_store(settings: Settings, store: Store, rehash: bool = False, reparse: 
             size, mtime_ns = _trusted_stat(st, scan_started_ns) if st is not None else (None, None)
             if state is not None and same:  # read, same content as last time
                 _report_unchanged(report, state, shown)
-                if (size, mtime_ns) != (state.size, state.mtime_ns):  # touched, not changed: remember the new time
-                    batch.state(conn, FileState(rel, digest, state.case_id, True, state.problems, size, mtime_ns))
+                if (size, mtime_ns) != (
+                    state.size,
+                    state.mtime_ns,
+                ):  # touched, not changed: remember the new time
+                    batch.state(
+                        conn,
+                        FileState(rel, digest, state.case_id, True, state.problems, size, mtime_ns),
+                    )
                 continue
             other = _is_duplicate(case, rel, owners, present) if case else None
-            if other:
-                problems.append(Problem(shown, 2, "duplicate_id", {"id": case.id, "other": str(root / other)}, "id"))  # type: ignore[union-attr]
+            if other and case is not None:
+                problems.append(
+                    Problem(
+                        shown, 2, "duplicate_id", {"id": case.id, "other": str(root / other)}, "id"
+                    )
+                )
                 case = None
             report.problems += problems
             old_id = state.case_id if state else None
-            batch.state(conn, FileState(rel, digest, case.id if case else old_id, True, [p.to_dict() for p in problems], size, mtime_ns))
+            batch.state(
+                conn,
+                FileState(
+                    rel,
+                    digest,
+                    case.id if case else old_id,
+                    True,
+                    [p.to_dict() for p in problems],
+                    size,
+                    mtime_ns,
+                ),
+            )
             if case is None:
                 report.failed.append(shown)
                 continue

@@ -6,8 +6,9 @@ Usage:
   python scripts/bench_ann.py --smoke        # 30 synthetic cases indexed with the hashing encoder: seconds
 
 Reads every chunk vector of the live generation, builds the HNSW index the product builds
-(``VectorIndex``: M=32, efConstruction=80 unless ``--ef-construction``) and an exact one, and encodes queries (the evaluation
-set plus symptoms, error codes and log lines of random cases) with the generation's own model.
+(``VectorIndex``: M=32, efConstruction=80 unless ``--ef-construction``) and an exact one, and
+encodes queries (the evaluation set plus symptoms, error codes and log lines of random cases)
+with the generation's own model.
 For each efSearch it reports, unfiltered and with the support role's filter (the row bitmap the
 searcher passes to faiss):
 
@@ -33,11 +34,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_search import bench_queries, percentile  # noqa: E402
+
 from indexer import generation as gen  # noqa: E402
 from indexer.dense import VectorIndex, encoder_for  # noqa: E402
+from indexer.filters import Filters  # noqa: E402
 from indexer.fusion import group_best  # noqa: E402
 from indexer.searcher import OpenGeneration  # noqa: E402
-from indexer.filters import Filters  # noqa: E402
 from kb.settings import load_settings  # noqa: E402
 
 LEG_CANDIDATES = 400  # settings.candidates (100) * 4 chunks, as the searcher asks
@@ -51,8 +53,14 @@ def top_cases(found: list[tuple[int, float]], chunk_case: list[str], n: int = 10
     return [cid for cid, _ in group_best([(chunk_case[row], -score) for row, score in found])][:n]
 
 
-def measure(approx: VectorIndex, exact: VectorIndex, queries: np.ndarray, mask: np.ndarray | None,
-            chunk_case: list[str], ef: int | None = None) -> dict[str, float]:
+def measure(
+    approx: VectorIndex,
+    exact: VectorIndex,
+    queries: np.ndarray,
+    mask: np.ndarray | None,
+    chunk_case: list[str],
+    ef: int | None = None,
+) -> dict[str, float]:
     recall_leg, recall_10, recall_cases, latencies = [], [], [], []
     for vector in queries:
         want = exact.search(vector[None, :], LEG_CANDIDATES, mask)[0]
@@ -63,10 +71,16 @@ def measure(approx: VectorIndex, exact: VectorIndex, queries: np.ndarray, mask: 
         recall_leg.append(len(got_rows & {row for row, _ in want}) / max(1, len(want)))
         recall_10.append(len(got_rows & {row for row, _ in want[:10]}) / max(1, len(want[:10])))
         exact_cases = top_cases(want, chunk_case)
-        recall_cases.append(len(set(top_cases(got, chunk_case)) & set(exact_cases)) / max(1, len(exact_cases)))
-    return {"chunk_recall@400": round(statistics.mean(recall_leg), 4), "chunk_recall@10": round(statistics.mean(recall_10), 4),
-            "case_recall@10": round(statistics.mean(recall_cases), 4),
-            "p50_ms": round(statistics.median(latencies), 2), "p95_ms": round(percentile(latencies, 0.95), 2)}
+        recall_cases.append(
+            len(set(top_cases(got, chunk_case)) & set(exact_cases)) / max(1, len(exact_cases))
+        )
+    return {
+        "chunk_recall@400": round(statistics.mean(recall_leg), 4),
+        "chunk_recall@10": round(statistics.mean(recall_10), 4),
+        "case_recall@10": round(statistics.mean(recall_cases), 4),
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(percentile(latencies, 0.95), 2),
+    }
 
 
 def smoke_data() -> Path:
@@ -74,22 +88,38 @@ def smoke_data() -> Path:
     import tempfile
 
     import synth_cases
+
     from indexer.jobs import run_index
 
     root = Path(tempfile.mkdtemp(prefix="kb-ann-smoke-"))
     synth_cases.generate(root / "cases", 30)
-    run_index(load_settings(environ={}, cases_dir=root / "cases", data_dir=root / "data", embed_model="hash:384"))
+    run_index(
+        load_settings(
+            environ={}, cases_dir=root / "cases", data_dir=root / "data", embed_model="hash:384"
+        )
+    )
     return root / "data"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, help="a data folder holding index/CURRENT")
-    parser.add_argument("--smoke", action="store_true", help="index 30 synthetic cases (hashing encoder) and measure 10 queries at one efSearch")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="index 30 synthetic cases (hashing encoder) and measure 10 queries at one efSearch",
+    )
     parser.add_argument("--cases", type=Path, help="its cases folder (default: <data>/../cases)")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--ef", type=int, nargs="+", default=[400, 512, 768, 1024],
-                        help="efSearch values (the product never searches below the 400 candidates it asks for)")
+    parser.add_argument(
+        "--ef",
+        type=int,
+        nargs="+",
+        default=[400, 512, 768, 1024],
+        help="efSearch values (the product never searches below the 400 candidates it asks for)",
+    )
     parser.add_argument("--ef-construction", type=int, default=VectorIndex.HNSW_EF_CONSTRUCTION)
     args = parser.parse_args()
     if args.smoke:
@@ -109,13 +139,22 @@ def main() -> None:
     texts = [text for _, text in bench_queries(cases_dir, args.queries, random.Random(7))]
     queries = encoder_for(settings, g.manifest.model).encode_queries([t[:2000] for t in texts])
     support = g.row_mask(Filters().for_role("support"))
-    result = {"generation": str(folder), "model": g.manifest.model, "chunks": len(vectors), "queries": len(texts),
-              "ef_construction": args.ef_construction,
-              "hnsw_build_seconds": round(build_s, 1), "support_rows": int(support.sum()) if support is not None else len(vectors),
-              "exact_ms": measure(exact, exact, queries[:50], None, g.chunk_case)["p50_ms"], "ef": {}}
+    result = {
+        "generation": str(folder),
+        "model": g.manifest.model,
+        "chunks": len(vectors),
+        "queries": len(texts),
+        "ef_construction": args.ef_construction,
+        "hnsw_build_seconds": round(build_s, 1),
+        "support_rows": int(support.sum()) if support is not None else len(vectors),
+        "exact_ms": measure(exact, exact, queries[:50], None, g.chunk_case)["p50_ms"],
+        "ef": {},
+    }
     for ef in args.ef:
-        result["ef"][ef] = {"all": measure(approx, exact, queries, None, g.chunk_case, ef),
-                            "support": measure(approx, exact, queries, support, g.chunk_case, ef)}
+        result["ef"][ef] = {
+            "all": measure(approx, exact, queries, None, g.chunk_case, ef),
+            "support": measure(approx, exact, queries, support, g.chunk_case, ef),
+        }
         print(ef, json.dumps(result["ef"][ef]), flush=True)
     print(json.dumps(result, indent=2))
 

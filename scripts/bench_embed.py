@@ -48,7 +48,9 @@ def raw_rate(encoder, texts: list[str]) -> tuple[float, np.ndarray]:  # type: ig
     ordered = sorted(texts, key=len)
     encoder.encode(ordered[:8])  # warm-up
     started = time.perf_counter()
-    vectors = np.vstack([encoder.encode(ordered[i:i + BATCH]) for i in range(0, len(ordered), BATCH)])
+    vectors = np.vstack(
+        [encoder.encode(ordered[i : i + BATCH]) for i in range(0, len(ordered), BATCH)]
+    )
     return len(texts) / (time.perf_counter() - started), vectors
 
 
@@ -63,12 +65,13 @@ def sparse_rate(encoder, chunks: list[tuple[str, str, str, str]]) -> float | Non
     encoder.encode_sparse(texts[:2])  # warm-up
     started = time.perf_counter()
     for start in range(0, len(texts), 64):
-        encoder.encode_sparse(texts[start:start + 64])
+        encoder.encode_sparse(texts[start : start + 64])
     return len(texts) / (time.perf_counter() - started)
 
 
 def query_ms(encoder, queries: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Median milliseconds to encode one query, dense and (where there is one) sparse."""
+
     def median(fn) -> float:  # type: ignore[no-untyped-def]
         times = []
         for q in queries:
@@ -86,11 +89,24 @@ def query_ms(encoder, queries: list[str]) -> dict[str, float]:  # type: ignore[n
 def main() -> None:
     import synth_cases
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cases", type=int, default=60)
-    parser.add_argument("--precision", nargs="+", default=None, help="default: float32 and bfloat16 for a torch model, float32 otherwise")
-    parser.add_argument("--model", default=None, help="embedding model (default: the settings' KB_EMBED_MODEL)")
-    parser.add_argument("--smoke", action="store_true", help="4 cases, the hashing encoder: only that it runs and prints its figures")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=None,
+        help="default: float32 and bfloat16 for a torch model, float32 otherwise",
+    )
+    parser.add_argument(
+        "--model", default=None, help="embedding model (default: the settings' KB_EMBED_MODEL)"
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="4 cases, the hashing encoder: only that it runs and prints its figures",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.cases, args.model = 4, "hash:384"
@@ -103,16 +119,28 @@ def main() -> None:
     result: dict[str, object] = {"cases": args.cases}
     reference: np.ndarray | None = None
     for precision in args.precision:
-        settings = load_settings(cases_dir=root / "cases", data_dir=root / f"data-{precision}", embed_precision=precision,
-                                 embed_model=model)
+        settings = load_settings(
+            cases_dir=root / "cases",
+            data_dir=root / f"data-{precision}",
+            embed_precision=precision,
+            embed_model=model,
+        )
         store = open_store(settings)
         sync_store(settings, store)
         chunks = store.all_chunks()
         encoder = encoder_for(settings)
         raw, vectors = raw_rate(encoder, [c[2] for c in chunks])
         sparse = sparse_rate(encoder, chunks)
-        queries = query_ms(encoder, ["メールが届くのが数時間遅れる", "SCH-13208", "approval emails reach everyone hours late",
-                                     "2024-02-13 08:51:04,227 ERROR [http-nio-8443-exec-23] SCH-13208 Cannot apply exception"] * 5)
+        queries = query_ms(
+            encoder,
+            [
+                "メールが届くのが数時間遅れる",
+                "SCH-13208",
+                "approval emails reach everyone hours late",
+                "2024-02-13 08:51:04,227 ERROR [http-nio-8443-exec-23] SCH-13208 Cannot apply exception",
+            ]
+            * 5,
+        )
         started = time.perf_counter()
         embed_chunks(store, encoder, chunks)
         embed = len(chunks) / (time.perf_counter() - started)
@@ -124,13 +152,26 @@ def main() -> None:
         if reference is None:
             reference = vectors
         cases = len({c[0] for c in chunks})
-        raw_all = len(chunks) / (len(chunks) / raw + cases / sparse) if sparse and settings.sparse_leg else raw
-        result[precision] = {"model": model, "chunks": len(chunks), "cases": cases, "raw_per_s": round(raw, 1),
-                             "raw_with_sparse_per_s": round(raw_all, 1), "embed_per_s": round(embed, 1),
-                             "index_per_s": round(index, 1), "pipeline_overhead": f"{(1 - embed / raw) * 100:.0f}%",
-                             "index_vs_raw": round(index / raw_all, 3), "index_vs_dense_raw": round(index / raw, 3),
-                             "cosine_to_first": round(float((vectors * reference).sum(axis=1).mean()), 5),
-                             "sparse_cases_per_s": round(sparse, 1) if sparse else None, **queries}
+        raw_all = (
+            len(chunks) / (len(chunks) / raw + cases / sparse)
+            if sparse and settings.sparse_leg
+            else raw
+        )
+        result[precision] = {
+            "model": model,
+            "chunks": len(chunks),
+            "cases": cases,
+            "raw_per_s": round(raw, 1),
+            "raw_with_sparse_per_s": round(raw_all, 1),
+            "embed_per_s": round(embed, 1),
+            "index_per_s": round(index, 1),
+            "pipeline_overhead": f"{(1 - embed / raw) * 100:.0f}%",
+            "index_vs_raw": round(index / raw_all, 3),
+            "index_vs_dense_raw": round(index / raw, 3),
+            "cosine_to_first": round(float((vectors * reference).sum(axis=1).mean()), 5),
+            "sparse_cases_per_s": round(sparse, 1) if sparse else None,
+            **queries,
+        }
         print(precision, json.dumps(result[precision]), flush=True)
     print(json.dumps(result, indent=2))
 

@@ -26,18 +26,20 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from bench_search import folder_size, percentile, proc_status_mb  # noqa: E402  (scripts/ is on sys.path)
+
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
 from indexer.lexical import LexicalDoc, build_queries, case_document, profile, signature_query
-from kb.logsig import looks_like_log
 from kb.case import Case
 from kb.corpus import load_cases
+from kb.logsig import looks_like_log
 from kb.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -63,11 +65,17 @@ def analyse(cases: Sequence[Case]) -> list[LexicalDoc]:
     docs = []
     for case in cases:
         doc = case_document(case, fields)
-        docs.append(replace(doc, tokens={f: [sys.intern(t) for t in toks] for f, toks in doc.tokens.items()}))
+        docs.append(
+            replace(
+                doc, tokens={f: [sys.intern(t) for t in toks] for f, toks in doc.tokens.items()}
+            )
+        )
     return docs
 
 
-def bench_queries(cases: Sequence[Case], per_kind: int, rng: random.Random) -> list[tuple[str, str]]:
+def bench_queries(
+    cases: Sequence[Case], per_kind: int, rng: random.Random
+) -> list[tuple[str, str]]:
     """Short word queries, error codes and pasted logs taken from random cases, shuffled."""
     picked = rng.sample(list(cases), min(per_kind, len(cases)))
     queries = []
@@ -75,7 +83,9 @@ def bench_queries(cases: Sequence[Case], per_kind: int, rng: random.Random) -> l
         queries.append(("words", case.section_text("symptoms")[:80]))
         if case.error_codes:
             queries.append(("code", case.error_codes[0]))
-        logs = "\n".join(line for line in case.section_text("logs").splitlines() if not line.startswith("```"))
+        logs = "\n".join(
+            line for line in case.section_text("logs").splitlines() if not line.startswith("```")
+        )
         if logs.strip():
             queries.append(("log", logs))
     rng.shuffle(queries)
@@ -103,10 +113,14 @@ class EngineRunner:
 
     def query(self, text: str) -> int:
         engine = self.engine
-        queries = build_queries(text, self.fields, engine.doc_frequencies, self.doc_count, self.long_query_terms)
+        queries = build_queries(
+            text, self.fields, engine.doc_frequencies, self.doc_count, self.long_query_terms
+        )
         found = len(engine.search(queries, ROLE_FILTERS, self.candidates))
         if looks_like_log(text):
-            sig = signature_query(text, engine.doc_frequencies, self.doc_count, self.long_query_terms)
+            sig = signature_query(
+                text, engine.doc_frequencies, self.doc_count, self.long_query_terms
+            )
             found += len(engine.search(sig, ROLE_FILTERS, self.candidates))
         return found
 
@@ -148,17 +162,30 @@ class Bm25sRunner:
         return {t: self.df.get(f"{field}:{t}", 0) for t in terms}
 
     def _retrieve(self, queries: Sequence[Any]) -> int:
-        tokens = list(dict.fromkeys(f"{q.field}:{t}" for q in queries for t, _ in q.terms if f"{q.field}:{t}" in self.df))
+        tokens = list(
+            dict.fromkeys(
+                f"{q.field}:{t}" for q in queries for t, _ in q.terms if f"{q.field}:{t}" in self.df
+            )
+        )
         if not tokens:
             return 0
-        _, scores = self.retriever.retrieve([tokens], k=min(self.candidates, self.n_docs), show_progress=False,
-                                            weight_mask=self.mask, n_threads=1)
+        _, scores = self.retriever.retrieve(
+            [tokens],
+            k=min(self.candidates, self.n_docs),
+            show_progress=False,
+            weight_mask=self.mask,
+            n_threads=1,
+        )
         return int((scores[0] > 0).sum())
 
     def query(self, text: str) -> int:
-        found = self._retrieve(build_queries(text, self.fields, self._doc_freq, self.n_docs, self.long_query_terms))
+        found = self._retrieve(
+            build_queries(text, self.fields, self._doc_freq, self.n_docs, self.long_query_terms)
+        )
         if looks_like_log(text):
-            found += self._retrieve(signature_query(text, self._doc_freq, self.n_docs, self.long_query_terms))
+            found += self._retrieve(
+                signature_query(text, self._doc_freq, self.n_docs, self.long_query_terms)
+            )
         return found
 
     def filter_ids(self) -> int:
@@ -178,7 +205,11 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def latency(values: Sequence[float]) -> dict[str, float]:
-    return {"p50": round(statistics.median(values), 2), "p95": round(percentile(values, 0.95), 2), "n": len(values)}
+    return {
+        "p50": round(statistics.median(values), 2),
+        "p95": round(percentile(values, 0.95), 2),
+        "n": len(values),
+    }
 
 
 def _reset_peak() -> None:
@@ -189,7 +220,9 @@ def _reset_peak() -> None:
         pass
 
 
-def bench_engine(runner: Any, docs: Sequence[LexicalDoc], queries: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def bench_engine(
+    runner: Any, docs: Sequence[LexicalDoc], queries: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
     base = proc_status_mb("VmRSS")
     _reset_peak()
     build_ms = timed(lambda: runner.build(docs))
@@ -200,16 +233,23 @@ def bench_engine(runner: Any, docs: Sequence[LexicalDoc], queries: Sequence[tupl
         runner.query(text)
     per_kind: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for kind, text in queries:
-        per_kind[kind].append(timed(lambda: runner.query(text)))
+        per_kind[kind].append(timed(lambda text=text: runner.query(text)))
     filters = [timed(runner.filter_ids) for _ in range(20)]
     after_queries = proc_status_mb("VmRSS")
-    memory = {"build_peak_mb": round(peak - base), "serving_mb": round(after_queries - before_open)} \
-        if None not in (base, peak, before_open, after_queries) else {}  # growth over the analysed documents held in memory
-    result = {"build_s": round(build_ms / 1000, 2), "docs_per_s": round(len(docs) / (build_ms / 1000)),
-              "index_mb": round(runner.size() / 2**20, 1), "memory": memory,
-              "query_ms": {kind: latency(values) for kind, values in per_kind.items() if values}
-              | {"all": latency([v for values in per_kind.values() for v in values])},
-              "filter_ids_ms": latency(filters)}
+    memory = (
+        {"build_peak_mb": round(peak - base), "serving_mb": round(after_queries - before_open)}
+        if None not in (base, peak, before_open, after_queries)
+        else {}
+    )  # growth over the analysed documents held in memory
+    result = {
+        "build_s": round(build_ms / 1000, 2),
+        "docs_per_s": round(len(docs) / (build_ms / 1000)),
+        "index_mb": round(runner.size() / 2**20, 1),
+        "memory": memory,
+        "query_ms": {kind: latency(values) for kind, values in per_kind.items() if values}
+        | {"all": latency([v for values in per_kind.values() for v in values])},
+        "filter_ids_ms": latency(filters),
+    }
     runner.close()
     return result
 
@@ -224,17 +264,27 @@ def run(count: int, engines: Sequence[str], per_kind: int, root: Path) -> dict[s
     docs = analyse(cases)
     analyse_s = time.perf_counter() - started
     queries = bench_queries(cases, per_kind, random.Random(11))
-    result: dict[str, Any] = {"cases": len(docs), "load_s": round(load_s, 1), "analyse_s": round(analyse_s, 1),
-                              "queries": dict(Counter(kind for kind, _ in queries)),
-                              "settings": {"long_query_terms": settings.long_query_terms, "candidates": settings.candidates},
-                              "versions": {name: _version(name) for name in ("whoosh-reloaded", "tantivy", "bm25s")},
-                              "engines": {}}
+    result: dict[str, Any] = {
+        "cases": len(docs),
+        "load_s": round(load_s, 1),
+        "analyse_s": round(analyse_s, 1),
+        "queries": dict(Counter(kind for kind, _ in queries)),
+        "settings": {
+            "long_query_terms": settings.long_query_terms,
+            "candidates": settings.candidates,
+        },
+        "versions": {name: _version(name) for name in ("whoosh-reloaded", "tantivy", "bm25s")},
+        "engines": {},
+    }
     print(f"{len(docs)} cases: loaded in {load_s:.1f}s, analysed in {analyse_s:.1f}s", flush=True)
     for name in engines:
         folder = root / f"index-{count}-{name}"
         shutil.rmtree(folder, ignore_errors=True)
-        runner: Any = (Bm25sRunner(folder, settings.long_query_terms, settings.candidates) if name == "bm25s"
-                       else EngineRunner(name, folder, settings.long_query_terms, settings.candidates))
+        runner: Any = (
+            Bm25sRunner(folder, settings.long_query_terms, settings.candidates)
+            if name == "bm25s"
+            else EngineRunner(name, folder, settings.long_query_terms, settings.candidates)
+        )
         result["engines"][name] = bench_engine(runner, docs, queries)
         print(f"  {name}: {json.dumps(result['engines'][name])}", flush=True)
         shutil.rmtree(folder, ignore_errors=True)
@@ -243,25 +293,37 @@ def run(count: int, engines: Sequence[str], per_kind: int, root: Path) -> dict[s
 
 def table(results: Sequence[dict[str, Any]]) -> str:
     """One row per (corpus size, engine): build, size, p50/p95 per query kind and the filter."""
-    head = f"{'cases':>7} {'engine':<8} {'build s':>8} {'MB':>7}" + "".join(f" {k + ' p50/p95 ms':>22}" for k in KINDS + ("all",)) + f" {'filter p50/p95':>16} {'mem build/serve MB':>19}"
+    head = (
+        f"{'cases':>7} {'engine':<8} {'build s':>8} {'MB':>7}"
+        + "".join(f" {k + ' p50/p95 ms':>22}" for k in KINDS + ("all",))
+        + f" {'filter p50/p95':>16} {'mem build/serve MB':>19}"
+    )
     lines = [head, "-" * len(head)]
     for result in results:
         for name, r in result["engines"].items():
             cells = "".join(f" {_pair(r['query_ms'].get(k)):>22}" for k in KINDS + ("all",))
             mem = r.get("memory") or {}
             memory = f"{mem.get('build_peak_mb', '-')} / {mem.get('serving_mb', '-')}"
-            lines.append(f"{result['cases']:>7} {name:<8} {r['build_s']:>8} {r['index_mb']:>7}{cells} {_pair(r['filter_ids_ms']):>16} {memory:>19}")
+            lines.append(
+                f"{result['cases']:>7} {name:<8} {r['build_s']:>8} {r['index_mb']:>7}{cells} "
+                f"{_pair(r['filter_ids_ms']):>16} {memory:>19}"
+            )
     return "\n".join(lines)
 
 
-def ratios(results: Sequence[dict[str, Any]], engine: str = "tantivy", reference: str = "bm25s") -> list[str]:
+def ratios(
+    results: Sequence[dict[str, Any]], engine: str = "tantivy", reference: str = "bm25s"
+) -> list[str]:
     """``engine``'s p50 and p95 over the reference's, per corpus size, measured in the same run."""
     lines = []
     for result in results:
         ours, ref = result["engines"].get(engine), result["engines"].get(reference)
         if ours and ref:
             a, b = ours["query_ms"]["all"], ref["query_ms"]["all"]
-            lines.append(f"{result['cases']} cases: {engine} / {reference} all kinds p50 {a['p50'] / b['p50']:.2f}x, p95 {a['p95'] / b['p95']:.2f}x")
+            lines.append(
+                f"{result['cases']} cases: {engine} / {reference} all kinds p50 "
+                f"{a['p50'] / b['p50']:.2f}x, p95 {a['p95'] / b['p95']:.2f}x"
+            )
     return lines
 
 
@@ -277,13 +339,29 @@ def _pair(stats: dict[str, float] | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=int, nargs="+", default=[10000], help="corpus sizes, e.g. 2000 10000 50000 100000")
-    parser.add_argument("--queries", type=int, default=200, help="queries per kind (words, code, log)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--cases",
+        type=int,
+        nargs="+",
+        default=[10000],
+        help="corpus sizes, e.g. 2000 10000 50000 100000",
+    )
+    parser.add_argument(
+        "--queries", type=int, default=200, help="queries per kind (words, code, log)"
+    )
     parser.add_argument("--engines", nargs="+", default=["whoosh", "tantivy", "bm25s"])
-    parser.add_argument("--keep", type=Path, help="keep the generated corpora here (reused when present)")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the generated corpora here (reused when present)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--smoke", action="store_true", help="30 cases, 5 queries per kind: only that it runs and prints its figures")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="30 cases, 5 queries per kind: only that it runs and prints its figures",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.cases, args.queries = [30], 5

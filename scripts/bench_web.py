@@ -28,8 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kb.activity import percentile  # noqa: E402
 from indexer.jobs import run_index  # noqa: E402
+from kb.activity import percentile  # noqa: E402
 from kb.settings import DEFAULT_MODEL, load_settings  # noqa: E402
 from webui import create_app  # noqa: E402
 
@@ -40,8 +40,10 @@ PASSES: tuple[dict[str, str], ...] = ({}, {"status": "resolved"}, {"product": "t
 
 def summary(label: str, values: list[float]) -> str:
     ordered = sorted(values)
-    return (f"{label:<34} n={len(values):<4} p50={percentile(ordered, 50):7.1f} ms  p95={percentile(ordered, 95):7.1f} ms  "
-            f"max={ordered[-1]:7.1f} ms  mean={statistics.fmean(values):6.1f} ms")
+    return (
+        f"{label:<34} n={len(values):<4} p50={percentile(ordered, 50):7.1f} ms  p95={percentile(ordered, 95):7.1f} ms  "
+        f"max={ordered[-1]:7.1f} ms  mean={statistics.fmean(values):6.1f} ms"
+    )
 
 
 def signed_in_client(app, name: str):  # type: ignore[no-untyped-def]
@@ -54,7 +56,9 @@ def signed_in_client(app, name: str):  # type: ignore[no-untyped-def]
     client = app.test_client()
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
-    data = {"name": name, "password": password, "next": "/"} | ({"csrf_token": token.group(1)} if token else {})
+    data = {"name": name, "password": password, "next": "/"} | (
+        {"csrf_token": token.group(1)} if token else {}
+    )
     response = client.post("/login", data=data)
     if response.status_code != 303:
         raise SystemExit(f"login failed: {response.status_code}")
@@ -63,26 +67,47 @@ def signed_in_client(app, name: str):  # type: ignore[no-untyped-def]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="embedding model (default: the default setting)")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="embedding model (default: the default setting)"
+    )
     parser.add_argument("--requests", type=int, default=200, help="how many timed /search requests")
-    parser.add_argument("--queries", type=Path, default=REPO / "tests" / "data" / "eval" / "queries.jsonl")
+    parser.add_argument(
+        "--queries", type=Path, default=REPO / "tests" / "data" / "eval" / "queries.jsonl"
+    )
     parser.add_argument("--api", action="store_true", help="also time /api/v1/search")
-    parser.add_argument("--smoke", action="store_true", help="12 requests with the fake encoder, API included: only that it runs")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="12 requests with the fake encoder, API included: only that it runs",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.model, args.requests, args.api = "hash:256", 12, True
 
-    queries = [json.loads(line)["query"] for line in args.queries.read_text("utf-8").splitlines() if line.strip()]
+    queries = [
+        json.loads(line)["query"]
+        for line in args.queries.read_text("utf-8").splitlines()
+        if line.strip()
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(environ={}, cases_dir=REPO / "cases", data_dir=Path(tmp) / "data", embed_model=args.model)
+        settings = load_settings(
+            environ={},
+            cases_dir=REPO / "cases",
+            data_dir=Path(tmp) / "data",
+            embed_model=args.model,
+        )
         started = time.perf_counter()
         report = run_index(settings)
-        print(f"index: {report.summary()} ({time.perf_counter() - started:.1f}s, model {args.model})")
+        print(
+            f"index: {report.summary()} ({time.perf_counter() - started:.1f}s, model {args.model})"
+        )
         app = create_app(settings)
         client = signed_in_client(app, "bench-web")
         client.get("/search", query_string={"q": "warm-up"})  # loads the generation and the encoder
 
-        plan = list(islice(((q, flt, n) for n, flt in enumerate(PASSES) for q in queries), args.requests))
+        plan = list(
+            islice(((q, flt, n) for n, flt in enumerate(PASSES) for q in queries), args.requests)
+        )
         plan += list(islice(cycle(plan), max(0, args.requests - len(plan))))
         timings: dict[int, list[float]] = {}
         for text, flt, n in plan:
@@ -104,22 +129,35 @@ def main() -> int:
             api_client = app.test_client()
             headers = {"Authorization": f"Bearer {token}"}
             api = []
-            for text in queries[:args.requests] if args.smoke else queries:
+            for text in queries[: args.requests] if args.smoke else queries:
                 t0 = time.perf_counter()
-                response = api_client.get("/api/v1/search", query_string={"q": text, "status": "workaround"}, headers=headers)
+                response = api_client.get(
+                    "/api/v1/search",
+                    query_string={"q": text, "status": "workaround"},
+                    headers=headers,
+                )
                 api.append((time.perf_counter() - t0) * 1000)
                 if response.status_code != 200:
-                    print(f"error {response.status_code} from the API for {text[:40]!r}", file=sys.stderr)
+                    print(
+                        f"error {response.status_code} from the API for {text[:40]!r}",
+                        file=sys.stderr,
+                    )
                     return 1
             print(summary("GET /api/v1/search", api))
             html_p95, api_p95 = percentile(sorted(everything), 95), percentile(sorted(api), 95)
-            print(f"HTML /search vs API p95: {html_p95 / api_p95:.2f}x (p50 {percentile(sorted(everything), 50) / percentile(sorted(api), 50):.2f}x)")
+            print(
+                f"HTML /search vs API p95: {html_p95 / api_p95:.2f}x (p50 "
+                f"{percentile(sorted(everything), 50) / percentile(sorted(api), 50):.2f}x)"
+            )
 
-        from kb.activity import SearchLog
         from sqlalchemy import select
 
+        from kb.activity import SearchLog
+
         with app.extensions["kb"].store.session() as session:
-            logged = sorted(session.scalars(select(SearchLog.latency_ms).where(SearchLog.source == "web")).all())
+            logged = sorted(
+                session.scalars(select(SearchLog.latency_ms).where(SearchLog.source == "web")).all()
+            )
         print(summary("logged search+facets (web)", logged[1:] if len(logged) > 1 else logged))
         app.extensions["kb"].close()
     return 0

@@ -34,20 +34,30 @@ CASES = 40
 def case_file(i: int, revision: int = 0) -> str:
     from conftest import case_text
 
-    return case_text(f"ESC-2026-{i:04d}", title=f"Case {i} revision {revision}",
-                     symptoms=f"The widget reports churnword{i} and ERR-{1000 + i:05d} after the upgrade.")
+    return case_text(
+        f"ESC-2026-{i:04d}",
+        title=f"Case {i} revision {revision}",
+        symptoms=f"The widget reports churnword{i} and ERR-{1000 + i:05d} after the upgrade.",
+    )
 
 
 def make_settings(root: Path, engine: str, keep: int, grace: float):  # type: ignore[no-untyped-def]
     from kb.settings import load_settings
 
-    return load_settings(environ={}, cases_dir=root / "cases", data_dir=root / "data", embed_model="hash:256",
-                         lexical_engine=engine, keep_generations=keep, generation_grace_seconds=int(grace))
+    return load_settings(
+        environ={},
+        cases_dir=root / "cases",
+        data_dir=root / "data",
+        embed_model="hash:256",
+        lexical_engine=engine,
+        keep_generations=keep,
+        generation_grace_seconds=int(grace),
+    )
 
 
 def reader(root: str, engine: str, threads: int, stop_at: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
     """One reader process: ``threads`` threads searching until ``stop_at``."""
-    from indexer.searcher import SearchRequest, Searcher
+    from indexer.searcher import Searcher, SearchRequest
     from kb.migrate import open_store
 
     settings = make_settings(Path(root), engine, 3, 0)
@@ -95,25 +105,39 @@ def churn(args: argparse.Namespace, root: Path) -> dict:
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     stop_at = time.time() + args.seconds
-    procs = [ctx.Process(target=reader, args=(str(root), args.engine, args.threads, stop_at, out)) for _ in range(args.processes)]
+    procs = [
+        ctx.Process(target=reader, args=(str(root), args.engine, args.threads, stop_at, out))
+        for _ in range(args.processes)
+    ]
     for p in procs:
         p.start()
     publishes, pruned, revision = 0, 0, 0
     while time.time() < stop_at:
         revision += 1
         (cases / "ESC-2026-0001.md").write_text(case_file(1, revision), "utf-8")
-        report = run_index(settings, full=revision % 3 == 0)  # incremental and full builds alternate
+        report = run_index(
+            settings, full=revision % 3 == 0
+        )  # incremental and full builds alternate
         publishes += int(report.published)
         pruned += len(report.build.get("pruned", [])) if report.build else 0
         time.sleep(args.pause)
     results = [out.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=30)
-    return {"seconds": args.seconds, "processes": args.processes, "threads": args.threads, "engine": args.engine,
-            "grace_seconds": args.grace, "keep": args.keep, "publishes": publishes, "pruned": pruned,
-            "searches": sum(r["searches"] for r in results), "errors": sum(r["errors"] for r in results),
-            "wrong_results": sum(r["wrong"] for r in results),
-            "error_messages": [m for r in results for m in r["messages"]][:5]}
+    return {
+        "seconds": args.seconds,
+        "processes": args.processes,
+        "threads": args.threads,
+        "engine": args.engine,
+        "grace_seconds": args.grace,
+        "keep": args.keep,
+        "publishes": publishes,
+        "pruned": pruned,
+        "searches": sum(r["searches"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+        "wrong_results": sum(r["wrong"] for r in results),
+        "error_messages": [m for r in results for m in r["messages"]][:5],
+    }
 
 
 def main() -> None:
@@ -125,10 +149,19 @@ def main() -> None:
     parser.add_argument("--keep", type=int, default=3)
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between two publishes")
     parser.add_argument("--engine", default="whoosh")
-    parser.add_argument("--smoke", action="store_true", help="a few seconds with 2 processes x 2 threads")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few seconds with 2 processes x 2 threads"
+    )
     args = parser.parse_args()
     if args.smoke:
-        args.seconds, args.processes, args.threads, args.grace, args.keep, args.pause = 6, 2, 2, 1, 1, 0.1
+        args.seconds, args.processes, args.threads, args.grace, args.keep, args.pause = (
+            6,
+            2,
+            2,
+            1,
+            1,
+            0.1,
+        )
     with tempfile.TemporaryDirectory(prefix="kb-churn-") as tmp:
         result = churn(args, Path(tmp))
     print(json.dumps(result, indent=2))

@@ -27,17 +27,34 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from indexer.dense import encoder_for  # noqa: E402
-from indexer.evaluate import EvalQuery, beir_cases, beir_queries, cases_for_eval, hybrid_ranking, index_cases, load_queries  # noqa: E402
-from kb.weights import KINDS, LANGS  # noqa: E402
+from indexer.evaluate import (
+    EvalQuery,
+    beir_cases,
+    beir_queries,
+    cases_for_eval,
+    hybrid_ranking,
+    index_cases,
+    load_queries,
+)  # noqa: E402
 from indexer.metrics import ndcg_at  # noqa: E402
 from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, classify_query, exact_matches  # noqa: E402
 from kb.codes import code_index  # noqa: E402
 from kb.settings import load_settings  # noqa: E402
+from kb.weights import KINDS, LANGS  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 COLLECTIONS: dict[str, dict[str, Any]] = {
-    "sample": {"cases": REPO / "cases", "queries": [REPO / "tests/data/eval/queries.jsonl", REPO / "tests/data/eval/queries_crosslingual.jsonl"]},
-    "tuning": {"cases": REPO / "tests/data/tuning/cases", "queries": [REPO / "tests/data/tuning/queries.jsonl"]},
+    "sample": {
+        "cases": REPO / "cases",
+        "queries": [
+            REPO / "tests/data/eval/queries.jsonl",
+            REPO / "tests/data/eval/queries_crosslingual.jsonl",
+        ],
+    },
+    "tuning": {
+        "cases": REPO / "tests/data/tuning/cases",
+        "queries": [REPO / "tests/data/tuning/queries.jsonl"],
+    },
     "jsquad": {"beir": SHARED / "jsquad-valid"},
     "stackfaq": {"beir": SHARED / "stackfaq"},
 }
@@ -62,20 +79,40 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
         data: dict[str, Any] = json.loads(path.read_text("utf-8"))
         cases = load_collection(name, max_beir)[0]
         data["case_lang"] = {c.id: c.lang for c in cases}
-        code_cases = code_index((case.id, case.error_codes) for case in cases)  # exact matches as the current code reads them
+        code_cases = code_index(
+            (case.id, case.error_codes) for case in cases
+        )  # exact matches as the current code reads them
         for query, ranking in zip(data["queries"], data["ranked"]):
             ranking[2] = exact_matches(query["query"], code_cases)
         return data
     cases, queries = load_collection(name, max_beir)
     settings = load_settings(environ={}, embed_model=model)
     with tempfile.TemporaryDirectory(prefix="kb-tune-") as tmp:
-        searcher = index_cases(cases, settings.replace(data_dir=Path(tmp), database_url=""), encoder_for(settings), "standard", None)
+        searcher = index_cases(
+            cases,
+            settings.replace(data_dir=Path(tmp), database_url=""),
+            encoder_for(settings),
+            "standard",
+            None,
+        )
         ranked: list[Any] = []
         for start in range(0, len(queries), 128):
-            ranked += searcher.rank_many([SearchRequest(text=q.query, role="admin", limit=10) for q in queries[start:start + 128]])
+            ranked += searcher.rank_many(
+                [
+                    SearchRequest(text=q.query, role="admin", limit=10)
+                    for q in queries[start : start + 128]
+                ]
+            )
         related = searcher.generation().related
-    data = {"queries": [{"query": q.query, "relevant": q.relevant, "kind": q.kind, "lang": q.lang} for q in queries],
-            "ranked": [list(r) for r in ranked], "related": related, "case_lang": {c.id: c.lang for c in cases}}
+    data = {
+        "queries": [
+            {"query": q.query, "relevant": q.relevant, "kind": q.kind, "lang": q.lang}
+            for q in queries
+        ],
+        "ranked": [list(r) for r in ranked],
+        "related": related,
+        "case_lang": {c.id: c.lang for c in cases},
+    }
     cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
     return data
@@ -86,53 +123,106 @@ def cell_of(query: dict[str, Any], ranking: list[Any]) -> tuple[str, str]:
     return ranking[0], classify_query(query["query"], bool(ranking[2]))
 
 
-def score_cell(data: dict[str, Any], rows: list[int], legs: dict[str, float], tier: bool = False, method: str = "rrf",
-               fair: bool = True) -> float:
+def score_cell(
+    data: dict[str, Any],
+    rows: list[int],
+    legs: dict[str, float],
+    tier: bool = False,
+    method: str = "rrf",
+    fair: bool = True,
+) -> float:
     total = 0.0
     for i in rows:
         q, ranking = data["queries"][i], data["ranked"][i]
         table = {ranking[0]: {kind: legs for kind in KINDS}}
-        total += ndcg_at(hybrid_ranking(q["query"], ranking, table, 60, data["related"],
-                                        tier_kinds=KINDS if tier else (), method=method,
-                                        case_lang=data["case_lang"] if fair else None), q["relevant"], 10)
+        total += ndcg_at(
+            hybrid_ranking(
+                q["query"],
+                ranking,
+                table,
+                60,
+                data["related"],
+                tier_kinds=KINDS if tier else (),
+                method=method,
+                case_lang=data["case_lang"] if fair else None,
+            ),
+            q["relevant"],
+            10,
+        )
     return total / len(rows)
 
 
 def leg_score(data: dict[str, Any], rows: list[int], leg: str) -> float:
-    return sum(ndcg_at(data["ranked"][i][1].get(leg, [])[:10], data["queries"][i]["relevant"], 10) for i in rows) / len(rows)
+    return sum(
+        ndcg_at(data["ranked"][i][1].get(leg, [])[:10], data["queries"][i]["relevant"], 10)
+        for i in rows
+    ) / len(rows)
 
 
-def sweep(collections: dict[str, dict[str, Any]], method: str, fair: bool = True) -> dict[str, dict[str, Any]]:
+def sweep(
+    collections: dict[str, dict[str, Any]], method: str, fair: bool = True
+) -> dict[str, dict[str, Any]]:
     """The chosen weights per cell, with the figures behind each choice."""
     chosen: dict[str, dict[str, Any]] = {}
     for lang, kind in itertools.product(LANGS, KINDS):
-        cells = {name: [i for i, (q, r) in enumerate(zip(d["queries"], d["ranked"])) if cell_of(q, r) == (lang, kind)]
-                 for name, d in collections.items()}
+        cells = {
+            name: [
+                i
+                for i, (q, r) in enumerate(zip(d["queries"], d["ranked"]))
+                if cell_of(q, r) == (lang, kind)
+            ]
+            for name, d in collections.items()
+        }
         cells = {name: rows for name, rows in cells.items() if len(rows) >= 3}
         if not cells:
             continue
-        best_leg = {name: max(leg_score(collections[name], rows, leg) for leg in ("lexical", "dense", "signature", "sparse"))
-                    for name, rows in cells.items()}
+        best_leg = {
+            name: max(
+                leg_score(collections[name], rows, leg)
+                for leg in ("lexical", "dense", "signature", "sparse")
+            )
+            for name, rows in cells.items()
+        }
         results = []
-        for dense, sparse, sig, tier in itertools.product(DENSE, SPARSE, SIGNATURE if kind == "log" else (1.0,), (False, True)):
+        for dense, sparse, sig, tier in itertools.product(
+            DENSE, SPARSE, SIGNATURE if kind == "log" else (1.0,), (False, True)
+        ):
             legs = {"lexical": 1.0, "signature": sig, "dense": dense, "sparse": sparse}
-            per = {name: score_cell(collections[name], rows, legs, tier, method, fair) for name, rows in cells.items()}
+            per = {
+                name: score_cell(collections[name], rows, legs, tier, method, fair)
+                for name, rows in cells.items()
+            }
             safe = all(per[name] >= best_leg[name] - 1e-9 for name in per)
             results.append((safe, sum(per.values()) / len(per), legs, per, tier))
-        tiered = kind in EXACT_FIRST_KINDS  # the tier is a policy per kind (both means are printed to revisit it)
+        tiered = (
+            kind in EXACT_FIRST_KINDS
+        )  # the tier is a policy per kind (both means are printed to revisit it)
         policy = [r for r in results if r[4] == tiered]
         safe_ones = [r for r in policy if r[0]]
         # ties (equal to 4 decimals): fewer model legs (a leg with weight 0 is not run: one encoding
         # of a pasted log costs more than the whole rest of the search), then smaller weights
-        pick = max(safe_ones or policy, key=lambda r: (round(r[1], 4), -(r[2]["dense"] > 0) - (r[2]["sparse"] > 0),
-                                                       -r[2]["dense"], -r[2]["sparse"], -r[2]["signature"]))
+        pick = max(
+            safe_ones or policy,
+            key=lambda r: (
+                round(r[1], 4),
+                -(r[2]["dense"] > 0) - (r[2]["sparse"] > 0),
+                -r[2]["dense"],
+                -r[2]["sparse"],
+                -r[2]["signature"],
+            ),
+        )
         tiers = {t: max(r[1] for r in results if r[4] == t) for t in (False, True)}
-        chosen[f"{lang}.{kind}"] = {"weights": pick[2], "exact_tier": pick[4], "mean": round(pick[1], 4),
-                                    "best_mean_without_tier": round(tiers[False], 4), "best_mean_with_tier": round(tiers[True], 4),
-                                    "never_below_best_leg": pick[0],
-                                    "per_collection": {n: round(v, 4) for n, v in pick[3].items()},
-                                    "best_leg": {n: round(v, 4) for n, v in best_leg.items()},
-                                    "queries": {n: len(rows) for n, rows in cells.items()}}
+        chosen[f"{lang}.{kind}"] = {
+            "weights": pick[2],
+            "exact_tier": pick[4],
+            "mean": round(pick[1], 4),
+            "best_mean_without_tier": round(tiers[False], 4),
+            "best_mean_with_tier": round(tiers[True], 4),
+            "never_below_best_leg": pick[0],
+            "per_collection": {n: round(v, 4) for n, v in pick[3].items()},
+            "best_leg": {n: round(v, 4) for n, v in best_leg.items()},
+            "queries": {n: len(rows) for n, rows in cells.items()},
+        }
     return chosen
 
 
@@ -143,7 +233,11 @@ def main() -> None:
     parser.add_argument("--max-beir-queries", type=int, default=1500)
     parser.add_argument("--cache", type=Path, default=REPO / "kb-data" / "tune-cache")
     parser.add_argument("--methods", default="rrf,convex", help="fusion methods to sweep")
-    parser.add_argument("--smoke", action="store_true", help="a tiny run (hashing encoder, sample set, 12 queries) that checks the script works")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run (hashing encoder, sample set, 12 queries) that checks the script works",
+    )
     args = parser.parse_args()
     names = [n for n in args.collections.split(",") if n]
     if args.smoke:
@@ -158,9 +252,15 @@ def main() -> None:
                 continue
             data[name] = rankings(name, args.model, args.max_beir_queries, cache)
             if args.smoke:
-                data[name]["queries"], data[name]["ranked"] = data[name]["queries"][:12], data[name]["ranked"][:12]
-        chosen = {f"{method}{'' if fair else '-unfair'}": sweep(data, method, fair)
-                  for method in args.methods.split(",") for fair in ((True, False) if method == "convex" else (True,))}
+                data[name]["queries"], data[name]["ranked"] = (
+                    data[name]["queries"][:12],
+                    data[name]["ranked"][:12],
+                )
+        chosen = {
+            f"{method}{'' if fair else '-unfair'}": sweep(data, method, fair)
+            for method in args.methods.split(",")
+            for fair in ((True, False) if method == "convex" else (True,))
+        }
     print(json.dumps(chosen, ensure_ascii=False, indent=1))
 
 

@@ -22,17 +22,34 @@ from kb.settings import load_settings
 
 
 def measure(cases, queries, settings, fields) -> dict:
-    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(lexical.PROFILES, {"standard": fields}):
-        searcher = index_cases(cases, settings.replace(data_dir=Path(tmp), database_url=""), HashingEncoder(8), "standard", None)
-        ranked = searcher.rank_many([SearchRequest(text=q.query, role="admin", legs=("lexical",)) for q in queries])
-        return mean_scores([score_all(r[1]["lexical"], q.relevant) for q, r in zip(queries, ranked)])  # (lang, ranked per leg, ...)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mock.patch.dict(lexical.PROFILES, {"standard": fields}),
+    ):
+        searcher = index_cases(
+            cases,
+            settings.replace(data_dir=Path(tmp), database_url=""),
+            HashingEncoder(8),
+            "standard",
+            None,
+        )
+        ranked = searcher.rank_many(
+            [SearchRequest(text=q.query, role="admin", legs=("lexical",)) for q in queries]
+        )
+        return mean_scores(
+            [score_all(r[1]["lexical"], q.relevant) for q, r in zip(queries, ranked)]
+        )  # (lang, ranked per leg, ...)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--beir", type=Path)
     parser.add_argument("--max-queries", type=int)
-    parser.add_argument("--smoke", action="store_true", help="the standard profile in split mode C on 8 queries: only that it runs")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the standard profile in split mode C on 8 queries: only that it runs",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.beir, args.max_queries = None, 8
@@ -41,17 +58,26 @@ def main() -> None:
     base = list(lexical.PROFILES["standard"])
     variants = {"standard": base}
     for weight in (0.0, 0.3, 1.0):
-        variants[f"bigram={weight}"] = [f if f.name != "bigram" else FieldSpec("bigram", "bigrams", weight) for f in base if weight or f.name != "bigram"]
+        variants[f"bigram={weight}"] = [
+            f if f.name != "bigram" else FieldSpec("bigram", "bigrams", weight)
+            for f in base
+            if weight or f.name != "bigram"
+        ]
     variants["flat boosts"] = [FieldSpec(f.name, f.analyzer, 1.0) for f in base]
     original = analysis.japanese_words
     for mode in ("A", "B", "C"):
         for label, fields in variants.items():
-            if (mode != "C" and label != "standard") or (args.smoke and (mode, label) != ("C", "standard")):
+            if (mode != "C" and label != "standard") or (
+                args.smoke and (mode, label) != ("C", "standard")
+            ):
                 continue
             analysis.japanese_words = lambda run, mode=mode: original(run, mode)  # type: ignore[assignment]
             scores = measure(cases, queries, settings, tuple(fields))
-            print(f"sudachi={mode} {label:<14} ndcg@10={scores['ndcg@10']:.4f} recall@5={scores['recall@5']:.4f} "
-                  f"success@1={scores['success@1']:.4f} (n={scores['queries']})", flush=True)
+            print(
+                f"sudachi={mode} {label:<14} ndcg@10={scores['ndcg@10']:.4f} recall@5={scores['recall@5']:.4f} "
+                f"success@1={scores['success@1']:.4f} (n={scores['queries']})",
+                flush=True,
+            )
     analysis.japanese_words = original
 
 

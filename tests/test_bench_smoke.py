@@ -10,8 +10,13 @@ from conftest import REPO
 
 
 def _run(script: str, store_url: str) -> str:
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / script), "--smoke", "--database-url", store_url],
-                            capture_output=True, text=True, timeout=300, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / script), "--smoke", "--database-url", store_url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
@@ -33,8 +38,13 @@ import re  # noqa: E402
 
 
 def _smoke(script: str, *args: str, timeout: int = 600) -> str:
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / script), "--smoke", *args],
-                            capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / script), "--smoke", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
     return result.stdout
 
@@ -57,16 +67,26 @@ def _sane(stats: dict) -> None:
 
 def test_bench_search_smoke():
     result = _last_json(_smoke("bench_search.py"))
-    assert result["cases"] == 30 and result["chunks"] > 0 and result["engine"] == "whoosh"  # auto, at 30 cases
+    assert (
+        result["cases"] == 30 and result["chunks"] > 0 and result["engine"] == "whoosh"
+    )  # auto, at 30 cases
     for stats in result["query_ms"].values():
         _sane(stats)
     assert result["query_ms"]["all"]["p50"] > 0 and result["worker_peak_rss_mb"] > 0
-    assert result["build_seconds"] >= result["index_build_seconds"] > 0 and result["store_load_seconds"] > 0
+    assert (
+        result["build_seconds"] >= result["index_build_seconds"] > 0
+        and result["store_load_seconds"] > 0
+    )
 
 
 def test_bench_embed_smoke():
     result = _last_json(_smoke("bench_embed.py"))["float32"]
-    assert result["chunks"] > 0 and result["raw_per_s"] > 0 and result["index_per_s"] > 0 and result["embed_per_s"] > 0
+    assert (
+        result["chunks"] > 0
+        and result["raw_per_s"] > 0
+        and result["index_per_s"] > 0
+        and result["embed_per_s"] > 0
+    )
     assert result["raw_with_sparse_per_s"] <= result["raw_per_s"] and 0 < result["index_vs_raw"]
 
 
@@ -86,23 +106,39 @@ def test_bench_ann_smoke():
     result = _last_json(_smoke("bench_ann.py"))
     assert result["chunks"] > 0 and result["queries"] == 10
     for leg in result["ef"]["400"].values():
-        assert 0.5 <= leg["case_recall@10"] <= 1 and 0.5 <= leg["chunk_recall@400"] <= 1  # HNSW on 120 vectors: near exact
+        assert (
+            0.5 <= leg["case_recall@10"] <= 1 and 0.5 <= leg["chunk_recall@400"] <= 1
+        )  # HNSW on 120 vectors: near exact
         assert leg["p95_ms"] >= leg["p50_ms"] > 0
 
 
 def test_bench_web_smoke_signs_in_like_a_client():
     out = _smoke("bench_web.py")
-    figures = dict(re.findall(r"^(GET /search \(all\)|GET /api/v1/search)\s+n=\d+\s+(p50=\s*[\d.]+ ms\s+p95=\s*[\d.]+ ms)", out, re.M))
+    figures = dict(
+        re.findall(
+            r"^(GET /search \(all\)|GET /api/v1/search)\s+n=\d+\s+(p50=\s*[\d.]+ ms\s+p95=\s*[\d.]+ ms)",
+            out,
+            re.M,
+        )
+    )
     assert set(figures) == {"GET /search (all)", "GET /api/v1/search"}, out
     for text in figures.values():
-        p50, p95 = (float(v) for v in re.fullmatch(r"p50=\s*([\d.]+) ms\s+p95=\s*([\d.]+) ms", text).groups())
+        p50, p95 = (
+            float(v)
+            for v in re.fullmatch(r"p50=\s*([\d.]+) ms\s+p95=\s*([\d.]+) ms", text).groups()
+        )
         assert p95 >= p50 > 0
     assert re.search(r"HTML /search vs API p95: [\d.]+x", out)
 
 
 def test_bench_load_smoke():
     result = _last_json(_smoke("bench_load.py"))
-    assert result["added"] == 20 and result["failed"] == 0 and result["files_per_second"] > 0 and result["unchanged"] == 20
+    assert (
+        result["added"] == 20
+        and result["failed"] == 0
+        and result["files_per_second"] > 0
+        and result["unchanged"] == 20
+    )
 
 
 def test_bench_memory_smoke():
@@ -114,6 +150,10 @@ def test_bench_memory_smoke():
 
 def test_tune_lexical_smoke():
     out = _smoke("tune_lexical.py")
-    found = re.search(r"sudachi=C standard\s+ndcg@10=([\d.]+) recall@5=([\d.]+) success@1=([\d.]+) \(n=8\)", out)
+    found = re.search(
+        r"sudachi=C standard\s+ndcg@10=([\d.]+) recall@5=([\d.]+) success@1=([\d.]+) \(n=8\)", out
+    )
     assert found and all(0 < float(v) <= 1 for v in found.groups())
+
+
 # churn_check.py --smoke runs in tests/test_jobs.py, tune_fusion.py --smoke in tests/test_evaluate.py.

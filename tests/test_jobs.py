@@ -13,20 +13,24 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, case_text
 
 from indexer import generation as gen
-from indexer.searcher import SearchRequest, Searcher
-from kb.errors import KBError, ReindexBusyError
 from indexer.jobs import reindex_lock, run_index
+from indexer.searcher import Searcher, SearchRequest
+from kb.errors import KBError, ReindexBusyError
 from kb.migrate import open_store
-
-from conftest import REPO, case_text
 
 
 def world(n: int = 3) -> dict[str, str]:
-    return {f"ESC-2026-{i:04d}.md": case_text(f"ESC-2026-{i:04d}", title=f"Case number {i} about topic{i}",
-                                              symptoms=f"Symptom text mentioning widget{i} and ERR-{1000 + i:05d}.")
-            for i in range(1, n + 1)}
+    return {
+        f"ESC-2026-{i:04d}.md": case_text(
+            f"ESC-2026-{i:04d}",
+            title=f"Case number {i} about topic{i}",
+            symptoms=f"Symptom text mentioning widget{i} and ERR-{1000 + i:05d}.",
+        )
+        for i in range(1, n + 1)
+    }
 
 
 def live(settings) -> str | None:
@@ -38,7 +42,9 @@ def test_no_change_publishes_nothing(settings, write_cases):
     first = run_index(settings)
     assert first.published and first.plan["mode"] == "full"
     again = run_index(settings)
-    assert not again.published and again.plan["mode"] == "none" and live(settings) == first.generation
+    assert (
+        not again.published and again.plan["mode"] == "none" and live(settings) == first.generation
+    )
 
 
 def test_incremental_update_is_picked_up_by_an_open_reader(settings, write_cases):
@@ -48,15 +54,26 @@ def test_incremental_update_is_picked_up_by_an_open_reader(settings, write_cases
     reader = Searcher(settings, store)
     assert reader.search(SearchRequest("widget2", role="admin")).hits[0].id == "ESC-2026-0002"
 
-    (folder / "ESC-2026-0002.md").write_text(case_text("ESC-2026-0002", symptoms="Now about gizmo42 instead."), "utf-8")
+    (folder / "ESC-2026-0002.md").write_text(
+        case_text("ESC-2026-0002", symptoms="Now about gizmo42 instead."), "utf-8"
+    )
     (folder / "ESC-2026-0003.md").unlink()
     report = run_index(settings)
-    assert report.plan == {"mode": "incremental", "reason": "1 changed, 1 deleted", "upsert": 1, "delete": 1}
-    assert report.build["embedded"] < report.build["chunk_count"]  # unchanged chunks came from the cache
+    assert report.plan == {
+        "mode": "incremental",
+        "reason": "1 changed, 1 deleted",
+        "upsert": 1,
+        "delete": 1,
+    }
+    assert (
+        report.build["embedded"] < report.build["chunk_count"]
+    )  # unchanged chunks came from the cache
 
     response = reader.search(SearchRequest("gizmo42", role="admin"))
     assert response.generation == report.generation and response.hits[0].id == "ESC-2026-0002"
-    assert "ESC-2026-0003" not in [h.id for h in reader.search(SearchRequest("widget3 topic3", role="admin")).hits]
+    assert "ESC-2026-0003" not in [
+        h.id for h in reader.search(SearchRequest("widget3 topic3", role="admin")).hits
+    ]
     manifest = gen.Manifest.read(settings.index_dir / report.generation)
     assert manifest.case_count == 2 and manifest.extra["build_mode"] == "incremental"
     store.close()
@@ -65,10 +82,14 @@ def test_incremental_update_is_picked_up_by_an_open_reader(settings, write_cases
 def test_a_store_synced_by_a_crashed_run_is_still_published(settings, write_cases, monkeypatch):
     folder = write_cases(world())
     run_index(settings)
-    (folder / "ESC-2026-0004.md").write_text(case_text("ESC-2026-0004", title="Late arrival"), "utf-8")
+    (folder / "ESC-2026-0004.md").write_text(
+        case_text("ESC-2026-0004", title="Late arrival"), "utf-8"
+    )
     import indexer.builder as builder
 
-    monkeypatch.setattr(builder, "verify", lambda *a, **k: (_ for _ in ()).throw(KBError("simulated crash")))
+    monkeypatch.setattr(
+        builder, "verify", lambda *a, **k: (_ for _ in ()).throw(KBError("simulated crash"))
+    )
     with pytest.raises(KBError):
         run_index(settings)
     monkeypatch.undo()
@@ -81,8 +102,14 @@ def test_full_rebuild_and_manifest(settings, write_cases):
     run_index(settings)
     report = run_index(settings, full=True)
     manifest = gen.Manifest.read(settings.index_dir / report.generation)
-    assert report.plan["mode"] == "full" and manifest.model == "hash:256" and manifest.dimension == 256
-    assert manifest.case_count == 3 and manifest.chunk_count == 9 and len(manifest.content_digest) == 64
+    assert (
+        report.plan["mode"] == "full" and manifest.model == "hash:256" and manifest.dimension == 256
+    )
+    assert (
+        manifest.case_count == 3
+        and manifest.chunk_count == 9
+        and len(manifest.content_digest) == 64
+    )
 
 
 def test_model_change_reembeds_everything(settings, write_cases):
@@ -99,7 +126,9 @@ def test_old_generations_are_pruned(settings, write_cases):
     folder = write_cases(world())
     keep = settings.replace(keep_generations=2, generation_grace_seconds=0)
     for i in range(4):
-        (folder / "ESC-2026-0001.md").write_text(case_text("ESC-2026-0001", title=f"Revision {i}"), "utf-8")
+        (folder / "ESC-2026-0001.md").write_text(
+            case_text("ESC-2026-0001", title=f"Revision {i}"), "utf-8"
+        )
         run_index(keep)
     names = [p.name for p in gen.generation_dirs(settings.index_dir)]
     assert len(names) == 2 and live(settings) == names[-1]
@@ -109,7 +138,9 @@ def test_a_generation_is_pruned_only_after_its_grace_period(settings, write_case
     folder = write_cases(world())
     keep = settings.replace(keep_generations=1, generation_grace_seconds=3600)
     first = run_index(keep).generation
-    (folder / "ESC-2026-0001.md").write_text(case_text("ESC-2026-0001", title="Revision 2"), "utf-8")
+    (folder / "ESC-2026-0001.md").write_text(
+        case_text("ESC-2026-0001", title="Revision 2"), "utf-8"
+    )
     second = run_index(keep).generation
     assert (settings.index_dir / first / gen.RETIRED).is_file()  # retired now, still on disk
     assert [p.name for p in gen.generation_dirs(settings.index_dir)] == [first, second]
@@ -125,11 +156,18 @@ def test_generation_names_never_repeat_even_when_the_live_folder_is_deleted(sett
     searcher = Searcher(settings, store)
     assert searcher.generation().name == first
     import shutil
+
     shutil.rmtree(settings.index_dir / first)  # deleted under a running reader
     rebuilt = run_index(settings, full=True).generation
-    assert rebuilt != first and gen.Manifest.read(settings.index_dir / rebuilt).generation == rebuilt
-    assert int(rebuilt.split("-")[1]) > int(first.split("-")[1])  # the counter remembers the deleted number
-    assert searcher.generation().name == rebuilt  # the reader sees a new generation, not a stale one
+    assert (
+        rebuilt != first and gen.Manifest.read(settings.index_dir / rebuilt).generation == rebuilt
+    )
+    assert int(rebuilt.split("-")[1]) > int(
+        first.split("-")[1]
+    )  # the counter remembers the deleted number
+    assert (
+        searcher.generation().name == rebuilt
+    )  # the reader sees a new generation, not a stale one
     assert searcher.search(SearchRequest("topic2", role="admin")).hits[0].id == "ESC-2026-0002"
     store.close()
 
@@ -152,7 +190,9 @@ def test_a_second_run_is_refused_while_one_holds_the_lock(settings, write_cases)
     assert run_index(settings).published
 
 
-def test_a_store_that_cannot_be_opened_releases_the_lock_at_once(settings, write_cases, monkeypatch):
+def test_a_store_that_cannot_be_opened_releases_the_lock_at_once(
+    settings, write_cases, monkeypatch
+):
     import indexer.jobs as jobs
 
     write_cases(world())
@@ -163,14 +203,20 @@ def test_a_store_that_cannot_be_opened_releases_the_lock_at_once(settings, write
     monkeypatch.setattr(jobs, "open_store", broken)
     with pytest.raises(KBError) as failure:
         run_index(settings)
-    assert str(failure.value) == "database is unreachable"  # the exception (and its frames) still lives here
+    assert (
+        str(failure.value) == "database is unreachable"
+    )  # the exception (and its frames) still lives here
     reindex_lock(settings, wait=0).release()  # ReindexBusyError before the fix
     monkeypatch.undo()
     assert run_index(settings).published
 
 
-@pytest.mark.parametrize("code,words", [(errno.ENOSPC, "no space left on device"), (errno.EACCES, "permission denied")])
-def test_disk_full_and_permission_errors_leave_the_live_generation(settings, write_cases, monkeypatch, code, words):
+@pytest.mark.parametrize(
+    "code,words", [(errno.ENOSPC, "no space left on device"), (errno.EACCES, "permission denied")]
+)
+def test_disk_full_and_permission_errors_leave_the_live_generation(
+    settings, write_cases, monkeypatch, code, words
+):
     folder = write_cases(world())
     first = run_index(settings).generation
     (folder / "ESC-2026-0001.md").write_text(case_text("ESC-2026-0001", title="Changed"), "utf-8")
@@ -199,17 +245,30 @@ def test_a_bad_file_is_skipped_and_the_rest_indexed(settings, write_cases):
 
 
 def _kb(settings, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, KB_CASES_DIR=str(settings.cases_dir), KB_DATA_DIR=str(settings.data_dir),
-               KB_EMBED_MODEL=settings.embed_model, KB_LOG_LEVEL="WARNING")
-    return subprocess.Popen([sys.executable, "-m", "kb.cli", *args], env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        KB_CASES_DIR=str(settings.cases_dir),
+        KB_DATA_DIR=str(settings.data_dir),
+        KB_EMBED_MODEL=settings.embed_model,
+        KB_LOG_LEVEL="WARNING",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "kb.cli", *args],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_kill_9_during_a_build_leaves_the_live_generation_serving(settings, write_cases):
     folder = write_cases(world())
     first = run_index(settings).generation
     for i in range(10, 1500):
-        (folder / f"ESC-2026-{i:04d}.md").write_text(case_text(f"ESC-2026-{i:04d}", title=f"Bulk case {i}"), "utf-8")
+        (folder / f"ESC-2026-{i:04d}.md").write_text(
+            case_text(f"ESC-2026-{i:04d}", title=f"Bulk case {i}"), "utf-8"
+        )
     proc = _kb(settings, "index", "--full")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -222,7 +281,10 @@ def test_kill_9_during_a_build_leaves_the_live_generation_serving(settings, writ
     proc.communicate()
     assert live(settings) == first  # the pointer never moved
     store = open_store(settings)
-    assert Searcher(settings, store).search(SearchRequest("topic2", role="admin")).hits[0].id == "ESC-2026-0002"
+    assert (
+        Searcher(settings, store).search(SearchRequest("topic2", role="admin")).hits[0].id
+        == "ESC-2026-0002"
+    )
     store.close()
     # the lock died with the process; the next run cleans up and publishes
     recovered = run_index(settings)
@@ -239,7 +301,10 @@ def test_cli_index_reports_and_exit_status(settings, write_cases):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "ESC-2026-0009.md:" in out and "unknown status 'fixed'" in out
-    assert re.search(r"3 added, 0 changed, 0 deleted, 0 unchanged, 1 failed; published gen-000001-[0-9a-f]{8}", out)
+    assert re.search(
+        r"3 added, 0 changed, 0 deleted, 0 unchanged, 1 failed; published gen-000001-[0-9a-f]{8}",
+        out,
+    )
 
 
 def test_index_warns_when_a_large_corpus_runs_on_whoosh(settings, write_cases, monkeypatch):
@@ -252,12 +317,26 @@ def test_index_warns_when_a_large_corpus_runs_on_whoosh(settings, write_cases, m
     assert index_commands.WHOOSH_WARN_CASES == AUTO_CROSSOVER
     write_cases(world(3))
     monkeypatch.setattr(index_commands, "WHOOSH_WARN_CASES", 2)
-    env = {"KB_CASES_DIR": str(settings.cases_dir), "KB_DATA_DIR": str(settings.data_dir), "KB_EMBED_MODEL": settings.embed_model}
-    result = CliRunner().invoke(cli.main, ["index", "--quiet"], env={**env, "KB_LEXICAL_ENGINE": "whoosh"})
-    assert result.exit_code == 0 and "3 cases on the whoosh engine" in result.output and "KB_LEXICAL_ENGINE=auto" in result.output
-    auto = CliRunner().invoke(cli.main, ["index", "--quiet", "--full"], env=env)  # the default, auto: never warned
+    env = {
+        "KB_CASES_DIR": str(settings.cases_dir),
+        "KB_DATA_DIR": str(settings.data_dir),
+        "KB_EMBED_MODEL": settings.embed_model,
+    }
+    result = CliRunner().invoke(
+        cli.main, ["index", "--quiet"], env={**env, "KB_LEXICAL_ENGINE": "whoosh"}
+    )
+    assert (
+        result.exit_code == 0
+        and "3 cases on the whoosh engine" in result.output
+        and "KB_LEXICAL_ENGINE=auto" in result.output
+    )
+    auto = CliRunner().invoke(
+        cli.main, ["index", "--quiet", "--full"], env=env
+    )  # the default, auto: never warned
     assert auto.exit_code == 0 and "whoosh engine" not in auto.output
-    tantivy = CliRunner().invoke(cli.main, ["index", "--quiet", "--full"], env={**env, "KB_LEXICAL_ENGINE": "tantivy"})
+    tantivy = CliRunner().invoke(
+        cli.main, ["index", "--quiet", "--full"], env={**env, "KB_LEXICAL_ENGINE": "tantivy"}
+    )
     assert tantivy.exit_code == 0 and "whoosh engine" not in tantivy.output
 
 
@@ -266,18 +345,25 @@ def test_precision_change_reembeds_everything(settings, write_cases):
     first = run_index(settings)
     folder = settings.index_dir / first.generation
     manifest = gen.Manifest.read(folder)
-    assert manifest.extra["embed_precision"] == "float32"  # the hashing encoder computes in float32 only
+    assert (
+        manifest.extra["embed_precision"] == "float32"
+    )  # the hashing encoder computes in float32 only
     data = json.loads((folder / gen.MANIFEST).read_text("utf-8"))
     data["extra"]["embed_precision"] = "bfloat16"  # as if built by a bf16 encoder
     (folder / gen.MANIFEST).write_text(json.dumps(data), "utf-8")
     report = run_index(settings)
-    assert report.plan["mode"] == "full" and "embedding precision changed (bfloat16 -> float32)" in report.plan["reason"]
+    assert (
+        report.plan["mode"] == "full"
+        and "embedding precision changed (bfloat16 -> float32)" in report.plan["reason"]
+    )
 
 
 def _with_refused_cases() -> dict[str, str]:
     files = world()
     files["ESC-2026-0009.md"] = case_text("ESC-2026-0009", status="fixed")
-    files["ESC-2026-0010.md"] = case_text("ESC-2026-0010", symptoms="Login works with password=Hunter2xyz only.")
+    files["ESC-2026-0010.md"] = case_text(
+        "ESC-2026-0010", symptoms="Login works with password=Hunter2xyz only."
+    )
     return files
 
 
@@ -292,9 +378,15 @@ def test_the_report_names_each_refused_file_with_its_errors(settings, write_case
     refused = {Path(r.path).name: r for r in report.refused}
     assert set(refused) == {"ESC-2026-0009.md", "ESC-2026-0010.md"}
     secret = refused["ESC-2026-0010.md"]
-    assert [(p.line, p.field) for p in secret.errors] == [(_line_of(files["ESC-2026-0010.md"], "password="), "sensitive")]
-    assert secret.to_dict()["errors"][0]["message"].startswith("possible secret (credential): 'Hunter2xyz'")
-    again = run_index(settings)  # unchanged files: the stored reasons are reported again, never dropped
+    assert [(p.line, p.field) for p in secret.errors] == [
+        (_line_of(files["ESC-2026-0010.md"], "password="), "sensitive")
+    ]
+    assert secret.to_dict()["errors"][0]["message"].startswith(
+        "possible secret (credential): 'Hunter2xyz'"
+    )
+    again = run_index(
+        settings
+    )  # unchanged files: the stored reasons are reported again, never dropped
     assert [r.lines() for r in again.refused] == [r.lines() for r in report.refused]
     assert again.refused[0].path == str(folder / "ESC-2026-0009.md")
 
@@ -307,26 +399,42 @@ def test_cli_names_every_refused_case_at_the_end_of_its_output(settings, write_c
 
     files = _with_refused_cases()
     folder = write_cases(files)
-    env = {"KB_CASES_DIR": str(settings.cases_dir), "KB_DATA_DIR": str(settings.data_dir), "KB_EMBED_MODEL": settings.embed_model,
-           "KB_LOG_LEVEL": "WARNING"}
+    env = {
+        "KB_CASES_DIR": str(settings.cases_dir),
+        "KB_DATA_DIR": str(settings.data_dir),
+        "KB_EMBED_MODEL": settings.embed_model,
+        "KB_LOG_LEVEL": "WARNING",
+    }
     for _ in range(2):  # the second run finds the files unchanged and must still name them
         result = CliRunner().invoke(cli.main, command, env=env)
         assert result.exit_code == 1
         header, status, secret = result.output.rstrip("\n").split("\n")[-3:]
-        assert header == "refused 2 case file(s), not indexed (a version indexed before stays searchable):", result.output
+        assert (
+            header
+            == "refused 2 case file(s), not indexed (a version indexed before stays searchable):"
+        ), result.output
         assert status.startswith(f"{folder / 'ESC-2026-0009.md'}:4: unknown status 'fixed'")
-        assert secret == (f"{folder / 'ESC-2026-0010.md'}:{_line_of(files['ESC-2026-0010.md'], 'password=')}: possible secret "
-                          "(credential): 'Hunter2xyz'; run 'kb redact' to replace it with <SECRET>")
+        assert secret == (
+            f"{folder / 'ESC-2026-0010.md'}:{_line_of(files['ESC-2026-0010.md'], 'password=')}: possible secret "
+            "(credential): 'Hunter2xyz'; run 'kb redact' to replace it with <SECRET>"
+        )
         assert "1 failed" not in result.output and "2 failed" in result.output
         assert result.output.count("unknown status 'fixed'") == 1  # once, at the end
 
 
-def test_cases_parsed_by_another_parser_version_are_parsed_again_and_fully_rebuilt(settings, write_cases):
+def test_cases_parsed_by_another_parser_version_are_parsed_again_and_fully_rebuilt(
+    settings, write_cases
+):
     import json
 
     from indexer import generation as gen
 
-    write_cases({"ESC-2026-0001.md": case_text("ESC-2026-0001"), "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Other")})
+    write_cases(
+        {
+            "ESC-2026-0001.md": case_text("ESC-2026-0001"),
+            "ESC-2026-0002.md": case_text("ESC-2026-0002", title="Other"),
+        }
+    )
     run_index(settings)
     assert run_index(settings).plan["mode"] == "none"  # same version: nothing to do
     manifest_path = gen.current_dir(settings.index_dir) / gen.MANIFEST
@@ -334,12 +442,15 @@ def test_cases_parsed_by_another_parser_version_are_parsed_again_and_fully_rebui
     data["extra"].pop("parse_version")  # as a generation built before the version existed
     manifest_path.write_text(json.dumps(data), "utf-8")
     report = run_index(settings)
-    assert sorted(report.sync.changed) == ["ESC-2026-0001", "ESC-2026-0002"] and report.plan["mode"] == "full"
+    assert (
+        sorted(report.sync.changed) == ["ESC-2026-0001", "ESC-2026-0002"]
+        and report.plan["mode"] == "full"
+    )
     assert run_index(settings).plan["mode"] == "none"
 
 
 def test_switching_the_sparse_leg_rebuilds_and_search_follows_the_setting(settings, write_cases):
-    from indexer.searcher import SearchRequest, Searcher
+    from indexer.searcher import Searcher, SearchRequest
 
     write_cases({"ESC-2026-0001.md": case_text("ESC-2026-0001")})
     run_index(settings)
@@ -356,7 +467,13 @@ def test_readers_in_two_processes_never_fail_while_generations_are_published_and
     """scripts/churn_check.py --smoke: 2 processes x 2 threads search for 6 s while generations are
     published every 0.1 s and pruned down to the live one after a 1 s grace period (without the
     grace period the same loop gives decompression and block errors in whoosh)."""
-    run = subprocess.run([sys.executable, "scripts/churn_check.py", "--smoke"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "scripts/churn_check.py", "--smoke"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     result = json.loads(run.stdout)
     assert run.returncode == 0, result
     assert result["publishes"] >= 5 and result["pruned"] >= 3 and result["searches"] > 100
@@ -366,10 +483,15 @@ def test_readers_in_two_processes_never_fail_while_generations_are_published_and
 def _healthy(settings, expect_cases: int) -> str:
     """The live generation is complete and answers; returns its name."""
     name = live(settings)
-    assert name is not None and gen.Manifest.read(settings.index_dir / name).case_count == expect_cases
+    assert (
+        name is not None and gen.Manifest.read(settings.index_dir / name).case_count == expect_cases
+    )
     store = open_store(settings)
     try:
-        assert Searcher(settings, store).search(SearchRequest("topic2", role="admin")).hits[0].id == "ESC-2026-0002"
+        assert (
+            Searcher(settings, store).search(SearchRequest("topic2", role="admin")).hits[0].id
+            == "ESC-2026-0002"
+        )
     finally:
         store.close()
     return name
@@ -387,7 +509,9 @@ def test_twenty_kill_9_at_random_points_of_a_rebuild_all_recover(settings, write
     rng = __import__("random").Random(17)
     outcomes = []
     for round_ in range(20):
-        (folder / "ESC-2026-0001.md").write_text(case_text("ESC-2026-0001", title=f"Kill round {round_}"), "utf-8")
+        (folder / "ESC-2026-0001.md").write_text(
+            case_text("ESC-2026-0001", title=f"Kill round {round_}"), "utf-8"
+        )
         before = live(settings)
         proc = _kb(settings, "index", "--full")
         time.sleep(rng.uniform(0.05, duration * 1.05))
@@ -402,7 +526,9 @@ def test_twenty_kill_9_at_random_points_of_a_rebuild_all_recover(settings, write
     assert len(outcomes) == 20 and "kept" in outcomes  # most kills land before the publish
 
 
-def test_auto_engine_is_decided_at_a_full_build_and_kept_by_incremental_ones(settings, write_cases, monkeypatch, caplog):
+def test_auto_engine_is_decided_at_a_full_build_and_kept_by_incremental_ones(
+    settings, write_cases, monkeypatch, caplog
+):
     import logging
 
     import indexer.engines as engines
@@ -412,19 +538,29 @@ def test_auto_engine_is_decided_at_a_full_build_and_kept_by_incremental_ones(set
     assert settings.lexical_engine == "auto"
     first = run_index(settings)
     manifest = gen.Manifest.read(settings.index_dir / first.generation)
-    assert manifest.lexical_engine == "whoosh" and manifest.extra["lexical_engine_setting"] == "auto"
+    assert (
+        manifest.lexical_engine == "whoosh" and manifest.extra["lexical_engine_setting"] == "auto"
+    )
     assert "3 cases, at or below the crossover of 3" in manifest.extra["lexical_engine_reason"]
-    (folder / "ESC-2026-0004.md").write_text(case_text("ESC-2026-0004", title="A fourth case"), "utf-8")
+    (folder / "ESC-2026-0004.md").write_text(
+        case_text("ESC-2026-0004", title="A fourth case"), "utf-8"
+    )
     with caplog.at_level(logging.INFO, logger="indexer.builder"):
         grown = run_index(settings)
-    assert grown.plan["mode"] == "full" and "lexical engine whoosh -> tantivy" in grown.plan["reason"]
+    assert (
+        grown.plan["mode"] == "full" and "lexical engine whoosh -> tantivy" in grown.plan["reason"]
+    )
     assert "lexical engine whoosh -> tantivy" in caplog.text
     assert gen.Manifest.read(settings.index_dir / grown.generation).lexical_engine == "tantivy"
-    (folder / "ESC-2026-0002.md").write_text(case_text("ESC-2026-0002", title="Changed a little"), "utf-8")
+    (folder / "ESC-2026-0002.md").write_text(
+        case_text("ESC-2026-0002", title="Changed a little"), "utf-8"
+    )
     changed = run_index(settings)
     assert changed.plan["mode"] == "incremental"
     assert gen.Manifest.read(settings.index_dir / changed.generation).lexical_engine == "tantivy"
-    (folder / "ESC-2026-0004.md").unlink()  # 3 cases again: within the hysteresis band, tantivy stays
+    (
+        folder / "ESC-2026-0004.md"
+    ).unlink()  # 3 cases again: within the hysteresis band, tantivy stays
     shrunk = run_index(settings)
     assert shrunk.plan["mode"] == "incremental"
     assert gen.Manifest.read(settings.index_dir / shrunk.generation).lexical_engine == "tantivy"
