@@ -134,7 +134,7 @@ BODY = st.one_of(
 
 def make_world(root: Path) -> tuple[Any, dict[str, str]]:
     """A small knowledge base with the three roles' users and tokens; returns (app, tokens)."""
-    from test_webui import WORLD
+    from worlds import WEB_WORLD as WORLD
 
     from indexer.jobs import run_index
     from kb import accounts
