@@ -371,7 +371,7 @@ class Store:
                     ChunkRow.case_id, ChunkRow.section, ChunkRow.text, ChunkRow.text_hash
                 ).order_by(ChunkRow.case_id, ChunkRow.position)
             )
-            return [tuple(r) for r in rows]  # type: ignore[misc]
+            return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     def case_catalog(self, review_before: date | None = None) -> dict[str, dict[str, Any]]:
         """Every case's content hash, declared related cases, owner and review date, without sections

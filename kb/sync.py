@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kb.case import Case
 from kb.corpus import find_case_files
@@ -145,7 +146,7 @@ def _load(settings: Settings, root: Path, job: Job) -> Loaded:
     return None, digest, False, case, problems
 
 
-_WORKER: dict[str, object] = {}
+_WORKER: dict[str, Settings] = {}  # the settings of this worker process
 
 
 def _worker_init(settings: Settings) -> None:
@@ -154,7 +155,7 @@ def _worker_init(settings: Settings) -> None:
 
 def _worker_load(jobs: list[Job]) -> list[Loaded]:
     settings = _WORKER["settings"]
-    return [_load(settings, settings.cases_dir, job) for job in jobs]  # type: ignore[arg-type,attr-defined]
+    return [_load(settings, settings.cases_dir, job) for job in jobs]
 
 
 WORKER_CHUNK = 64  # files per task sent to a worker process
@@ -219,10 +220,10 @@ class _Batch:
         if len(self.states) >= BATCH:
             self.flush(conn)
 
-    def flush(self, conn: object) -> None:
+    def flush(self, conn: Any) -> None:
         self.store.write_file_states_bulk(conn, self.states)
         self.store.write_cases_bulk(conn, self.cases)
-        conn.commit()  # type: ignore[attr-defined]
+        conn.commit()
         self.cases, self.states = [], []
 
 
