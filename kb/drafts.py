@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from kb.authoring import case_markdown, mentioned_ids, template, unreadable_mentions
+from kb.authoring import FIELD_ORDER, case_markdown, mentioned_ids, template, unreadable_mentions
 from kb.case import Case
 from kb.errors import Problem, QueryError
 from kb.headings import SECTION_LABELS, SECTION_ORDER, canonical_section
@@ -27,26 +27,7 @@ from kb.render import markdown_renderer, render_markdown
 from kb.roles import reader_levels
 from kb.sensitive import redact, scan_text
 
-FORM_FIELDS = (
-    "id",
-    "title",
-    "status",
-    "product",
-    "versions",
-    "fixed_in",
-    "component",
-    "severity",
-    "tags",
-    "error_codes",
-    "visibility",
-    "origin",
-    "created",
-    "resolved",
-    "review_by",
-    "review",
-    "authors",
-    "related",
-)
+FORM_FIELDS = tuple(f for f in FIELD_ORDER if f != "lang")  # the language comes from the headings
 LIST_FIELDS = frozenset({"versions", "tags", "error_codes", "authors", "related"})
 SECTIONS = SECTION_ORDER
 EXTRA = "extra"  # sections under headings the editor does not know, kept verbatim

@@ -126,8 +126,8 @@ class CaseFormatError(KBError):
         return data
 
 
-class QueryError(KBError):
-    """A search request is malformed (bad filter value, bad limit...)."""
+class FieldError(KBError):
+    """A user's mistake in one named field (``field``: the parameter or form field, when known)."""
 
     status = 400
 
@@ -140,6 +140,12 @@ class QueryError(KBError):
         if self.field:
             data["field"] = self.field
         return data
+
+
+class QueryError(FieldError):
+    """A search request is malformed (bad filter value, bad limit...)."""
+
+    status = 400
 
 
 class NotFoundError(KBError):
@@ -160,20 +166,10 @@ class ReindexBusyError(KBError):
     status = 409
 
 
-class InvalidInputError(KBError):
+class InvalidInputError(FieldError):
     """A value the user gave cannot be used (an invalid case id, an unknown template language...)."""
 
     status = 422
-
-    def __init__(self, message: str, field: str | None = None):
-        self.field = field
-        super().__init__(message)
-
-    def to_dict(self) -> dict[str, object]:
-        data = super().to_dict()
-        if self.field:
-            data["field"] = self.field
-        return data
 
 
 class ConflictError(KBError):

@@ -30,6 +30,7 @@ STATUSES = {
     "KBError": 500,
     "ConfigError": 500,
     "CaseFormatError": 422,
+    "FieldError": 400,
     "QueryError": 400,
     "NotFoundError": 404,
     "IndexNotReadyError": 503,
