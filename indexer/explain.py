@@ -52,9 +52,11 @@ def meaningful(token: str, typed: str = "") -> bool:
     return not (typed and _HIRAGANA_ONLY.fullmatch(typed))
 
 
-def _query_keys(query: str) -> list[tuple[str, bool]]:
+@functools.lru_cache(maxsize=256)
+def _query_keys(query: str) -> tuple[tuple[str, bool], ...]:
     """(key, is an identifier) of the query's meaningful words and identifiers, in query order; a
-    word that is a piece of an identifier (``prf`` of ``PRF-501``) is not a word of its own."""
+    word that is a piece of an identifier (``prf`` of ``PRF-501``) is not a word of its own.
+    Cached: every hit of a page asks for the same query's keys."""
     norm = analysis.normalize(query)
     idents = [
         i
@@ -68,9 +70,9 @@ def _query_keys(query: str) -> list[tuple[str, bool]]:
             keys.setdefault(tok, (s, False))
     for ident in idents:
         keys.setdefault(ident, (max(norm.find(ident), 0), True))
-    return [
+    return tuple(
         (key, is_ident) for key, (_, is_ident) in sorted(keys.items(), key=lambda item: item[1][0])
-    ]
+    )
 
 
 def query_words(query: str) -> list[str]:
@@ -114,8 +116,37 @@ def _whole(ident: str) -> re.Pattern[str]:
 
 def named_codes(query: str, listed: Sequence[str]) -> list[str]:
     """The codes of ``listed`` (a case's ``error_codes``) that the query names, as the case lists them."""
-    asked = set(query_code_candidates(query, strict=True))
+    asked = _asked_codes(query)
     return [code for code in listed if asked & set(code_variants(code))]
+
+
+@functools.lru_cache(maxsize=256)
+def _asked_codes(query: str) -> frozenset[str]:
+    """The codes a query names (cached: every hit of a page asks)."""
+    return frozenset(query_code_candidates(query, strict=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _line_signatures(query: str) -> tuple[tuple[int, tuple[str, ...], tuple[str, ...]], ...]:
+    """(line number, whole-template tokens, trigram tokens) of each pasted line with a
+    signature (cached: every hit of a page asks)."""
+    lines = []
+    for number, line in enumerate(query.splitlines(), start=1):
+        tokens = logsig.signature_tokens(line)
+        if tokens:  # else too few words to be a signature
+            lines.append(
+                (
+                    number,
+                    tuple(t for t in tokens if t.startswith("l")),
+                    tuple(t for t in tokens if t.startswith("s")),
+                )
+            )
+    return tuple(lines)
+
+
+@functools.lru_cache(maxsize=512)
+def _held_signatures(case_log: str) -> frozenset[str]:
+    return frozenset(logsig.signature_tokens(case_log))
 
 
 def matching_log_lines(query: str, case_log: str) -> list[int]:
@@ -123,19 +154,13 @@ def matching_log_lines(query: str, case_log: str) -> list[int]:
     the same template, or at least half of the line's word trigrams."""
     if not case_log.strip():
         return []
-    held = set(logsig.signature_tokens(case_log))
-    lines = []
-    for number, line in enumerate(query.splitlines(), start=1):
-        tokens = logsig.signature_tokens(line)
-        if not tokens:
-            continue  # too few words to be a signature
-        whole = [t for t in tokens if t.startswith("l")]
-        shingles = [t for t in tokens if t.startswith("s")]
-        if any(t in held for t in whole) or (
-            shingles and sum(t in held for t in shingles) * 2 >= len(shingles)
-        ):
-            lines.append(number)
-    return lines
+    held = _held_signatures(case_log)
+    return [
+        number
+        for number, whole, shingles in _line_signatures(query)
+        if any(t in held for t in whole)
+        or (shingles and sum(t in held for t in shingles) * 2 >= len(shingles))
+    ]
 
 
 def line_ranges(numbers: Iterable[int]) -> str:

@@ -432,18 +432,17 @@ class Store:
     def visible_ids(self, case_ids: Iterable[str], visibilities: Iterable[str]) -> set[str]:
         """Those of ``case_ids`` that are in the store now with one of ``visibilities`` (what a
         search may count and show, whatever an older generation still says)."""
-        ids, allowed = list(dict.fromkeys(case_ids)), list(visibilities)
+        ids, allowed = list(dict.fromkeys(case_ids)), set(visibilities)
         found: set[str] = set()
         with self.session() as session:
             for start in range(0, len(ids), 500):  # bound the statement's parameters
                 batch = ids[start : start + 500]
-                found.update(
-                    session.scalars(
-                        select(CaseRow.id).where(
-                            CaseRow.id.in_(batch), CaseRow.visibility.in_(allowed)
-                        )
-                    )
+                # by id alone, the visibility compared here: with both in the statement SQLite
+                # scans the visibility index instead (80,000 rows at 100,000 cases: 35 ms, not 1.6)
+                rows = session.execute(
+                    select(CaseRow.id, CaseRow.visibility).where(CaseRow.id.in_(batch))
                 )
+                found.update(cid for cid, visibility in rows if visibility in allowed)
         return found
 
     def case_count(self, visibilities: Iterable[str] | None = None) -> int:
@@ -457,15 +456,24 @@ class Store:
     def facet_rows(self, case_ids: Sequence[str], visibilities: Iterable[str]) -> list[FacetRow]:
         """The facet values (product, component, status, versions, tags) of those of ``case_ids``
         held now at one of ``visibilities``, in the order of ``case_ids``."""
-        ids, allowed = list(dict.fromkeys(case_ids)), list(visibilities)
+        ids, allowed = list(dict.fromkeys(case_ids)), set(visibilities)
         if not ids:
             return []
         with self.session() as session:
-            rows = session.execute(
-                select(
-                    CaseRow.id, CaseRow.product, CaseRow.component, CaseRow.status, CaseRow.versions
-                ).where(CaseRow.id.in_(ids), CaseRow.visibility.in_(allowed))
-            ).all()
+            rows = [  # the visibility compared here, not in SQL: see visible_ids
+                r
+                for r in session.execute(
+                    select(
+                        CaseRow.id,
+                        CaseRow.product,
+                        CaseRow.component,
+                        CaseRow.status,
+                        CaseRow.versions,
+                        CaseRow.visibility,
+                    ).where(CaseRow.id.in_(ids))
+                )
+                if r.visibility in allowed
+            ]
             tags: dict[str, list[str]] = {}
             for case_id, tag in session.execute(
                 select(TagRow.case_id, TagRow.tag).where(TagRow.case_id.in_([r.id for r in rows]))

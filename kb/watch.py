@@ -181,13 +181,16 @@ def visible_cases(session: Session, case_ids: list[str]) -> list[dict[str, str]]
         return []
     from kb.roles import visibilities_for
 
-    rows = dict(
-        session.execute(
-            select(CaseRow.id, CaseRow.title).where(
-                CaseRow.id.in_(case_ids[:500]), CaseRow.visibility.in_(visibilities_for(ALERT_ROLE))
+    allowed = set(visibilities_for(ALERT_ROLE))
+    rows = {  # the visibility compared here, not in SQL: see kb.store.Store.visible_ids
+        case_id: title
+        for case_id, title, visibility in session.execute(
+            select(CaseRow.id, CaseRow.title, CaseRow.visibility).where(
+                CaseRow.id.in_(case_ids[:500])
             )
-        ).all()
-    )
+        )
+        if visibility in allowed
+    }
     return [
         {"id": case_id, "title": rows[case_id]} for case_id in case_ids[:500] if case_id in rows
     ]

@@ -78,6 +78,10 @@ def test_the_store_gives_rows_of_readable_cases_only_in_candidate_order(
             ),
         ]
         assert [r.id for r in store.facet_rows(["ESC-2026-0002"], everyone)] == ["ESC-2026-0002"]
+        assert store.visible_ids(["ESC-2026-0003", "NOPE", "ESC-2026-0002"], ("support",)) == {
+            "ESC-2026-0003"
+        }
+        assert store.visible_ids(["ESC-2026-0002", "ESC-2026-0001"], ()) == set()
         assert (
             store.facet_rows(["ESC-2026-0001"], ()) == [] and store.facet_rows([], everyone) == []
         )
