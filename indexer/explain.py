@@ -89,8 +89,11 @@ def surface_words(query: str, case_texts: Iterable[str], limit: int = MAX_WORDS)
     wanted = {key for key, is_ident in keys if not is_ident}
     idents = [key for key, is_ident in keys if is_ident]
     found: dict[str, str] = {}
+    enough = min(len(keys), limit + 2)  # a few spare: a word inside another shown one is left out
     for text in case_texts:
-        if not text or len(found) >= len(keys):
+        if len(found) >= enough:
+            break  # the rest of the case need not be analysed
+        if not text:
             continue
         norm, offsets, tokens = analysed(text)
         for tok, s, e in tokens:

