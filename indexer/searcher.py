@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +23,7 @@ import numpy as np
 from indexer import analysis, evidence
 from indexer import generation as gen
 from indexer.builder import CHUNKS_FILE, read_catalog
+from indexer.dense import model_texts
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
 from indexer.fusion import (
@@ -46,7 +48,6 @@ from kb.store import Store
 from kb.weights import LEGS
 
 MAX_QUERY_CHARS = 100_000
-DENSE_QUERY_CHARS = 2_000
 MAX_LIMIT = 100
 MAX_CANDIDATES = 500
 WEAK_SHOWN = 5  # weak candidates shown where the matches run out
@@ -150,8 +151,10 @@ class OpenGeneration:
         )
         self.vectors = VectorIndex.load(folder)
         chunks = json.loads((folder / CHUNKS_FILE).read_text("utf-8"))
-        self.chunk_case = [c["case_id"] for c in chunks]
-        self.chunk_section = [c["section"] for c in chunks]
+        # interned: four chunks of a case share one id string, every chunk a section name's
+        self.chunk_case = [sys.intern(c["case_id"]) for c in chunks]
+        self.chunk_section = [sys.intern(c["section"]) for c in chunks]
+        del chunks
         self.case_rows: dict[str, list[int]] = {}
         for row, case_id in enumerate(self.chunk_case):
             self.case_rows.setdefault(case_id, []).append(row)
@@ -220,12 +223,6 @@ class OpenGeneration:
 
     def close(self) -> None:
         self.lexical.close()
-
-
-def model_texts(encoder: Any, texts: Sequence[str]) -> list[str]:
-    """What the model legs encode of each query: a pasted log without its variable parts, cut to
-    the encoder's query budget."""
-    return [encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts]
 
 
 def effective_weights(
