@@ -456,7 +456,9 @@ def build_generation(
             store.all_chunks() + learned.chunks()
         )  # a learned phrasing is a vector of its case too
         vectors, embedded = embed_chunks(store, encoder, chunks, progress)
-        vector_kind = write_vectors(partial, vectors, chunks, settings.ann_threshold)
+        vector_kind = write_vectors(
+            partial, vectors, chunks, settings.ann_threshold, settings.ann_storage
+        )
         sparse = build_sparse(store, encoder, chunks, progress) if settings.sparse_leg else None
         if sparse is not None:
             sparse.save(partial)
@@ -486,6 +488,7 @@ def build_generation(
                 "lexical_engine_setting": settings.lexical_engine,
                 "lexical_engine_reason": plan.engine_reason,
                 "vector_index": vector_kind,
+                "vector_storage": settings.ann_storage if vector_kind == "hnsw" else "float32",
                 "embed_precision": getattr(encoder, "precision", "float32"),
                 "fusion_method": default_method(encoder.name, settings.fusion_method),
                 "parse_version": PARSE_VERSION,
@@ -554,12 +557,13 @@ def write_vectors(
     vectors: np.ndarray,
     chunks: list[tuple[str, str, str, str]],
     ann_threshold: int = 200_000,
+    ann_storage: str = "sq8",
 ) -> str:
     """Write the vector index and the row -> (case, section) map; returns the index kind."""
     from indexer.dense import VectorIndex
 
     folder.mkdir(parents=True, exist_ok=True)
-    index = VectorIndex.build(vectors, ann_threshold)
+    index = VectorIndex.build(vectors, ann_threshold, ann_storage)
     index.save(folder)
     rows = [{"case_id": c[0], "section": c[1]} for c in chunks]
     (folder / CHUNKS_FILE).write_text(json.dumps(rows, ensure_ascii=False), "utf-8")

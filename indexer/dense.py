@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kb import logsig
 from kb.errors import ConfigError
 from kb.settings import PACKAGED_MODEL, Settings
 
@@ -380,19 +381,39 @@ class VectorIndex:
         self._index = index  # a faiss index (untyped, see _faiss)
         self.kind = kind
 
+    ANN_STORAGES = (
+        "float32",
+        "sq8",
+    )  # how HNSW holds the vectors: as they are, or 8 bits a dimension
+
     @classmethod
-    def build(cls, vectors: np.ndarray, ann_threshold: int = 200_000) -> VectorIndex:
+    def build(
+        cls, vectors: np.ndarray, ann_threshold: int = 200_000, storage: str = "sq8"
+    ) -> VectorIndex:
+        """Exact below ``ann_threshold`` vectors, else HNSW holding the vectors as ``storage``
+        says (``sq8``: a quarter of the memory, recall measured in docs "Approximate vector search")."""
         faiss = _faiss()
 
         dim = int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[1] else 1
+        data = np.ascontiguousarray(vectors, dtype=np.float32)
         if len(vectors) >= ann_threshold:
-            index = faiss.IndexHNSWFlat(dim, cls.HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            if storage not in cls.ANN_STORAGES:
+                raise ConfigError(
+                    [f"KB_ANN_STORAGE: {storage!r} is not one of {', '.join(cls.ANN_STORAGES)}"]
+                )
+            if storage == "sq8":
+                index = faiss.IndexHNSWSQ(
+                    dim, faiss.ScalarQuantizer.QT_8bit, cls.HNSW_M, faiss.METRIC_INNER_PRODUCT
+                )
+                index.train(data)  # the per-dimension ranges of the 8-bit codes
+            else:
+                index = faiss.IndexHNSWFlat(dim, cls.HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = cls.HNSW_EF_CONSTRUCTION
             kind = "hnsw"
         else:
             index, kind = faiss.IndexFlatIP(dim), "flat"
         if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            index.add(data)
         return cls(index, kind)
 
     @classmethod
@@ -466,3 +487,12 @@ class VectorIndex:
             [(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0]
             for row_ids, row_scores in zip(rows, scores)
         ]
+
+
+DENSE_QUERY_CHARS = 2_000
+
+
+def model_texts(encoder: Any, texts: Sequence[str]) -> list[str]:
+    """What the model legs encode of each query (and of a learned phrasing, :mod:`indexer.learned`):
+    a pasted log without its variable parts, cut to the encoder's query budget."""
+    return [encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts]

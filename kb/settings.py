@@ -111,6 +111,11 @@ class Settings:
         "Search breadth of the approximate vector index (faiss HNSW efSearch; never below the 400 "
         "chunks the dense leg asks for): higher finds more of the exact neighbours, slower.",
     )
+    ann_storage: str = _setting(
+        "sq8",
+        "How the approximate vector index holds the vectors: sq8 (8 bits a dimension, a quarter "
+        "of the memory and of the pages a web worker maps) or float32 (as encoded).",
+    )
     keep_generations: int = _setting(
         3, "How many index generations are kept on disk, the live one included."
     )
@@ -324,6 +329,7 @@ _ALLOWED = {
     "fusion_method": ("auto", "convex", "rrf"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "alert_smtp_security": ("starttls", "tls", "none"),
+    "ann_storage": ("sq8", "float32"),
 }
 _MINIMUM = {
     "embed_batch_size": 1,

@@ -121,6 +121,12 @@ def main() -> None:
         help="efSearch values (the product never searches below the 400 candidates it asks for)",
     )
     parser.add_argument("--ef-construction", type=int, default=VectorIndex.HNSW_EF_CONSTRUCTION)
+    parser.add_argument(
+        "--storage",
+        choices=VectorIndex.ANN_STORAGES,
+        default="sq8",
+        help="how HNSW holds the vectors (KB_ANN_STORAGE; default sq8, as the product)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.data, args.queries, args.ef = smoke_data(), 10, [400]
@@ -133,7 +139,7 @@ def main() -> None:
     vectors = all_vectors(g.vectors)
     VectorIndex.HNSW_EF_CONSTRUCTION = args.ef_construction
     started = time.perf_counter()
-    approx = VectorIndex.build(vectors, ann_threshold=1)
+    approx = VectorIndex.build(vectors, ann_threshold=1, storage=args.storage)
     build_s = time.perf_counter() - started
     exact = VectorIndex.build(vectors, ann_threshold=len(vectors) + 1)
     texts = [text for _, text in bench_queries(cases_dir, args.queries, random.Random(7))]
@@ -145,6 +151,7 @@ def main() -> None:
         "chunks": len(vectors),
         "queries": len(texts),
         "ef_construction": args.ef_construction,
+        "storage": args.storage,
         "hnsw_build_seconds": round(build_s, 1),
         "support_rows": int(support.sum()) if support is not None else len(vectors),
         "exact_ms": measure(exact, exact, queries[:50], None, g.chunk_case)["p50_ms"],

@@ -186,7 +186,8 @@ def test_no_index_yet(settings):
     store.close()
 
 
-def test_hnsw_vector_index_agrees_with_exact_search_and_filters(settings, write_cases):
+@pytest.mark.parametrize("storage", ["sq8", "float32"])
+def test_hnsw_vector_index_agrees_with_exact_search_and_filters(storage, tmp_path):
     import numpy as np
 
     from indexer.dense import VectorIndex
@@ -194,10 +195,9 @@ def test_hnsw_vector_index_agrees_with_exact_search_and_filters(settings, write_
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(500, 32)).astype("float32")
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    exact, approx = (
-        VectorIndex.build(vectors, ann_threshold=10_000),
-        VectorIndex.build(vectors, ann_threshold=100),
-    )
+    built = VectorIndex.build(vectors, ann_threshold=100, storage=storage)
+    built.save(tmp_path)  # served memory-mapped, as a web worker opens it
+    exact, approx = VectorIndex.build(vectors, ann_threshold=10_000), VectorIndex.load(tmp_path)
     assert (exact.kind, approx.kind) == ("flat", "hnsw")
     queries = vectors[:20]
     agree = [
@@ -215,13 +215,26 @@ def test_hnsw_vector_index_agrees_with_exact_search_and_filters(settings, write_
     assert sum(len(w & e) for w, e in zip(wide, exact_wide)) / (200 * len(wide)) >= 0.9
 
 
+def test_an_unknown_ann_storage_is_a_config_error():
+    import numpy as np
+
+    from indexer.dense import VectorIndex
+    from kb.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="KB_ANN_STORAGE: 'pq4'"):
+        VectorIndex.build(np.ones((3, 4), dtype="float32"), ann_threshold=1, storage="pq4")
+    # below the threshold the index is exact whatever the storage says
+    assert VectorIndex.build(np.ones((3, 4), dtype="float32"), storage="pq4").kind == "flat"
+
+
 def test_generation_built_with_hnsw_serves_queries(settings, write_cases):
     from indexer import generation as gen
 
     write_cases(SEARCH_WORLD)
     small = settings.replace(ann_threshold=1)
     report = run_index(small)
-    assert gen.Manifest.read(settings.index_dir / report.generation).extra["vector_index"] == "hnsw"
+    extra = gen.Manifest.read(settings.index_dir / report.generation).extra
+    assert (extra["vector_index"], extra["vector_storage"]) == ("hnsw", "sq8")
     store = open_store(small)
     hits = (
         Searcher(small, store)
