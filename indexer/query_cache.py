@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,14 +14,15 @@ from kb.settings import Settings
 
 
 class QueryEncoderCache:
-    """Wraps an encoder so a query text is embedded once (the facet pass and paging reuse it)."""
+    """Wraps an encoder so a query text is encoded once per leg (the facet pass and paging reuse
+    it): its dense vector and its sparse latent terms, the least recently used dropped first."""
 
-    def __init__(self, encoder: Any, size: int = 256):
+    def __init__(self, encoder: Any, size: int = 512):
         self._encoder = encoder
         self.name = getattr(encoder, "name", "")
         self.dim = getattr(encoder, "dim", 0)
         self._size = size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def query_text(self, text: str) -> str:
@@ -35,29 +36,35 @@ class QueryEncoderCache:
         return int(getattr(self._encoder, "sparse_dim", 0) or 0)
 
     def encode_sparse(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        return self._encoder.encode_sparse(texts)
+        return self._lookup("sparse", texts, self._encoder.encode_sparse)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        fresh = self._encoder.encode_queries(missing) if missing else None
-        with self._lock:
-            for text, vector in zip(missing, fresh if fresh is not None else []):
-                self._cache[text] = vector
-                if len(self._cache) > self._size:
-                    self._cache.popitem(last=False)
-            for text in texts:
-                if text in self._cache:
-                    self._cache.move_to_end(text)
-            found = {t: self._cache.get(t) for t in texts}
-        if any(
-            v is None for v in found.values()
-        ):  # evicted meanwhile: encode what is missing again
-            again = [t for t, v in found.items() if v is None]
-            found.update(zip(again, self._encoder.encode_queries(again)))
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack([vector for vector in (found[t] for t in texts) if vector is not None])
+        return np.vstack(self._lookup("dense", texts, self._encoder.encode_queries))
+
+    def _lookup(
+        self, leg: str, texts: list[str], compute: Callable[[list[str]], Sequence[Any]]
+    ) -> list[Any]:
+        """``compute``'s value for each text, each distinct text not cached computed once."""
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if (leg, t) not in self._cache]
+        found = dict(zip(missing, compute(missing))) if missing else {}
+        with self._lock:
+            for text, value in found.items():
+                self._cache[(leg, text)] = value
+            for text in dict.fromkeys(texts):
+                if (leg, text) in self._cache:
+                    self._cache.move_to_end((leg, text))
+                    found.setdefault(text, self._cache[(leg, text)])
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        again = [
+            t for t in dict.fromkeys(texts) if t not in found
+        ]  # computed by no one: evicted meanwhile
+        if again:
+            found.update(zip(again, compute(again)))
+        return [found[t] for t in texts]
 
 
 def caching_loader(settings: Settings) -> Callable[[str], Any]:

@@ -381,3 +381,26 @@ def test_query_encoder_cache_encodes_each_text_once():
     assert inner.calls[-1] == ["ccc"]
     cache.encode_queries(["bb"])
     assert inner.calls[-1] == ["bb"] and cache.encode_queries([]).shape == (0, 3)
+
+
+def test_query_encoder_cache_keeps_sparse_terms_apart_from_vectors():
+    class Counting:
+        name, dim, sparse_dim = "fake", 2, 8
+        calls: list[tuple[str, list[str]]] = []
+
+        def encode_queries(self, texts: list[str]) -> np.ndarray:
+            self.calls.append(("dense", list(texts)))
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+        def encode_sparse(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+            self.calls.append(("sparse", list(texts)))
+            return [(np.array([len(t)]), np.array([1.0])) for t in texts]
+
+    inner = Counting()
+    cache = QueryEncoderCache(inner, size=8)
+    assert [int(i[0]) for i, _ in cache.encode_sparse(["ab", "abc", "ab"])] == [2, 3, 2]
+    cache.encode_queries(["ab"])  # the same text, the other leg: encoded by that leg once
+    cache.encode_sparse(["abc"])
+    cache.encode_queries(["ab"])
+    assert inner.calls == [("sparse", ["ab", "abc"]), ("dense", ["ab"])]
+    assert cache.sparse_dim == 8 and cache.encode_sparse([]) == []
