@@ -57,7 +57,10 @@ def history_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path.write_text(edited, "utf-8")
     with repo.writing():
         repo.commit_file(
-            path, Person("m.ito", "m.ito@users.noreply.kb"), f"Update {CASE}: resolution, severity"
+            path,
+            Person("m.ito", "m.ito@users.noreply.kb"),
+            f"Update {CASE}: resolution, severity — a retry of the deletion after the restart, "
+            "confirmed with the customer after three failed attempts (再起動後の削除を再試行)",
         )
     assert run_index(settings).published
     app = create_app(settings, test_config={"KB_ROLE": "engineer"})
@@ -105,6 +108,13 @@ def test_history_page_with_a_diff(chromium, history_app, name, viewport):  # typ
         assert scroll_width <= viewport["width"] + 1, (
             f"the page scrolls sideways at {viewport['width']} px"
         )
+        clipped = page.evaluate(
+            """[...document.querySelectorAll('.history-table, .history-summary')]
+              .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right >
+                           e.closest('.card, section, main').getBoundingClientRect().right + 1)
+              .map(e => e.className)"""
+        )
+        assert not clipped, f"clipped at {viewport['width']} px: {clipped}"
         shot(page, f"history-{name}")
         # compare the other way round through the form (radio buttons, no JavaScript needed)
         page.locator("input[name=a]").nth(0).check()
