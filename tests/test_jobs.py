@@ -464,8 +464,8 @@ def test_switching_the_sparse_leg_rebuilds_and_search_follows_the_setting(settin
 
 
 def test_readers_in_two_processes_never_fail_while_generations_are_published_and_pruned():
-    """scripts/churn_check.py --smoke: 2 processes x 2 threads search for 6 s while generations are
-    published every 0.1 s and pruned down to the live one after a 1 s grace period (without the
+    """scripts/churn_check.py --smoke: 2 processes x 2 threads search for 8 s while generations are
+    published every 0.1 s and pruned down to the live one after a 3 s grace period (without the
     grace period the same loop gives decompression and block errors in whoosh)."""
     run = subprocess.run(
         [sys.executable, "scripts/churn_check.py", "--smoke"],
