@@ -7,6 +7,7 @@ parsed from user text, so no input can raise a query-syntax error.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -80,7 +81,7 @@ class WhooshEngine:
         else:
             self._index = whoosh_index.open_dir(str(path))
         self._writer = None
-        self._searcher = None
+        self._forget_searchers()
 
     # -- writing ---------------------------------------------------------------------------
     def _ensure_writer(self):
@@ -114,13 +115,31 @@ class WhooshEngine:
         if self._writer is not None:
             self._writer.commit(optimize=True)
             self._writer = None
-        self._searcher = None
+        self._close_searchers()
 
     # -- reading ---------------------------------------------------------------------------
     def _search_handle(self):
-        if self._searcher is None:
-            self._searcher = self._index.searcher(weighting=BM25F())
-        return self._searcher
+        """This thread's searcher. A whoosh searcher reads its files through shared file objects
+        (seek, then read), so two threads searching with one corrupt each other's reads (seen as
+        unpickling and zlib errors under load: ``scripts/churn_check.py``): each thread opens its own."""
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is None:
+            searcher = self._local.searcher = self._index.searcher(weighting=BM25F())
+            with self._searchers_lock:
+                self._searchers.append(searcher)
+        return searcher
+
+    def _forget_searchers(self) -> None:
+        self._local = threading.local()
+        self._searchers: list = []
+        self._searchers_lock = threading.Lock()
+
+    def _close_searchers(self) -> None:
+        with self._searchers_lock:
+            opened, self._searchers = self._searchers, []
+            self._local = threading.local()
+        for searcher in opened:
+            searcher.close()
 
     def search(
         self, queries: Sequence[FieldQuery], filters: Filters, limit: int, with_matched: bool = True
@@ -173,6 +192,4 @@ class WhooshEngine:
         if self._writer is not None:
             self._writer.cancel()
             self._writer = None
-        if self._searcher is not None:
-            self._searcher.close()
-            self._searcher = None
+        self._close_searchers()

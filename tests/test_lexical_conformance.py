@@ -549,3 +549,41 @@ def test_incremental_update_with_tantivy(settings, write_cases):
         and manifest.lexical_engine == "tantivy"
     )
     store.close()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_threads_sharing_one_engine_each_get_their_own_answers(name, tmp_path):
+    """A web worker's threads search one open engine at once. whoosh's searcher reads through
+    shared file objects (seek, then read): shared between threads, their reads interleave and come
+    back as unpickling or zlib errors. A tiny thread switch interval makes the interleaving likely."""
+    import threading
+
+    words = [f"w{n}" for n in range(40)]
+    engine = lexical_engine(name, tmp_path / "lexical", FIELDS, create=True)
+    engine.add(doc(f"C{n}", f"{w} title", f"case {w} body text") for n, w in enumerate(words))
+    engine.commit()
+    failures: list[str] = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+
+    def search(seed: int) -> None:
+        for k in range(150):
+            n = (seed * 7 + k) % len(words)
+            try:
+                got = ids(engine.search([q("body", words[n])], Filters(), 5))
+            except Exception as exc:  # noqa: BLE001 - every failure is what this test counts
+                failures.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if got != [f"C{n}"]:
+                failures.append(f"{words[n]} -> {got}")
+
+    try:
+        threads = [threading.Thread(target=search, args=(t,)) for t in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+        engine.close()
+    assert not failures, failures[:5]
