@@ -20,7 +20,7 @@ import numpy as np
 
 from kb import logsig
 from kb.errors import ConfigError
-from kb.settings import PACKAGED_MODEL, Settings
+from kb.settings import ANN_STORAGES, PACKAGED_MODEL, Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -381,11 +381,6 @@ class VectorIndex:
         self._index = index  # a faiss index (untyped, see _faiss)
         self.kind = kind
 
-    ANN_STORAGES = (
-        "float32",
-        "sq8",
-    )  # how HNSW holds the vectors: as they are, or 8 bits a dimension
-
     @classmethod
     def build(
         cls, vectors: np.ndarray, ann_threshold: int = 200_000, storage: str = "sq8"
@@ -397,9 +392,9 @@ class VectorIndex:
         dim = int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[1] else 1
         data = np.ascontiguousarray(vectors, dtype=np.float32)
         if len(vectors) >= ann_threshold:
-            if storage not in cls.ANN_STORAGES:
+            if storage not in ANN_STORAGES:
                 raise ConfigError(
-                    [f"KB_ANN_STORAGE: {storage!r} is not one of {', '.join(cls.ANN_STORAGES)}"]
+                    [f"KB_ANN_STORAGE: {storage!r} is not one of {', '.join(ANN_STORAGES)}"]
                 )
             if storage == "sq8":
                 index = faiss.IndexHNSWSQ(
@@ -493,6 +488,6 @@ DENSE_QUERY_CHARS = 2_000
 
 
 def model_texts(encoder: Any, texts: Sequence[str]) -> list[str]:
-    """What the model legs encode of each query (and of a learned phrasing, :mod:`indexer.learned`):
-    a pasted log without its variable parts, cut to the encoder's query budget."""
+    """What the model legs encode of each query: a pasted log without its variable parts, cut to
+    the encoder's query budget."""
     return [encoder.query_text(logsig.dense_view(t[:DENSE_QUERY_CHARS])) for t in texts]

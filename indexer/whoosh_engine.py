@@ -81,7 +81,9 @@ class WhooshEngine:
         else:
             self._index = whoosh_index.open_dir(str(path))
         self._writer = None
-        self._forget_searchers()
+        self._local = threading.local()  # this thread's searcher (_search_handle)
+        self._searchers: list = []  # every thread's, closed together
+        self._searchers_lock = threading.Lock()
 
     # -- writing ---------------------------------------------------------------------------
     def _ensure_writer(self):
@@ -128,11 +130,6 @@ class WhooshEngine:
             with self._searchers_lock:
                 self._searchers.append(searcher)
         return searcher
-
-    def _forget_searchers(self) -> None:
-        self._local = threading.local()
-        self._searchers: list = []
-        self._searchers_lock = threading.Lock()
 
     def _close_searchers(self) -> None:
         with self._searchers_lock:

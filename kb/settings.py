@@ -320,6 +320,7 @@ class Settings:
 
 
 SETTINGS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(Settings)
+ANN_STORAGES = ("sq8", "float32")  # how HNSW holds the vectors: 8 bits a dimension, or as encoded
 _ALLOWED = {
     "device": ("cpu", "cuda"),
     "embed_precision": ("auto", "float32", "bfloat16", "float16"),
@@ -329,7 +330,7 @@ _ALLOWED = {
     "fusion_method": ("auto", "convex", "rrf"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "alert_smtp_security": ("starttls", "tls", "none"),
-    "ann_storage": ("sq8", "float32"),
+    "ann_storage": ANN_STORAGES,
 }
 _MINIMUM = {
     "embed_batch_size": 1,

@@ -40,7 +40,7 @@ from indexer.dense import VectorIndex, encoder_for  # noqa: E402
 from indexer.filters import Filters  # noqa: E402
 from indexer.fusion import group_best  # noqa: E402
 from indexer.searcher import OpenGeneration  # noqa: E402
-from kb.settings import load_settings  # noqa: E402
+from kb.settings import ANN_STORAGES, load_settings  # noqa: E402
 
 LEG_CANDIDATES = 400  # settings.candidates (100) * 4 chunks, as the searcher asks
 
@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--ef-construction", type=int, default=VectorIndex.HNSW_EF_CONSTRUCTION)
     parser.add_argument(
         "--storage",
-        choices=VectorIndex.ANN_STORAGES,
+        choices=ANN_STORAGES,
         default="sq8",
         help="how HNSW holds the vectors (KB_ANN_STORAGE; default sq8, as the product)",
     )
