@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from indexer import generation as gen
-from indexer.dense import has_sparse_head, precision_for
+from indexer.dense import VectorIndex, has_sparse_head, precision_for
 from indexer.engines import lexical_engine, resolve_engine
 from indexer.filters import Filters
 from indexer.fusion import default_method, resolve_weights
 from indexer.lexical import build_queries, case_document, profile
+from indexer.reuse import link_files, vector_key
 from kb import phrasings
 from kb.case import Case
 from kb.parse import PARSE_VERSION
@@ -455,10 +456,24 @@ def build_generation(
         chunks = (
             store.all_chunks() + learned.chunks()
         )  # a learned phrasing is a vector of its case too
-        vectors, embedded = embed_chunks(store, encoder, chunks, progress)
-        vector_kind = write_vectors(
-            partial, vectors, chunks, settings.ann_threshold, settings.ann_storage
+        key = vector_key(
+            getattr(encoder, "cache_key", encoder.name),
+            chunks,
+            settings.ann_threshold,
+            settings.ann_storage,
         )
+        reused = _reuse_vectors(index_dir, live, partial, key)
+        if reused is not None:
+            dimension, vector_kind, embedded = reused[0], reused[1], 0
+            if progress:
+                progress(f"vector index unchanged: reused from {live}")
+        else:
+            vectors, embedded = embed_chunks(store, encoder, chunks, progress)
+            dimension = int(vectors.shape[1])
+            vector_kind = write_vectors(
+                partial, vectors, chunks, settings.ann_threshold, settings.ann_storage
+            )
+            del vectors
         sparse = build_sparse(store, encoder, chunks, progress) if settings.sparse_leg else None
         if sparse is not None:
             sparse.save(partial)
@@ -476,7 +491,7 @@ def build_generation(
             lexical_engine=plan.engine,
             field_profile=field_profile,
             model=encoder.name,
-            dimension=int(vectors.shape[1]),
+            dimension=dimension,
             fusion_weights=resolve_weights(encoder.name, settings.fusion_weights),
             rrf_k=settings.rrf_k,
             case_count=len(catalog),
@@ -488,6 +503,8 @@ def build_generation(
                 "lexical_engine_setting": settings.lexical_engine,
                 "lexical_engine_reason": plan.engine_reason,
                 "vector_index": vector_kind,
+                "vector_key": key,
+                "vector_reused_from": live if reused is not None else None,
                 "vector_storage": settings.ann_storage if vector_kind == "hnsw" else "float32",
                 "embed_precision": getattr(encoder, "precision", "float32"),
                 "fusion_method": default_method(encoder.name, settings.fusion_method),
@@ -533,6 +550,24 @@ def build_generation(
     )
 
 
+def _reuse_vectors(
+    index_dir: Path, live: str | None, partial: Path, key: str
+) -> tuple[int, str] | None:
+    """(dimension, index kind) when the live generation's vector index is the one this build would
+    write (the same :func:`indexer.reuse.vector_key`) and its files were linked into ``partial``."""
+    if live is None:
+        return None
+    try:
+        manifest = gen.Manifest.read(index_dir / live)
+    except (KBError, OSError, ValueError):
+        return None
+    if manifest.extra.get("vector_key") != key:
+        return None
+    if not link_files(index_dir / live, partial, (VectorIndex.FILE, CHUNKS_FILE)):
+        return None
+    return manifest.dimension, str(manifest.extra.get("vector_index", "flat"))
+
+
 def write_catalog(folder: Path, catalog: dict[str, dict[str, Any]]) -> None:
     """Per-case facts the searcher needs without the store: content hash, declared related cases and
     error codes (canonical forms, for the exact-code tier)."""
@@ -560,8 +595,6 @@ def write_vectors(
     ann_storage: str = "sq8",
 ) -> str:
     """Write the vector index and the row -> (case, section) map; returns the index kind."""
-    from indexer.dense import VectorIndex
-
     folder.mkdir(parents=True, exist_ok=True)
     index = VectorIndex.build(vectors, ann_threshold, ann_storage)
     index.save(folder)
