@@ -16,6 +16,12 @@ Before the learning, a **poisoning** run: one user marks a wrong case "solved" f
 the set (and "not relevant" for the right one), one vote a day so that the rate limits are not what
 stops it; then ``kb index`` and every query's ranking must be exactly what it was.
 
+``--paraphrases`` replays the set's ``paraphrases.jsonl`` instead: groups of searches for one
+problem by different support agents over time (``group``, ``asked``), written for the replay, the
+held-out set's by a session that never saw the tuning set or the analyzers. Each group is split by
+its dates (the older half replayed as "solved", the newer half evaluated), and the set's own
+``queries.jsonl`` is the control: every kind searched before and after, to show nothing got worse.
+
 ``--boost`` takes several values of the learned field's boost (query time only: one build); choose
 them on the tuning set, report the held-out set. ``--smoke`` replays a few cases with the test
 encoder (seconds; tests/test_replay.py).
@@ -79,6 +85,29 @@ def split(queries: Sequence[EvalQuery]) -> tuple[list[EvalQuery], list[EvalQuery
         first += items[: len(items) // 2]
         second += items[len(items) // 2 :]
     return first, second, alone
+
+
+def paraphrase_groups(path: Path) -> list[list[EvalQuery]]:
+    """The groups of a paraphrases file (its ``group`` field), each oldest first (``asked``)."""
+    queries = load_queries(path)
+    lines = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    groups: dict[str, list[tuple[str, EvalQuery]]] = defaultdict(list)
+    for q, data in zip(queries, lines):
+        if not q.relevant or "group" not in data or "asked" not in data:
+            raise SystemExit(f"{path}:{q.qid}: a paraphrase needs 'relevant', 'group' and 'asked'")
+        groups[str(data["group"])].append((str(data["asked"]), q))
+    return [[q for _, q in sorted(items, key=lambda x: x[0])] for items in groups.values()]
+
+
+def split_by_time(groups: Sequence[list[EvalQuery]]) -> tuple[list[EvalQuery], list[EvalQuery]]:
+    """(the replayed older halves, the evaluated newer halves) of groups of two or more."""
+    first: list[EvalQuery] = []
+    second: list[EvalQuery] = []
+    for items in groups:
+        if len(items) >= 2:
+            first += items[: len(items) // 2]
+            second += items[len(items) // 2 :]
+    return first, second
 
 
 def rankings(searcher: Searcher, queries: Sequence[EvalQuery]) -> list[list[str]]:
@@ -174,10 +203,12 @@ def replay(
     users: int = 2,
     smoke: bool = False,
     vectors: bool = False,
+    paraphrases: bool = False,
 ) -> dict[str, Any]:
     """One evaluation set replayed (see the module docstring); returns the figures."""
     folder = SETS[name]
     queries = load_queries(folder / "queries.jsonl")
+    groups = paraphrase_groups(folder / "paraphrases.jsonl") if paraphrases else []
     with tempfile.TemporaryDirectory(prefix="kb-replay-") as tmp:
         cases_dir = folder / "cases"
         if smoke:  # a few cases and their queries only
@@ -188,6 +219,7 @@ def replay(
                 if path.stem in keep:
                     (cases_dir / path.name).write_text(path.read_text("utf-8"), "utf-8")
             queries = [q for q in queries if q.relevant and set(q.relevant) <= set(keep)]
+            groups = [g for g in groups if set(g[0].relevant) <= set(keep)]
         settings = load_settings(
             environ={}, cases_dir=cases_dir, data_dir=Path(tmp) / "data", embed_model=model
         )
@@ -197,8 +229,12 @@ def replay(
         store = open_store(settings)
         try:
             case_ids = sorted(store.case_hashes())
-            first, second, alone = split(queries)
-            everything = list(queries)
+            if paraphrases:  # the agents' searches are learned from, the set's queries the control
+                first, second = split_by_time(groups)
+                alone = list(queries)
+            else:
+                first, second, alone = split(queries)
+            everything = list(queries) + [q for g in groups for q in g]
             before_all = rankings(Searcher(settings, store), everything)
             stored = poison(store, everything, case_ids)
             poison_plan = run_index(settings).plan
@@ -213,6 +249,7 @@ def replay(
                 "model": model,
                 "users": users,
                 "vectors": vectors,
+                "source": "paraphrases" if paraphrases else "queries",
                 "replayed": len(first),
                 "evaluated": len(second),
                 "poisoning": {
@@ -240,6 +277,8 @@ def table(result: dict[str, Any], boost: str, part: str = "paired") -> str:
     """A Markdown table: before → after per row (nDCG@10 / Success@1)."""
     source = result if part == "paired" else result["unpaired"]
     before, after = source["before"], source["after"][boost]
+    if result.get("source") == "paraphrases":
+        part = {"paired": "agents' newer half", "unpaired": "control (queries.jsonl)"}[part]
     order = [
         "all",
         "ja",
@@ -297,6 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="measuring: learned phrasings also as dense vectors of their case (off in the product: measured worse)",
     )
     parser.add_argument(
+        "--paraphrases",
+        action="store_true",
+        help="replay the set's paraphrases.jsonl (agents' searches over time), its queries the control",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="a few cases with the test encoder (seconds)"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -304,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = "hash:256" if args.smoke else args.corpus_model
     boosts = args.boost or [lexical.LEARNED_BOOST]
     results = [
-        replay(name, model, boosts, args.users, args.smoke, args.vectors)
+        replay(name, model, boosts, args.users, args.smoke, args.vectors, args.paraphrases)
         for name in (args.sets or ["tuning"])
     ]
     for result in results:

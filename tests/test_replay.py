@@ -40,6 +40,45 @@ def test_each_cases_queries_of_one_kind_split_in_two_halves_in_file_order():
     assert [x.query for x in alone] == ["c1"]
 
 
+def test_paraphrase_groups_split_by_their_dates_not_by_file_order(tmp_path):
+    replay = _script()
+    rows = [
+        ("g1", "2026-03-09", "late a"),
+        ("g1", "2026-03-01", "early a"),
+        ("g2", "2026-04-01", "only b"),
+        ("g1", "2026-03-20", "latest a"),
+        ("g1", "2026-03-02", "second a"),
+    ]
+    path = tmp_path / "paraphrases.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps({"query": t, "relevant": ["A"], "kind": "words", "group": g, "asked": d})
+            for g, d, t in rows
+        ),
+        "utf-8",
+    )
+    groups = replay.paraphrase_groups(path)
+    assert [[x.query for x in g] for g in groups] == [
+        ["early a", "second a", "late a", "latest a"],
+        ["only b"],
+    ]
+    first, second = replay.split_by_time(groups)
+    assert [x.query for x in first] == ["early a", "second a"]
+    assert [x.query for x in second] == ["late a", "latest a"]
+
+
+def test_a_paraphrase_without_its_group_or_date_is_an_error_naming_the_line(tmp_path):
+    replay = _script()
+    path = tmp_path / "paraphrases.jsonl"
+    path.write_text('{"query": "x", "relevant": ["A"], "group": "g"}\n', "utf-8")
+    try:
+        replay.paraphrase_groups(path)
+    except SystemExit as exc:
+        assert "paraphrases.jsonl:1" in str(exc) and "asked" in str(exc)
+    else:
+        raise AssertionError("a paraphrase without a date was accepted")
+
+
 def test_smoke_replay_learns_and_poisoning_changes_nothing(tmp_path):
     replay = _script()
     out = tmp_path / "replay.json"
