@@ -31,7 +31,17 @@ from indexer.engines import lexical_engine, resolve_engine
 from indexer.filters import Filters
 from indexer.fusion import default_method, resolve_weights
 from indexer.lexical import build_queries, case_document, profile
-from indexer.reuse import link_files, vector_key
+from indexer.reuse import (
+    CHUNKS_FILE,
+    HASHES_FILE,
+    MAX_REMOVED,
+    index_how,
+    link_files,
+    plan_append,
+    read_rows,
+    vector_key,
+    write_rows,
+)
 from kb import phrasings
 from kb.case import Case
 from kb.parse import PARSE_VERSION
@@ -43,7 +53,6 @@ from kb.settings import Settings
 from kb.store import Store
 
 log = logging.getLogger(__name__)
-CHUNKS_FILE = "chunks.json"
 CATALOG_FILE = "cases.json"
 Progress = Callable[[str], None] | None
 
@@ -338,9 +347,10 @@ def verify(folder: Path, manifest: gen.Manifest, probe: Case | None) -> None:
                 f"verification failed: lexical index holds {engine.doc_count()} cases, expected {manifest.case_count}"
             )
         vectors = VectorIndex.load(folder)
-        if vectors.size != manifest.chunk_count:
+        rows = int(manifest.extra.get("vector_rows") or manifest.chunk_count)
+        if vectors.size != rows:
             raise KBError(
-                f"verification failed: vector index holds {vectors.size} chunks, expected {manifest.chunk_count}"
+                f"verification failed: vector index holds {vectors.size} rows, expected {rows}"
             )
         if probe is not None:
             queries = build_queries(
@@ -456,24 +466,22 @@ def build_generation(
         chunks = (
             store.all_chunks() + learned.chunks()
         )  # a learned phrasing is a vector of its case too
-        key = vector_key(
-            getattr(encoder, "cache_key", encoder.name),
-            chunks,
-            settings.ann_threshold,
-            settings.ann_storage,
+        model_key = getattr(encoder, "cache_key", encoder.name)
+        key = vector_key(model_key, chunks, settings.ann_threshold, settings.ann_storage)
+        how = index_how(len(chunks), settings.ann_threshold, settings.ann_storage)
+        written = _link_vectors(index_dir, live, partial, key) or _extend_vectors(
+            store, encoder, index_dir, live, partial, chunks, how, model_key, progress
         )
-        reused = _reuse_vectors(index_dir, live, partial, key)
-        if reused is not None:
-            dimension, vector_kind, embedded = reused[0], reused[1], 0
-            if progress:
-                progress(f"vector index unchanged: reused from {live}")
-        else:
+        if written is None:
             vectors, embedded = embed_chunks(store, encoder, chunks, progress)
-            dimension = int(vectors.shape[1])
-            vector_kind = write_vectors(
+            kind = write_vectors(
                 partial, vectors, chunks, settings.ann_threshold, settings.ann_storage
             )
+            written = VectorsWritten(int(vectors.shape[1]), kind, embedded, len(chunks), None)
             del vectors
+        elif progress:
+            progress(f"vector index {written.source} from {live}")
+        embedded = written.embedded
         sparse = build_sparse(store, encoder, chunks, progress) if settings.sparse_leg else None
         if sparse is not None:
             sparse.save(partial)
@@ -491,7 +499,7 @@ def build_generation(
             lexical_engine=plan.engine,
             field_profile=field_profile,
             model=encoder.name,
-            dimension=dimension,
+            dimension=written.dimension,
             fusion_weights=resolve_weights(encoder.name, settings.fusion_weights),
             rrf_k=settings.rrf_k,
             case_count=len(catalog),
@@ -502,10 +510,14 @@ def build_generation(
                 "build_mode": plan.mode,
                 "lexical_engine_setting": settings.lexical_engine,
                 "lexical_engine_reason": plan.engine_reason,
-                "vector_index": vector_kind,
+                "vector_index": written.kind,
                 "vector_key": key,
-                "vector_reused_from": live if reused is not None else None,
-                "vector_storage": settings.ann_storage if vector_kind == "hnsw" else "float32",
+                "vector_how": how,
+                "vector_model": model_key,
+                "vector_rows": written.rows,
+                "vector_reused_from": live if written.source else None,
+                "vector_reuse": written.source,
+                "vector_storage": settings.ann_storage if written.kind == "hnsw" else "float32",
                 "embed_precision": getattr(encoder, "precision", "float32"),
                 "fusion_method": default_method(encoder.name, settings.fusion_method),
                 "parse_version": PARSE_VERSION,
@@ -550,22 +562,85 @@ def build_generation(
     )
 
 
-def _reuse_vectors(
-    index_dir: Path, live: str | None, partial: Path, key: str
-) -> tuple[int, str] | None:
-    """(dimension, index kind) when the live generation's vector index is the one this build would
-    write (the same :func:`indexer.reuse.vector_key`) and its files were linked into ``partial``."""
+@dataclass
+class VectorsWritten:
+    """The vector index a build wrote: its dimension, kind, vectors embedded for it, rows (removed
+    ones included) and how the live one was reused (None: written afresh)."""
+
+    dimension: int
+    kind: str
+    embedded: int
+    rows: int
+    source: str | None  # "linked" | "extended" | None
+
+
+def _live_manifest(index_dir: Path, live: str | None) -> gen.Manifest | None:
     if live is None:
         return None
     try:
-        manifest = gen.Manifest.read(index_dir / live)
+        return gen.Manifest.read(index_dir / live)
     except (KBError, OSError, ValueError):
         return None
-    if manifest.extra.get("vector_key") != key:
+
+
+def _link_vectors(
+    index_dir: Path, live: str | None, partial: Path, key: str
+) -> VectorsWritten | None:
+    """The live vector index linked into ``partial`` when it is the one this build would write
+    (the same :func:`indexer.reuse.vector_key`)."""
+    manifest = _live_manifest(index_dir, live)
+    if manifest is None or live is None or manifest.extra.get("vector_key") != key:
         return None
-    if not link_files(index_dir / live, partial, (VectorIndex.FILE, CHUNKS_FILE)):
+    names = [VectorIndex.FILE, CHUNKS_FILE]
+    if (index_dir / live / HASHES_FILE).is_file():
+        names.append(HASHES_FILE)
+    if not link_files(index_dir / live, partial, names):
         return None
-    return manifest.dimension, str(manifest.extra.get("vector_index", "flat"))
+    rows = int(manifest.extra.get("vector_rows") or manifest.chunk_count)
+    kind = str(manifest.extra.get("vector_index", "flat"))
+    return VectorsWritten(manifest.dimension, kind, 0, rows, "linked")
+
+
+def _extend_vectors(
+    store: Store,
+    encoder: Any,
+    index_dir: Path,
+    live: str | None,
+    partial: Path,
+    chunks: list[tuple[str, str, str, str]],
+    how: str,
+    model_key: str,
+    progress: Progress,
+) -> VectorsWritten | None:
+    """The live HNSW graph copied and extended with the new chunks, the rows of those gone
+    removed (:mod:`indexer.reuse`); None when it cannot be (another model or way of building, an
+    unreadable live index, too many removed rows): the caller writes the index afresh."""
+    manifest = _live_manifest(index_dir, live)
+    if (
+        manifest is None
+        or live is None
+        or not how.startswith("hnsw")
+        or manifest.extra.get("vector_how") != how
+        or manifest.extra.get("vector_model") != model_key
+    ):
+        return None
+    try:
+        live_rows = read_rows(index_dir / live)
+        index = VectorIndex.read_copy(index_dir / live)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    plan = plan_append(live_rows, chunks)
+    if index.size != len(live_rows) or plan.removed > MAX_REMOVED * len(plan.rows):
+        return None
+    embedded = 0
+    if plan.append:
+        vectors, embedded = embed_chunks(store, encoder, [chunks[n] for n in plan.append], progress)
+        if int(vectors.shape[1]) != manifest.dimension:
+            return None
+        index.add(vectors)
+    index.save(partial)
+    write_rows(partial, plan.rows)
+    return VectorsWritten(manifest.dimension, "hnsw", embedded, len(plan.rows), "extended")
 
 
 def write_catalog(folder: Path, catalog: dict[str, dict[str, Any]]) -> None:
@@ -598,6 +673,9 @@ def write_vectors(
     folder.mkdir(parents=True, exist_ok=True)
     index = VectorIndex.build(vectors, ann_threshold, ann_storage)
     index.save(folder)
-    rows = [{"case_id": c[0], "section": c[1]} for c in chunks]
-    (folder / CHUNKS_FILE).write_text(json.dumps(rows, ensure_ascii=False), "utf-8")
+    if index.kind == "hnsw":  # a graph later builds may extend: each row's identity kept
+        write_rows(folder, [(c[0], c[1], c[3]) for c in chunks])
+    else:
+        rows = [{"case_id": c[0], "section": c[1]} for c in chunks]
+        (folder / CHUNKS_FILE).write_text(json.dumps(rows, ensure_ascii=False), "utf-8")
     return index.kind

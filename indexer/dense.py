@@ -422,6 +422,19 @@ class VectorIndex:
             index = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         return cls(index, "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat")
 
+    @classmethod
+    def read_copy(cls, folder: Path) -> VectorIndex:
+        """The generation's index read into memory (not mapped), to be extended and saved elsewhere."""
+        faiss = _faiss()
+
+        index = faiss.read_index(str(folder / cls.FILE))
+        return cls(index, "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat")
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append rows (an HNSW graph links them in; its 8-bit ranges stay those it was trained on)."""
+        if len(vectors):
+            self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
     def save(self, folder: Path) -> None:
         faiss = _faiss()
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from indexer import analysis, evidence
 from indexer import generation as gen
-from indexer.builder import CHUNKS_FILE, read_catalog
+from indexer.builder import read_catalog
 from indexer.dense import model_texts
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
@@ -37,6 +37,7 @@ from indexer.fusion import (
 )
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
+from indexer.reuse import CHUNKS_FILE
 from kb import logsig, phrasings
 from kb.case import Case
 from kb.codes import code_index, extract_error_codes, query_code_candidates
@@ -157,13 +158,16 @@ class OpenGeneration:
         del chunks
         self.case_rows: dict[str, list[int]] = {}
         for row, case_id in enumerate(self.chunk_case):
-            self.case_rows.setdefault(case_id, []).append(row)
+            if case_id:  # an empty id: a row removed from an extended graph (indexer.reuse)
+                self.case_rows.setdefault(case_id, []).append(row)
         self.case_index = {cid: i for i, cid in enumerate(self.case_rows)}
         self.row_case = np.fromiter(
-            (self.case_index[cid] for cid in self.chunk_case),
+            (self.case_index.get(cid, -1) for cid in self.chunk_case),
             dtype=np.int64,
             count=len(self.chunk_case),
         )
+        # the rows search may return when nothing is filtered (None: every row)
+        self.live_rows = (self.row_case >= 0) if (self.row_case < 0).any() else None
         self.sparse = SparseIndex.load(folder)
         # each sparse row's place among the cases with chunks (-1: none; such a row never passes a filter)
         self.sparse_rows = (
@@ -193,7 +197,7 @@ class OpenGeneration:
     def row_mask(self, flt: Filters) -> np.ndarray | None:
         """Which chunk rows pass the filters (None: all); cached, as a role's filter repeats on every query."""
         masks = self._filter_masks(flt)
-        return masks[0] if masks is not None else None
+        return masks[0] if masks is not None else self.live_rows
 
     def sparse_mask(self, flt: Filters) -> np.ndarray | None:
         """Which rows of the sparse index pass the filters (None: all)."""
@@ -211,7 +215,11 @@ class OpenGeneration:
         passing = self.lexical.matching_ids(flt)
         cases = np.zeros(len(self.case_index), dtype=bool)
         cases[[self.case_index[cid] for cid in passing if cid in self.case_index]] = True
-        chunk_mask = cases[self.row_case] if len(self.row_case) else np.zeros(0, dtype=bool)
+        chunk_mask = (
+            cases[self.row_case] & (self.row_case >= 0)
+            if len(self.row_case)
+            else np.zeros(0, dtype=bool)
+        )
         sparse_mask = (
             (cases[self.sparse_rows] & (self.sparse_rows >= 0)) if self.sparse is not None else None
         )

@@ -9,7 +9,7 @@ from test_jobs import world
 from indexer import generation as gen
 from indexer.dense import VectorIndex
 from indexer.jobs import run_index
-from indexer.reuse import link_files, vector_key
+from indexer.reuse import link_files, plan_append, vector_key
 from indexer.searcher import Searcher, SearchRequest
 from kb.migrate import open_store
 
@@ -66,7 +66,9 @@ def test_a_full_rebuild_of_unchanged_cases_links_the_live_vectors(settings, writ
     assert _ids(settings, "widget2 symptom") == before
 
 
-def test_an_edited_case_or_another_storage_builds_the_vectors_again(settings, write_cases):
+def test_an_edited_case_embeds_its_chunk_and_another_storage_builds_the_graph_again(
+    settings, write_cases
+):
     hnsw = settings.replace(ann_threshold=1)
     write_cases(world(4))
     first = run_index(hnsw)
@@ -74,7 +76,7 @@ def test_an_edited_case_or_another_storage_builds_the_vectors_again(settings, wr
     files["ESC-2026-0002.md"] = files["ESC-2026-0002.md"].replace("widget2", "gadget2")
     write_cases(files)
     edited = run_index(hnsw)
-    assert gen.Manifest.read(_folder(hnsw, edited)).extra["vector_reused_from"] is None
+    assert gen.Manifest.read(_folder(hnsw, edited)).extra["vector_reuse"] == "extended"
     assert edited.build["embedded"] > 0
     assert "ESC-2026-0002" in _ids(hnsw, "gadget2")
     flat = hnsw.replace(ann_storage="float32")
@@ -93,3 +95,75 @@ def test_a_live_generation_without_its_vector_file_is_rebuilt_not_linked(setting
     assert manifest.extra["vector_reused_from"] is None
     assert (_folder(settings, second) / VectorIndex.FILE).is_file()
     assert "ESC-2026-0003" in _ids(settings, "widget3")
+
+
+ROW = ("A", "symptoms", "h1")
+
+
+def test_an_append_plan_keeps_live_rows_removes_the_gone_and_appends_the_new():
+    live = [ROW, ("A", "cause", "h2"), None, ("B", "symptoms", "h3")]
+    chunks = [("B", "symptoms", "t3", "h3"), ("A", "symptoms", "t1", "h1"), ("C", "x", "t", "h9")]
+    plan = plan_append(live, chunks)
+    assert plan.rows == [ROW, None, None, ("B", "symptoms", "h3"), ("C", "x", "h9")]
+    assert plan.append == [2] and plan.removed == 2
+
+
+def test_an_append_plan_matches_duplicate_chunks_one_row_each():
+    plan = plan_append([ROW], [("A", "symptoms", "t", "h1"), ("A", "symptoms", "t", "h1")])
+    assert plan.rows == [ROW, ROW] and plan.append == [1]
+
+
+def _hnsw(settings):
+    return settings.replace(ann_threshold=1)  # every index an HNSW graph
+
+
+def _edit(n: int, cases: int = 10) -> dict[str, str]:
+    files = world(cases)
+    for i in range(1, n + 1):
+        name = f"ESC-2026-{i:04d}.md"
+        files[name] = files[name].replace(f"widget{i}", f"gadget{i}")
+    return files
+
+
+def test_an_incremental_build_extends_the_live_graph_and_never_returns_removed_rows(
+    settings, write_cases
+):
+    from indexer.filters import Filters
+    from indexer.searcher import OpenGeneration
+
+    hnsw = _hnsw(settings)
+    write_cases(world(10))
+    first = run_index(hnsw)
+    old = OpenGeneration(_folder(hnsw, first))
+    write_cases(_edit(1))
+    second = run_index(hnsw)
+    manifest = gen.Manifest.read(_folder(hnsw, second))
+    assert manifest.extra["vector_reuse"] == "extended" and second.build["embedded"] == 1
+    assert manifest.extra["vector_rows"] == manifest.chunk_count + 1  # one row removed
+    g = OpenGeneration(_folder(hnsw, second))
+    removed = [row for row, cid in enumerate(g.chunk_case) if not cid]
+    assert len(removed) == 1 and "ESC-2026-0001" not in {g.chunk_case[r] for r in removed}
+    store = open_store(hnsw)
+    try:
+        searcher = Searcher(hnsw, store)
+        vector = searcher.encoder(manifest.model).encode_queries(["widget1 symptom"])
+    finally:
+        store.close()
+    unmasked = g.vectors.search(vector, g.vectors.size)[0]
+    assert unmasked[0][0] == removed[0]  # the old text's row would be the best answer
+    for mask in (g.row_mask(Filters()), g.row_mask(Filters(products=("tsumugi-server",)))):
+        rows = [row for row, _ in g.vectors.search(vector, g.vectors.size, mask)[0]]
+        assert removed[0] not in rows and len(rows) == manifest.chunk_count
+    assert old.vectors.size == manifest.chunk_count  # the live generation's graph is untouched
+    assert "ESC-2026-0001" in _ids(hnsw, "gadget1")
+
+
+def test_too_many_removed_rows_write_the_graph_afresh(settings, write_cases):
+    hnsw = _hnsw(settings)
+    write_cases(world(10))
+    run_index(hnsw)
+    write_cases(_edit(9))  # 9 of 39 rows would be removed: over a fifth
+    report = run_index(hnsw)
+    manifest = gen.Manifest.read(_folder(hnsw, report))
+    assert manifest.extra["vector_reuse"] is None
+    assert manifest.extra["vector_rows"] == manifest.chunk_count
