@@ -469,8 +469,18 @@ def build_generation(
         model_key = getattr(encoder, "cache_key", encoder.name)
         key = vector_key(model_key, chunks, settings.ann_threshold, settings.ann_storage)
         how = index_how(len(chunks), settings.ann_threshold, settings.ann_storage)
-        written = _link_vectors(index_dir, live, partial, key) or _extend_vectors(
-            store, encoder, index_dir, live, partial, chunks, how, model_key, progress
+        live_manifest = _live_manifest(index_dir, live)
+        written = _link_vectors(index_dir, live, live_manifest, partial, key) or _extend_vectors(
+            store,
+            encoder,
+            index_dir,
+            live,
+            live_manifest,
+            partial,
+            chunks,
+            how,
+            model_key,
+            progress,
         )
         if written is None:
             vectors, embedded = embed_chunks(store, encoder, chunks, progress)
@@ -584,11 +594,10 @@ def _live_manifest(index_dir: Path, live: str | None) -> gen.Manifest | None:
 
 
 def _link_vectors(
-    index_dir: Path, live: str | None, partial: Path, key: str
+    index_dir: Path, live: str | None, manifest: gen.Manifest | None, partial: Path, key: str
 ) -> VectorsWritten | None:
     """The live vector index linked into ``partial`` when it is the one this build would write
     (the same :func:`indexer.reuse.vector_key`)."""
-    manifest = _live_manifest(index_dir, live)
     if manifest is None or live is None or manifest.extra.get("vector_key") != key:
         return None
     names = [VectorIndex.FILE, CHUNKS_FILE]
@@ -606,6 +615,7 @@ def _extend_vectors(
     encoder: Any,
     index_dir: Path,
     live: str | None,
+    manifest: gen.Manifest | None,
     partial: Path,
     chunks: list[tuple[str, str, str, str]],
     how: str,
@@ -615,7 +625,6 @@ def _extend_vectors(
     """The live HNSW graph copied and extended with the new chunks, the rows of those gone
     removed (:mod:`indexer.reuse`); None when it cannot be (another model or way of building, an
     unreadable live index, too many removed rows): the caller writes the index afresh."""
-    manifest = _live_manifest(index_dir, live)
     if (
         manifest is None
         or live is None
@@ -673,9 +682,6 @@ def write_vectors(
     folder.mkdir(parents=True, exist_ok=True)
     index = VectorIndex.build(vectors, ann_threshold, ann_storage)
     index.save(folder)
-    if index.kind == "hnsw":  # a graph later builds may extend: each row's identity kept
-        write_rows(folder, [(c[0], c[1], c[3]) for c in chunks])
-    else:
-        rows = [{"case_id": c[0], "section": c[1]} for c in chunks]
-        (folder / CHUNKS_FILE).write_text(json.dumps(rows, ensure_ascii=False), "utf-8")
+    # a graph later builds may extend keeps each row's identity (text hash) too
+    write_rows(folder, [(c[0], c[1], c[3]) for c in chunks], hashes=index.kind == "hnsw")
     return index.kind

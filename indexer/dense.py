@@ -420,15 +420,18 @@ class VectorIndex:
             index = faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         except RuntimeError:
             index = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-        return cls(index, "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat")
+        return cls._wrap(index)
 
     @classmethod
     def read_copy(cls, folder: Path) -> VectorIndex:
         """The generation's index read into memory (not mapped), to be extended and saved elsewhere."""
         faiss = _faiss()
 
-        index = faiss.read_index(str(folder / cls.FILE))
-        return cls(index, "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat")
+        return cls._wrap(faiss.read_index(str(folder / cls.FILE)))
+
+    @classmethod
+    def _wrap(cls, index: Any) -> VectorIndex:
+        return cls(index, "hnsw" if isinstance(index, _faiss().IndexHNSW) else "flat")
 
     def add(self, vectors: np.ndarray) -> None:
         """Append rows (an HNSW graph links them in; its 8-bit ranges stay those it was trained on)."""

@@ -133,11 +133,13 @@ def read_rows(folder: Path) -> list[Row | None]:
     return rows
 
 
-def write_rows(folder: Path, rows: Sequence[Row | None]) -> None:
-    """The row identities, and the searcher's row map (a removed row: an empty case id)."""
-    (folder / HASHES_FILE).write_text(
-        "".join("\t".join(r) + "\n" if r is not None else "\n" for r in rows), "utf-8"
-    )
+def write_rows(folder: Path, rows: Sequence[Row | None], hashes: bool = True) -> None:
+    """The searcher's row map (a removed row: an empty case id) and, with ``hashes``, the row
+    identities a later build extends the graph by."""
+    if hashes:
+        (folder / HASHES_FILE).write_text(
+            "".join("\t".join(r) + "\n" if r is not None else "\n" for r in rows), "utf-8"
+        )
     chunk_map = [
         {"case_id": r[0], "section": r[1]} if r is not None else {"case_id": "", "section": ""}
         for r in rows
