@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from indexer import generation as gen
+from indexer import learned_leg
 from indexer.dense import VectorIndex, has_sparse_head, precision_for
 from indexer.engines import lexical_engine, resolve_engine
 from indexer.filters import Filters
@@ -495,6 +496,7 @@ def build_generation(
         sparse = build_sparse(store, encoder, chunks, progress) if settings.sparse_leg else None
         if sparse is not None:
             sparse.save(partial)
+        learned_vectors = learned_leg.write(partial, store, encoder, learned.texts)
         probe = lexical.result()
         if progress:
             progress(f"lexical index written ({plan.mode}: {plan.reason})")
@@ -535,6 +537,7 @@ def build_generation(
                 if sparse is not None
                 else None,
                 "learned": learned.manifest_entry(),
+                "learned_vectors": learned_vectors,
             },
         )
         (partial / gen.MANIFEST).write_text(manifest.to_json(), "utf-8")

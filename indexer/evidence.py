@@ -70,6 +70,9 @@ class Evidence:
     dense_margin: float | None = None
     learned_share: float = 0.0  # the same as lexical_share, in the learned phrasings' field
     learned_matched: int = 0
+    # the learned leg's similarity of the query to the case's closest learned phrasing (None:
+    # none at the leg's threshold, or the leg has no weight for this query)
+    learned_similarity: float | None = None
 
 
 COMMON_SHARE = 0.5  # a word more than half of the cases hold (and more than 2) is no evidence
@@ -167,9 +170,10 @@ def reasons(
     )
     if sparse or dense:
         found.append("meaning")
-    if (
+    learned_words = (
         e.learned_matched >= 2 or (one_word_query and e.learned_matched == 1)
-    ) and e.learned_share >= floors.lexical_share:
+    ) and e.learned_share >= floors.lexical_share
+    if learned_words or e.learned_similarity is not None:
         found.append("learned")
     return found
 

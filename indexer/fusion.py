@@ -63,6 +63,10 @@ def normalised(ids: Sequence[str], values: Sequence[float]) -> dict[str, float]:
 
 
 CROSS_LINGUAL_LEGS = ("dense", "sparse")  # legs whose scores mean the same across languages
+# legs whose scores are already in [0, 1] and mean the same for every query (not min-max
+# normalised): the learned leg's confidence, so that two close phrasings of different cases lift
+# both alike and the other legs decide between them
+ABSOLUTE_LEGS = ("learned",)
 
 
 def convex(
@@ -83,7 +87,9 @@ def convex(
     Legs with no weight, or with no scores, are ignored; ties: best single rank, then id.
     """
     norms = {
-        leg: normalised(ids, list(scores.get(leg, ())))
+        leg: dict(zip(ids, scores.get(leg, ())))
+        if leg in ABSOLUTE_LEGS
+        else normalised(ids, list(scores.get(leg, ())))
         for leg, ids in ranked.items()
         if weights.get(leg, 0.0) > 0
     }
@@ -147,16 +153,32 @@ def model_languages(model: str) -> str:
 
 Weights = dict[str, dict[str, dict[str, float]]]  # {lang: {kind: {leg: weight}}}
 
+# The learned leg (indexer.learned_leg) on worded queries only: an error code or a pasted log has
+# exact evidence of its own, and the replay shows no gain there (docs "Learning from support").
+LEARNED_WEIGHT = 1.0
+
 # A multilingual encoder's weights per query language and kind, chosen on the tuning sets
 # (docs: "Search quality"; scripts/tune_fusion.py): never on the set the figures are reported on.
 MULTILINGUAL_WEIGHTS: Weights = {
     "ja": {
-        "words": {"lexical": 1.0, "signature": 1.0, "dense": 0.0, "sparse": 1.5},
+        "words": {
+            "lexical": 1.0,
+            "signature": 1.0,
+            "dense": 0.0,
+            "sparse": 1.5,
+            "learned": LEARNED_WEIGHT,
+        },
         "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.0, "sparse": 0.3},
         "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.0, "sparse": 0.0},
     },
     "en": {
-        "words": {"lexical": 1.0, "signature": 1.0, "dense": 0.7, "sparse": 0.5},
+        "words": {
+            "lexical": 1.0,
+            "signature": 1.0,
+            "dense": 0.7,
+            "sparse": 0.5,
+            "learned": LEARNED_WEIGHT,
+        },
         "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1, "sparse": 0.3},
         "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.0, "sparse": 0.0},
     },

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer import analysis, evidence
+from indexer import analysis, evidence, learned_leg
 from indexer import generation as gen
 from indexer.builder import read_catalog
 from indexer.dense import model_texts
@@ -169,6 +169,9 @@ class OpenGeneration:
         # the rows search may return when nothing is filtered (None: every row)
         self.live_rows = (self.row_case >= 0) if (self.row_case < 0).any() else None
         self.sparse = SparseIndex.load(folder)
+        self.learned = learned_leg.LearnedVectors.load(
+            folder
+        )  # learned phrasings as query vectors (or None)
         # each sparse row's place among the cases with chunks (-1: none; such a row never passes a filter)
         self.sparse_rows = (
             np.fromiter(
@@ -236,10 +239,12 @@ class OpenGeneration:
 def effective_weights(
     table: dict[str, Any], lang: str, kind: str, legs: Sequence[str]
 ) -> dict[str, float]:
-    """The fusion weights for one query, by its language and kind; a leg alone keeps its order."""
+    """The fusion weights for one query, by its language and kind; a leg alone keeps its order.
+    The learned leg (:mod:`indexer.learned_leg`) comes with the dense one: it reads its query vector."""
     if len(legs) == 1:
         return {legs[0]: 1.0}
-    return {leg: w for leg, w in weights_for(table, lang, kind).items() if leg in legs}
+    fused = {*legs, "learned"} if "dense" in legs else set(legs)
+    return {leg: w for leg, w in weights_for(table, lang, kind).items() if leg in fused}
 
 
 # ids, matched "field:term"s, scores, the query's own terms ("words", "idents", "signature")
@@ -248,6 +253,26 @@ TextLegs = tuple[
 ]
 # lang, ids per leg, exact matches, scores per leg, the ids that match (indexer.evidence)
 Ranking = tuple[str, dict[str, list[str]], dict[str, int], dict[str, list[float]], list[str]]
+
+
+def _model_leg_runs(leg: str, weights: dict[str, float], has_learned: bool) -> bool:
+    """Whether a query needs a model leg: it has a weight (a leg asked for alone has one), or for
+    the dense leg's query vector, the learned leg has one and the generation learned phrasings."""
+    return weights.get(leg, 0) > 0 or (
+        leg == "dense" and has_learned and weights.get("learned", 0) > 0
+    )
+
+
+def _weighted_dense(
+    hits: tuple[list[tuple[str, int, float]], list[tuple[str, float]]], weights: dict[str, float]
+) -> tuple[list[tuple[str, int, float]], list[tuple[str, float]]]:
+    """A query's dense and learned hits, each dropped where its leg has no weight (the query
+    vector was made for the other one): a leg without weight is not fused, nor shown."""
+    dense, learned = hits
+    return (
+        dense if weights.get("dense", 0) > 0 else [],
+        learned if weights.get("learned", 0) > 0 else [],
+    )
 
 
 def fusion_method(manifest: gen.Manifest) -> str:
@@ -321,6 +346,11 @@ def match_reasons(
         terms.get("idents", []),
         terms.get("signature", []),
     )
+    near_learned = (
+        dict(zip(ranked.get("learned", []), scores.get("learned", [])))
+        if weights.get("learned", 0) > 0
+        else {}
+    )
     found: dict[str, list[str]] = {}
     for cid, _ in fused:
         share, held, identifier = evidence.lexical_evidence(matched.get(cid, ()), words, idents)
@@ -335,6 +365,7 @@ def match_reasons(
             signature_line=sig_line,
             learned_share=learned_share,
             learned_matched=learned_held,
+            learned_similarity=near_learned.get(cid),
             sparse_margin=leg_margin.get("sparse", {}).get(cid),
             dense_margin=leg_margin.get("dense", {}).get(cid),
         )
@@ -495,27 +526,48 @@ class Searcher:
 
     def _dense(
         self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]
-    ) -> list[list[tuple[str, int, float]]]:
-        if g.vectors.size == 0 or not texts:
-            return [[] for _ in texts]
+    ) -> list[tuple[list[tuple[str, int, float]], list[tuple[str, float]]]]:
+        """Each query's dense hits (case, its best chunk's row, similarity) and learned-leg hits
+        (case, its closest learned phrasing's similarity): one query vector for both."""
+        if (g.vectors.size == 0 and g.learned is None) or not texts:
+            return [([], []) for _ in texts]
         encoder = self.encoder(g.manifest.model)
         vectors = encoder.encode_queries(model_texts(encoder, texts))
-        results = []
-        for vector, flt in zip(vectors, filters):
-            found = g.vectors.search(
-                vector[None, :],
-                self.settings.candidates * 4,
-                g.row_mask(flt),
-                self.settings.ann_ef_search,
-            )[0]
-            best = group_best([(g.chunk_case[row], score) for row, score in found])
-            first_row: dict[str, int] = {}
-            for row, _ in found:
-                first_row.setdefault(g.chunk_case[row], row)
-            results.append(
-                [(cid, first_row[cid], score) for cid, score in best][: self.settings.candidates]
-            )
-        return results
+        return [
+            (self._dense_hits(g, vector, flt), self._learned_hits(g, vector, flt))
+            for vector, flt in zip(vectors, filters)
+        ]
+
+    def _dense_hits(
+        self, g: OpenGeneration, vector: np.ndarray, flt: Filters
+    ) -> list[tuple[str, int, float]]:
+        if g.vectors.size == 0:
+            return []
+        found = g.vectors.search(
+            vector[None, :],
+            self.settings.candidates * 4,
+            g.row_mask(flt),
+            self.settings.ann_ef_search,
+        )[0]
+        best = group_best([(g.chunk_case[row], score) for row, score in found])
+        first_row: dict[str, int] = {}
+        for row, _ in found:
+            first_row.setdefault(g.chunk_case[row], row)
+        return [(cid, first_row[cid], score) for cid, score in best][: self.settings.candidates]
+
+    def _learned_hits(
+        self, g: OpenGeneration, vector: np.ndarray, flt: Filters
+    ) -> list[tuple[str, float]]:
+        """The cases with a learned phrasing close to the query, among those the filters pass,
+        each with the leg's confidence (:func:`indexer.learned_leg.confidence`)."""
+        if g.learned is None:
+            return []
+        threshold = self.settings.learn_similarity
+        near = g.learned.search(vector, threshold, g.case_index)
+        if near and not flt.is_empty():
+            passing = g.lexical.matching_ids(flt, [cid for cid, _ in near])
+            near = [(cid, score) for cid, score in near if cid in passing]
+        return [(cid, learned_leg.confidence(score, threshold)) for cid, score in near]
 
     # -- search ----------------------------------------------------------------------------
     def search(self, req: SearchRequest) -> SearchResponse:
@@ -532,15 +584,15 @@ class Searcher:
         filters = [r.filters.for_role(r.role) for r in reqs]
         matches = [self._visible_matches(g, r, flt) for r, flt in zip(reqs, filters)]
         kinds = [classify_query(r.text, bool(m)) for r, m in zip(reqs, matches)]
+        weights = [
+            effective_weights(g.manifest.fusion_weights, langs[i], kinds[i], r.legs)
+            for i, r in enumerate(reqs)
+        ]
         needed = {
             leg: [
                 i
                 for i, r in enumerate(reqs)
-                if leg in r.legs
-                and (
-                    len(r.legs) == 1
-                    or weights_for(g.manifest.fusion_weights, langs[i], kinds[i]).get(leg, 0) > 0
-                )
+                if leg in r.legs and _model_leg_runs(leg, weights[i], g.learned is not None)
             ]
             for leg in ("dense", "sparse")
         }
@@ -564,7 +616,7 @@ class Searcher:
                 lang,
                 flt,
                 legs,
-                found.get("dense", {}).get(i, []),
+                _weighted_dense(found.get("dense", {}).get(i, ([], [])), weights[i]),
                 found.get("sparse", {}).get(i, []),
                 matches[i],
                 kinds[i],
@@ -620,11 +672,17 @@ class Searcher:
         text_legs: TextLegs,
         dense: list[tuple[str, int, float]],
         sparse: list[tuple[str, float]] | None = None,
+        learned: list[tuple[str, float]] | None = None,
     ) -> tuple[dict[str, list[str]], dict[str, list[float]]]:
         """Every leg's ranked case ids and scores, the request's exclusions removed."""
         ranked, scores = dict(text_legs[0]), dict(text_legs[2])
         if "dense" in req.legs:
             ranked["dense"], scores["dense"] = [d[0] for d in dense], [d[2] for d in dense]
+        if "dense" in req.legs and learned:
+            ranked["learned"], scores["learned"] = (
+                [cid for cid, _ in learned],
+                [score for _, score in learned],
+            )
         if "sparse" in req.legs and sparse:
             ranked["sparse"], scores["sparse"] = (
                 [cid for cid, _ in sparse],
@@ -648,9 +706,9 @@ class Searcher:
         dense = self._dense(g, [r.text for r in reqs], filters)
         sparse = self._sparse(g, [r.text for r in reqs], filters)
         rankings = []
-        for req, lang, flt, d, sp in zip(reqs, langs, filters, dense, sparse):
+        for req, lang, flt, (d, near), sp in zip(reqs, langs, filters, dense, sparse):
             text_legs = self._text_legs(g, req, flt)
-            ranked, scores = self._with_dense(req, text_legs, d, sp)
+            ranked, scores = self._with_dense(req, text_legs, d, sp, near)
             exact = self._visible_matches(g, req, flt)
             kind = classify_query(req.text, bool(exact))
             weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
@@ -668,14 +726,18 @@ class Searcher:
         lang: str,
         flt: Filters,
         text_legs: TextLegs,
-        dense: list[tuple[str, int, float]],
+        model_hits: tuple[list[tuple[str, int, float]], list[tuple[str, float]]],
         sparse: list[tuple[str, float]],
         matches: dict[str, int],
         kind: str,
         shared_seconds: float,
     ) -> SearchResponse:
         started = time.perf_counter()
-        (ranked, scores), matched = self._with_dense(req, text_legs, dense, sparse), text_legs[1]
+        dense, learned = model_hits
+        (ranked, scores), matched = (
+            self._with_dense(req, text_legs, dense, sparse, learned),
+            text_legs[1],
+        )
         weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
         tier = exact_tier(kind, matches)
         fused = fuse(

@@ -263,6 +263,12 @@ class Settings:
         "Learned phrasings: the Jaccard similarity of two queries' token sets from which a "
         "not-relevant vote on one lowers the case for the other (near-identical queries only).",
     )
+    learn_similarity: float = _setting(
+        0.9,
+        "Learned phrasings: the model's similarity of a search to a case's learned phrasing (an "
+        "earlier search that solved it) from which the learned leg ranks the case (0-1; chosen "
+        'on the tuning set: docs "Learning from support").',
+    )
     git_remote: str = _setting(
         "origin",
         "The cases repository: the git remote that kb sync and the nightly job (--pull) fetch "
@@ -406,6 +412,8 @@ def _check_values(settings: Settings) -> list[str]:
     for name, minimum in _MINIMUM.items():
         if getattr(settings, name) < minimum:
             problems.append(f"{name}: must be at least {minimum}")
+    if not 0.0 <= settings.learn_similarity <= 1.0:
+        problems.append("learn_similarity: must be between 0 and 1 (a cosine similarity)")
     if settings.embed_precision == "float16" and settings.device != "cuda":
         problems.append(
             "embed_precision: float16 needs device cuda (on a CPU use bfloat16 or float32)"

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
-LEGS = ("lexical", "signature", "dense", "sparse")  # the ranked lists a search fuses
+LEGS = ("lexical", "signature", "dense", "sparse")  # the ranked lists a search may be asked for
+# ... and those it fuses: the learned leg (indexer.learned_leg) runs with the dense one, on its query vector
+FUSED_LEGS = (*LEGS, "learned")
 LANGS = ("ja", "en")  # query languages with weights of their own
 KINDS = ("words", "code", "log")  # query kinds (kb.logsig.text_kind)
 
@@ -27,8 +29,10 @@ def parse_weight_spec(spec: str) -> dict[str, dict[str, float]]:
         legs = result.setdefault(target.strip(), {})
         for item in filter(None, (i.strip() for i in body.split(","))):
             leg, eq, value = item.partition("=")
-            if not eq or leg.strip() not in LEGS:
-                raise ValueError(f"'{item}': expected leg=weight with leg one of {', '.join(LEGS)}")
+            if not eq or leg.strip() not in FUSED_LEGS:
+                raise ValueError(
+                    f"'{item}': expected leg=weight with leg one of {', '.join(FUSED_LEGS)}"
+                )
             try:
                 legs[leg.strip()] = float(value)
             except ValueError:

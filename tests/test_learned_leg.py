@@ -1,0 +1,191 @@
+"""The learned leg: learned phrasings as query vectors, a case ranked by its closest phrasing from
+a similarity threshold (pure parts on hand-made vectors; the build and the search end to end)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from test_phrasings_e2e import LEARNED, PARAPHRASE, TARGET, WORLD, solved
+
+from indexer import generation as gen
+from indexer import learned_leg
+from indexer.jobs import run_index
+from indexer.searcher import Searcher, SearchRequest
+from kb.migrate import open_store
+from kb.settings import ConfigError, load_settings
+
+IDS = ["A", "A", "B", "C"]
+SIMS = np.array([0.91, 0.95, 0.93, 0.40], dtype=np.float32)
+
+
+def test_a_case_ranks_by_its_closest_phrasing_from_the_threshold():
+    assert learned_leg.nearest_cases(SIMS, IDS, 0.9) == [
+        ("A", pytest.approx(0.95)),
+        ("B", pytest.approx(0.93)),
+    ]
+    assert learned_leg.nearest_cases(SIMS, IDS, 0.94) == [("A", pytest.approx(0.95))]
+    assert learned_leg.nearest_cases(SIMS, IDS, 0.96) == []
+
+
+def test_only_allowed_cases_are_returned():
+    assert [c for c, _ in learned_leg.nearest_cases(SIMS, IDS, 0.3, allowed={"B", "C"})] == [
+        "B",
+        "C",
+    ]
+
+
+def test_ties_are_broken_by_id():
+    sims = np.array([0.9, 0.9], dtype=np.float32)
+    assert [c for c, _ in learned_leg.nearest_cases(sims, ["Z", "M"], 0.5)] == ["M", "Z"]
+
+
+def test_phrasing_rows_are_in_a_stable_order():
+    assert learned_leg.phrasing_rows({"B": ["x"], "A": ["y", "z"]}) == [
+        ("A", "y"),
+        ("A", "z"),
+        ("B", "x"),
+    ]
+
+
+def test_loaded_vectors_must_match_their_ids(tmp_path):
+    np.save(tmp_path / learned_leg.VECTORS_FILE, np.eye(2, dtype=np.float32))
+    (tmp_path / learned_leg.IDS_FILE).write_text('["A"]', "utf-8")
+    with pytest.raises(ValueError, match="2 vectors for 1 case ids"):
+        learned_leg.LearnedVectors.load(tmp_path)
+    assert learned_leg.LearnedVectors.load(tmp_path / "nothing") is None
+
+
+def test_another_dimension_says_nothing():
+    vectors = learned_leg.LearnedVectors(np.eye(3, dtype=np.float32), ["A", "B", "C"])
+    assert vectors.search(np.ones(4, dtype=np.float32), 0.0) == []
+    assert vectors.search(np.array([0, 1, 0], dtype=np.float32), 0.5) == [("B", 1.0)]
+
+
+class CountingEncoder:
+    """A two-dimensional query encoder that counts what it is asked to encode."""
+
+    name = "counting"
+
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def query_text(self, text: str) -> str:
+        return text
+
+    def encode_queries(self, texts):
+        self.encoded += texts
+        return np.array([[1.0, 0.0] if "a" in t else [0.0, 1.0] for t in texts], dtype=np.float32)
+
+
+def test_phrasings_are_encoded_once_then_read_from_the_cache(settings, tmp_path):
+    store = open_store(settings)
+    try:
+        encoder = CountingEncoder()
+        texts = {"X": ["a cat"], "Y": ["the dog", "a bird"]}
+        assert learned_leg.write(tmp_path, store, encoder, texts) == 3
+        assert sorted(encoder.encoded) == ["a bird", "a cat", "the dog"]
+        again = CountingEncoder()
+        assert learned_leg.write(tmp_path, store, again, texts) == 3
+        assert again.encoded == []  # every phrasing from the embedding cache
+        loaded = learned_leg.LearnedVectors.load(tmp_path)
+        assert loaded is not None and loaded.case_ids == ["X", "Y", "Y"]
+        assert loaded.search(np.array([0.0, 1.0], dtype=np.float32), 0.9) == [("Y", 1.0)]
+    finally:
+        store.close()
+
+
+def test_no_phrasing_writes_nothing(settings, tmp_path):
+    store = open_store(settings)
+    try:
+        assert learned_leg.write(tmp_path, store, CountingEncoder(), {}) == 0
+        assert not (tmp_path / learned_leg.VECTORS_FILE).exists()
+    finally:
+        store.close()
+
+
+def test_the_threshold_setting_is_a_similarity():
+    with pytest.raises(ConfigError, match="learn_similarity"):
+        load_settings(environ={"KB_LEARN_SIMILARITY": "1.5"})
+
+
+# -- end to end: the leg finds the case of a near-identical wording, within what the role may see ----
+
+QUERY = PARAPHRASE  # 0.89 similar to LEARNED with the test encoder
+WITH_LEG = "en.words:learned=2"  # the test encoder is English-only: its default table has no learned weight
+
+
+def leg_settings(settings, **changes):
+    return dataclasses.replace(settings, fusion_weights=WITH_LEG, **changes)
+
+
+def learned_hits(settings, store, role: str = "support", **filters) -> list[tuple[str, list[str]]]:
+    from indexer.filters import Filters
+
+    response = Searcher(settings, store).search(
+        SearchRequest(QUERY, role=role, limit=10, filters=Filters(**filters))
+    )
+    return [(h.id, h.why["reasons"]) for h in response.hits if h.why.get("learned") is not None]
+
+
+def indexed_with_votes(settings, write_cases, world, role="support"):
+    write_cases(world)
+    assert run_index(settings).published
+    store = open_store(settings)
+    solved(store, "sato", role, LEARNED, TARGET)
+    solved(store, "suzuki", role, LEARNED, TARGET)
+    report = run_index(settings)
+    assert report.plan["mode"] == "incremental"  # learnt within one kb index
+    return store, report
+
+
+def test_two_users_solving_give_the_case_a_learned_leg_hit(settings, write_cases):
+    settings = leg_settings(settings, learn_similarity=0.85)
+    store, _ = indexed_with_votes(settings, write_cases, WORLD)
+    try:
+        manifest = gen.Manifest.read(gen.current_dir(settings.index_dir))
+        assert manifest.extra["learned_vectors"] == 1
+        assert learned_hits(settings, store) == [(TARGET, learned_hits(settings, store)[0][1])]
+        assert "learned" in learned_hits(settings, store)[0][1]
+        strict = dataclasses.replace(settings, learn_similarity=0.95)
+        assert learned_hits(strict, store) == []  # not close enough: the leg says nothing
+    finally:
+        store.close()
+
+
+def test_the_leg_never_crosses_visibility_or_filters(settings, write_cases):
+    settings = leg_settings(settings, learn_similarity=0.85)
+    world = dict(WORLD)
+    world[f"{TARGET}.md"] = WORLD[f"{TARGET}.md"].replace(
+        "visibility: support", "visibility: restricted"
+    )
+    store, _ = indexed_with_votes(settings, write_cases, world, role="admin")
+    try:
+        assert [cid for cid, _ in learned_hits(settings, store, role="admin")] == [TARGET]
+        assert learned_hits(settings, store, role="support") == []  # cannot read it: no help
+        assert learned_hits(settings, store, role="admin", components=("backup",)) == []
+    finally:
+        store.close()
+
+
+def test_confidence_grows_from_the_threshold_to_an_identical_query():
+    assert learned_leg.confidence(0.9, 0.9) == 0.0
+    assert learned_leg.confidence(0.95, 0.9) == pytest.approx(0.5)
+    assert learned_leg.confidence(1.0, 0.9) == pytest.approx(1.0)
+    assert learned_leg.confidence(0.5, 0.9) == 0.0
+    assert learned_leg.confidence(0.99, 1.0) == 1.0
+
+
+def test_the_learned_leg_is_fused_as_it_is_not_normalised_per_query():
+    from indexer.fusion import convex
+
+    fused = dict(
+        convex(
+            {"lexical": ["A", "B"], "learned": ["B", "C"]},
+            {"lexical": [2.0, 1.0], "learned": [0.2, 0.1]},
+            {"lexical": 1.0, "learned": 1.0},
+        )
+    )
+    # min-max would give B the learned leg's full weight (1.0) for a barely-close phrasing
+    assert fused == {"A": pytest.approx(1.0), "B": pytest.approx(0.2), "C": pytest.approx(0.1)}
