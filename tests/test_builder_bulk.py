@@ -48,7 +48,7 @@ def test_batches_and_worker_processes_load_what_one_pass_loads(
     monkeypatch.setattr(kb.sync, "BATCH", 3)
     if workers:
         monkeypatch.setattr(kb.sync, "PARALLEL_FILES", 2)
-        monkeypatch.setattr(kb.sync, "_cores", lambda: 2)
+        monkeypatch.setattr(kb.sync, "cores", lambda: 2)
         monkeypatch.setattr(
             kb.sync, "WORKER_CHUNK", 1
         )  # 11 tasks, 8 in flight: the window refills in order
@@ -210,3 +210,24 @@ def test_each_thread_stems_with_its_own_stemmer():
     for worker in workers:
         worker.join()
     assert all(found == expected for found in results.values())
+
+
+def test_worker_processes_analyse_the_same_lexical_documents_in_order(
+    settings, write_cases, store, monkeypatch
+):
+    import indexer.documents as docs
+    from indexer.lexical import profile
+
+    write_cases(_files(7))
+    sync_store(settings, store)
+    cases = store.all_cases()
+    learned = {cases[2].id: ["everyone kicked out in the morning"]}
+    fields = profile("standard")
+    alone = list(docs.documents(cases, fields, learned))
+    monkeypatch.setattr(docs, "PARALLEL_CASES", 2)
+    monkeypatch.setattr(docs, "WORKER_CASES", 2)  # 4 tasks over 2 workers
+    monkeypatch.setattr(docs, "cores", lambda: 2)
+    spread = list(docs.documents(cases, fields, learned))
+    assert [d.case_id for d in spread] == [c.id for c in cases]
+    assert spread == alone
+    assert spread[2].tokens["learned"] and not spread[1].tokens["learned"]
