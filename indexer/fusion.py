@@ -155,7 +155,7 @@ Weights = dict[str, dict[str, dict[str, float]]]  # {lang: {kind: {leg: weight}}
 
 # The learned leg (indexer.learned_leg) on worded queries only: an error code or a pasted log has
 # exact evidence of its own, and the replay shows no gain there (docs "Learning from support").
-LEARNED_WEIGHT = 1.0
+LEARNED_WEIGHT = 1.5
 
 # A multilingual encoder's weights per query language and kind, chosen on the tuning sets
 # (docs: "Search quality"; scripts/tune_fusion.py): never on the set the figures are reported on.

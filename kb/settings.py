@@ -264,7 +264,7 @@ class Settings:
         "not-relevant vote on one lowers the case for the other (near-identical queries only).",
     )
     learn_similarity: float = _setting(
-        0.9,
+        0.88,
         "Learned phrasings: the model's similarity of a search to a case's learned phrasing (an "
         "earlier search that solved it) from which the learned leg ranks the case (0-1; chosen "
         'on the tuning set: docs "Learning from support").',
