@@ -354,6 +354,16 @@ def verify(folder: Path, manifest: gen.Manifest, probe: Case | None) -> None:
             raise KBError(
                 f"verification failed: vector index holds {vectors.size} rows, expected {rows}"
             )
+        try:
+            learned = learned_leg.LearnedVectors.load(folder)
+        except (OSError, ValueError) as exc:
+            raise KBError(f"verification failed: the learned leg cannot be read ({exc})") from exc
+        expected = int(manifest.extra.get("learned_vectors") or 0)
+        if (learned.size if learned is not None else 0) != expected:
+            raise KBError(
+                f"verification failed: the learned leg holds {learned.size if learned else 0} "
+                f"phrasings, expected {expected}"
+            )
         if probe is not None:
             queries = build_queries(
                 probe.title, fields, engine.doc_frequencies, engine.doc_count(), 32

@@ -189,3 +189,27 @@ def test_the_learned_leg_is_fused_as_it_is_not_normalised_per_query():
     )
     # min-max would give B the learned leg's full weight (1.0) for a barely-close phrasing
     assert fused == {"A": pytest.approx(1.0), "B": pytest.approx(0.2), "C": pytest.approx(0.1)}
+
+
+def test_a_build_is_refused_when_its_learned_vectors_do_not_read_back(
+    settings, write_cases, tmp_path
+):
+    import shutil
+
+    from indexer.builder import verify
+    from kb.errors import KBError
+
+    settings = leg_settings(settings, learn_similarity=0.85)
+    store, _ = indexed_with_votes(settings, write_cases, WORLD)
+    store.close()
+    live = gen.current_dir(settings.index_dir)
+    manifest = gen.Manifest.read(live)
+    verify(live, manifest, None)  # as published: one phrasing, read back
+    copy = tmp_path / "copy"
+    shutil.copytree(live, copy)
+    (copy / learned_leg.IDS_FILE).write_text(f'["{TARGET}", "{TARGET}"]', "utf-8")
+    with pytest.raises(KBError, match="learned leg cannot be read"):
+        verify(copy, manifest, None)
+    (copy / learned_leg.VECTORS_FILE).unlink()
+    with pytest.raises(KBError, match="holds 0 phrasings, expected 1"):
+        verify(copy, manifest, None)
