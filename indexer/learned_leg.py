@@ -98,7 +98,7 @@ class LearnedVectors:
         """The folder's learned vectors (None: the generation has none)."""
         if not (folder / VECTORS_FILE).exists():
             return None
-        matrix = np.load(folder / VECTORS_FILE)
+        matrix = np.load(folder / VECTORS_FILE, mmap_mode="r")  # shared by a host's workers
         return cls(matrix, json.loads((folder / IDS_FILE).read_text("utf-8")))
 
     @property

@@ -157,3 +157,12 @@ def test_tune_lexical_smoke():
 
 
 # churn_check.py --smoke runs in tests/test_jobs.py, tune_fusion.py --smoke in tests/test_evaluate.py.
+
+
+def test_bench_learned_smoke():
+    out = _smoke("bench_learned.py")
+    (result,) = _last_json(out)
+    assert result["phrasings"] == 200 and result["queries"] == 20
+    assert result["found_share"] == 1.0  # a query next to a phrasing finds its case first
+    assert result["p95_ms"] >= result["p50_ms"] > 0
+    assert "200 phrasings: p50" in out
