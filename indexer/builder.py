@@ -364,6 +364,11 @@ def verify(folder: Path, manifest: gen.Manifest, probe: Case | None) -> None:
                 f"verification failed: the learned leg holds {learned.size if learned else 0} "
                 f"phrasings, expected {expected}"
             )
+        if learned is not None and learned.size and learned.matrix.shape[1] != manifest.dimension:
+            raise KBError(
+                f"verification failed: the learned leg's vectors have {learned.matrix.shape[1]} "
+                f"dimensions, the model {manifest.dimension}"
+            )
         if probe is not None:
             queries = build_queries(
                 probe.title, fields, engine.doc_frequencies, engine.doc_count(), 32
@@ -507,7 +512,14 @@ def build_generation(
         sparse = build_sparse(store, encoder, chunks, progress) if settings.sparse_leg else None
         if sparse is not None:
             sparse.save(partial)
-        learned_vectors = learned_leg.write(partial, store, encoder, learned.texts)
+        weights = resolve_weights(encoder.name, settings.fusion_weights)
+        learned_vectors = (  # written only where the leg has a weight (docs "Learning from support")
+            learned_leg.write(partial, store, encoder, learned.texts)
+            if any(
+                legs.get("learned", 0) > 0 for kinds in weights.values() for legs in kinds.values()
+            )
+            else 0
+        )
         probe = lexical.result()
         if progress:
             progress(f"lexical index written ({plan.mode}: {plan.reason})")
@@ -523,7 +535,7 @@ def build_generation(
             field_profile=field_profile,
             model=encoder.name,
             dimension=written.dimension,
-            fusion_weights=resolve_weights(encoder.name, settings.fusion_weights),
+            fusion_weights=weights,
             rrf_k=settings.rrf_k,
             case_count=len(catalog),
             chunk_count=len(chunks),

@@ -70,8 +70,8 @@ class Evidence:
     dense_margin: float | None = None
     learned_share: float = 0.0  # the same as lexical_share, in the learned phrasings' field
     learned_matched: int = 0
-    # the learned leg's similarity of the query to the case's closest learned phrasing (None:
-    # none at the leg's threshold, or the leg has no weight for this query)
+    # the learned leg's confidence for the case: how far above the leg's threshold the query's
+    # similarity to its closest learned phrasing is (None: below it, or the leg has no weight)
     learned_similarity: float | None = None
 
 

@@ -525,17 +525,25 @@ class Searcher:
         )
 
     def _dense(
-        self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]
+        self,
+        g: OpenGeneration,
+        texts: Sequence[str],
+        filters: Sequence[Filters],
+        wanted: Sequence[bool] | None = None,
     ) -> list[tuple[list[tuple[str, int, float]], list[tuple[str, float]]]]:
         """Each query's dense hits (case, its best chunk's row, similarity) and learned-leg hits
-        (case, its closest learned phrasing's similarity): one query vector for both."""
+        (case, its confidence): one query vector for both. ``wanted``: which queries the dense leg
+        itself is searched for (None: all; the others only need the vector for the learned leg)."""
         if (g.vectors.size == 0 and g.learned is None) or not texts:
             return [([], []) for _ in texts]
         encoder = self.encoder(g.manifest.model)
         vectors = encoder.encode_queries(model_texts(encoder, texts))
         return [
-            (self._dense_hits(g, vector, flt), self._learned_hits(g, vector, flt))
-            for vector, flt in zip(vectors, filters)
+            (
+                self._dense_hits(g, vector, flt) if wanted is None or wanted[i] else [],
+                self._learned_hits(g, vector, flt),
+            )
+            for i, (vector, flt) in enumerate(zip(vectors, filters))
         ]
 
     def _dense_hits(
@@ -562,12 +570,12 @@ class Searcher:
         each with the leg's confidence (:func:`indexer.learned_leg.confidence`)."""
         if g.learned is None:
             return []
-        threshold = self.settings.learn_similarity
-        near = g.learned.search(vector, threshold, g.case_index)
+        threshold, limit = self.settings.learn_similarity, self.settings.candidates
+        near = g.learned.search(vector, threshold, g.case_index)[: limit * 4]
         if near and not flt.is_empty():
             passing = g.lexical.matching_ids(flt, [cid for cid, _ in near])
             near = [(cid, score) for cid, score in near if cid in passing]
-        return [(cid, learned_leg.confidence(score, threshold)) for cid, score in near]
+        return [(cid, learned_leg.confidence(score, threshold)) for cid, score in near[:limit]]
 
     # -- search ----------------------------------------------------------------------------
     def search(self, req: SearchRequest) -> SearchResponse:
@@ -602,6 +610,7 @@ class Searcher:
                 g,
                 [reqs[i].text for i in rows],
                 [filters[i] for i in rows],
+                *([[weights[i].get("dense", 0) > 0 for i in rows]] if leg == "dense" else []),
             )
             for leg, rows in needed.items()
             if rows

