@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -11,6 +12,12 @@ from typing import Any
 import numpy as np
 
 from kb.settings import Settings
+
+
+def alone(encoder: Any) -> Any:
+    """The encoder's block for a query's only model leg (:meth:`E5Encoder.alone`), or nothing."""
+    block = getattr(encoder, "alone", None)
+    return block() if block is not None else contextlib.nullcontext()
 
 
 class QueryEncoderCache:
@@ -30,6 +37,9 @@ class QueryEncoderCache:
 
     def prepare_queries(self) -> bool:
         return bool(self._encoder.prepare_queries())
+
+    def alone(self) -> Any:
+        return alone(self._encoder)
 
     @property
     def sparse_dim(self) -> int:

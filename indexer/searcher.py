@@ -6,6 +6,7 @@ and reopens only when the pointer changes; the encoder is loaded once, on first 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -37,6 +38,7 @@ from indexer.fusion import (
 )
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
+from indexer.query_cache import alone
 from indexer.reuse import CHUNKS_FILE
 from kb import logsig, phrasings
 from kb.case import Case
@@ -530,6 +532,7 @@ class Searcher:
         texts: Sequence[str],
         filters: Sequence[Filters],
         wanted: Sequence[bool] | None = None,
+        lone: bool = False,
     ) -> list[tuple[list[tuple[str, int, float]], list[tuple[str, float]]]]:
         """Each query's dense hits (case, its best chunk's row, similarity) and learned-leg hits
         (case, its confidence): one query vector for both. ``wanted``: which queries the dense leg
@@ -537,7 +540,8 @@ class Searcher:
         if (g.vectors.size == 0 and g.learned is None) or not texts:
             return [([], []) for _ in texts]
         encoder = self.encoder(g.manifest.model)
-        vectors = encoder.encode_queries(model_texts(encoder, texts))
+        with alone(encoder) if lone else contextlib.nullcontext():
+            vectors = encoder.encode_queries(model_texts(encoder, texts))
         return [
             (
                 self._dense_hits(g, vector, flt) if wanted is None or wanted[i] else [],
@@ -604,17 +608,14 @@ class Searcher:
             ]
             for leg in ("dense", "sparse")
         }
-        pending = {
-            leg: _dense_pool().submit(
-                getattr(self, f"_{leg}"),
-                g,
-                [reqs[i].text for i in rows],
-                [filters[i] for i in rows],
-                *([[weights[i].get("dense", 0) > 0 for i in rows]] if leg == "dense" else []),
-            )
-            for leg, rows in needed.items()
-            if rows
-        }
+        lone = sum(bool(rows) for rows in needed.values()) == 1  # one model leg: more threads
+        pending = {}
+        for leg, rows in needed.items():
+            if rows:
+                args: list[Any] = [g, [reqs[i].text for i in rows], [filters[i] for i in rows]]
+                if leg == "dense":  # which of them the dense leg itself is searched for
+                    args.append([weights[i].get("dense", 0) > 0 for i in rows])
+                pending[leg] = _dense_pool().submit(getattr(self, f"_{leg}"), *args, lone=lone)
         text_legs = [self._text_legs(g, req, flt) for req, flt in zip(reqs, filters)]
         found = {leg: dict(zip(needed[leg], future.result())) for leg, future in pending.items()}
         shared = (time.perf_counter() - started) / max(1, len(reqs))
@@ -645,14 +646,20 @@ class Searcher:
         return {cid: n for cid, n in found.items() if cid in visible and cid not in req.exclude}
 
     def _sparse(
-        self, g: OpenGeneration, texts: Sequence[str], filters: Sequence[Filters]
+        self,
+        g: OpenGeneration,
+        texts: Sequence[str],
+        filters: Sequence[Filters],
+        lone: bool = False,
     ) -> list[list[tuple[str, float]]]:
-        """The sparse leg: each query's latent terms against the cases' (best first)."""
+        """The sparse leg: each query's latent terms against the cases' (best first); ``lone``:
+        the only model leg running (its encoding may take more threads)."""
         sparse = g.sparse if self.settings.sparse_leg else None
         encoder = self.encoder(g.manifest.model) if sparse is not None and texts else None
         if sparse is None or encoder is None or not hasattr(encoder, "encode_sparse"):
             return [[] for _ in texts]
-        vectors = encoder.encode_sparse(model_texts(encoder, texts))
+        with alone(encoder) if lone else contextlib.nullcontext():
+            vectors = encoder.encode_sparse(model_texts(encoder, texts))
         return [
             sparse.search(vector, self.settings.candidates, g.sparse_mask(flt))
             for vector, flt in zip(vectors, filters)

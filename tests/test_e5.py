@@ -125,3 +125,23 @@ def test_a_querys_dense_and_sparse_encodings_run_at_once_with_the_same_results(e
         t.join()
     assert failures == []
     assert e5.leg_threads == max(1, e5.query_threads // 2)
+
+
+def test_a_lone_model_leg_takes_more_threads_only_inside_its_block(e5):
+    assert e5.lone_threads >= e5.leg_threads and e5.lone_threads >= min(2, e5._cores)
+    seen = {}
+
+    def worker() -> None:
+        with e5.alone():
+            seen["inside"] = e5._call_threads(1)
+            vector = e5.encode_queries(["ログインできない"])[0]  # the same vector on more threads
+            seen["same"] = bool(np.allclose(vector, e5.encode_queries(["ログインできない"])[0]))
+        seen["after"] = e5._call_threads(1)
+
+    with e5.alone():
+        t = threading.Thread(target=worker)  # the block is per thread: this one's is its own
+        t.start()
+        t.join()
+        assert e5._call_threads(1) == e5.lone_threads
+    assert seen == {"inside": e5.lone_threads, "same": True, "after": e5.leg_threads}
+    assert e5._call_threads(1) == e5.leg_threads and e5._call_threads(64) == e5._cores

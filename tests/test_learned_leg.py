@@ -267,3 +267,47 @@ def test_every_case_the_leg_returns_counts_as_a_match_by_it_where_it_has_weight(
     found = match_reasons(g, fused, text_legs, scores, ranked, {}, {"learned": 1.5})
     assert found == {"X": ["learned"], "Y": ["learned"]}  # at the threshold or above; Z is weak
     assert match_reasons(g, fused, text_legs, scores, ranked, {}, {"learned": 0.0}) == {}
+
+
+def test_a_querys_only_model_leg_is_encoded_alone(settings, write_cases):
+    """One model leg for the whole request (the test encoder: the dense leg only) is encoded
+    inside the encoder's ``alone`` block, where the multilingual engine takes more threads."""
+    import contextlib
+
+    from indexer.dense import encoder_for
+
+    write_cases(WORLD)
+    assert run_index(settings).published
+    store = open_store(settings)
+    calls: list[bool] = []
+
+    class Spy:
+        def __init__(self, inner):
+            self.inner, self.inside = inner, False
+            self.name, self.dim = inner.name, inner.dim
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        @contextlib.contextmanager
+        def alone(self):
+            self.inside = True
+            yield
+            self.inside = False
+
+        def encode_queries(self, texts):
+            calls.append(self.inside)
+            return self.inner.encode_queries(texts)
+
+    spy = Spy(encoder_for(settings, settings.embed_model))
+    try:
+        Searcher(settings, store, encoder_loader=lambda model: spy).search(
+            SearchRequest(QUERY, role="support")
+        )
+        assert calls == [True]
+        both = Searcher(settings, store, encoder_loader=lambda model: spy)
+        both.generation().manifest.fusion_weights["en"]["words"]["sparse"] = 1.0
+        both.search(SearchRequest(QUERY, role="support"))
+        assert calls == [True, False]  # two model legs side by side: each on its share
+    finally:
+        store.close()
