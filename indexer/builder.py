@@ -31,7 +31,7 @@ from indexer.dense import VectorIndex, has_sparse_head, precision_for
 from indexer.documents import documents
 from indexer.engines import lexical_engine, resolve_engine
 from indexer.filters import Filters
-from indexer.fusion import default_method, resolve_weights
+from indexer.fusion import default_method, has_leg, resolve_weights
 from indexer.lexical import build_queries, profile
 from indexer.reuse import (
     CHUNKS_FILE,
@@ -515,9 +515,7 @@ def build_generation(
         weights = resolve_weights(encoder.name, settings.fusion_weights)
         learned_vectors = (  # written only where the leg has a weight (docs "Learning from support")
             learned_leg.write(partial, store, encoder, learned.texts)
-            if any(
-                legs.get("learned", 0) > 0 for kinds in weights.values() for legs in kinds.values()
-            )
+            if has_leg(weights, "learned")
             else 0
         )
         probe = lexical.result()

@@ -503,6 +503,13 @@ class VectorIndex:
 DENSE_QUERY_CHARS = 2_000
 
 
+def alone(encoder: Any, lone: bool = True) -> Any:
+    """The encoder's block for a query's only model leg (``E5Encoder.alone``: more threads), or
+    nothing (``lone`` false, or an encoder without one)."""
+    block = getattr(encoder, "alone", None) if lone else None
+    return block() if block is not None else contextlib.nullcontext()
+
+
 def model_texts(encoder: Any, texts: Sequence[str]) -> list[str]:
     """What the model legs encode of each query: a pasted log without its variable parts, cut to
     the encoder's query budget."""

@@ -221,6 +221,11 @@ def default_method(model: str, setting: str = "auto") -> str:
     return "convex" if model_languages(model) == "multi" else "rrf"
 
 
+def has_leg(table: Weights, leg: str) -> bool:
+    """Whether ``leg`` has a weight for some query language and kind."""
+    return any(legs.get(leg, 0) > 0 for kinds in table.values() for legs in kinds.values())
+
+
 def weights_for(table: Mapping[str, Any], lang: str, kind: str) -> dict[str, float]:
     """One query's leg weights from a table. Tables of older generations hold legs per language
     only ({lang: {leg: w}}): there ``code`` queries get the dense leg at ``CODE_QUERY_DENSE_FACTOR``."""

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -11,13 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from indexer.dense import alone
 from kb.settings import Settings
-
-
-def alone(encoder: Any) -> Any:
-    """The encoder's block for a query's only model leg (:meth:`E5Encoder.alone`), or nothing."""
-    block = getattr(encoder, "alone", None)
-    return block() if block is not None else contextlib.nullcontext()
 
 
 class QueryEncoderCache:

@@ -6,7 +6,6 @@ and reopens only when the pointer changes; the encoder is loaded once, on first 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -24,7 +23,7 @@ import numpy as np
 from indexer import analysis, evidence, learned_leg
 from indexer import generation as gen
 from indexer.builder import read_catalog
-from indexer.dense import model_texts
+from indexer.dense import alone, model_texts
 from indexer.engines import lexical_engine
 from indexer.filters import Filters
 from indexer.fusion import (
@@ -38,7 +37,6 @@ from indexer.fusion import (
 )
 from indexer.highlight import QueryTerms, quick_count, snippet, summary
 from indexer.lexical import LexicalEngine, build_queries, profile, signature_query
-from indexer.query_cache import alone
 from indexer.reuse import CHUNKS_FILE
 from kb import logsig, phrasings
 from kb.case import Case
@@ -171,9 +169,8 @@ class OpenGeneration:
         # the rows search may return when nothing is filtered (None: every row)
         self.live_rows = (self.row_case >= 0) if (self.row_case < 0).any() else None
         self.sparse = SparseIndex.load(folder)
-        self.learned = learned_leg.LearnedVectors.load(
-            folder
-        )  # learned phrasings as query vectors (or None)
+        # learned phrasings as query vectors (None: the generation has none)
+        self.learned = learned_leg.LearnedVectors.load(folder)
         # each sparse row's place among the cases with chunks (-1: none; such a row never passes a filter)
         self.sparse_rows = (
             np.fromiter(
@@ -540,7 +537,7 @@ class Searcher:
         if (g.vectors.size == 0 and g.learned is None) or not texts:
             return [([], []) for _ in texts]
         encoder = self.encoder(g.manifest.model)
-        with alone(encoder) if lone else contextlib.nullcontext():
+        with alone(encoder, lone):
             vectors = encoder.encode_queries(model_texts(encoder, texts))
         return [
             (
@@ -630,6 +627,7 @@ class Searcher:
                 found.get("sparse", {}).get(i, []),
                 matches[i],
                 kinds[i],
+                weights[i],
                 shared,
             )
             for i, (req, lang, flt, legs) in enumerate(zip(reqs, langs, filters, text_legs))
@@ -658,7 +656,7 @@ class Searcher:
         encoder = self.encoder(g.manifest.model) if sparse is not None and texts else None
         if sparse is None or encoder is None or not hasattr(encoder, "encode_sparse"):
             return [[] for _ in texts]
-        with alone(encoder) if lone else contextlib.nullcontext():
+        with alone(encoder, lone):
             vectors = encoder.encode_sparse(model_texts(encoder, texts))
         return [
             sparse.search(vector, self.settings.candidates, g.sparse_mask(flt))
@@ -746,6 +744,7 @@ class Searcher:
         sparse: list[tuple[str, float]],
         matches: dict[str, int],
         kind: str,
+        weights: dict[str, float],
         shared_seconds: float,
     ) -> SearchResponse:
         started = time.perf_counter()
@@ -754,7 +753,6 @@ class Searcher:
             self._with_dense(req, text_legs, dense, sparse, learned),
             text_legs[1],
         )
-        weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
         tier = exact_tier(kind, matches)
         fused = fuse(
             ranked,
