@@ -30,6 +30,7 @@ from indexer.searcher import (
     foreign_ids,
     fuse,
     fusion_method,
+    is_bare_code,
 )
 from kb.case import Case, Section
 from kb.codes import canonical_code
@@ -302,7 +303,7 @@ def hybrid_ranking(
     lang, ranked, matches = ranking[:3]
     scores = ranking[3] if len(ranking) > 3 else {}
     kind = classify_query(query, bool(matches))
-    w = effective_weights(weights, lang, kind, LEGS)
+    w = effective_weights(weights, lang, kind, LEGS, is_bare_code(query, matches))
     foreign = foreign_ids(ranked, case_lang or {}, lang, w)
     fused = fuse(
         ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method, foreign

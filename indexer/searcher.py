@@ -235,15 +235,29 @@ class OpenGeneration:
         self.lexical.close()
 
 
+MODEL_LEGS = ("dense", "sparse", "learned")  # the legs that read the model's encoding of the query
+
+
 def effective_weights(
-    table: dict[str, Any], lang: str, kind: str, legs: Sequence[str]
+    table: dict[str, Any], lang: str, kind: str, legs: Sequence[str], bare_code: bool = False
 ) -> dict[str, float]:
     """The fusion weights for one query, by its language and kind; a leg alone keeps its order.
-    The learned leg (:mod:`indexer.learned_leg`) comes with the dense one: it reads its query vector."""
+    The learned leg (:mod:`indexer.learned_leg`) comes with the dense one: it reads its query vector.
+    A ``bare_code`` query (:func:`is_bare_code`) fuses no model leg: a code alone carries no meaning
+    the model could add to the exact matches, and encoding it costs more than the rest of the search."""
     if len(legs) == 1:
         return {legs[0]: 1.0}
     fused = {*legs, "learned"} if "dense" in legs else set(legs)
+    if bare_code:
+        fused -= set(MODEL_LEGS)
     return {leg: w for leg, w in weights_for(table, lang, kind).items() if leg in fused}
+
+
+def is_bare_code(text: str, matches: dict[str, int]) -> bool:
+    """Whether the query is one code some visible case lists, and nothing else (``ORA-01555``,
+    ``XYZ-AUTH-4012``): one whitespace-free token with exact matches. A code with words around it,
+    or a code written in two parts (``SQLSTATE 40P01``), is not bare."""
+    return bool(matches) and len(text.split()) == 1
 
 
 # ids, matched "field:term"s, scores, the query's own terms ("words", "idents", "signature")
@@ -594,7 +608,13 @@ class Searcher:
         matches = [self._visible_matches(g, r, flt) for r, flt in zip(reqs, filters)]
         kinds = [classify_query(r.text, bool(m)) for r, m in zip(reqs, matches)]
         weights = [
-            effective_weights(g.manifest.fusion_weights, langs[i], kinds[i], r.legs)
+            effective_weights(
+                g.manifest.fusion_weights,
+                langs[i],
+                kinds[i],
+                r.legs,
+                is_bare_code(r.text, matches[i]),
+            )
             for i, r in enumerate(reqs)
         ]
         needed = {
@@ -725,7 +745,9 @@ class Searcher:
             ranked, scores = self._with_dense(req, text_legs, d, sp, near)
             exact = self._visible_matches(g, req, flt)
             kind = classify_query(req.text, bool(exact))
-            weights = effective_weights(g.manifest.fusion_weights, lang, kind, req.legs)
+            weights = effective_weights(
+                g.manifest.fusion_weights, lang, kind, req.legs, is_bare_code(req.text, exact)
+            )
             every = [
                 (cid, 0.0) for cid in dict.fromkeys(cid for ids in ranked.values() for cid in ids)
             ]

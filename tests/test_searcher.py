@@ -454,3 +454,64 @@ def test_the_total_counts_cases_with_evidence_and_each_hit_says_which(searcher):
     assert all(h.why["reasons"] for h in response.hits)
     log = searcher.search(SearchRequest(SEARCH_LOG.replace("448213", "991"), role="admin"))
     assert "log" in log.hits[0].why["reasons"]
+
+
+def test_is_bare_code_only_for_one_listed_code_and_nothing_else():
+    from indexer.searcher import is_bare_code
+
+    assert is_bare_code("ORA-01555", {"ESC-1": 1})
+    assert is_bare_code("  XYZ-AUTH-4012\n", {"ESC-1": 1})
+    assert not is_bare_code("ORA-01555", {})  # no case lists it: the model legs may still help
+    assert not is_bare_code("ORA-01555 on the nightly export", {"ESC-1": 1})
+    assert not is_bare_code("SQLSTATE 40P01", {"ESC-1": 1})
+
+
+def test_a_bare_code_fuses_no_model_leg_but_a_leg_asked_for_alone_keeps_it():
+    from indexer.searcher import effective_weights
+
+    table = {"en": {"code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1, "sparse": 0.3}}}
+    legs = ("lexical", "signature", "dense", "sparse")
+    assert effective_weights(table, "en", "code", legs) == table["en"]["code"]
+    assert effective_weights(table, "en", "code", legs, bare_code=True) == {
+        "lexical": 1.0,
+        "signature": 1.0,
+    }
+    assert effective_weights(table, "en", "code", ("dense",), bare_code=True) == {"dense": 1.0}
+
+
+class _CountingQueries:
+    """Wraps an encoder and records every text a search asked it to encode."""
+
+    def __init__(self, inner):
+        self._inner, self.asked = inner, []
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def encode_queries(self, texts):
+        self.asked += list(texts)
+        return self._inner.encode_queries(texts)
+
+    def encode_sparse(self, texts):
+        self.asked += list(texts)
+        return self._inner.encode_sparse(texts)
+
+
+def test_a_bare_code_search_encodes_nothing_and_still_finds_its_case(settings, write_cases):
+    from indexer.dense import encoder_for
+
+    write_cases(SEARCH_WORLD)
+    run_index(settings)
+    counting = _CountingQueries(encoder_for(settings, settings.embed_model))
+    store = open_store(settings)
+    try:
+        searcher = Searcher(settings, store, encoder_loader=lambda _name: counting)
+        bare = searcher.search(SearchRequest("WF-20417", role="admin"))
+        assert bare.hits[0].id == "ESC-2026-0002" and bare.hits[0].why["exact_code"]
+        assert bare.query["kind"] == "code" and counting.asked == []
+        assert not {"dense", "sparse", "learned"} & set(bare.query["weights"])
+        sentence = searcher.search(SearchRequest("WF-20417 after the upgrade", role="admin"))
+        assert sentence.hits[0].id == "ESC-2026-0002"
+        assert "WF-20417 after the upgrade" in counting.asked  # a code in words: the model reads it
+    finally:
+        store.close()
