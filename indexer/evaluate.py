@@ -25,12 +25,11 @@ from indexer.searcher import (
     Searcher,
     SearchRequest,
     classify_query,
-    effective_weights,
     exact_tier,
     foreign_ids,
     fuse,
     fusion_method,
-    is_bare_code,
+    read_query,
 )
 from kb.case import Case, Section
 from kb.codes import canonical_code
@@ -302,8 +301,7 @@ def hybrid_ranking(
     ``ranking`` is a :data:`indexer.searcher.Ranking` (lang, ids per leg, exact matches, scores per leg)."""
     lang, ranked, matches = ranking[:3]
     scores = ranking[3] if len(ranking) > 3 else {}
-    kind = classify_query(query, bool(matches))
-    w = effective_weights(weights, lang, kind, LEGS, is_bare_code(query, matches))
+    kind, w = read_query(weights, lang, query, matches, LEGS)
     foreign = foreign_ids(ranked, case_lang or {}, lang, w)
     fused = fuse(
         ranked, w, k, related or {}, exact_tier(kind, matches, tier_kinds), scores, method, foreign

@@ -253,6 +253,15 @@ def effective_weights(
     return {leg: w for leg, w in weights_for(table, lang, kind).items() if leg in fused}
 
 
+def read_query(
+    table: dict[str, Any], lang: str, text: str, matches: dict[str, int], legs: Sequence[str]
+) -> tuple[str, dict[str, float]]:
+    """A query's kind and fusion weights, from its text and the visible cases that list a code it
+    names (what search, ``rank_many`` and the evaluation all read the same way)."""
+    kind = classify_query(text, bool(matches))
+    return kind, effective_weights(table, lang, kind, legs, is_bare_code(text, matches))
+
+
 def is_bare_code(text: str, matches: dict[str, int]) -> bool:
     """Whether the query is one code some visible case lists, and nothing else (``ORA-01555``,
     ``XYZ-AUTH-4012``): one whitespace-free token with exact matches. A code with words around it,
@@ -606,17 +615,11 @@ class Searcher:
         langs = [detect_language(r.text) for r in reqs]
         filters = [r.filters.for_role(r.role) for r in reqs]
         matches = [self._visible_matches(g, r, flt) for r, flt in zip(reqs, filters)]
-        kinds = [classify_query(r.text, bool(m)) for r, m in zip(reqs, matches)]
-        weights = [
-            effective_weights(
-                g.manifest.fusion_weights,
-                langs[i],
-                kinds[i],
-                r.legs,
-                is_bare_code(r.text, matches[i]),
-            )
-            for i, r in enumerate(reqs)
+        read = [
+            read_query(g.manifest.fusion_weights, lang, r.text, m, r.legs)
+            for r, lang, m in zip(reqs, langs, matches)
         ]
+        kinds, weights = [kind for kind, _ in read], [w for _, w in read]
         needed = {
             leg: [
                 i
@@ -744,10 +747,7 @@ class Searcher:
             text_legs = self._text_legs(g, req, flt)
             ranked, scores = self._with_dense(req, text_legs, d, sp, near)
             exact = self._visible_matches(g, req, flt)
-            kind = classify_query(req.text, bool(exact))
-            weights = effective_weights(
-                g.manifest.fusion_weights, lang, kind, req.legs, is_bare_code(req.text, exact)
-            )
+            _, weights = read_query(g.manifest.fusion_weights, lang, req.text, exact, req.legs)
             every = [
                 (cid, 0.0) for cid in dict.fromkeys(cid for ids in ranked.values() for cid in ids)
             ]
