@@ -103,21 +103,30 @@ def signature_tokens(text: str) -> list[str]:
 
 
 def dense_view(text: str) -> str:
-    """What a sentence encoder is given of a pasted log: each line with its variable parts
-    (timestamps, ids, hex, addresses, numbers) removed. They mean nothing to the model and
-    would fill its token window (a 3-line log: 228 word pieces, 125 without them); text that
-    does not look like a log is returned as it is."""
-    if not looks_like_log(text):
+    """What a sentence encoder is given of a query that holds log lines.
+
+    A pasted log: each line with its variable parts (timestamps, ids, hex, addresses, numbers)
+    removed. They mean nothing to the model and would fill its token window (a 3-line log: 228
+    word pieces, 125 without them). A description with a few log lines pasted in (``mixed``): the
+    description's lines alone, since the log lines are the signature and lexical legs' evidence and
+    the person's own words are what the model reads best (a 1,000-case benchmark's mixed pastes
+    encoded up to 128 tokens each). Text without log lines is returned as it is."""
+    lines = [line for line in unicodedata.normalize("NFKC", text).splitlines() if line.strip()]
+    flags = _log_flags(lines)
+    if not any(flags):
         return text
-    lines = []
-    for line in unicodedata.normalize("NFKC", text).splitlines():
-        if is_log_line(line):  # a description's own lines are kept as written
+    mixed = _kind_of(flags, lines) == "mixed"
+    kept = []
+    for line, is_log in zip(lines, flags):
+        if is_log and mixed:
+            continue
+        if is_log:
             for _, pattern in MASKS:
                 line = pattern.sub(" ", line)
         line = re.sub(r"\s+", " ", line).strip()
         if line:
-            lines.append(line)
-    return "\n".join(lines)
+            kept.append(line)
+    return "\n".join(kept)
 
 
 _LEVEL = re.compile(
@@ -202,18 +211,28 @@ def text_kind(text: str) -> str:
     lines as lines a person wrote), ``mixed`` (a description with fewer log lines pasted in) or
     ``prose`` (no log line: e-mails with phone numbers and times included)."""
     lines = [line for line in text.splitlines() if line.strip()]
+    return _kind_of(_log_flags(lines), lines)
+
+
+def _log_flags(lines: list[str]) -> list[bool]:
+    """Which of the (non-blank) lines are log lines: an indented line right after a log line
+    continues it (a wrapped message, a detail line), and lines that repeat one template with other
+    numbers are a log too ("job 8812 took 15 ms")."""
     repeated = _repeated_templates(lines)
-    log_lines = prose = 0
+    flags = []
     previous_log = False
     for line in lines:
-        # an indented line right after a log line continues it (a wrapped message, a detail line);
-        # lines that repeat one template with other numbers are a log too ("job 8812 took 15 ms")
         is_log = is_log_line(line) or (previous_log and line[:1] in (" ", "\t")) or line in repeated
-        log_lines += is_log
-        prose += not is_log and is_prose_line(line)
+        flags.append(is_log)
         previous_log = is_log
+    return flags
+
+
+def _kind_of(flags: list[bool], lines: list[str]) -> str:
+    log_lines = sum(flags)
     if not log_lines:
         return "prose"
+    prose = sum(not f and is_prose_line(line) for f, line in zip(flags, lines))
     return "log" if log_lines >= prose else "mixed"
 
 

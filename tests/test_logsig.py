@@ -106,3 +106,35 @@ def test_text_kinds_log_mixed_and_prose():
         )
         == "log"
     )  # continuation
+
+
+def test_dense_view_gives_the_model_a_description_without_its_pasted_log_lines():
+    from kb.logsig import dense_view
+
+    log = "2026-03-02 10:15:07 ERROR [exec-7] export job 8812 failed\n  caused by: disk full"
+    description = (
+        "Since Monday the nightly export stops after a few minutes.\n"
+        "We restarted the server twice and cleared the cache as the manual says.\n"
+        "The customer needs the report for the audit this week.\n"
+    )
+    view = dense_view(description + log)
+    assert view == description.strip()  # the log line and its continuation are left out
+    assert "8812" not in view and "disk full" not in view
+
+
+def test_dense_view_masks_the_variable_parts_of_a_pasted_log():
+    from kb.logsig import dense_view
+
+    view = dense_view(
+        "Here is the log:\n2026-03-02 10:15:07 ERROR [exec-7] job 8812 failed after 1532 ms"
+    )
+    assert view.splitlines()[0] == "Here is the log:"  # an intro line is kept as written
+    assert "ERROR" in view and "failed after" in view
+    assert "2026" not in view and "8812" not in view and "1532" not in view
+
+
+def test_dense_view_leaves_text_without_log_lines_as_written():
+    from kb.logsig import dense_view
+
+    text = "メールが 10 分ほど遅れて届く（１２時頃から）"
+    assert dense_view(text) == text
