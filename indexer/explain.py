@@ -93,16 +93,18 @@ def surface_words(query: str, case_texts: Iterable[str], limit: int = MAX_WORDS)
     for text in case_texts:
         if len(found) >= enough:
             break  # the rest of the case need not be analysed
-        if not text:
+        if not text or not _may_hold(
+            text, wanted - found.keys(), [i for i in idents if i not in found]
+        ):
             continue
         norm, offsets, tokens = analysed(text)
         for tok, s, e in tokens:
             if tok in wanted and tok not in found:
                 found[tok] = text[s:e]
         for ident in idents:
-            at = _whole(ident).search(norm) if ident not in found else None
-            if at:
-                found[ident] = text[offsets[at.start()] : offsets[at.end()]]
+            at = _find_whole(norm, ident) if ident not in found else -1
+            if at >= 0:
+                found[ident] = text[offsets[at] : offsets[at + len(ident)]]
     shown = list(dict.fromkeys(found[key] for key, _ in keys if key in found))
     folded = [s.casefold() for s in shown]
     kept = [
@@ -111,10 +113,36 @@ def surface_words(query: str, case_texts: Iterable[str], limit: int = MAX_WORDS)
     return kept[:limit]
 
 
-@functools.lru_cache(maxsize=1024)
-def _whole(ident: str) -> re.Pattern[str]:
-    """``ident`` as a whole token: ``prf-501`` is not found inside ``prf-50120``."""
-    return re.compile(r"(?<![\w-])" + re.escape(ident) + r"(?![\w-])")
+def _may_hold(text: str, words: set[str], idents: Sequence[str]) -> bool:
+    """False only when analysing ``text`` cannot find any of the query's missing ``words`` or
+    ``idents``: a cheap test on the normalised text that spares a long case's other sections the
+    analysis when a long query (a pasted log) holds words the case does not. An English stem is the
+    word's own beginning but for its last letter ("retri" of "retry"); a Japanese word's normalised
+    form may be written otherwise in the text, so such a word always means "analyse"."""
+    norm = analysis.normalize(text)
+    if any(ident in norm for ident in idents):
+        return True
+    return any(not w.isascii() or (w[:-1] if len(w) > 2 else w) in norm for w in words)
+
+
+def _find_whole(norm: str, ident: str) -> int:
+    """Where ``ident`` first stands in ``norm`` as a whole token, not inside a longer one
+    (``prf-501`` is not in ``prf-50120``), or -1. A plain search: a pasted log names many
+    identifiers, and a pattern compiled for each costs more than the search."""
+    start = norm.find(ident)
+    while start >= 0:
+        end = start + len(ident)
+        before = norm[start - 1] if start else ""
+        after = norm[end] if end < len(norm) else ""
+        if not _word_char(before) and not _word_char(after):
+            return start
+        start = norm.find(ident, start + 1)
+    return -1
+
+
+def _word_char(char: str) -> bool:
+    """What the pattern ``[\\w-]`` matched: a letter, digit, underscore or hyphen."""
+    return bool(char) and (char.isalnum() or char in "_-")
 
 
 def named_codes(query: str, listed: Sequence[str]) -> list[str]:

@@ -89,12 +89,16 @@ def analysed(text: str) -> tuple[str, tuple[int, ...], tuple[tuple[str, int, int
     norm, offsets = analysis.normalize_with_offsets(text)
     tokens = []
     for is_cjk, run, start in analysis.split_runs(norm):
-        pieces = analysis.japanese_words(run) if is_cjk else analysis.english_words(run)
-        tokens += [
-            (tok, offsets[start + s], offsets[start + e])
-            for tok, s, e in pieces
-            if not _HIRAGANA_ONLY.fullmatch(run[s:e])
-        ]
+        pieces = (
+            [
+                p
+                for p in analysis.japanese_words(run)
+                if not _HIRAGANA_ONLY.fullmatch(run[p[1] : p[2]])
+            ]
+            if is_cjk  # a Latin run holds no hiragana
+            else analysis.english_words(run)
+        )
+        tokens += [(tok, offsets[start + s], offsets[start + e]) for tok, s, e in pieces]
     return norm, tuple(offsets), tuple(tokens)
 
 

@@ -48,6 +48,27 @@ def test_identifiers_match_whole_and_hide_their_parts():
     ]  # not also "SCH"
 
 
+def test_words_in_a_later_text_are_found_though_earlier_texts_lack_the_rest():
+    # a long query (a paste) holds words no text has: each text is still searched for the others,
+    # an English word whose stem is not its beginning ("retri" of "retry") and a Japanese word
+    # written otherwise than its normalised form included
+    query = "retry exhausted for mailbox sync, お客様 reports zqxjv and wvkpl"
+    texts = [
+        "御客様から",
+        "Mailbox quota",
+        "nothing of it here",
+        "The job gave up after 5 retry attempts.",
+    ]
+    assert explain.surface_words(query, texts) == ["retry", "Mailbox", "御客様"]
+
+
+def test_identifiers_are_whole_tokens_wherever_they_stand():
+    texts = ["PRF-50120 and prf-501-2 and xprf-501", "end: PRF-501"]
+    assert explain.surface_words("PRF-501", texts) == ["PRF-501"]
+    assert explain.surface_words("PRF-501", texts[:1]) == []
+    assert explain.surface_words("PRF-501", ["(PRF-501)"]) == ["PRF-501"]
+
+
 def test_named_codes_are_the_listed_codes_the_query_names():
     assert explain.named_codes("error SCH-13208 again", ["SCH-13208", "ORA-01555"]) == ["SCH-13208"]
     assert explain.named_codes("ＳＣＨ－１３２０８", ["SCH-13208"]) == [
