@@ -111,8 +111,8 @@ def dense_view(text: str) -> str:
     description's lines alone, since the log lines are the signature and lexical legs' evidence and
     the person's own words are what the model reads best (a 1,000-case benchmark's mixed pastes
     encoded up to 128 tokens each). Text without log lines is returned as it is."""
-    lines = [line for line in unicodedata.normalize("NFKC", text).splitlines() if line.strip()]
-    flags = _log_flags(lines)
+    lines = [line for line in text.splitlines() if line.strip()]
+    flags = _log_flags(lines)  # as text_kind reads them, which chose the query's weights
     if not any(flags):
         return text
     mixed = _kind_of(flags, lines) == "mixed"
@@ -120,6 +120,7 @@ def dense_view(text: str) -> str:
     for line, is_log in zip(lines, flags):
         if is_log and mixed:
             continue
+        line = unicodedata.normalize("NFKC", line)
         if is_log:
             for _, pattern in MASKS:
                 line = pattern.sub(" ", line)
