@@ -42,7 +42,7 @@ from kb import logsig, phrasings
 from kb.case import Case
 from kb.codes import code_index, extract_error_codes, query_code_candidates
 from kb.errors import NotFoundError, QueryError
-from kb.language import detect_language
+from kb.language import detect_language, has_words
 from kb.roles import visibilities_for
 from kb.settings import Settings
 from kb.store import Store
@@ -820,11 +820,15 @@ class Searcher:
         )
         ranks = {leg: {cid: i for i, cid in enumerate(ids, start=1)} for leg, ids in ranked.items()}
         dense_rows = {d[0]: d[1] for d in dense}
-        hits = self._hydrate(g, req, lang, page, ranks, matched, dense_rows, tier, why_matched)
-        weak_hits = self._hydrate(g, req, lang, weak_page, ranks, matched, dense_rows, tier, {})
+        # the language the query is written in: none for a bare code or a pasted log (machine
+        # text), so that no hit is said to be "in the other language" for them
+        written = lang if kind != "log" and has_words(req.text) else ""
+        hits = self._hydrate(g, req, written, page, ranks, matched, dense_rows, tier, why_matched)
+        weak_hits = self._hydrate(g, req, written, weak_page, ranks, matched, dense_rows, tier, {})
         query_info = {
             "text": req.text[:500],
-            "lang": lang,
+            "lang": written,
+            "weights_lang": lang,  # whose weights were used: a code or a log still has a side
             "kind": kind,
             "filters": flt.to_dict(),
             "identifiers": sorted(set(extract_error_codes(req.text)))[:20],
@@ -938,7 +942,7 @@ class Searcher:
                     resolution=summary(case.resolution_text),
                     why=why,
                     lang=case.lang,
-                    other_language=bool(case.lang) and case.lang != lang,
+                    other_language=bool(case.lang and lang) and case.lang != lang,
                 )
             )
         return hits

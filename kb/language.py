@@ -24,3 +24,22 @@ def detect_language(text: str) -> str:
     if cjk and cjk * 3 >= latin:
         return "ja"
     return "en"
+
+
+_TOKEN_EDGES = "\"'`()[]{}<>,;:!?.。、「」"
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds words of a person's language, not only identifiers: any kana or
+    kanji, or a Latin word of two letters or more written in lower case or capitalised, so not an
+    acronym (``HTTP``, ``ORA``), a class name (``NullPointerException``) or part of an identifier
+    (a token with a digit or joined by ``-``, ``_``, ``.``: ``SCH-13208``, ``E_ACCESSDENIED``,
+    ``java.io.IOException``). A bare error code has no language, so no hit is "in the other
+    language" for it."""
+    if _KANA.search(text) or _HAN.search(text):
+        return True
+    for token in text.split():
+        word = token.strip(_TOKEN_EDGES)
+        if len(word) >= 2 and word.isascii() and word.isalpha() and word[1:].islower():
+            return True
+    return False

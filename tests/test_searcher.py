@@ -41,6 +41,19 @@ def test_japanese_words_query(searcher):
     assert "<mark>" in response.hits[0].snippet
 
 
+def test_a_bare_code_has_no_language_so_no_hit_is_in_the_other_one(searcher):
+    bare = searcher.search(SearchRequest("SCH-13208", role="support"))
+    assert ids(bare)[0] == "ESC-2026-0001"  # a Japanese case
+    assert bare.query["lang"] == "" and bare.query["weights_lang"] == "en"
+    assert not any(h.other_language for h in bare.hits + bare.weak)
+    worded = searcher.search(
+        SearchRequest("holiday meeting delete error SCH-13208", role="support")
+    )
+    assert worded.query["lang"] == "en"
+    hit = next(h for h in worded.hits if h.id == "ESC-2026-0001")
+    assert hit.lang == "ja" and hit.other_language  # an English query, a Japanese case
+
+
 def test_pasted_log_with_other_numbers_matches_by_signature(searcher):
     pasted = """2025-12-24 23:59:01,999 ERROR [http-nio-8443-exec-41] c.k.t.schedule.RecurrenceService - req=00ffab12 [SCH-13208] Cannot apply exception to series 9 no matching instance for 2025-12-25
         at com.kasumi.tsumugi.schedule.RecurrenceService.apply(RecurrenceService.java:231)"""

@@ -44,7 +44,8 @@ def print_hits(response: Any, query_text: str | None = None, similar_to: str | N
 
     query = response.query
     text = query_text or query["text"]
-    kind = f"{LANGUAGES.get(query['lang'], query['lang'])} {KINDS.get(query['kind'], query['kind'])} query"
+    written = LANGUAGES.get(query["lang"], query["lang"])  # none for a bare code or a log
+    kind = f"{written} {KINDS.get(query['kind'], query['kind'])} query".lstrip()
     if similar_to:
         head, kind = (
             f"{plural(len(response.hits), 'case', 'cases')} similar to {similar_to}",
