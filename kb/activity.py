@@ -178,9 +178,20 @@ def log_search(
     now: datetime | None = None,
     customer_domains: tuple[str, ...] = (),
 ) -> SearchLog:
-    """Append one search to the log, its text and filter values redacted, and return the row (with its token)."""
+    """Append one search to the log, its text and filter values redacted, and return the row (with
+    its token). The same signed-in user asking the same thing again within :data:`REPEAT_MINUTES`
+    (a reload, the language switch, back from a case) gets the row of the first time instead: a
+    search is counted once in the statistics, trends and alerts, and its feedback goes to one row."""
+    text = redact_query(event.text[:MAX_LOGGED_QUERY], customer_domains)
+    filters = _redacted_filters(event.filters or {}, customer_domains)
+    when = now or _now()
+    if event.author:
+        with store.session() as session:
+            again = _repeated(session, event, text, filters, when)
+            if again is not None:
+                return again
     row = SearchLog(
-        text=redact_query(event.text[:MAX_LOGGED_QUERY], customer_domains),
+        text=text,
         token=new_token(),
         author=event.author[:64],
         role=event.role,
@@ -189,11 +200,11 @@ def log_search(
         generation=event.generation,
         lang=event.lang,
         kind=event.kind,
-        filters=_redacted_filters(event.filters or {}, customer_domains),
+        filters=filters,
         keyword_match=event.keyword_match,
         offset=event.offset,
         source=event.source if event.source in SOURCES else "web",
-        created_at=now or _now(),
+        created_at=when,
     )
     with store.session() as session:
         session.add(row)
@@ -201,6 +212,39 @@ def log_search(
         if event.offset == 0 and event.subjects:
             _record_subjects(session, row, event, customer_domains)
         return row
+
+
+REPEAT_MINUTES = 30  # the same user's same search within this is the same search (see log_search)
+
+
+def _repeated(
+    session: Session, event: SearchEvent, text: str, filters: dict[str, Any], now: datetime
+) -> SearchLog | None:
+    """The author's own latest row of this very search (text, filters, page, role, source) in the
+    last :data:`REPEAT_MINUTES`, or None."""
+    recent = session.scalars(
+        select(SearchLog)
+        .where(
+            SearchLog.author == event.author[:64],
+            SearchLog.created_at >= now - timedelta(minutes=REPEAT_MINUTES),
+            SearchLog.created_at <= now,
+        )
+        .order_by(SearchLog.created_at.desc(), SearchLog.id.desc())
+        .limit(50)
+    )
+    source = event.source if event.source in SOURCES else "web"
+    return next(
+        (
+            row
+            for row in recent
+            if row.text == text
+            and (row.filters or {}) == filters
+            and row.offset == event.offset
+            and row.role == event.role
+            and row.source == source
+        ),
+        None,
+    )
 
 
 def _kept_subjects(

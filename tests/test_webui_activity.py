@@ -10,10 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from indexer.query_cache import QueryEncoderCache
 from kb import activity
 from kb.activity import SearchEvent
+from kb.subjects import SearchSubject
 from kb.errors import QueryError
 from kb.store import Store
 from webui import charts
@@ -67,6 +69,35 @@ def test_schema_has_the_activity_tables(store):
     assert {"search_log", "search_clicks", "feedback"} <= set(
         inspect(store.engine).get_table_names()
     )
+
+
+def test_the_same_users_same_search_again_soon_is_the_same_search(store):
+    def again(author="tanaka", text="SCH-13208", minutes=0, filters=None, offset=0):
+        event = SearchEvent(
+            text,
+            "support",
+            3,
+            9.0,
+            author=author,
+            filters=filters,
+            offset=offset,
+            subjects=(("code", "sch-13208", None),),
+        )
+        return activity.log_search(store, event, now=at(0) + timedelta(minutes=minutes))
+
+    first = again()
+    # a reload, the language switch, back from a case: one search, one set of subjects
+    assert again(minutes=5).id == first.id and again(minutes=29).token == first.token
+    assert again(author="suzuki", minutes=5).id != first.id  # another person searching counts
+    assert again(filters={"product": ["tsumugi-cloud"]}, minutes=5).id != first.id
+    assert again(offset=10, minutes=5).id != first.id  # the next page is a page of its own
+    assert again(text="SCH-13209", minutes=5).id != first.id
+    assert again(minutes=31).id != first.id  # asked again later: a new search
+    anonymous = [again(author="").id, again(author="").id]  # nobody to tell apart: each counted
+    assert anonymous[0] != anonymous[1]
+    with store.session() as session:
+        codes = session.scalars(select(SearchSubject.search_id)).all()
+    assert codes.count(first.id) == 1
 
 
 def test_searches_per_day_fills_every_day_and_counts_first_pages_only(store):

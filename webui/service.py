@@ -177,7 +177,7 @@ def run_search(
             result_count=response.total,
             latency_ms=latency,
             generation=response.generation,
-            lang=response.query.get("lang", ""),
+            lang=response.query.get("weights_lang") or response.query.get("lang", ""),
             kind=response.query.get("kind", ""),
             filters=logged_filters(params),
             keyword_match=keyword_matched(response.hits) if first_page else True,
