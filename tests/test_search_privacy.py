@@ -115,7 +115,11 @@ def test_tokens_are_random_and_links_keep_working(app):
     first = TOKEN.search(
         sato.post("/search", data={"q": long_paste()}).get_data(as_text=True)
     ).group(1)
-    page = sato.post("/search", data={"q": long_paste(), "limit": "1"})
+    again = TOKEN.search(
+        sato.post("/search", data={"q": long_paste(), "limit": "1"}).get_data(as_text=True)
+    ).group(1)
+    assert again == first  # the same paste again at once: the same search, its token kept
+    page = sato.post("/search", data={"q": long_paste() + "\nagain", "limit": "1"})
     body = page.get_data(as_text=True)
     second = TOKEN.search(body).group(1)
     assert first != second and all(re.fullmatch(r"[\w-]{24}", t) for t in (first, second))
