@@ -79,6 +79,16 @@ def test_history_lists_versions_and_renders_a_character_diff(world):
     assert f"/cases/{PUBLIC}/history" in case_page
 
 
+def test_a_case_with_one_version_says_so_instead_of_comparing_it_with_itself(world):
+    page = client_of(world[0], "admin").get(f"/cases/{SECRET}/history")
+    body, text = page.get_data(as_text=True), text_of(page)
+    assert page.status_code == 200 and "Versions (1)" in text
+    assert 'id="single-version"' in body and "This case has one version so far" in text
+    assert "Compare the two chosen versions" not in text and "No differences" not in text
+    several = text_of(client_of(world[0], "support").get(f"/cases/{PUBLIC}/history"))
+    assert "Compare the two chosen versions" in several and "one version so far" not in several
+
+
 def test_api_history_and_diff(world):
     app = world[0]
     client = client_of(app, "engineer")

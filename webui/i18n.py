@@ -606,6 +606,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{n} earlier version(s) are not shown: the case was not visible to your role then.",
     ),
     "history.no_changes": ("違いはありません。", "No differences."),
+    "history.diff_title": ("違い", "Changes"),
+    "history.single": (
+        "この事例の版はまだ 1 つだけです。編集して保存すると、ここで版どうしを比べられます。",
+        "This case has one version so far. Once it is edited and saved, versions can be compared here.",
+    ),
     "history.fields": ("項目", "Fields"),
     "history.unchanged": ("変更のない節: {names}", "Unchanged sections: {names}"),
     "history.change.added": ("追加", "added"),
