@@ -226,7 +226,22 @@ def test_repeated_failures_lock_the_account(app):
     for _ in range(accounts.LOCKOUT_FAILURES):
         assert login(client, "kato", "not the password").status_code == 401
     page = login(client, "kato")
-    assert page.status_code == 401 and "too many failed logins" in page.get_data(as_text=True)
+    assert page.status_code == 401 and "15 分後にもう一度" in page.get_data(as_text=True)
+
+
+def test_refusals_are_said_in_the_pages_language(app):
+    ja = app.test_client()
+    assert "ユーザー名またはパスワードが違います" in login(ja, "kato", "nope").get_data(
+        as_text=True
+    )
+    en = app.test_client()
+    en.set_cookie("lang", "en")
+    assert "wrong user name or password" in login(en, "kato", "nope").get_data(as_text=True)
+    login(ja, "sato")
+    missing = ja.get("/no-such-page")
+    assert missing.status_code == 404
+    assert "このアドレスのページはありません" in missing.get_data(as_text=True)
+    assert "The requested URL was not found" not in missing.get_data(as_text=True)
 
 
 def test_disabling_a_user_ends_the_session_and_tokens(app, world):

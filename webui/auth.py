@@ -211,6 +211,13 @@ def login() -> str:
     )
 
 
+# the sign-in refusals a person sees, in the page's language (others are shown as raised)
+LOGIN_ERRORS = {
+    "wrong user name or password": "auth.wrong",
+    "too many failed logins; try again in 15 minutes": "auth.throttled",
+}
+
+
 @bp.post("/login")
 def login_post() -> Response | tuple[str, int]:
     name = request.form.get("name", "")
@@ -220,7 +227,11 @@ def login_post() -> Response | tuple[str, int]:
         )
     except accounts.AuthError as exc:
         return render_template(
-            "login.html", next=safe_next(request.form.get("next")), error=str(exc), name=name[:64]
+            "login.html",
+            next=safe_next(request.form.get("next")),
+            error=str(exc),
+            error_key=LOGIN_ERRORS.get(str(exc)),
+            name=name[:64],
         ), 401
     store = _store()
     settings: Settings = current_app.config["KB_SETTINGS"]

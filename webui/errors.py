@@ -46,11 +46,16 @@ def handle_error(exc: Exception) -> BaseResponse | tuple[str, int] | HTTPExcepti
         response.status_code = status
         return response
     heading = f"error.{status}" if f"error.{status}" in MESSAGES else "error.generic"
+    # the web server's own refusals (no such page, method, size) say it in the page's language;
+    # the product's errors keep their message, which names the field or the thing
+    detail = f"error.detail.{status}"
+    detail_key = detail if not isinstance(exc, KBError) and detail in MESSAGES else None
     try:
         return render_template(
             "error.html",
             error=data,
             heading_key=heading,
+            detail_key=detail_key,
             csrf_failed=isinstance(exc, CSRFError),
             query=request.args.get("q", ""),
         ), status

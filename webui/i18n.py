@@ -462,6 +462,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "auth.submit": ("ログイン", "Log in"),
     "auth.logout": ("ログアウト", "Log out"),
     "auth.failed": ("ログインできませんでした", "Could not log in"),
+    "auth.wrong": ("ユーザー名またはパスワードが違います", "wrong user name or password"),
+    "auth.throttled": (
+        "ログインの失敗が続いたため、15 分後にもう一度お試しください",
+        "too many failed logins; try again in 15 minutes",
+    ),
     "auth.ended": (
         "セッションが終了しました（ログアウト、タイムアウト、またはアカウントの変更）。もう一度ログインしてください。",
         "Your session has ended (logged out, timed out or the account changed). Please log in again.",
@@ -486,6 +491,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.401": ("ログインが必要です", "Please log in"),
     "error.403": ("この操作の権限がありません", "Not allowed"),
     "error.404": ("見つかりません", "Not found"),
+    "error.detail.404": (
+        "このアドレスのページはありません。アドレスを確かめるか、検索してください。",
+        "There is no page at this address. Check it, or search.",
+    ),
+    "error.detail.405": (
+        "このアドレスはこの方法では使えません。",
+        "This address does not accept this kind of request.",
+    ),
+    "error.detail.413": (
+        "送信された内容が大きすぎます。短くしてもう一度送ってください。",
+        "What was sent is too large. Shorten it and send it again.",
+    ),
     "error.405": ("この操作はできません", "Method not allowed"),
     "error.409": ("競合しています", "Conflict"),
     "error.413": ("送信データが大きすぎます", "Request too large"),
