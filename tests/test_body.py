@@ -39,12 +39,20 @@ def test_nesting_depth_counts_brackets_outside_strings():
         (b"[" * DEEP + b"]" * DEEP, "nested too deeply"),
         (b'{"a":' * DEEP + b"1" + b"}" * DEEP, "nested too deeply"),
         (b"[" * DEEP, "nested too deeply"),  # unbalanced too
+        (b'{"verdict": "\\ud800"}', "verdict: a .u escape that is half of a character pair"),
+        (b'{"fields": {"title": "ok \\udfff"}}', "fields.title: a .u escape"),
+        (b'{"tags": ["a", "\\udc80"]}', r"tags\[1\]: a .u escape"),
+        (b'{"\\ud800": 1}', "a key: a .u escape"),
     ],
 )
 def test_parse_object_says_what_is_wrong(data, reason):
     with pytest.raises(BodyError, match=reason) as caught:
         parse_object(data)
     assert caught.value.status == 400 and caught.value.to_dict()["field"] == "body"
+
+
+def test_a_whole_character_pair_is_text():
+    assert parse_object(b'{"q": "\\ud83d\\ude00 ok"}') == {"q": "\U0001f600 ok"}
 
 
 def test_parse_object_accepts_objects_up_to_the_depth():
@@ -73,6 +81,8 @@ def client(settings):
         (b"{not json", "not valid JSON"),
         (b"[]", "must be a JSON object, not an array"),
         (b"", "the body is empty"),
+        (b'{"fields": {}, "sections": {"symptoms": "\\udfff"}}', "sections.symptoms"),
+        (b'{"fields": {"title": "\\ud800"}, "sections": {}}', "fields.title"),
     ],
 )
 def test_drafts_routes_answer_400_for_bad_bodies(client, route, body, reason):

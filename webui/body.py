@@ -19,6 +19,7 @@ MAX_DEPTH = 32  # no API body needs more: a draft is {"fields": {...}, "sections
 BODY = "body"
 # A JSON string (skipped whole, so brackets inside it are not counted) or one bracket.
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.S)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BodyError(QueryError):
@@ -76,7 +77,34 @@ def parse_object(data: bytes, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
         raise BodyError(f"the body is not valid JSON: {_reason(exc)}") from None
     if not isinstance(value, dict):
         raise BodyError(f"the body must be a JSON object, not {_json_type(value)}")
+    where = _lone_surrogate(value, "")
+    if where is not None:
+        raise BodyError(
+            f"{where or 'a key'}: a \\u escape that is half of a character pair (a lone "
+            "surrogate) is no text: send the whole character"
+        )
     return value
+
+
+def _lone_surrogate(value: Any, path: str) -> str | None:
+    """The path (``sections.symptoms``) of the first string or key holding a lone surrogate, which
+    JSON's ``\\ud800`` escapes can carry but no text, store or page can; None when there is none."""
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if _SURROGATE.search(key):
+                return path or "a key"
+            found = _lone_surrogate(item, inner)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            found = _lone_surrogate(item, f"{path}[{n}]")
+            if found is not None:
+                return found
+    return None
 
 
 def json_object(max_bytes: int | None = None, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
