@@ -15,9 +15,9 @@ from sqlalchemy import select
 from indexer.query_cache import QueryEncoderCache
 from kb import activity
 from kb.activity import SearchEvent
-from kb.subjects import SearchSubject
 from kb.errors import QueryError
 from kb.store import Store
+from kb.subjects import SearchSubject
 from webui import charts
 from webui.i18n import LANGS, MESSAGES, choose_language, translate
 from webui.params import parse_search_params
