@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -181,13 +182,16 @@ class Repo:
         return self.git("symbolic-ref", "--short", "HEAD").stdout.strip()
 
     def log(self, relpath: str, limit: int = 500, rev: str = "HEAD") -> list[Commit]:
-        """Commits that changed ``relpath`` (newest first), following renames of the case file."""
+        """Commits that changed ``relpath`` (newest first), at that path only: ``--follow`` took a
+        new case file similar to another for a copy of it and listed the other case's commits
+        (their authors and summaries, whatever that case's visibility), whose text at this path
+        could then not be read either."""
         if self.head() is None:
             return []
         out = self.git(
             "log",
             f"--max-count={limit}",
-            "--follow",
+            "--no-renames",
             f"--format=%H{_FIELD}%an{_FIELD}%ae{_FIELD}%aI{_FIELD}%s{_RECORD}",
             rev,
             "--",
@@ -260,6 +264,7 @@ class Repo:
         out of the commit. Returns the new commit, or None when the file did not change. Call it
         inside :meth:`writing`."""
         rel = self.relpath(path)
+        message = commit_message(message)
         self.git("add", "-A", "--", rel)
         if not self.git("diff", "--cached", "--name-only", "--", rel).stdout.strip():
             return None
@@ -277,6 +282,15 @@ class Repo:
             input_text=message,
         )
         return self.head()
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def commit_message(message: str) -> str:
+    """``message`` as git takes it: no NUL or other control character (git refuses a NUL, and
+    the file would be left written but not committed), at least one character."""
+    return _CONTROL.sub(" ", message).strip() or "Update"
 
 
 def open_repo(

@@ -63,6 +63,31 @@ def test_commit_exactly_one_file_with_its_author(tmp_path):
     assert log[0].author == ALICE and repo.show(log[1].sha, "ESC-2026-0001.md") == case_text()
 
 
+def test_a_summary_with_control_characters_still_commits(tmp_path):
+    _, folder, _ = make_world(tmp_path, {"ESC-2026-0001.md": case_text()})
+    repo = open_repo(folder, KB)
+    (folder / "ESC-2026-0001.md").write_text(case_text(cause="A new cause."), "utf-8")
+    with repo.writing():
+        sha = repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "a\x00b\x1bc")
+    assert sha is not None and repo.log("ESC-2026-0001.md")[0].summary == "a b c"
+    assert git(folder, "status", "--porcelain") == ""  # nothing left written but not committed
+
+
+def test_a_new_case_like_another_has_only_its_own_history(tmp_path):
+    body = case_text("ESC-2026-0001", cause="The same long cause text. " * 20)
+    _, folder, _ = make_world(tmp_path, {"ESC-2026-0001.md": body})
+    repo = open_repo(folder, KB)
+    (folder / "ESC-2026-0001.md").write_text(body + "\nOne more line.\n", "utf-8")
+    with repo.writing():
+        repo.commit_file(folder / "ESC-2026-0001.md", ALICE, "Embargoed detail of 0001")
+    (folder / "ESC-2026-0002.md").write_text(
+        body.replace("ESC-2026-0001", "ESC-2026-0002"), "utf-8"
+    )
+    with repo.writing():
+        repo.commit_file(folder / "ESC-2026-0002.md", BOB, "New case 0002")
+    assert [c.summary for c in repo.log("ESC-2026-0002.md")] == ["New case 0002"]
+
+
 def test_new_file_and_temporary_files_kept_out_of_status(tmp_path):
     _, folder, _ = make_world(tmp_path)
     repo = open_repo(folder, KB)
