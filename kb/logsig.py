@@ -32,7 +32,7 @@ MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.IGNORECASE,
         ),
     ),
-    ("<email>", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    ("<email>", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
     ("<url>", re.compile(r"\bhttps?://[^\s\"'<>]+", re.IGNORECASE)),
     (
         "<uuid>",
@@ -54,7 +54,7 @@ MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "<id>",
         re.compile(
-            r"\b(?=[\w-]*\d)(?=[\w-]*[a-z])[a-z0-9]+(?:[-_][a-z0-9]+)*[-_](?=[a-z]*\d)[a-z0-9]{4,}\b",
+            r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])[a-z0-9]+(?:[-_][a-z0-9]+)*[-_](?=[a-z]*\d)[a-z0-9]{4,}\b",
             re.IGNORECASE,
         ),
     ),
@@ -65,9 +65,13 @@ MIN_TEMPLATE_WORDS = 3
 SHINGLE = 3
 
 
+MAX_LINE = 2_000  # characters of a line that are read as log: none is longer, and a pasted
+# line of 100,000 characters must not cost the patterns' backtracking on all of them
+
+
 def mask_line(line: str) -> str:
     """The template of one log line: variable parts masked, case folded, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", line).strip()
+    text = unicodedata.normalize("NFKC", line[:MAX_LINE]).strip()
     for placeholder, pattern in MASKS:
         text = pattern.sub(placeholder, text)
     return re.sub(r"\s+", " ", text).casefold()
@@ -154,7 +158,8 @@ _FRAME = re.compile(
 _JSON_LOG = re.compile(
     r'^\s*\{.*"(?:level|severity|lvl|msg|message|ts|time|timestamp|@timestamp)"\s*:'
 )
-_PROGRAM_PID = re.compile(r"\b[\w.-]+\[\d+\]:")
+# from a token's start only, so that a long token costs one pass, not one per position in it
+_PROGRAM_PID = re.compile(r"(?<![\w.-])[.-]*\w[\w.-]*\[\d+\]:")
 _KEY_VALUE = re.compile(r"(?<![\w.])[A-Za-z_][\w.]*=(?:\"[^\"]*\"|[^\s,;]+)")
 _BRACKET = re.compile(r"\[[^\]\s]{1,60}\]")
 _SECONDS = re.compile(
@@ -176,7 +181,7 @@ def is_log_line(line: str) -> bool:
     or a line that starts with a timestamp (with seconds) or carries a level together with a
     thread, a program[pid], key=value pairs or a timestamp. Prose that merely mentions a time, a
     phone number or "ERROR" is not."""
-    text = unicodedata.normalize("NFKC", line).strip()
+    text = unicodedata.normalize("NFKC", line[:MAX_LINE]).strip()
     if not text:
         return False
     if (

@@ -1,3 +1,5 @@
+import pytest
+
 from kb.logsig import code_blocks, looks_like_log, mask_line, signature_tokens, templates
 
 LINE_A = "2026-03-02 10:15:07,123 ERROR [http-nio-8080-exec-7] c.k.t.RepeatService - req=8f3a2c91 user=tanaka@example.com failed to expand rule id=4412 from 192.0.2.14 took 1532 ms"
@@ -138,3 +140,41 @@ def test_dense_view_leaves_text_without_log_lines_as_written():
 
     text = "メールが 10 分ほど遅れて届く（１２時頃から）"
     assert dense_view(text) == text
+
+
+def test_a_line_is_read_as_log_up_to_its_first_two_thousand_characters():
+    from kb.logsig import MAX_LINE, is_log_line
+
+    line = "2026-03-02 10:15:07 ERROR [exec-7] job 8812 failed " + "x" * 5000
+    assert mask_line(line) == mask_line(line[:MAX_LINE])
+    assert is_log_line("x" * MAX_LINE + " 2026-03-02 10:15:07 ERROR [exec-7] failed") is False
+
+
+@pytest.mark.parametrize(
+    "token", ["1a-" * 20000, "x" * 60000, "a.b+" * 15000 + "@", "sshd-" * 12000 + "[1]:"]
+)
+def test_patterns_start_only_where_a_token_starts(token):
+    # a pattern tried at every position of a long token backtracks over the rest of it each time
+    # (a 20,000-character paste took 8 s, 100,000 about 8 min); from a token's start only, the
+    # masks pass over it once. Guarded by an alarm, so that a regression fails instead of hanging.
+    import signal
+
+    from kb.logsig import text_kind
+
+    def hang(*_):
+        raise TimeoutError("the log patterns backtrack over a long token")
+
+    signal.signal(signal.SIGALRM, hang)
+    signal.alarm(20)
+    try:
+        lines = "\n".join([token[:1800]] * 40)
+        assert isinstance(mask_line(token), str) and text_kind(token) in ("prose", "log", "mixed")
+        assert signature_tokens(lines) is not None and text_kind(lines)
+    finally:
+        signal.alarm(0)
+
+
+def test_the_anchored_masks_still_mask_inside_lines():
+    line = "user=a.b+c@example.co.jp host=web-01z9 job batch_q4ftn2 ok"
+    template = mask_line(line)
+    assert template == "user=<email> host=<id> job <id> ok"
