@@ -78,11 +78,15 @@ def get_window(name: str) -> Window:
 
 @dataclass(frozen=True)
 class TrendFilters:
-    """Whose searches count: an exact product, component and searcher's role ("" = any)."""
+    """Whose searches count: an exact product, component and searcher's role ("" = any), and
+    only searches by ``roles`` (empty: every role). The web layer sets ``roles`` to those that see
+    no more than the caller (:func:`kb.roles.roles_within`): an admin's search of a restricted log
+    must not show its code or signature to support."""
 
     product: str = ""
     component: str = ""
     role: str = ""
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,8 @@ def _conditions(filters: TrendFilters) -> list[ColumnElement[bool]]:
         found.append(SearchSubject.component == filters.component)
     if filters.role:
         found.append(SearchSubject.role == filters.role)
+    if filters.roles:
+        found.append(SearchSubject.role.in_(list(filters.roles)))
     return found
 
 

@@ -236,6 +236,24 @@ def test_page_and_api_show_only_the_cases_the_role_may_read(app, role):
         assert secret not in html and secret not in str(body)
 
 
+@pytest.mark.parametrize(
+    "role, counted", [("support", set()), ("engineer", set()), ("admin", {"ptl-40733"})]
+)
+def test_an_admins_search_counts_only_for_admins(app, role, counted):
+    store = app.extensions["kb"].store
+    for minutes in (3, 4, 5):  # a code only a restricted case names, searched by an admin
+        search(
+            store, datetime.now(UTC) - timedelta(minutes=minutes), code="ptl-40733", role="admin"
+        )
+    app.config["KB_ROLE"] = role
+    client = app.test_client()
+    for asked in ("", "&role=admin"):  # nor by asking for admins' searches by name
+        body = client.get(f"/api/v1/trends?window=hour{asked}").get_json()
+        page = client.get(f"/trends?window=hour{asked}").get_data(as_text=True)
+        shown = {t["subject"] for t in body["trends"]} & {"ptl-40733"}
+        assert shown == counted and ("ptl-40733" in page) == bool(counted)
+
+
 def test_bad_parameters_get_the_json_error_shape(app):
     client = app.test_client()
     response = client.get("/api/v1/trends?window=month")

@@ -1,9 +1,10 @@
 """The trends page (``/trends``) and what it and ``GET /api/v1/trends`` share: parsing the
 parameters, dropping the matching cases the caller may not read, a small inline-SVG chart.
 
-Every role may open trends: codes and signatures carry no customer data, and the matching cases
-are only those the caller's role may read (a support user never sees a restricted or engineering
-case's id or title here).
+Every role may open trends: codes and signatures carry no customer data, only searches by roles
+that see no more than the caller count (an admin's search of a restricted case's log shows its code
+and template to admins, not to support), and the matching cases are only those the caller's role
+may read (a support user never sees a restricted or engineering case's id or title here).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from markupsafe import Markup, escape
 
 from kb import trends as kb_trends
 from kb.case import Case
-from kb.roles import ROLES, can_read_case
+from kb.roles import ROLES, can_read_case, roles_within
 from webui import access, service
 from webui.security import t
 
@@ -62,7 +63,10 @@ def trends_view(
 ) -> TrendsView:
     """The ranked trends, each with the top cases ``role`` may read (at most :data:`CASES_SHOWN`);
     the hidden ones are dropped from the report too, so nothing downstream can show them."""
-    report = kb_trends.trends(kb.store, window, filters, now=now, limit=limit)
+    within = roles_within(role)  # only searches by roles that see no more than the caller
+    report = kb_trends.trends(
+        kb.store, window, replace(filters, roles=within), now=now, limit=limit
+    )
     ids = {cid for trend in report.trends for cid, _ in trend.cases}
     readable = {
         cid: case for cid, case in kb.store.get_cases(ids).items() if can_read_case(case, role)
@@ -150,6 +154,6 @@ def trends_page() -> str:
         report=view.report,
         charts=charts,
         windows=tuple(kb_trends.WINDOWS),
-        roles=ROLES,
+        roles=roles_within(access.current_role()),  # whose searches the caller may count
         baseline_days=kb_trends.BASELINE_DAYS,
     )
