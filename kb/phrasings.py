@@ -43,7 +43,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kb import logsig
 from kb.errors import NotFoundError, QueryError
-from kb.roles import can_read_case
+from kb.roles import ROLE_VISIBILITY, can_read_case, roles_within
 from kb.sensitive import redact, scan_text
 from kb.store import Base, Store
 
@@ -134,6 +134,7 @@ class Phrasing:
     first_seen: datetime
     last_seen: datetime
     authors: tuple[str, ...] = field(default=(), compare=False)
+    roles: tuple[str, ...] = field(default=(), compare=False)  # the voters' roles
 
 
 def normalise(text: str) -> str:
@@ -252,6 +253,7 @@ def learned(
                 min(v.created_at for v in group),
                 last.created_at,
                 tuple(sorted(latest)),
+                tuple(sorted({v.role for v in group})),
             )
         )
     for case_id, items in found.items():
@@ -426,10 +428,23 @@ def load_votes(store: Store, case_ids: Iterable[str] | None = None) -> list[Vote
 
 
 def case_phrasings(
-    store: Store, case_id: str, rules: Rules, now: datetime | None = None
+    store: Store,
+    case_id: str,
+    rules: Rules,
+    now: datetime | None = None,
+    viewer: str | None = None,
 ) -> list[Phrasing]:
-    """One case's phrasings (for the case page: the caller shows them to engineers only)."""
-    return learned(load_votes(store, [case_id]), rules, now).get(case_id, [])
+    """One case's phrasings (for the case page: the caller shows them to engineers only). With
+    ``viewer`` (a role), only those whose every voter sees no more than the viewer: a search is
+    shown to no one who may not read its author's searches (an admin's words about a restricted
+    case are not an engineer's to read, on whatever case they were marked solved)."""
+    found = learned(load_votes(store, [case_id]), rules, now).get(case_id, [])
+    if viewer is None:
+        return found
+    within = set(roles_within(viewer))
+    if within >= set(ROLE_VISIBILITY):  # sees everything: an unrecorded role too
+        within.add("")
+    return [p for p in found if set(p.roles) <= within]
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,32 @@ def test_rules_come_from_the_settings(settings):
     assert (rules.min_users, rules.half_life_days, rules.near) == (3, 10.0, settings.learn_near)
 
 
+def test_a_phrasing_is_shown_only_to_those_who_may_read_every_voters_searches(store_url):
+    from kb.store import Store
+
+    store = Store(store_url)
+    store.create_schema()
+    secret = "AMEFURASHI-7 pentest svg portlet"
+    try:
+        for author, role, text in (
+            ("sato", "support", TEXT),
+            ("kato", "engineer", TEXT),
+            ("mori", "admin", secret),
+            ("abe", "admin", secret),
+        ):
+            ph.record_vote(store, "solved", "ESC-2026-0001", text, author, role, now=NOW)
+
+        def shown(viewer):
+            found = ph.case_phrasings(store, "ESC-2026-0001", RULES, NOW, viewer=viewer)
+            return sorted(p.text for p in found)
+
+        assert shown("engineer") == [TEXT]  # the admins' search is not an engineer's to read
+        assert shown("admin") == sorted([TEXT, secret])
+        assert len(ph.case_phrasings(store, "ESC-2026-0001", RULES, NOW)) == 2  # both count
+    finally:
+        store.close()
+
+
 def test_votes_round_trip_through_the_store(store_url):
     from kb.errors import NotFoundError, QueryError
     from kb.store import Store

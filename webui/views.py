@@ -138,7 +138,7 @@ def case(case_id: str) -> str:
     # how support searched for it: engineers and admins only (support never sees the phrasings' text)
     learned = (
         kb_phrasings.case_phrasings(
-            kb().store, view.case.id, kb_phrasings.rules_from(kb().settings)
+            kb().store, view.case.id, kb_phrasings.rules_from(kb().settings), viewer=role
         )
         if access.can_edit(role)
         else None
