@@ -587,3 +587,33 @@ def test_threads_sharing_one_engine_each_get_their_own_answers(name, tmp_path):
         sys.setswitchinterval(interval)
         engine.close()
     assert not failures, failures[:5]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_thread_per_request_leaves_no_open_files_behind(name, tmp_path):
+    """``kb serve`` answers each request in a thread of its own: an engine that kept each finished
+    thread's searcher open grew by a file and about 6 MB a search until the server died."""
+    import os
+    import threading
+
+    engine = open_engine(name, tmp_path / "lexical")
+
+    def one_request() -> None:
+        assert ids(engine.search([q("body", "smtp")], Filters(), 5)) == ["A"]
+
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    try:
+        for _ in range(3):  # warm: what a first search opens once
+            thread = threading.Thread(target=one_request)
+            thread.start()
+            thread.join()
+        before = open_files()
+        for _ in range(60):
+            thread = threading.Thread(target=one_request)
+            thread.start()
+            thread.join()
+        assert open_files() <= before + 2
+    finally:
+        engine.close()
