@@ -440,8 +440,9 @@ def classify_query(text: str, names_listed_code: bool = False) -> str:
     return "words"  # prose, and a description with log lines in it (the signature leg still runs)
 
 
-def _check_request(req: SearchRequest) -> None:
-    if not req.text.strip():
+def _check_request(req: SearchRequest, listing: bool = False) -> None:
+    """``listing``: a request without a query (:meth:`Searcher.browse`), checked for the rest."""
+    if not listing and not req.text.strip():
         raise QueryError("the query is empty: type words, an error code or paste a log", "q")
     if len(req.text) > MAX_QUERY_CHARS:
         raise QueryError(
@@ -844,6 +845,37 @@ class Searcher:
             g.name,
             [cid for cid, _ in strong[:MAX_CANDIDATES]],
             weak_hits,
+        )
+
+    def browse(self, req: SearchRequest) -> SearchResponse:
+        """The cases the request's filters pass, newest first, with no query: what a tag on a case
+        page links to, or the filters alone. Nothing is ranked, so no hit says why it matches; the
+        total, the facets and the page count the same cases, visible to the role now."""
+        _check_request(req, listing=True)
+        started = time.perf_counter()
+        g = self.generation()
+        flt = req.filters.for_role(req.role)
+        passing = g.lexical.matching_ids(flt)
+        ordered = [
+            cid
+            for cid in self.store.newest_first(passing, visibilities_for(req.role))
+            if cid not in req.exclude
+        ]
+        page = [(cid, 0.0) for cid in ordered[req.offset : req.offset + req.limit]]
+        hits = self._hydrate(g, req, "", page, {}, {}, {}, {}, {})
+        query_info = {
+            "text": "",
+            "lang": "",
+            "weights_lang": "",
+            "kind": "browse",
+            "filters": flt.to_dict(),
+            "identifiers": [],
+            "weights": {},
+            "role": req.role,
+        }
+        took = (time.perf_counter() - started) * 1000
+        return SearchResponse(
+            hits, len(ordered), query_info, took, g.name, ordered[:MAX_CANDIDATES]
         )
 
     def _visible_now(self, fused: list[tuple[str, float]], role: str) -> list[tuple[str, float]]:

@@ -445,6 +445,22 @@ class Store:
                 found.update(cid for cid, visibility in rows if visibility in allowed)
         return found
 
+    def newest_first(self, case_ids: Iterable[str], visibilities: Iterable[str]) -> list[str]:
+        """Those of ``case_ids`` in the store now with one of ``visibilities``, the newest first
+        (created, then id): the order of a listing without a query."""
+        ids, allowed = list(dict.fromkeys(case_ids)), set(visibilities)
+        found: list[tuple[date, str]] = []
+        with self.session() as session:
+            for start in range(0, len(ids), 500):  # bound the statement's parameters
+                rows = session.execute(
+                    select(CaseRow.id, CaseRow.created, CaseRow.visibility).where(
+                        CaseRow.id.in_(ids[start : start + 500])
+                    )
+                )
+                found.extend((created, cid) for cid, created, vis in rows if vis in allowed)
+        found.sort(key=lambda row: (-row[0].toordinal(), row[1]))
+        return [cid for _, cid in found]
+
     def case_count(self, visibilities: Iterable[str] | None = None) -> int:
         """How many cases the store holds (a ``COUNT``), only those at ``visibilities`` when given."""
         query = select(func.count()).select_from(CaseRow)

@@ -528,3 +528,21 @@ def test_a_bare_code_search_encodes_nothing_and_still_finds_its_case(settings, w
         assert "WF-20417 after the upgrade" in counting.asked  # a code in words: the model reads it
     finally:
         store.close()
+
+
+def test_filters_alone_list_the_cases_they_pass_that_the_role_may_see(searcher):
+    tagged = parse_filters({"tag": ["repeat-event"]})
+    support = searcher.browse(SearchRequest("", filters=tagged, role="support"))
+    assert ids(support) == ["ESC-2026-0001", "ESC-2026-0003"]  # newest first, then by id
+    assert support.total == 2 and support.query["kind"] == "browse"
+    assert all(not h.why["reasons"] and not h.other_language for h in support.hits)
+    admin = searcher.browse(SearchRequest("", filters=tagged, role="admin"))
+    assert admin.total == 4 and "ESC-2026-0005" in ids(admin)  # restricted: admins only
+    page_two = searcher.browse(SearchRequest("", filters=tagged, role="support", limit=1, offset=1))
+    assert ids(page_two) == ["ESC-2026-0003"] and page_two.total == 2
+    approval = parse_filters({"tag": ["approval"]})
+    assert ids(searcher.browse(SearchRequest("", filters=approval, role="support"))) == [
+        "ESC-2026-0002"
+    ]
+    with pytest.raises(QueryError, match="limit"):
+        searcher.browse(SearchRequest("", filters=tagged, role="support", limit=0))

@@ -307,6 +307,21 @@ def test_case_page(client):
     assert similar and "ESC-2025-0003" not in similar and set(similar) <= SUPPORT_VISIBLE
 
 
+def test_a_tag_on_a_case_page_lists_the_cases_with_that_tag(client, app):
+    case_page = en(client).get("/cases/ESC-2026-0002").get_data(as_text=True)
+    assert 'href="/search?tag=approval"' in case_page  # the filter, not a query for the word
+    before = len(rows(app, activity.SearchLog))
+    listing = en(client).get("/search?tag=approval")
+    body = listing.get_data(as_text=True)
+    assert listing.status_code == 200 and 'id="browse-note"' in body
+    assert hit_ids(listing)[0] == "ESC-2026-0002" and set(hit_ids(listing)) <= SUPPORT_VISIBLE
+    assert all("approval" in page_text(en(client).get(f"/cases/{cid}")) for cid in hit_ids(listing))
+    assert 'name="verdict"' not in body and "data-click-url" not in body  # not a search
+    assert len(rows(app, activity.SearchLog)) == before  # nothing logged, nothing counted
+    nothing = en(client).get("/search?tag=no-such-tag")
+    assert nothing.status_code == 200 and hit_ids(nothing) == []
+
+
 def test_case_is_rendered_safely(client):
     page = client.get("/cases/ESC-2026-0006").get_data(as_text=True)
     assert "<script>alert" not in page and "<img src=x" not in page

@@ -44,6 +44,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kind.words": ("文章", "words"),
     "kind.code": ("エラーコード", "error code"),
     "kind.log": ("ログ", "log"),
+    "kind.browse": ("絞り込みのみ", "filters only"),
+    "browse.note": (
+        "検索語なしで、絞り込みに合う事例を新しい順に表示しています。",
+        "No query: the cases the filters pass, newest first.",
+    ),
     "lang.ja": ("日本語", "Japanese"),
     "lang.en": ("英語", "English"),
     "query.lang": ("言語", "Language"),

@@ -191,6 +191,18 @@ def run_search(
     return SearchPage(params, response, logged.id, counted, latency, token=logged.token)
 
 
+def run_browse(kb: KB, params: SearchParams, role: str, facets: bool = True) -> SearchPage:
+    """The cases the filters pass, newest first, without a query (a tag's link): not a search, so
+    nothing is logged and no feedback or click is asked for (``search_id`` 0)."""
+    started = time.perf_counter()
+    request = SearchRequest(
+        text="", filters=params.filters, role=role, limit=params.limit, offset=params.offset
+    )
+    response = kb.searcher.browse(request)
+    counted = facets_for(kb.store, request.filters, role, response.candidates) if facets else []
+    return SearchPage(params, response, 0, counted, (time.perf_counter() - started) * 1000)
+
+
 def subject_fields(params: SearchParams, response: SearchResponse) -> dict[str, Any]:
     """What the log records about a first page's subjects (:mod:`indexer.subjects`): the codes and
     signatures, the top case, and the product/component (the single filter value, else the top case's)."""

@@ -95,11 +95,12 @@ def _results(
 ) -> Any:
     """The results page; with a ``problem`` in the filter form, the page again with the message by
     the filter, the typed values and the other filters kept (status 400)."""
-    page = (
-        service.run_search(kb(), params, access.current_role(), author=author())
-        if params.has_query
-        else None
-    )
+    if params.has_query:
+        page = service.run_search(kb(), params, access.current_role(), author=author())
+    elif params.active_filters():  # filters alone (a tag's link): the cases they pass, newest first
+        page = service.run_browse(kb(), params, access.current_role())
+    else:
+        page = None
     if page is not None and params.sid is None and (posted or params.is_long):
         params = replace(params, sid=page.token)
         page = replace(page, params=params)
