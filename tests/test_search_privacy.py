@@ -378,3 +378,8 @@ def test_migration_0005_gives_old_searches_a_token_and_redacts_them(tmp_path):
         "<EMAIL>" in r.filters and r.author == "" and activity.valid_token(r.token) for r in found
     )
     assert found[0].token != found[1].token
+
+
+def test_a_new_case_is_written_by_the_signed_in_engineer(app):
+    page = signed_in(app, "kato").get("/new").get_data(as_text=True)
+    assert re.search(r'name="authors"[^>]*value="kato"', page), "authors not the signed-in user"

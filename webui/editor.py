@@ -87,11 +87,16 @@ def known_values(kb: KB, role: str) -> dict[str, list[str]]:
     }
 
 
-def new_draft(kb: KB, title: str, today: date, lang: str, role: str) -> Draft:
-    """An empty case with today's date, the git author and the template's defaults (no id: it is given at save)."""
+def new_draft(kb: KB, title: str, today: date, lang: str, role: str, author: str = "") -> Draft:
+    """An empty case with today's date, its author (the signed-in user, else the cases folder's
+    git author) and the template's defaults (no id: it is given at save)."""
     products = known_values(kb, role)["product"]
     return Draft.blank(
-        title, today, lang, products[0] if products else "", git_author(kb.settings.cases_dir)
+        title,
+        today,
+        lang,
+        products[0] if products else "",
+        author or git_author(kb.settings.cases_dir),
     )
 
 

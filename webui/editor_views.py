@@ -53,8 +53,14 @@ def new_case() -> str | Response | tuple[str, int]:
     scrubbed lines and facts); its id is given when it is saved."""
     role = access.require_editor()
     if request.method == "GET":
+        identity = access.current_identity()
         draft = editor.new_draft(
-            kb(), request.args.get("title", "")[:TITLE_CHARS], date.today(), ui_lang(), role
+            kb(),
+            request.args.get("title", "")[:TITLE_CHARS],
+            date.today(),
+            ui_lang(),
+            role,
+            author=identity.name if identity is not None else "",
         )
         if request.args.get(
             "signature"
