@@ -60,7 +60,8 @@ def new_case() -> str | Response | tuple[str, int]:
             date.today(),
             ui_lang(),
             role,
-            author=identity.name if identity is not None else "",
+            # a person signed in; in local mode the git author of the cases folder
+            author=identity.name if identity is not None and identity.via != "local" else "",
         )
         if request.args.get(
             "signature"
