@@ -80,6 +80,15 @@
         form.requestSubmit ? form.requestSubmit() : form.submit();
       }
     });
+    form.addEventListener("submit", function () {
+      // an empty date field says nothing: leave it out of the URL (no "&from=&to=")
+      form.querySelectorAll("input[type=date]").forEach(function (input) {
+        if (!input.value) { input.disabled = true; }
+      });
+    });
+    window.addEventListener("pageshow", function () {  // back to this page: the fields work again
+      form.querySelectorAll("input[type=date]").forEach(function (input) { input.disabled = false; });
+    });
     form.classList.add("js-autosubmit");
   }
 
