@@ -585,6 +585,15 @@ def test_save_with_errors_is_refused_and_keeps_the_draft(client, settings):
     assert case_ids(settings) == {p.removesuffix(".md") for p in WORLD}
 
 
+def test_the_problem_index_counts_every_problem_of_a_field(client):
+    values = new_form(client, section_logs="token=Zq81xkP0aa\npassword=Vw93kLq2Tz")
+    response = client.post("/new", data={**values, "action": "save"})
+    index = response.get_data(as_text=True).split('id="problem-index"')[1].split("</ul>")[0]
+    logs = next(item for item in index.split("<li")[1:] if "#field-logs" in item)
+    assert "(1 more: shown by the field)" in logs  # the summary counts both secrets
+    assert problems_of(response, "logs").count("Possible secret") == 2
+
+
 def test_new_case_never_takes_an_existing_id(client, settings, write_cases):
     before = {p.name: p.read_text() for p in settings.cases_dir.glob("*.md")}
     response = client.post("/new", data={**new_form(client, id="ESC-2026-0002"), "action": "save"})

@@ -330,6 +330,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{errors} error(s), {warnings} warning(s)",
     ),
     "editor.checks.pending": ("入力するとチェックが始まります。", "Checks run as you write."),
+    "editor.checks.more": ("(ほか {n} 件: 欄のそばに表示)", "({n} more: shown by the field)"),
     "editor.sensitive": ("個人情報・機密情報の可能性", "Possible personal or secret data"),
     "editor.sensitive.help": (
         "共有する前にプレースホルダーに置き換えてください。",

@@ -163,6 +163,9 @@
         link.href = "#field-" + key;
         entry.appendChild(link);
         entry.appendChild(document.createTextNode(": " + items[0].message));
+        if (items.length > 1) {  // every problem the summary counts is said, if not in full here
+          entry.appendChild(element("span", "muted small", " " + msg("more").replace("{n}", items.length - 1)));
+        }
         index.appendChild(entry);
       });
     }
