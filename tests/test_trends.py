@@ -215,6 +215,7 @@ def test_page_and_api_show_only_the_cases_the_role_may_read(app, role):
     body = client.get("/api/v1/trends?window=hour").get_json()
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "sch-13208" in html and "<svg" in html
+    assert '<span class="subject">SCH-13208</span>' in html  # as the case writes it
     listed = [c["id"] for c in body["trends"][0]["cases"]]
     expected = {
         "support": ["ESC-2026-0001"],

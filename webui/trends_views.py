@@ -9,6 +9,7 @@ may read (a support user never sees a restricted or engineering case's id or tit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -25,6 +26,7 @@ from webui.security import t
 
 bp = Blueprint("trends", __name__)
 CASES_SHOWN = 3
+_CODE_SHAPE = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)+")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,18 @@ class TrendsView:
 
     def cases_of(self, trend: kb_trends.Trend) -> list[tuple[Case, int]]:
         return self.cases.get((trend.subject_type, trend.subject), [])
+
+    def label_of(self, trend: kb_trends.Trend) -> str:
+        """A code as its cases write it (``SCH-13208``; the log keeps it case-folded), else in
+        upper case when it has the shape of one (``XYZ-AUTH-4012``, ``E_ACCESSDENIED``); a
+        signature's id, or a code of another shape (``0x80070005``), as it is."""
+        if trend.subject_type != "code":
+            return trend.subject
+        for case, _ in self.cases_of(trend):
+            for code in case.error_codes:
+                if code.casefold() == trend.subject:
+                    return code
+        return trend.subject.upper() if _CODE_SHAPE.fullmatch(trend.subject) else trend.subject
 
 
 def parse_trend_args(args: Mapping[str, Sequence[str]]) -> tuple[str, kb_trends.TrendFilters]:
