@@ -43,7 +43,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kb import logsig
 from kb.errors import NotFoundError, QueryError
-from kb.roles import ROLE_VISIBILITY, can_read_case, roles_within
+from kb.roles import ROLE_VISIBILITY, can_read_case, least_reader, roles_within
 from kb.sensitive import redact, scan_text
 from kb.store import Base, Store
 
@@ -471,14 +471,28 @@ class IndexState:
 
 
 def index_state(store: Store, settings: Any, now: datetime | None = None) -> IndexState:
-    """The learned phrasings as the next generation indexes them."""
+    """The learned phrasings as the next generation indexes them: only those whose every voter
+    sees no more than the case's least privileged reader (:func:`readable_by_all`)."""
     known = set(store.case_hashes())
     found = {
         cid: items
         for cid, items in learned(load_votes(store), rules_from(settings), now).items()
         if cid in known
     }
+    levels = {cid: case.visibility for cid, case in store.get_cases(sorted(found)).items()}
+    found = {
+        cid: readable_by_all(items, levels.get(cid, "restricted")) for cid, items in found.items()
+    }
     return IndexState(indexed_texts(found), negative_tokens(found), digests(found))
+
+
+def readable_by_all(items: Sequence[Phrasing], visibility: str) -> list[Phrasing]:
+    """The phrasings everyone who reads a case at ``visibility`` may read the searches of: an
+    admin's search words (a restricted case's code name, say) marked "solved" on a case support
+    reads would otherwise make that case a match for them in support's searches. A vote without a
+    recorded role counts as the least privileged reader's."""
+    within = set(roles_within(least_reader(visibility))) | {""}
+    return [p for p in items if set(p.roles) <= within]
 
 
 def changed_cases(

@@ -33,6 +33,11 @@ def can_read(role: str, visibility: str) -> bool:
     return visibility in visibilities_for(role)
 
 
+def least_reader(visibility: str) -> str:
+    """The least privileged role that reads a case at ``visibility`` (``restricted``: admin)."""
+    return next((r for r in ROLES if visibility in ROLE_VISIBILITY[r]), ROLES[-1])
+
+
 DRAFT_LEVEL = (
     "engineering"  # a draft is read at this level at least: engineers and admins, until reviewed
 )

@@ -260,3 +260,19 @@ def test_the_case_page_shows_learned_phrasings_to_engineers_only(world):
         assert SECRET_PHRASING in page_text(admin.get("/cases/ESC-2026-0005"))
     finally:
         app.extensions["kb"].close()
+
+
+def test_admins_search_words_never_make_a_support_case_a_match_for_support(indexed):
+    settings, store = indexed
+    codename = "amefurashi embargo portlet pentest"  # words only admins may read the searches of
+    before = ranking(settings, store, codename)
+    solved(store, "mori", "admin", codename, TARGET)
+    solved(store, "abe", "admin", codename, TARGET)
+    assert TARGET not in phrasings.index_state(store, settings).texts  # support reads the case
+    run_index(settings)
+    response = Searcher(settings, store).search(SearchRequest(codename, role="support", limit=10))
+    assert [h.id for h in response.hits + response.weak] == before  # support's search unchanged
+    assert not any("learned" in h.why["reasons"] for h in response.hits + response.weak)
+    solved(store, "sato", "support", LEARNED, TARGET)
+    solved(store, "suzuki", "support", LEARNED, TARGET)
+    assert phrasings.index_state(store, settings).texts[TARGET] == [LEARNED]  # support's do count
