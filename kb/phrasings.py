@@ -444,7 +444,7 @@ def case_phrasings(
     within = set(roles_within(viewer))
     if within >= set(ROLE_VISIBILITY):  # sees everything: an unrecorded role too
         within.add("")
-    return [p for p in found if set(p.roles) <= within]
+    return _voted_within(found, within)
 
 
 @dataclass(frozen=True)
@@ -479,7 +479,7 @@ def index_state(store: Store, settings: Any, now: datetime | None = None) -> Ind
         for cid, items in learned(load_votes(store), rules_from(settings), now).items()
         if cid in known
     }
-    levels = {cid: case.visibility for cid, case in store.get_cases(sorted(found)).items()}
+    levels = store.visibilities(found)
     found = {
         cid: readable_by_all(items, levels.get(cid, "restricted")) for cid, items in found.items()
     }
@@ -491,8 +491,12 @@ def readable_by_all(items: Sequence[Phrasing], visibility: str) -> list[Phrasing
     admin's search words (a restricted case's code name, say) marked "solved" on a case support
     reads would otherwise make that case a match for them in support's searches. A vote without a
     recorded role counts as the least privileged reader's."""
-    within = set(roles_within(least_reader(visibility))) | {""}
-    return [p for p in items if set(p.roles) <= within]
+    return _voted_within(items, set(roles_within(least_reader(visibility))) | {""})
+
+
+def _voted_within(items: Sequence[Phrasing], roles: set[str]) -> list[Phrasing]:
+    """The phrasings whose every voter has one of ``roles``."""
+    return [p for p in items if set(p.roles) <= roles]
 
 
 def changed_cases(
