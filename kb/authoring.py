@@ -178,20 +178,23 @@ def save_case_file(cases_dir: Path, case_id: str, text: str, base_hash: str | No
     fd, tmp_name = tempfile.mkstemp(dir=cases_dir, prefix=f".{case_id}.md.", suffix=".tmp")
     tmp = Path(tmp_name)
     data = text.encode("utf-8")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o644)
-    if base_hash is None:
-        try:
-            _create_exclusive(tmp, path, data)
-        except FileExistsError:
-            raise ConflictError(f"{path} already exists: another case uses id {case_id}") from None
-        finally:
-            tmp.unlink(missing_ok=True)
-    else:
-        os.replace(tmp, path)
+    try:  # the temporary file never outlives the save, written or not (a full disk)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        if base_hash is None:
+            try:
+                _create_exclusive(tmp, path, data)
+            except FileExistsError:
+                raise ConflictError(
+                    f"{path} already exists: another case uses id {case_id}"
+                ) from None
+        else:
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return SaveResult(path, hashlib.sha256(data).hexdigest(), base_hash is None)
 
 

@@ -90,6 +90,7 @@ class KBError(Exception):
     """Base class of every error Escalation KB raises on purpose."""
 
     status = 500
+    says_why = False  # a server-side error (status >= 500) whose message may be shown as it is
 
     def to_dict(self) -> dict[str, object]:
         return {"ok": False, "error": str(self), "status": self.status}
@@ -158,6 +159,20 @@ class IndexNotReadyError(KBError):
     """No index generation has been published yet."""
 
     status = 503
+    says_why = True
+
+
+class SaveFailedError(KBError):
+    """A case file could not be written or committed (git refused or timed out, the disk is full):
+    the file was put back as it was, so nothing half-saved is left. The message names the file and
+    is safe to show; ``detail`` holds what git or the system said (for the log)."""
+
+    status = 503
+    says_why = True
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class ReindexBusyError(KBError):

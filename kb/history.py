@@ -21,9 +21,10 @@ import difflib
 import logging
 import os
 import re
+import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 import yaml
 
 from kb.case import VISIBILITIES, Case
-from kb.errors import NotFoundError, QueryError
+from kb.errors import GitError, NotFoundError, QueryError, SaveFailedError
 from kb.parse import split_sections
 from kb.repo import Commit, PendingEdit, Person, Repo, open_repo, pending_edits, sync
 from kb.roles import can_read_state
@@ -90,6 +91,60 @@ def writing(repo: Repo | None) -> Iterator[None]:
         return
     with repo.writing():
         yield
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """A case file's bytes before a save (None when there is none yet): what a failed save puts back."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def undone_on_failure(repo: Repo | None, path: Path | None) -> Iterator[Callable[[Path], None]]:
+    """Around writing one case file and committing it, inside :func:`writing`: when the write or the
+    commit fails (git refuses or times out, the disk is full), the file is put back as it was before
+    the block — a new file removed — and its staged change dropped, then :class:`SaveFailedError`
+    says so. The working copy never keeps a save its history lacks, and the editor can save again.
+
+    ``path`` is the file (None for a new case, whose name is known only once written: pass it to the
+    function the block receives)."""
+    before = read_bytes(path) if path is not None else None
+    written: list[Path] = [path] if path is not None else []
+    try:
+        yield written.append
+    except (GitError, OSError, subprocess.TimeoutExpired) as exc:
+        name = written[-1].name if written else "the new case"
+        detail = getattr(exc, "output", "") or str(exc)
+        log.error("saving %s failed, the file was put back: %s", name, detail)
+        if written:
+            put_back(repo, written[-1], before)
+        raise SaveFailedError(
+            f"{name} was not saved: it could not be written and recorded in the case history; "
+            "nothing was changed, try again",
+            detail,
+        ) from exc
+
+
+def put_back(repo: Repo | None, path: Path, before: bytes | None) -> None:
+    """``path`` as it was (``before``; None: no file) and out of git's staging area. Best effort:
+    what cannot be undone is logged, never raised over the error that made it necessary."""
+    try:
+        if before is None:
+            path.unlink(missing_ok=True)
+        elif read_bytes(path) != before:
+            write_atomic(path, before)
+    except OSError:
+        log.exception("could not put %s back", path)
+    if repo is None:
+        return
+    with contextlib.suppress(GitError, OSError, subprocess.TimeoutExpired, ValueError):
+        rel = repo.relpath(path)
+        if before is None:
+            repo.git("rm", "--cached", "-q", "--ignore-unmatch", "--", rel, check=False)
+        else:
+            repo.git("reset", "-q", "--", rel, check=False)
 
 
 def read_text(path: Path) -> str | None:
@@ -313,17 +368,17 @@ def restore_version(
         f"Restore {history.case_id}: version {version.commit.short} "
         f"of {version.commit.date.date().isoformat()} by {version.commit.author.name}",
     )
-    with repo.writing():
+    with repo.writing(), undone_on_failure(repo, path):
         write_atomic(path, text)
         return repo.commit_file(path, author, message)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | bytes) -> None:
     """Write ``path`` through a temporary file: fsync, rename, fsync the folder (never half a file)."""
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp_name, 0o644)

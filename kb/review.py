@@ -77,7 +77,7 @@ def mark_reviewed(path: Path, case: Case, actor: Person, role: str, repo: Repo |
             "a draft is marked reviewed by an engineer who did not write it, or by an admin",
             "review",
         )
-    with history.writing(repo):
+    with history.writing(repo), history.undone_on_failure(repo, path):
         text = path.read_text("utf-8")
         history.write_atomic(path, reviewed_text(text))
         sha = history.commit_save(

@@ -41,6 +41,7 @@ STATUSES = {
     "AuthError": 401,
     "AccountError": 400,
     "GitError": 500,
+    "SaveFailedError": 503,
 }
 
 

@@ -364,3 +364,72 @@ def test_an_engineer_marks_a_waiting_edit_merged(world):
     assert any(
         e["action"] == "case_merge_resolved" for e in audit_events(app.extensions["kb"].store)
     )
+
+
+REFUSING_HOOK = (
+    '#!/bin/sh\n[ "$1" = prepared ] && { echo "refused by a test hook" >&2; exit 1; }\nexit 0\n'
+)
+
+
+def refuse_commits(folder: Path) -> Path:
+    """Make every commit in ``folder`` fail after its file was staged (git's reference-transaction
+    hook aborts the update of the branch: a commit that git itself refuses, not a mock)."""
+    hook = folder / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(REFUSING_HOOK, "utf-8")
+    hook.chmod(0o755)
+    return hook
+
+
+def test_a_save_git_refuses_leaves_the_file_and_the_history_as_they_were(world, caplog):
+    from test_editor import form_values, new_form
+
+    app, settings, repo, folder = world[:4]
+    engineer = client_of(app, "engineer")
+    path = folder / f"{PUBLIC}.md"
+    before, head = path.read_bytes(), git(folder, "rev-parse", "HEAD")
+    files = sorted(p.name for p in folder.iterdir())
+    values = form_values(engineer.get(f"/cases/{PUBLIC}/edit"))
+    values.update({"section_resolution": "Raise the timeout to 120 seconds.", "action": "save"})
+    hook = refuse_commits(folder)
+
+    edit = engineer.post(f"/cases/{PUBLIC}/edit", data=values)
+    assert edit.status_code == 503
+    shown = text_of(edit)
+    assert "Not saved: the case file could not be written and recorded in the history" in shown
+    assert "Raise the timeout to 120 seconds." in shown  # the draft stays in the form
+    created = engineer.post("/new", data={**new_form(engineer), "action": "save"})
+    assert created.status_code == 503 and "Not saved" in text_of(created)
+    seed = engineer.get(f"/api/v1/cases/{PUBLIC}/history").get_json()["versions"][-1]["sha"]
+    url = f"/cases/{PUBLIC}/history"
+    restored = engineer.post(
+        f"{url}/restore", data={"version": seed, "csrf_token": _token(engineer, url)}
+    )
+    assert restored.status_code == 503 and f"{PUBLIC}.md was not saved" in text_of(restored)
+
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == files  # no new case, no temporary file
+    assert git(folder, "status", "--porcelain") == ""  # nothing left staged either
+    assert git(folder, "rev-parse", "HEAD") == head
+    assert "refused by a test hook" in caplog.text  # what git said goes to the log
+    # once git works again the same form saves: the file is still the one it was opened from
+    hook.unlink()
+    assert engineer.post(f"/cases/{PUBLIC}/edit", data=values).status_code == 303
+    assert "Raise the timeout to 120 seconds." in path.read_text("utf-8")
+    assert git(folder, "status", "--porcelain") == ""
+
+
+def test_a_save_while_git_holds_its_index_lock_is_refused_whole(world):
+    from test_editor import form_values
+
+    app, settings, repo, folder = world[:4]
+    engineer = client_of(app, "engineer")
+    path = folder / f"{PUBLIC}.md"
+    before = path.read_bytes()
+    values = form_values(engineer.get(f"/cases/{PUBLIC}/edit"))
+    values.update({"section_resolution": "Locked out.", "action": "save"})
+    (folder / ".git" / "index.lock").write_text("", "utf-8")  # another git at work: git add fails
+    response = engineer.post(f"/cases/{PUBLIC}/edit", data=values)
+    assert response.status_code == 503 and "Not saved" in text_of(response)
+    assert path.read_bytes() == before
+    (folder / ".git" / "index.lock").unlink()
+    assert git(folder, "status", "--porcelain") == ""

@@ -360,7 +360,9 @@ def save_draft(
     A new case (``target`` None) gets the next free id now and never replaces another case (an id
     taken meanwhile is skipped; :class:`~kb.errors.IdUnavailableError` when no id can be given). An
     edit is refused with :class:`~kb.errors.ConflictError` when the file is no longer the one with
-    ``base_hash``. Raises ``ValueError`` for a draft with errors (check first).
+    ``base_hash``. Raises ``ValueError`` for a draft with errors (check first), and
+    :class:`~kb.errors.SaveFailedError` when the file could not be written or committed (it is then
+    as it was: :func:`kb.history.undone_on_failure`).
 
     Where the cases folder is a git working copy the save is a commit of exactly that file, by
     ``author``, with ``summary`` as its message (default: the sections changed; :mod:`kb.history`).
@@ -369,7 +371,11 @@ def save_draft(
         raise ValueError("a draft with errors cannot be saved")
     draft = check.draft
     repo = history.repo_for(kb.settings)
-    with history.writing(repo):  # one writer of the working copy at a time: write, then commit
+    # one writer of the working copy at a time: write, then commit, or neither
+    with (
+        history.writing(repo),
+        history.undone_on_failure(repo, target.path if target is not None else None) as wrote,
+    ):
         old_text = history.read_text(target.path) if target is not None else None
         if target is None:
             saved = create_case_file(
@@ -389,6 +395,7 @@ def save_draft(
             saved = save_case_file(
                 target.path.parent, target.path.stem, text, base_hash or "unknown"
             )
+        wrote(saved.path)
         commit = history.commit_save(repo, saved.path, draft.case_id, old_text, author, summary)
     if commit is not None and kb.settings.git_sync_after_save:
         history.sync_in_background(kb.settings)

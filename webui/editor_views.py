@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 from kb import drafts, history
 from kb import phrasings as kb_phrasings
 from kb.case import ORIGINS, SEVERITIES, STATUSES
-from kb.errors import ConflictError, IdUnavailableError
+from kb.errors import ConflictError, IdUnavailableError, SaveFailedError
 from kb.render import section_label
 from kb.review import kept_review
 from kb.roles import visibilities_for
@@ -143,6 +143,8 @@ def _submit(
     ):  # no id could be given to the new case: nothing about which ids exist is said
         log.exception("could not give a new case an id")
         return _render(check, role, target=target, base_hash=base_hash, conflict="no_id"), 409
+    except SaveFailedError:  # git or the disk refused: the file is as it was, the draft in the form
+        return _render(check, role, target=target, base_hash=base_hash, conflict="not_saved"), 503
     access.record(
         "case_edit" if target else "case_create",
         result.case_id,

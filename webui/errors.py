@@ -9,7 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.response import Response as BaseResponse
 
-from kb.errors import IndexNotReadyError, KBError
+from kb.errors import KBError
 from webui.i18n import MESSAGES
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ def error_payload(exc: BaseException) -> dict[str, object]:
     """The JSON error object for any exception; an unexpected one never shows its details."""
     if isinstance(exc, KBError):
         data = exc.to_dict()
-        if exc.status >= 500 and not isinstance(exc, IndexNotReadyError):
+        if exc.status >= 500 and not exc.says_why:
             data["error"] = "internal error"
         return data
     if isinstance(exc, HTTPException):
