@@ -311,6 +311,17 @@ def line_owners(draft: Draft, text: str) -> dict[int, str]:
     return owners
 
 
+def line_in_control(line: int | None, key: str, owners: dict[int, str], draft: Draft) -> int | None:
+    """Which line of a section's text box (1-based) the case text's ``line`` is, so a problem deep
+    in a pasted log can be found; None for one-line fields, headings and lines of no control."""
+    if not line or key not in SECTIONS or owners.get(line) != key:
+        return None
+    heading = min(number for number, owner in owners.items() if owner == key)
+    typed = draft.sections.get(key) or ""
+    stripped = len(typed) - len(typed.lstrip("\n"))  # blank lines the case text does not keep
+    return (line - heading + stripped) or None
+
+
 def problem_control(problem: Problem, owners: dict[int, str]) -> str:
     """The form control a lint problem belongs to: its field or section, else the owner of its line."""
     if problem.field in FORM_FIELDS or problem.field in SECTIONS:

@@ -483,6 +483,24 @@ def test_draft_check_finds_sensitive_data_per_control(client):
     ].startswith("Deleting")
 
 
+def test_a_problem_deep_in_a_section_names_its_line_in_the_text_box(client):
+    logs = "\n```\n12:00:01 start\n12:00:02 ok\nlogin password=Hunter2xyz\n```"  # line 5 as typed
+    data = client.post("/api/v1/drafts/check", json=draft_json(logs=logs)).get_json()
+    secret = next(p for p in data["problems"]["logs"] if p["severity"] == "error")
+    assert secret["message"].startswith("Line 5: Possible secret (credential)")
+    assert [(f["line"], f["at"]) for f in data["findings"] if f["key"] == "logs"] == [(5, "line 5")]
+    one_line = draft_json()
+    one_line["fields"]["title"] = "Login fails password=Hunter2xyz"
+    data = client.post("/api/v1/drafts/check", json=one_line).get_json()
+    assert data["problems"]["title"][0]["message"].startswith("Possible secret")  # no line to name
+    assert [f["line"] for f in data["findings"]] == [None]
+    page = client.post(
+        "/new", data={**new_form(client, section_logs=logs), "action": "check"}
+    ).get_data(as_text=True)
+    assert "Line 5: Possible secret" in html.unescape(page)
+    assert re.search(r"finding-text\">[^<]*</code>.*?· Logs, line 5</span>", page, re.S)
+
+
 def test_similar_cases_follow_visibility(app, client):
     query = draft_json(symptoms="Deleting one occurrence of a weekly series fails with SCH-13208.")
     engineer = [

@@ -33,6 +33,7 @@ from kb.drafts import (
     Draft,
     EditTarget,  # noqa: F401
     has_section_heading,
+    line_in_control,
     line_owners,
     previews,
     problem_control,
@@ -255,12 +256,12 @@ def check_draft(
     for problem in problems:
         if original_id is None and problem.field == "id":
             continue  # "missing required field 'id'": a new case gets its id when it is saved
-        check.add(
-            problem_control(problem, owners),
-            lint_message(problem, lang),
-            problem.severity,
-            problem.line,
-        )
+        key = problem_control(problem, owners)
+        message = lint_message(problem, lang)
+        at = line_in_control(problem.line, key, owners, draft)
+        if at is not None:
+            message = translate("editor.at_line", lang, line=at, message=message)
+        check.add(key, message, problem.severity, problem.line)
     _editor_problems(kb, check, role, lang, original_id)
     for key, value in draft.controls().items():
         for finding in scan_text(value, settings.customer_domain_list):
@@ -272,7 +273,10 @@ def check_draft(
                     "text": finding.text,
                     "placeholder": finding.placeholder,
                     "secret": finding.secret,
-                    "line": finding.line,
+                    "line": finding.line if key in SECTIONS else None,
+                    "at": translate("editor.line", lang, line=finding.line)
+                    if key in SECTIONS
+                    else "",
                 }
             )
     return check

@@ -354,6 +354,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "保存していません。新しい事例に ID を割り当てられませんでした。もう一度保存してください。続く場合は管理者に連絡してください。",
         "Not saved: the new case could not be given an id. Save again; if it keeps happening, tell an administrator.",
     ),
+    "editor.at_line": ("{line} 行目: {message}", "Line {line}: {message}"),
+    "editor.line": ("{line} 行目", "line {line}"),
     "editor.conflict.not_saved": (
         "保存していません。事例ファイルを書き込んで履歴 (git) に記録することができませんでした。ファイルは元のままで、入力した内容は下のフォームに残っています。もう一度保存してください。続く場合は管理者に連絡してください。",
         "Not saved: the case file could not be written and recorded in the history (git). The file is as it was and your text is still in the form below. Save again; if it keeps happening, tell an administrator.",

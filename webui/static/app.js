@@ -194,7 +194,7 @@
         item.appendChild(element("code", "finding-text", f.text));
         item.appendChild(document.createTextNode(" → "));
         item.appendChild(element("code", "", f.placeholder));
-        item.appendChild(element("span", "muted small", " · " + controlLabel(f.key)));
+        item.appendChild(element("span", "muted small", " · " + controlLabel(f.key) + (f.at ? ", " + f.at : "")));
         list.appendChild(item);
       });
       box.hidden = findings.length === 0;
