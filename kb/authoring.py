@@ -206,8 +206,12 @@ def _create_exclusive(tmp: Path, path: Path, data: bytes) -> None:
         raise
     except OSError:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        except OSError:  # a full disk: no empty or partial new case is left
+            path.unlink(missing_ok=True)
+            raise
 
 
 NEW_CASE_ATTEMPTS = 20

@@ -312,14 +312,17 @@ def line_owners(draft: Draft, text: str) -> dict[int, str]:
 
 
 def line_in_control(line: int | None, key: str, owners: dict[int, str], draft: Draft) -> int | None:
-    """Which line of a section's text box (1-based) the case text's ``line`` is, so a problem deep
-    in a pasted log can be found; None for one-line fields, headings and lines of no control."""
-    if not line or key not in SECTIONS or owners.get(line) != key:
+    """Which line of a section's text box, or of the box of other sections, (1-based) the case
+    text's ``line`` is, so a problem deep in a pasted log can be found; None for one-line fields,
+    headings and lines of no control."""
+    if not line or key not in (*SECTIONS, EXTRA) or owners.get(line) != key:
         return None
-    heading = min(number for number, owner in owners.items() if owner == key)
-    typed = draft.sections.get(key) or ""
+    first = min(number for number, owner in owners.items() if owner == key)
+    typed = draft.extra if key == EXTRA else draft.sections.get(key) or ""
     stripped = len(typed) - len(typed.lstrip("\n"))  # blank lines the case text does not keep
-    return (line - heading + stripped) or None
+    if key == EXTRA:  # the box's text starts at its first owned line
+        return line - first + 1 + stripped
+    return (line - first + stripped) or None  # a section's first owned line is its heading
 
 
 def problem_control(problem: Problem, owners: dict[int, str]) -> str:

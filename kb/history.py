@@ -112,14 +112,20 @@ def undone_on_failure(repo: Repo | None, path: Path | None) -> Iterator[Callable
     function the block receives)."""
     before = read_bytes(path) if path is not None else None
     written: list[Path] = [path] if path is not None else []
+    head = repo.head() if repo is not None else None
     try:
         yield written.append
     except (GitError, OSError, subprocess.TimeoutExpired) as exc:
+        if repo is not None and repo.head() != head:  # the commit landed: nothing to undo
+            log.error(
+                "saving failed after its commit %s; the file is left as committed", repo.head()
+            )
+            raise
         name = written[-1].name if written else "the new case"
         detail = getattr(exc, "output", "") or str(exc)
         log.error("saving %s failed, the file was put back: %s", name, detail)
         if written:
-            put_back(repo, written[-1], before)
+            put_back(repo, written[-1], before, head)
         raise SaveFailedError(
             f"{name} was not saved: it could not be written and recorded in the case history; "
             "nothing was changed, try again",
@@ -127,9 +133,10 @@ def undone_on_failure(repo: Repo | None, path: Path | None) -> Iterator[Callable
         ) from exc
 
 
-def put_back(repo: Repo | None, path: Path, before: bytes | None) -> None:
-    """``path`` as it was (``before``; None: no file) and out of git's staging area. Best effort:
-    what cannot be undone is logged, never raised over the error that made it necessary."""
+def put_back(repo: Repo | None, path: Path, before: bytes | None, head: str | None) -> None:
+    """``path`` as it was (``before``; None: no file) and its index entry as in ``head`` (the
+    commit before the save; None: none yet). Best effort: what cannot be undone is logged, never
+    raised over the error that made it necessary."""
     try:
         if before is None:
             path.unlink(missing_ok=True)
@@ -139,12 +146,14 @@ def put_back(repo: Repo | None, path: Path, before: bytes | None) -> None:
         log.exception("could not put %s back", path)
     if repo is None:
         return
-    with contextlib.suppress(GitError, OSError, subprocess.TimeoutExpired, ValueError):
+    try:
         rel = repo.relpath(path)
-        if before is None:
-            repo.git("rm", "--cached", "-q", "--ignore-unmatch", "--", rel, check=False)
-        else:
-            repo.git("reset", "-q", "--", rel, check=False)
+        if head is None:  # nothing committed yet: the save's staged file is the only entry
+            repo.git("rm", "--cached", "-q", "--ignore-unmatch", "--", rel)
+        else:  # the entry as committed; a deletion made on disk before stays unstaged
+            repo.git("reset", "-q", "--", rel)
+    except (GitError, OSError, subprocess.TimeoutExpired, ValueError):
+        log.exception("could not drop the staged change of %s", path)
 
 
 def read_text(path: Path) -> str | None:

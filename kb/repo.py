@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import subprocess
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from kb.errors import GitError
 
+log = logging.getLogger(__name__)
 GIT_TIMEOUT_S = 300
 PENDING_PREFIX = "kb/pending/"
 RESOLVED_PREFIX = "kb/resolved/"  # a pending edit someone merged by hand: kept (nothing is lost), no longer waiting
@@ -120,7 +122,7 @@ class Repo:
         env: Mapping[str, str] | None = None,
         check: bool = True,
         input_text: str | None = None,
-        timeout: float = GIT_TIMEOUT_S,
+        timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``git`` in the working copy (committer identity set, no prompts, no pager)."""
         full_env = {
@@ -147,7 +149,12 @@ class Repo:
             *args,
         ]
         run = subprocess.run(
-            cmd, capture_output=True, text=True, env=full_env, input=input_text, timeout=timeout
+            cmd,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            input=input_text,
+            timeout=GIT_TIMEOUT_S if timeout is None else timeout,
         )
         if check and run.returncode != 0:
             raise GitError(f"git {args[0]} failed", (run.stderr or run.stdout).strip()[-2000:])
@@ -269,18 +276,25 @@ class Repo:
         if not self.git("diff", "--cached", "--name-only", "--", rel).stdout.strip():
             return None
         env = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email}
-        self.git(
-            "commit",
-            "--no-verify",
-            "-q",
-            "-F",
-            "-",
-            "--only",
-            "--",
-            rel,
-            env=env,
-            input_text=message,
-        )
+        before = self.head()
+        try:
+            self.git(
+                "commit",
+                "--no-verify",
+                "-q",
+                "-F",
+                "-",
+                "--only",
+                "--",
+                rel,
+                env=env,
+                input_text=message,
+            )
+        except (GitError, subprocess.TimeoutExpired):
+            if self.head() == before:
+                raise
+            # the commit is made and what came after it failed (a post-commit hook, the timeout)
+            log.warning("git commit of %s reported a failure after committing", rel)
         return self.head()
 
 

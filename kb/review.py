@@ -77,12 +77,18 @@ def mark_reviewed(path: Path, case: Case, actor: Person, role: str, repo: Repo |
             "a draft is marked reviewed by an engineer who did not write it, or by an admin",
             "review",
         )
-    with history.writing(repo), history.undone_on_failure(repo, path):
+    with history.writing(repo):
         text = path.read_text("utf-8")
-        history.write_atomic(path, reviewed_text(text))
-        sha = history.commit_save(
-            repo, path, case.id, text, actor, f"Review {case.id}: marked reviewed by {actor.name}"
-        )
+        with history.undone_on_failure(repo, path):
+            history.write_atomic(path, reviewed_text(text))
+            sha = history.commit_save(
+                repo,
+                path,
+                case.id,
+                text,
+                actor,
+                f"Review {case.id}: marked reviewed by {actor.name}",
+            )
     return Reviewed(case.id, sha)
 
 

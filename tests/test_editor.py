@@ -493,7 +493,14 @@ def test_a_problem_deep_in_a_section_names_its_line_in_the_text_box(client):
     one_line["fields"]["title"] = "Login fails password=Hunter2xyz"
     data = client.post("/api/v1/drafts/check", json=one_line).get_json()
     assert data["problems"]["title"][0]["message"].startswith("Possible secret")  # no line to name
-    assert [f["line"] for f in data["findings"]] == [None]
+    assert [(f["line"], f["at"]) for f in data["findings"]] == [(1, "")]  # a one-line field
+    extra = draft_json()
+    extra["extra"] = "## Timeline\n\n10:00 reported\ntoken=ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    data = client.post("/api/v1/drafts/check", json=extra).get_json()
+    messages = [p["message"] for p in data["problems"]["extra"]]
+    assert messages[0].startswith("Line 1: unknown section heading 'Timeline'")
+    assert any(m.startswith("Line 4: Possible secret") for m in messages)
+    assert [f["at"] for f in data["findings"]] == ["line 4"]
     page = client.post(
         "/new", data={**new_form(client, section_logs=logs), "action": "check"}
     ).get_data(as_text=True)

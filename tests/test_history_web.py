@@ -433,3 +433,36 @@ def test_a_save_while_git_holds_its_index_lock_is_refused_whole(world):
     assert path.read_bytes() == before
     (folder / ".git" / "index.lock").unlink()
     assert git(folder, "status", "--porcelain") == ""
+
+
+def test_a_case_deleted_on_disk_stays_an_unstaged_deletion_when_its_restore_fails(world):
+    app, settings, repo, folder = world[:4]
+    engineer = client_of(app, "engineer")
+    seed = engineer.get(f"/api/v1/cases/{PUBLIC}/history").get_json()["versions"][-1]["sha"]
+    (folder / f"{PUBLIC}.md").unlink()  # removed by hand, not committed
+    refuse_commits(folder)
+    url = f"/cases/{PUBLIC}/history"
+    token = _token(engineer, "/")
+    engineer.post(f"{url}/restore", data={"version": seed, "csrf_token": token})
+    assert not (folder / f"{PUBLIC}.md").exists()
+    assert git(folder, "status", "--porcelain") == f" D {PUBLIC}.md\n"  # not staged by the undo
+
+
+def test_a_commit_that_lands_before_git_times_out_is_a_save(world, monkeypatch):
+    from test_editor import form_values
+
+    import kb.repo
+
+    app, settings, repo, folder = world[:4]
+    engineer = client_of(app, "engineer")
+    values = form_values(engineer.get(f"/cases/{PUBLIC}/edit"))
+    values.update({"section_resolution": "Saved despite a slow hook.", "action": "save"})
+    hook = folder / ".git" / "hooks" / "post-commit"
+    hook.write_text("#!/bin/sh\nsleep 4\n", "utf-8")  # runs after the branch moved
+    hook.chmod(0o755)
+    head = git(folder, "rev-parse", "HEAD")
+    monkeypatch.setattr(kb.repo, "GIT_TIMEOUT_S", 1.5)
+    assert engineer.post(f"/cases/{PUBLIC}/edit", data=values).status_code == 303
+    assert git(folder, "rev-parse", "HEAD") != head  # recorded, and the file kept as committed
+    assert "Saved despite a slow hook." in (folder / f"{PUBLIC}.md").read_text("utf-8")
+    assert git(folder, "status", "--porcelain") == ""

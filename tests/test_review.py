@@ -192,3 +192,27 @@ def test_mark_reviewed_without_git(settings, write_cases):
         path, case, Person("mori", "m@example.com"), "admin", repo_for(settings)
     )
     assert done.commit is None and "review: reviewed" in path.read_text("utf-8")
+
+
+def test_a_review_git_refuses_leaves_the_draft_as_it_was(world):
+    from test_history_web import refuse_commits
+
+    import webui.access as access
+    from kb.accounts import Identity
+
+    app, settings, folder = world
+    path = folder / f"{DRAFT}.md"
+    before, head = path.read_bytes(), git(folder, "rev-parse", "HEAD")
+    refuse_commits(folder)
+    real = access.current_identity
+    access.current_identity = lambda: Identity("kato", "engineer", "password")  # type: ignore[assignment]
+    try:
+        client = client_of(app, "engineer")
+        response = client.post(f"/cases/{DRAFT}/review", data={"csrf_token": _token(client)})
+    finally:
+        access.current_identity = real  # type: ignore[assignment]
+    assert response.status_code == 503
+    assert f"{DRAFT}.md was not saved" in response.get_data(as_text=True)
+    assert path.read_bytes() == before and git(folder, "rev-parse", "HEAD") == head
+    assert git(folder, "status", "--porcelain") == ""
+    assert DRAFT not in ids(app, "support")  # still a draft

@@ -28,6 +28,7 @@ from kb.authoring import create_case_file, git_author, save_case_file
 from kb.case import VISIBILITIES, Case
 from kb.corpus import case_file_ids
 from kb.drafts import (
+    EXTRA,
     GENERAL,
     SECTIONS,
     Draft,
@@ -273,9 +274,9 @@ def check_draft(
                     "text": finding.text,
                     "placeholder": finding.placeholder,
                     "secret": finding.secret,
-                    "line": finding.line if key in SECTIONS else None,
+                    "line": finding.line,  # in the control's own text
                     "at": translate("editor.line", lang, line=finding.line)
-                    if key in SECTIONS
+                    if key in (*SECTIONS, EXTRA)
                     else "",
                 }
             )
