@@ -199,3 +199,41 @@ def test_kb_new_and_redact_cli(settings, write_cases):
     assert done.exit_code == 0 and "<SECRET>" in (folder / "ESC-2026-0004.md").read_text()
     lint = runner.invoke(main, ["lint", str(folder / "ESC-2026-0004.md")], env=env)
     assert lint.exit_code == 0, lint.output
+
+
+def test_kb_redact_waits_for_a_save_in_progress(settings, write_cases):
+    """It takes the cases repository's write lock, as web saves do: a save that fails and puts its
+    file back can never undo a redaction made between its write and its commit."""
+    import subprocess
+    import threading
+    import time
+
+    from kb.history import repo_for
+
+    folder = write_cases(
+        {"ESC-2026-0004.md": case_text("ESC-2026-0004", symptoms="password=Hunter2xyz")}
+    )
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "seed"]):
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@x", "-C", str(folder), *args],
+            check=True,
+        )
+    repo = repo_for(settings.replace(cases_dir=folder))
+    assert repo is not None
+    held, released = threading.Event(), []
+
+    def save_in_progress() -> None:
+        with repo.writing():
+            held.set()
+            time.sleep(1.0)
+            released.append(time.monotonic())
+
+    saver = threading.Thread(target=save_in_progress)
+    saver.start()
+    held.wait(5)
+    env = {"KB_CASES_DIR": str(folder), "KB_DATA_DIR": str(settings.data_dir)}
+    done = CliRunner().invoke(main, ["redact", str(folder / "ESC-2026-0004.md")], env=env)
+    redacted_at = time.monotonic()
+    saver.join()
+    assert done.exit_code == 0 and "<SECRET>" in (folder / "ESC-2026-0004.md").read_text()
+    assert released and redacted_at >= released[0]  # it waited for the lock

@@ -104,16 +104,22 @@ def new(
 @click.pass_context
 def redact(ctx: click.Context, files: tuple[Path, ...], dry_run: bool) -> None:
     """Replace likely personal or secret data (e-mail, phone, IP, customer domains, credentials) with placeholders."""
+    from kb import history
     from kb.authoring import file_hash, save_case_file
     from kb.sensitive import redact as apply_redaction
     from kb.sensitive import scan_case_text
 
     settings = settings_of(ctx)
+    repo = history.repo_for(settings)
     for path in files:
-        text = path.read_text("utf-8")
-        findings = scan_case_text(text, settings.customer_domain_list)
-        for f in findings:
-            click.echo(f"{path}:{f.line}: {f.kind}: '{f.text}' -> {f.placeholder}")
-        if findings and not dry_run:
-            save_case_file(path.parent, path.stem, apply_redaction(text, findings), file_hash(path))
+        # the cases repository's write lock, as the web's saves take it: a save that fails and
+        # puts its file back (kb.history.undone_on_failure) never undoes a redaction made meanwhile
+        with history.writing(repo):
+            text = path.read_text("utf-8")
+            findings = scan_case_text(text, settings.customer_domain_list)
+            for f in findings:
+                click.echo(f"{path}:{f.line}: {f.kind}: '{f.text}' -> {f.placeholder}")
+            if findings and not dry_run:
+                redacted = apply_redaction(text, findings)
+                save_case_file(path.parent, path.stem, redacted, file_hash(path))
         click.echo(f"{path}: {len(findings)} replacement(s){' (dry run)' if dry_run else ''}")
