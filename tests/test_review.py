@@ -136,6 +136,20 @@ def _token(client, url="/"):
     ).group(1)
 
 
+def review_as(app, name: str):
+    """POST "mark reviewed" for the draft as the engineer ``name``, signed in."""
+    import webui.access as access
+    from kb.accounts import Identity
+
+    real = access.current_identity
+    access.current_identity = lambda: Identity(name, "engineer", "password")  # type: ignore[assignment]
+    try:
+        client = client_of(app, "engineer")
+        return client.post(f"/cases/{DRAFT}/review", data={"csrf_token": _token(client)})
+    finally:
+        access.current_identity = real  # type: ignore[assignment]
+
+
 def test_its_author_cannot_mark_it_reviewed_but_a_second_engineer_can(world):
     app, settings, folder = world
     author = client_of(app, "engineer")  # the fixed role's user is "local", the draft's author
@@ -143,17 +157,7 @@ def test_its_author_cannot_mark_it_reviewed_but_a_second_engineer_can(world):
         author.post(f"/cases/{DRAFT}/review", data={"csrf_token": _token(author)}).status_code
         == 422
     )
-    # a second engineer, signed in under another name
-    import webui.access as access
-    from kb.accounts import Identity
-
-    real = access.current_identity
-    access.current_identity = lambda: Identity("kato", "engineer", "password")  # type: ignore[assignment]
-    try:
-        client = client_of(app, "engineer")
-        response = client.post(f"/cases/{DRAFT}/review", data={"csrf_token": _token(client)})
-    finally:
-        access.current_identity = real  # type: ignore[assignment]
+    response = review_as(app, "kato")  # a second engineer, signed in under another name
     assert response.status_code == 303
     text = (folder / f"{DRAFT}.md").read_text("utf-8")
     assert "review: reviewed" in text and "review: draft" not in text
@@ -197,20 +201,11 @@ def test_mark_reviewed_without_git(settings, write_cases):
 def test_a_review_git_refuses_leaves_the_draft_as_it_was(world):
     from test_history_web import refuse_commits
 
-    import webui.access as access
-    from kb.accounts import Identity
-
     app, settings, folder = world
     path = folder / f"{DRAFT}.md"
     before, head = path.read_bytes(), git(folder, "rev-parse", "HEAD")
     refuse_commits(folder)
-    real = access.current_identity
-    access.current_identity = lambda: Identity("kato", "engineer", "password")  # type: ignore[assignment]
-    try:
-        client = client_of(app, "engineer")
-        response = client.post(f"/cases/{DRAFT}/review", data={"csrf_token": _token(client)})
-    finally:
-        access.current_identity = real  # type: ignore[assignment]
+    response = review_as(app, "kato")
     assert response.status_code == 503
     assert f"{DRAFT}.md was not saved" in response.get_data(as_text=True)
     assert path.read_bytes() == before and git(folder, "rev-parse", "HEAD") == head
