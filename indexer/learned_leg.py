@@ -23,6 +23,8 @@ import numpy as np
 
 VECTORS_FILE = "learned-vectors.npy"
 IDS_FILE = "learned-vectors.json"
+FLOORS_FILE = "learned-floors.npy"  # each phrasing's nearest phrasing of another case (the build's)
+LAZY_FLOORS_MAX = 20_000  # a generation written before the floors: computed on first use up to this
 CACHE_SUFFIX = "#query"  # a phrasing is encoded as a query, not as a passage of its case
 
 
@@ -57,8 +59,10 @@ def write(folder: Path, store: Any, encoder: Any, texts: Mapping[str, Sequence[s
     if not rows or not hasattr(encoder, "encode_queries"):
         return 0
     matrix = encode(store, encoder, [text for _, text in rows])
+    ids = [cid for cid, _ in rows]
     np.save(folder / VECTORS_FILE, matrix)
-    (folder / IDS_FILE).write_text(json.dumps([cid for cid, _ in rows]), "utf-8")
+    np.save(folder / FLOORS_FILE, other_case_nearest(matrix, ids))
+    (folder / IDS_FILE).write_text(json.dumps(ids), "utf-8")
     return len(rows)
 
 
@@ -67,15 +71,39 @@ def nearest_cases(
     case_ids: Sequence[str],
     threshold: float,
     allowed: Collection[str] | None = None,
+    floors: np.ndarray | None = None,
 ) -> list[tuple[str, float]]:
     """(case id, its closest phrasing's similarity) for the cases with a phrasing at least
-    ``threshold`` similar, best first (ties by id); ``allowed``: only these cases (None: all)."""
+    ``threshold`` similar, best first (ties by id); ``allowed``: only these cases (None: all);
+    ``floors``: each phrasing's own minimum besides the threshold (:func:`other_case_nearest`)."""
     best: dict[str, float] = {}
-    for row in np.flatnonzero(similarities >= threshold):
+    passing = similarities >= threshold
+    if floors is not None:
+        passing &= similarities > floors
+    for row in np.flatnonzero(passing):
         cid, score = case_ids[int(row)], float(similarities[row])
         if (allowed is None or cid in allowed) and score > best.get(cid, -1.0):
             best[cid] = score
     return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def other_case_nearest(
+    matrix: np.ndarray, case_ids: Sequence[str], block: int = 1024
+) -> np.ndarray:
+    """Each phrasing's similarity to the closest phrasing of *another* case (-1 when there is
+    none): a search taken for a phrasing must be closer to it than that, or it would say as much
+    about the other case."""
+    n = len(case_ids)
+    out = np.full(n, -1.0, dtype=np.float32)
+    if n < 2:
+        return out
+    codes = np.unique(np.asarray(case_ids), return_inverse=True)[1]
+    rows = np.asarray(matrix, dtype=np.float32)
+    for start in range(0, n, block):
+        sims = rows[start : start + block] @ rows.T
+        sims[codes[start : start + block, None] == codes[None, :]] = -1.0
+        out[start : start + block] = sims.max(axis=1)
+    return out
 
 
 def confidence(similarity: float, threshold: float) -> float:
@@ -86,12 +114,17 @@ def confidence(similarity: float, threshold: float) -> float:
 class LearnedVectors:
     """A generation's learned vectors, opened for search."""
 
-    def __init__(self, matrix: np.ndarray, case_ids: list[str]):
+    def __init__(self, matrix: np.ndarray, case_ids: list[str], floors: np.ndarray | None = None):
         if len(matrix) != len(case_ids):
             raise ValueError(
                 f"{VECTORS_FILE} holds {len(matrix)} vectors for {len(case_ids)} case ids"
             )
+        if floors is not None and len(floors) != len(case_ids):
+            raise ValueError(
+                f"{FLOORS_FILE} holds {len(floors)} floors for {len(case_ids)} phrasings"
+            )
         self.matrix, self.case_ids = matrix, case_ids
+        self._floors = floors
 
     @classmethod
     def load(cls, folder: Path) -> LearnedVectors | None:
@@ -99,18 +132,34 @@ class LearnedVectors:
         if not (folder / VECTORS_FILE).exists():
             return None
         matrix = np.load(folder / VECTORS_FILE, mmap_mode="r")  # shared by a host's workers
-        return cls(matrix, json.loads((folder / IDS_FILE).read_text("utf-8")))
+        floors = (
+            np.load(folder / FLOORS_FILE, mmap_mode="r")
+            if (folder / FLOORS_FILE).exists()
+            else None
+        )
+        return cls(matrix, json.loads((folder / IDS_FILE).read_text("utf-8")), floors)
 
     @property
     def size(self) -> int:
         return len(self.case_ids)
 
     def search(
-        self, vector: np.ndarray, threshold: float, allowed: Collection[str] | None = None
+        self,
+        vector: np.ndarray,
+        threshold: float,
+        allowed: Collection[str] | None = None,
+        distinct: bool = False,
     ) -> list[tuple[str, float]]:
-        """The cases whose phrasings the query vector is close to (see :func:`nearest_cases`)."""
+        """The cases whose phrasings the query vector is close to (see :func:`nearest_cases`);
+        ``distinct``: closer than each phrasing's nearest phrasing of another case, too."""
         if vector.shape[-1] != self.matrix.shape[1]:
             return []  # another model's vectors: the leg says nothing
+        if distinct and self._floors is None and self.size <= LAZY_FLOORS_MAX:
+            self._floors = other_case_nearest(self.matrix, self.case_ids)  # an older generation
         return nearest_cases(
-            self.matrix @ vector.astype(np.float32), self.case_ids, threshold, allowed
+            self.matrix @ vector.astype(np.float32),
+            self.case_ids,
+            threshold,
+            allowed,
+            self._floors if distinct else None,
         )

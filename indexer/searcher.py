@@ -596,7 +596,9 @@ class Searcher:
         if g.learned is None:
             return []
         threshold, limit = self.settings.learn_similarity, self.settings.candidates
-        near = g.learned.search(vector, threshold, g.case_index)[: limit * 4]
+        near = g.learned.search(vector, threshold, g.case_index, self.settings.learn_distinct)[
+            : limit * 4
+        ]
         if near and not flt.is_empty():
             passing = g.lexical.matching_ids(flt, [cid for cid, _ in near])
             near = [(cid, score) for cid, score in near if cid in passing]

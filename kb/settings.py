@@ -269,6 +269,12 @@ class Settings:
         "earlier search that solved it) from which the learned leg ranks the case (0-1; chosen "
         'on the tuning set: docs "Learning from support").',
     )
+    learn_distinct: bool = _setting(
+        True,
+        "Learned phrasings: the learned leg takes a search for a phrasing only when it is closer "
+        "to it than the phrasing is to any other case's phrasing, so that a search about a "
+        'neighbouring case is not drawn to this one (chosen on the tuning set: docs "Learning from support").',
+    )
     git_remote: str = _setting(
         "origin",
         "The cases repository: the git remote that kb sync and the nightly job (--pull) fetch "

@@ -157,23 +157,29 @@ class Variant(NamedTuple):
     boost: float
     weight: float
     similarity: float
+    distinct: bool = False
 
     @property
     def label(self) -> str:
-        return f"field boost {self.boost:g}, leg {self.weight:g} from {self.similarity:g}"
+        distinct = ", distinct" if self.distinct else ""
+        return f"field boost {self.boost:g}, leg {self.weight:g} from {self.similarity:g}{distinct}"
 
 
 def variants(
-    boosts: Sequence[float], weights: Sequence[float], similarities: Sequence[float]
+    boosts: Sequence[float],
+    weights: Sequence[float],
+    similarities: Sequence[float],
+    distinct: Sequence[bool] = (False,),
 ) -> list[Variant]:
     """Every combination, the first of each list first (the defaults unless told); a leg without
     weight once, whatever its threshold."""
     return list(
         dict.fromkeys(
-            Variant(b, w, t if w else similarities[0])
+            Variant(b, w, t if w else similarities[0], d if w else distinct[0])
             for b in boosts
             for w in weights
             for t in similarities
+            for d in distinct
         )
     )
 
@@ -181,7 +187,10 @@ def variants(
 def searcher_for(settings: Any, store: Any, v: Variant) -> Searcher:
     """A searcher that scores the learning as ``v`` says."""
     with_boost(v.boost)
-    searcher = Searcher(dataclasses.replace(settings, learn_similarity=v.similarity), store)
+    searcher = Searcher(
+        dataclasses.replace(settings, learn_similarity=v.similarity, learn_distinct=v.distinct),
+        store,
+    )
     for kinds in searcher.generation().manifest.fusion_weights.values():
         kinds["words"]["learned"] = v.weight
     return searcher
@@ -408,6 +417,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="learned leg similarity threshold(s) to score (default: the setting learn_similarity)",
     )
     parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="also score every variant with learn_distinct (a phrasing's nearest other case's phrasing as its floor)",
+    )
+    parser.add_argument(
         "--users", type=int, default=2, help="distinct simulated users per replayed query"
     )
     parser.add_argument(
@@ -433,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.boost or [lexical.LEARNED_BOOST],
         args.weight or [LEARNED_WEIGHT],
         args.similarity or [load_settings(environ={}).learn_similarity],
+        [False, True] if args.distinct else [load_settings(environ={}).learn_distinct],
     )
     results = [
         replay(name, model, tried, args.users, args.smoke, args.vectors, args.paraphrases)

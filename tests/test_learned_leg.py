@@ -30,6 +30,20 @@ def test_a_case_ranks_by_its_closest_phrasing_from_the_threshold():
     assert learned_leg.nearest_cases(SIMS, IDS, 0.96) == []
 
 
+def test_a_phrasing_s_floor_is_its_nearest_phrasing_of_another_case():
+    matrix = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    floors = learned_leg.other_case_nearest(matrix, ["A", "A", "B", "C"], block=2)
+    # A's two phrasings are compared with B's and C's only, never with each other
+    assert floors.tolist() == pytest.approx([0.6, 0.96, 0.96, 0.8])
+    assert learned_leg.other_case_nearest(matrix[:2], ["A", "A"]).tolist() == [-1.0, -1.0]
+
+
+def test_a_search_below_a_phrasing_s_floor_says_nothing_for_its_case():
+    floors = np.array([0.97, 0.90, 0.94, 0.10], dtype=np.float32)
+    # A's first phrasing is no closer than its own floor; its second passes; B's does not
+    assert learned_leg.nearest_cases(SIMS, IDS, 0.9, floors=floors) == [("A", pytest.approx(0.95))]
+
+
 def test_only_allowed_cases_are_returned():
     assert [c for c, _ in learned_leg.nearest_cases(SIMS, IDS, 0.3, allowed={"B", "C"})] == [
         "B",
@@ -92,6 +106,11 @@ def test_phrasings_are_encoded_once_then_read_from_the_cache(settings, tmp_path)
         assert again.encoded == []  # every phrasing from the embedding cache
         loaded = learned_leg.LearnedVectors.load(tmp_path)
         assert loaded is not None and loaded.case_ids == ["X", "Y", "Y"]
+        # the build writes each phrasing's floor beside the vectors (no worker computes it)
+        floors = np.load(tmp_path / learned_leg.FLOORS_FILE)
+        assert floors.tolist() == pytest.approx(
+            [1.0, 0.0, 1.0]
+        )  # X's "a cat" and Y's "a bird" meet
         assert loaded.search(np.array([0.0, 1.0], dtype=np.float32), 0.9) == [("Y", 1.0)]
     finally:
         store.close()
@@ -149,6 +168,27 @@ def test_two_users_solving_give_the_case_a_learned_leg_hit(settings, write_cases
         assert "learned" in learned_hits(settings, store)[0][1]
         strict = dataclasses.replace(settings, learn_similarity=0.95)
         assert learned_hits(strict, store) == []  # not close enough: the leg says nothing
+    finally:
+        store.close()
+
+
+def test_a_phrasing_learned_for_two_cases_draws_a_search_to_neither(settings, write_cases):
+    """The phrasings' own floor: a search is taken for a phrasing only when it is closer to it than
+    the phrasing is to another case's phrasing; the same words solved two cases say nothing."""
+    settings = leg_settings(settings, learn_similarity=0.85)
+    store, _ = indexed_with_votes(settings, write_cases, WORLD)
+    try:
+        other = "ESC-2026-0104"
+        solved(store, "sato", "support", LEARNED, other)
+        solved(store, "suzuki", "support", LEARNED, other)
+        assert run_index(settings).plan["mode"] == "incremental"
+        searcher = Searcher(settings, store)
+        g = searcher.generation()
+        vector = searcher.encoder(g.manifest.model).encode_queries([QUERY])[0]
+        everyone = Filters().for_role("support")
+        assert settings.learn_distinct and searcher._learned_hits(g, vector, everyone) == []
+        loose = Searcher(dataclasses.replace(settings, learn_distinct=False), store)
+        assert sorted(c for c, _ in loose._learned_hits(g, vector, everyone)) == [TARGET, other]
     finally:
         store.close()
 
