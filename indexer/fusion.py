@@ -175,8 +175,8 @@ MULTILINGUAL_WEIGHTS: Weights = {
         "words": {
             "lexical": 1.0,
             "signature": 1.0,
-            "dense": 0.7,
-            "sparse": 0.5,
+            "dense": 1.0,
+            "sparse": 1.0,
             "learned": LEARNED_WEIGHT,
         },
         "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1, "sparse": 0.3},

