@@ -73,6 +73,12 @@ def test_bench_search_smoke():
     for stats in result["query_ms"].values():
         _sane(stats)
     assert result["query_ms"]["all"]["p50"] > 0 and result["worker_peak_rss_mb"] > 0
+    by_language = result["words_by_language_ms"]
+    assert (
+        set(by_language) <= {"ja", "en"}
+        and sum(s["n"] for s in by_language.values())
+        == (result["query_ms"].get("words", {"n": 0})["n"])
+    )
     assert (
         result["build_seconds"] >= result["index_build_seconds"] > 0
         and result["store_load_seconds"] > 0
