@@ -55,30 +55,23 @@ WEAK_SHOWN = 5  # weak candidates shown where the matches run out
 MASK_CACHE = 32
 
 
-_POOLS: dict[bool, ThreadPoolExecutor] = {}
+_POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
-def _model_pool(lone: bool = False) -> ThreadPoolExecutor:
-    """The process's threads for the model legs (the model, then faiss: both release the GIL, so
-    they run beside the lexical legs). A query's only model leg (``lone``: more engine threads)
-    has threads of its own, so that each calling thread always asks the engine's OpenMP for the
-    same number of threads: where one pool ran both kinds of leg (two legs on one engine thread
-    each for an English query, one leg on two for a Japanese one), the lone leg was a third slower
-    (Japanese worded queries p50 70 -> 53 ms on 2 cores, docs "Performance"). Made on first use,
-    and again in a forked child."""
+def _dense_pool() -> ThreadPoolExecutor:
+    """The process's threads for the dense leg (the model, then faiss: both release the GIL, so it
+    runs beside the lexical legs). Made on first use, and again in a forked child."""
+    global _POOL
     with _POOL_LOCK:
-        if lone not in _POOLS:
-            _POOLS[lone] = ThreadPoolExecutor(
-                max_workers=4, thread_name_prefix="kb-model-lone" if lone else "kb-model"
-            )
-        return _POOLS[lone]
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-dense")
+        return _POOL
 
 
 def _forget_pool_after_fork() -> None:
-    global _POOL_LOCK
-    _POOLS.clear()  # the parent's threads do not exist in the child
-    _POOL_LOCK = threading.Lock()
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()  # the parent's threads do not exist in the child
 
 
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
@@ -650,7 +643,7 @@ class Searcher:
                 args: list[Any] = [g, [reqs[i].text for i in rows], [filters[i] for i in rows]]
                 if leg == "dense":  # which of them the dense leg itself is searched for
                     args.append([weights[i].get("dense", 0) > 0 for i in rows])
-                pending[leg] = _model_pool(lone).submit(getattr(self, f"_{leg}"), *args, lone=lone)
+                pending[leg] = _dense_pool().submit(getattr(self, f"_{leg}"), *args, lone=lone)
         text_legs = [self._text_legs(g, req, flt) for req, flt in zip(reqs, filters)]
         found = {leg: dict(zip(needed[leg], future.result())) for leg, future in pending.items()}
         shared = (time.perf_counter() - started) / max(1, len(reqs))

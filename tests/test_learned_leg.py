@@ -311,11 +311,8 @@ def test_every_case_the_leg_returns_counts_as_a_match_by_it_where_it_has_weight(
 
 def test_a_querys_only_model_leg_is_encoded_alone(settings, write_cases):
     """One model leg for the whole request (the test encoder: the dense leg only) is encoded
-    inside the encoder's ``alone`` block, where the multilingual engine takes more threads, and on
-    threads that run only lone legs (each calling thread always asks the engine for the same
-    number of threads)."""
+    inside the encoder's ``alone`` block, where the multilingual engine takes more threads."""
     import contextlib
-    import threading
 
     from indexer.dense import encoder_for
 
@@ -339,8 +336,7 @@ def test_a_querys_only_model_leg_is_encoded_alone(settings, write_cases):
             self.inside = False
 
         def encode_queries(self, texts):
-            lone_thread = threading.current_thread().name.startswith("kb-model-lone")
-            calls.append((self.inside, lone_thread))
+            calls.append(self.inside)
             return self.inner.encode_queries(texts)
 
     spy = Spy(encoder_for(settings, settings.embed_model))
@@ -348,11 +344,10 @@ def test_a_querys_only_model_leg_is_encoded_alone(settings, write_cases):
         Searcher(settings, store, encoder_loader=lambda model: spy).search(
             SearchRequest(QUERY, role="support")
         )
-        assert calls == [(True, True)]
+        assert calls == [True]
         both = Searcher(settings, store, encoder_loader=lambda model: spy)
         both.generation().manifest.fusion_weights["en"]["words"]["sparse"] = 1.0
         both.search(SearchRequest(QUERY, role="support"))
-        # two model legs side by side: each on its share, on the other threads
-        assert calls == [(True, True), (False, False)]
+        assert calls == [True, False]  # two model legs side by side: each on its share
     finally:
         store.close()
