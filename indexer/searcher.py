@@ -358,11 +358,12 @@ def match_reasons(
     leg with no weight for this query counts no more than it ranks."""
     matched, terms = text_legs[1], text_legs[3]
     floors = evidence.floors_for(g.manifest.model)
-    leg_margin = {
-        leg: evidence.margins(dict(zip(ranked.get(leg, []), scores.get(leg, []))))
+    leg_scores = {  # each weighted model leg's scores by case: their margins, the dense similarity
+        leg: dict(zip(ranked.get(leg, []), scores.get(leg, [])))
         for leg in ("dense", "sparse")
         if weights.get(leg, 0) > 0
     }
+    leg_margin = {leg: evidence.margins(by_case) for leg, by_case in leg_scores.items()}
     words, idents, signature = (
         terms.get("words", []),
         terms.get("idents", []),
@@ -373,10 +374,6 @@ def match_reasons(
         if weights.get("learned", 0) > 0
         else {}
     )
-    # the dense leg's similarities, where it has a weight for this query (as for its margins)
-    dense_similarity = dict(zip(ranked.get("dense", []), scores.get("dense", [])))
-    if weights.get("dense", 0) <= 0:
-        dense_similarity = {}
     found: dict[str, list[str]] = {}
     for cid, _ in fused:
         share, held, identifier = evidence.lexical_evidence(matched.get(cid, ()), words, idents)
@@ -394,7 +391,7 @@ def match_reasons(
             learned_similarity=near_learned.get(cid),
             sparse_margin=leg_margin.get("sparse", {}).get(cid),
             dense_margin=leg_margin.get("dense", {}).get(cid),
-            dense_similarity=dense_similarity.get(cid),
+            dense_similarity=leg_scores.get("dense", {}).get(cid),
         )
         why = evidence.reasons(e, floors, len(words), one_word_query=len(words) == 1 and not idents)
         if why:
