@@ -49,8 +49,9 @@ def test_each_reason_is_a_sentence_in_both_languages():
         "エラーコード SCH-13208 を含む事例",
         "ログ 2–4 行目と同じ形のログ",
         "言葉が一致: 予定, 削除",
-        "意味が近い事例 (ほかの候補より明らかに近い)",
+        "意味が近い事例 (言葉が違っても、内容が検索に近いとモデルが判断)",
     ]
+    assert sentences(hit, "en")[3].startswith("Close in meaning: the model finds it near")
     assert sentences(hit, "en")[1] == "Same log signature as lines 2–4 of your paste"
     assert sentences(_hit(["log"], log_lines=[5]), "en") == [
         "Same log signature as line 5 of your paste"

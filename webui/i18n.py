@@ -106,8 +106,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Its logs have the same signature as your paste",
     ),
     "why.meaning": (
-        "意味が近い事例 (ほかの候補より明らかに近い)",
-        "Close in meaning: it stands out from the other candidates",
+        "意味が近い事例 (言葉が違っても、内容が検索に近いとモデルが判断)",
+        "Close in meaning: the model finds it near your search, even where the words differ",
     ),
     "why.learned": (
         "サポートでの検索のされ方が一致 (同じ言葉の検索がこの事例で解決)",
