@@ -25,6 +25,7 @@ VECTORS_FILE = "learned-vectors.npy"
 IDS_FILE = "learned-vectors.json"
 FLOORS_FILE = "learned-floors.npy"  # each phrasing's nearest phrasing of another case (the build's)
 LAZY_FLOORS_MAX = 20_000  # a generation written before the floors: computed on first use up to this
+BLOCK_CELLS = 1 << 24  # similarities per block of the floors' computation: 64 MiB of float32
 CACHE_SUFFIX = "#query"  # a phrasing is encoded as a query, not as a passage of its case
 
 
@@ -88,15 +89,17 @@ def nearest_cases(
 
 
 def other_case_nearest(
-    matrix: np.ndarray, case_ids: Sequence[str], block: int = 1024
+    matrix: np.ndarray, case_ids: Sequence[str], block: int = 1024, cells: int = BLOCK_CELLS
 ) -> np.ndarray:
     """Each phrasing's similarity to the closest phrasing of *another* case (-1 when there is
     none): a search taken for a phrasing must be closer to it than that, or it would say as much
-    about the other case."""
+    about the other case. Rows go ``block`` at a time, fewer where a block would hold more than
+    ``cells`` similarities (a build's memory stays bounded however many phrasings count)."""
     n = len(case_ids)
     out = np.full(n, -1.0, dtype=np.float32)
     if n < 2:
         return out
+    block = max(1, min(block, cells // n))
     codes = np.unique(np.asarray(case_ids), return_inverse=True)[1]
     rows = np.asarray(matrix, dtype=np.float32)
     for start in range(0, n, block):

@@ -36,6 +36,9 @@ def test_a_phrasing_s_floor_is_its_nearest_phrasing_of_another_case():
     # A's two phrasings are compared with B's and C's only, never with each other
     assert floors.tolist() == pytest.approx([0.6, 0.96, 0.96, 0.8])
     assert learned_leg.other_case_nearest(matrix[:2], ["A", "A"]).tolist() == [-1.0, -1.0]
+    # a memory budget of 5 similarities: one row at a time, the same floors
+    one_row = learned_leg.other_case_nearest(matrix, ["A", "A", "B", "C"], cells=5)
+    assert one_row.tolist() == pytest.approx([0.6, 0.96, 0.96, 0.8])
 
 
 def test_a_search_below_a_phrasing_s_floor_says_nothing_for_its_case():
