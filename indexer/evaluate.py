@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from indexer.evidence import partition
+from indexer.evidence import Floors, model_leg_matches, partition
 from indexer.filters import Filters
 from indexer.metrics import mean_scores, score_all
 from indexer.searcher import (
@@ -296,9 +296,12 @@ def hybrid_ranking(
     tier_kinds: Sequence[str] = EXACT_FIRST_KINDS,
     method: str = "rrf",
     case_lang: dict[str, str] | None = None,
+    model_floors: Floors | None = None,
 ) -> list[str]:
     """The ids search returns for one query, from its legs' rankings (the same steps as ``Searcher``).
-    ``ranking`` is a :data:`indexer.searcher.Ranking` (lang, ids per leg, exact matches, scores per leg)."""
+    ``ranking`` is a :data:`indexer.searcher.Ranking` (lang, ids per leg, exact matches, scores per leg,
+    matching ids). ``model_floors``: the matching ids are the text legs' only, and the model legs
+    with a weight here add theirs by these floors (the fusion sweep: many weights, one ranking)."""
     lang, ranked, matches = ranking[:3]
     scores = ranking[3] if len(ranking) > 3 else {}
     kind, w = read_query(weights, lang, query, matches, LEGS)
@@ -309,7 +312,10 @@ def hybrid_ranking(
     if (
         len(ranking) > 4
     ):  # as search shows them: the matches, then weak candidates where the matches run out
-        strong, weak = partition(fused, set(ranking[4]) | related_of(ranking[4], related or {}))
+        matching = set(ranking[4])
+        if model_floors is not None:
+            matching |= model_leg_matches(ranked, scores, w, model_floors)
+        strong, weak = partition(fused, matching | related_of(sorted(matching), related or {}))
         fused = strong[:limit] + (weak[:WEAK_SHOWN] if len(strong) < limit else [])
     return [cid for cid, _ in fused][:limit]
 

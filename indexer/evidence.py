@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import mean
 
 from indexer.analysis import identifiers
@@ -185,6 +185,36 @@ def reasons(
     ) and e.learned_share >= floors.lexical_share
     if learned_words or e.learned_similarity is not None:
         found.append("learned")
+    return found
+
+
+def text_floors(floors: Floors) -> Floors:
+    """The same floors without the model legs' (what the text legs alone count as a match)."""
+    return replace(floors, sparse_margin=None, dense_margin=None, dense_similarity=None)
+
+
+def model_leg_matches(
+    ranked: Mapping[str, Sequence[str]],
+    scores: Mapping[str, Sequence[float]],
+    weights: Mapping[str, float],
+    floors: Floors,
+) -> set[str]:
+    """The cases the weighted model legs alone make matches (``meaning``), as search decides it
+    (a leg without weight counts no more than it ranks): for the fusion sweep, which scores many
+    weight settings on rankings computed once with the text legs' matches only."""
+    found: set[str] = set()
+    for leg in ("dense", "sparse"):
+        if weights.get(leg, 0) <= 0:
+            continue
+        by_case = dict(zip(ranked.get(leg, ()), scores.get(leg, ())))
+        for cid, margin in margins(by_case).items():
+            e = (
+                Evidence(dense_margin=margin, dense_similarity=by_case[cid])
+                if leg == "dense"
+                else Evidence(sparse_margin=margin)
+            )
+            if "meaning" in reasons(e, floors, 0):
+                found.add(cid)
     return found
 
 

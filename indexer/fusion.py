@@ -179,7 +179,7 @@ MULTILINGUAL_WEIGHTS: Weights = {
             "sparse": 1.0,
             "learned": LEARNED_WEIGHT,
         },
-        "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.1, "sparse": 0.3},
+        "code": {"lexical": 1.0, "signature": 1.0, "dense": 0.0, "sparse": 0.3},
         "log": {"lexical": 1.0, "signature": 0.5, "dense": 0.0, "sparse": 0.0},
     },
 }

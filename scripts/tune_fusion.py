@@ -22,10 +22,12 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from indexer import evidence  # noqa: E402
 from indexer.dense import encoder_for  # noqa: E402
 from indexer.evaluate import (
     EvalQuery,
@@ -42,6 +44,7 @@ from kb.codes import code_index  # noqa: E402
 from kb.settings import load_settings  # noqa: E402
 from kb.weights import KINDS, LANGS  # noqa: E402
 
+MATCHES = "text legs"  # what a cached ranking's matching ids hold (older caches: every leg's)
 SHARED = REPO.parent / "shared" / "data"
 COLLECTIONS: dict[str, dict[str, Any]] = {
     "sample": {
@@ -75,8 +78,8 @@ def load_collection(name: str, max_beir: int | None) -> tuple[list[Any], list[Ev
 def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[str, Any]:
     """The collection's per-query leg rankings, from the cache or computed (and cached)."""
     path = cache / f"{name}-{model.replace('/', '_').replace(':', '_')}.json"
-    if path.exists():
-        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    if data.get("matches") == MATCHES:
         cases = load_collection(name, max_beir)[0]
         data["case_lang"] = {c.id: c.lang for c in cases}
         code_cases = code_index(
@@ -84,10 +87,21 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
         )  # exact matches as the current code reads them
         for query, ranking in zip(data["queries"], data["ranked"]):
             ranking[2] = exact_matches(query["query"], code_cases)
+        data["floors"] = evidence.floors_for(model)
         return data
+    if path.exists():
+        print(
+            f"{path.name}: computed before the sweep scored model-leg matches; computing it again",
+            file=sys.stderr,
+        )
     cases, queries = load_collection(name, max_beir)
     settings = load_settings(environ={}, embed_model=model)
-    with tempfile.TemporaryDirectory(prefix="kb-tune-") as tmp:
+    real_floors = evidence.floors_for
+    with (
+        tempfile.TemporaryDirectory(prefix="kb-tune-") as tmp,
+        # the cached matches are the text legs': each weight setting adds its model legs' own
+        mock.patch.object(evidence, "floors_for", lambda m: evidence.text_floors(real_floors(m))),
+    ):
         searcher = index_cases(
             cases,
             settings.replace(data_dir=Path(tmp), database_url=""),
@@ -105,6 +119,7 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
             )
         related = searcher.generation().related
     data = {
+        "matches": MATCHES,
         "queries": [
             {"query": q.query, "relevant": q.relevant, "kind": q.kind, "lang": q.lang}
             for q in queries
@@ -115,7 +130,7 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
     }
     cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
-    return data
+    return data | {"floors": evidence.floors_for(model)}
 
 
 def cell_of(query: dict[str, Any], ranking: list[Any]) -> tuple[str, str]:
@@ -145,6 +160,7 @@ def score_cell(
                 tier_kinds=KINDS if tier else (),
                 method=method,
                 case_lang=data["case_lang"] if fair else None,
+                model_floors=data["floors"],
             ),
             q["relevant"],
             10,

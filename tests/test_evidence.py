@@ -8,9 +8,11 @@ from indexer.evidence import (
     floors_for,
     lexical_evidence,
     margins,
+    model_leg_matches,
     partition,
     reasons,
     signature_evidence,
+    text_floors,
     with_related,
 )
 
@@ -133,3 +135,44 @@ def test_search_counts_the_dense_leg_s_close_cases_only_where_the_leg_is_weighte
     assert weighted == {"A": ["meaning"], "B": ["meaning"]}  # C: an unrelated text's similarity
     # a Japanese worded query fuses no dense leg: its similarities are no evidence either
     assert match_reasons(g, fused, text_legs, scores, ranked, {}, {"lexical": 1, "sparse": 1}) == {}
+
+
+def test_model_leg_matches_are_search_s_meaning_matches_for_the_weighted_legs_only():
+    floors = Floors(sparse_margin=5.0, dense_similarity=0.87)
+    ranked = {"dense": ["A", "B", "C"], "sparse": ["C", "D", "E"]}
+    scores = {"dense": [0.91, 0.872, 0.85], "sparse": [30.0, 12.0, 11.0]}
+    # sparse margins: C 30 - mean(30, 12, 11) = 12.33 (a match), D and E below it
+    assert model_leg_matches(ranked, scores, {"dense": 1, "sparse": 1}, floors) == {"A", "B", "C"}
+    assert model_leg_matches(ranked, scores, {"dense": 0, "sparse": 1}, floors) == {"C"}
+    assert model_leg_matches(ranked, scores, {"dense": 0.5}, floors) == {"A", "B"}
+    assert model_leg_matches(ranked, scores, {"lexical": 1}, floors) == set()
+    assert (
+        model_leg_matches(ranked, scores, {"dense": 1, "sparse": 1}, text_floors(floors)) == set()
+    )
+
+
+def test_the_sweep_s_rankings_show_model_leg_matches_first_only_when_the_leg_is_weighted():
+    from indexer.evaluate import hybrid_ranking
+
+    # an English worded query; X holds its words (a text match), D only the dense leg's meaning
+    ranking = (
+        "en",
+        {"lexical": ["X", "D"], "dense": ["D", "X"]},
+        {},
+        {"lexical": [9.0, 1.0], "dense": [0.9, 0.5]},
+        ["X"],
+    )
+    floors = Floors(sparse_margin=5.0, dense_similarity=0.87)
+    table = {"en": {"words": {"lexical": 1.0, "dense": 3.0}}}
+    lexical_only = {"en": {"words": {"lexical": 1.0, "dense": 0.0}}}
+    query = "printer queue stuck offline"
+    assert hybrid_ranking(query, ranking, table, 60, method="convex", model_floors=floors)[0] == "D"
+    # without the dense leg's weight D is a weak candidate after X, whatever the fusion
+    assert hybrid_ranking(
+        query, ranking, lexical_only, 60, method="convex", model_floors=floors
+    ) == [
+        "X",
+        "D",
+    ]
+    # rankings that already hold every leg's matches (kb eval): only the text match counts
+    assert hybrid_ranking(query, ranking, table, 60, method="convex") == ["X", "D"]
