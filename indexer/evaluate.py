@@ -296,12 +296,10 @@ def hybrid_ranking(
     tier_kinds: Sequence[str] = EXACT_FIRST_KINDS,
     method: str = "rrf",
     case_lang: dict[str, str] | None = None,
-    model_floors: Floors | None = None,
 ) -> list[str]:
     """The ids search returns for one query, from its legs' rankings (the same steps as ``Searcher``).
     ``ranking`` is a :data:`indexer.searcher.Ranking` (lang, ids per leg, exact matches, scores per leg,
-    matching ids). ``model_floors``: the matching ids are the text legs' only, and the model legs
-    with a weight here add theirs by these floors (the fusion sweep: many weights, one ranking)."""
+    matching ids)."""
     lang, ranked, matches = ranking[:3]
     scores = ranking[3] if len(ranking) > 3 else {}
     kind, w = read_query(weights, lang, query, matches, LEGS)
@@ -312,12 +310,21 @@ def hybrid_ranking(
     if (
         len(ranking) > 4
     ):  # as search shows them: the matches, then weak candidates where the matches run out
-        matching = set(ranking[4])
-        if model_floors is not None:
-            matching |= model_leg_matches(ranked, scores, w, for_language(model_floors, lang))
-        strong, weak = partition(fused, matching | related_of(sorted(matching), related or {}))
+        strong, weak = partition(fused, set(ranking[4]) | related_of(ranking[4], related or {}))
         fused = strong[:limit] + (weak[:WEAK_SHOWN] if len(strong) < limit else [])
     return [cid for cid, _ in fused][:limit]
+
+
+def with_model_matches(
+    query: str, ranking: Sequence[Any], weights: dict[str, Any], floors: Floors
+) -> list[Any]:
+    """``ranking`` whose matching ids are the text legs' only, with those the model legs that have
+    a weight for the query add (by the floors for its language), as search would count them with
+    those weights: the fusion sweep scores many weights on rankings computed once."""
+    lang, ranked, matches, scores = ranking[:4]
+    _, w = read_query(weights, lang, query, matches, LEGS)
+    extra = model_leg_matches(ranked, scores, w, for_language(floors, lang))
+    return [*ranking[:4], sorted(set(ranking[4]) | extra)]
 
 
 def related_of(matched: Sequence[str], related: dict[str, list[str]]) -> set[str]:

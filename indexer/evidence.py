@@ -29,6 +29,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from statistics import mean
+from typing import TypedDict
 
 from indexer.analysis import identifiers
 
@@ -212,29 +213,49 @@ def text_floors(floors: Floors) -> Floors:
     return replace(floors, sparse_margin=None, dense_margin=None, dense_similarity=None)
 
 
+class ModelEvidence(TypedDict, total=False):
+    """The model legs' part of a case's :class:`Evidence`."""
+
+    sparse_margin: float
+    dense_margin: float
+    dense_similarity: float
+
+
+def model_leg_evidence(
+    ranked: Mapping[str, Sequence[str]],
+    scores: Mapping[str, Sequence[float]],
+    weights: Mapping[str, float],
+) -> dict[str, ModelEvidence]:
+    """Each case's evidence from the model legs that have a weight for the query (a leg without
+    one counts no more than it ranks), as :class:`Evidence` fields by name."""
+    found: dict[str, ModelEvidence] = {}
+    for leg in ("dense", "sparse"):
+        if weights.get(leg, 0) <= 0:
+            continue
+        by_case = dict(zip(ranked.get(leg, ()), scores.get(leg, ())))
+        for cid, margin in margins(by_case).items():
+            fields = found.setdefault(cid, ModelEvidence())
+            if leg == "dense":
+                fields["dense_margin"], fields["dense_similarity"] = margin, by_case[cid]
+            else:
+                fields["sparse_margin"] = margin
+    return found
+
+
 def model_leg_matches(
     ranked: Mapping[str, Sequence[str]],
     scores: Mapping[str, Sequence[float]],
     weights: Mapping[str, float],
     floors: Floors,
 ) -> set[str]:
-    """The cases the weighted model legs alone make matches (``meaning``), as search decides it
-    (a leg without weight counts no more than it ranks): for the fusion sweep, which scores many
-    weight settings on rankings computed once with the text legs' matches only."""
-    found: set[str] = set()
-    for leg in ("dense", "sparse"):
-        if weights.get(leg, 0) <= 0:
-            continue
-        by_case = dict(zip(ranked.get(leg, ()), scores.get(leg, ())))
-        for cid, margin in margins(by_case).items():
-            e = (
-                Evidence(dense_margin=margin, dense_similarity=by_case[cid])
-                if leg == "dense"
-                else Evidence(sparse_margin=margin)
-            )
-            if "meaning" in reasons(e, floors, 0):
-                found.add(cid)
-    return found
+    """The cases the weighted model legs alone make matches (``meaning``), as search decides it:
+    for the fusion sweep, which scores many weight settings on rankings computed once with the
+    text legs' matches only."""
+    return {
+        cid
+        for cid, fields in model_leg_evidence(ranked, scores, weights).items()
+        if "meaning" in reasons(Evidence(**fields), floors, 0)
+    }
 
 
 def with_related(

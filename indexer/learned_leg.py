@@ -99,7 +99,7 @@ def other_case_nearest(
     out = np.full(n, -1.0, dtype=np.float32)
     if n < 2:
         return out
-    block = max(1, min(block, cells // n))
+    block = rows_per_block(n, block, cells)
     codes = np.unique(np.asarray(case_ids), return_inverse=True)[1]
     rows = np.asarray(matrix, dtype=np.float32)
     for start in range(0, n, block):
@@ -107,6 +107,12 @@ def other_case_nearest(
         sims[codes[start : start + block, None] == codes[None, :]] = -1.0
         out[start : start + block] = sims.max(axis=1)
     return out
+
+
+def rows_per_block(n: int, block: int = 1024, cells: int = BLOCK_CELLS) -> int:
+    """How many of ``n`` phrasings' rows one block of the floors' computation takes: ``block``,
+    fewer where that would hold more than ``cells`` similarities (at least one)."""
+    return max(1, min(block, cells // max(1, n)))
 
 
 def confidence(similarity: float, threshold: float) -> float:

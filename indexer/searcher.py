@@ -353,19 +353,15 @@ def match_reasons(
     ranked: dict[str, list[str]],
     exact: dict[str, int],
     weights: dict[str, float],
-    lang: str | None = None,
+    *,
+    lang: str,
 ) -> dict[str, list[str]]:
     """Why each fused case matches the query (cases without a reason are weak candidates). A model
     leg with no weight for this query counts no more than it ranks; ``lang``: the query's language
     (the floors measured for it: :func:`indexer.evidence.for_language`)."""
     matched, terms = text_legs[1], text_legs[3]
     floors = evidence.floors_for(g.manifest.model, lang)
-    leg_scores = {  # each weighted model leg's scores by case: their margins, the dense similarity
-        leg: dict(zip(ranked.get(leg, []), scores.get(leg, [])))
-        for leg in ("dense", "sparse")
-        if weights.get(leg, 0) > 0
-    }
-    leg_margin = {leg: evidence.margins(by_case) for leg, by_case in leg_scores.items()}
+    model = evidence.model_leg_evidence(ranked, scores, weights)
     words, idents, signature = (
         terms.get("words", []),
         terms.get("idents", []),
@@ -391,9 +387,7 @@ def match_reasons(
             learned_share=learned_share,
             learned_matched=learned_held,
             learned_similarity=near_learned.get(cid),
-            sparse_margin=leg_margin.get("sparse", {}).get(cid),
-            dense_margin=leg_margin.get("dense", {}).get(cid),
-            dense_similarity=leg_scores.get("dense", {}).get(cid),
+            **model.get(cid, {}),
         )
         why = evidence.reasons(e, floors, len(words), one_word_query=len(words) == 1 and not idents)
         if why:
@@ -758,7 +752,7 @@ class Searcher:
             every = [
                 (cid, 0.0) for cid in dict.fromkeys(cid for ids in ranked.values() for cid in ids)
             ]
-            matched = match_reasons(g, every, text_legs, scores, ranked, exact, weights, lang)
+            matched = match_reasons(g, every, text_legs, scores, ranked, exact, weights, lang=lang)
             rankings.append((lang, ranked, exact, scores, sorted(matched)))
         return rankings
 
@@ -803,7 +797,7 @@ class Searcher:
             LEGS
         )  # a leg asked for alone ranks, it does not judge
         why_matched = (
-            match_reasons(g, fused, text_legs, scores, ranked, matches, weights, lang)
+            match_reasons(g, fused, text_legs, scores, ranked, matches, weights, lang=lang)
             if judged
             else {cid: ["nearest"] for cid, _ in fused}
         )

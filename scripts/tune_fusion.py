@@ -37,6 +37,7 @@ from indexer.evaluate import (
     hybrid_ranking,
     index_cases,
     load_queries,
+    with_model_matches,
 )  # noqa: E402
 from indexer.metrics import ndcg_at  # noqa: E402
 from indexer.searcher import EXACT_FIRST_KINDS, SearchRequest, classify_query, exact_matches  # noqa: E402
@@ -75,11 +76,17 @@ def load_collection(name: str, max_beir: int | None) -> tuple[list[Any], list[Ev
     return cases_for_eval(settings), queries
 
 
+def matches_key(model: str) -> str:
+    """What a cached ranking's matching ids hold: the text legs' matches by these floors (a cache
+    made with other floors, or before the model legs' were left out, is computed again)."""
+    return f"{MATCHES} {evidence.text_floors(evidence.floors_for(model))!r}"
+
+
 def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[str, Any]:
     """The collection's per-query leg rankings, from the cache or computed (and cached)."""
     path = cache / f"{name}-{model.replace('/', '_').replace(':', '_')}.json"
     data: dict[str, Any] = json.loads(path.read_text("utf-8")) if path.exists() else {}
-    if data.get("matches") == MATCHES:
+    if data.get("matches") == matches_key(model):
         cases = load_collection(name, max_beir)[0]
         data["case_lang"] = {c.id: c.lang for c in cases}
         code_cases = code_index(
@@ -121,7 +128,7 @@ def rankings(name: str, model: str, max_beir: int | None, cache: Path) -> dict[s
             )
         related = searcher.generation().related
     data = {
-        "matches": MATCHES,
+        "matches": matches_key(model),
         "queries": [
             {"query": q.query, "relevant": q.relevant, "kind": q.kind, "lang": q.lang}
             for q in queries
@@ -152,6 +159,7 @@ def score_cell(
     for i in rows:
         q, ranking = data["queries"][i], data["ranked"][i]
         table = {ranking[0]: {kind: legs for kind in KINDS}}
+        ranking = model_matched(data, i, table)
         total += ndcg_at(
             hybrid_ranking(
                 q["query"],
@@ -162,12 +170,23 @@ def score_cell(
                 tier_kinds=KINDS if tier else (),
                 method=method,
                 case_lang=data["case_lang"] if fair else None,
-                model_floors=data["floors"],
             ),
             q["relevant"],
             10,
         )
     return total / len(rows)
+
+
+def model_matched(data: dict[str, Any], i: int, table: dict[str, Any]) -> list[Any]:
+    """Query ``i``'s ranking with the matches of the model legs that ``table`` weights: they
+    depend only on which legs have a weight, so each variant is computed once per query."""
+    q, ranking = data["queries"][i], data["ranked"][i]
+    cell = table[ranking[0]][cell_of(q, ranking)[1]]
+    key = (i, cell.get("dense", 0) > 0, cell.get("sparse", 0) > 0)
+    memo = data.setdefault("model_matched", {})
+    if key not in memo:
+        memo[key] = with_model_matches(q["query"], ranking, table, data["floors"])
+    return memo[key]
 
 
 def leg_score(data: dict[str, Any], rows: list[int], leg: str) -> float:

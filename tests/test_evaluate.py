@@ -187,3 +187,66 @@ def test_tune_fusion_smoke_run_chooses_weights_per_cell():
             )  # the mean is of the collections
             if cell["never_below_best_leg"]:
                 assert all(per[n] >= cell["best_leg"][n] - 1e-3 for n in per)
+
+
+def test_tune_fusion_reuses_a_cache_of_text_leg_matches_and_recomputes_an_older_one(
+    tmp_path, write_cases, monkeypatch
+):
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location(
+        "tune_fusion", REPO / "scripts" / "tune_fusion.py"
+    )
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    folder = write_cases(
+        {
+            "ESC-2026-0001.md": case_text("ESC-2026-0001"),
+            "ESC-2026-0002.md": case_text(
+                "ESC-2026-0002", title="Mail stuck", symptoms="Mail is not sent."
+            ),
+        }
+    )
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        json.dumps({"query": "mail is not sent", "relevant": ["ESC-2026-0002"], "kind": "words"})
+        + "\n",
+        "utf-8",
+    )
+    monkeypatch.setitem(tune.COLLECTIONS, "tiny", {"cases": folder, "queries": [queries]})
+    cache = tmp_path / "cache"
+    computed = []
+    real_index = tune.index_cases
+    monkeypatch.setattr(tune, "index_cases", lambda *a: computed.append(1) or real_index(*a))
+    first = tune.rankings("tiny", "hash:64", None, cache)
+    assert computed == [1] and first["ranked"][0][4] == ["ESC-2026-0002"]  # the words match
+    again = tune.rankings("tiny", "hash:64", None, cache)
+    assert computed == [1] and again["ranked"] == first["ranked"]  # from the cache
+    assert again["floors"] == tune.evidence.floors_for("hash:64")
+    path = next(cache.glob("tiny-*.json"))
+    older = json.loads(path.read_text("utf-8"))
+    older.pop("matches")  # a cache made when the matches were every leg's
+    path.write_text(json.dumps(older), "utf-8")
+    tune.rankings("tiny", "hash:64", None, cache)
+    assert computed == [1, 1]
+
+
+def test_the_sweep_reads_the_dense_floor_for_the_query_s_language():
+    from indexer.evaluate import with_model_matches
+    from indexer.evidence import Floors
+
+    ranking = (
+        "ja",
+        {"lexical": ["X", "D"], "dense": ["D", "X"]},
+        {},
+        {"lexical": [9.0, 1.0], "dense": [0.9, 0.5]},
+        ["X"],
+    )
+    table = {"ja": {"words": {"lexical": 1.0, "dense": 3.0}}}
+    english_floor = Floors(dense_similarity=0.87, dense_similarity_langs=("en",))
+    every_language = Floors(dense_similarity=0.87)
+    query = "印刷が止まる 毎朝"
+    assert with_model_matches(query, ranking, table, english_floor)[4] == ["X"]
+    assert with_model_matches(query, ranking, table, every_language)[4] == ["D", "X"]

@@ -131,10 +131,17 @@ def test_search_counts_the_dense_leg_s_close_cases_only_where_the_leg_is_weighte
     scores = {"dense": [0.91, 0.872, 0.85]}
     text_legs = (ranked, {}, scores, {"words": ["printer", "offline"], "idents": []})
     fused = [("A", 0.9), ("B", 0.8), ("C", 0.7)]
-    weighted = match_reasons(g, fused, text_legs, scores, ranked, {}, {"lexical": 1, "dense": 1})
+    weighted = match_reasons(
+        g, fused, text_legs, scores, ranked, {}, {"lexical": 1, "dense": 1}, lang="en"
+    )
     assert weighted == {"A": ["meaning"], "B": ["meaning"]}  # C: an unrelated text's similarity
     # a Japanese worded query fuses no dense leg: its similarities are no evidence either
-    assert match_reasons(g, fused, text_legs, scores, ranked, {}, {"lexical": 1, "sparse": 1}) == {}
+    assert (
+        match_reasons(
+            g, fused, text_legs, scores, ranked, {}, {"lexical": 1, "sparse": 1}, lang="en"
+        )
+        == {}
+    )
 
 
 def test_model_leg_matches_are_search_s_meaning_matches_for_the_weighted_legs_only():
@@ -152,7 +159,7 @@ def test_model_leg_matches_are_search_s_meaning_matches_for_the_weighted_legs_on
 
 
 def test_the_sweep_s_rankings_show_model_leg_matches_first_only_when_the_leg_is_weighted():
-    from indexer.evaluate import hybrid_ranking
+    from indexer.evaluate import hybrid_ranking, with_model_matches
 
     # an English worded query; X holds its words (a text match), D only the dense leg's meaning
     ranking = (
@@ -166,16 +173,22 @@ def test_the_sweep_s_rankings_show_model_leg_matches_first_only_when_the_leg_is_
     table = {"en": {"words": {"lexical": 1.0, "dense": 3.0}}}
     lexical_only = {"en": {"words": {"lexical": 1.0, "dense": 0.0}}}
     query = "printer queue stuck offline"
-    assert hybrid_ranking(query, ranking, table, 60, method="convex", model_floors=floors)[0] == "D"
+
+    def shown(weights):
+        scored = with_model_matches(query, ranking, weights, floors)
+        return hybrid_ranking(query, scored, weights, 60, method="convex")
+
+    assert with_model_matches(query, ranking, table, floors)[4] == ["D", "X"]
+    assert shown(table)[0] == "D"
     # without the dense leg's weight D is a weak candidate after X, whatever the fusion
-    assert hybrid_ranking(
-        query, ranking, lexical_only, 60, method="convex", model_floors=floors
-    ) == [
-        "X",
-        "D",
-    ]
+    assert shown(lexical_only) == ["X", "D"]
     # rankings that already hold every leg's matches (kb eval): only the text match counts
     assert hybrid_ranking(query, ranking, table, 60, method="convex") == ["X", "D"]
+    # a bare code fuses no model leg: no model match either
+    code = ("en", {"dense": ["D"]}, {"X": 1}, {"dense": [0.95]}, ["X"])
+    assert with_model_matches("ORA-01555", code, {"en": {"code": {"dense": 1.0}}}, floors)[4] == [
+        "X"
+    ]
 
 
 def test_the_dense_similarity_floor_holds_only_for_the_languages_it_was_measured_for():
@@ -202,8 +215,8 @@ def test_a_japanese_query_with_a_dense_weight_gets_no_match_from_the_similarity_
     text_legs = (ranked, {}, scores, {"words": ["印刷", "停止"], "idents": []})
     fused = [("A", 0.9), ("B", 0.8)]
     weights = {"lexical": 1, "dense": 0.5}  # e.g. KB_FUSION_WEIGHTS='ja:dense=0.5'
-    assert match_reasons(g, fused, text_legs, scores, ranked, {}, weights, "ja") == {}
-    assert match_reasons(g, fused, text_legs, scores, ranked, {}, weights, "en") == {
+    assert match_reasons(g, fused, text_legs, scores, ranked, {}, weights, lang="ja") == {}
+    assert match_reasons(g, fused, text_legs, scores, ranked, {}, weights, lang="en") == {
         "A": ["meaning"],
         "B": ["meaning"],
     }

@@ -36,6 +36,8 @@ def test_a_phrasing_s_floor_is_its_nearest_phrasing_of_another_case():
     # A's two phrasings are compared with B's and C's only, never with each other
     assert floors.tolist() == pytest.approx([0.6, 0.96, 0.96, 0.8])
     assert learned_leg.other_case_nearest(matrix[:2], ["A", "A"]).tolist() == [-1.0, -1.0]
+    assert learned_leg.rows_per_block(100_000) == 167  # 16M similarities, 64 MiB of float32
+    assert learned_leg.rows_per_block(1_000) == 1024 and learned_leg.rows_per_block(10**9) == 1
     # a memory budget of 5 similarities: one row at a time, the same floors
     one_row = learned_leg.other_case_nearest(matrix, ["A", "A", "B", "C"], cells=5)
     assert one_row.tolist() == pytest.approx([0.6, 0.96, 0.96, 0.8])
@@ -307,9 +309,9 @@ def test_every_case_the_leg_returns_counts_as_a_match_by_it_where_it_has_weight(
     text_legs = ({}, {}, {}, {"words": ["kicked", "morning"], "idents": []})
     ranked, scores = {"learned": ["X", "Y"]}, {"learned": [0.6, 0.0]}
     fused = [("X", 0.9), ("Y", 0.6), ("Z", 0.5)]
-    found = match_reasons(g, fused, text_legs, scores, ranked, {}, {"learned": 1.5})
+    found = match_reasons(g, fused, text_legs, scores, ranked, {}, {"learned": 1.5}, lang="en")
     assert found == {"X": ["learned"], "Y": ["learned"]}  # at the threshold or above; Z is weak
-    assert match_reasons(g, fused, text_legs, scores, ranked, {}, {"learned": 0.0}) == {}
+    assert match_reasons(g, fused, text_legs, scores, ranked, {}, {"learned": 0.0}, lang="en") == {}
 
 
 def test_a_querys_only_model_leg_is_encoded_alone(settings, write_cases):
