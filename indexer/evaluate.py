@@ -157,11 +157,22 @@ class EvalReport:
         return self.variants | ({"matching": self.matching} if self.matching else {})
 
 
+def counted_matches(ranking: Sequence[Any], related: dict[str, list[str]]) -> set[str]:
+    """The cases search counts as matches for a ranking: those with evidence of their own and the
+    declared related cases of those among the candidates (every case a leg ranked)."""
+    ranked = {cid for ids in ranking[1].values() for cid in ids}
+    return set(ranking[4]) | (related_of(ranking[4], related) & ranked)
+
+
 def matching_figures(
-    queries: Sequence[EvalQuery], rankings: Sequence[Sequence[Any]]
+    queries: Sequence[EvalQuery],
+    rankings: Sequence[Sequence[Any]],
+    related: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """How honest the totals are: unanswerable queries (no relevant case) shown with no counted
     match, per language; answerable ones whose best-ranked relevant case is a counted match."""
+    counted = [counted_matches(r, related or {}) for r in rankings]
+    rankings = [[*r[:4], sorted(c)] for r, c in zip(rankings, counted)]
     unanswerable = [(q, r) for q, r in zip(queries, rankings) if not q.relevant]
     answerable = [(q, r) for q, r in zip(queries, rankings) if q.relevant]
     figures: dict[str, Any] = {"unanswerable": len(unanswerable)}
@@ -257,7 +268,7 @@ def evaluate(
             if progress:
                 progress(f"evaluated {min(start + 256, len(requests))}/{len(requests)} queries")
         weights = weights_override or manifest.fusion_weights
-        report.matching = matching_figures(queries, ranked_all)
+        report.matching = matching_figures(queries, ranked_all, searcher.generation().related)
         scored = [(q, r) for q, r in zip(queries, ranked_all) if q.relevant]
         report.variants = (
             {}

@@ -271,6 +271,14 @@ def with_related(
     return out
 
 
+def own_matches(matched: Mapping[str, Sequence[str]]) -> list[str]:
+    """The ids that match by evidence of their own, not only as a related case of a match (the
+    related ones follow from these: :func:`with_related`)."""
+    return sorted(
+        cid for cid, why in matched.items() if not all(w.startswith("related:") for w in why)
+    )
+
+
 def partition(
     fused: Sequence[tuple[str, float]], matched: Collection[str]
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:

@@ -273,7 +273,8 @@ def is_bare_code(text: str, matches: dict[str, int]) -> bool:
 TextLegs = tuple[
     dict[str, list[str]], dict[str, tuple[str, ...]], dict[str, list[float]], dict[str, list[str]]
 ]
-# lang, ids per leg, exact matches, scores per leg, the ids that match (indexer.evidence)
+# lang, ids per leg, exact matches, scores per leg, the ids that match by evidence of their own
+# (indexer.evidence.own_matches: their related cases match too, as search shows them)
 Ranking = tuple[str, dict[str, list[str]], dict[str, int], dict[str, list[float]], list[str]]
 
 
@@ -753,7 +754,7 @@ class Searcher:
                 (cid, 0.0) for cid in dict.fromkeys(cid for ids in ranked.values() for cid in ids)
             ]
             matched = match_reasons(g, every, text_legs, scores, ranked, exact, weights, lang=lang)
-            rankings.append((lang, ranked, exact, scores, sorted(matched)))
+            rankings.append((lang, ranked, exact, scores, evidence.own_matches(matched)))
         return rankings
 
     def _answer(

@@ -45,7 +45,8 @@ from kb.codes import code_index  # noqa: E402
 from kb.settings import load_settings  # noqa: E402
 from kb.weights import KINDS, LANGS  # noqa: E402
 
-MATCHES = "text legs"  # what a cached ranking's matching ids hold (older caches: every leg's)
+# what a cached ranking's matching ids hold (older caches: every leg's, or related cases too)
+MATCHES = "text legs, own evidence"
 SHARED = REPO.parent / "shared" / "data"
 COLLECTIONS: dict[str, dict[str, Any]] = {
     "sample": {

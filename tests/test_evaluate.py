@@ -75,6 +75,12 @@ def test_queries_without_relevant_cases_are_unanswerable_and_scored_on_showing_n
         "answerable": 2,
         "relevant_matched": 0.5,
     }
+    # Y is a declared related case of Z, which matches: search counts it when a leg ranked it
+    ranked_y = [*rankings[:4], ("en", {"lexical": ["Z", "Y"]}, {}, {}, ["Z"])]
+    assert matching_figures(queries, ranked_y, {"Z": ["Y"]})["relevant_matched"] == 1.0
+    assert (
+        matching_figures(queries, rankings, {"Z": ["Y"]})["relevant_matched"] == 0.5
+    )  # not ranked
 
 
 def test_beir_loader(tmp_path):

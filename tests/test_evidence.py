@@ -220,3 +220,29 @@ def test_a_japanese_query_with_a_dense_weight_gets_no_match_from_the_similarity_
         "A": ["meaning"],
         "B": ["meaning"],
     }
+
+
+def test_own_matches_leave_out_the_cases_that_match_only_as_related_ones():
+    from indexer.evaluate import hybrid_ranking
+    from indexer.evidence import own_matches
+
+    related = {"A": ["B"], "B": ["C"]}
+    found = with_related({"A": ["words"]}, related, ["A", "B", "C"])
+    assert found == {"A": ["words"], "B": ["related:A"]}  # C: a related case of a related one
+    assert own_matches(found) == ["A"]
+    assert own_matches({"B": ["related:A", "meaning"]}) == ["B"]  # evidence of its own too
+    # kb eval and the sweep rebuild the related ones from the own matches: B, never C
+    ranking = (
+        "en",
+        {"lexical": ["C", "B", "A"]},
+        {},
+        {"lexical": [3.0, 2.0, 1.0]},
+        own_matches(found),
+    )
+    table = {"en": {"words": {"lexical": 1.0}}}
+    # the matches in fused order, then C, a weak candidate (it led the lexical leg)
+    assert hybrid_ranking("mail stuck", ranking, table, 60, related, method="convex") == [
+        "B",
+        "A",
+        "C",
+    ]
