@@ -172,17 +172,16 @@ def matching_figures(
     """How honest the totals are: unanswerable queries (no relevant case) shown with no counted
     match, per language; answerable ones whose best-ranked relevant case is a counted match."""
     counted = [counted_matches(r, related or {}) for r in rankings]
-    rankings = [[*r[:4], sorted(c)] for r, c in zip(rankings, counted)]
-    unanswerable = [(q, r) for q, r in zip(queries, rankings) if not q.relevant]
-    answerable = [(q, r) for q, r in zip(queries, rankings) if q.relevant]
+    unanswerable = [(q, c) for q, c in zip(queries, counted) if not q.relevant]
+    answerable = [(q, c) for q, c in zip(queries, counted) if q.relevant]
     figures: dict[str, Any] = {"unanswerable": len(unanswerable)}
     for lang in (None, "ja", "en"):
-        rows = [r for q, r in unanswerable if lang is None or q.lang == lang]
+        rows = [c for q, c in unanswerable if lang is None or q.lang == lang]
         if rows:
             figures["no_match" + (f"_{lang}" if lang else "")] = round(
-                sum(1 for r in rows if not r[4]) / len(rows), 3
+                sum(1 for c in rows if not c) / len(rows), 3
             )
-    relevant_matched = [any(cid in set(r[4]) for cid in q.relevant) for q, r in answerable]
+    relevant_matched = [any(cid in c for cid in q.relevant) for q, c in answerable]
     if relevant_matched:
         figures["answerable"] = len(answerable)
         figures["relevant_matched"] = round(sum(relevant_matched) / len(relevant_matched), 3)
